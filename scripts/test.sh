@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Installs dependencies, builds, and runs every test:
+#   1. release build: unit tests, integration tests (real clients), bench smoke
+#   2. ASan+UBSan build: unit and integration tests again
+#   3. clang libFuzzer build: each fuzz target for a short bounded run
+# Ends with one line "N passed, N failed" summing all stages.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+jobs=$(nproc)
+fuzz_seconds=${SYNCACHED_FUZZ_SECONDS:-20}
+passed=0
+failed=0
+status=0
+
+run_ctest() {  # <build dir> [ctest args...]
+  local dir=$1; shift
+  local log
+  log=$(mktemp)
+  ctest --test-dir "$dir" --output-on-failure -j"$jobs" "$@" 2>&1 | tee "$log"
+  local line
+  line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1)
+  if [[ -z "$line" ]]; then
+    echo "no ctest summary from $dir"; failed=$((failed + 1)); status=1
+  else
+    local total fails
+    total=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line")
+    fails=$(sed -E 's/.*, ([0-9]+) tests? failed.*/\1/' <<<"$line")
+    passed=$((passed + total - fails)); failed=$((failed + fails))
+    ((fails == 0)) || status=1
+  fi
+  rm -f "$log"
+}
+
+build() {  # <dir> [cmake args...]
+  local dir=$1; shift
+  cmake -S . -B "$dir" -G Ninja "$@" >/dev/null && cmake --build "$dir" -j"$jobs"
+}
+
+echo "== release build"
+if build build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
+  run_ctest build
+else
+  echo "release build failed"; failed=$((failed + 1)); status=1
+fi
+
+echo "== ASan+UBSan build"
+if build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSYNCACHED_SANITIZE=ON -DSYNCACHED_BENCH=OFF; then
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    run_ctest build-asan -L 'unit|integration'
+else
+  echo "sanitizer build failed"; failed=$((failed + 1)); status=1
+fi
+
+echo "== fuzz build (clang, libFuzzer), ${fuzz_seconds}s per target"
+if build build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DSYNCACHED_FUZZ=ON -DSYNCACHED_TESTS=OFF -DSYNCACHED_BENCH=OFF \
+    -DSYNCACHED_FUZZ_SECONDS="$fuzz_seconds"; then
+  run_ctest build-fuzz -j1
+else
+  echo "fuzz build failed"; failed=$((failed + 1)); status=1
+fi
+
+echo "$passed passed, $failed failed"
+exit $status

@@ -1,0 +1,40 @@
+// Clock: the one source of wall time for storage and protocol code, so tests can
+// inject time instead of sleeping. Thread-safe; Now* may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace syncached {
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  // Unix time in seconds; what memcached calls current_time, at second granularity.
+  virtual uint32_t NowSeconds() const = 0;
+  // Unix time in milliseconds, for versions (hybrid logical clock).
+  virtual uint64_t NowMillis() const = 0;
+};
+
+// Reads the system clock on each call (cheap with the vDSO).
+class SystemClock final : public Clock {
+ public:
+  uint32_t NowSeconds() const override;
+  uint64_t NowMillis() const override;
+  static SystemClock* Get();
+};
+
+// Test clock: moves only when told to.
+class ManualClock final : public Clock {
+ public:
+  explicit ManualClock(uint64_t millis = 1'700'000'000'000ull) : ms_(millis) {}
+  uint32_t NowSeconds() const override { return static_cast<uint32_t>(ms_.load() / 1000); }
+  uint64_t NowMillis() const override { return ms_.load(); }
+  void Advance(uint64_t millis) { ms_ += millis; }
+  void Set(uint64_t millis) { ms_ = millis; }
+
+ private:
+  std::atomic<uint64_t> ms_;
+};
+
+}  // namespace syncached

@@ -1,0 +1,49 @@
+// Front ends of the engine (internal): each turns a parsed request into calls on
+// ops.h and storage, and writes the protocol's reply.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "engine/engine.h"
+
+namespace syncached::engine {
+
+inline bool IsMeta(protocol::Command c) {
+  using protocol::Command;
+  return c == Command::kMetaGet || c == Command::kMetaSet || c == Command::kMetaDelete ||
+         c == Command::kMetaArith || c == Command::kMetaNoop || c == Command::kMetaDebug;
+}
+
+void ExecuteText(Engine& e, Session& s, const protocol::Request& req, std::string* out);
+void ExecuteMeta(Engine& e, Session& s, const protocol::Request& req, std::string* out);
+void ExecuteStats(Engine& e, Session& s, std::string_view args, std::string* out);
+void ExecuteLruCrawler(Engine& e, std::string_view args, std::string* out);
+// -Y: the first request must be "set <any> <flags> <exptime> <n>\r\nuser pass\r\n".
+// Returns bytes consumed (0: need more).
+size_t AsciiAuth(Engine& e, Session& s, std::string_view in, std::string* out);
+
+// Small formatting helpers shared by the front ends.
+inline void AppendU64(std::string* out, uint64_t v) {
+  char buf[24];
+  char* p = buf + sizeof buf;
+  do {
+    *--p = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v);
+  out->append(p, static_cast<size_t>(buf + sizeof buf - p));
+}
+inline void AppendI64(std::string* out, int64_t v) {
+  if (v < 0) {
+    out->push_back('-');
+    AppendU64(out, static_cast<uint64_t>(-(v + 1)) + 1);
+  } else {
+    AppendU64(out, static_cast<uint64_t>(v));
+  }
+}
+inline void AppendLine(std::string* out, std::string_view line) {
+  out->append(line);
+  out->append("\r\n", 2);
+}
+
+}  // namespace syncached::engine

@@ -1,0 +1,148 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+
+#include "engine/commands.h"
+
+namespace syncached::engine {
+
+namespace {
+constexpr int64_t kRealtimeMaxDelta = 60 * 60 * 24 * 30;  // memcached's REALTIME_MAXDELTA
+// Which engine the cached pointer belongs to: ids, not addresses, so a new engine at a
+// freed one's address (tests make many) never inherits stale counters.
+std::atomic<uint64_t> g_next_engine_id{1};
+thread_local uint64_t t_engine_id = 0;
+thread_local ThreadStats* t_stats = nullptr;
+}  // namespace
+
+Engine::Engine(const Settings& settings, storage::Store* store, Host* host)
+    : settings_(settings), store_(store), host_(host),
+      started_(store->clock()->NowSeconds()), id_(g_next_engine_id++) {}
+
+Engine::~Engine() = default;
+
+uint32_t Engine::AbsoluteExptime(int64_t exptime) const {
+  if (exptime == 0) return 0;
+  uint32_t now = store_->clock()->NowSeconds();
+  // Negative: already expired. memcached maps it to "1 second after start", which is
+  // in the past; any past time works the same here.
+  if (exptime < 0) return 1;
+  if (exptime > kRealtimeMaxDelta) {
+    // Absolute unix time; one at or before server start is already past.
+    if (exptime <= started_) return 1;
+    return static_cast<uint32_t>(std::min<int64_t>(exptime, UINT32_MAX));
+  }
+  return static_cast<uint32_t>(std::min<int64_t>(now + exptime, UINT32_MAX));
+}
+
+ThreadStats* Engine::StatsForThisThread() {
+  if (t_engine_id == id_) return t_stats;
+  std::lock_guard lock(stats_mu_);
+  thread_stats_.push_back(std::make_unique<ThreadStats>());
+  t_stats = thread_stats_.back().get();
+  t_engine_id = id_;
+  return t_stats;
+}
+
+ThreadStats Engine::SumThreadStats() const {
+  ThreadStats sum;
+  std::lock_guard lock(stats_mu_);
+  for (const auto& t : thread_stats_) {
+#define SYNCACHED_SUM(name) sum.name.Add(t->name.Get());
+    SYNCACHED_THREAD_COUNTERS(SYNCACHED_SUM)
+#undef SYNCACHED_SUM
+    for (int c = 0; c < ThreadStats::kClasses; ++c) {
+      auto& d = sum.per_class[c];
+      const auto& s = t->per_class[c];
+      d.get_hits.Add(s.get_hits.Get());
+      d.cmd_set.Add(s.cmd_set.Get());
+      d.delete_hits.Add(s.delete_hits.Get());
+      d.incr_hits.Add(s.incr_hits.Get());
+      d.decr_hits.Add(s.decr_hits.Get());
+      d.cas_hits.Add(s.cas_hits.Get());
+      d.cas_badval.Add(s.cas_badval.Get());
+      d.touch_hits.Add(s.touch_hits.Get());
+    }
+  }
+  return sum;
+}
+
+void Engine::ResetStats() {
+  std::lock_guard lock(stats_mu_);
+  for (auto& t : thread_stats_) {
+#define SYNCACHED_RESET(name) t->name.Reset();
+    SYNCACHED_THREAD_COUNTERS(SYNCACHED_RESET)
+#undef SYNCACHED_RESET
+    for (auto& c : t->per_class) {
+      c.get_hits.Reset(); c.cmd_set.Reset(); c.delete_hits.Reset(); c.incr_hits.Reset();
+      c.decr_hits.Reset(); c.cas_hits.Reset(); c.cas_badval.Reset(); c.touch_hits.Reset();
+    }
+  }
+  store_->ResetStats();
+}
+
+size_t Engine::Process(Session& s, std::string_view in, std::string* out, size_t out_limit) {
+  if (!s.stats) s.stats = StatsForThisThread();
+  size_t consumed = 0;
+  if (s.swallow) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(s.swallow, in.size()));
+    s.swallow -= n;
+    consumed += n;
+    in.remove_prefix(n);
+    if (s.swallow) return consumed;
+  }
+  if (in.empty()) return consumed;
+  if (s.proto == Session::Proto::kUnknown) {
+    // memcached decides per connection from the first byte (-B auto-negotiate).
+    bool binary = static_cast<unsigned char>(in[0]) == 0x80;
+    if (settings_.binding_protocol == "binary" && !binary) {
+      s.close = true;
+      return consumed + in.size();
+    }
+    if (settings_.binding_protocol == "ascii" && binary) {
+      s.close = true;
+      return consumed + in.size();
+    }
+    s.proto = binary ? Session::Proto::kBinary : Session::Proto::kText;
+  }
+  if (s.proto == Session::Proto::kBinary) return consumed + ProcessBinary(s, in, out, out_limit);
+  return consumed + ProcessText(s, in, out, out_limit);
+}
+
+size_t Engine::ProcessText(Session& s, std::string_view in, std::string* out, size_t out_limit) {
+  size_t consumed = 0;
+  while (!in.empty() && !s.close && out->size() < out_limit) {
+    if (!settings_.auth_file.empty() && !s.authenticated) {
+      size_t n = AsciiAuth(*this, s, in, out);
+      if (n == 0) break;
+      consumed += n;
+      in.remove_prefix(n);
+      continue;
+    }
+    protocol::Request& req = s.req;
+    protocol::ParseResult r = protocol::ParseText(in, settings_.item_size_max, &req);
+    if (r.status == protocol::ParseResult::kNeedMore) break;
+    if (r.status == protocol::ParseResult::kClose) {
+      s.close = true;
+      return consumed + in.size();
+    }
+    size_t before = out->size();
+    ExecuteText(*this, s, req, out);
+    if (req.noreply && !IsMeta(req.cmd) &&
+        !(req.cmd == protocol::Command::kError && req.error_ignores_noreply)) {
+      out->resize(before);  // memcached's out_string drops any reply under noreply
+    }
+    consumed += r.consumed;
+    in.remove_prefix(r.consumed);
+    if (req.swallow) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(req.swallow, in.size()));
+      s.swallow = req.swallow - n;
+      consumed += n;
+      in.remove_prefix(n);
+      if (s.swallow) break;
+    }
+  }
+  return consumed;
+}
+
+}  // namespace syncached::engine

@@ -1,0 +1,101 @@
+// engine: runs memcached requests (text, meta, binary) against storage and writes the
+// replies. Bytes in, bytes out, no I/O: the server feeds it what a connection read and
+// sends what it wrote, so the whole protocol behaviour is testable without sockets.
+//
+// Command semantics (add vs set, cas checks, append, incr wrap...) live once, in
+// ops.h, shared by every protocol; text.cc, meta.cc and binary.cc only translate.
+//
+// Threads: one Engine serves all worker threads. A Session belongs to one connection
+// and is only touched by the thread that owns that connection.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/settings.h"
+#include "engine/thread_stats.h"
+#include "protocol/protocol.h"
+#include "storage/storage.h"
+
+namespace syncached::engine {
+
+// What the engine needs from the server around it (connections, process facts).
+class Host {
+ public:
+  virtual ~Host() = default;
+  struct NetStats {
+    uint64_t curr_connections = 0, total_connections = 0, rejected_connections = 0;
+    uint64_t connection_structures = 0, bytes_read = 0, bytes_written = 0;
+    uint64_t listen_disabled_num = 0;
+    bool accepting = true;
+  };
+  virtual NetStats GetNetStats() const = 0;
+  // `stats conns` lines, each "STAT <fd>:<name> <value>\r\n".
+  virtual void AppendConnStats(std::string* out) const = 0;
+  virtual void Shutdown(bool graceful) = 0;
+};
+
+// Per-connection protocol state.
+struct Session {
+  enum class Proto : uint8_t { kUnknown, kText, kBinary };
+  Proto proto = Proto::kUnknown;
+  bool close = false;           // close after the pending output is written
+  bool authenticated = false;   // SASL / -Y
+  uint64_t swallow = 0;         // bytes still to discard (a refused value)
+  ThreadStats* stats = nullptr;
+  void* sasl = nullptr;         // auth state owned by the SASL layer
+  protocol::Request req;        // reused: no per-request allocation
+  std::string scratch;          // reused formatting buffer
+};
+
+class Engine {
+ public:
+  Engine(const Settings& settings, storage::Store* store, Host* host);
+  ~Engine();
+
+  // Consumes as many complete requests from `in` as possible, appending replies to
+  // `out`; stops early once out exceeds `out_limit`. Returns bytes consumed. Sets
+  // s.close when the connection must close after `out` is flushed.
+  size_t Process(Session& s, std::string_view in, std::string* out, size_t out_limit);
+
+  // Stats of the calling worker thread (created on first use).
+  ThreadStats* StatsForThisThread();
+  ThreadStats SumThreadStats() const;
+  void ResetStats();
+
+  const Settings& settings() const { return settings_; }
+  Settings& mutable_settings() { return settings_; }
+  storage::Store* store() { return store_; }
+  Host* host() { return host_; }
+  uint32_t started() const { return started_; }
+  // Turns a protocol exptime into absolute unix seconds (0 = never), as memcached's
+  // realtime(): <= 30 days is relative, larger is absolute, negative is already past.
+  uint32_t AbsoluteExptime(int64_t exptime) const;
+
+  // -Y: user/password pairs from the auth file (memcached's authfile format).
+  void SetAsciiUsers(std::vector<std::pair<std::string, std::string>> users) {
+    ascii_users_ = std::move(users);
+  }
+  bool CheckAsciiUser(std::string_view user, std::string_view pass) const;
+
+ private:
+  size_t ProcessText(Session& s, std::string_view in, std::string* out, size_t out_limit);
+  size_t ProcessBinary(Session& s, std::string_view in, std::string* out, size_t out_limit);
+
+  Settings settings_;
+  storage::Store* store_;
+  Host* host_;
+  uint32_t started_;
+  uint64_t id_;
+  mutable std::mutex stats_mu_;
+  std::vector<std::unique_ptr<ThreadStats>> thread_stats_;
+  std::vector<std::pair<std::string, std::string>> ascii_users_;
+};
+
+}  // namespace syncached::engine

@@ -1,0 +1,364 @@
+// `stats` groups and `lru_crawler`, with memcached 1.6's names and formats so that
+// memcached_exporter, memcached-tool, collectd and friends keep working. Fields that
+// describe memcached internals we do not have (slab mover, extstore) report 0.
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "engine/commands.h"
+#include "engine/ops.h"
+
+namespace syncached::engine {
+namespace {
+
+class StatWriter {
+ public:
+  explicit StatWriter(std::string* out) : out_(out) {}
+  void U(std::string_view name, uint64_t v) {
+    Begin(name);
+    AppendU64(out_, v);
+    out_->append("\r\n", 2);
+  }
+  void S(std::string_view name, std::string_view v) {
+    Begin(name);
+    out_->append(v);
+    out_->append("\r\n", 2);
+  }
+  void B(std::string_view name, bool v, const char* yes = "yes", const char* no = "no") {
+    S(name, v ? yes : no);
+  }
+  void F(std::string_view name, const char* fmt, double v) {
+    char buf[64];
+    snprintf(buf, sizeof buf, fmt, v);
+    S(name, buf);
+  }
+  void End() { out_->append("END\r\n", 5); }
+
+ private:
+  void Begin(std::string_view name) {
+    out_->append("STAT ", 5);
+    out_->append(name);
+    out_->push_back(' ');
+  }
+  std::string* out_;
+};
+
+void GeneralStats(Engine& e, StatWriter& w) {
+  const Settings& cfg = e.settings();
+  storage::StoreStats st = e.store()->Stats();
+  ThreadStats t = e.SumThreadStats();
+  Host::NetStats net = e.host() ? e.host()->GetNetStats() : Host::NetStats{};
+  uint32_t now = e.store()->clock()->NowSeconds();
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  char buf[64];
+  w.U("pid", static_cast<uint64_t>(getpid()));
+  w.U("uptime", now - e.started());
+  w.U("time", now);
+  w.S("version", cfg.version);
+  w.S("libevent", "none");
+  w.U("pointer_size", sizeof(void*) * 8);
+  snprintf(buf, sizeof buf, "%ld.%06ld", static_cast<long>(ru.ru_utime.tv_sec),
+           static_cast<long>(ru.ru_utime.tv_usec));
+  w.S("rusage_user", buf);
+  snprintf(buf, sizeof buf, "%ld.%06ld", static_cast<long>(ru.ru_stime.tv_sec),
+           static_cast<long>(ru.ru_stime.tv_usec));
+  w.S("rusage_system", buf);
+  w.U("max_connections", cfg.maxconns);
+  w.U("curr_connections", net.curr_connections);
+  w.U("total_connections", net.total_connections);
+  w.U("rejected_connections", net.rejected_connections);
+  w.U("connection_structures", net.connection_structures);
+  w.U("response_obj_oom", 0);
+  w.U("response_obj_count", 0);
+  w.U("response_obj_bytes", 0);
+  w.U("read_buf_count", 0);
+  w.U("read_buf_bytes", 0);
+  w.U("read_buf_bytes_free", 0);
+  w.U("read_buf_oom", 0);
+  w.U("reserved_fds", 20);
+  w.U("cmd_get", t.cmd_get.Get());
+  w.U("cmd_set", t.cmd_set.Get());
+  w.U("cmd_flush", t.cmd_flush.Get());
+  w.U("cmd_touch", t.cmd_touch.Get());
+  w.U("cmd_meta", t.cmd_meta.Get());
+  w.U("get_hits", t.get_hits.Get());
+  w.U("get_misses", t.get_misses.Get());
+  w.U("get_expired", st.get_expired);
+  w.U("get_flushed", st.get_flushed);
+  w.U("delete_misses", t.delete_misses.Get());
+  w.U("delete_hits", t.delete_hits.Get());
+  w.U("incr_misses", t.incr_misses.Get());
+  w.U("incr_hits", t.incr_hits.Get());
+  w.U("decr_misses", t.decr_misses.Get());
+  w.U("decr_hits", t.decr_hits.Get());
+  w.U("cas_misses", t.cas_misses.Get());
+  w.U("cas_hits", t.cas_hits.Get());
+  w.U("cas_badval", t.cas_badval.Get());
+  w.U("touch_hits", t.touch_hits.Get());
+  w.U("touch_misses", t.touch_misses.Get());
+  w.U("store_too_large", t.store_too_large.Get());
+  w.U("store_no_memory", t.store_no_memory.Get());
+  w.U("auth_cmds", t.auth_cmds.Get());
+  w.U("auth_errors", t.auth_errors.Get());
+  w.U("bytes_read", net.bytes_read);
+  w.U("bytes_written", net.bytes_written);
+  w.U("limit_maxbytes", e.store()->max_bytes());
+  w.U("accepting_conns", net.accepting ? 1 : 0);
+  w.U("listen_disabled_num", net.listen_disabled_num);
+  w.U("time_in_listen_disabled_us", 0);
+  w.U("threads", cfg.num_threads);
+  w.U("conn_yields", t.conn_yields.Get());
+  w.U("hash_power_level", st.hash_power_level);
+  w.U("hash_bytes", st.table_bytes);
+  w.U("hash_is_expanding", st.hash_is_expanding ? 1 : 0);
+  for (const char* zero : {"slab_reassign_rescues", "slab_reassign_chunk_rescues",
+                           "slab_reassign_evictions_nomem", "slab_reassign_inline_reclaim",
+                           "slab_reassign_busy_items", "slab_reassign_busy_deletes",
+                           "slab_reassign_running", "slabs_moved", "lru_crawler_running"}) {
+    w.U(zero, 0);
+  }
+  w.U("lru_crawler_starts", 0);
+  w.U("lru_maintainer_juggles", 0);
+  w.U("malloc_fails", t.store_no_memory.Get());
+  for (const char* zero : {"log_worker_dropped", "log_worker_written", "log_watcher_skipped",
+                           "log_watcher_sent", "log_watchers", "unexpected_napi_ids",
+                           "round_robin_fallback"}) {
+    w.U(zero, 0);
+  }
+  w.U("bytes", st.bytes);
+  w.U("curr_items", st.curr_items);
+  w.U("total_items", st.total_items);
+  w.U("slab_global_page_pool", 0);
+  w.U("expired_unfetched", st.expired_unfetched);
+  w.U("evicted_unfetched", st.evicted_unfetched);
+  w.U("evicted_active", 0);
+  w.U("evictions", st.evictions);
+  w.U("reclaimed", st.reclaimed);
+  w.U("crawler_reclaimed", st.crawler_reclaimed);
+  for (const char* zero : {"crawler_items_checked", "lrutail_reflocked", "moves_to_cold",
+                           "moves_to_warm", "moves_within_lru", "direct_reclaims",
+                           "lru_bumps_dropped"}) {
+    w.U(zero, 0);
+  }
+}
+
+void SettingsStats(Engine& e, StatWriter& w) {
+  const Settings& c = e.settings();
+  w.U("maxbytes", e.store()->max_bytes());
+  w.U("maxconns", c.maxconns);
+  w.U("tcpport", c.tcpport);
+  w.U("udpport", c.udpport);
+  w.S("inter", c.inter.empty() ? "NULL" : c.inter);
+  w.U("verbosity", c.verbosity.load());
+  w.U("oldest", 0);
+  w.B("evictions", c.evictions, "on", "off");
+  w.S("domain_socket", c.domain_socket.empty() ? "NULL" : c.domain_socket);
+  char umask[16];
+  snprintf(umask, sizeof umask, "%o", c.umask);
+  w.S("umask", umask);
+  w.B("shutdown_command", c.shutdown_command);
+  w.F("growth_factor", "%.2f", c.growth_factor);
+  w.U("chunk_size", c.chunk_size);
+  w.U("num_threads", c.num_threads);
+  w.U("num_threads_per_udp", c.num_threads);
+  w.S("stat_key_prefix", ":");
+  w.B("detail_enabled", false);
+  w.U("reqs_per_event", c.reqs_per_event);
+  w.B("cas_enabled", c.cas_enabled);
+  w.U("tcp_backlog", c.tcp_backlog);
+  w.S("binding_protocol", c.binding_protocol);
+  w.B("auth_enabled_sasl", c.sasl);
+  w.B("auth_enabled_ascii", !c.auth_file.empty());
+  w.U("item_size_max", c.item_size_max);
+  w.B("maxconns_fast", true);
+  w.U("hashpower_init", 0);
+  w.B("slab_reassign", false);
+  w.U("slab_automove", 0);
+  w.F("slab_automove_ratio", "%.2f", 0.8);
+  w.U("slab_automove_window", 30);
+  w.U("slab_chunk_max", c.item_size_max / 2);
+  w.B("lru_crawler", c.lru_crawler);
+  w.U("lru_crawler_sleep", c.lru_crawler_sleep);
+  w.U("lru_crawler_tocrawl", c.lru_crawler_tocrawl);
+  w.U("tail_repair_time", 0);
+  w.B("flush_enabled", c.flush_enabled);
+  w.B("dump_enabled", c.dump_enabled);
+  w.S("hash_algorithm", "xxh3");
+  w.B("lru_maintainer_thread", true);
+  w.B("lru_segmented", false);
+  w.U("hot_lru_pct", 20);
+  w.U("warm_lru_pct", 40);
+  w.F("hot_max_factor", "%.2f", 0.2);
+  w.F("warm_max_factor", "%.2f", 2.0);
+  w.B("temp_lru", false);
+  w.U("temporary_ttl", 61);
+  w.U("idle_timeout", c.idle_timeout);
+  w.U("watcher_logbuf_size", 262144);
+  w.U("worker_logbuf_size", 65536);
+  w.U("read_buf_mem_limit", 0);
+  w.B("track_sizes", false);
+  w.B("inline_ascii_response", false);
+  w.B("ssl_enabled", false);
+  w.S("memory_file", "(null)");
+}
+
+void ItemsStats(Engine& e, StatWriter& w) {
+  uint32_t now = e.store()->clock()->NowSeconds();
+  char name[96];
+  for (const storage::ClassStats& c : e.store()->ClassStatsSnapshot()) {
+    if (c.items == 0 && c.evicted == 0 && c.reclaimed == 0 && c.outofmemory == 0) continue;
+    auto put = [&](const char* field, uint64_t v) {
+      snprintf(name, sizeof name, "items:%u:%s", c.id, field);
+      w.U(name, v);
+    };
+    put("number", c.items);
+    put("number_hot", 0);
+    put("number_warm", 0);
+    put("number_cold", c.items);
+    put("age_hot", 0);
+    put("age_warm", 0);
+    put("age", c.oldest_access && c.oldest_access <= now ? now - c.oldest_access : 0);
+    put("mem_requested", c.bytes);
+    put("evicted", c.evicted);
+    put("evicted_nonzero", 0);
+    put("evicted_time", c.evicted_time);
+    put("outofmemory", c.outofmemory);
+    put("tailrepairs", 0);
+    put("reclaimed", c.reclaimed);
+    put("expired_unfetched", c.expired_unfetched);
+    put("evicted_unfetched", c.evicted_unfetched);
+    put("evicted_active", 0);
+    put("crawler_reclaimed", 0);
+    put("crawler_items_checked", 0);
+    put("lrutail_reflocked", 0);
+    put("moves_to_cold", 0);
+    put("moves_to_warm", 0);
+    put("moves_within_lru", 0);
+    put("direct_reclaims", 0);
+    put("hits_to_hot", 0);
+    put("hits_to_warm", 0);
+    put("hits_to_cold", 0);
+    put("hits_to_temp", 0);
+  }
+}
+
+// This engine has no slabs: each size class is reported with one "page" per item so
+// the used/total arithmetic tools do stays consistent (total_chunks = used_chunks).
+void SlabsStats(Engine& e, StatWriter& w) {
+  ThreadStats t = e.SumThreadStats();
+  char name[96];
+  uint64_t active = 0, malloced = 0;
+  for (const storage::ClassStats& c : e.store()->ClassStatsSnapshot()) {
+    if (c.items == 0) continue;
+    ++active;
+    malloced += c.bytes;
+    auto& pc = t.Class(c.id);
+    auto put = [&](const char* field, uint64_t v) {
+      snprintf(name, sizeof name, "%u:%s", c.id, field);
+      w.U(name, v);
+    };
+    put("chunk_size", c.chunk_size);
+    put("chunks_per_page", 1);
+    put("total_pages", c.items);
+    put("total_chunks", c.items);
+    put("used_chunks", c.items);
+    put("free_chunks", 0);
+    put("free_chunks_end", 0);
+    put("get_hits", pc.get_hits.Get());
+    put("cmd_set", pc.cmd_set.Get());
+    put("delete_hits", pc.delete_hits.Get());
+    put("incr_hits", pc.incr_hits.Get());
+    put("decr_hits", pc.decr_hits.Get());
+    put("cas_hits", pc.cas_hits.Get());
+    put("cas_badval", pc.cas_badval.Get());
+    put("touch_hits", pc.touch_hits.Get());
+  }
+  w.U("active_slabs", active);
+  w.U("total_malloced", malloced);
+}
+
+std::string_view NextToken(std::string_view* s) {
+  while (!s->empty() && s->front() == ' ') s->remove_prefix(1);
+  size_t end = s->find(' ');
+  std::string_view tok = s->substr(0, end);
+  s->remove_prefix(end == std::string_view::npos ? s->size() : end);
+  return tok;
+}
+
+}  // namespace
+
+void ExecuteStats(Engine& e, Session& s, std::string_view args, std::string* out) {
+  StatWriter w(out);
+  std::string_view rest = args;
+  std::string_view sub = NextToken(&rest);
+  if (sub.empty()) {
+    GeneralStats(e, w);
+  } else if (sub == "reset") {
+    e.ResetStats();
+    AppendLine(out, "RESET");
+    return;
+  } else if (sub == "detail") {
+    std::string_view arg = NextToken(&rest);
+    if (arg == "on" || arg == "off") AppendLine(out, "OK");
+    else if (arg == "dump") AppendLine(out, "END");
+    else AppendLine(out, "CLIENT_ERROR usage: stats detail on|off|dump");
+    return;
+  } else if (sub == "settings") {
+    SettingsStats(e, w);
+  } else if (sub == "items") {
+    ItemsStats(e, w);
+  } else if (sub == "slabs") {
+    SlabsStats(e, w);
+  } else if (sub == "sizes") {
+    w.S("sizes_status", "disabled");
+  } else if (sub == "conns") {
+    if (e.host()) e.host()->AppendConnStats(out);
+  } else {
+    AppendLine(out, "ERROR");
+    return;
+  }
+  (void)s;
+  w.End();
+}
+
+void ExecuteLruCrawler(Engine& e, std::string_view args, std::string* out) {
+  std::string_view rest = args;
+  std::string_view sub = NextToken(&rest);
+  std::string_view arg = NextToken(&rest);
+  bool two = !arg.empty() && NextToken(&rest).empty();
+  if (sub == "metadump" && two) {
+    if (!e.settings().dump_enabled) {
+      AppendLine(out, "ERROR metadump not allowed");
+      return;
+    }
+    storage::Store& store = *e.store();
+    e.store()->ForEach([&](const storage::ItemRef& it) {
+      out->append("key=");
+      protocol::UriEncode(it.key(), out);
+      out->append(" exp=");
+      AppendI64(out, it.exptime() == 0 ? -1 : static_cast<int64_t>(it.exptime()));
+      out->append(" la=");
+      AppendU64(out, it.last_access());
+      out->append(" cas=");
+      AppendU64(out, e.settings().cas_enabled ? it.cas() : 0);
+      out->append(it.fetched() ? " fetch=yes" : " fetch=no");
+      size_t size = protocol::MemcachedItemSize(it.key().size(), it.value().size(), it.flags());
+      out->append(" cls=");
+      AppendU64(out, store.SizeClassOf(size));
+      out->append(" size=");
+      AppendU64(out, size);
+      out->push_back('\n');
+    });
+    AppendLine(out, "END");
+  } else if ((sub == "crawl" || sub == "tocrawl" || sub == "sleep") && two) {
+    AppendLine(out, "OK");
+  } else if ((sub == "enable" || sub == "disable") && arg.empty()) {
+    AppendLine(out, "OK");
+  } else {
+    AppendLine(out, "ERROR");
+  }
+}
+
+}  // namespace syncached::engine

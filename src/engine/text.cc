@@ -1,0 +1,205 @@
+// Classic text commands (doc/protocol.txt "Commands"), replies byte for byte as
+// memcached 1.6's proto_text.c writes them.
+#include <algorithm>
+
+#include "common/log.h"
+#include "engine/commands.h"
+#include "engine/ops.h"
+
+namespace syncached::engine {
+namespace {
+
+using protocol::Command;
+using protocol::Request;
+
+// get/gets/gat/gats: one VALUE block per hit, then END.
+void ExecuteGet(Engine& e, Session& s, const Request& req, std::string* out) {
+  bool with_cas = req.cmd == Command::kGets || req.cmd == Command::kGats;
+  bool touch = req.cmd == Command::kGat || req.cmd == Command::kGats;
+  uint32_t exptime = touch ? e.AbsoluteExptime(req.exptime) : 0;
+  bool cas_enabled = e.settings().cas_enabled;
+  storage::Store& store = *e.store();
+  std::string_view keys = req.keys;
+  size_t i = 0;
+  while (i < keys.size()) {
+    while (i < keys.size() && keys[i] == ' ') ++i;
+    size_t start = i;
+    while (i < keys.size() && keys[i] != ' ') ++i;
+    if (i == start) break;
+    std::string_view key = keys.substr(start, i - start);
+    store.Access(key, [&](storage::Accessor& acc) {
+      storage::ItemRef it = acc.Find();
+      CountGet(store, *s.stats, it, touch);
+      if (!it) return;
+      if (touch) acc.SetExptime(exptime);
+      acc.MarkFetched();
+      out->append("VALUE ", 6);
+      out->append(it.key());
+      out->push_back(' ');
+      AppendU64(out, it.flags());
+      out->push_back(' ');
+      AppendU64(out, it.value().size());
+      if (with_cas) {
+        out->push_back(' ');
+        AppendU64(out, cas_enabled ? it.cas() : 0);
+      }
+      out->append("\r\n", 2);
+      out->append(it.value());
+      out->append("\r\n", 2);
+    });
+  }
+  out->append("END\r\n", 5);
+}
+
+void ExecuteStore(Engine& e, Session& s, const Request& req, std::string* out) {
+  StoreArgs a;
+  switch (req.cmd) {
+    case Command::kSet: a.mode = StoreMode::kSet; break;
+    case Command::kAdd: a.mode = StoreMode::kAdd; break;
+    case Command::kReplace: a.mode = StoreMode::kReplace; break;
+    case Command::kAppend: a.mode = StoreMode::kAppend; break;
+    case Command::kPrepend: a.mode = StoreMode::kPrepend; break;
+    default: a.mode = StoreMode::kCas; break;
+  }
+  a.key = req.key;
+  a.value = req.data;
+  a.flags = req.flags;
+  a.exptime = e.AbsoluteExptime(req.exptime);
+  a.cas = req.cas;
+  s.stats->cmd_set.Add();
+  StoreOutcome o = DoStore(*e.store(), *s.stats, a);
+  switch (o.result) {
+    case StoreResult::kStored: AppendLine(out, "STORED"); break;
+    case StoreResult::kNotStored: AppendLine(out, "NOT_STORED"); break;
+    case StoreResult::kExists: AppendLine(out, "EXISTS"); break;
+    case StoreResult::kNotFound: AppendLine(out, "NOT_FOUND"); break;
+    case StoreResult::kTooLarge: AppendLine(out, "SERVER_ERROR object too large for cache"); break;
+    case StoreResult::kNoMemory: AppendLine(out, "SERVER_ERROR out of memory storing object"); break;
+  }
+}
+
+void ExecuteArith(Engine& e, Session& s, const Request& req, std::string* out) {
+  ArithArgs a;
+  a.key = req.key;
+  a.incr = req.cmd == Command::kIncr;
+  a.delta = req.delta;
+  ArithOutcome o = DoArith(*e.store(), *s.stats, a);
+  switch (o.result) {
+    case ArithResult::kOk:
+    case ArithResult::kCreated:
+      AppendU64(out, o.value);
+      out->append("\r\n", 2);
+      break;
+    case ArithResult::kNonNumeric:
+      AppendLine(out, "CLIENT_ERROR cannot increment or decrement non-numeric value");
+      break;
+    case ArithResult::kNoMemory: AppendLine(out, "SERVER_ERROR out of memory"); break;
+    default: AppendLine(out, "NOT_FOUND"); break;
+  }
+}
+
+void ExecuteTouch(Engine& e, Session& s, const Request& req, std::string* out) {
+  uint32_t exptime = e.AbsoluteExptime(req.exptime);
+  storage::Store& store = *e.store();
+  bool hit = store.Access(req.key, [&](storage::Accessor& acc) {
+    storage::ItemRef it = acc.Find();
+    CountGet(store, *s.stats, it, true);
+    if (!it) return false;
+    acc.SetExptime(exptime);
+    acc.MarkFetched();
+    return true;
+  });
+  AppendLine(out, hit ? "TOUCHED" : "NOT_FOUND");
+}
+
+void ExecuteFlush(Engine& e, Session& s, const Request& req, std::string* out) {
+  s.stats->cmd_flush.Add();
+  if (!e.settings().flush_enabled) {
+    AppendLine(out, "CLIENT_ERROR flush_all not allowed");
+    return;
+  }
+  // A positive delay flushes at that (relative or absolute) time; 0 or negative now.
+  uint32_t at = req.exptime > 0 ? e.AbsoluteExptime(req.exptime) : 0;
+  e.store()->FlushAll(at);
+  AppendLine(out, "OK");
+}
+
+void ExecuteShutdown(Engine& e, const Request& req, Session& s, std::string* out) {
+  if (!e.settings().shutdown_command) {
+    AppendLine(out, "ERROR: shutdown not enabled");
+    return;
+  }
+  std::string_view args = req.args;
+  while (!args.empty() && args.front() == ' ') args.remove_prefix(1);
+  while (!args.empty() && args.back() == ' ') args.remove_suffix(1);
+  if (args.empty() || args == "graceful") {
+    s.close = true;
+    e.host()->Shutdown(args == "graceful");
+    return;
+  }
+  AppendLine(out, "CLIENT_ERROR invalid shutdown mode");
+}
+
+void ExecuteMemlimit(Engine& e, const Request& req, std::string* out) {
+  if (req.number < 8) {
+    AppendLine(out, "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m");
+    return;
+  }
+  e.store()->SetMaxBytes(uint64_t{req.number} << 20);
+  AppendLine(out, "OK");
+}
+
+}  // namespace
+
+void ExecuteText(Engine& e, Session& s, const Request& req, std::string* out) {
+  switch (req.cmd) {
+    case Command::kGet: case Command::kGets: case Command::kGat: case Command::kGats:
+      return ExecuteGet(e, s, req, out);
+    case Command::kSet: case Command::kAdd: case Command::kReplace: case Command::kAppend:
+    case Command::kPrepend: case Command::kCas:
+      return ExecuteStore(e, s, req, out);
+    case Command::kIncr: case Command::kDecr:
+      return ExecuteArith(e, s, req, out);
+    case Command::kTouch:
+      return ExecuteTouch(e, s, req, out);
+    case Command::kDelete: {
+      DeleteResult r = DoDelete(*e.store(), *s.stats, req.key, 0);
+      AppendLine(out, r == DeleteResult::kDeleted ? "DELETED" : "NOT_FOUND");
+      return;
+    }
+    case Command::kFlushAll:
+      return ExecuteFlush(e, s, req, out);
+    case Command::kVersion:
+      out->append("VERSION ");
+      AppendLine(out, e.settings().version);
+      return;
+    case Command::kVerbosity:
+      e.mutable_settings().verbosity = std::min<uint32_t>(req.number, 2);
+      AppendLine(out, "OK");
+      return;
+    case Command::kQuit:
+      s.close = true;
+      return;
+    case Command::kShutdown:
+      return ExecuteShutdown(e, req, s, out);
+    case Command::kStats:
+      return ExecuteStats(e, s, req.args, out);
+    case Command::kLruCrawler:
+      return ExecuteLruCrawler(e, req.args, out);
+    case Command::kCacheMemlimit:
+      return ExecuteMemlimit(e, req, out);
+    case Command::kClose:
+      s.close = true;
+      return;
+    case Command::kError:
+      if (req.cmd == Command::kError && std::string_view(req.error).starts_with("SERVER_ERROR object too large")) {
+        s.stats->store_too_large.Add();
+      }
+      AppendLine(out, req.error);
+      return;
+    default:
+      return ExecuteMeta(e, s, req, out);
+  }
+}
+
+}  // namespace syncached::engine

@@ -1,0 +1,145 @@
+#include "net/conn.h"
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cstring>
+
+#include "net/worker.h"
+
+namespace syncached::net {
+
+const char* ConnStateName(ConnState s) {
+  switch (s) {
+    case ConnState::kWaiting: return "conn_waiting";
+    case ConnState::kRead: return "conn_read";
+    case ConnState::kParse: return "conn_parse_cmd";
+    case ConnState::kWrite: return "conn_mwrite";
+    case ConnState::kClosing: return "conn_closing";
+  }
+  return "conn_unknown";
+}
+
+// Connection's methods only record the request; the worker acts on it after the current
+// callback returns (or, outside callbacks, after the current loop turn's tasks).
+void Connection::CloseAfterWrite() {
+  close_after_write_ = true;
+  static_cast<Conn*>(this)->worker_->Schedule(static_cast<Conn*>(this));
+}
+
+void Connection::CloseNow() {
+  close_now_ = true;
+  static_cast<Conn*>(this)->worker_->Schedule(static_cast<Conn*>(this));
+}
+
+void Connection::Wake() {
+  auto* c = static_cast<Conn*>(this);
+  if (c->in_handler_) return;
+  c->wake_ = true;
+  c->worker_->Schedule(c);
+}
+
+void Conn::Reset(int fd, uint64_t id, std::string peer, size_t read_chunk, uint32_t now) {
+  fd_ = fd;
+  id_ = id;
+  peer_ = std::move(peer);
+  user = nullptr;
+  close_after_write_ = close_now_ = false;
+  out_.clear();
+  sending_.clear();
+  send_off_ = 0;
+  in_start_ = in_end_ = 0;
+  if (!buf_ || cap_ != read_chunk) {
+    buf_.reset(new char[read_chunk]);
+    cap_ = read_chunk;
+  }
+  events_ = 0;
+  open_ = true;
+  in_handler_ = scheduled_ = wake_ = want_write_ = rerun_ = false;
+  set_last_active(now);
+  set_state(ConnState::kWaiting);
+}
+
+void Conn::ShrinkBuffers(size_t read_chunk) {
+  if (in_start_ == in_end_) {
+    in_start_ = in_end_ = 0;
+    if (cap_ > read_chunk) {
+      buf_.reset(new char[read_chunk]);
+      cap_ = read_chunk;
+    }
+  }
+  // Replies up to a few chunks keep their capacity (no allocation per request); a buffer
+  // left big by one huge reply goes.
+  size_t keep = 4 * read_chunk;
+  if (out_.empty() && out_.capacity() > keep) std::string().swap(out_);
+  if (send_off_ == sending_.size() && sending_.capacity() > keep) {
+    std::string().swap(sending_);
+    send_off_ = 0;
+  }
+}
+
+void Conn::Discard(size_t read_chunk) {
+  user = nullptr;
+  in_start_ = in_end_ = 0;
+  out_.clear();
+  sending_.clear();
+  send_off_ = 0;
+  ShrinkBuffers(read_chunk);
+}
+
+char* Conn::ReadSpace(size_t* room) {
+  size_t used = in_end_ - in_start_;
+  if (used == 0) {
+    in_start_ = in_end_ = 0;
+  } else if (in_start_ > 0 && cap_ - in_end_ < cap_ / 2) {
+    std::memmove(buf_.get(), buf_.get() + in_start_, used);  // a partial request: short
+    in_start_ = 0;
+    in_end_ = used;
+  }
+  if (cap_ - in_end_ < cap_ / 8) {
+    // One request is bigger than the buffer: the handler needs it whole. No limit here; the
+    // handler bounds requests by consuming or closing.
+    size_t cap = cap_ * 2;
+    std::unique_ptr<char[]> bigger(new char[cap]);
+    std::memcpy(bigger.get(), buf_.get() + in_start_, used);
+    buf_ = std::move(bigger);
+    cap_ = cap;
+    in_start_ = 0;
+    in_end_ = used;
+  }
+  *room = cap_ - in_end_;
+  return buf_.get() + in_end_;
+}
+
+ssize_t Conn::WriteOnce() {
+  size_t tail = sending_.size() - send_off_;
+  ssize_t n;
+  if (tail == 0) {
+    n = send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
+    if (n < 0) return n;
+  } else {
+    iovec iov[2] = {{sending_.data() + send_off_, tail}, {out_.data(), out_.size()}};
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = out_.empty() ? 1 : 2;
+    n = sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    if (n < 0) return n;
+    if (static_cast<size_t>(n) < tail) {
+      send_off_ += n;
+      return n;
+    }
+    sending_.clear();
+    send_off_ = 0;
+  }
+  size_t from_out = static_cast<size_t>(n) - tail;
+  if (from_out == out_.size()) {
+    out_.clear();
+  } else {
+    sending_.swap(out_);  // sending_ was empty: no copy, and out_ keeps a spare buffer
+    send_off_ = from_out;
+    out_.clear();
+  }
+  return n;
+}
+
+}  // namespace syncached::net

@@ -1,0 +1,79 @@
+// Conn: a Connection plus the worker's bookkeeping and buffers. Internal to net; owned and
+// touched only by its Worker's thread, except the fields marked for snapshots.
+//
+// Input buffer (one allocation, reused; grown only when a single request needs more):
+//
+//   buf_: [ consumed | unconsumed input  | free space to read into ]
+//         0          in_start_           in_end_                   cap_
+//
+// Output: the handler appends to out_. A write that the kernel only partly takes leaves the
+// unsent tail in sending_ (by swapping buffers, not copying); the next write is one sendmsg
+// of [sending_ tail, out_]. Pending output = both.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "net/net.h"
+
+namespace syncached::net {
+
+class Worker;
+
+enum class ConnState : uint8_t { kWaiting, kRead, kParse, kWrite, kClosing };
+const char* ConnStateName(ConnState s);
+
+class Conn final : public Connection {
+ public:
+  Conn(Worker* worker, int worker_index) : worker_(worker) { worker_index_ = worker_index; }
+
+  // Makes a fresh or pooled Conn represent a newly accepted socket.
+  void Reset(int fd, uint64_t id, std::string peer, size_t read_chunk, uint32_t now);
+  // Drops oversized buffers before pooling or when idle.
+  void ShrinkBuffers(size_t read_chunk);
+  // Forgets buffered input and output (the connection is closed) and shrinks the buffers.
+  void Discard(size_t read_chunk);
+
+  std::string_view input() const { return {buf_.get() + in_start_, in_end_ - in_start_}; }
+  size_t input_size() const { return in_end_ - in_start_; }
+  void Consume(size_t n) { in_start_ += n; }
+  // Space to read into: compacts, or grows when unconsumed input fills most of the buffer.
+  char* ReadSpace(size_t* room);
+  void Commit(size_t n) { in_end_ += n; }
+
+  size_t pending_out() const { return sending_.size() - send_off_ + out_.size(); }
+  // One send()/sendmsg() of all pending output. Returns bytes written or -1 with errno.
+  ssize_t WriteOnce();
+
+  bool close_requested() const { return close_now_; }
+  bool close_after_write() const { return close_after_write_; }
+  void set_close_after_write() { close_after_write_ = true; }
+  void set_fd(int fd) { fd_ = fd; }
+  void set_last_active(uint32_t t) { last_active_.store(t, std::memory_order_relaxed); }
+  void set_state(ConnState s) { state_.store(s, std::memory_order_relaxed); }
+  ConnState state() const { return state_.load(std::memory_order_relaxed); }
+
+  Worker* const worker_;
+  uint32_t events_ = 0;      // current epoll interest
+  size_t slot_ = 0;          // index in the worker's open list
+  bool open_ = false;        // between accept and Close
+  bool in_handler_ = false;  // a Handler callback for this Conn is running
+  bool scheduled_ = false;   // queued for Worker::ProcessScheduled
+  bool wake_ = false;        // Wake() called: re-present input
+  bool want_write_ = false;  // last write was partial; EPOLLOUT registered
+  bool rerun_ = false;       // stopped at high water with input left: re-run OnData on drain
+
+ private:
+  std::unique_ptr<char[]> buf_;
+  size_t cap_ = 0, in_start_ = 0, in_end_ = 0;
+  std::string sending_;
+  size_t send_off_ = 0;
+  std::atomic<ConnState> state_{ConnState::kWaiting};  // read by Server::Connections
+};
+
+}  // namespace syncached::net

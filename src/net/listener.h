@@ -1,0 +1,36 @@
+// Listening sockets: parses Options::listen entries, resolves them, binds and listens.
+// Internal to net. Called once from Server::Start on the starting thread.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "net/net.h"
+
+namespace syncached::net {
+
+struct Listener {
+  int fd = -1;
+  bool tcp = true;
+  std::string name;  // "127.0.0.1:11211", "[::]:11211" or the unix path
+};
+
+// Opens every listener Options asks for (non-blocking, close-on-exec). On error closes what
+// it opened and returns a Status naming the address. *bound_port gets the first TCP port.
+Result<std::vector<Listener>> OpenListeners(const Options& opts, uint16_t* bound_port);
+
+// Closes the sockets and removes the unix socket file we created.
+void CloseListeners(std::vector<Listener>* listeners);
+
+// "127.0.0.1:5555", "[::1]:5555", "unix" (for AF_UNIX).
+std::string FormatAddress(const sockaddr* sa, socklen_t len);
+
+// Splits "host", "host:port", "[v6]", "[v6]:port" or a bare v6 literal. Returns false if
+// the port is not a number in 0..65535 or brackets are unbalanced.
+bool SplitHostPort(const std::string& spec, std::string* host, int* port);
+
+}  // namespace syncached::net

@@ -1,0 +1,478 @@
+#include "net/worker.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <exception>
+
+#include "common/log.h"
+
+namespace syncached::net {
+namespace {
+
+constexpr int kMaxEvents = 256;
+constexpr int kReadRounds = 8;      // reads per event for one connection, for fairness
+constexpr int kBackoffMs = 10;      // accept pause after EMFILE/ENFILE (memcached: 10ms)
+constexpr size_t kMaxPooled = 128;  // per worker
+
+thread_local const Shared* tls_shared = nullptr;
+
+uint32_t CoarseUnixSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  return static_cast<uint32_t>(ts.tv_sec);
+}
+
+int64_t MonotonicMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
+}
+
+// Single-writer counter: a plain load+store, no locked instruction on the hot path.
+void Bump(std::atomic<uint64_t>& a, uint64_t n) {
+  a.store(a.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+bool WouldBlock(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
+
+}  // namespace
+
+Worker::Worker(Shared* shared, int index)
+    : shared_(shared),
+      index_(index),
+      high_water_(shared->opts.output_high_water),
+      read_chunk_(std::max<size_t>(shared->opts.read_chunk, 64)) {}
+
+Worker::~Worker() {
+  if (ep_ >= 0) close(ep_);
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+const Shared* Worker::Current() { return tls_shared; }
+
+Status Worker::Init() {
+  ep_ = epoll_create1(EPOLL_CLOEXEC);
+  if (ep_ < 0) return Status::Io(std::string("epoll_create1: ") + std::strerror(errno));
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) return Status::Io(std::string("eventfd: ") + std::strerror(errno));
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = 0;
+  if (epoll_ctl(ep_, EPOLL_CTL_ADD, wake_fd_, &ev) != 0) {
+    return Status::Io(std::string("epoll_ctl eventfd: ") + std::strerror(errno));
+  }
+  for (size_t i = 0; i < shared_->listeners.size(); ++i) {
+    ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+    ev.data.u64 = i + 1;
+    if (epoll_ctl(ep_, EPOLL_CTL_ADD, shared_->listeners[i].fd, &ev) != 0) {
+      return Status::Io("epoll_ctl " + shared_->listeners[i].name + ": " + std::strerror(errno));
+    }
+  }
+  listening_ = true;
+  return Status::Ok();
+}
+
+void Worker::Run() {
+  tls_shared = shared_;
+  epoll_event events[kMaxEvents];
+  while (!shared_->stopping.load(std::memory_order_acquire)) {
+    int timeout = -1;
+    if (backoff_until_ms_ != 0) {
+      timeout = static_cast<int>(std::max<int64_t>(0, backoff_until_ms_ - MonotonicMs()));
+    }
+    int n = epoll_wait(ep_, events, kMaxEvents, timeout);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      SC_LOG(kError, "net worker %d: epoll_wait: %s", index_, std::strerror(errno));
+      break;
+    }
+    now_ = CoarseUnixSeconds();
+    for (int i = 0; i < n; ++i) Dispatch(events[i]);
+    ProcessScheduled();
+    Recycle();
+    if (backoff_until_ms_ != 0 && MonotonicMs() >= backoff_until_ms_) {
+      backoff_until_ms_ = 0;
+      UpdateListeners();
+    }
+  }
+  CloseAll();
+  tls_shared = nullptr;
+}
+
+void Worker::Dispatch(const epoll_event& ev) {
+  uint64_t tag = ev.data.u64;
+  if (tag == 0) {
+    RunTasks();
+    return;
+  }
+  if (tag <= shared_->listeners.size()) {
+    if (listening_) Accept(shared_->listeners[tag - 1]);
+    return;
+  }
+  Conn* c = static_cast<Conn*>(ev.data.ptr);
+  if (!c->open_) return;  // closed earlier in this batch
+  if (ev.events & EPOLLERR) return Close(c);
+  if (ev.events & EPOLLOUT) HandleWrite(c);
+  if (!c->open_) return;
+  if (ev.events & EPOLLHUP) {
+    // Both directions are shut (a unix peer closed, or a reset). Take what it sent before
+    // closing, then close: nothing we write can arrive.
+    HandleRead(c, 1 << 30);
+    if (c->open_) Close(c);
+    return;
+  }
+  if (ev.events & EPOLLIN) HandleRead(c, kReadRounds);
+}
+
+void Worker::Accept(const Listener& l) {
+  sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  // One accept per event: level-triggered epoll reports the listener again if more are
+  // queued, and EXCLUSIVE lets another idle worker take them. No EAGAIN-terminated loop.
+  int fd = accept4(l.fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+      Backoff(err);
+    } else if (!WouldBlock(err) && err != ECONNABORTED) {
+      SC_LOG(kWarn, "accept on %s: %s", l.name.c_str(), std::strerror(err));
+    }
+    return;
+  }
+  backoff_logged_ = false;
+  if (shared_->open_conns.fetch_add(1, std::memory_order_relaxed) >= shared_->opts.max_conns) {
+    shared_->open_conns.fetch_sub(1, std::memory_order_relaxed);
+    Bump(counters_.rejected, 1);
+    const std::string& msg = shared_->opts.reject_message;
+    if (!msg.empty()) {
+      ssize_t r = send(fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      (void)r;  // best effort, as memcached
+    }
+    close(fd);
+    return;
+  }
+  if (l.tcp) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  std::unique_ptr<Conn> owned;
+  if (!pool_.empty()) {
+    owned = std::move(pool_.back());
+    pool_.pop_back();
+  } else {
+    owned = std::make_unique<Conn>(this, index_);
+  }
+  Conn* c = owned.get();
+  c->Reset(fd, shared_->next_id.fetch_add(1, std::memory_order_relaxed),
+           l.tcp ? FormatAddress(reinterpret_cast<sockaddr*>(&ss), len) : "unix", read_chunk_,
+           now_);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = c;
+  if (epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    SC_LOG(kError, "epoll_ctl add %s: %s", c->peer().c_str(), std::strerror(errno));
+    close(fd);
+    shared_->open_conns.fetch_sub(1, std::memory_order_relaxed);
+    c->open_ = false;
+    pool_.push_back(std::move(owned));
+    return;
+  }
+  c->events_ = EPOLLIN;
+  {
+    std::lock_guard<std::mutex> lock(conns_mu_);
+    c->slot_ = open_.size();
+    open_.push_back(std::move(owned));
+  }
+  Bump(counters_.total, 1);
+  c->in_handler_ = true;
+  try {
+    shared_->handler->OnOpen(*c);
+  } catch (const std::exception& e) {
+    SC_LOG(kError, "OnOpen %s: %s", c->peer().c_str(), e.what());
+    c->CloseNow();
+  }
+  c->in_handler_ = false;
+  Settle(c);
+}
+
+void Worker::Backoff(int err) {
+  Bump(counters_.listen_disabled, 1);
+  if (!backoff_logged_) {
+    SC_LOG(kWarn, "accept: %s; pausing accepts for %d ms", std::strerror(err), kBackoffMs);
+    backoff_logged_ = true;
+  }
+  backoff_until_ms_ = MonotonicMs() + kBackoffMs;
+  UpdateListeners();
+}
+
+void Worker::SetAccepting(bool on) {
+  accepting_ = on;
+  UpdateListeners();
+}
+
+void Worker::UpdateListeners() {
+  bool want = accepting_ && backoff_until_ms_ == 0;
+  if (want == listening_) return;
+  for (size_t i = 0; i < shared_->listeners.size(); ++i) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+    ev.data.u64 = i + 1;
+    int fd = shared_->listeners[i].fd;
+    if (epoll_ctl(ep_, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, fd, &ev) != 0) {
+      SC_LOG(kError, "epoll_ctl listener %s: %s", shared_->listeners[i].name.c_str(),
+             std::strerror(errno));
+    }
+  }
+  listening_ = want;
+}
+
+// Reads once; reads again only if that read filled the free space (so the common case pays
+// no EAGAIN read). Each read's bytes go to the handler before the next read, so the input
+// buffer holds only what the handler could not consume yet.
+void Worker::HandleRead(Conn* c, int max_rounds) {
+  for (int round = 0; round < max_rounds; ++round) {
+    if (c->closing() || c->pending_out() >= high_water_) break;
+    size_t room;
+    char* p = c->ReadSpace(&room);
+    ssize_t n = read(c->fd(), p, room);
+    if (n > 0) {
+      c->Commit(static_cast<size_t>(n));
+      Bump(counters_.bytes_read, static_cast<uint64_t>(n));
+      RunHandler(c);
+      if (!c->open_) return;
+      if (static_cast<size_t>(n) < room) break;
+      continue;
+    }
+    if (n == 0) {  // the peer finished sending: answer what it sent, then close
+      c->set_close_after_write();
+      break;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    return Close(c);
+  }
+  Settle(c);
+}
+
+void Worker::HandleWrite(Conn* c) {
+  if (c->pending_out() > 0) {
+    if (!Flush(c)) return;
+  } else {
+    c->want_write_ = false;
+  }
+  if (c->rerun_ && c->pending_out() < high_water_) RunHandler(c);
+  Settle(c);
+}
+
+// Presents input to the handler; after each call sends the batch's output with one write
+// (unless a previous write is still pending: the socket is full, EPOLLOUT will come). Calls
+// again only when the handler stopped at high water with input left and output drained.
+void Worker::RunHandler(Conn* c) {
+  while (c->input_size() > 0 && !c->closing() && c->pending_out() < high_water_) {
+    c->rerun_ = false;
+    c->set_state(ConnState::kParse);
+    c->set_last_active(now_);
+    size_t size = c->input_size();
+    size_t n = 0;
+    c->in_handler_ = true;
+    try {
+      n = shared_->handler->OnData(*c, c->input());
+    } catch (const std::exception& e) {
+      SC_LOG(kError, "OnData %s: %s", c->peer().c_str(), e.what());
+      c->CloseNow();
+    }
+    c->in_handler_ = false;
+    c->Consume(std::min(n, size));
+    if (c->closing()) return;  // Settle flushes or closes
+    bool stopped_at_high_water = c->input_size() > 0 && c->pending_out() >= high_water_;
+    if (!c->want_write_ && c->pending_out() > 0 && !Flush(c)) return;
+    if (!stopped_at_high_water) return;  // all consumed, or it needs more bytes
+    c->rerun_ = true;
+  }
+}
+
+bool Worker::Flush(Conn* c) {
+  ssize_t n = c->WriteOnce();
+  if (n < 0) {
+    if (!WouldBlock(errno)) {
+      Close(c);
+      return false;
+    }
+    n = 0;
+  }
+  Bump(counters_.bytes_written, static_cast<uint64_t>(n));
+  c->want_write_ = c->pending_out() > 0;
+  return true;
+}
+
+// Brings a connection to a resting state after any activity: closes it if asked, sends
+// pending output, and sets its epoll interest.
+void Worker::Settle(Conn* c) {
+  if (!c->open_) return;
+  if (c->close_requested()) return Close(c);
+  if (!c->want_write_ && c->pending_out() > 0 && !Flush(c)) return;
+  if (c->close_after_write() && c->pending_out() == 0) return Close(c);
+  uint32_t want = 0;
+  if (c->want_write_) want |= EPOLLOUT;
+  if (!c->closing() && c->pending_out() < high_water_) want |= EPOLLIN;
+  if (want != c->events_) {
+    epoll_event ev{};
+    ev.events = want;
+    ev.data.ptr = c;
+    if (epoll_ctl(ep_, EPOLL_CTL_MOD, c->fd(), &ev) != 0) {
+      SC_LOG(kError, "epoll_ctl mod %s: %s", c->peer().c_str(), std::strerror(errno));
+      return Close(c);
+    }
+    c->events_ = want;
+  }
+  if (c->closing()) {
+    c->set_state(ConnState::kClosing);
+  } else if (c->want_write_) {
+    c->set_state(ConnState::kWrite);
+  } else if (c->input_size() > 0) {
+    c->set_state(ConnState::kRead);
+  } else {
+    c->set_state(ConnState::kWaiting);
+    c->ShrinkBuffers(read_chunk_);  // idle: give back what one huge request needed
+  }
+}
+
+void Worker::Close(Conn* c) {
+  if (!c->open_) return;
+  c->open_ = false;
+  c->set_state(ConnState::kClosing);
+  epoll_ctl(ep_, EPOLL_CTL_DEL, c->fd(), nullptr);  // explicit: a forked child may share fd
+  c->in_handler_ = true;
+  try {
+    shared_->handler->OnClose(*c);
+  } catch (const std::exception& e) {
+    SC_LOG(kError, "OnClose %s: %s", c->peer().c_str(), e.what());
+  }
+  c->in_handler_ = false;
+  close(c->fd());
+  {
+    std::lock_guard<std::mutex> lock(conns_mu_);
+    size_t slot = c->slot_;
+    dead_.push_back(std::move(open_[slot]));
+    if (slot + 1 != open_.size()) {
+      open_[slot] = std::move(open_.back());
+      open_[slot]->slot_ = slot;
+    }
+    open_.pop_back();
+  }
+  c->set_fd(-1);
+  shared_->open_conns.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Worker::Schedule(Conn* c) {
+  if (c->in_handler_ || c->scheduled_ || !c->open_) return;
+  c->scheduled_ = true;
+  scheduled_.push_back(c);
+}
+
+void Worker::ProcessScheduled() {
+  // Processing may schedule more (a handler closing another connection): index loop.
+  for (size_t i = 0; i < scheduled_.size(); ++i) {
+    Conn* c = scheduled_[i];
+    c->scheduled_ = false;
+    if (!c->open_) continue;
+    if (c->wake_) {
+      c->wake_ = false;
+      // A task may have queued a lot: send it first if that is what blocks the handler.
+      if (c->pending_out() >= high_water_ && !c->want_write_ && !Flush(c)) continue;
+      if (c->pending_out() < high_water_) {
+        RunHandler(c);
+      } else {
+        c->rerun_ = c->input_size() > 0;  // want_write_ is set: EPOLLOUT resumes it
+      }
+    }
+    Settle(c);
+  }
+  scheduled_.clear();
+}
+
+void Worker::Post(std::function<void()> fn) {
+  bool was_empty;
+  {
+    std::lock_guard<std::mutex> lock(tasks_mu_);
+    was_empty = tasks_.empty();
+    tasks_.push_back(std::move(fn));
+  }
+  if (was_empty) Notify();  // otherwise a wakeup is already on its way
+}
+
+void Worker::Notify() {
+  uint64_t one = 1;
+  ssize_t r = write(wake_fd_, &one, sizeof one);
+  (void)r;  // EAGAIN only if the counter is saturated: a wakeup is pending anyway
+}
+
+void Worker::RunTasks() {
+  uint64_t count;
+  ssize_t r = read(wake_fd_, &count, sizeof count);  // read first: a later Post re-notifies
+  (void)r;
+  {
+    std::lock_guard<std::mutex> lock(tasks_mu_);
+    running_.swap(tasks_);
+  }
+  for (auto& fn : running_) {
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      SC_LOG(kError, "net worker %d: posted task threw: %s", index_, e.what());
+    }
+  }
+  running_.clear();
+}
+
+void Worker::Recycle() {
+  for (auto& c : dead_) {
+    if (pool_.size() >= kMaxPooled) continue;  // freed below
+    c->Discard(read_chunk_);
+    pool_.push_back(std::move(c));
+  }
+  dead_.clear();
+}
+
+void Worker::CloseAll() {
+  if (listening_) {
+    accepting_ = false;
+    UpdateListeners();
+  }
+  while (!open_.empty()) Close(open_.back().get());
+  scheduled_.clear();
+  Recycle();
+}
+
+void Worker::AddStats(Stats* s) const {
+  s->total_connections += counters_.total.load(std::memory_order_relaxed);
+  s->rejected_connections += counters_.rejected.load(std::memory_order_relaxed);
+  s->bytes_read += counters_.bytes_read.load(std::memory_order_relaxed);
+  s->bytes_written += counters_.bytes_written.load(std::memory_order_relaxed);
+  s->listen_disabled_num += counters_.listen_disabled.load(std::memory_order_relaxed);
+}
+
+void Worker::AppendConnections(std::vector<ConnInfo>* out, uint32_t now) const {
+  std::lock_guard<std::mutex> lock(conns_mu_);
+  for (const auto& c : open_) {
+    ConnInfo info;
+    info.id = c->id();
+    info.fd = c->fd();
+    info.peer = c->peer();
+    info.state = ConnStateName(c->state());
+    uint32_t last = c->last_active();
+    info.idle_secs = now > last ? now - last : 0;
+    info.unix_socket = info.peer == "unix";
+    out->push_back(std::move(info));
+  }
+}
+
+}  // namespace syncached::net

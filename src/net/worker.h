@@ -1,0 +1,112 @@
+// Worker: one thread, one epoll set, the connections it accepted. Internal to net.
+//
+// Epoll registrations (level-triggered) and their data tags:
+//   eventfd            EPOLLIN                 0             Post()ed tasks and Stop()
+//   each listener      EPOLLIN|EPOLLEXCLUSIVE  1 + index     added/removed to pause accepts
+//                                                            (EXCLUSIVE forbids EPOLL_CTL_MOD)
+//   each connection    EPOLLIN and/or EPOLLOUT Conn*         changed only on transitions
+//
+// A connection is read while it is not closing and its unsent output is below high water; it
+// waits for EPOLLOUT while a write was partial. Closed Conns are parked in dead_ until the end
+// of the loop turn (later events of the same epoll batch may still name them), then pooled.
+#pragma once
+
+#include <sys/epoll.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "common/status.h"
+#include "net/conn.h"
+#include "net/listener.h"
+#include "net/net.h"
+
+namespace syncached::net {
+
+// State shared by the Server and all workers. Listeners are set before workers start and
+// closed after they are joined.
+struct Shared {
+  Shared(Options o, Handler* h) : opts(std::move(o)), handler(h) {}
+  const Options opts;
+  Handler* const handler;
+  std::vector<Listener> listeners;
+  std::atomic<int> open_conns{0};  // all workers; checked against max_conns on accept
+  std::atomic<uint64_t> next_id{1};
+  std::atomic<bool> stopping{false};
+};
+
+class Worker {
+ public:
+  Worker(Shared* shared, int index);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  Status Init();  // epoll set, eventfd, listener registrations; before Run
+  void Run();     // the thread body; returns after Shared::stopping is set and Notify()
+  // The Shared of the worker running on this thread, or null on other threads.
+  static const Shared* Current();
+
+  // Any thread.
+  void Post(std::function<void()> fn);
+  void Notify();  // interrupts epoll_wait
+  void AddStats(Stats* s) const;
+  void AppendConnections(std::vector<ConnInfo>* out, uint32_t now) const;
+
+  // Worker thread only.
+  void SetAccepting(bool on);
+  void Schedule(Conn* c);  // act on a Connection request made outside its callbacks
+
+ private:
+  // Written only by the worker thread (load+store, no locked add); read by any.
+  struct alignas(64) Counters {
+    std::atomic<uint64_t> total{0}, rejected{0}, bytes_read{0}, bytes_written{0};
+    std::atomic<uint64_t> listen_disabled{0};
+  };
+
+  void Dispatch(const epoll_event& ev);
+  void Accept(const Listener& l);
+  void Backoff(int err);
+  void UpdateListeners();
+  void HandleRead(Conn* c, int max_rounds);
+  void HandleWrite(Conn* c);
+  void RunHandler(Conn* c);
+  bool Flush(Conn* c);  // false if the connection was closed on a write error
+  void Settle(Conn* c);
+  void Close(Conn* c);
+  void RunTasks();
+  void ProcessScheduled();
+  void Recycle();
+  void CloseAll();
+
+  Shared* const shared_;
+  const int index_;
+  const size_t high_water_;
+  const size_t read_chunk_;
+  int ep_ = -1;
+  int wake_fd_ = -1;
+  uint32_t now_ = 0;  // coarse unix seconds, refreshed each loop turn
+
+  bool accepting_ = true;        // Server::SetAccepting
+  bool listening_ = false;       // listeners are in our epoll set
+  int64_t backoff_until_ms_ = 0; // accepts paused after EMFILE/ENFILE until then (monotonic)
+  bool backoff_logged_ = false;
+
+  mutable std::mutex conns_mu_;                // guards open_ (structure) for snapshots
+  std::vector<std::unique_ptr<Conn>> open_;    // Conn::slot_ is the index
+  std::vector<std::unique_ptr<Conn>> dead_;    // closed this turn
+  std::vector<std::unique_ptr<Conn>> pool_;    // reusable
+  std::vector<Conn*> scheduled_;
+
+  std::mutex tasks_mu_;
+  std::vector<std::function<void()>> tasks_;   // guarded by tasks_mu_
+  std::vector<std::function<void()>> running_; // worker only; swapped with tasks_
+
+  Counters counters_;
+};
+
+}  // namespace syncached::net

@@ -1,0 +1,113 @@
+// protocol: memcached's wire formats turned into one request model, and nothing else.
+// Parsers take bytes and return a result plus bytes consumed; "need more" is a result,
+// not an error. No I/O, no storage. Replies are written by engine with the helpers in
+// reply.h. Behaviour follows memcached 1.6's doc/protocol.txt and proto_text.c (the
+// quirks are noted where they are reproduced).
+//
+// Threads: all functions are pure; a Request is owned by one connection.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace syncached::protocol {
+
+inline constexpr size_t kMaxKeyLength = 250;
+// memcached closes a connection whose line has no '\n' after this many bytes, unless
+// it is a get/gets (multigets may be long); doc/protocol.txt "Commands".
+inline constexpr size_t kMaxLineLength = 2048;
+// Our bound for a multiget line (memcached has none; we refuse to buffer forever).
+inline constexpr size_t kMaxGetLineLength = 8u << 20;
+// Meta commands take at most this many tokens (memcached's MFLAG_MAX_OPT_LENGTH).
+inline constexpr size_t kMaxMetaTokens = 20;
+inline constexpr size_t kMaxOpaqueLength = 32;
+
+enum class Command : uint8_t {
+  kNone,
+  kError,  // reply `error` (+ swallow); nothing executed
+  kClose,  // close the connection without a reply
+  kGet, kGets, kGat, kGats,
+  kSet, kAdd, kReplace, kAppend, kPrepend, kCas,
+  kDelete, kIncr, kDecr, kTouch,
+  kFlushAll, kVersion, kVerbosity, kQuit, kShutdown, kStats, kLruCrawler, kCacheMemlimit,
+  kMetaGet, kMetaSet, kMetaDelete, kMetaArith, kMetaNoop, kMetaDebug,
+  // binary-only
+  kNoop, kSaslListMechs, kSaslAuth, kSaslStep,
+};
+
+// Meta flags of one mg/ms/md/ma request. Tokens are kept in arrival order because
+// return flags are emitted in the order they were asked for.
+struct MetaFlags {
+  uint64_t seen = 0;  // bit (c - 'A') for each flag letter present
+  bool Has(char c) const { return c >= 'A' && c <= 'z' && (seen >> (c - 'A')) & 1; }
+  int32_t ttl = 0;          // T
+  int32_t vivify_ttl = 0;   // N
+  int32_t recache_ttl = 0;  // R
+  uint32_t client_flags = 0;  // F
+  uint64_t compare_cas = 0;   // C
+  uint64_t new_cas = 0;       // E
+  uint64_t initial = 0;       // J
+  uint64_t delta = 1;         // D
+  char mode = 0;              // M<mode>
+  std::array<std::string_view, kMaxMetaTokens> tokens{};
+  uint8_t ntokens = 0;
+};
+
+struct Request {
+  Command cmd = Command::kNone;
+  bool noreply = false;
+  bool key_binary = false;     // meta b: `key` is the decoded form (in key_buf)
+  std::string_view key;
+  std::string_view keys;       // get family: the space-separated keys
+  std::string_view data;       // value of a storage command, without "\r\n"
+  std::string_view args;       // stats/lru_crawler/shutdown...: the tokens after the command
+  uint32_t flags = 0;
+  int32_t exptime = 0;         // as sent; engine turns it into absolute time
+  uint64_t cas = 0;
+  uint64_t delta = 0;
+  uint32_t number = 0;         // verbosity level, memlimit MB
+  const char* error = nullptr;  // kError: the reply line, without "\r\n"
+  uint64_t swallow = 0;        // bytes after this request to discard unread
+  bool error_ignores_noreply = false;  // meta errors are never suppressed
+  MetaFlags meta;
+  // binary protocol
+  uint8_t opcode = 0;
+  uint32_t opaque = 0;
+  bool quiet = false;
+  bool return_key = false;
+  uint64_t initial = 0;
+  char key_buf[kMaxKeyLength + 1];
+};
+
+struct ParseResult {
+  enum Status : uint8_t { kOk, kNeedMore, kClose } status;
+  size_t consumed;
+};
+
+// Text and meta protocol. On kOk, `req` describes one request occupying `consumed`
+// bytes of `in`; its views point into `in` (or req->key_buf).
+ParseResult ParseText(std::string_view in, size_t item_size_max, Request* req);
+
+// memcached's safe_strto* semantics (leading spaces and '+' accepted, whole token must
+// be numeric, negative refused for unsigned, 32-bit results truncated as memcached's).
+bool ParseU32(std::string_view s, uint32_t* out);
+bool ParseI32(std::string_view s, int32_t* out);
+bool ParseU64(std::string_view s, uint64_t* out);
+
+// Base64 (RFC 4648, padded), used by meta's b flag. Decode returns false on bad input.
+bool Base64Decode(std::string_view in, std::string* out);
+bool Base64DecodeTo(std::string_view in, char* out, size_t cap, size_t* len);
+void Base64Encode(std::string_view in, std::string* out);
+// metadump's key encoding: RFC 3986 percent-encoding of everything but unreserved.
+void UriEncode(std::string_view in, std::string* out);
+
+// memcached's size of an item with this key and value, for -I checks, `me` and
+// metadump size= (48 B header + 8 B CAS + key + 1 + flags suffix + value + "\r\n").
+inline size_t MemcachedItemSize(size_t nkey, size_t nvalue, uint32_t flags) {
+  return 48 + 8 + nkey + 1 + (flags ? 4 : 0) + nvalue + 2;
+}
+
+}  // namespace syncached::protocol

@@ -1,0 +1,259 @@
+// Text and meta protocol parser. Token rules follow memcached's tokenize_command:
+// split on ' ' only, at most 24 tokens (23 real plus "the rest"), a line ends at '\n'
+// with one preceding '\r' dropped. Argument checks and their exact error strings
+// follow proto_text.c of memcached 1.6 (process_command_ascii and friends).
+#include <cstring>
+
+#include "protocol/meta_parser.h"
+#include "protocol/protocol.h"
+
+namespace syncached::protocol {
+namespace {
+
+constexpr size_t kMaxTokens = 24;  // memcached's MAX_TOKENS, terminal token included
+
+constexpr const char* kBadFormat = "CLIENT_ERROR bad command line format";
+constexpr const char* kBadExptime = "CLIENT_ERROR invalid exptime argument";
+
+struct Tokens {
+  std::array<std::string_view, kMaxTokens> t{};
+  size_t n = 0;          // real tokens
+  bool truncated = false;  // more tokens followed (memcached's non-null terminal)
+  std::string_view rest;   // everything after the first token
+};
+
+void Tokenize(std::string_view line, Tokens* tk) {
+  size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && line[i] == ' ') ++i;
+    if (i >= line.size()) break;
+    if (tk->n == kMaxTokens - 1) {
+      tk->truncated = true;
+      break;
+    }
+    size_t start = i;
+    while (i < line.size() && line[i] != ' ') ++i;
+    tk->t[tk->n++] = line.substr(start, i - start);
+  }
+  if (tk->n > 0) {
+    size_t after = static_cast<size_t>(tk->t[0].data() + tk->t[0].size() - line.data());
+    tk->rest = line.substr(after);
+  }
+}
+
+// memcached's ntokens counts the terminal token too.
+size_t NTokens(const Tokens& tk) { return tk.n + 1; }
+
+ParseResult Error(Request* req, const char* msg, size_t consumed, uint64_t swallow = 0) {
+  req->cmd = Command::kError;
+  req->error = msg;
+  req->swallow = swallow;
+  return {ParseResult::kOk, consumed};
+}
+
+bool IsNoreply(const Tokens& tk) { return tk.n > 0 && tk.t[tk.n - 1] == "noreply"; }
+
+// set/add/replace/append/prepend/cas <key> <flags> <exptime> <bytes> [cas] [noreply]
+ParseResult ParseStorage(std::string_view in, size_t line_end, const Tokens& tk, Command cmd,
+                         size_t item_size_max, Request* req) {
+  bool is_cas = cmd == Command::kCas;
+  size_t nt = NTokens(tk);
+  if (is_cas ? (nt != 7 && nt != 8) : (nt != 6 && nt != 7)) return Error(req, "ERROR", line_end);
+  req->noreply = IsNoreply(tk);
+  if (tk.t[1].size() > kMaxKeyLength) return Error(req, kBadFormat, line_end);
+  int32_t vlen;
+  if (!ParseU32(tk.t[2], &req->flags) || !ParseI32(tk.t[3], &req->exptime) ||
+      !ParseI32(tk.t[4], &vlen)) {
+    return Error(req, kBadFormat, line_end);
+  }
+  if (is_cas && !ParseU64(tk.t[5], &req->cas)) return Error(req, kBadFormat, line_end);
+  if (vlen < 0 || vlen > INT32_MAX - 2) return Error(req, kBadFormat, line_end);
+  req->key = tk.t[1];
+  size_t total = static_cast<size_t>(vlen) + 2;
+  if (MemcachedItemSize(req->key.size(), static_cast<size_t>(vlen), req->flags) > item_size_max) {
+    return Error(req, "SERVER_ERROR object too large for cache", line_end, total);
+  }
+  if (in.size() - line_end < total) return {ParseResult::kNeedMore, 0};
+  std::string_view block = in.substr(line_end, total);
+  if (block[vlen] != '\r' || block[vlen + 1] != '\n') {
+    return Error(req, "CLIENT_ERROR bad data chunk", line_end + total);
+  }
+  req->cmd = cmd;
+  req->data = block.substr(0, static_cast<size_t>(vlen));
+  return {ParseResult::kOk, line_end + total};
+}
+
+ParseResult ParseGet(const Tokens& tk, Command cmd, size_t line_end, Request* req) {
+  if (NTokens(tk) < 3) return Error(req, "ERROR", line_end);
+  std::string_view keys = tk.rest;
+  if (cmd == Command::kGat || cmd == Command::kGats) {
+    if (!ParseI32(tk.t[1], &req->exptime)) return Error(req, kBadExptime, line_end);
+    keys = keys.substr(keys.find(tk.t[1]) + tk.t[1].size());
+  }
+  // A key over 250 bytes anywhere fails the whole request, as in memcached (which
+  // drops the hits it already gathered).
+  size_t i = 0;
+  while (i < keys.size()) {
+    while (i < keys.size() && keys[i] == ' ') ++i;
+    size_t start = i;
+    while (i < keys.size() && keys[i] != ' ') ++i;
+    if (i - start > kMaxKeyLength) return Error(req, kBadFormat, line_end);
+  }
+  req->cmd = cmd;
+  req->keys = keys;
+  return {ParseResult::kOk, line_end};
+}
+
+ParseResult ParseKeyed(const Tokens& tk, Command cmd, size_t line_end, Request* req) {
+  size_t nt = NTokens(tk);
+  req->noreply = IsNoreply(tk);
+  switch (cmd) {
+    case Command::kIncr:
+    case Command::kDecr:
+      if (nt != 4 && nt != 5) return Error(req, "ERROR", line_end);
+      if (tk.t[1].size() > kMaxKeyLength) return Error(req, kBadFormat, line_end);
+      if (!ParseU64(tk.t[2], &req->delta)) {
+        return Error(req, "CLIENT_ERROR invalid numeric delta argument", line_end);
+      }
+      break;
+    case Command::kTouch:
+      if (nt != 4 && nt != 5) return Error(req, "ERROR", line_end);
+      if (tk.t[1].size() > kMaxKeyLength) return Error(req, kBadFormat, line_end);
+      if (!ParseI32(tk.t[2], &req->exptime)) return Error(req, kBadExptime, line_end);
+      break;
+    case Command::kDelete: {
+      if (nt < 3 || nt > 5) return Error(req, "ERROR", line_end);
+      if (nt > 3) {
+        bool hold_is_zero = tk.t[2] == "0";
+        bool valid = (nt == 4 && (hold_is_zero || req->noreply)) ||
+                     (nt == 5 && hold_is_zero && req->noreply);
+        if (!valid) {
+          return Error(req,
+                       "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]",
+                       line_end);
+        }
+      }
+      if (tk.t[1].size() > kMaxKeyLength) return Error(req, kBadFormat, line_end);
+      break;
+    }
+    default:
+      break;
+  }
+  req->cmd = cmd;
+  req->key = tk.t[1];
+  return {ParseResult::kOk, line_end};
+}
+
+ParseResult ParseMisc(const Tokens& tk, std::string_view cmd, size_t line_end, Request* req) {
+  size_t nt = NTokens(tk);
+  req->args = tk.rest;
+  if (cmd == "flush_all") {
+    if (nt < 2 || nt > 4) return Error(req, "ERROR", line_end);
+    req->noreply = IsNoreply(tk);
+    if (nt != (req->noreply ? 3u : 2u) && !ParseI32(tk.t[1], &req->exptime)) {
+      return Error(req, kBadExptime, line_end);
+    }
+    req->cmd = Command::kFlushAll;
+  } else if (cmd == "version") {
+    req->cmd = Command::kVersion;
+  } else if (cmd == "quit") {
+    req->cmd = Command::kQuit;
+  } else if (cmd == "verbosity") {
+    if (nt != 3 && nt != 4) return Error(req, "ERROR", line_end);
+    req->noreply = IsNoreply(tk);
+    if (!ParseU32(tk.t[1], &req->number)) return Error(req, kBadFormat, line_end);
+    req->cmd = Command::kVerbosity;
+  } else if (cmd == "stats") {
+    req->cmd = Command::kStats;
+  } else if (cmd == "shutdown") {
+    req->cmd = Command::kShutdown;
+  } else if (cmd == "lru_crawler") {
+    req->cmd = Command::kLruCrawler;
+  } else if (cmd == "cache_memlimit") {
+    if (nt != 3 && nt != 4) return Error(req, "ERROR", line_end);
+    req->noreply = IsNoreply(tk);
+    if (!ParseU32(tk.t[1], &req->number)) return Error(req, kBadFormat, line_end);
+    req->cmd = Command::kCacheMemlimit;
+  } else if (tk.n > 0 && tk.t[tk.n - 1].substr(0, 5) == "HTTP/") {
+    req->cmd = Command::kClose;  // someone pointed a browser at us
+  } else {
+    return Error(req, "ERROR", line_end);
+  }
+  return {ParseResult::kOk, line_end};
+}
+
+}  // namespace
+
+ParseResult ParseText(std::string_view in, size_t item_size_max, Request* req) {
+  const char* nl = static_cast<const char*>(memchr(in.data(), '\n', in.size()));
+  if (!nl) {
+    if (in.size() <= kMaxLineLength) return {ParseResult::kNeedMore, 0};
+    size_t sp = in.find_first_not_of(' ');
+    std::string_view head = sp == std::string_view::npos ? in.substr(0, 0) : in.substr(sp);
+    bool is_get = sp <= 100 && (head.substr(0, 4) == "get " || head.substr(0, 5) == "gets ");
+    if (is_get && in.size() <= kMaxGetLineLength) return {ParseResult::kNeedMore, 0};
+    return {ParseResult::kClose, 0};
+  }
+  size_t line_end = static_cast<size_t>(nl - in.data()) + 1;
+  std::string_view line = in.substr(0, line_end - 1);
+  if (line.size() > 1 && line.back() == '\r') line.remove_suffix(1);
+
+  *req = Request{};
+  Tokens tk;
+  Tokenize(line, &tk);
+  if (tk.n == 0 || tk.t[0].size() < 2) return Error(req, "ERROR", line_end);
+  if (tk.truncated) tk.n = kMaxTokens;  // counts as "too many" like memcached's terminal
+
+  std::string_view cmd = tk.t[0];
+  if (cmd.size() == 2 && cmd[0] == 'm') {
+    return ParseMeta(in, line_end, cmd[1], tk.t.data(), tk.n, item_size_max, req);
+  }
+  switch (cmd[0]) {
+    case 'g':
+      if (cmd == "get") return ParseGet(tk, Command::kGet, line_end, req);
+      if (cmd == "gets") return ParseGet(tk, Command::kGets, line_end, req);
+      if (cmd == "gat") return ParseGet(tk, Command::kGat, line_end, req);
+      if (cmd == "gats") return ParseGet(tk, Command::kGats, line_end, req);
+      return NTokens(tk) < 3 ? Error(req, "ERROR", line_end) : Error(req, "ERROR", line_end);
+    case 's':
+      if (cmd == "set") return ParseStorage(in, line_end, tk, Command::kSet, item_size_max, req);
+      break;
+    case 'a':
+      if (cmd == "add") return ParseStorage(in, line_end, tk, Command::kAdd, item_size_max, req);
+      if (cmd == "append") {
+        return ParseStorage(in, line_end, tk, Command::kAppend, item_size_max, req);
+      }
+      break;
+    case 'c':
+      if (cmd == "cas") return ParseStorage(in, line_end, tk, Command::kCas, item_size_max, req);
+      break;
+    case 'r':
+      if (cmd == "replace") {
+        return ParseStorage(in, line_end, tk, Command::kReplace, item_size_max, req);
+      }
+      break;
+    case 'p':
+      if (cmd == "prepend") {
+        return ParseStorage(in, line_end, tk, Command::kPrepend, item_size_max, req);
+      }
+      break;
+    case 'i':
+      if (cmd == "incr") return ParseKeyed(tk, Command::kIncr, line_end, req);
+      break;
+    case 'd':
+      if (cmd == "decr") return ParseKeyed(tk, Command::kDecr, line_end, req);
+      if (cmd == "delete") return ParseKeyed(tk, Command::kDelete, line_end, req);
+      break;
+    case 't':
+      if (cmd == "touch") return ParseKeyed(tk, Command::kTouch, line_end, req);
+      break;
+    case 'b':
+      if (cmd == "bget") return ParseGet(tk, Command::kGet, line_end, req);
+      break;
+    default:
+      break;
+  }
+  return ParseMisc(tk, cmd, line_end, req);
+}
+
+}  // namespace syncached::protocol

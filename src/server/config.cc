@@ -1,0 +1,341 @@
+#include "server/config.h"
+
+#include <getopt.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "server/version.h"
+
+namespace syncached::server {
+namespace {
+
+enum LongOnly { kOptConfig = 1000 };
+
+const option kLongOptions[] = {
+    {"port", required_argument, nullptr, 'p'},
+    {"udp-port", required_argument, nullptr, 'U'},
+    {"unix-socket", required_argument, nullptr, 's'},
+    {"unix-mask", required_argument, nullptr, 'a'},
+    {"enable-shutdown", no_argument, nullptr, 'A'},
+    {"listen", required_argument, nullptr, 'l'},
+    {"daemon", no_argument, nullptr, 'd'},
+    {"enable-coredumps", no_argument, nullptr, 'r'},
+    {"user", required_argument, nullptr, 'u'},
+    {"memory-limit", required_argument, nullptr, 'm'},
+    {"disable-evictions", no_argument, nullptr, 'M'},
+    {"conn-limit", required_argument, nullptr, 'c'},
+    {"lock-memory", no_argument, nullptr, 'k'},
+    {"verbose", optional_argument, nullptr, 'v'},
+    {"help", no_argument, nullptr, 'h'},
+    {"license", no_argument, nullptr, 'i'},
+    {"version", no_argument, nullptr, 'V'},
+    {"pidfile", required_argument, nullptr, 'P'},
+    {"slab-growth-factor", required_argument, nullptr, 'f'},
+    {"slab-min-size", required_argument, nullptr, 'n'},
+    {"enable-largepages", no_argument, nullptr, 'L'},
+    {"threads", required_argument, nullptr, 't'},
+    {"max-reqs-per-event", required_argument, nullptr, 'R'},
+    {"disable-cas", no_argument, nullptr, 'C'},
+    {"listen-backlog", required_argument, nullptr, 'b'},
+    {"protocol", required_argument, nullptr, 'B'},
+    {"max-item-size", required_argument, nullptr, 'I'},
+    {"enable-sasl", no_argument, nullptr, 'S'},
+    {"disable-flush-all", no_argument, nullptr, 'F'},
+    {"disable-dumping", no_argument, nullptr, 'X'},
+    {"disable-watch", no_argument, nullptr, 'W'},
+    {"auth-file", required_argument, nullptr, 'Y'},
+    {"memory-file", required_argument, nullptr, 'e'},
+    {"extended", required_argument, nullptr, 'o'},
+    {"config", required_argument, nullptr, kOptConfig},
+    {nullptr, 0, nullptr, 0},
+};
+const char kShortOptions[] = ":p:U:s:a:Al:dru:m:Mc:kvhiVP:f:n:LD:t:R:Cb:B:I:SFXWY:e:o:Z";
+
+[[noreturn]] void Fail(const std::string& what) { throw ConfigError(what); }
+
+std::string Name(int opt) {
+  if (opt == kOptConfig) return "--config";
+  return std::string("-") + static_cast<char>(opt);
+}
+
+uint64_t ParseUnsigned(int opt, const char* arg, uint64_t min, uint64_t max) {
+  errno = 0;
+  char* end = nullptr;
+  if (!arg || !*arg || *arg == '-') Fail("invalid value for " + Name(opt) + ": '" + (arg ? arg : "") + "'");
+  unsigned long long v = strtoull(arg, &end, 10);
+  if (errno || *end != '\0' || v < min || v > max) {
+    Fail("invalid value for " + Name(opt) + ": '" + arg + "' (expected " + std::to_string(min) +
+         ".." + std::to_string(max) + ")");
+  }
+  return v;
+}
+
+double ParseDouble(int opt, const char* arg, double min, double max) {
+  errno = 0;
+  char* end = nullptr;
+  double v = strtod(arg, &end);
+  if (errno || end == arg || *end != '\0' || !(v >= min && v <= max)) {
+    Fail("invalid value for " + Name(opt) + ": '" + std::string(arg) + "'");
+  }
+  return v;
+}
+
+// -I accepts k/m suffixes like memcached; min 1k, max 1g (1024m).
+uint32_t ParseItemSize(const char* arg) {
+  std::string s(arg);
+  uint64_t mult = 1;
+  if (!s.empty() && (s.back() == 'k' || s.back() == 'K')) mult = 1024, s.pop_back();
+  else if (!s.empty() && (s.back() == 'm' || s.back() == 'M')) mult = 1024 * 1024, s.pop_back();
+  uint64_t v = ParseUnsigned('I', s.c_str(), 1, 1ull << 30) * mult;
+  if (v < 1024) Fail("invalid value for -I: '" + std::string(arg) + "' (minimum is 1k)");
+  if (v > (1ull << 30)) Fail("invalid value for -I: '" + std::string(arg) + "' (maximum is 1024m)");
+  return static_cast<uint32_t>(v);
+}
+
+void SplitInto(const std::string& s, char sep, std::vector<std::string>* out) {
+  std::stringstream ss(s);
+  std::string part;
+  while (std::getline(ss, part, sep)) {
+    if (!part.empty()) out->push_back(part);
+  }
+}
+
+// -o sub-options. memcached's own ones that steer internals we do not have are accepted
+// and have no effect (documented in --help); an unknown one is refused as memcached does.
+void ParseExtended(const char* arg, Config* c) {
+  static const std::set<std::string> kAcceptedNoEffect = {
+      "maxconns_fast", "no_maxconns_fast", "tail_repair_time", "hash_algorithm",
+      "lru_crawler", "no_lru_crawler", "lru_maintainer", "no_lru_maintainer", "hot_lru_pct",
+      "warm_lru_pct", "hot_max_factor", "warm_max_factor", "temporary_ttl",
+      "watcher_logbuf_size", "worker_logbuf_size", "track_sizes", "no_hashexpand",
+      "slab_reassign", "slab_automove", "slab_automove_ratio", "slab_automove_window",
+      "slab_chunk_max", "lru_segmented", "no_lru_segmented", "modern", "no_modern",
+      "inline_ascii_resp", "no_inline_ascii_resp", "read_buf_mem_limit", "drop_privileges",
+      "no_drop_privileges", "relaxed_privileges", "lru_crawler_sleep", "lru_crawler_tocrawl",
+      "sock_cookie_id"};
+  std::vector<std::string> subs;
+  SplitInto(arg, ',', &subs);
+  for (const std::string& sub : subs) {
+    std::string name = sub.substr(0, sub.find('='));
+    std::string value = sub.find('=') == std::string::npos ? "" : sub.substr(sub.find('=') + 1);
+    if (name == "hashpower") {
+      c->hashpower = static_cast<uint32_t>(ParseUnsigned('o', value.c_str(), 12, 32));
+    } else if (name == "idle_timeout") {
+      c->engine.idle_timeout = static_cast<uint32_t>(ParseUnsigned('o', value.c_str(), 0, 1u << 31));
+    } else if (name == "no_lru_crawler") {
+      c->engine.lru_crawler = false;
+    } else if (name.rfind("ext_", 0) == 0 || name.rfind("ssl_", 0) == 0) {
+      Fail("-o " + name + ": extstore and TLS options are not supported by syncached");
+    } else if (!kAcceptedNoEffect.count(name)) {
+      Fail("Illegal suboption \"" + name + "\"");
+    }
+  }
+}
+
+// --config FILE: "name = value" or "name" lines, '#' comments, names are long options.
+std::vector<std::string> ReadConfigFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) Fail("--config: cannot read '" + path + "': " + strerror(errno));
+  std::vector<std::string> args;
+  std::string line;
+  int lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    line = line.substr(0, line.find('#'));
+    auto trim = [](std::string s) {
+      size_t b = s.find_first_not_of(" \t\r");
+      size_t e = s.find_last_not_of(" \t\r");
+      return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+    };
+    line = trim(line);
+    if (line.empty()) continue;
+    size_t eq = line.find('=');
+    std::string name = trim(line.substr(0, eq));
+    if (name.empty() || name.find(' ') != std::string::npos) {
+      Fail("--config " + path + ":" + std::to_string(lineno) + ": expected 'name = value'");
+    }
+    args.push_back("--" + name);
+    if (eq != std::string::npos) args.push_back(trim(line.substr(eq + 1)));
+  }
+  return args;
+}
+
+void Apply(int opt, const char* arg, Config* c) {
+  engine::Settings& e = c->engine;
+  switch (opt) {
+    case 'p': e.tcpport = static_cast<uint32_t>(ParseUnsigned(opt, arg, 0, 65535)); break;
+    case 'U':
+      e.udpport = static_cast<uint32_t>(ParseUnsigned(opt, arg, 0, 65535));
+      if (e.udpport != 0) Fail("-U: UDP is not supported by syncached; use TCP (-U 0)");
+      break;
+    case 's': e.domain_socket = arg; break;
+    case 'a': {
+      char* end;
+      long mask = strtol(arg, &end, 8);
+      if (*arg == '\0' || *end != '\0' || mask < 0 || mask > 0777) {
+        Fail("invalid value for -a: '" + std::string(arg) + "' (octal mask)");
+      }
+      e.umask = static_cast<uint32_t>(mask);
+      break;
+    }
+    case 'A': e.shutdown_command = true; break;
+    case 'l': SplitInto(arg, ',', &c->listen); break;
+    case 'd': c->daemonize = true; break;
+    case 'r': c->raise_core_limit = true; break;
+    case 'u': c->user = arg; break;
+    case 'm': e.maxbytes = ParseUnsigned(opt, arg, 1, 1ull << 30) << 20; break;
+    case 'M': e.evictions = false; break;
+    case 'c': e.maxconns = static_cast<uint32_t>(ParseUnsigned(opt, arg, 1, 1u << 24)); break;
+    case 'k': c->lock_memory = true; break;
+    case 'v':
+      e.verbosity = e.verbosity + 1 + (arg ? static_cast<uint32_t>(strspn(arg, "v")) : 0);
+      break;
+    case 'h': c->show_help = true; break;
+    case 'i': c->show_license = true; break;
+    case 'V': c->show_version = true; break;
+    case 'P': c->pid_file = arg; break;
+    case 'f': e.growth_factor = ParseDouble(opt, arg, 1.01, 100.0); break;
+    case 'n': e.chunk_size = static_cast<uint32_t>(ParseUnsigned(opt, arg, 1, 1u << 20)); break;
+    case 'L': e.large_pages = true; break;
+    case 'D': break;  // per-prefix stats delimiter: accepted, stats detail is not kept
+    case 't': e.num_threads = static_cast<uint32_t>(ParseUnsigned(opt, arg, 1, 256)); break;
+    case 'R': e.reqs_per_event = static_cast<uint32_t>(ParseUnsigned(opt, arg, 1, 1u << 20)); break;
+    case 'C': e.cas_enabled = false; break;
+    case 'b': e.tcp_backlog = static_cast<uint32_t>(ParseUnsigned(opt, arg, 1, 1u << 20)); break;
+    case 'B': {
+      std::string p = arg;
+      if (p == "auto") e.binding_protocol = "auto-negotiate";
+      else if (p == "ascii" || p == "binary") e.binding_protocol = p;
+      else Fail("invalid value for -B: '" + p + "' (ascii, binary or auto)");
+      break;
+    }
+    case 'I': e.item_size_max = ParseItemSize(arg); break;
+    case 'S': e.sasl = true; break;
+    case 'F': e.flush_enabled = false; break;
+    case 'X': e.dump_enabled = false; break;
+    case 'W': break;  // no watch command: nothing to disable
+    case 'Y': e.auth_file = arg; break;
+    case 'e': Fail("-e: memory files are not supported; use --data-dir persistence instead");
+    case 'Z': Fail("-Z: TLS is not supported yet");
+    case 'o': ParseExtended(arg, c); break;
+    case kOptConfig: c->config_file = arg; break;
+    default: Fail("unknown option");
+  }
+}
+
+// Runs getopt over argv, applying each option; returns the options seen.
+std::set<int> ParseArgs(std::vector<std::string> args, Config* c, const std::set<int>& skip) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  optind = 0;  // full reset of getopt state (GNU)
+  opterr = 0;
+  std::set<int> seen;
+  int argc = static_cast<int>(args.size());
+  for (;;) {
+    int idx = 0;
+    int opt = getopt_long(argc, argv.data(), kShortOptions, kLongOptions, &idx);
+    if (opt == -1) break;
+    if (opt == '?') {
+      std::string bad = optopt ? std::string("-") + static_cast<char>(optopt) : argv[optind - 1];
+      Fail("unknown option " + bad + " (see --help)");
+    }
+    if (opt == ':') {
+      std::string bad = optopt ? std::string("-") + static_cast<char>(optopt) : argv[optind - 1];
+      Fail("option " + bad + " requires a value");
+    }
+    seen.insert(opt);
+    if (skip.count(opt)) continue;
+    Apply(opt, optarg, c);
+  }
+  if (optind < argc) Fail(std::string("unexpected argument '") + argv[optind] + "'");
+  return seen;
+}
+
+}  // namespace
+
+Config ParseCommandLine(int argc, char** argv) {
+  Config c;
+  std::vector<std::string> args(argv, argv + argc);
+  std::set<int> seen = ParseArgs(args, &c, {});
+  if (!c.config_file.empty()) {
+    // The file first, then the command line again so that a flag overrides the file.
+    Config from_file;
+    std::vector<std::string> file_args = ReadConfigFile(c.config_file);
+    file_args.insert(file_args.begin(), args[0]);
+    ParseArgs(file_args, &from_file, {kOptConfig});
+    from_file.config_file = c.config_file;
+    ParseArgs(args, &from_file, {kOptConfig});
+    c = from_file;
+  }
+  if (c.engine.sasl && c.engine.binding_protocol != "binary") {
+    if (seen.count('B')) Fail("ERROR: You cannot allow the ASCII protocol while using SASL.");
+    c.engine.binding_protocol = "binary";
+  }
+  if (c.engine.item_size_max > c.engine.maxbytes / 2) {
+    Fail("-I: cannot set item size limit higher than 1/2 of memory max (-m)");
+  }
+  if (c.engine.domain_socket.empty() && c.engine.tcpport == 0) {
+    Fail("-p 0: no TCP port and no unix socket (-s) to listen on");
+  }
+  for (const auto& l : c.listen) c.engine.inter += (c.engine.inter.empty() ? "" : ",") + l;
+  return c;
+}
+
+std::string HelpText() {
+  std::string h = std::string("syncached ") + kSyncachedVersion +
+                  " - a memcached-compatible cache server with replication\n\n"
+                  "usage: syncached [options]\n\nmemcached's options (same letters, defaults and meanings):\n";
+  h += R"(  -p, --port=<num>          TCP port to listen on (default: 11211; 0 = none with -s)
+  -U, --udp-port=<num>      UDP port; only 0 (off, the default) is supported
+  -s, --unix-socket=<file>  UNIX socket to listen on (disables TCP unless -p is given)
+  -a, --unix-mask=<mask>    access mask for the UNIX socket, octal (default: 700)
+  -A, --enable-shutdown     enable the ascii "shutdown" command
+  -l, --listen=<addr>       interfaces to listen on, comma separated (default: all)
+  -d, --daemon              run as a daemon
+  -r, --enable-coredumps    maximize the core file limit
+  -u, --user=<user>         assume the identity of <user> (only when run as root)
+  -m, --memory-limit=<num>  item memory in megabytes (default: 64)
+  -M, --disable-evictions   return an error when memory is full instead of evicting
+  -c, --conn-limit=<num>    max simultaneous connections (default: 1024)
+  -k, --lock-memory         lock down all paged memory (mlockall)
+  -v, --verbose             verbose (errors and warnings); -vv also logs each request
+  -h, --help                print this help and exit
+  -i, --license             print the license and exit
+  -V, --version             print version and exit
+  -P, --pidfile=<file>      save the PID in <file>
+  -f, --slab-growth-factor=<num>  size class growth factor for stats (default: 1.25)
+  -n, --slab-min-size=<bytes>     smallest size class for stats (default: 48)
+  -L, --enable-largepages   accepted; memory comes from malloc (no effect)
+  -D <char>                 accepted; per-prefix stats are not kept (no effect)
+  -t, --threads=<num>       number of worker threads (default: 4)
+  -R, --max-reqs-per-event  requests served per connection per event (default: 20)
+  -C, --disable-cas         disable use of CAS (gets returns 0)
+  -b, --listen-backlog=<num> listen backlog (default: 1024)
+  -B, --protocol=<name>     ascii, binary or auto (default: auto)
+  -I, --max-item-size=<num> max item size, k/m suffix (default: 1m, min: 1k, max: 1024m)
+  -S, --enable-sasl         require SASL authentication (binary protocol)
+  -F, --disable-flush-all   disable the flush_all command
+  -X, --disable-dumping     disable lru_crawler metadump
+  -W, --disable-watch       accepted (there is no watch command)
+  -Y, --auth-file=<file>    ascii protocol authentication, lines "user:pass"
+  -o, --extended=<opts>     comma separated extended options:
+        hashpower=<n>       initial hash table size, 2^n buckets (12..32)
+        idle_timeout=<s>    accepted, stats only
+        no_lru_crawler      accepted, stats only
+      memcached's other -o options (lru/slab/logging tuning) are accepted and have
+      no effect; ext_* and ssl_* are refused; anything else is an error.
+
+syncached's own options:
+  --config=<file>           read options from <file>: one "name = value" per line,
+                            names are the long options above; the command line wins
+)";
+  return h;
+}
+
+}  // namespace syncached::server

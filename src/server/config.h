@@ -1,0 +1,43 @@
+// Command line and config file. memcached's flags keep memcached's letters, defaults
+// and meanings (so syncached drops into an existing unit file); syncached's own
+// options use long names and may also come from --config FILE, where a flag given on
+// the command line wins. Parsing runs once at start and reports errors by throwing
+// ConfigError with one line naming the option; main prints it and exits 64 (EX_USAGE,
+// as memcached does).
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/settings.h"
+
+namespace syncached::server {
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Config {
+  engine::Settings engine;
+  std::vector<std::string> listen;  // -l, split on commas
+  bool daemonize = false;           // -d
+  std::string user;                 // -u
+  std::string pid_file;             // -P
+  bool lock_memory = false;         // -k
+  bool raise_core_limit = false;    // -r
+  uint32_t hashpower = 0;           // -o hashpower
+  std::string config_file;          // --config
+  bool show_help = false;           // -h
+  bool show_version = false;        // -V
+  bool show_license = false;        // -i
+};
+
+// argv as main receives it. Throws ConfigError.
+Config ParseCommandLine(int argc, char** argv);
+
+// The text of --help.
+std::string HelpText();
+
+}  // namespace syncached::server

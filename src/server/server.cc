@@ -1,0 +1,158 @@
+#include "server/server.h"
+
+#include <cstdio>
+#include <fstream>
+
+#include "common/log.h"
+
+namespace syncached::server {
+
+namespace {
+uint32_t ShardBits(uint32_t threads) {
+  // Enough stripes that workers rarely meet on one lock, few enough that per-shard
+  // tables stay dense: 64 per thread, at least 256.
+  uint32_t bits = 8;
+  while ((1u << bits) < threads * 64 && bits < 12) ++bits;
+  return bits;
+}
+}  // namespace
+
+Server::Server(const Config& config) : config_(config) {
+  storage::Options so;
+  so.max_bytes = config.engine.maxbytes;
+  so.evict = config.engine.evictions;
+  // The protocol layer refuses values over -I with memcached's item arithmetic; the
+  // store's own bound is the same number over its (smaller) header.
+  so.item_size_max = config.engine.item_size_max;
+  so.cas_enabled = config.engine.cas_enabled;
+  so.shard_bits = ShardBits(config.engine.num_threads);
+  uint32_t total_power = config.hashpower ? config.hashpower : 16;
+  so.initial_hash_power = total_power > so.shard_bits + 4 ? total_power - so.shard_bits : 4;
+  so.slab_chunk_min = config.engine.chunk_size + 48;
+  so.slab_growth_factor = config.engine.growth_factor;
+  store_ = std::make_unique<storage::Store>(so, SystemClock::Get());
+  engine_ = std::make_unique<engine::Engine>(config.engine, store_.get(), this);
+}
+
+Server::~Server() {
+  RequestStop();
+  if (maintenance_.joinable()) maintenance_.join();
+  net_.reset();
+}
+
+Status Server::Start() {
+  if (!config_.engine.auth_file.empty()) {
+    std::ifstream in(config_.engine.auth_file);
+    if (!in) return Status::Invalid("-Y: cannot read auth file '" + config_.engine.auth_file + "'");
+    std::vector<std::pair<std::string, std::string>> users;
+    std::string line;
+    while (std::getline(in, line)) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      size_t colon = line.find(':');
+      if (line.empty()) continue;
+      if (colon == std::string::npos || colon == 0) {
+        return Status::Invalid("-Y: auth file lines must be user:pass");
+      }
+      users.emplace_back(line.substr(0, colon), line.substr(colon + 1));
+    }
+    engine_->SetAsciiUsers(std::move(users));
+  }
+  net::Options no;
+  no.listen = config_.listen;
+  no.port = static_cast<uint16_t>(config_.engine.tcpport);
+  no.unix_path = config_.engine.domain_socket;
+  no.unix_mask = static_cast<int>(config_.engine.umask);
+  no.threads = static_cast<int>(config_.engine.num_threads);
+  no.max_conns = static_cast<int>(config_.engine.maxconns);
+  no.listen_backlog = static_cast<int>(config_.engine.tcp_backlog);
+  no.output_high_water = output_high_water_;
+  no.reject_message = "ERROR Too many open connections\r\n";
+  net_ = std::make_unique<net::Server>(no, this);
+  Status st = net_->Start();
+  if (!st.ok()) return st;
+  maintenance_ = std::thread([this] { MaintenanceLoop(); });
+  SC_LOG(kInfo, "syncached listening on port %u (%u threads, -m %llu MB)", net_->bound_port(),
+         config_.engine.num_threads,
+         static_cast<unsigned long long>(config_.engine.maxbytes >> 20));
+  return Status::Ok();
+}
+
+void Server::RequestStop() {
+  std::lock_guard lock(mu_);
+  stop_ = true;
+  cv_.notify_all();
+}
+
+void Server::Run() {
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return stop_; });
+  }
+  if (net_) net_->Stop();
+  if (maintenance_.joinable()) maintenance_.join();
+}
+
+void Server::MaintenanceLoop() {
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    cv_.wait_for(lock, std::chrono::seconds(1));
+    if (stop_) break;
+    lock.unlock();
+    store_->Maintain();
+    lock.lock();
+  }
+}
+
+void Server::OnOpen(net::Connection& c) { c.user = new engine::Session(); }
+
+size_t Server::OnData(net::Connection& c, std::string_view input) {
+  auto* s = static_cast<engine::Session*>(c.user);
+  size_t n = engine_->Process(*s, input, &c.out(), output_high_water_);
+  if (s->close) c.CloseAfterWrite();
+  return n;
+}
+
+void Server::OnClose(net::Connection& c) {
+  delete static_cast<engine::Session*>(c.user);
+  c.user = nullptr;
+}
+
+engine::Host::NetStats Server::GetNetStats() const {
+  NetStats ns;
+  if (!net_) return ns;
+  net::Stats s = net_->GetStats();
+  ns.curr_connections = s.curr_connections;
+  ns.total_connections = s.total_connections;
+  ns.rejected_connections = s.rejected_connections;
+  ns.connection_structures = s.curr_connections;
+  ns.bytes_read = s.bytes_read;
+  ns.bytes_written = s.bytes_written;
+  ns.listen_disabled_num = s.listen_disabled_num;
+  ns.accepting = s.accepting_conns;
+  return ns;
+}
+
+void Server::AppendConnStats(std::string* out) const {
+  if (!net_) return;
+  char line[512];
+  for (const net::ConnInfo& ci : net_->Connections()) {
+    const char* kind = ci.unix_socket ? "unix" : "tcp";
+    int n = snprintf(line, sizeof line, "STAT %d:addr %s:%s\r\n", ci.fd, kind, ci.peer.c_str());
+    out->append(line, static_cast<size_t>(n));
+    if (std::string_view(ci.state) != "conn_listening") {
+      n = snprintf(line, sizeof line, "STAT %d:listen_addr %s\r\n", ci.fd, kind);
+      out->append(line, static_cast<size_t>(n));
+    }
+    n = snprintf(line, sizeof line, "STAT %d:state %s\r\n", ci.fd, ci.state);
+    out->append(line, static_cast<size_t>(n));
+    n = snprintf(line, sizeof line, "STAT %d:secs_since_last_cmd %u\r\n", ci.fd, ci.idle_secs);
+    out->append(line, static_cast<size_t>(n));
+  }
+}
+
+void Server::Shutdown(bool graceful) {
+  SC_LOG(kInfo, "shutdown requested by a client (%s)", graceful ? "graceful" : "immediate");
+  RequestStop();
+}
+
+}  // namespace syncached::server

@@ -1,0 +1,56 @@
+// Server: wires storage, engine and net into a running node, plus the maintenance
+// thread (expiry reclaim, delayed flushes, table growth) and clean shutdown.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "common/status.h"
+#include "engine/engine.h"
+#include "net/net.h"
+#include "server/config.h"
+#include "storage/storage.h"
+
+namespace syncached::server {
+
+class Server final : public net::Handler, public engine::Host {
+ public:
+  explicit Server(const Config& config);
+  ~Server() override;
+
+  Status Start();
+  // Asks the node to stop; safe from any thread (not a signal handler).
+  void RequestStop();
+  // Blocks until stopped, then tears everything down.
+  void Run();
+  uint16_t port() const { return net_ ? net_->bound_port() : 0; }
+
+  // net::Handler
+  void OnOpen(net::Connection& c) override;
+  size_t OnData(net::Connection& c, std::string_view input) override;
+  void OnClose(net::Connection& c) override;
+
+  // engine::Host
+  NetStats GetNetStats() const override;
+  void AppendConnStats(std::string* out) const override;
+  void Shutdown(bool graceful) override;
+
+ private:
+  void MaintenanceLoop();
+
+  Config config_;
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<net::Server> net_;
+  size_t output_high_water_ = 1 << 20;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread maintenance_;
+};
+
+}  // namespace syncached::server

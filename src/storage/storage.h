@@ -1,0 +1,212 @@
+// storage: the in-memory item store. A hash table split into shards, each guarded by
+// its own mutex (striped locking: see docs/ARCHITECTURE.md for why not per-thread
+// partitions), with incremental table growth, a memory limit counted per item
+// (header + key + value + allocator overhead) plus table bytes, per-shard LRU
+// eviction, lazy and background reclaim of expired items, 64-bit CAS, and one
+// record::ChangeView per successful mutation published to a record::Sink.
+//
+// The store knows nothing of protocols or sockets. Command semantics (add vs set,
+// cas checks, incr parsing...) live in engine, which runs them inside Access(), where
+// the key's shard is locked for the duration of the callback.
+//
+// Threads: every public member is safe to call from any thread. An Accessor and the
+// ItemRef it hands out are valid only inside the Access() callback that produced them.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "common/clock.h"
+#include "record/record.h"
+#include "storage/item.h"
+
+namespace syncached::storage {
+
+struct Options {
+  uint64_t max_bytes = 64ull << 20;    // -m
+  bool evict = true;                   // false with -M
+  uint32_t item_size_max = 1u << 20;   // -I: largest key + value + header we store
+  bool cas_enabled = true;             // false with -C: CAS uniques read as 0
+  uint32_t shard_bits = 8;             // 2^shard_bits shards
+  uint32_t initial_hash_power = 10;    // per shard, buckets = 2^power (grows as needed)
+  uint16_t node_id = 0;                // stamped into every version
+  uint32_t slab_chunk_min = 96;        // size classes reported as memcached's -n/-f would
+  double slab_growth_factor = 1.25;
+};
+
+// Outcome of an allocation-bearing operation.
+enum class PutStatus { kOk, kTooLarge, kNoMemory };
+
+// Read-only view of a live item, valid inside the Access() callback.
+class ItemRef {
+ public:
+  ItemRef() = default;
+  explicit ItemRef(Item* it) : it_(it) {}
+  explicit operator bool() const { return it_ != nullptr; }
+  std::string_view key() const { return it_->key(); }
+  std::string_view value() const { return it_->value(); }
+  uint32_t flags() const { return it_->flags; }
+  uint32_t exptime() const { return it_->exptime; }   // absolute unix seconds, 0 = never
+  uint32_t last_access() const { return it_->atime; }  // unix seconds of the last bump
+  uint64_t cas() const { return it_->cas; }  // engine reports 0 when -C
+  record::Version version() const { return {it_->cas, it_->node}; }
+  bool fetched() const { return it_->bits & kFetched; }   // read since stored
+  bool stale() const { return it_->bits & kStale; }       // meta invalidation (I flag)
+  bool win_token_sent() const { return it_->bits & kWinSent; }
+  bool key_binary() const { return it_->bits & kKeyBinary; }  // key came base64 (meta b)
+  Item* raw() const { return it_; }
+
+ private:
+  Item* it_ = nullptr;
+};
+
+struct PutArgs {
+  std::string_view value;      // value = prefix + value + suffix (append/prepend)
+  std::string_view prefix;
+  std::string_view suffix;
+  uint32_t flags = 0;
+  uint32_t exptime = 0;        // absolute unix seconds, 0 = never
+  uint64_t cas = 0;            // 0: assign a fresh CAS; else use this one (meta E)
+  bool key_binary = false;
+  bool stale = false;
+  bool win_token_sent = false;
+};
+
+// Operations on one key while its shard is locked. Every mutation publishes one
+// change record. Returned ItemRefs die when the callback returns or the item changes.
+class Accessor {
+ public:
+  // The live item under the key, or empty. Expired or flushed items are unlinked on
+  // the way (counted as get_expired / get_flushed when `count_miss_reason`).
+  ItemRef Find(bool count_miss_reason = true);
+  // Replace (or create) the item. `out` receives the new item when kOk.
+  PutStatus Put(const PutArgs& args, ItemRef* out);
+  // Unlink the item; publishes a delete record.
+  void Delete();
+  // Mutations that keep the value: new exptime (touch/gat), stale/win bits, CAS.
+  // SetExptime and MarkStale publish a change; the bits below are local hints.
+  void SetExptime(uint32_t exptime);
+  void MarkStale(bool stale);             // new CAS, clears win_token_sent
+  void SetWinTokenSent();
+  void MarkFetched();                     // sets fetched, bumps in LRU, last_access
+  void Bump();                            // LRU bump + last_access only
+  std::string_view key() const { return key_; }
+
+ private:
+  friend class Store;
+  Accessor(class Shard* shard, std::string_view key, uint64_t hash, class Store* store)
+      : shard_(shard), key_(key), hash_(hash), store_(store) {}
+  class Shard* shard_;
+  std::string_view key_;
+  uint64_t hash_;
+  class Store* store_;
+  Item* cached_ = nullptr;  // result of the last Find
+  bool found_ = false;
+};
+
+// Counters the store keeps (summed over shards when read).
+struct StoreStats {
+  uint64_t curr_items = 0;
+  uint64_t total_items = 0;
+  uint64_t bytes = 0;          // item bytes charged (memcached's "bytes")
+  uint64_t table_bytes = 0;    // hash table bytes (hash_bytes)
+  uint64_t evictions = 0;
+  uint64_t reclaimed = 0;      // expired items removed by a store into their place or crawler
+  uint64_t expired_unfetched = 0;
+  uint64_t evicted_unfetched = 0;
+  uint64_t get_expired = 0;
+  uint64_t get_flushed = 0;
+  uint64_t crawler_reclaimed = 0;
+  uint64_t store_too_large = 0;
+  uint64_t store_no_memory = 0;
+  bool hash_is_expanding = false;
+  uint32_t hash_power_level = 0;  // of the largest shard table, log2(buckets * shards)
+};
+
+// Per size class figures for `stats items` / `stats slabs`.
+struct ClassStats {
+  uint32_t id = 0;
+  uint32_t chunk_size = 0;
+  uint64_t items = 0;
+  uint64_t bytes = 0;
+  uint64_t evicted = 0;
+  uint64_t evicted_unfetched = 0;
+  uint64_t expired_unfetched = 0;
+  uint64_t reclaimed = 0;
+  uint64_t outofmemory = 0;
+  uint32_t oldest_access = 0;  // unix seconds of the least recently used item
+  uint32_t evicted_time = 0;   // seconds since last access of the last evicted item
+};
+
+class Store {
+ public:
+  Store(const Options& options, const Clock* clock);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Subscribe the one sink that sees every local mutation (may be null).
+  void SetSink(record::Sink* sink) { sink_ = sink; }
+
+  // Runs fn(Accessor&) with the key's shard locked; returns what fn returns.
+  template <typename F>
+  auto Access(std::string_view key, F&& fn) {
+    Accessor acc = Lock(key);
+    struct Unlocker {
+      Store* s;
+      Accessor* a;
+      ~Unlocker() { s->Unlock(*a); }
+    } unlock{this, &acc};
+    return fn(acc);
+  }
+
+  // flush_all: every item stored before now (delay 0) or before `at` dies.
+  void FlushAll(uint32_t at_unix_seconds);
+  // Background work: reclaim expired items, run due delayed flushes, grow tables.
+  // Call about once a second from one maintenance thread; bounded work per call.
+  void Maintain();
+
+  // Visits every live item, one shard at a time with that shard locked. The callback
+  // must not call back into the store. Items may change between shards.
+  void ForEach(const std::function<void(const ItemRef&)>& fn);
+
+  StoreStats Stats() const;
+  std::vector<ClassStats> ClassStatsSnapshot() const;
+  void ResetStats();
+  // Adjusts -m at run time (cache_memlimit); evicts lazily.
+  void SetMaxBytes(uint64_t max_bytes);
+  uint64_t max_bytes() const;
+  uint64_t used_bytes() const;  // items + tables, what -m limits
+
+  const Options& options() const { return options_; }
+  const Clock* clock() const { return clock_; }
+  uint32_t SizeClassOf(size_t total) const;
+  uint32_t ClassChunkSize(uint32_t id) const;
+  size_t ItemTotalSize(size_t key_len, size_t value_len) const;
+  uint64_t NextCas();
+
+ private:
+  friend class Accessor;
+  Accessor Lock(std::string_view key);
+  void Unlock(Accessor& acc);
+  void Publish(const record::ChangeView& change);
+  bool IsDead(const Item* it, uint32_t now, bool* flushed) const;
+  void RunDueFlush(uint32_t now);
+  void FreeItemLocked(class Shard* s, Item* it);
+  void RemoveLocked(class Shard* s, Item* it, uint64_t hash);
+  bool MakeRoomLocked(class Shard* s, size_t need, uint32_t now);
+  template <typename Over>
+  bool EvictFromLocked(class Shard* s, uint32_t now, Over&& over);
+
+  Options options_;
+  const Clock* clock_;
+  record::HybridClock hlc_;
+  record::Sink* sink_ = nullptr;
+  std::unique_ptr<class ShardSet> shards_;
+};
+
+}  // namespace syncached::storage

@@ -1,0 +1,435 @@
+#include <malloc.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+
+#include "storage/shard.h"
+#include "storage/storage.h"
+
+namespace syncached::storage {
+
+namespace {
+// glibc keeps an 8-byte size word in front of each chunk; charge it so -m is honest.
+constexpr size_t kMallocOverhead = 8;
+constexpr uint32_t kMigrateBucketsPerOp = 4;
+constexpr int kMaxEvictionsPerPut = 64;
+constexpr uint32_t kMaxKeyLength = 250;
+
+size_t Charge(const Item* it) {
+  return malloc_usable_size(const_cast<Item*>(it)) + kMallocOverhead;
+}
+}  // namespace
+
+// All shards plus the store-wide memory account.
+class ShardSet {
+ public:
+  explicit ShardSet(uint32_t n) : shards(n) {}
+  std::vector<Shard> shards;
+  std::atomic<int64_t> used{0};  // item bytes + table bytes, all shards
+  std::atomic<uint64_t> max_bytes{0};
+  std::atomic<uint64_t> flush_cas{0};   // items with cas below this are flushed
+  std::atomic<uint32_t> pending_flush_at{0};
+  std::atomic<uint64_t> too_large{0}, no_memory{0};
+  std::vector<uint32_t> class_sizes;
+  uint32_t crawl_shard = 0;  // only the maintenance thread touches it
+};
+
+Store::Store(const Options& options, const Clock* clock)
+    : options_(options), clock_(clock), hlc_(clock, options.node_id),
+      shards_(std::make_unique<ShardSet>(1u << options.shard_bits)) {
+  // Size classes as memcached's slabs would report them (-n 48 + header, -f 1.25), so
+  // `stats items`/`stats slabs` and metadump's cls= stay meaningful to tools.
+  double size = options_.slab_chunk_min;
+  while (size < options_.item_size_max / options_.slab_growth_factor) {
+    uint32_t s = (static_cast<uint32_t>(size) + 7) & ~7u;
+    shards_->class_sizes.push_back(s);
+    size *= options_.slab_growth_factor;
+  }
+  shards_->class_sizes.push_back(options_.item_size_max);
+  shards_->max_bytes = options_.max_bytes;
+  for (auto& s : shards_->shards) {
+    std::lock_guard lock(s.mu);
+    s.InitLocked(options_.initial_hash_power, shards_->class_sizes.size() + 1);
+    shards_->used += static_cast<int64_t>(s.table_bytes());
+  }
+}
+
+Store::~Store() {
+  for (auto& s : shards_->shards) {
+    std::lock_guard lock(s.mu);
+    std::vector<Item*> all;
+    s.ForEachLocked([&](Item* it) { all.push_back(it); });
+    for (Item* it : all) free(it);
+  }
+}
+
+uint32_t Store::SizeClassOf(size_t total) const {
+  const auto& c = shards_->class_sizes;
+  auto pos = std::lower_bound(c.begin(), c.end(), static_cast<uint32_t>(total));
+  return static_cast<uint32_t>(pos - c.begin()) + 1;  // memcached numbers classes from 1
+}
+
+uint32_t Store::ClassChunkSize(uint32_t id) const {
+  const auto& c = shards_->class_sizes;
+  return id >= 1 && id <= c.size() ? c[id - 1] : 0;
+}
+
+size_t Store::ItemTotalSize(size_t key_len, size_t value_len) const {
+  return sizeof(Item) + key_len + value_len;
+}
+
+uint64_t Store::NextCas() { return hlc_.Next().hlc; }
+
+Accessor Store::Lock(std::string_view key) {
+  uint64_t h = HashKey(key);
+  Shard* s = &shards_->shards[options_.shard_bits ? h >> (64 - options_.shard_bits) : 0];
+  s->mu.lock();
+  if (s->growing()) shards_->used -= static_cast<int64_t>(s->MigrateLocked(kMigrateBucketsPerOp));
+  return Accessor(s, key, h, this);
+}
+
+void Store::Unlock(Accessor& acc) {
+  Shard* s = acc.shard_;
+  if (s->NeedsGrowLocked()) shards_->used += static_cast<int64_t>(s->StartGrowLocked());
+  s->mu.unlock();
+}
+
+void Store::Publish(const record::ChangeView& change) {
+  if (sink_) sink_->OnChange(change);
+}
+
+bool Store::IsDead(const Item* it, uint32_t now, bool* flushed) const {
+  uint32_t pending = shards_->pending_flush_at.load(std::memory_order_relaxed);
+  if (pending != 0 && pending <= now) const_cast<Store*>(this)->RunDueFlush(now);
+  if (it->cas < shards_->flush_cas.load(std::memory_order_relaxed)) {
+    *flushed = true;
+    return true;
+  }
+  *flushed = false;
+  return it->exptime != 0 && it->exptime <= now;
+}
+
+void Store::RunDueFlush(uint32_t now) {
+  uint32_t pending = shards_->pending_flush_at.load();
+  if (pending == 0 || pending > now) return;
+  if (shards_->pending_flush_at.compare_exchange_strong(pending, 0)) {
+    uint64_t boundary = NextCas();
+    uint64_t cur = shards_->flush_cas.load();
+    while (cur < boundary && !shards_->flush_cas.compare_exchange_weak(cur, boundary)) {
+    }
+  }
+}
+
+void Store::FreeItemLocked(Shard* s, Item* it) {
+  size_t charge = Charge(it);
+  auto& cls = s->classes[SizeClassOf(ItemTotalSize(it->klen, it->vlen))];
+  cls.items -= 1;
+  cls.bytes -= charge;
+  s->bytes -= charge;
+  shards_->used -= static_cast<int64_t>(charge);
+  free(it);
+}
+
+void Store::RemoveLocked(Shard* s, Item* it, uint64_t hash) {
+  s->UnlinkLocked(it, hash);
+  FreeItemLocked(s, it);
+}
+
+// Frees memory until `need` more bytes fit. Evicts from this shard's LRU tail first,
+// then (try_lock only, never blocking while holding our lock) from the others.
+bool Store::MakeRoomLocked(Shard* s, size_t need, uint32_t now) {
+  auto over = [&] {
+    return shards_->used.load(std::memory_order_relaxed) + static_cast<int64_t>(need) >
+           static_cast<int64_t>(shards_->max_bytes.load(std::memory_order_relaxed));
+  };
+  if (!over()) return true;
+  if (EvictFromLocked(s, now, over)) return true;
+  size_t n = shards_->shards.size();
+  size_t self = static_cast<size_t>(s - shards_->shards.data());
+  for (size_t i = 1; i < n && over(); ++i) {
+    Shard* o = &shards_->shards[(self + i) % n];
+    if (!o->mu.try_lock()) continue;
+    EvictFromLocked(o, now, over);
+    o->mu.unlock();
+  }
+  return !over();
+}
+
+template <typename Over>
+bool Store::EvictFromLocked(Shard* s, uint32_t now, Over&& over) {
+  for (int i = 0; i < kMaxEvictionsPerPut && over(); ++i) {
+    Item* victim = s->lru_tail();
+    if (!victim) return false;
+    bool flushed;
+    bool dead = IsDead(victim, now, &flushed);
+    if (!dead && !options_.evict) {
+      // -M: only expired items may make room. Look a little further up the tail.
+      Item* p = victim->lru_prev;
+      for (int j = 0; j < 4 && p && !dead; ++j, p = p->lru_prev) {
+        if (IsDead(p, now, &flushed)) victim = p, dead = true;
+      }
+      if (!dead) return false;
+    }
+    auto& cls = s->classes[SizeClassOf(ItemTotalSize(victim->klen, victim->vlen))];
+    if (dead) {
+      ++s->reclaimed;
+      ++cls.reclaimed;
+      if (!(victim->bits & kFetched)) ++s->expired_unfetched, ++cls.expired_unfetched;
+    } else {
+      ++s->evictions;
+      ++cls.evicted;
+      cls.evicted_time = now - victim->atime;
+      if (!(victim->bits & kFetched)) ++s->evicted_unfetched, ++cls.evicted_unfetched;
+    }
+    RemoveLocked(s, victim, HashKey(victim->key()));
+  }
+  return !over();
+}
+
+ItemRef Accessor::Find(bool count_miss_reason) {
+  Item* it = shard_->FindLocked(key_, hash_);
+  if (!it) return ItemRef();
+  bool flushed;
+  if (store_->IsDead(it, store_->clock_->NowSeconds(), &flushed)) {
+    if (count_miss_reason) {
+      if (flushed) ++shard_->get_flushed;
+      else ++shard_->get_expired;
+    }
+    if (!(it->bits & kFetched)) {
+      ++shard_->expired_unfetched;
+      ++shard_->classes[store_->SizeClassOf(store_->ItemTotalSize(it->klen, it->vlen))]
+            .expired_unfetched;
+    }
+    store_->RemoveLocked(shard_, it, hash_);
+    return ItemRef();
+  }
+  return ItemRef(it);
+}
+
+PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
+  size_t vlen = a.prefix.size() + a.value.size() + a.suffix.size();
+  size_t total = store_->ItemTotalSize(key_.size(), vlen);
+  if (key_.size() > kMaxKeyLength || total > store_->options_.item_size_max) {
+    ++store_->shards_->too_large;
+    return PutStatus::kTooLarge;
+  }
+  uint32_t now = store_->clock_->NowSeconds();
+  Item* old_it = shard_->FindLocked(key_, hash_);
+  // Estimate the charge before allocating so eviction runs first (keeps RSS near -m).
+  size_t estimate = ((total + kMallocOverhead + 15) & ~size_t{15});
+  size_t old_charge = old_it ? Charge(old_it) : 0;
+  if (estimate > old_charge && !store_->MakeRoomLocked(shard_, estimate - old_charge, now)) {
+    ++store_->shards_->no_memory;
+    ++shard_->classes[store_->SizeClassOf(total)].outofmemory;
+    return PutStatus::kNoMemory;
+  }
+  // Eviction may have removed the old item.
+  old_it = shard_->FindLocked(key_, hash_);
+  Item* it = static_cast<Item*>(malloc(total));
+  if (!it) {
+    ++store_->shards_->no_memory;
+    return PutStatus::kNoMemory;
+  }
+  it->h_next = it->lru_prev = it->lru_next = nullptr;
+  it->cas = a.cas ? a.cas : store_->NextCas();
+  it->exptime = a.exptime;
+  it->atime = now;
+  it->flags = a.flags;
+  it->vlen = static_cast<uint32_t>(vlen);
+  it->node = store_->options_.node_id;
+  it->klen = static_cast<uint8_t>(key_.size());
+  it->bits = (a.key_binary ? kKeyBinary : 0) | (a.stale ? kStale : 0) |
+             (a.win_token_sent ? kWinSent : 0);
+  memcpy(it->key_data(), key_.data(), key_.size());
+  char* v = it->value_data();
+  if (!a.prefix.empty()) memcpy(v, a.prefix.data(), a.prefix.size()), v += a.prefix.size();
+  if (!a.value.empty()) memcpy(v, a.value.data(), a.value.size()), v += a.value.size();
+  if (!a.suffix.empty()) memcpy(v, a.suffix.data(), a.suffix.size());
+
+  size_t charge = Charge(it);
+  auto& cls = shard_->classes[store_->SizeClassOf(total)];
+  cls.items += 1;
+  cls.bytes += charge;
+  shard_->bytes += charge;
+  store_->shards_->used += static_cast<int64_t>(charge);
+  ++shard_->total_items;
+  if (old_it) {
+    shard_->ReplaceLocked(old_it, it, hash_);
+    store_->FreeItemLocked(shard_, old_it);
+  } else {
+    shard_->LinkLocked(it, hash_);
+  }
+  store_->Publish(record::ChangeView{record::Kind::kPut, {it->cas, it->node}, it->key(),
+                                     it->value(), it->flags, it->exptime});
+  if (out) *out = ItemRef(it);
+  return PutStatus::kOk;
+}
+
+void Accessor::Delete() {
+  Item* it = shard_->FindLocked(key_, hash_);
+  if (!it) return;
+  store_->RemoveLocked(shard_, it, hash_);
+  store_->Publish(record::ChangeView{record::Kind::kDelete, store_->hlc_.Next(), key_, {}, 0, 0});
+}
+
+void Accessor::SetExptime(uint32_t exptime) {
+  Item* it = shard_->FindLocked(key_, hash_);
+  if (!it) return;
+  it->exptime = exptime;
+  store_->Publish(record::ChangeView{record::Kind::kPut, {it->cas, it->node}, it->key(),
+                                     it->value(), it->flags, it->exptime});
+}
+
+void Accessor::MarkStale(bool stale) {
+  Item* it = shard_->FindLocked(key_, hash_);
+  if (!it) return;
+  if (stale) it->bits |= kStale;
+  else it->bits &= static_cast<uint8_t>(~kStale);
+  it->bits &= static_cast<uint8_t>(~kWinSent);
+  it->cas = store_->NextCas();
+  store_->Publish(record::ChangeView{record::Kind::kPut, {it->cas, it->node}, it->key(),
+                                     it->value(), it->flags, it->exptime});
+}
+
+void Accessor::SetWinTokenSent() {
+  if (Item* it = shard_->FindLocked(key_, hash_)) it->bits |= kWinSent;
+}
+
+void Accessor::MarkFetched() {
+  if (Item* it = shard_->FindLocked(key_, hash_)) {
+    it->bits |= kFetched;
+    it->atime = store_->clock_->NowSeconds();
+    shard_->LruBumpLocked(it);
+  }
+}
+
+void Accessor::Bump() {
+  if (Item* it = shard_->FindLocked(key_, hash_)) {
+    it->atime = store_->clock_->NowSeconds();
+    shard_->LruBumpLocked(it);
+  }
+}
+
+void Store::FlushAll(uint32_t at) {
+  uint32_t now = clock_->NowSeconds();
+  if (at == 0 || at <= now) {
+    shards_->pending_flush_at = 0;
+    uint64_t boundary = NextCas();
+    shards_->flush_cas = std::max(shards_->flush_cas.load(), boundary);
+  } else {
+    shards_->pending_flush_at = at;
+  }
+  Publish(record::ChangeView{record::Kind::kFlush, hlc_.Next(), {}, {}, 0, at});
+}
+
+void Store::Maintain() {
+  uint32_t now = clock_->NowSeconds();
+  RunDueFlush(now);
+  // Crawl a slice of shards each call: reclaim expired and flushed items so memory
+  // returns without waiting for a get or the LRU tail (memcached's LRU crawler).
+  size_t n = shards_->shards.size();
+  size_t per_call = std::max<size_t>(1, n / 8);
+  for (size_t i = 0; i < per_call; ++i) {
+    Shard* s = &shards_->shards[shards_->crawl_shard++ % n];
+    std::lock_guard lock(s->mu);
+    std::vector<Item*> dead;
+    s->ForEachLocked([&](Item* it) {
+      bool flushed;
+      if (IsDead(it, now, &flushed)) dead.push_back(it);
+    });
+    for (Item* it : dead) {
+      ++s->crawler_reclaimed;
+      ++s->reclaimed;
+      if (!(it->bits & kFetched)) ++s->expired_unfetched;
+      RemoveLocked(s, it, HashKey(it->key()));
+    }
+    if (s->growing()) shards_->used -= static_cast<int64_t>(s->MigrateLocked(1024));
+  }
+}
+
+void Store::ForEach(const std::function<void(const ItemRef&)>& fn) {
+  uint32_t now = clock_->NowSeconds();
+  for (auto& s : shards_->shards) {
+    std::lock_guard lock(s.mu);
+    s.ForEachLocked([&](Item* it) {
+      bool flushed;
+      if (!IsDead(it, now, &flushed)) fn(ItemRef(it));
+    });
+  }
+}
+
+StoreStats Store::Stats() const {
+  StoreStats st;
+  for (auto& s : shards_->shards) {
+    std::lock_guard lock(const_cast<Shard&>(s).mu);
+    st.curr_items += s.count();
+    st.total_items += s.total_items;
+    st.bytes += s.bytes;
+    st.table_bytes += s.table_bytes();
+    st.evictions += s.evictions;
+    st.reclaimed += s.reclaimed;
+    st.expired_unfetched += s.expired_unfetched;
+    st.evicted_unfetched += s.evicted_unfetched;
+    st.get_expired += s.get_expired;
+    st.get_flushed += s.get_flushed;
+    st.crawler_reclaimed += s.crawler_reclaimed;
+    st.hash_is_expanding |= s.growing();
+    st.hash_power_level = std::max(st.hash_power_level, s.power());
+  }
+  st.hash_power_level += options_.shard_bits;
+  st.store_too_large = shards_->too_large;
+  st.store_no_memory = shards_->no_memory;
+  return st;
+}
+
+std::vector<ClassStats> Store::ClassStatsSnapshot() const {
+  std::vector<ClassStats> out(shards_->class_sizes.size() + 1);
+  for (size_t i = 0; i < out.size(); ++i) {
+    out[i].id = static_cast<uint32_t>(i);
+    out[i].chunk_size = ClassChunkSize(static_cast<uint32_t>(i));
+  }
+  for (auto& s : shards_->shards) {
+    std::lock_guard lock(const_cast<Shard&>(s).mu);
+    for (size_t i = 0; i < out.size() && i < s.classes.size(); ++i) {
+      const auto& c = s.classes[i];
+      out[i].items += c.items;
+      out[i].bytes += c.bytes;
+      out[i].evicted += c.evicted;
+      out[i].evicted_unfetched += c.evicted_unfetched;
+      out[i].expired_unfetched += c.expired_unfetched;
+      out[i].reclaimed += c.reclaimed;
+      out[i].outofmemory += c.outofmemory;
+      out[i].evicted_time = std::max(out[i].evicted_time, c.evicted_time);
+    }
+    for (Item* it = s.lru_tail(); it; it = nullptr) {
+      auto& c = out[SizeClassOf(ItemTotalSize(it->klen, it->vlen))];
+      if (c.oldest_access == 0 || it->atime < c.oldest_access) c.oldest_access = it->atime;
+    }
+  }
+  out.erase(out.begin());  // class 0 does not exist
+  return out;
+}
+
+void Store::ResetStats() {
+  for (auto& s : shards_->shards) {
+    std::lock_guard lock(s.mu);
+    s.total_items = s.evictions = s.reclaimed = s.expired_unfetched = 0;
+    s.evicted_unfetched = s.get_expired = s.get_flushed = s.crawler_reclaimed = 0;
+    for (auto& c : s.classes) {
+      c.evicted = c.evicted_unfetched = c.expired_unfetched = c.reclaimed = c.outofmemory = 0;
+    }
+  }
+  shards_->too_large = 0;
+  shards_->no_memory = 0;
+}
+
+void Store::SetMaxBytes(uint64_t max_bytes) { shards_->max_bytes = max_bytes; }
+uint64_t Store::max_bytes() const { return shards_->max_bytes; }
+uint64_t Store::used_bytes() const {
+  return static_cast<uint64_t>(std::max<int64_t>(0, shards_->used.load()));
+}
+
+}  // namespace syncached::storage

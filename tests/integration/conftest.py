@@ -1,0 +1,127 @@
+"""Fixtures: servers on free 127.0.0.1 ports, raw clients, per-test time limit.
+
+Run against the reference:  SYNCACHED_BIN=/usr/bin/memcached /usr/bin/python3 -m pytest tests/integration
+Markers:
+  syncached_only  - skipped when SYNCACHED_BIN is memcached (syncached extensions)
+  binary          - binary-protocol tests, skipped unless SYNCACHED_TEST_BINARY=1
+  time_limit(s)   - per-test wall-clock limit in seconds (default 60)
+"""
+
+import os
+import signal
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402
+
+DEFAULT_TIME_LIMIT = 60
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "syncached_only: test of a syncached-only behaviour")
+    config.addinivalue_line("markers", "binary: binary protocol test (SYNCACHED_TEST_BINARY=1)")
+    config.addinivalue_line("markers", "time_limit(seconds): per-test wall-clock limit")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not os.path.exists(harness.server_bin()):
+        skip = pytest.mark.skip(reason="server binary %s not found" % harness.server_bin())
+        for item in items:
+            item.add_marker(skip)
+        return
+    for item in items:
+        if "syncached_only" in item.keywords and harness.is_memcached():
+            item.add_marker(pytest.mark.skip(reason="syncached-only behaviour"))
+        if "binary" in item.keywords and os.environ.get("SYNCACHED_TEST_BINARY") != "1":
+            item.add_marker(pytest.mark.skip(reason="set SYNCACHED_TEST_BINARY=1"))
+
+
+class TimeLimitExceeded(Exception):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def _time_limit(request):
+    """Fails (instead of hanging) any test that runs past its limit."""
+    marker = request.node.get_closest_marker("time_limit")
+    seconds = int(marker.args[0]) if marker else DEFAULT_TIME_LIMIT
+
+    def on_alarm(signum, frame):
+        raise TimeLimitExceeded("test exceeded %d s" % seconds)
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@pytest.fixture
+def start_server():
+    """Factory: start_server(*args) -> harness.Server; all are stopped at teardown."""
+    servers = []
+
+    def start(*args, **kwargs):
+        srv = harness.Server(args, **kwargs)
+        servers.append(srv)
+        return srv
+
+    yield start
+    for srv in servers:
+        srv.stop()
+
+
+@pytest.fixture
+def server(start_server):
+    """A fresh server with default settings (plus the harness's -l/-p/-U 0)."""
+    return start_server()
+
+
+class SharedServer:
+    """One default server for a whole test module, restarted if it died."""
+
+    def __init__(self):
+        self.srv = None
+
+    def get(self):
+        if self.srv is None or not self.srv.alive():
+            self.srv = harness.Server()
+        return self.srv
+
+    def stop(self):
+        if self.srv is not None:
+            self.srv.stop()
+
+
+@pytest.fixture(scope="module")
+def _shared():
+    shared = SharedServer()
+    yield shared
+    shared.stop()
+
+
+@pytest.fixture
+def shared_server(_shared):
+    """The module's default server, emptied (flush_all) for this test.
+
+    Stopping a server costs memcached up to a second, so tests that need no
+    special flags and read no counters share one. A test after which the
+    server is dead fails, and the next one gets a new server.
+    """
+    srv = _shared.get()
+    with srv.connect() as c:
+        assert c.call(b"flush_all\r\n") == b"OK\r\n"
+    yield srv
+    assert srv.alive(), "server died during this test:\n" + srv.output()[-2000:]
+
+
+@pytest.fixture
+def client(shared_server):
+    c = shared_server.connect()
+    yield c
+    c.close()
