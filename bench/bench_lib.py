@@ -34,6 +34,13 @@ def proc_cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def machine_busy_seconds():
+    """CPU seconds all cpus spent busy (user nice system irq softirq steal) since boot."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / CLK_TCK
+
+
 def proc_ctx_switches(pid):
     """voluntary + nonvoluntary context switches summed over every thread."""
     total = 0
@@ -198,7 +205,6 @@ class SyscallCounter:
             c = SyscallCounter(method)
             try:
                 c.start(pid)
-                time.sleep(0.2)
                 if c.stop() is not None:
                     return method
             except (OSError, BenchError):
@@ -217,20 +223,44 @@ class SyscallCounter:
             cmd = ["strace", "-c", "-f", "-p", str(pid), "-o", self.out.name]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
-        time.sleep(0.15)  # attaching takes a moment; the count starts before the loadgen does
-        if self.proc.poll() is not None:
-            raise BenchError(f"{self.method} exited at start (status {self.proc.returncode})")
+        # Wait until every thread of the target is counted, so the count covers
+        # the whole loadgen pass that follows.
+        deadline = time.monotonic() + 10
+        while not self._attached(pid):
+            if self.proc.poll() is not None:
+                raise BenchError(f"{self.method} exited at start (status {self.proc.returncode})")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise BenchError(f"{self.method} did not attach to pid {pid}")
+            time.sleep(0.005)
+
+    def _attached(self, pid):
+        threads = len(os.listdir(f"/proc/{pid}/task"))
+        if self.method == "perf":  # one perf_event fd per thread and event
+            fds = 0
+            for fd in os.listdir(f"/proc/{self.proc.pid}/fd"):
+                try:
+                    fds += "perf_event" in os.readlink(f"/proc/{self.proc.pid}/fd/{fd}")
+                except OSError:
+                    pass
+            return fds >= threads
+        tracers = []
+        for status in glob.glob(f"/proc/{pid}/task/*/status"):
+            with open(status) as f:
+                tracers += [line.split()[1] for line in f if line.startswith("TracerPid:")]
+        return len(tracers) >= threads and all(t == str(self.proc.pid) for t in tracers)
 
     def stop(self):
         """Number of system calls since start, or None if not counted."""
         if self.method == "none" or self.proc is None:
             return None
-        self.proc.send_signal(signal.SIGINT)
+        proc, self.proc = self.proc, None
+        proc.send_signal(signal.SIGINT)
         try:
-            self.proc.wait(timeout=10)
+            proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            proc.kill()
+            proc.wait()
         with open(self.out.name) as f:
             text = f.read()
         os.unlink(self.out.name)

@@ -48,8 +48,8 @@ def summarize(results, a, b, aa):
 
 
 MEDIAN_KEYS = ["ops_per_sec", "p50_us", "p99_us", "p999_us", "cpu_s_per_mreq",
-               "client_cpu_s_per_mreq", "server_util", "syscalls_per_req", "ctxsw_per_req",
-               "hit_ratio"]
+               "client_cpu_s_per_mreq", "server_util", "background_cores", "syscalls_per_req",
+               "ctxsw_per_req", "hit_ratio"]
 
 
 def fmt(v, f="{:.2f}"):
@@ -88,15 +88,17 @@ def markdown(summary, memory, a, b, aa, meta):
         lines.append("Medians per server (requests: a multi-get counts as one request):")
         lines.append("")
         lines.append("| workload | server | ops/s | p50 µs | p99 µs | p99.9 µs | server CPU s/Mreq "
-                     "| loadgen CPU s/Mreq | server util | syscalls/req | ctx sw/req | hit % |")
-        lines.append("|---|---|" + "---:|" * 10)
+                     "| loadgen CPU s/Mreq | server util | other load | syscalls/req | ctx sw/req "
+                     "| hit % |")
+        lines.append("|---|---|" + "---:|" * 11)
         for wl, s in summary.items():
             for srv, m in s["medians"].items():
                 lines.append(
                     f"| {wl} | {srv} | {fmt(m['ops_per_sec'], '{:.0f}')} | {fmt(m['p50_us'], '{:.1f}')} "
                     f"| {fmt(m['p99_us'], '{:.1f}')} | {fmt(m['p999_us'], '{:.1f}')} "
                     f"| {fmt(m['cpu_s_per_mreq'])} | {fmt(m['client_cpu_s_per_mreq'])} "
-                    f"| {fmt(m['server_util'], '{:.0%}')} | {fmt(m['syscalls_per_req'])} "
+                    f"| {fmt(m['server_util'], '{:.0%}')} | {fmt(m['background_cores'])} "
+                    f"| {fmt(m['syscalls_per_req'])} "
                     f"| {fmt(m['ctxsw_per_req'], '{:.3f}')} | {fmt(m['hit_ratio'], '{:.1%}')} |")
     if memory:
         lines.append("")

@@ -1,5 +1,6 @@
 #include "options.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -93,8 +94,11 @@ bool Apply(std::string_view name, std::string_view v, Options* o) {
     return true;
   }
   if (name == "key-prefix") {
+    // Printable, no space (memcached keys) and nothing JSON would need escaped.
     o->key_prefix = std::string(v);
-    return v.size() < 200 && v.find_first_of(" \r\n\t") == std::string_view::npos;
+    return v.size() < 200 && std::all_of(v.begin(), v.end(), [](char c) {
+             return c > ' ' && c < 0x7f && c != '"' && c != '\\';
+           });
   }
   if (name == "value-size") {
     if (!ParseU64(v, &u) || u > (64u << 20)) return false;

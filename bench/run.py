@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_report  # noqa: E402
-from bench_lib import (BenchError, Loadgen, Server, SyscallCounter, proc_cpu_seconds,  # noqa: E402
-                       proc_ctx_switches, proc_rss_bytes, reap_all)
+from bench_lib import (BenchError, Loadgen, Server, SyscallCounter, machine_busy_seconds,  # noqa
+                       proc_cpu_seconds, proc_ctx_switches, proc_rss_bytes, reap_all)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -69,16 +69,19 @@ def measure(server, lg, name, wl, opt, syscall_method):
     """One measurement of one workload on a fresh `server`; returns metrics."""
     base = loadgen_args(wl, name)
     timeout = opt.duration * 3 + 60
+    counter = SyscallCounter(syscall_method)
     server.start()
     try:
         pre = lg.run(server.port, base + ["--preload", "--duration", 0, "--depth", 32], timeout)
         check(pre, f"{name} preload on {server.name}")
-        counter = SyscallCounter(syscall_method)
         if opt.quick:  # one pass: count syscalls during the (meaningless) timed pass
             counter.start(server.pid)
-        cpu0, ctx0, t0 = proc_cpu_seconds(server.pid), proc_ctx_switches(server.pid), time.monotonic()
+        pid = server.pid
+        cpu0, ctx0, busy0 = proc_cpu_seconds(pid), proc_ctx_switches(pid), machine_busy_seconds()
+        t0 = time.monotonic()
         res = lg.run(server.port, base + ["--duration", opt.duration], timeout)
-        cpu1, ctx1, t1 = proc_cpu_seconds(server.pid), proc_ctx_switches(server.pid), time.monotonic()
+        t1 = time.monotonic()
+        cpu1, ctx1, busy1 = proc_cpu_seconds(pid), proc_ctx_switches(pid), machine_busy_seconds()
         check(res, f"{name} on {server.name}")
         syscalls, sys_ops = None, 0
         if opt.quick:
@@ -91,6 +94,7 @@ def measure(server, lg, name, wl, opt, syscall_method):
         if not server.alive():
             raise BenchError(f"{server.name} died during {name}")
     finally:
+        counter.stop()  # no-op unless an error left it attached
         server.stop(wait=not opt.quick)
     run = res["run"]
     ops = max(run["ops_total"], 1)
@@ -102,6 +106,10 @@ def measure(server, lg, name, wl, opt, syscall_method):
         "cpu_s_per_mreq": (cpu1 - cpu0) / ops * 1e6,
         "client_cpu_s_per_mreq": res["client_cpu_s"] / ops * 1e6,
         "server_util": (cpu1 - cpu0) / max(t1 - t0, 1e-9),
+        # CPU used by everything else on the machine meanwhile, in cores: a
+        # noisy neighbour shows up here (and in a wide A/A band).
+        "background_cores": max(0.0, (busy1 - busy0) - (cpu1 - cpu0) - res["client_cpu_s"])
+        / max(t1 - t0, 1e-9),
         "syscalls_per_req": syscalls / sys_ops if syscalls is not None and sys_ops else None,
         "ctxsw_per_req": (ctx1 - ctx0) / ops,
         "hit_ratio": run["hit_ratio"] if run["keys"] else None,
@@ -149,7 +157,7 @@ def measure_memory(server, lg, opt):
                 "stats": {k: stats.get(k) for k in ("curr_items", "bytes", "evictions",
                                                     "limit_maxbytes")}}
     finally:
-        server.stop()
+        server.stop(wait=not opt.quick)
 
 
 def run_plot(servers, lg, opt):
@@ -201,7 +209,7 @@ def parse_args():
                    help="smoke test: tiny key space, short passes, one round, no A/A")
     opt = p.parse_args()
     if opt.quick:
-        opt.rounds, opt.duration, opt.no_aa, opt.plot_duration = 1, 0.2, True, 0.2
+        opt.rounds, opt.duration, opt.no_aa, opt.plot_duration = 1, 0.15, True, 0.15
     opt.syscall_duration = opt.syscall_duration or max(1.0, opt.duration / 3)
     if opt.threads is None:
         opt.threads = len(cpu_list(opt.server_cpus))
@@ -241,7 +249,7 @@ def main():
         try:
             method = SyscallCounter.detect(probe.pid)
         finally:
-            probe.stop()
+            probe.stop(wait=False)
     log(f"syscall counting: {method}")
 
     results = {}

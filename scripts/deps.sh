@@ -8,7 +8,7 @@ set -euo pipefail
 build=(cmake ninja-build g++ pkg-config libxxhash-dev)
 test=(clang libclang-rt-14-dev libgtest-dev libgmock-dev libbenchmark-dev
       memcached libmemcached-tools python3 python3-pytest python3-pymemcache python3-pylibmc
-      php-cli php-memcached php-memcache gnuplot-nox procps)
+      php-cli php-memcached php-memcache gnuplot-nox procps linux-perf strace)
 
 want=("${build[@]}")
 [[ "${1:-all}" == build ]] || want+=("${test[@]}")

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/prefix_stats.h"
 #include "engine/settings.h"
 #include "engine/thread_stats.h"
 #include "protocol/protocol.h"
@@ -73,6 +74,7 @@ class Engine {
   Settings& mutable_settings() { return settings_; }
   storage::Store* store() { return store_; }
   Host* host() { return host_; }
+  PrefixStats& prefix_stats() { return prefix_stats_; }
   uint32_t started() const { return started_; }
   // Turns a protocol exptime into absolute unix seconds (0 = never), as memcached's
   // realtime(): <= 30 days is relative, larger is absolute, negative is already past.
@@ -96,6 +98,7 @@ class Engine {
   mutable std::mutex stats_mu_;
   std::vector<std::unique_ptr<ThreadStats>> thread_stats_;
   std::vector<std::pair<std::string, std::string>> ascii_users_;
+  PrefixStats prefix_stats_;
 };
 
 }  // namespace syncached::engine

@@ -202,6 +202,16 @@ void MetaDelete(Engine& e, Session& s, const Request& req, std::string* out) {
       s.stats->delete_misses.Add();
       return "EX";
     }
+    if (m.Has('x')) {
+      // Newer memcached: drop the value, keep the item (flags and TTL stay).
+      storage::PutArgs put;
+      put.flags = it.flags();
+      put.exptime = m.Has('T') ? e.AbsoluteExptime(m.ttl) : it.exptime();
+      put.key_binary = it.key_binary();
+      put.stale = m.Has('I');
+      if (acc.Put(put, nullptr) != storage::PutStatus::kOk) acc.Delete();
+      return "HD";
+    }
     if (m.Has('I')) {
       // Invalidate: keep the item, mark it stale so the next reader wins a recache.
       if (m.Has('T')) acc.SetExptime(e.AbsoluteExptime(m.ttl));
@@ -261,18 +271,24 @@ void MetaArith(Engine& e, Session& s, const Request& req, std::string* out) {
     out->append("HD", 2);
   }
   uint32_t now = e.store()->clock()->NowSeconds();
+  bool ttl_applied = false;  // memcached applies T where it stands among the flags
   for (size_t i = 0; i < m.ntokens; ++i) {
     std::string_view tok = m.tokens[i];
     switch (tok[0]) {
+      case 'T':
+        ttl_applied = true;
+        break;
       case 'c':
         out->append(" c", 2);
         AppendU64(out, e.settings().cas_enabled ? o.cas : 0);
         break;
-      case 't':
+      case 't': {
+        uint32_t exptime = ttl_applied ? o.exptime : o.exptime_before;
         out->append(" t", 2);
-        if (o.exptime == 0) out->append("-1", 2);
-        else AppendU64(out, static_cast<uint32_t>(o.exptime - now));
+        if (exptime == 0) out->append("-1", 2);
+        else AppendU64(out, static_cast<uint32_t>(exptime - now));
         break;
+      }
       case 'O':
         out->push_back(' ');
         out->append(tok);

@@ -34,6 +34,8 @@ void CountGet(storage::Store& store, ThreadStats& st, const storage::ItemRef& it
 }
 
 StoreOutcome DoStore(storage::Store& store, ThreadStats& st, const StoreArgs& a) {
+  st.Class(store.SizeClassOf(protocol::MemcachedItemSize(a.key.size(), a.value.size(), a.flags)))
+      .cmd_set.Add();
   return store.Access(a.key, [&](storage::Accessor& acc) -> StoreOutcome {
     storage::ItemRef old = acc.Find(false);
     storage::PutArgs put;
@@ -141,7 +143,8 @@ ArithOutcome DoArith(storage::Store& store, ThreadStats& st, const ArithArgs& a)
         out.result = ArithResult::kNoMemory;
         return out;
       }
-      out = {ArithResult::kCreated, a.initial, created.cas(), created.exptime()};
+      out = {ArithResult::kCreated, a.initial, created.cas(), created.exptime(),
+             created.exptime()};
       return out;
     }
     if (a.cas != 0 && it.cas() != a.cas) {
@@ -154,6 +157,7 @@ ArithOutcome DoArith(storage::Store& store, ThreadStats& st, const ArithArgs& a)
       out.result = ArithResult::kNonNumeric;
       return out;
     }
+    uint32_t exptime_before = it.exptime();
     if (a.incr) value += a.delta;
     else value = a.delta > value ? 0 : value - a.delta;
     (a.incr ? st.Class(ClassOf(store, it)).incr_hits : st.Class(ClassOf(store, it)).decr_hits).Add();
@@ -178,7 +182,7 @@ ArithOutcome DoArith(storage::Store& store, ThreadStats& st, const ArithArgs& a)
       out.result = ArithResult::kNoMemory;
       return out;
     }
-    out = {ArithResult::kOk, value, updated.cas(), updated.exptime()};
+    out = {ArithResult::kOk, value, updated.cas(), updated.exptime(), exptime_before};
     return out;
   });
 }

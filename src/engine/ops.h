@@ -52,7 +52,8 @@ struct ArithOutcome {
   ArithResult result = ArithResult::kNotFound;
   uint64_t value = 0;
   uint64_t cas = 0;
-  uint32_t exptime = 0;  // after the operation
+  uint32_t exptime = 0;         // after the operation
+  uint32_t exptime_before = 0;  // before it (meta ma prints either, by flag order)
 };
 
 ArithOutcome DoArith(storage::Store& store, ThreadStats& st, const ArithArgs& a);

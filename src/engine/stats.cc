@@ -301,9 +301,14 @@ void ExecuteStats(Engine& e, Session& s, std::string_view args, std::string* out
     return;
   } else if (sub == "detail") {
     std::string_view arg = NextToken(&rest);
-    if (arg == "on" || arg == "off") AppendLine(out, "OK");
-    else if (arg == "dump") AppendLine(out, "END");
-    else AppendLine(out, "CLIENT_ERROR usage: stats detail on|off|dump");
+    if (arg == "on" || arg == "off") {
+      e.prefix_stats().SetEnabled(arg == "on");
+      AppendLine(out, "OK");
+    } else if (arg == "dump") {
+      e.prefix_stats().Dump(out);
+    } else {
+      AppendLine(out, "CLIENT_ERROR usage: stats detail on|off|dump");
+    }
     return;
   } else if (sub == "settings") {
     SettingsStats(e, w);

@@ -30,6 +30,7 @@ void ExecuteGet(Engine& e, Session& s, const Request& req, std::string* out) {
     store.Access(key, [&](storage::Accessor& acc) {
       storage::ItemRef it = acc.Find();
       CountGet(store, *s.stats, it, touch);
+      e.prefix_stats().RecordGet(key, static_cast<bool>(it));
       if (!it) return;
       if (touch) acc.SetExptime(exptime);
       acc.MarkFetched();
@@ -67,6 +68,7 @@ void ExecuteStore(Engine& e, Session& s, const Request& req, std::string* out) {
   a.exptime = e.AbsoluteExptime(req.exptime);
   a.cas = req.cas;
   s.stats->cmd_set.Add();
+  e.prefix_stats().RecordSet(req.key);
   StoreOutcome o = DoStore(*e.store(), *s.stats, a);
   switch (o.result) {
     case StoreResult::kStored: AppendLine(out, "STORED"); break;
@@ -163,6 +165,7 @@ void ExecuteText(Engine& e, Session& s, const Request& req, std::string* out) {
     case Command::kTouch:
       return ExecuteTouch(e, s, req, out);
     case Command::kDelete: {
+      e.prefix_stats().RecordDelete(req.key);
       DeleteResult r = DoDelete(*e.store(), *s.stats, req.key, 0);
       AppendLine(out, r == DeleteResult::kDeleted ? "DELETED" : "NOT_FOUND");
       return;
@@ -192,8 +195,14 @@ void ExecuteText(Engine& e, Session& s, const Request& req, std::string* out) {
       s.close = true;
       return;
     case Command::kError:
-      if (req.cmd == Command::kError && std::string_view(req.error).starts_with("SERVER_ERROR object too large")) {
+      if (std::string_view(req.error).starts_with("SERVER_ERROR object too large")) {
         s.stats->store_too_large.Add();
+      }
+      if (req.delete_on_error) {
+        e.store()->Access(req.key, [](storage::Accessor& acc) {
+          acc.Delete();
+          return 0;
+        });
       }
       AppendLine(out, req.error);
       return;

