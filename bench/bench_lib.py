@@ -103,6 +103,12 @@ class Server:
         raise BenchError(f"{self.name} did not answer on port {self.port} within {timeout}s: "
                          f"{' '.join(cmd)}\n{self._log_text()}")
 
+    def exit_report(self):
+        """Why the server is gone: exit status (or signal) and its last output."""
+        rc = self.proc.poll()
+        how = f"killed by signal {-rc}" if rc is not None and rc < 0 else f"exit status {rc}"
+        return f"{self.name} (pid {self.proc.pid}) {how}; its output:\n{self._log_text()}"
+
     def _log_text(self):
         self.log.seek(0)
         return self.log.read().decode(errors="replace")[-2000:]
@@ -197,15 +203,20 @@ class SyscallCounter:
         self.out = None
 
     @staticmethod
-    def detect(pid):
-        """First method that works on this machine against `pid`, or 'none'."""
+    def detect(server):
+        """First method that counts the syscalls of a request to `server`
+        (a started Server), or 'none'."""
         for method in ("perf", "strace"):
             if shutil.which(method) is None:
                 continue
             c = SyscallCounter(method)
             try:
-                c.start(pid)
-                if c.stop() is not None:
+                c.start(server.pid)
+                with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+                    s.sendall(b"version\r\n")
+                    s.recv(100)
+                n = c.stop()
+                if n:
                     return method
             except (OSError, BenchError):
                 pass
@@ -268,6 +279,8 @@ class SyscallCounter:
             for line in text.splitlines():
                 parts = line.split(",")
                 if len(parts) > 2 and parts[2] == "raw_syscalls:sys_enter":
+                    if parts[0] == "<not counted>":  # attached, but no syscall happened
+                        return 0
                     return int(parts[0]) if parts[0].isdigit() else None
             return None
         for line in text.splitlines():  # strace -c: "100.00 secs usecs/call calls [errors] total"

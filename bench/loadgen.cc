@@ -20,7 +20,9 @@ namespace {
 
 double Seconds(int64_t ns) { return static_cast<double>(ns) / 1e9; }
 
-double Rate(uint64_t n, double seconds) { return seconds > 0 ? static_cast<double>(n) / seconds : 0; }
+double Rate(uint64_t n, double seconds) {
+  return seconds > 0 ? static_cast<double>(n) / seconds : 0;
+}
 
 void PrintErrors(const Tally& t) {
   std::printf(

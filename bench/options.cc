@@ -5,7 +5,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <string_view>
+#include <utility>
 
 namespace syncached::bench {
 namespace {
@@ -77,6 +79,18 @@ bool ParseRatio(std::string_view s, Options* o) {
   return true;
 }
 
+template <typename T>
+bool ParseName(std::string_view v, std::initializer_list<std::pair<std::string_view, T>> names,
+               T* out) {
+  for (const auto& [n, value] : names) {
+    if (n == v) {
+      *out = value;
+      return true;
+    }
+  }
+  return false;
+}
+
 bool Apply(std::string_view name, std::string_view v, Options* o) {
   uint64_t u;
   if (name == "host") {
@@ -107,20 +121,15 @@ bool Apply(std::string_view name, std::string_view v, Options* o) {
   }
   if (name == "ratio") return ParseRatio(v, o);
   if (name == "proto") {
-    if (v == "text") o->proto = Proto::kText;
-    else if (v == "meta") o->proto = Proto::kMeta;
-    else if (v == "binary") o->proto = Proto::kBinary;
-    else return false;
-    return true;
+    return ParseName(
+        v, {{"text", Proto::kText}, {"meta", Proto::kMeta}, {"binary", Proto::kBinary}}, &o->proto);
   }
   if (name == "duration") return ParseDouble(v, &o->duration);
   if (name == "requests") return ParseU64(v, &o->requests);
   if (name == "verify") {
-    if (v == "none") o->verify = Verify::kNone;
-    else if (v == "length") o->verify = Verify::kLength;
-    else if (v == "full") o->verify = Verify::kFull;
-    else return false;
-    return true;
+    return ParseName(
+        v, {{"none", Verify::kNone}, {"length", Verify::kLength}, {"full", Verify::kFull}},
+        &o->verify);
   }
   if (name == "stall-timeout") return ParseDouble(v, &o->stall_timeout) && o->stall_timeout > 0;
   if (name == "seed") return ParseU64(v, &o->seed);
@@ -131,9 +140,12 @@ bool Apply(std::string_view name, std::string_view v, Options* o) {
 
 const char* ProtoName(Proto p) {
   switch (p) {
-    case Proto::kText: return "text";
-    case Proto::kMeta: return "meta";
-    case Proto::kBinary: return "binary";
+    case Proto::kText:
+      return "text";
+    case Proto::kMeta:
+      return "meta";
+    case Proto::kBinary:
+      return "binary";
   }
   return "?";
 }

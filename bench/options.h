@@ -14,9 +14,9 @@ struct Options {
   std::string host = "127.0.0.1";
   int port = 11211;
   int threads = 1;
-  int conns = 4;   // total over all threads
-  int depth = 1;   // requests in flight per connection
-  int mget = 1;    // keys per get request; > 1 uses the protocol's multi-get form
+  int conns = 4;  // total over all threads
+  int depth = 1;  // requests in flight per connection
+  int mget = 1;   // keys per get request; > 1 uses the protocol's multi-get form
   uint32_t keys = 100000;
   std::string key_prefix = "key:";
   uint32_t value_size = 100;

@@ -16,7 +16,7 @@ LineResult NextLine(const char* p, const char* end, string_view* line, const cha
   const void* nl = std::memchr(p, '\n', static_cast<size_t>(end - p));
   if (nl == nullptr) {
     return static_cast<size_t>(end - p) > ResponseParser::kMaxLine ? LineResult::kBad
-                                                                    : LineResult::kNeedMore;
+                                                                   : LineResult::kNeedMore;
   }
   const char* n = static_cast<const char*>(nl);
   if (n == p || n[-1] != '\r') return LineResult::kBad;
@@ -61,14 +61,12 @@ uint16_t Be16(const char* p) {
   return static_cast<uint16_t>((static_cast<uint8_t>(p[0]) << 8) | static_cast<uint8_t>(p[1]));
 }
 
-uint32_t Be32(const char* p) {
-  return (static_cast<uint32_t>(Be16(p)) << 16) | Be16(p + 2);
-}
+uint32_t Be32(const char* p) { return (static_cast<uint32_t>(Be16(p)) << 16) | Be16(p + 2); }
 
 }  // namespace
 
-ResponseParser::ResponseParser(Proto proto, const KeySpace& keys, const Encoder& enc,
-                               Verify verify, bool multi)
+ResponseParser::ResponseParser(Proto proto, const KeySpace& keys, const Encoder& enc, Verify verify,
+                               bool multi)
     : proto_(proto), keys_(keys), enc_(enc), verify_(verify), multi_(multi) {}
 
 ResponseParser::Step ResponseParser::Parse(const Expect& e, const char* data, size_t len,
@@ -76,9 +74,15 @@ ResponseParser::Step ResponseParser::Parse(const Expect& e, const char* data, si
   const char* end = data + len;
   Step s = Step::kNeedMore;
   switch (proto_) {
-    case Proto::kText: s = ParseText(e, data, end, used); break;
-    case Proto::kMeta: s = ParseMeta(e, data, end, used); break;
-    case Proto::kBinary: s = ParseBinary(e, data, end, used); break;
+    case Proto::kText:
+      s = ParseText(e, data, end, used);
+      break;
+    case Proto::kMeta:
+      s = ParseMeta(e, data, end, used);
+      break;
+    case Proto::kBinary:
+      s = ParseBinary(e, data, end, used);
+      break;
   }
   return s == Step::kDone ? Finish(out) : s;
 }
@@ -219,6 +223,7 @@ ResponseParser::Step ResponseParser::ParseMeta(const Expect& e, const char* p, c
       return Desync("unexpected reply to ms");
     }
     if (IsWord(line, "VA")) {
+      if (line.size() < 4) return Desync("bad VA line");
       string_view rest = line.substr(3);
       size_t bytes;
       if (!ParseSize(Token(&rest), &bytes)) return Desync("bad VA line");
@@ -260,8 +265,8 @@ ResponseParser::Step ResponseParser::ParseMeta(const Expect& e, const char* p, c
 
 // Binary protocol, doc/protocol-binary.txt. Response header: magic, opcode,
 // key length, extras length, data type, status, total body, opaque, cas.
-ResponseParser::Step ResponseParser::ParseBinary(const Expect& e, const char* p,
-                                                 const char* end, size_t* used) {
+ResponseParser::Step ResponseParser::ParseBinary(const Expect& e, const char* p, const char* end,
+                                                 size_t* used) {
   using namespace binproto;
   const char* start = p;
   for (;;) {

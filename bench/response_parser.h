@@ -42,8 +42,7 @@ class ResponseParser {
 
   enum class Step { kNeedMore, kDone, kDesync };
 
-  ResponseParser(Proto proto, const KeySpace& keys, const Encoder& enc, Verify verify,
-                 bool multi);
+  ResponseParser(Proto proto, const KeySpace& keys, const Encoder& enc, Verify verify, bool multi);
 
   // Parses as much of [data, data+len) as belongs to the reply to `e`, adding
   // the consumed byte count to *used. kDone: the reply is complete and its
@@ -81,11 +80,11 @@ class ResponseParser {
 
   // Per-reply state, reset by Finish.
   Outcome cur_;
-  int cursor_ = 0;             // next position in Expect::keys a returned key may match
-  size_t value_left_ = 0;      // value bytes still to consume
-  size_t value_off_ = 0;       // offset of the next value byte within the value
-  size_t trailer_left_ = 0;    // "\r\n" bytes still to consume after the value
-  bool check_bytes_ = false;   // compare value bytes with the Encoder's value
+  int cursor_ = 0;            // next position in Expect::keys a returned key may match
+  size_t value_left_ = 0;     // value bytes still to consume
+  size_t value_off_ = 0;      // offset of the next value byte within the value
+  size_t trailer_left_ = 0;   // "\r\n" bytes still to consume after the value
+  bool check_bytes_ = false;  // compare value bytes with the Encoder's value
   bool done_after_data_ = false;
   bool in_data_ = false;
   const char* error_ = "";

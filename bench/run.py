@@ -93,6 +93,10 @@ def measure(server, lg, name, wl, opt, syscall_method):
             check(sc, f"{name} syscall pass on {server.name}")
         if not server.alive():
             raise BenchError(f"{server.name} died during {name}")
+    except BenchError as e:
+        if not server.alive():
+            raise BenchError(f"{e}\n{server.exit_report()}") from None
+        raise
     finally:
         counter.stop()  # no-op unless an error left it attached
         server.stop(wait=not opt.quick)
@@ -247,7 +251,7 @@ def main():
         probe = mk("probe", opt.memcached, 64)
         probe.start()
         try:
-            method = SyscallCounter.detect(probe.pid)
+            method = SyscallCounter.detect(probe)
         finally:
             probe.stop(wait=False)
     log(f"syscall counting: {method}")

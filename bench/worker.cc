@@ -110,8 +110,8 @@ bool Worker::Connect(std::string* err) {
   }
   const size_t max_req = enc_.MaxRequestSize(opt_.mget);
   const size_t reply = static_cast<size_t>(opt_.mget) * (opt_.value_size + keys_.key_len() + 48);
-  const size_t rcap = std::clamp<size_t>(static_cast<size_t>(opt_.depth) * reply, 16 << 10,
-                                         256 << 10);
+  const size_t rcap =
+      std::clamp<size_t>(static_cast<size_t>(opt_.depth) * reply, 16 << 10, 256 << 10);
   bool ok = true;
   for (int i = id_; i < opt_.conns && ok; i += opt_.threads) {
     auto c = std::make_unique<Conn>(opt_, keys_, enc_, multi_);
@@ -150,8 +150,9 @@ bool Worker::NextRequest(Conn& c, Op* op, uint32_t* keys, int* n) {
       return false;
     }
     *op = phase_ == Phase::kPreload ? Op::kSet : Op::kGet;
-    *n = *op == Op::kSet ? 1 : static_cast<int>(std::min<uint32_t>(
-                                   static_cast<uint32_t>(opt_.mget), cursor_end_ - cursor_));
+    *n = *op == Op::kSet ? 1
+                         : static_cast<int>(std::min<uint32_t>(static_cast<uint32_t>(opt_.mget),
+                                                               cursor_end_ - cursor_));
     for (int i = 0; i < *n; ++i) keys[i] = cursor_++;
     return true;
   }
@@ -289,7 +290,10 @@ void Worker::Complete(Conn& c, const Outcome& o) {
 void Worker::Drop(Conn& c, uint64_t Tally::*counter, const char* why) {
   if (!c.alive) return;
   ++(t_->*counter);
-  std::fprintf(stderr, "syncached-loadgen: dropping connection (%s)\n", why);
+  if (++drops_logged_ <= 3) {
+    std::fprintf(stderr, "syncached-loadgen: dropping connection (%s)%s\n", why,
+                 drops_logged_ == 3 ? "; not logging further drops of this thread" : "");
+  }
   close(c.fd);
   c.fd = -1;
   c.alive = false;

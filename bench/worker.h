@@ -28,23 +28,21 @@ struct Tally {
   uint64_t ops_in_window = 0;  // ... before the measurement deadline
   uint64_t gets = 0;
   uint64_t sets = 0;
-  uint64_t keys = 0;           // keys asked for by gets
+  uint64_t keys = 0;  // keys asked for by gets
   uint64_t hits = 0;
   uint64_t misses = 0;
   uint64_t error_replies = 0;
   uint64_t bad_values = 0;
-  uint64_t desyncs = 0;        // unparseable replies (connection dropped)
-  uint64_t conn_errors = 0;    // connections lost
-  uint64_t timeouts = 0;       // stalls longer than --stall-timeout
-  int64_t start_ns = 0;        // phase start / end on CLOCK_MONOTONIC
+  uint64_t desyncs = 0;      // unparseable replies (connection dropped)
+  uint64_t conn_errors = 0;  // connections lost
+  uint64_t timeouts = 0;     // stalls longer than --stall-timeout
+  int64_t start_ns = 0;      // phase start / end on CLOCK_MONOTONIC
   int64_t end_ns = 0;
-  int64_t window_end_ns = 0;   // measurement: deadline or end, whichever first
-  Histogram latency;           // nanoseconds, in-window requests only
+  int64_t window_end_ns = 0;  // measurement: deadline or end, whichever first
+  Histogram latency;          // nanoseconds, in-window requests only
 
   void Merge(const Tally& o);
-  uint64_t errors() const {
-    return error_replies + bad_values + desyncs + conn_errors + timeouts;
-  }
+  uint64_t errors() const { return error_replies + bad_values + desyncs + conn_errors + timeouts; }
 };
 
 int64_t NowNs();
@@ -82,6 +80,7 @@ class Worker {
   int epfd_ = -1;
   std::vector<std::unique_ptr<Conn>> conns_;
   int alive_ = 0;  // connections not dropped
+  int drops_logged_ = 0;
   Tally tallies_[3];
 
   // Current phase.
@@ -89,9 +88,9 @@ class Worker {
   Tally* t_ = nullptr;
   int64_t now_ = 0;
   int64_t deadline_ = 0;
-  uint64_t quota_ = 0;       // --requests share of this worker, 0: none
+  uint64_t quota_ = 0;  // --requests share of this worker, 0: none
   uint64_t issued_ = 0;
-  uint32_t cursor_ = 0;      // sequential phases: next key, up to cursor_end_
+  uint32_t cursor_ = 0;  // sequential phases: next key, up to cursor_end_
   uint32_t cursor_end_ = 0;
   bool stop_issuing_ = false;
   bool failed_ = false;

@@ -24,6 +24,24 @@ class SystemClock final : public Clock {
   static SystemClock* Get();
 };
 
+// The system clock plus an adjustable offset: memcached's `debugtime` test command
+// moves the server's notion of now (enabled only with -o relaxed_privileges).
+class OffsetClock final : public Clock {
+ public:
+  explicit OffsetClock(const Clock* base) : base_(base) {}
+  uint32_t NowSeconds() const override {
+    return static_cast<uint32_t>(static_cast<int64_t>(base_->NowSeconds()) + offset_ms_.load() / 1000);
+  }
+  uint64_t NowMillis() const override {
+    return static_cast<uint64_t>(static_cast<int64_t>(base_->NowMillis()) + offset_ms_.load());
+  }
+  void AdvanceSeconds(int64_t s) { offset_ms_ += s * 1000; }
+
+ private:
+  const Clock* base_;
+  std::atomic<int64_t> offset_ms_{0};
+};
+
 // Test clock: moves only when told to.
 class ManualClock final : public Clock {
  public:

@@ -18,6 +18,19 @@ inline bool IsMeta(protocol::Command c) {
 void ExecuteText(Engine& e, Session& s, const protocol::Request& req, std::string* out);
 void ExecuteMeta(Engine& e, Session& s, const protocol::Request& req, std::string* out);
 void ExecuteStats(Engine& e, Session& s, std::string_view args, std::string* out);
+void ExecuteBinary(Engine& e, Session& s, const protocol::Request& req, std::string* out);
+
+// Receives `stats` output as name/value pairs; each protocol formats them its own way
+// (text "STAT name value" lines, binary one packet per stat).
+class StatSink {
+ public:
+  virtual ~StatSink() = default;
+  virtual void Add(std::string_view name, std::string_view value) = 0;
+};
+// The one producer of the stats groups both protocols answer: "" (general), settings,
+// items, slabs, sizes. False for any other group. (reset, detail and conns are commands
+// each protocol handles itself.)
+bool ProduceStats(Engine& e, std::string_view group, StatSink& sink);
 void ExecuteLruCrawler(Engine& e, std::string_view args, std::string* out);
 // -Y: the first request must be "set <any> <flags> <exptime> <n>\r\nuser pass\r\n".
 // Returns bytes consumed (0: need more).

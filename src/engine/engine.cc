@@ -79,6 +79,7 @@ void Engine::ResetStats() {
     }
   }
   store_->ResetStats();
+  prefix_stats_.Clear();
 }
 
 size_t Engine::Process(Session& s, std::string_view in, std::string* out, size_t out_limit) {

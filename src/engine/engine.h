@@ -42,6 +42,13 @@ class Host {
   virtual void Shutdown(bool graceful) = 0;
 };
 
+// One connection's SASL exchange (engine/sasl.h); freed with its Session.
+struct SaslConn;
+struct SaslConnDeleter {
+  void operator()(SaslConn* c) const;
+};
+using SaslConnPtr = std::unique_ptr<SaslConn, SaslConnDeleter>;
+
 // Per-connection protocol state.
 struct Session {
   enum class Proto : uint8_t { kUnknown, kText, kBinary };
@@ -50,7 +57,7 @@ struct Session {
   bool authenticated = false;   // SASL / -Y
   uint64_t swallow = 0;         // bytes still to discard (a refused value)
   ThreadStats* stats = nullptr;
-  void* sasl = nullptr;         // auth state owned by the SASL layer
+  SaslConnPtr sasl;             // -S: Cyrus state, made by the first SASL command
   protocol::Request req;        // reused: no per-request allocation
   std::string scratch;          // reused formatting buffer
 };
@@ -75,6 +82,9 @@ class Engine {
   storage::Store* store() { return store_; }
   Host* host() { return host_; }
   PrefixStats& prefix_stats() { return prefix_stats_; }
+  // The clock `debugtime` moves (null: the command is refused).
+  void SetDebugClock(OffsetClock* clock) { debug_clock_ = clock; }
+  OffsetClock* debug_clock() { return debug_clock_; }
   uint32_t started() const { return started_; }
   // Turns a protocol exptime into absolute unix seconds (0 = never), as memcached's
   // realtime(): <= 30 days is relative, larger is absolute, negative is already past.
@@ -99,6 +109,7 @@ class Engine {
   std::vector<std::unique_ptr<ThreadStats>> thread_stats_;
   std::vector<std::pair<std::string, std::string>> ascii_users_;
   PrefixStats prefix_stats_;
+  OffsetClock* debug_clock_ = nullptr;
 };
 
 }  // namespace syncached::engine

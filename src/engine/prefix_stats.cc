@@ -13,6 +13,11 @@ PrefixStats::Counts* PrefixStats::Find(std::string_view key) {
   return &it->second;
 }
 
+void PrefixStats::Clear() {
+  std::lock_guard lock(mu_);
+  prefixes_.clear();
+}
+
 void PrefixStats::RecordGet(std::string_view key, bool hit) {
   if (!enabled()) return;
   std::lock_guard lock(mu_);

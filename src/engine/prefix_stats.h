@@ -14,6 +14,7 @@ namespace syncached::engine {
 class PrefixStats {
  public:
   void SetEnabled(bool on) { enabled_.store(on, std::memory_order_relaxed); }
+  void Clear();  // stats reset
   bool enabled() const { return enabled_.load(std::memory_order_relaxed); }
   void RecordGet(std::string_view key, bool hit);
   void RecordSet(std::string_view key);

@@ -36,6 +36,7 @@ struct Settings {
   uint32_t lru_crawler_tocrawl = 0;
   uint32_t idle_timeout = 0;
   bool large_pages = false;            // -L
+  bool relaxed_privileges = false;     // -o relaxed_privileges: test-only commands (debugtime)
   std::atomic<uint32_t> verbosity{0};  // -v / verbosity
   std::string version = "1.6.18";      // what `version` answers (memcached's, for clients
                                        // that gate features on it); see --help
@@ -54,6 +55,7 @@ struct Settings {
     dump_enabled = o.dump_enabled; lru_crawler = o.lru_crawler;
     lru_crawler_sleep = o.lru_crawler_sleep; lru_crawler_tocrawl = o.lru_crawler_tocrawl;
     idle_timeout = o.idle_timeout; large_pages = o.large_pages;
+    relaxed_privileges = o.relaxed_privileges;
     verbosity = o.verbosity.load(); version = o.version;
     return *this;
   }

@@ -12,19 +12,20 @@
 namespace syncached::engine {
 namespace {
 
+// Formats values for a StatSink with memcached's printf conventions.
 class StatWriter {
  public:
-  explicit StatWriter(std::string* out) : out_(out) {}
+  explicit StatWriter(StatSink& sink) : sink_(sink) {}
   void U(std::string_view name, uint64_t v) {
-    Begin(name);
-    AppendU64(out_, v);
-    out_->append("\r\n", 2);
+    char buf[24];
+    char* p = buf + sizeof buf;
+    do {
+      *--p = static_cast<char>('0' + v % 10);
+      v /= 10;
+    } while (v);
+    sink_.Add(name, std::string_view(p, static_cast<size_t>(buf + sizeof buf - p)));
   }
-  void S(std::string_view name, std::string_view v) {
-    Begin(name);
-    out_->append(v);
-    out_->append("\r\n", 2);
-  }
+  void S(std::string_view name, std::string_view v) { sink_.Add(name, v); }
   void B(std::string_view name, bool v, const char* yes = "yes", const char* no = "no") {
     S(name, v ? yes : no);
   }
@@ -33,14 +34,24 @@ class StatWriter {
     snprintf(buf, sizeof buf, fmt, v);
     S(name, buf);
   }
-  void End() { out_->append("END\r\n", 5); }
 
  private:
-  void Begin(std::string_view name) {
+  StatSink& sink_;
+};
+
+// "STAT <name> <value>\r\n" lines, as the text protocol writes them.
+class TextStatSink final : public StatSink {
+ public:
+  explicit TextStatSink(std::string* out) : out_(out) {}
+  void Add(std::string_view name, std::string_view value) override {
     out_->append("STAT ", 5);
     out_->append(name);
     out_->push_back(' ');
+    out_->append(value);
+    out_->append("\r\n", 2);
   }
+
+ private:
   std::string* out_;
 };
 
@@ -170,7 +181,7 @@ void SettingsStats(Engine& e, StatWriter& w) {
   w.U("tcp_backlog", c.tcp_backlog);
   w.S("binding_protocol", c.binding_protocol);
   w.B("auth_enabled_sasl", c.sasl);
-  w.B("auth_enabled_ascii", !c.auth_file.empty());
+  w.S("auth_enabled_ascii", c.auth_file.empty() ? "no" : c.auth_file);  // memcached prints the path
   w.U("item_size_max", c.item_size_max);
   w.B("maxconns_fast", true);
   w.U("hashpower_init", 0);
@@ -222,7 +233,7 @@ void ItemsStats(Engine& e, StatWriter& w) {
     put("age", c.oldest_access && c.oldest_access <= now ? now - c.oldest_access : 0);
     put("mem_requested", c.bytes);
     put("evicted", c.evicted);
-    put("evicted_nonzero", 0);
+    put("evicted_nonzero", c.evicted_nonzero);
     put("evicted_time", c.evicted_time);
     put("outofmemory", c.outofmemory);
     put("tailrepairs", 0);
@@ -289,13 +300,28 @@ std::string_view NextToken(std::string_view* s) {
 
 }  // namespace
 
+bool ProduceStats(Engine& e, std::string_view group, StatSink& sink) {
+  StatWriter w(sink);
+  if (group.empty()) {
+    GeneralStats(e, w);
+  } else if (group == "settings") {
+    SettingsStats(e, w);
+  } else if (group == "items") {
+    ItemsStats(e, w);
+  } else if (group == "slabs") {
+    SlabsStats(e, w);
+  } else if (group == "sizes") {
+    w.S("sizes_status", "disabled");
+  } else {
+    return false;
+  }
+  return true;
+}
+
 void ExecuteStats(Engine& e, Session& s, std::string_view args, std::string* out) {
-  StatWriter w(out);
   std::string_view rest = args;
   std::string_view sub = NextToken(&rest);
-  if (sub.empty()) {
-    GeneralStats(e, w);
-  } else if (sub == "reset") {
+  if (sub == "reset") {
     e.ResetStats();
     AppendLine(out, "RESET");
     return;
@@ -310,22 +336,17 @@ void ExecuteStats(Engine& e, Session& s, std::string_view args, std::string* out
       AppendLine(out, "CLIENT_ERROR usage: stats detail on|off|dump");
     }
     return;
-  } else if (sub == "settings") {
-    SettingsStats(e, w);
-  } else if (sub == "items") {
-    ItemsStats(e, w);
-  } else if (sub == "slabs") {
-    SlabsStats(e, w);
-  } else if (sub == "sizes") {
-    w.S("sizes_status", "disabled");
   } else if (sub == "conns") {
     if (e.host()) e.host()->AppendConnStats(out);
   } else {
-    AppendLine(out, "ERROR");
-    return;
+    TextStatSink sink(out);
+    if (!ProduceStats(e, sub, sink)) {
+      AppendLine(out, "ERROR");
+      return;
+    }
   }
   (void)s;
-  w.End();
+  out->append("END\r\n", 5);
 }
 
 void ExecuteLruCrawler(Engine& e, std::string_view args, std::string* out) {

@@ -1,6 +1,8 @@
 // Classic text commands (doc/protocol.txt "Commands"), replies byte for byte as
 // memcached 1.6's proto_text.c writes them.
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 
 #include "common/log.h"
 #include "engine/commands.h"
@@ -151,6 +153,70 @@ void ExecuteMemlimit(Engine& e, const Request& req, std::string* out) {
   AppendLine(out, "OK");
 }
 
+// There are no slab pages to move: reassign never has a spare page, automove is a
+// no-op that still validates its argument like memcached.
+void ExecuteSlabs(std::string_view args, std::string* out) {
+  std::string_view a = args;
+  auto next = [&a] {
+    while (!a.empty() && a.front() == ' ') a.remove_prefix(1);
+    size_t end = a.find(' ');
+    std::string_view t = a.substr(0, end);
+    a.remove_prefix(end == std::string_view::npos ? a.size() : end);
+    return t;
+  };
+  std::string_view sub = next();
+  uint32_t x, y;
+  if (sub == "reassign") {
+    std::string_view src = next(), dst = next();
+    if (!protocol::ParseU32(src, &x) || !protocol::ParseU32(dst, &y) || !next().empty()) {
+      AppendLine(out, "CLIENT_ERROR bad command line format");
+    } else {
+      AppendLine(out, "NOSPARE source class has no spare pages");
+    }
+  } else if (sub == "automove") {
+    std::string_view level = next();
+    if (!protocol::ParseU32(level, &x) || !next().empty()) {
+      AppendLine(out, "CLIENT_ERROR bad command line format");
+    } else if (x > 2) {
+      AppendLine(out, "ERROR");
+    } else {
+      AppendLine(out, "OK");
+    }
+  } else {
+    AppendLine(out, "ERROR");
+  }
+}
+
+// memcached's debug-build `debugtime <seconds>`: moves the server's clock.
+void ExecuteDebugTime(Engine& e, std::string_view args, std::string* out) {
+  while (!args.empty() && args.front() == ' ') args.remove_prefix(1);
+  std::string_view tok = args.substr(0, args.find(' '));
+  OffsetClock* clock = e.settings().relaxed_privileges ? e.debug_clock() : nullptr;
+  if (!clock) {
+    AppendLine(out, "ERROR");
+    return;
+  }
+  if (tok == "p" || tok == "r") {  // pause/resume: not supported, accepted
+    AppendLine(out, "OK");
+    return;
+  }
+  char buf[32];
+  if (tok.empty() || tok.size() >= sizeof buf) {
+    AppendLine(out, "ERROR");
+    return;
+  }
+  memcpy(buf, tok.data(), tok.size());
+  buf[tok.size()] = '\0';
+  char* end;
+  long long delta = strtoll(buf, &end, 10);
+  if (*end != '\0') {
+    AppendLine(out, "ERROR");
+    return;
+  }
+  clock->AdvanceSeconds(delta);
+  AppendLine(out, "OK");
+}
+
 }  // namespace
 
 void ExecuteText(Engine& e, Session& s, const Request& req, std::string* out) {
@@ -191,6 +257,10 @@ void ExecuteText(Engine& e, Session& s, const Request& req, std::string* out) {
       return ExecuteLruCrawler(e, req.args, out);
     case Command::kCacheMemlimit:
       return ExecuteMemlimit(e, req, out);
+    case Command::kSlabs:
+      return ExecuteSlabs(req.args, out);
+    case Command::kDebugTime:
+      return ExecuteDebugTime(e, req.args, out);
     case Command::kClose:
       s.close = true;
       return;

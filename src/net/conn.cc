@@ -11,11 +11,16 @@ namespace syncached::net {
 
 const char* ConnStateName(ConnState s) {
   switch (s) {
-    case ConnState::kWaiting: return "conn_waiting";
-    case ConnState::kRead: return "conn_read";
-    case ConnState::kParse: return "conn_parse_cmd";
-    case ConnState::kWrite: return "conn_mwrite";
-    case ConnState::kClosing: return "conn_closing";
+    case ConnState::kWaiting:
+      return "conn_waiting";
+    case ConnState::kRead:
+      return "conn_read";
+    case ConnState::kParse:
+      return "conn_parse_cmd";
+    case ConnState::kWrite:
+      return "conn_mwrite";
+    case ConnState::kClosing:
+      return "conn_closing";
   }
   return "conn_unknown";
 }

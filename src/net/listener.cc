@@ -36,7 +36,8 @@ class Opener {
   Status OpenSpec(const std::string& spec, bool optional_v6) {
     std::string host;
     int port = -1;
-    if (!SplitHostPort(spec, &host, &port)) return Status::Invalid("bad listen address '" + spec + "'");
+    if (!SplitHostPort(spec, &host, &port))
+      return Status::Invalid("bad listen address '" + spec + "'");
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -60,7 +61,8 @@ class Opener {
   Status OpenUnix() {
     const std::string& path = opts_.unix_path;
     sockaddr_un sun{};
-    if (path.size() >= sizeof sun.sun_path) return Status::Invalid("unix socket path too long: " + path);
+    if (path.size() >= sizeof sun.sun_path)
+      return Status::Invalid("unix socket path too long: " + path);
     sun.sun_family = AF_UNIX;
     std::memcpy(sun.sun_path, path.data(), path.size());
     struct stat st {};

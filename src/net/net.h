@@ -6,18 +6,16 @@
 // accept thread, no hand-off queue. Handler callbacks for a connection run only on its worker.
 //
 // Why our own reactor (not libevent/asio/io_uring): the request path is read -> OnData -> one
-// write, and a purpose-built level-triggered loop does exactly that: it reads once and reads
-// again only if the read filled the buffer (no EAGAIN read per request, which memcached pays),
-// writes a batch's replies with a single send/sendmsg, and touches epoll_ctl only when a
-// connection's interest changes (output backed up / drained). Idle connections cost no CPU
-// (no per-connection timers). It is ~1k lines with no dependency; io_uring would save little
-// at this batch size and is often disabled in containers.
+// write, and a level-triggered loop built for it pays the fewest syscalls: it reads again only
+// if a read filled the buffer (no EAGAIN read per request, which memcached pays), sends a
+// batch's replies with one send/sendmsg, and calls epoll_ctl only when output backs up or
+// drains. Idle connections cost no CPU (no per-connection timers). No dependency, ~1.3k lines;
+// io_uring would save little at this batch size and is often disabled in containers.
 //
-// Memory. Each connection has an input buffer (Options::read_chunk, grown when a single
-// request needs more, shrunk back once idle) and output buffers. A peer that stops reading
-// replies stops being read once unsent output reaches output_high_water, so its memory stays
-// bounded by ~high water + one reply; the kernel buffers then fill and the peer blocks.
-// SIGPIPE is never raised: writes use MSG_NOSIGNAL.
+// Memory. Input buffer: read_chunk, grown while one request needs more, shrunk once idle. A
+// peer that does not read its replies is not read either once unsent output reaches
+// output_high_water (~high water + one reply per connection); its kernel buffers fill and it
+// blocks. Writes use MSG_NOSIGNAL, so SIGPIPE never needs ignoring.
 #pragma once
 
 #include <atomic>
@@ -33,12 +31,10 @@
 namespace syncached::net {
 
 struct Options {
-  // Addresses to listen on: "host", "host:port", "[v6]", "[v6]:port" or a bare IPv6 literal;
-  // hostnames resolve to all their addresses. Empty = all interfaces: 0.0.0.0 and :: (the
-  // latter skipped if the host has no IPv6).
+  // "host", "host:port", "[v6]", "[v6]:port" or a bare v6 literal; a hostname binds all its
+  // addresses. Empty = 0.0.0.0 and :: (the latter skipped if the host has no IPv6).
   std::vector<std::string> listen;
-  // TCP port. 0 with unix_path set = no TCP (memcached's -s); 0 without = an ephemeral
-  // port, see Server::bound_port().
+  // 0 with unix_path set: no TCP (memcached -s). 0 without: an ephemeral port (bound_port()).
   uint16_t port = 11211;
   std::string unix_path;  // unix socket path (a stale socket file is replaced)
   int unix_mask = 0700;   // its permissions (memcached -a)
@@ -68,7 +64,7 @@ class Connection {
 
   uint64_t id() const { return id_; }  // unique per Server, never reused
   int fd() const { return fd_; }
-  int worker() const { return worker_index_; }  // for Server::Post
+  int worker() const { return worker_index_; }       // for Server::Post
   const std::string& peer() const { return peer_; }  // "127.0.0.1:5555", "[::1]:5555", "unix"
   // Coarse unix seconds of the last OnData call (or of accept).
   uint32_t last_active() const { return last_active_.load(std::memory_order_relaxed); }
@@ -109,14 +105,9 @@ class Handler {
   virtual void OnClose(Connection&) {}
 };
 
-// memcached's names: curr_connections, total_connections, rejected_connections, bytes_read,
-// bytes_written, listen_disabled_num, threads, accepting_conns.
-struct Stats {
-  uint64_t curr_connections = 0;
-  uint64_t total_connections = 0;
-  uint64_t rejected_connections = 0;
-  uint64_t bytes_read = 0;
-  uint64_t bytes_written = 0;
+struct Stats {  // named as memcached's stats
+  uint64_t curr_connections = 0, total_connections = 0, rejected_connections = 0;
+  uint64_t bytes_read = 0, bytes_written = 0;
   uint64_t listen_disabled_num = 0;  // times accept hit EMFILE/ENFILE and paused
   uint32_t threads = 0;
   bool accepting_conns = true;
@@ -126,9 +117,8 @@ struct Stats {
 struct ConnInfo {
   uint64_t id = 0;
   int fd = -1;
-  std::string peer;  // clients as Connection::peer(); listeners "0.0.0.0:11211", unix path
-  const char* state = "";  // static string: conn_listening conn_waiting conn_read
-                           // conn_parse_cmd conn_mwrite conn_closing
+  std::string peer;        // clients as Connection::peer(); listeners "0.0.0.0:11211", unix path
+  const char* state = "";  // static: conn_{listening,waiting,read,parse_cmd,mwrite,closing}
   uint32_t idle_secs = 0;
   bool unix_socket = false;
 };
@@ -141,8 +131,8 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds and listens on all addresses (SO_REUSEADDR) and starts the workers. On failure
-  // nothing is left open and the Status names the address. Call once.
+  // Binds all addresses (SO_REUSEADDR), starts the workers. On failure nothing is left open
+  // and the Status names the address. Call once.
   Status Start();
   // Stops accepting, closes every connection (OnClose on its worker), joins the workers.
   // Idempotent; callable from any thread but a signal handler. Called from a worker thread
@@ -150,9 +140,9 @@ class Server {
   void Stop();
   void Wait();  // blocks until a Stop() has completed (finishing it if only requested)
 
-  Stats GetStats() const;                      // any thread; relaxed counters summed
-  std::vector<ConnInfo> Connections() const;   // any thread; a snapshot
-  void SetAccepting(bool on);  // pause/resume accepting; applied on each worker's next turn
+  Stats GetStats() const;                     // any thread; relaxed counters summed
+  std::vector<ConnInfo> Connections() const;  // any thread; a snapshot
+  void SetAccepting(bool on);   // pause/resume accepting; applied on each worker's next turn
   uint16_t bound_port() const;  // the first TCP listener's port (0 if none)
   int threads() const;
   // Runs fn on worker `worker`'s thread soon (in order, after that turn's events). Dropped

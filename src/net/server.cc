@@ -1,5 +1,5 @@
-#include <ctime>
 #include <condition_variable>
+#include <ctime>
 #include <mutex>
 #include <system_error>
 #include <thread>
@@ -64,8 +64,9 @@ Status Server::Start() {
   m.started = true;
   if (m.stop_requested) return Status::Unavailable("net::Server stopped before Start");
   if (o.threads < 1 || o.max_conns < 1 || o.read_chunk == 0 || o.output_high_water == 0) {
-    return Status::Invalid("net::Options: threads, max_conns, read_chunk and "
-                           "output_high_water must be positive");
+    return Status::Invalid(
+        "net::Options: threads, max_conns, read_chunk and "
+        "output_high_water must be positive");
   }
   auto listeners = OpenListeners(o, &m.port);
   if (!listeners) return listeners.error();

@@ -18,7 +18,6 @@ namespace syncached::net {
 namespace {
 
 constexpr int kMaxEvents = 256;
-constexpr int kReadRounds = 8;      // reads per event for one connection, for fairness
 constexpr int kBackoffMs = 10;      // accept pause after EMFILE/ENFILE (memcached: 10ms)
 constexpr size_t kMaxPooled = 128;  // per worker
 
@@ -35,13 +34,6 @@ int64_t MonotonicMs() {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
 }
-
-// Single-writer counter: a plain load+store, no locked instruction on the hot path.
-void Bump(std::atomic<uint64_t>& a, uint64_t n) {
-  a.store(a.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-}
-
-bool WouldBlock(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
 
 }  // namespace
 
@@ -232,171 +224,6 @@ void Worker::UpdateListeners() {
     }
   }
   listening_ = want;
-}
-
-// Reads once; reads again only if that read filled the free space (so the common case pays
-// no EAGAIN read). Each read's bytes go to the handler before the next read, so the input
-// buffer holds only what the handler could not consume yet.
-void Worker::HandleRead(Conn* c, int max_rounds) {
-  for (int round = 0; round < max_rounds; ++round) {
-    if (c->closing() || c->pending_out() >= high_water_) break;
-    size_t room;
-    char* p = c->ReadSpace(&room);
-    ssize_t n = read(c->fd(), p, room);
-    if (n > 0) {
-      c->Commit(static_cast<size_t>(n));
-      Bump(counters_.bytes_read, static_cast<uint64_t>(n));
-      RunHandler(c);
-      if (!c->open_) return;
-      if (static_cast<size_t>(n) < room) break;
-      continue;
-    }
-    if (n == 0) {  // the peer finished sending: answer what it sent, then close
-      c->set_close_after_write();
-      break;
-    }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-    return Close(c);
-  }
-  Settle(c);
-}
-
-void Worker::HandleWrite(Conn* c) {
-  if (c->pending_out() > 0) {
-    if (!Flush(c)) return;
-  } else {
-    c->want_write_ = false;
-  }
-  if (c->rerun_ && c->pending_out() < high_water_) RunHandler(c);
-  Settle(c);
-}
-
-// Presents input to the handler; after each call sends the batch's output with one write
-// (unless a previous write is still pending: the socket is full, EPOLLOUT will come). Calls
-// again only when the handler stopped at high water with input left and output drained.
-void Worker::RunHandler(Conn* c) {
-  while (c->input_size() > 0 && !c->closing() && c->pending_out() < high_water_) {
-    c->rerun_ = false;
-    c->set_state(ConnState::kParse);
-    c->set_last_active(now_);
-    size_t size = c->input_size();
-    size_t n = 0;
-    c->in_handler_ = true;
-    try {
-      n = shared_->handler->OnData(*c, c->input());
-    } catch (const std::exception& e) {
-      SC_LOG(kError, "OnData %s: %s", c->peer().c_str(), e.what());
-      c->CloseNow();
-    }
-    c->in_handler_ = false;
-    c->Consume(std::min(n, size));
-    if (c->closing()) return;  // Settle flushes or closes
-    bool stopped_at_high_water = c->input_size() > 0 && c->pending_out() >= high_water_;
-    if (!c->want_write_ && c->pending_out() > 0 && !Flush(c)) return;
-    if (!stopped_at_high_water) return;  // all consumed, or it needs more bytes
-    c->rerun_ = true;
-  }
-}
-
-bool Worker::Flush(Conn* c) {
-  ssize_t n = c->WriteOnce();
-  if (n < 0) {
-    if (!WouldBlock(errno)) {
-      Close(c);
-      return false;
-    }
-    n = 0;
-  }
-  Bump(counters_.bytes_written, static_cast<uint64_t>(n));
-  c->want_write_ = c->pending_out() > 0;
-  return true;
-}
-
-// Brings a connection to a resting state after any activity: closes it if asked, sends
-// pending output, and sets its epoll interest.
-void Worker::Settle(Conn* c) {
-  if (!c->open_) return;
-  if (c->close_requested()) return Close(c);
-  if (!c->want_write_ && c->pending_out() > 0 && !Flush(c)) return;
-  if (c->close_after_write() && c->pending_out() == 0) return Close(c);
-  uint32_t want = 0;
-  if (c->want_write_) want |= EPOLLOUT;
-  if (!c->closing() && c->pending_out() < high_water_) want |= EPOLLIN;
-  if (want != c->events_) {
-    epoll_event ev{};
-    ev.events = want;
-    ev.data.ptr = c;
-    if (epoll_ctl(ep_, EPOLL_CTL_MOD, c->fd(), &ev) != 0) {
-      SC_LOG(kError, "epoll_ctl mod %s: %s", c->peer().c_str(), std::strerror(errno));
-      return Close(c);
-    }
-    c->events_ = want;
-  }
-  if (c->closing()) {
-    c->set_state(ConnState::kClosing);
-  } else if (c->want_write_) {
-    c->set_state(ConnState::kWrite);
-  } else if (c->input_size() > 0) {
-    c->set_state(ConnState::kRead);
-  } else {
-    c->set_state(ConnState::kWaiting);
-    c->ShrinkBuffers(read_chunk_);  // idle: give back what one huge request needed
-  }
-}
-
-void Worker::Close(Conn* c) {
-  if (!c->open_) return;
-  c->open_ = false;
-  c->set_state(ConnState::kClosing);
-  epoll_ctl(ep_, EPOLL_CTL_DEL, c->fd(), nullptr);  // explicit: a forked child may share fd
-  c->in_handler_ = true;
-  try {
-    shared_->handler->OnClose(*c);
-  } catch (const std::exception& e) {
-    SC_LOG(kError, "OnClose %s: %s", c->peer().c_str(), e.what());
-  }
-  c->in_handler_ = false;
-  close(c->fd());
-  {
-    std::lock_guard<std::mutex> lock(conns_mu_);
-    size_t slot = c->slot_;
-    dead_.push_back(std::move(open_[slot]));
-    if (slot + 1 != open_.size()) {
-      open_[slot] = std::move(open_.back());
-      open_[slot]->slot_ = slot;
-    }
-    open_.pop_back();
-  }
-  c->set_fd(-1);
-  shared_->open_conns.fetch_sub(1, std::memory_order_relaxed);
-}
-
-void Worker::Schedule(Conn* c) {
-  if (c->in_handler_ || c->scheduled_ || !c->open_) return;
-  c->scheduled_ = true;
-  scheduled_.push_back(c);
-}
-
-void Worker::ProcessScheduled() {
-  // Processing may schedule more (a handler closing another connection): index loop.
-  for (size_t i = 0; i < scheduled_.size(); ++i) {
-    Conn* c = scheduled_[i];
-    c->scheduled_ = false;
-    if (!c->open_) continue;
-    if (c->wake_) {
-      c->wake_ = false;
-      // A task may have queued a lot: send it first if that is what blocks the handler.
-      if (c->pending_out() >= high_water_ && !c->want_write_ && !Flush(c)) continue;
-      if (c->pending_out() < high_water_) {
-        RunHandler(c);
-      } else {
-        c->rerun_ = c->input_size() > 0;  // want_write_ is set: EPOLLOUT resumes it
-      }
-    }
-    Settle(c);
-  }
-  scheduled_.clear();
 }
 
 void Worker::Post(std::function<void()> fn) {

@@ -14,6 +14,7 @@
 #include <sys/epoll.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -68,20 +69,30 @@ class Worker {
     std::atomic<uint64_t> listen_disabled{0};
   };
 
+  static constexpr int kReadRounds = 8;  // reads per readable event, for fairness
+
+  // Single-writer counter: a plain load+store, no locked instruction on the hot path.
+  static void Bump(std::atomic<uint64_t>& a, uint64_t n) {
+    a.store(a.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  static bool WouldBlock(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
+
+  // worker.cc: the loop, accepting, tasks, lifecycle.
   void Dispatch(const epoll_event& ev);
   void Accept(const Listener& l);
   void Backoff(int err);
   void UpdateListeners();
+  void RunTasks();
+  void Recycle();
+  void CloseAll();
+  // worker_io.cc: one connection's I/O.
   void HandleRead(Conn* c, int max_rounds);
   void HandleWrite(Conn* c);
   void RunHandler(Conn* c);
   bool Flush(Conn* c);  // false if the connection was closed on a write error
   void Settle(Conn* c);
   void Close(Conn* c);
-  void RunTasks();
   void ProcessScheduled();
-  void Recycle();
-  void CloseAll();
 
   Shared* const shared_;
   const int index_;
@@ -91,20 +102,20 @@ class Worker {
   int wake_fd_ = -1;
   uint32_t now_ = 0;  // coarse unix seconds, refreshed each loop turn
 
-  bool accepting_ = true;        // Server::SetAccepting
-  bool listening_ = false;       // listeners are in our epoll set
-  int64_t backoff_until_ms_ = 0; // accepts paused after EMFILE/ENFILE until then (monotonic)
+  bool accepting_ = true;         // Server::SetAccepting
+  bool listening_ = false;        // listeners are in our epoll set
+  int64_t backoff_until_ms_ = 0;  // accepts paused after EMFILE/ENFILE until then (monotonic)
   bool backoff_logged_ = false;
 
-  mutable std::mutex conns_mu_;                // guards open_ (structure) for snapshots
-  std::vector<std::unique_ptr<Conn>> open_;    // Conn::slot_ is the index
-  std::vector<std::unique_ptr<Conn>> dead_;    // closed this turn
-  std::vector<std::unique_ptr<Conn>> pool_;    // reusable
+  mutable std::mutex conns_mu_;              // guards open_ (structure) for snapshots
+  std::vector<std::unique_ptr<Conn>> open_;  // Conn::slot_ is the index
+  std::vector<std::unique_ptr<Conn>> dead_;  // closed this turn
+  std::vector<std::unique_ptr<Conn>> pool_;  // reusable
   std::vector<Conn*> scheduled_;
 
   std::mutex tasks_mu_;
-  std::vector<std::function<void()>> tasks_;   // guarded by tasks_mu_
-  std::vector<std::function<void()>> running_; // worker only; swapped with tasks_
+  std::vector<std::function<void()>> tasks_;    // guarded by tasks_mu_
+  std::vector<std::function<void()>> running_;  // worker only; swapped with tasks_
 
   Counters counters_;
 };

@@ -33,6 +33,7 @@ enum class Command : uint8_t {
   kSet, kAdd, kReplace, kAppend, kPrepend, kCas,
   kDelete, kIncr, kDecr, kTouch,
   kFlushAll, kVersion, kVerbosity, kQuit, kShutdown, kStats, kLruCrawler, kCacheMemlimit,
+  kSlabs, kDebugTime,
   kMetaGet, kMetaSet, kMetaDelete, kMetaArith, kMetaNoop, kMetaDebug,
   // binary-only
   kNoop, kSaslListMechs, kSaslAuth, kSaslStep,
@@ -80,6 +81,8 @@ struct Request {
   bool quiet = false;
   bool return_key = false;
   uint64_t initial = 0;
+  uint16_t status = 0;             // binary kError: the status to answer (error = its text)
+  bool close_after_error = false;  // binary kError: close once that reply is sent
   char key_buf[kMaxKeyLength + 1];
 };
 
@@ -91,6 +94,11 @@ struct ParseResult {
 // Text and meta protocol. On kOk, `req` describes one request occupying `consumed`
 // bytes of `in`; its views point into `in` (or req->key_buf).
 ParseResult ParseText(std::string_view in, size_t item_size_max, Request* req);
+
+// Binary protocol (protocol/binary.h has the wire format): one request per call, views
+// into `in` as for ParseText. A 32-bit exptime travels in Request::exptime bit for bit
+// (engine reads it back as uint32_t). Errors come back as kError with `status` set.
+ParseResult ParseBinary(std::string_view in, size_t item_size_max, Request* req);
 
 // memcached's safe_strto* semantics (leading spaces and '+' accepted, whole token must
 // be numeric, negative refused for unsigned, 32-bit results truncated as memcached's).

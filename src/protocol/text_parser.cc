@@ -171,6 +171,11 @@ ParseResult ParseMisc(const Tokens& tk, std::string_view cmd, size_t line_end, R
     req->cmd = Command::kShutdown;
   } else if (cmd == "lru_crawler") {
     req->cmd = Command::kLruCrawler;
+  } else if (cmd == "slabs") {
+    req->cmd = Command::kSlabs;
+  } else if (cmd == "debugtime") {
+    if (nt < 2) return Error(req, "ERROR", line_end);
+    req->cmd = Command::kDebugTime;
   } else if (cmd == "cache_memlimit") {
     if (nt != 3 && nt != 4) return Error(req, "ERROR", line_end);
     req->noreply = IsNoreply(tk);

@@ -57,6 +57,7 @@ const option kLongOptions[] = {
 const char kShortOptions[] = ":p:U:s:a:Al:dru:m:Mc:kvhiVP:f:n:LD:t:R:Cb:B:I:SFXWY:e:o:Z";
 
 [[noreturn]] void Fail(const std::string& what) { throw ConfigError(what); }
+[[noreturn]] void FailVerbatim(const std::string& what) { throw ConfigError(what, true); }
 
 std::string Name(int opt) {
   if (opt == kOptConfig) return "--config";
@@ -116,7 +117,7 @@ void ParseExtended(const char* arg, Config* c) {
       "slab_reassign", "slab_automove", "slab_automove_ratio", "slab_automove_window",
       "slab_chunk_max", "lru_segmented", "no_lru_segmented", "modern", "no_modern",
       "inline_ascii_resp", "no_inline_ascii_resp", "read_buf_mem_limit", "drop_privileges",
-      "no_drop_privileges", "relaxed_privileges", "lru_crawler_sleep", "lru_crawler_tocrawl",
+      "no_drop_privileges", "lru_crawler_sleep", "lru_crawler_tocrawl",
       "sock_cookie_id"};
   std::vector<std::string> subs;
   SplitInto(arg, ',', &subs);
@@ -127,12 +128,14 @@ void ParseExtended(const char* arg, Config* c) {
       c->hashpower = static_cast<uint32_t>(ParseUnsigned('o', value.c_str(), 12, 32));
     } else if (name == "idle_timeout") {
       c->engine.idle_timeout = static_cast<uint32_t>(ParseUnsigned('o', value.c_str(), 0, 1u << 31));
+    } else if (name == "relaxed_privileges") {
+      c->engine.relaxed_privileges = true;
     } else if (name == "no_lru_crawler") {
       c->engine.lru_crawler = false;
     } else if (name.rfind("ext_", 0) == 0 || name.rfind("ssl_", 0) == 0) {
       Fail("-o " + name + ": extstore and TLS options are not supported by syncached");
     } else if (!kAcceptedNoEffect.count(name)) {
-      Fail("Illegal suboption \"" + name + "\"");
+      FailVerbatim("Illegal suboption \"" + name + "\"");
     }
   }
 }
@@ -171,7 +174,6 @@ void Apply(int opt, const char* arg, Config* c) {
     case 'p': e.tcpport = static_cast<uint32_t>(ParseUnsigned(opt, arg, 0, 65535)); break;
     case 'U':
       e.udpport = static_cast<uint32_t>(ParseUnsigned(opt, arg, 0, 65535));
-      if (e.udpport != 0) Fail("-U: UDP is not supported by syncached; use TCP (-U 0)");
       break;
     case 's': e.domain_socket = arg; break;
     case 'a': {
@@ -273,15 +275,17 @@ Config ParseCommandLine(int argc, char** argv) {
     ParseArgs(args, &from_file, {kOptConfig});
     c = from_file;
   }
+  if (c.engine.sasl && c.engine.udpport != 0) {
+    FailVerbatim("ERROR: Cannot enable UDP while using binary SASL authentication.");
+  }
   if (c.engine.sasl && c.engine.binding_protocol != "binary") {
-    if (seen.count('B')) Fail("ERROR: You cannot allow the ASCII protocol while using SASL.");
+    if (seen.count('B')) {
+      FailVerbatim("ERROR: You cannot allow the ASCII protocol while using SASL.");
+    }
     c.engine.binding_protocol = "binary";
   }
   if (c.engine.item_size_max > c.engine.maxbytes / 2) {
     Fail("-I: cannot set item size limit higher than 1/2 of memory max (-m)");
-  }
-  if (c.engine.domain_socket.empty() && c.engine.tcpport == 0) {
-    Fail("-p 0: no TCP port and no unix socket (-s) to listen on");
   }
   for (const auto& l : c.listen) c.engine.inter += (c.engine.inter.empty() ? "" : ",") + l;
   return c;
@@ -291,9 +295,9 @@ std::string HelpText() {
   std::string h = std::string("syncached ") + kSyncachedVersion +
                   " - a memcached-compatible cache server with replication\n\n"
                   "usage: syncached [options]\n\nmemcached's options (same letters, defaults and meanings):\n";
-  h += R"(  -p, --port=<num>          TCP port to listen on (default: 11211; 0 = none with -s)
-  -U, --udp-port=<num>      UDP port; only 0 (off, the default) is supported
-  -s, --unix-socket=<file>  UNIX socket to listen on (disables TCP unless -p is given)
+  h += R"(  -p, --port=<num>          TCP port to listen on (default: 11211; 0 = any free port)
+  -U, --udp-port=<num>      UDP port to listen on (default: 0, off)
+  -s, --unix-socket=<file>  UNIX socket to listen on (disables network support)
   -a, --unix-mask=<mask>    access mask for the UNIX socket, octal (default: 700)
   -A, --enable-shutdown     enable the ascii "shutdown" command
   -l, --listen=<addr>       interfaces to listen on, comma separated (default: all)
@@ -328,6 +332,7 @@ std::string HelpText() {
         hashpower=<n>       initial hash table size, 2^n buckets (12..32)
         idle_timeout=<s>    accepted, stats only
         no_lru_crawler      accepted, stats only
+        relaxed_privileges  enables memcached's test-only `debugtime <secs>` command
       memcached's other -o options (lru/slab/logging tuning) are accepted and have
       no effect; ext_* and ssl_* are refused; anything else is an error.
 

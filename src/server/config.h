@@ -16,7 +16,14 @@ namespace syncached::server {
 
 class ConfigError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  // `verbatim`: memcached's own wording, printed without our "syncached: " prefix so
+  // scripts that match memcached's message keep working.
+  explicit ConfigError(const std::string& what, bool verbatim = false)
+      : std::runtime_error(what), verbatim_(verbatim) {}
+  bool verbatim() const { return verbatim_; }
+
+ private:
+  bool verbatim_;
 };
 
 struct Config {

@@ -55,8 +55,8 @@ int Main(int argc, char** argv) {
   Config config;
   try {
     config = syncached::server::ParseCommandLine(argc, argv);
-  } catch (const std::exception& e) {
-    fprintf(stderr, "syncached: %s\n", e.what());
+  } catch (const syncached::server::ConfigError& e) {
+    fprintf(stderr, e.verbatim() ? "%s\n" : "syncached: %s\n", e.what());
     return kExitUsage;
   }
   if (config.show_help) {

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "common/log.h"
+#include "engine/sasl.h"
 
 namespace syncached::server {
 
@@ -30,8 +31,9 @@ Server::Server(const Config& config) : config_(config) {
   so.initial_hash_power = total_power > so.shard_bits + 4 ? total_power - so.shard_bits : 4;
   so.slab_chunk_min = config.engine.chunk_size + 48;
   so.slab_growth_factor = config.engine.growth_factor;
-  store_ = std::make_unique<storage::Store>(so, SystemClock::Get());
+  store_ = std::make_unique<storage::Store>(so, &clock_);
   engine_ = std::make_unique<engine::Engine>(config.engine, store_.get(), this);
+  engine_->SetDebugClock(&clock_);
 }
 
 Server::~Server() {
@@ -41,6 +43,10 @@ Server::~Server() {
 }
 
 Status Server::Start() {
+  if (config_.engine.sasl) {
+    Status sasl = engine::SaslInit();  // memcached's init_sasl(): once, before serving
+    if (!sasl.ok()) return sasl;
+  }
   if (!config_.engine.auth_file.empty()) {
     std::ifstream in(config_.engine.auth_file);
     if (!in) return Status::Invalid("-Y: cannot read auth file '" + config_.engine.auth_file + "'");
@@ -59,7 +65,8 @@ Status Server::Start() {
   }
   net::Options no;
   no.listen = config_.listen;
-  no.port = static_cast<uint16_t>(config_.engine.tcpport);
+  // memcached: -s serves the unix socket only ("disables network support").
+  no.port = static_cast<uint16_t>(config_.engine.domain_socket.empty() ? config_.engine.tcpport : 0);
   no.unix_path = config_.engine.domain_socket;
   no.unix_mask = static_cast<int>(config_.engine.umask);
   no.threads = static_cast<int>(config_.engine.num_threads);
@@ -70,6 +77,12 @@ Status Server::Start() {
   net_ = std::make_unique<net::Server>(no, this);
   Status st = net_->Start();
   if (!st.ok()) return st;
+  if (config_.engine.udpport != 0) {
+    udp_ = std::make_unique<UdpServer>(engine_.get(), config_.listen,
+                                       static_cast<uint16_t>(config_.engine.udpport));
+    st = udp_->Start();
+    if (!st.ok()) return st;
+  }
   maintenance_ = std::thread([this] { MaintenanceLoop(); });
   SC_LOG(kInfo, "syncached listening on port %u (%u threads, -m %llu MB)", net_->bound_port(),
          config_.engine.num_threads,
@@ -89,6 +102,7 @@ void Server::Run() {
     cv_.wait(lock, [&] { return stop_; });
   }
   if (net_) net_->Stop();
+  if (udp_) udp_->Stop();
   if (maintenance_.joinable()) maintenance_.join();
 }
 

@@ -12,6 +12,7 @@
 #include "engine/engine.h"
 #include "net/net.h"
 #include "server/config.h"
+#include "server/udp.h"
 #include "storage/storage.h"
 
 namespace syncached::server {
@@ -42,9 +43,11 @@ class Server final : public net::Handler, public engine::Host {
   void MaintenanceLoop();
 
   Config config_;
+  OffsetClock clock_{SystemClock::Get()};
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<engine::Engine> engine_;
   std::unique_ptr<net::Server> net_;
+  std::unique_ptr<UdpServer> udp_;
   size_t output_high_water_ = 1 << 20;
 
   std::mutex mu_;

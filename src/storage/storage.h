@@ -104,8 +104,6 @@ class Accessor {
   std::string_view key_;
   uint64_t hash_;
   class Store* store_;
-  Item* cached_ = nullptr;  // result of the last Find
-  bool found_ = false;
 };
 
 // Counters the store keeps (summed over shards when read).
@@ -134,6 +132,7 @@ struct ClassStats {
   uint64_t items = 0;
   uint64_t bytes = 0;
   uint64_t evicted = 0;
+  uint64_t evicted_nonzero = 0;  // evicted while they still had a TTL
   uint64_t evicted_unfetched = 0;
   uint64_t expired_unfetched = 0;
   uint64_t reclaimed = 0;
@@ -185,6 +184,7 @@ class Store {
   const Options& options() const { return options_; }
   const Clock* clock() const { return clock_; }
   uint32_t SizeClassOf(size_t total) const;
+  uint32_t ClassOfItem(const Item* it) const;
   uint32_t ClassChunkSize(uint32_t id) const;
   size_t ItemTotalSize(size_t key_len, size_t value_len) const;
   uint64_t NextCas();

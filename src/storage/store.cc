@@ -42,15 +42,17 @@ class ShardSet {
 Store::Store(const Options& options, const Clock* clock)
     : options_(options), clock_(clock), hlc_(clock, options.node_id),
       shards_(std::make_unique<ShardSet>(1u << options.shard_bits)) {
-  // Size classes as memcached's slabs would report them (-n 48 + header, -f 1.25), so
-  // `stats items`/`stats slabs` and metadump's cls= stay meaningful to tools.
-  double size = options_.slab_chunk_min;
-  while (size < options_.item_size_max / options_.slab_growth_factor) {
-    uint32_t s = (static_cast<uint32_t>(size) + 7) & ~7u;
-    shards_->class_sizes.push_back(s);
-    size *= options_.slab_growth_factor;
+  // Size classes exactly as memcached's slabs_init computes them (-n, -f, chunks up to
+  // half of -I, then one class for larger, chunked items), so class ids in `stats
+  // items`/`stats slabs`, metadump's cls= and tools that read them match memcached.
+  uint32_t chunk_max = options_.item_size_max / 2;
+  uint32_t size = options_.slab_chunk_min;
+  while (shards_->class_sizes.size() < 62 && size < chunk_max / options_.slab_growth_factor) {
+    if (size % 8) size += 8 - size % 8;
+    shards_->class_sizes.push_back(size);
+    size = static_cast<uint32_t>(size * options_.slab_growth_factor);
   }
-  shards_->class_sizes.push_back(options_.item_size_max);
+  shards_->class_sizes.push_back(chunk_max);
   shards_->max_bytes = options_.max_bytes;
   for (auto& s : shards_->shards) {
     std::lock_guard lock(s.mu);
@@ -70,8 +72,15 @@ Store::~Store() {
 
 uint32_t Store::SizeClassOf(size_t total) const {
   const auto& c = shards_->class_sizes;
-  auto pos = std::lower_bound(c.begin(), c.end(), static_cast<uint32_t>(total));
+  auto pos = std::lower_bound(c.begin(), c.end(), static_cast<uint32_t>(std::min<size_t>(total, UINT32_MAX)));
+  if (pos == c.end()) --pos;  // larger than a chunk: memcached chains chunks of the top class
   return static_cast<uint32_t>(pos - c.begin()) + 1;  // memcached numbers classes from 1
+}
+
+uint32_t Store::ClassOfItem(const Item* it) const {
+  // memcached's item size (48 B header + 8 B CAS + key + 1 + flags suffix + value + 2),
+  // so an item lands in the class memcached would put it in.
+  return SizeClassOf(56 + it->klen + 1 + (it->flags ? 4 : 0) + it->vlen + 2);
 }
 
 uint32_t Store::ClassChunkSize(uint32_t id) const {
@@ -140,14 +149,18 @@ void Store::WalkFlush(bool everything) {
     s.ForEachLocked([&](Item* it) {
       if (everything || it->cas < boundary) dead.push_back(it);
     });
-    for (Item* it : dead) RemoveLocked(&s, it, HashKey(it->key()));
+    for (Item* it : dead) {
+      ++s.reclaimed;  // flushed memory given back counts as reclaimed, as in memcached
+      ++s.classes[ClassOfItem(it)].reclaimed;
+      RemoveLocked(&s, it, HashKey(it->key()));
+    }
   }
   shards_->flush_cas.compare_exchange_strong(boundary, 0);
 }
 
 void Store::FreeItemLocked(Shard* s, Item* it) {
   size_t charge = Charge(it);
-  auto& cls = s->classes[SizeClassOf(ItemTotalSize(it->klen, it->vlen))];
+  auto& cls = s->classes[ClassOfItem(it)];
   cls.items -= 1;
   cls.bytes -= charge;
   s->bytes -= charge;
@@ -195,7 +208,7 @@ bool Store::EvictFromLocked(Shard* s, uint32_t now, Over&& over) {
       }
       if (!dead) return false;
     }
-    auto& cls = s->classes[SizeClassOf(ItemTotalSize(victim->klen, victim->vlen))];
+    auto& cls = s->classes[ClassOfItem(victim)];
     if (dead) {
       ++s->reclaimed;
       ++cls.reclaimed;
@@ -203,6 +216,7 @@ bool Store::EvictFromLocked(Shard* s, uint32_t now, Over&& over) {
     } else {
       ++s->evictions;
       ++cls.evicted;
+      if (victim->exptime != 0) ++cls.evicted_nonzero;
       cls.evicted_time = now - victim->atime;
       if (!(victim->bits & kFetched)) ++s->evicted_unfetched, ++cls.evicted_unfetched;
     }
@@ -222,7 +236,7 @@ ItemRef Accessor::Find(bool count_miss_reason) {
     }
     if (!(it->bits & kFetched)) {
       ++shard_->expired_unfetched;
-      ++shard_->classes[store_->SizeClassOf(store_->ItemTotalSize(it->klen, it->vlen))]
+      ++shard_->classes[store_->ClassOfItem(it)]
             .expired_unfetched;
     }
     store_->RemoveLocked(shard_, it, hash_);
@@ -240,12 +254,22 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
   }
   uint32_t now = store_->clock_->NowSeconds();
   Item* old_it = shard_->FindLocked(key_, hash_);
+  if (old_it) {
+    bool flushed;
+    if (store_->IsDead(old_it, now, &flushed)) {
+      // Storing over an expired item reuses its memory: memcached counts that reclaimed.
+      auto& cls = shard_->classes[store_->ClassOfItem(old_it)];
+      ++shard_->reclaimed;
+      ++cls.reclaimed;
+      if (!(old_it->bits & kFetched)) ++shard_->expired_unfetched, ++cls.expired_unfetched;
+    }
+  }
   // Estimate the charge before allocating so eviction runs first (keeps RSS near -m).
   size_t estimate = ((total + kMallocOverhead + 15) & ~size_t{15});
   size_t old_charge = old_it ? Charge(old_it) : 0;
   if (estimate > old_charge && !store_->MakeRoomLocked(shard_, estimate - old_charge, now)) {
     ++store_->shards_->no_memory;
-    ++shard_->classes[store_->SizeClassOf(total)].outofmemory;
+    ++shard_->classes[store_->SizeClassOf(total + 4)].outofmemory;
     return PutStatus::kNoMemory;
   }
   // Eviction may have removed the old item.
@@ -272,7 +296,7 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
   if (!a.suffix.empty()) memcpy(v, a.suffix.data(), a.suffix.size());
 
   size_t charge = Charge(it);
-  auto& cls = shard_->classes[store_->SizeClassOf(total)];
+  auto& cls = shard_->classes[store_->ClassOfItem(it)];
   cls.items += 1;
   cls.bytes += charge;
   shard_->bytes += charge;
@@ -353,14 +377,17 @@ void Store::Maintain() {
   uint32_t now = clock_->NowSeconds();
   RunDueFlush(now);
   if (shards_->flush_cas.load() != 0) WalkFlush(false);
-  // Crawl a slice of shards each call: reclaim expired and flushed items so memory
-  // returns without waiting for a get or the LRU tail (memcached's LRU crawler).
+  // Crawl shards until about kCrawlItemsPerCall items were looked at (all of them in a
+  // small cache): reclaim expired and flushed items so memory returns without waiting
+  // for a get or the LRU tail (memcached's LRU crawler).
+  constexpr uint64_t kCrawlItemsPerCall = 200000;
   size_t n = shards_->shards.size();
-  size_t per_call = std::max<size_t>(1, n / 8);
-  for (size_t i = 0; i < per_call; ++i) {
+  uint64_t visited = 0;
+  for (size_t i = 0; i < n && visited < kCrawlItemsPerCall; ++i) {
     Shard* s = &shards_->shards[shards_->crawl_shard++ % n];
     std::lock_guard lock(s->mu);
     std::vector<Item*> dead;
+    visited += s->count();
     s->ForEachLocked([&](Item* it) {
       bool flushed;
       if (IsDead(it, now, &flushed)) dead.push_back(it);
@@ -368,7 +395,9 @@ void Store::Maintain() {
     for (Item* it : dead) {
       ++s->crawler_reclaimed;
       ++s->reclaimed;
-      if (!(it->bits & kFetched)) ++s->expired_unfetched;
+      auto& cls = s->classes[ClassOfItem(it)];
+      ++cls.reclaimed;
+      if (!(it->bits & kFetched)) ++s->expired_unfetched, ++cls.expired_unfetched;
       RemoveLocked(s, it, HashKey(it->key()));
     }
     if (s->growing()) shards_->used -= static_cast<int64_t>(s->MigrateLocked(1024));
@@ -423,6 +452,7 @@ std::vector<ClassStats> Store::ClassStatsSnapshot() const {
       out[i].items += c.items;
       out[i].bytes += c.bytes;
       out[i].evicted += c.evicted;
+      out[i].evicted_nonzero += c.evicted_nonzero;
       out[i].evicted_unfetched += c.evicted_unfetched;
       out[i].expired_unfetched += c.expired_unfetched;
       out[i].reclaimed += c.reclaimed;
@@ -430,7 +460,7 @@ std::vector<ClassStats> Store::ClassStatsSnapshot() const {
       out[i].evicted_time = std::max(out[i].evicted_time, c.evicted_time);
     }
     for (Item* it = s.lru_tail(); it; it = nullptr) {
-      auto& c = out[SizeClassOf(ItemTotalSize(it->klen, it->vlen))];
+      auto& c = out[ClassOfItem(it)];
       if (c.oldest_access == 0 || it->atime < c.oldest_access) c.oldest_access = it->atime;
     }
   }

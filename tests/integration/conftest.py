@@ -26,12 +26,13 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "time_limit(seconds): per-test wall-clock limit")
 
 
+def pytest_sessionstart(session):
+    if not os.access(harness.server_bin(), os.X_OK):
+        raise pytest.UsageError("server binary %s not found: build it or set SYNCACHED_BIN"
+                                % harness.server_bin())
+
+
 def pytest_collection_modifyitems(config, items):
-    if not os.path.exists(harness.server_bin()):
-        skip = pytest.mark.skip(reason="server binary %s not found" % harness.server_bin())
-        for item in items:
-            item.add_marker(skip)
-        return
     for item in items:
         if "syncached_only" in item.keywords and harness.is_memcached():
             item.add_marker(pytest.mark.skip(reason="syncached-only behaviour"))
@@ -72,8 +73,25 @@ def start_server():
         return srv
 
     yield start
-    for srv in servers:
-        srv.stop()
+    problems = [problem for problem in map(stop_checked, servers) if problem]
+    if problems:
+        pytest.fail("\n".join(problems))
+
+
+def stop_checked(srv):
+    """Stops srv with SIGTERM; describes what went wrong, if anything: a
+    crash before teardown, or no clean exit (status 0) within 5 s."""
+    exited_before = not srv.alive()
+    status = srv.stop()
+    if status == 0:
+        return None
+    if exited_before and status < 0:
+        what = "server died of signal %d during the test" % -status
+    elif exited_before:
+        what = "server exited with status %d during the test" % status
+    else:
+        what = "server did not exit with status 0 on SIGTERM (status %d)" % status
+    return what + ":\n" + srv.output()[-2000:]
 
 
 @pytest.fixture
@@ -95,7 +113,8 @@ class SharedServer:
 
     def stop(self):
         if self.srv is not None:
-            self.srv.stop()
+            problem = stop_checked(self.srv)
+            assert not problem, problem
 
 
 @pytest.fixture(scope="module")

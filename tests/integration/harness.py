@@ -6,6 +6,7 @@ byte. Nothing here sleeps without a deadline and no process outlives the test
 that started it (conftest.py stops every Server at teardown).
 """
 
+import ctypes
 import os
 import signal
 import socket
@@ -13,18 +14,34 @@ import subprocess
 import tempfile
 import time
 
-DEFAULT_BIN = "/work/main/build/bin/syncached"
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HOST = "127.0.0.1"
 IO_TIMEOUT = 5.0  # seconds any single socket wait may take
 
 
+def build_dir():
+    return os.environ.get("SYNCACHED_BUILD_DIR", os.path.join(REPO, "build"))
+
+
 def server_bin():
-    return os.environ.get("SYNCACHED_BIN", DEFAULT_BIN)
+    """SYNCACHED_BIN, else <build dir>/bin/syncached."""
+    return os.environ.get("SYNCACHED_BIN", os.path.join(build_dir(), "bin", "syncached"))
 
 
 def is_memcached():
     """True when the suite runs against the reference memcached binary."""
     return os.path.basename(server_bin()) == "memcached"
+
+
+def sanitized_build():
+    """True for an ASan/UBSan build (its RSS says nothing about -m)."""
+    if os.environ.get("SYNCACHED_SANITIZE") == "1":
+        return True
+    try:
+        with open(os.path.join(build_dir(), "CMakeCache.txt")) as f:
+            return "SYNCACHED_SANITIZE:BOOL=ON" in f.read()
+    except OSError:
+        return False
 
 
 def free_port():
@@ -41,10 +58,16 @@ def base_args(port):
     return args
 
 
+def _die_with_parent():
+    """preexec_fn: the child gets SIGKILL if the test runner itself dies."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def run_binary(args, timeout=10.0):
     """Runs the server binary to completion (for -V, bad flags, ...)."""
     return subprocess.run([server_bin()] + list(args), stdin=subprocess.DEVNULL,
-                          capture_output=True, timeout=timeout)
+                          capture_output=True, timeout=timeout, preexec_fn=_die_with_parent)
 
 
 class Server:
@@ -56,7 +79,11 @@ class Server:
         self.port = None
         self.host = HOST
         self._log = tempfile.TemporaryFile()
-        self._start(start_timeout)
+        try:
+            self._start(start_timeout)
+        except BaseException:  # includes the per-test time limit
+            self.stop()
+            raise
 
     def _start(self, start_timeout):
         deadline = time.monotonic() + start_timeout
@@ -65,8 +92,8 @@ class Server:
             argv = [server_bin()] + base_args(self.port) + self.extra_args
             self._log.seek(0)
             self._log.truncate()
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                         stdout=self._log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log,
+                                         stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
             if self._wait_ready(deadline):
                 return
             self.stop(timeout=2.0)

@@ -168,3 +168,36 @@ def test_F_disables_flush_all(start_server):
     assert c.call(b"flush_all\r\n") == b"CLIENT_ERROR flush_all not allowed\r\n"
     assert c.value("a") == b"1"
     assert c.stats()["cmd_flush"] == "1"
+
+
+def test_sasl_with_ascii_protocol_is_refused():
+    """CLIENTS.md §1.2: SASL is binary only."""
+    r = harness.run_binary(start_args("-S", "-B", "ascii"))
+    assert r.returncode == 64
+    assert "ERROR: You cannot allow the ASCII protocol while using SASL." in lines_of(r)
+
+
+def test_ascii_auth_file(start_server, tmp_path):
+    """-Y: the first 'set' of a connection carries "user pass"."""
+    auth = tmp_path / "auth"
+    auth.write_text("user:pass\nbob:secret\n")
+    srv = start_server("-Y", str(auth))
+    c = srv.connect()
+    assert c.call(b"get a\r\n") == b"CLIENT_ERROR unauthenticated\r\n"
+    assert c.call(b"version\r\n") == b"CLIENT_ERROR unauthenticated\r\n"
+    assert c.call(b"set x 0 0 9\r\nuser nope\r\n") == b"CLIENT_ERROR authentication failure\r\n"
+    assert c.call(b"set x 0 0 9\r\nuser pass\r\n") == b"STORED\r\n"
+    assert c.get("x") == b"END\r\n"                  # the auth set stores nothing
+    assert c.set("a", "1") == b"STORED\r\n"
+    other = srv.connect()
+    assert other.call(b"set any 5 5 10\r\nbob secret\r\n") == b"STORED\r\n"
+    assert other.value("a") == b"1"
+    bad = srv.connect()
+    assert bad.call(b"set x 0 0 3\r\nbob\r\n") == b"CLIENT_ERROR bad authentication token format\r\n"
+    assert bad.call(b"set x 0 0 10\r\nbob secretXX") == (
+        b"CLIENT_ERROR bad command line termination\r\n")
+    stats = c.stats()
+    # Only complete "user pass" attempts count; malformed ones do not.
+    assert (stats["auth_cmds"], stats["auth_errors"]) == ("3", "1")
+    # memcached reports the auth file's path here, not "yes".
+    assert c.stats("settings")["auth_enabled_ascii"] == str(auth)

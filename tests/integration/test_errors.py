@@ -7,9 +7,9 @@ Debian's memcached 1.6.18; the comments say why memcached answers that way
 not guess.
 """
 
-import pytest
+import struct
 
-import harness
+import pytest
 
 LONG_KEY = "k" * 251
 BAD_FORMAT = b"CLIENT_ERROR bad command line format\r\n"
@@ -251,3 +251,40 @@ def test_binary_garbage_after_text_commands(client):
     client.set("a", "1")
     assert client.exchange(b"\x80\x01\x00\x00\r\n") == b"ERROR\r\n"
     assert client.value("a") == b"1"
+
+
+# --- binary protocol garbage (binary protocol is a later issue) --------------------------
+
+def binary_request(opcode, key=b"", extras=b"", body=b"", opaque=0x01020304, magic=0x80):
+    total = len(extras) + len(key) + len(body)
+    return struct.pack(">BBHBBHIIQ", magic, opcode, len(key), len(extras), 0, 0, total,
+                       opaque, 0) + extras + key + body
+
+
+def binary_response(opcode, status, body=b"", opaque=0x01020304):
+    return struct.pack(">BBHBBHIIQ", 0x81, opcode, 0, 0, 0, status, len(body), opaque, 0) + body
+
+
+NOOP = 0x0a
+
+
+@pytest.mark.binary
+def test_binary_unknown_opcode_and_bad_arguments(shared_server):
+    c = shared_server.connect()
+    c.send(binary_request(0xfe))
+    expected = binary_response(0xfe, 0x81, b"Unknown command")
+    assert c.read_exact(len(expected)) == expected
+    c.send(binary_request(NOOP))
+    assert c.read_exact(24) == binary_response(NOOP, 0)
+    c.send(binary_request(0x00, key=b"k" * 300))               # GET with a 300-byte key
+    expected = binary_response(0x00, 0x04, b"Invalid arguments")
+    assert c.read_exact(len(expected)) == expected
+
+
+@pytest.mark.binary
+def test_binary_bad_magic_after_first_packet_closes(shared_server):
+    c = shared_server.connect()
+    c.send(binary_request(NOOP) + b"\x00" * 24)
+    assert c.read_exact(24) == binary_response(NOOP, 0)
+    assert c.is_closed()
+    assert_usable(shared_server.connect())

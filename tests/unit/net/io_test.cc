@@ -1,11 +1,8 @@
 // Byte movement: pipelining, partial consumption, large requests, output flushing,
 // back-pressure from a peer that does not read, cross-thread Post/Wake.
-#include <gtest/gtest.h>
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
-#include <sys/ioctl.h>
-#include <linux/sockios.h>
 
 #include <string>
 #include <vector>
@@ -142,22 +139,14 @@ TEST(NetIo, NonReadingClientIsThrottledAndOthersAreServed) {
   constexpr size_t kHighWater = 64 << 10;
   constexpr size_t kReply = 16 << 10;
   LineHandler h(kHighWater);
-  auto small_buffers = [](int fd) {
-    int size = 32 << 10;
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-  };
-  std::atomic<Connection*> slow_conn{nullptr};
-  h.on_open = [&](Connection& c) {
-    small_buffers(c.fd());
-    if (!slow_conn) slow_conn = &c;
-  };
+  // Socket buffers keep their defaults: locked tiny (32 KiB) they made loopback TCP stall in
+  // zero-window recovery for seconds (64 KiB queued, unacked 0, persist timer backed off).
   Options o = LocalOptions(1);  // both clients on the same worker
   o.output_high_water = kHighWater;
   Server server(o, &h);
   ASSERT_TRUE(server.Start().ok());
 
-  Client slow = Client::Tcp(server.bound_port(), "127.0.0.1", small_buffers);
+  Client slow = Client::Tcp(server.bound_port());
   ASSERT_TRUE(slow.ok());
   std::string big;
   for (int i = 0; i < 1000; ++i) big += "big " + std::to_string(kReply) + "\n";  // 16 MB out
@@ -182,6 +171,7 @@ TEST(NetIo, NonReadingClientIsThrottledAndOthersAreServed) {
     blocked = poll(&p, 1, 100) == 0;
   }
   ASSERT_TRUE(blocked) << "server kept reading " << filler_sent << " bytes";
+  RecordProperty("filler_bytes", std::to_string(filler_sent));
   bool mwrite = false;
   for (const auto& ci : server.Connections()) mwrite |= std::string(ci.state) == "conn_mwrite";
   EXPECT_TRUE(mwrite);
@@ -196,29 +186,6 @@ TEST(NetIo, NonReadingClientIsThrottledAndOthersAreServed) {
   fcntl(slow.fd(), F_SETFL, fcntl(slow.fd(), F_GETFL) & ~O_NONBLOCK);
   size_t expected = 1000 * (kReply + 1) + filler_sent - (last_odd ? 1 : 0);
   std::string got = slow.Read(expected);
-  if (got.size() != expected) {
-    for (const auto& ci : server.Connections()) fprintf(stderr, "DEBUG %s %s\n", ci.peer.c_str(), ci.state);
-    std::atomic<bool> done{false};
-    server.Post(0, [&] {
-      Connection* c = slow_conn.load();
-      int outq = -1, inq = -1;
-      ioctl(c->fd(), SIOCOUTQ, &outq);
-      ioctl(c->fd(), SIOCINQ, &inq);
-      pollfd p{c->fd(), POLLOUT | POLLIN, 0};
-      int pr = poll(&p, 1, 0);
-      tcp_info ti{};
-      socklen_t tl = sizeof ti;
-      getsockopt(c->fd(), IPPROTO_TCP, TCP_INFO, &ti, &tl);
-      fprintf(stderr, "DEBUG srv unacked=%u probes=%u backoff=%u retrans=%u total_retrans=%u snd_mss=%u rcv_space=%u\n", ti.tcpi_unacked, ti.tcpi_probes, ti.tcpi_backoff, ti.tcpi_retransmits, ti.tcpi_total_retrans, ti.tcpi_snd_mss, ti.tcpi_rcv_space);
-      getsockopt(slow.fd(), IPPROTO_TCP, TCP_INFO, &ti, &tl);
-      int cinq = -1; ioctl(slow.fd(), SIOCINQ, &cinq);
-      fprintf(stderr, "DEBUG cli inq=%d rcv_space=%u rcv_mss=%u\n", cinq, ti.tcpi_rcv_space, ti.tcpi_rcv_mss);
-      fprintf(stderr, "DEBUG out=%zu outq=%d inq=%d poll=%d revents=%x\n", c->out().size(), outq, inq, pr, p.revents);
-      done = true;
-    });
-    WaitFor([&] { return done.load(); });
-    fprintf(stderr, "DEBUG calls=%d filler=%zu max_out=%zu max_in=%zu\n", h.calls.load(), filler_sent, h.max_out.load(), h.max_input.load());
-  }
   ASSERT_EQ(got.size(), expected);
   EXPECT_EQ(got.find_first_not_of("x\n"), 1000 * (kReply + 1));
   EXPECT_EQ(got.substr(1000 * (kReply + 1), 4), "e\ne\n");

@@ -1,7 +1,7 @@
 // Connection limits, accept control, many connections, stopping.
-#include <gtest/gtest.h>
-
 #include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/resource.h>
 
 #include <thread>
@@ -108,7 +108,7 @@ TEST(NetLifecycle, WaitReturnsWhenAnotherThreadStops) {
 TEST(NetLifecycle, StopFromAHandlerIsCompletedByWait) {
   LineHandler h;
   Server* srv = nullptr;
-  h.on_line = [&](Connection& c, std::string_view line, bool*) {
+  h.on_line = [&](Connection&, std::string_view line, bool*) {
     if (line != "shutdown") return false;
     srv->Stop();  // on a worker thread: only requests the stop
     return true;
@@ -162,8 +162,11 @@ TEST(NetLifecycle, AcceptPausesOnEmfileAndRecovers) {
   rlimit low = saved;
   low.rlim_cur = static_cast<rlim_t>(CountOpenFds() + 64);
   ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(null_fd, 0);
   std::vector<int> hogs;  // use up every descriptor but one, which the client takes
-  for (int fd; (fd = dup(0)) >= 0;) hogs.push_back(fd);
+  for (int fd; (fd = dup(null_fd)) >= 0;) hogs.push_back(fd);
+  ASSERT_FALSE(hogs.empty());
   close(hogs.back());
   hogs.pop_back();
   Client b = Client::Tcp(server.bound_port());
@@ -171,6 +174,7 @@ TEST(NetLifecycle, AcceptPausesOnEmfileAndRecovers) {
   ASSERT_TRUE(b.Send("b\n"));
   bool paused = WaitFor([&] { return server.GetStats().listen_disabled_num > 0; });
   for (int fd : hogs) close(fd);
+  close(null_fd);
   setrlimit(RLIMIT_NOFILE, &saved);
   ASSERT_TRUE(paused);
   EXPECT_EQ(b.Read(2), "b\n");

@@ -1,10 +1,10 @@
 // Addresses: parsing, bind errors, IPv6, unix sockets, peer names, stats conns.
-#include <gtest/gtest.h>
+#include "net/listener.h"
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "net/listener.h"
 #include "net/net.h"
 #include "net_test_util.h"
 

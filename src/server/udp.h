@@ -1,0 +1,38 @@
+// UDP listener (-U), as memcached serves it: each datagram carries an 8-byte frame
+// header (request id, sequence number, datagram count, reserved) and one or more
+// whole requests; the reply is cut into datagrams of at most 1400 bytes, each with
+// the request id, its sequence number and the total count. Requests spanning several
+// datagrams are dropped, as memcached drops them. One thread serves the socket(s):
+// UDP is a legacy path here, kept so existing deployments and tests that pass -U work.
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/engine.h"
+
+namespace syncached::server {
+
+class UdpServer {
+ public:
+  UdpServer(engine::Engine* engine, std::vector<std::string> listen, uint16_t port);
+  ~UdpServer();
+  Status Start();
+  void Stop();
+
+ private:
+  void Loop();
+  void Serve(int fd);
+
+  engine::Engine* engine_;
+  std::vector<std::string> listen_;
+  uint16_t port_;
+  std::vector<int> fds_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace syncached::server
