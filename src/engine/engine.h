@@ -40,6 +40,8 @@ class Host {
   // `stats conns` lines, each "STAT <fd>:<name> <value>\r\n".
   virtual void AppendConnStats(std::string* out) const = 0;
   virtual void Shutdown(bool graceful) = 0;
+  // `stats replication` lines; nothing on a node without peers.
+  virtual void AppendReplicationStats(std::string* out) const {}
 };
 
 // One connection's SASL exchange (engine/sasl.h); freed with its Session.

@@ -36,21 +36,30 @@ bool SafeEqual(std::string_view a, std::string_view b) {
 }
 
 // memcached's rule (sasl_defs.c): the first line `user:...` decides; its password runs
-// to the next ':' (more fields may follow) or the end of the line.
+// to the next ':' (more fields may follow) or the end of the line. Cyrus hands over the
+// canonical user, "name@realm" with the host name as default realm, so memcached only
+// matches lines written "alice@host:..."; a plain "alice:..." line matches here too
+// when the realm is that default (memcached issue #263).
 bool PwdbCheck(std::string_view user, std::string_view pass) {
   std::ifstream in(g_pwdb);
   if (!in) {
     SC_LOG(kWarn, "SASL: cannot read MEMCACHED_SASL_PWDB file '%s'", g_pwdb.c_str());
     return false;
   }
+  std::string_view bare = user;
+  std::string default_realm = std::string("@") + g_hostname;
+  if (g_hostname[0] && user.size() > default_realm.size() && user.ends_with(default_realm)) {
+    bare = user.substr(0, user.size() - default_realm.size());
+  }
   std::string line;
   while (std::getline(in, line)) {
     while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
     std::string_view l = line;
-    if (l.size() <= user.size() || l.substr(0, user.size()) != user || l[user.size()] != ':') {
-      continue;
-    }
-    std::string_view stored = l.substr(user.size() + 1);
+    size_t colon = l.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view name = l.substr(0, colon);
+    if (name != user && name != bare) continue;
+    std::string_view stored = l.substr(colon + 1);
     stored = stored.substr(0, stored.find(':'));
     return SafeEqual(stored, pass);
   }

@@ -338,6 +338,8 @@ void ExecuteStats(Engine& e, Session& s, std::string_view args, std::string* out
     return;
   } else if (sub == "conns") {
     if (e.host()) e.host()->AppendConnStats(out);
+  } else if (sub == "replication") {
+    if (e.host()) e.host()->AppendReplicationStats(out);
   } else {
     TextStatSink sink(out);
     if (!ProduceStats(e, sub, sink)) {
@@ -375,6 +377,12 @@ void ExecuteLruCrawler(Engine& e, std::string_view args, std::string* out) {
       AppendU64(out, store.SizeClassOf(size));
       out->append(" size=");
       AppendU64(out, size);
+      // syncached: the item's version (HLC reading and origin node), so tools can
+      // check that replicas converged.
+      out->append(" ver=");
+      AppendU64(out, it.version().hlc);
+      out->push_back('.');
+      AppendU64(out, it.version().node);
       out->push_back('\n');
     });
     AppendLine(out, "END");

@@ -143,4 +143,13 @@ inline void AppendResponse(std::string* out, uint8_t opcode, uint16_t status, ui
   out->append(value);
 }
 
+// A whole request (what a client sends): for tests, tools and fuzz seeds.
+inline void AppendRequest(std::string* out, uint8_t opcode, std::string_view key,
+                          std::string_view extras = {}, std::string_view value = {},
+                          uint64_t cas = 0, uint32_t opaque = 0) {
+  size_t start = out->size();
+  AppendResponse(out, opcode, 0, opaque, cas, extras, key, value);
+  (*out)[start] = static_cast<char>(kRequestMagic);
+}
+
 }  // namespace syncached::protocol::binary

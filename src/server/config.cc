@@ -4,7 +4,9 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cctype>
 #include <cstring>
+#include <iterator>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -14,7 +16,16 @@
 namespace syncached::server {
 namespace {
 
-enum LongOnly { kOptConfig = 1000 };
+enum LongOnly {
+  kOptConfig = 1000,
+  kOptNodeId,
+  kOptPeers,
+  kOptReplicationPort,
+  kOptClusterName,
+  kOptClusterSecretFile,
+  kOptBacklogSize,
+  kOptJoinTimeout,
+};
 
 const option kLongOptions[] = {
     {"port", required_argument, nullptr, 'p'},
@@ -52,6 +63,13 @@ const option kLongOptions[] = {
     {"memory-file", required_argument, nullptr, 'e'},
     {"extended", required_argument, nullptr, 'o'},
     {"config", required_argument, nullptr, kOptConfig},
+    {"node-id", required_argument, nullptr, kOptNodeId},
+    {"peers", required_argument, nullptr, kOptPeers},
+    {"replication-port", required_argument, nullptr, kOptReplicationPort},
+    {"cluster-name", required_argument, nullptr, kOptClusterName},
+    {"cluster-secret-file", required_argument, nullptr, kOptClusterSecretFile},
+    {"backlog-size", required_argument, nullptr, kOptBacklogSize},
+    {"join-timeout", required_argument, nullptr, kOptJoinTimeout},
     {nullptr, 0, nullptr, 0},
 };
 const char kShortOptions[] = ":p:U:s:a:Al:dru:m:Mc:kvhiVP:f:n:LD:t:R:Cb:B:I:SFXWY:e:o:Z";
@@ -60,8 +78,37 @@ const char kShortOptions[] = ":p:U:s:a:Al:dru:m:Mc:kvhiVP:f:n:LD:t:R:Cb:B:I:SFXW
 [[noreturn]] void FailVerbatim(const std::string& what) { throw ConfigError(what, true); }
 
 std::string Name(int opt) {
-  if (opt == kOptConfig) return "--config";
+  for (const option* o = kLongOptions; o->name; ++o) {
+    if (o->val == opt && opt >= kOptConfig) return std::string("--") + o->name;
+  }
   return std::string("-") + static_cast<char>(opt);
+}
+
+uint64_t ParseUnsigned(int opt, const char* arg, uint64_t min, uint64_t max);
+
+// Sizes with an optional k/m/g suffix (powers of 1024).
+uint64_t ParseSize(int opt, const char* arg, uint64_t min, uint64_t max) {
+  std::string s(arg);
+  uint64_t mult = 1;
+  if (!s.empty()) {
+    char u = static_cast<char>(tolower(s.back()));
+    if (u == 'k') mult = 1ull << 10;
+    if (u == 'm') mult = 1ull << 20;
+    if (u == 'g') mult = 1ull << 30;
+    if (mult != 1) s.pop_back();
+  }
+  uint64_t v = ParseUnsigned(opt, s.c_str(), 0, max) * mult;
+  if (v < min || v > max) Fail("invalid value for " + Name(opt) + ": '" + arg + "'");
+  return v;
+}
+
+std::string ReadSecretFile(const char* path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) Fail(std::string("--cluster-secret-file: cannot read '") + path + "'");
+  std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+  if (secret.size() < 16) Fail("--cluster-secret-file: the secret must be at least 16 bytes");
+  return secret;
 }
 
 uint64_t ParseUnsigned(int opt, const char* arg, uint64_t min, uint64_t max) {
@@ -226,6 +273,28 @@ void Apply(int opt, const char* arg, Config* c) {
     case 'Z': Fail("-Z: TLS is not supported yet");
     case 'o': ParseExtended(arg, c); break;
     case kOptConfig: c->config_file = arg; break;
+    case kOptNodeId: c->node_id = static_cast<uint16_t>(ParseUnsigned(opt, arg, 1, 65535)); break;
+    case kOptPeers:
+      c->peers.clear();
+      SplitInto(arg, ',', &c->peers);
+      for (const std::string& p : c->peers) {
+        size_t colon = p.rfind(':');
+        if (colon == std::string::npos || colon == 0) Fail("--peers: expected host:port, got '" + p + "'");
+        ParseUnsigned(opt, p.substr(colon + 1).c_str(), 1, 65535);
+      }
+      break;
+    case kOptReplicationPort:
+      c->replication_port = static_cast<uint16_t>(ParseUnsigned(opt, arg, 1, 65535));
+      break;
+    case kOptClusterName:
+      if (!*arg || strlen(arg) > 64) Fail("--cluster-name: 1 to 64 characters");
+      c->cluster_name = arg;
+      break;
+    case kOptClusterSecretFile: c->cluster_secret = ReadSecretFile(arg); break;
+    case kOptBacklogSize: c->backlog_bytes = ParseSize(opt, arg, 1ull << 20, 1ull << 40); break;
+    case kOptJoinTimeout:
+      c->join_timeout_ms = static_cast<uint32_t>(ParseUnsigned(opt, arg, 0, 86400) * 1000);
+      break;
     default: Fail("unknown option");
   }
 }
@@ -288,6 +357,7 @@ Config ParseCommandLine(int argc, char** argv) {
     Fail("-I: cannot set item size limit higher than 1/2 of memory max (-m)");
   }
   for (const auto& l : c.listen) c.engine.inter += (c.engine.inter.empty() ? "" : ",") + l;
+  if (!c.peers.empty() && c.node_id == 0) Fail("--peers needs --node-id (1..65535, unique)");
   return c;
 }
 
@@ -339,6 +409,16 @@ std::string HelpText() {
 syncached's own options:
   --config=<file>           read options from <file>: one "name = value" per line,
                             names are the long options above; the command line wins
+  --node-id=<n>             this node's id, 1..65535, unique and stable in the cluster
+  --peers=<host:port,...>   the other nodes' replication addresses (turns replication on)
+  --replication-port=<n>    port for peer links (default: 11212)
+  --cluster-name=<name>     peers with another name are refused (default: syncached)
+  --cluster-secret-file=<f> shared secret (>= 16 bytes): peers authenticate and encrypt
+                            with CURVE keys derived from it; without it links are open
+  --backlog-size=<bytes>    recent changes kept for peers that reconnect (k/m/g suffix,
+                            default: 64m); a peer further behind gets a full copy
+  --join-timeout=<secs>     how long a starting node waits for a peer before serving
+                            alone (default: 5); while it syncs, clients are refused
 )";
   return h;
 }

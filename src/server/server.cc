@@ -31,15 +31,31 @@ Server::Server(const Config& config) : config_(config) {
   so.initial_hash_power = total_power > so.shard_bits + 4 ? total_power - so.shard_bits : 4;
   so.slab_chunk_min = config.engine.chunk_size + 48;
   so.slab_growth_factor = config.engine.growth_factor;
+  so.node_id = config.node_id;
+  so.replicated = !config.peers.empty();
   store_ = std::make_unique<storage::Store>(so, &clock_);
   engine_ = std::make_unique<engine::Engine>(config.engine, store_.get(), this);
   engine_->SetDebugClock(&clock_);
+  if (!config.peers.empty()) {
+    replication::Options ro;
+    ro.node_id = config.node_id;
+    ro.peers = config.peers;
+    ro.listen = config.listen;
+    ro.port = config.replication_port;
+    ro.cluster_name = config.cluster_name;
+    ro.secret = config.cluster_secret;
+    ro.backlog_bytes = config.backlog_bytes;
+    ro.join_timeout_ms = config.join_timeout_ms;
+    replicator_ = std::make_unique<replication::Replicator>(ro, store_.get());
+    store_->SetSink(replicator_.get());
+  }
 }
 
 Server::~Server() {
   RequestStop();
   if (maintenance_.joinable()) maintenance_.join();
   net_.reset();
+  if (replicator_) replicator_->Stop();
 }
 
 Status Server::Start() {
@@ -63,6 +79,14 @@ Status Server::Start() {
     }
     engine_->SetAsciiUsers(std::move(users));
   }
+  if (replicator_) {
+    Status rs = replicator_->Start();
+    if (!rs.ok()) return rs;
+    // The join gate: clients are refused (nothing listens yet) until this node holds
+    // what its peers hold, so no client reads a half-filled node.
+    maintenance_ = std::thread([this] { MaintenanceLoop(); });
+    replicator_->WaitInitialSync();
+  }
   net::Options no;
   no.listen = config_.listen;
   // memcached: -s serves the unix socket only ("disables network support").
@@ -83,7 +107,7 @@ Status Server::Start() {
     st = udp_->Start();
     if (!st.ok()) return st;
   }
-  maintenance_ = std::thread([this] { MaintenanceLoop(); });
+  if (!maintenance_.joinable()) maintenance_ = std::thread([this] { MaintenanceLoop(); });
   SC_LOG(kInfo, "syncached listening on port %u (%u threads, -m %llu MB)", net_->bound_port(),
          config_.engine.num_threads,
          static_cast<unsigned long long>(config_.engine.maxbytes >> 20));
@@ -103,6 +127,7 @@ void Server::Run() {
   }
   if (net_) net_->Stop();
   if (udp_) udp_->Stop();
+  if (replicator_) replicator_->Stop();
   if (maintenance_.joinable()) maintenance_.join();
 }
 
@@ -162,6 +187,10 @@ void Server::AppendConnStats(std::string* out) const {
     n = snprintf(line, sizeof line, "STAT %d:secs_since_last_cmd %u\r\n", ci.fd, ci.idle_secs);
     out->append(line, static_cast<size_t>(n));
   }
+}
+
+void Server::AppendReplicationStats(std::string* out) const {
+  if (replicator_) replicator_->AppendStats(out);
 }
 
 void Server::Shutdown(bool graceful) {

@@ -11,6 +11,7 @@
 #include "common/status.h"
 #include "engine/engine.h"
 #include "net/net.h"
+#include "replication/replication.h"
 #include "server/config.h"
 #include "server/udp.h"
 #include "storage/storage.h"
@@ -38,6 +39,7 @@ class Server final : public net::Handler, public engine::Host {
   NetStats GetNetStats() const override;
   void AppendConnStats(std::string* out) const override;
   void Shutdown(bool graceful) override;
+  void AppendReplicationStats(std::string* out) const override;
 
  private:
   void MaintenanceLoop();
@@ -48,6 +50,7 @@ class Server final : public net::Handler, public engine::Host {
   std::unique_ptr<engine::Engine> engine_;
   std::unique_ptr<net::Server> net_;
   std::unique_ptr<UdpServer> udp_;
+  std::unique_ptr<replication::Replicator> replicator_;
   size_t output_high_water_ = 1 << 20;
 
   std::mutex mu_;

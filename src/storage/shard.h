@@ -8,8 +8,12 @@
 
 #include <cstdint>
 #include <mutex>
+#include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
+
+#include "record/record.h"
 
 #include "storage/item.h"
 
@@ -68,6 +72,13 @@ class alignas(64) Shard {
   uint64_t evicted_unfetched = 0, get_expired = 0, get_flushed = 0, crawler_reclaimed = 0;
   uint64_t bytes = 0;  // item bytes charged in this shard
   std::vector<ClassCounters> classes;
+  // Replicated nodes only: delete markers, so a late older write cannot resurrect a key.
+  struct Tombstone {
+    record::Version version;
+    uint32_t created;
+  };
+  std::unordered_map<std::string, Tombstone> tombstones;
+  uint64_t conflicts = 0;
 
  private:
   Item** BucketLocked(uint64_t hash);

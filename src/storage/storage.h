@@ -36,6 +36,11 @@ struct Options {
   uint16_t node_id = 0;                // stamped into every version
   uint32_t slab_chunk_min = 96;        // size classes reported as memcached's -n/-f would
   double slab_growth_factor = 1.25;
+  // Replicated node: deletes leave tombstones, touch gives a new version (so replicas
+  // apply it), and Apply() takes peers' changes last-writer-wins.
+  bool replicated = false;
+  uint32_t tombstone_ttl = 3600;        // seconds a delete marker is kept
+  uint64_t max_tombstones = 4u << 20;   // over this, the oldest go first
 };
 
 // Outcome of an allocation-bearing operation.
@@ -74,7 +79,11 @@ struct PutArgs {
   bool key_binary = false;
   bool stale = false;
   bool win_token_sent = false;
+  const record::Version* version = nullptr;  // a peer's version to keep (Apply)
 };
+
+// What Apply() did with a peer's change.
+enum class ApplyResult { kApplied, kStale };
 
 // Operations on one key while its shard is locked. Every mutation publishes one
 // change record. Returned ItemRefs die when the callback returns or the item changes.
@@ -173,6 +182,18 @@ class Store {
   // must not call back into the store. Items may change between shards.
   void ForEach(const std::function<void(const ItemRef&)>& fn);
 
+  // Replication. Apply takes a peer's change if its version is newer than what this
+  // node holds for the key (item, tombstone, or a flush), so replicas converge
+  // whatever the order of arrival. It publishes the change to the sink as well.
+  ApplyResult Apply(const record::ChangeView& change);
+  size_t shard_count() const;
+  // Visits shard i's live items (as puts) and tombstones (as deletes) with that shard
+  // locked: one step of a full copy. fn must not call back into the store.
+  void SnapshotShard(size_t i, const std::function<void(const record::ChangeView&)>& fn);
+  uint64_t conflicts() const;   // peer changes dropped as older (Apply kStale)
+  uint64_t tombstones() const;
+  record::HybridClock& hlc() { return hlc_; }
+
   StoreStats Stats() const;
   std::vector<ClassStats> ClassStatsSnapshot() const;
   void ResetStats();
@@ -197,6 +218,11 @@ class Store {
   bool IsDead(const Item* it, uint32_t now, bool* flushed) const;
   void RunDueFlush(uint32_t now);
   void WalkFlush(bool everything);
+  void WalkFlushOlderThan(const record::Version& v);
+  void RaiseFlushFloor(const record::Version& v);
+  bool BelowFlushFloor(const record::Version& v) const;
+  void PurgeTombstones(uint32_t now);
+  void NoteTombstoneLocked(class Shard* s, std::string_view key, const record::Version& v);
   void FreeItemLocked(class Shard* s, Item* it);
   void RemoveLocked(class Shard* s, Item* it, uint64_t hash);
   bool MakeRoomLocked(class Shard* s, size_t need, uint32_t now);

@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "storage/shard.h"
+#include "storage/shard_set.h"
 #include "storage/storage.h"
 
 namespace syncached::storage {
@@ -23,21 +24,6 @@ size_t Charge(const Item* it) {
   return malloc_usable_size(const_cast<Item*>(it)) + kMallocOverhead;
 }
 }  // namespace
-
-// All shards plus the store-wide memory account.
-class ShardSet {
- public:
-  explicit ShardSet(uint32_t n) : shards(n) {}
-  std::vector<Shard> shards;
-  std::atomic<int64_t> used{0};  // item bytes + table bytes, all shards
-  std::atomic<uint64_t> max_bytes{0};
-  std::atomic<uint64_t> flush_cas{0};   // items with cas below this are flushed
-  std::atomic<uint32_t> pending_flush_at{0};
-  std::mutex flush_mu;  // one flush walk at a time
-  std::atomic<uint64_t> too_large{0}, no_memory{0};
-  std::vector<uint32_t> class_sizes;
-  uint32_t crawl_shard = 0;  // only the maintenance thread touches it
-};
 
 Store::Store(const Options& options, const Clock* clock)
     : options_(options), clock_(clock), hlc_(clock, options.node_id),
@@ -280,12 +266,12 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
     return PutStatus::kNoMemory;
   }
   it->h_next = it->lru_prev = it->lru_next = nullptr;
-  it->cas = a.cas ? a.cas : store_->NextCas();
+  it->cas = a.version ? a.version->hlc : a.cas ? a.cas : store_->NextCas();
   it->exptime = a.exptime;
   it->atime = now;
   it->flags = a.flags;
   it->vlen = static_cast<uint32_t>(vlen);
-  it->node = store_->options_.node_id;
+  it->node = a.version ? a.version->node : store_->options_.node_id;
   it->klen = static_cast<uint8_t>(key_.size());
   it->bits = (a.key_binary ? kKeyBinary : 0) | (a.stale ? kStale : 0) |
              (a.win_token_sent ? kWinSent : 0);
@@ -302,6 +288,9 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
   shard_->bytes += charge;
   store_->shards_->used += static_cast<int64_t>(charge);
   ++shard_->total_items;
+  if (store_->options_.replicated && !shard_->tombstones.empty()) {
+    shard_->tombstones.erase(std::string(key_));
+  }
   if (old_it) {
     shard_->ReplaceLocked(old_it, it, hash_);
     store_->FreeItemLocked(shard_, old_it);
@@ -318,13 +307,20 @@ void Accessor::Delete() {
   Item* it = shard_->FindLocked(key_, hash_);
   if (!it) return;
   store_->RemoveLocked(shard_, it, hash_);
-  store_->Publish(record::ChangeView{record::Kind::kDelete, store_->hlc_.Next(), key_, {}, 0, 0});
+  record::Version v = store_->hlc_.Next();
+  if (store_->options_.replicated) store_->NoteTombstoneLocked(shard_, key_, v);
+  store_->Publish(record::ChangeView{record::Kind::kDelete, v, key_, {}, 0, 0});
 }
 
 void Accessor::SetExptime(uint32_t exptime) {
   Item* it = shard_->FindLocked(key_, hash_);
   if (!it) return;
   it->exptime = exptime;
+  // memcached's touch keeps the CAS; a replica needs a newer version to take it.
+  if (store_->options_.replicated) {
+    it->cas = store_->NextCas();
+    it->node = store_->options_.node_id;
+  }
   store_->Publish(record::ChangeView{record::Kind::kPut, {it->cas, it->node}, it->key(),
                                      it->value(), it->flags, it->exptime});
 }
@@ -370,13 +366,16 @@ void Store::FlushAll(uint32_t at) {
   } else {
     shards_->pending_flush_at = at;
   }
-  Publish(record::ChangeView{record::Kind::kFlush, hlc_.Next(), {}, {}, 0, at});
+  record::Version v = hlc_.Next();
+  if (options_.replicated) RaiseFlushFloor(v);
+  Publish(record::ChangeView{record::Kind::kFlush, v, {}, {}, 0, at});
 }
 
 void Store::Maintain() {
   uint32_t now = clock_->NowSeconds();
   RunDueFlush(now);
   if (shards_->flush_cas.load() != 0) WalkFlush(false);
+  if (options_.replicated) PurgeTombstones(now);
   // Crawl shards until about kCrawlItemsPerCall items were looked at (all of them in a
   // small cache): reclaim expired and flushed items so memory returns without waiting
   // for a get or the LRU tail (memcached's LRU crawler).

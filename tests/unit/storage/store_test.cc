@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <thread>
 #include <vector>
 
@@ -150,6 +151,93 @@ TEST(Store, ConcurrentWritersKeepCountsExact) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(s.Stats().curr_items, 20000u);
+}
+
+}  // namespace
+}  // namespace syncached::storage
+
+namespace syncached::storage {
+namespace {
+
+record::ChangeView PutChange(std::string_view key, std::string_view value, uint64_t hlc,
+                             uint16_t node) {
+  return record::ChangeView{record::Kind::kPut, {hlc, node}, key, value, 7, 0};
+}
+
+Options Replicated() {
+  Options o = SmallOptions();
+  o.replicated = true;
+  o.node_id = 1;
+  return o;
+}
+
+TEST(StoreApply, NewestVersionWinsWhateverTheOrder) {
+  ManualClock clock;
+  std::vector<record::ChangeView> changes = {
+      PutChange("k", "a", 100, 2), PutChange("k", "b", 300, 3), PutChange("k", "c", 200, 2),
+      PutChange("k", "d", 300, 2)};
+  std::sort(changes.begin(), changes.end(),
+            [](const auto& x, const auto& y) { return x.value < y.value; });
+  do {
+    Store s(Replicated(), &clock);
+    for (const auto& c : changes) s.Apply(c);
+    EXPECT_EQ(Get(s, "k"), "b");  // hlc 300 @ node 3 beats hlc 300 @ node 2
+  } while (std::next_permutation(changes.begin(), changes.end(), [](const auto& x, const auto& y) {
+    return x.value < y.value;
+  }));
+}
+
+TEST(StoreApply, TombstoneStopsAnOlderWrite) {
+  ManualClock clock;
+  Store s(Replicated(), &clock);
+  s.Apply(PutChange("k", "v1", 100, 2));
+  s.Apply(record::ChangeView{record::Kind::kDelete, {200, 3}, "k", {}, 0, 0});
+  EXPECT_EQ(s.Apply(PutChange("k", "late", 150, 2)), ApplyResult::kStale);
+  EXPECT_EQ(Get(s, "k"), "<miss>");
+  EXPECT_EQ(s.Apply(PutChange("k", "new", 250, 2)), ApplyResult::kApplied);
+  EXPECT_EQ(Get(s, "k"), "new");
+  EXPECT_EQ(s.conflicts(), 1u);
+}
+
+TEST(StoreApply, LocalDeleteLeavesTombstoneWhenReplicated) {
+  ManualClock clock;
+  Store s(Replicated(), &clock);
+  Put(s, "k", "v");
+  uint64_t before = s.hlc().Last();
+  s.Access("k", [](Accessor& a) {
+    a.Delete();
+    return 0;
+  });
+  EXPECT_EQ(s.Apply(PutChange("k", "old", before, 9)), ApplyResult::kStale);
+  EXPECT_EQ(s.tombstones(), 1u);
+}
+
+TEST(StoreApply, FlushFloorRefusesOlderWrites) {
+  ManualClock clock;
+  Store s(Replicated(), &clock);
+  s.Apply(PutChange("a", "1", 100, 2));
+  s.Apply(record::ChangeView{record::Kind::kFlush, {200, 2}, {}, {}, 0, 0});
+  EXPECT_EQ(Get(s, "a"), "<miss>");
+  EXPECT_EQ(s.Apply(PutChange("b", "old", 150, 3)), ApplyResult::kStale);
+  EXPECT_EQ(s.Apply(PutChange("b", "new", 250, 3)), ApplyResult::kApplied);
+}
+
+TEST(StoreApply, SnapshotCarriesItemsAndTombstonesWithVersions) {
+  ManualClock clock;
+  Store src(Replicated(), &clock);
+  src.Apply(PutChange("a", "1", 100, 2));
+  src.Apply(PutChange("b", "2", 110, 2));
+  src.Apply(record::ChangeView{record::Kind::kDelete, {120, 2}, "b", {}, 0, 0});
+  Options o = Replicated();
+  o.node_id = 5;
+  Store dst(o, &clock);
+  for (size_t i = 0; i < src.shard_count(); ++i) {
+    src.SnapshotShard(i, [&](const record::ChangeView& c) { dst.Apply(c); });
+  }
+  EXPECT_EQ(Get(dst, "a"), "1");
+  EXPECT_EQ(dst.Apply(PutChange("b", "late", 115, 3)), ApplyResult::kStale);
+  uint64_t cas = dst.Access("a", [](Accessor& acc) { return acc.Find().cas(); });
+  EXPECT_EQ(cas, 100u);  // the same version gives the same CAS on every replica
 }
 
 }  // namespace

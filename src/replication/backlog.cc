@@ -1,0 +1,28 @@
+#include <algorithm>
+
+#include "replication/impl.h"
+
+namespace syncached::replication {
+
+void Backlog::Append(uint64_t first_seq, uint32_t count, std::string msg) {
+  bytes_ += msg.size();
+  entries_.push_back({first_seq, count, std::move(msg)});
+  next_seq_ = first_seq + count;
+  // Keep at least the newest batch even if it alone is over the bound.
+  while (bytes_ > max_bytes_ && entries_.size() > 1) {
+    bytes_ -= entries_.front().msg.size();
+    entries_.pop_front();
+  }
+}
+
+const std::string* Backlog::Find(uint64_t seq, uint64_t* first, uint32_t* count) const {
+  if (entries_.empty() || seq < entries_.front().first || seq >= next_seq_) return nullptr;
+  auto it = std::upper_bound(entries_.begin(), entries_.end(), seq,
+                             [](uint64_t s, const Entry& e) { return s < e.first; });
+  --it;  // the last entry starting at or before seq
+  *first = it->first;
+  *count = it->count;
+  return &it->msg;
+}
+
+}  // namespace syncached::replication

@@ -1,0 +1,157 @@
+// Internals of the replicator (not part of the public header). Everything here is
+// owned by the replication thread except where a member says otherwise.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "replication/replication.h"
+#include "replication/wire.h"
+
+namespace syncached::replication {
+
+uint64_t NowMillis();
+
+// Local changes waiting for the replication thread (filled by worker threads).
+struct Pending {
+  std::mutex mu;
+  std::vector<std::string> sealed;  // record runs of ~kSealBytes, each with its count
+  std::vector<uint32_t> sealed_counts;
+  std::string open;
+  uint32_t open_count = 0;
+  uint64_t bytes = 0;
+  bool overflowed = false;  // more than the backlog could ever hold: peers must full-copy
+};
+
+// Sent changes, newest last, bounded in bytes. Each entry is a complete kBatch message.
+class Backlog {
+ public:
+  explicit Backlog(uint64_t max_bytes) : max_bytes_(max_bytes) {}
+  void Append(uint64_t first_seq, uint32_t count, std::string msg);
+  // The batch holding `seq`, or null if it fell out (or is not written yet).
+  const std::string* Find(uint64_t seq, uint64_t* first, uint32_t* count) const;
+  uint64_t front_seq() const { return entries_.empty() ? next_seq_ : entries_.front().first; }
+  uint64_t next_seq() const { return next_seq_; }
+  void set_next_seq(uint64_t s) { next_seq_ = s; }
+  uint64_t bytes() const { return bytes_; }
+  uint64_t max_bytes() const { return max_bytes_; }
+  void Clear() {
+    entries_.clear();
+    bytes_ = 0;
+  }
+
+ private:
+  struct Entry {
+    uint64_t first;
+    uint32_t count;
+    std::string msg;
+  };
+  uint64_t max_bytes_;
+  uint64_t bytes_ = 0;
+  uint64_t next_seq_ = 1;
+  std::deque<Entry> entries_;
+};
+
+// A peer subscribed to our stream (publisher side of a link).
+struct Session {
+  std::string identity;  // ZeroMQ routing id
+  uint16_t node_id = 0;
+  enum class Mode { kStream, kFullCopy } mode = Mode::kStream;
+  uint64_t next_seq = 0;      // kStream: next sequence to send
+  uint64_t acked_seq = 0;
+  size_t snap_shard = 0;      // kFullCopy: next shard to copy
+  uint64_t resume_seq = 0;    // kFullCopy: stream resumes here afterwards
+  std::deque<std::string> queued;  // built but not yet accepted by ZeroMQ
+  uint64_t last_heard_ms = 0;
+  uint64_t last_ping_ms = 0;
+  uint64_t bytes_sent = 0;
+  uint64_t full_copies = 0, catch_ups = 0;
+  uint64_t copy_items = 0;
+  bool gone = false;  // ZeroMQ no longer knows the peer
+};
+
+// One peer whose stream we apply (subscriber side of a link).
+struct Link {
+  std::string address;  // host:port
+  void* socket = nullptr;
+  enum class Phase { kConnecting, kFullCopy, kCatchUp, kStreaming, kRefused } phase =
+      Phase::kConnecting;
+  uint16_t peer_node = 0;
+  uint64_t epoch = 0;
+  uint64_t next_seq = 0;
+  uint64_t publisher_next = 0;  // from the last ping
+  uint64_t last_rx_ms = 0, last_hello_ms = 0, last_ack_ms = 0, acked = 0;
+  uint64_t last_applied_hlc_ms = 0;
+  int64_t clock_offset_ms = 0;
+  bool welcomed = false;   // answered at least once
+  bool synced = false;     // finished a full copy or catch-up at least once
+  uint64_t bytes_received = 0, changes_applied = 0, full_copies = 0, catch_ups = 0;
+  uint64_t copy_received = 0, malformed = 0;
+  std::string last_error;
+};
+
+struct Replicator::Impl {
+  Impl(const Options& o, storage::Store* s) : opts(o), store(s), backlog(o.backlog_bytes) {}
+
+  // Thread body and its parts.
+  void Run();
+  void DrainPending();
+  void ServeRouter();
+  void HandleHello(const std::string& identity, const Hello& h);
+  void PumpSessions(uint64_t now, bool* busy);
+  bool PumpSession(Session& s, uint64_t now);
+  bool SendTo(Session& s, std::string msg);  // false: not accepted now (queued) or gone
+  bool TrySend(Session& s, const std::string& msg);
+  void ServeLink(Link& l);
+  void ApplyChanges(Link& l, const Changes& c, size_t skip);
+  void TickLinks(uint64_t now);
+  void SendHello(Link& l, uint64_t now);
+  void ResetLink(Link& l, const std::string& error);
+  void ServeMonitor();
+  void RenderStats(uint64_t now);
+
+  Options opts;
+  storage::Store* store;
+  uint64_t epoch = 0;
+  void* ctx = nullptr;
+  void* router = nullptr;
+  void* monitor = nullptr;
+  int wake_fd = -1;
+  std::thread thread;
+  std::thread zap_thread;
+  std::atomic<bool> stop{false};
+
+  Pending pending;
+  Backlog backlog;
+  std::map<std::string, Session> sessions;  // by identity
+  std::vector<Link> links;
+
+  // Shared with other threads (stats, join gate): guarded by mu.
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  std::string stats_text;  // rendered by the thread twice a second
+  bool any_welcomed = false;
+  bool all_synced = false;
+  std::atomic<uint64_t> auth_failures{0};
+  uint64_t refused_hellos = 0;
+  uint64_t stat_refused = 0;
+  uint64_t overflows = 0;
+};
+
+// CURVE keys derived from the cluster secret (and name), and the ZAP handler that
+// admits only peers holding them.
+struct CurveKeys {
+  unsigned char public_key[32];
+  unsigned char secret_key[32];
+};
+bool DeriveKeys(const std::string& secret, const std::string& cluster, CurveKeys* keys);
+void RunZapHandler(void* ctx, CurveKeys keys, std::atomic<bool>* stop,
+                   std::atomic<uint64_t>* failures);
+
+}  // namespace syncached::replication

@@ -1,0 +1,296 @@
+// Publisher side: our own changes into the backlog, and every subscribed peer fed
+// from it (catch-up and streaming) or from a full copy of the store.
+#include <zmq.h>
+
+#include <cstring>
+
+#include "common/log.h"
+#include "replication/impl.h"
+
+namespace syncached::replication {
+namespace {
+constexpr size_t kSealBytes = 256 * 1024;    // a batch message stays about this size
+constexpr size_t kSnapBytes = 256 * 1024;    // full copy messages too
+constexpr uint64_t kPingMs = 300;
+constexpr uint64_t kSessionTimeoutMs = 30000;
+constexpr size_t kMaxQueued = 16;            // built messages waiting per session
+}  // namespace
+
+void Replicator::OnChange(const record::ChangeView& change) {
+  // Only changes this node originated travel: peers hear others' from the others.
+  if (change.version.node != impl_->opts.node_id) return;
+  Pending& p = impl_->pending;
+  bool wake;
+  {
+    std::lock_guard lock(p.mu);
+    if (p.overflowed) return;
+    wake = p.open.empty() && p.sealed.empty();
+    record::EncodeChange(change, &p.open);
+    ++p.open_count;
+    if (p.open.size() >= kSealBytes) {
+      p.bytes += p.open.size();
+      p.sealed.push_back(std::move(p.open));
+      p.sealed_counts.push_back(p.open_count);
+      p.open.clear();
+      p.open_count = 0;
+      // The replication thread fell this far behind: rather than grow without bound,
+      // drop the queue and make every peer take a full copy (new epoch).
+      if (p.bytes > impl_->opts.backlog_bytes) {
+        p.overflowed = true;
+        p.sealed.clear();
+        p.sealed_counts.clear();
+        p.bytes = 0;
+      }
+    }
+  }
+  if (wake) {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(impl_->wake_fd, &one, sizeof one);
+  }
+}
+
+void Replicator::Impl::DrainPending() {
+  std::vector<std::string> runs;
+  std::vector<uint32_t> counts;
+  bool overflowed;
+  {
+    std::lock_guard lock(pending.mu);
+    runs.swap(pending.sealed);
+    counts.swap(pending.sealed_counts);
+    if (!pending.open.empty()) {
+      runs.push_back(std::move(pending.open));
+      counts.push_back(pending.open_count);
+      pending.open.clear();
+      pending.open_count = 0;
+    }
+    pending.bytes = 0;
+    overflowed = pending.overflowed;
+    pending.overflowed = false;
+  }
+  if (overflowed) {
+    SC_LOG(kWarn, "replication: change queue overflowed; peers will take a full copy");
+    ++overflows;
+    epoch = (NowMillis() << 16) | ((epoch + 1) & 0xffff);
+    backlog.Clear();
+    for (auto& [id, s] : sessions) {
+      s.mode = Session::Mode::kFullCopy;
+      s.snap_shard = 0;
+      s.queued.clear();
+      s.resume_seq = backlog.next_seq();
+      SendTo(s, EncodeWelcome({WelcomeMode::kFullCopy, epoch, 0, opts.node_id}));
+    }
+  }
+  for (size_t i = 0; i < runs.size(); ++i) {
+    std::string msg;
+    msg.reserve(runs[i].size() + 21);
+    BeginBatch(epoch, backlog.next_seq(), counts[i], &msg);
+    msg.append(runs[i]);
+    backlog.Append(backlog.next_seq(), counts[i], std::move(msg));
+  }
+}
+
+// One message to one peer without blocking. With ZMQ_ROUTER_MANDATORY a full pipe
+// answers EAGAIN (the peer is slow: keep the message) and a vanished peer
+// EHOSTUNREACH (drop the session).
+bool Replicator::Impl::TrySend(Session& s, const std::string& msg) {
+  if (zmq_send(router, s.identity.data(), s.identity.size(), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+    if (zmq_errno() == EHOSTUNREACH) s.gone = true;
+    return false;
+  }
+  // The identity frame is in: the body goes with it (same pipe, never EAGAIN now).
+  zmq_send(router, msg.data(), msg.size(), 0);
+  s.bytes_sent += msg.size();
+  return true;
+}
+
+bool Replicator::Impl::SendTo(Session& s, std::string msg) {
+  if (s.gone) return false;
+  if (!s.queued.empty() || !TrySend(s, msg)) {
+    if (!s.gone) s.queued.push_back(std::move(msg));
+    return false;
+  }
+  return true;
+}
+
+void Replicator::Impl::HandleHello(const std::string& identity, const Hello& h) {
+  if (h.cluster != opts.cluster_name || h.node_id == opts.node_id || h.node_id == 0) {
+    const char* why = h.cluster != opts.cluster_name ? "cluster name differs"
+                      : h.node_id == 0               ? "peer has no node id"
+                                                     : "peer uses this node's id";
+    SC_LOG(kWarn, "replication: refused node %u from cluster '%.40s': %s", h.node_id,
+           h.cluster.c_str(), why);
+    {
+      std::lock_guard lock(mu);
+      ++refused_hellos;
+    }
+    std::string reply = EncodeRefuse(why);
+    zmq_send(router, identity.data(), identity.size(), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_send(router, reply.data(), reply.size(), ZMQ_DONTWAIT);
+    return;
+  }
+  Session& s = sessions[identity];
+  s.identity = identity;
+  s.node_id = h.node_id;
+  s.queued.clear();
+  s.last_heard_ms = NowMillis();
+  DrainPending();  // so "where we are" includes every change made so far
+  bool can_stream = h.epoch == epoch && h.next_seq >= backlog.front_seq() &&
+                    h.next_seq <= backlog.next_seq();
+  if (can_stream) {
+    s.mode = Session::Mode::kStream;
+    s.next_seq = h.next_seq;
+    if (h.next_seq < backlog.next_seq()) ++s.catch_ups;
+    SC_LOG(kInfo, "replication: node %u catches up from seq %llu (%llu behind)", h.node_id,
+           static_cast<unsigned long long>(h.next_seq),
+           static_cast<unsigned long long>(backlog.next_seq() - h.next_seq));
+    SendTo(s, EncodeWelcome({WelcomeMode::kStream, epoch, h.next_seq, opts.node_id}));
+  } else {
+    s.mode = Session::Mode::kFullCopy;
+    s.snap_shard = 0;
+    s.copy_items = 0;
+    s.resume_seq = backlog.next_seq();
+    ++s.full_copies;
+    SC_LOG(kInfo, "replication: full copy to node %u (%s)", h.node_id,
+           h.epoch == 0 ? "it starts empty" : "its position is no longer in the backlog");
+    SendTo(s, EncodeWelcome({WelcomeMode::kFullCopy, epoch, 0, opts.node_id}));
+  }
+}
+
+// Moves one session forward as far as ZeroMQ accepts without blocking. Returns true
+// when it still has work (so the loop polls again soon).
+bool Replicator::Impl::PumpSession(Session& s, uint64_t now) {
+  while (!s.queued.empty()) {
+    if (!TrySend(s, s.queued.front())) return !s.gone;
+    s.queued.pop_front();
+  }
+  if (s.mode == Session::Mode::kFullCopy) {
+    while (s.snap_shard < store->shard_count() && s.queued.size() < kMaxQueued) {
+      std::string msg;
+      uint32_t count = 0;
+      BeginSnap(0, &msg);
+      store->SnapshotShard(s.snap_shard, [&](const record::ChangeView& c) {
+        record::EncodeChange(c, &msg);
+        ++count;
+        if (msg.size() >= kSnapBytes) {
+          SetCount(&msg, count);
+          s.copy_items += count;
+          SendTo(s, std::move(msg));
+          msg.clear();
+          BeginSnap(0, &msg);
+          count = 0;
+        }
+      });
+      if (count) {
+        SetCount(&msg, count);
+        s.copy_items += count;
+        SendTo(s, std::move(msg));
+      }
+      ++s.snap_shard;
+      if (!s.queued.empty()) return true;
+    }
+    if (s.snap_shard < store->shard_count()) return true;
+    if (s.resume_seq < backlog.front_seq()) {
+      // The backlog moved past the copy's start while it ran: copy again.
+      SC_LOG(kWarn, "replication: backlog too small for a full copy to node %u; restarting it",
+             s.node_id);
+      s.snap_shard = 0;
+      s.resume_seq = backlog.next_seq();
+      SendTo(s, EncodeWelcome({WelcomeMode::kFullCopy, epoch, 0, opts.node_id}));
+      return true;
+    }
+    SendTo(s, EncodePosition(MsgType::kSnapEnd, {epoch, s.resume_seq, now}));
+    SC_LOG(kInfo, "replication: full copy to node %u sent (%llu records)", s.node_id,
+           static_cast<unsigned long long>(s.copy_items));
+    s.mode = Session::Mode::kStream;
+    s.next_seq = s.resume_seq;
+  }
+  while (s.next_seq < backlog.next_seq() && s.queued.empty()) {
+    uint64_t first;
+    uint32_t count;
+    const std::string* msg = backlog.Find(s.next_seq, &first, &count);
+    if (!msg) {
+      // Fell out of the backlog (slow or paused peer): a full copy instead of memory.
+      SC_LOG(kWarn, "replication: node %u fell behind the backlog; sending a full copy",
+             s.node_id);
+      s.mode = Session::Mode::kFullCopy;
+      s.snap_shard = 0;
+      s.resume_seq = backlog.next_seq();
+      ++s.full_copies;
+      SendTo(s, EncodeWelcome({WelcomeMode::kFullCopy, epoch, 0, opts.node_id}));
+      return true;
+    }
+    if (!SendTo(s, *msg)) {
+      s.next_seq = first + count;  // queued: counts as sent
+      return true;
+    }
+    s.next_seq = first + count;
+  }
+  if (now - s.last_ping_ms >= kPingMs) {
+    s.last_ping_ms = now;
+    SendTo(s, EncodePosition(MsgType::kPing, {epoch, backlog.next_seq(), now}));
+  }
+  return !s.queued.empty();
+}
+
+void Replicator::Impl::PumpSessions(uint64_t now, bool* busy) {
+  for (auto it = sessions.begin(); it != sessions.end();) {
+    Session& s = it->second;
+    if (s.gone || now - s.last_heard_ms > kSessionTimeoutMs) {
+      SC_LOG(kInfo, "replication: node %u stopped acknowledging; dropping its session",
+             s.node_id);
+      it = sessions.erase(it);
+      continue;
+    }
+    if (PumpSession(s, now) || s.mode == Session::Mode::kFullCopy) *busy = true;
+    ++it;
+  }
+}
+
+void Replicator::Impl::ServeRouter() {
+  for (int i = 0; i < 256; ++i) {
+    zmq_msg_t id, body;
+    zmq_msg_init(&id);
+    if (zmq_msg_recv(&id, router, ZMQ_DONTWAIT) < 0) {
+      zmq_msg_close(&id);
+      return;
+    }
+    std::string identity(static_cast<char*>(zmq_msg_data(&id)), zmq_msg_size(&id));
+    bool more = zmq_msg_more(&id);
+    zmq_msg_close(&id);
+    if (!more) continue;
+    zmq_msg_init(&body);
+    zmq_msg_recv(&body, router, 0);
+    std::string_view msg(static_cast<char*>(zmq_msg_data(&body)), zmq_msg_size(&body));
+    // Drop any further frames: our protocol has exactly two.
+    while (zmq_msg_more(&body)) {
+      zmq_msg_close(&body);
+      zmq_msg_init(&body);
+      zmq_msg_recv(&body, router, 0);
+    }
+    MsgType type;
+    Hello hello;
+    Position pos;
+    if (!PeekType(msg, &type)) {
+      // fallthrough to the malformed case below
+    } else if (type == MsgType::kHello && DecodeHello(msg, &hello)) {
+      HandleHello(identity, hello);
+      zmq_msg_close(&body);
+      continue;
+    } else if (type == MsgType::kAck && DecodePosition(msg, &pos)) {
+      auto it = sessions.find(identity);
+      if (it != sessions.end()) {
+        it->second.last_heard_ms = NowMillis();
+        if (pos.epoch == epoch) it->second.acked_seq = pos.seq;
+      }
+      zmq_msg_close(&body);
+      continue;
+    }
+    // Untrusted input that is not a valid message: forget the peer's session; it
+    // will say HELLO again. Other peers are unaffected.
+    SC_LOG(kWarn, "replication: malformed message from a subscriber; resetting its session");
+    sessions.erase(identity);
+    zmq_msg_close(&body);
+  }
+}
+
+}  // namespace syncached::replication

@@ -1,0 +1,68 @@
+// replication: multi-master replication of the store over ZeroMQ.
+//
+// Every node streams the changes it originates (record::ChangeView, with versions)
+// to every peer that subscribes, and subscribes to every peer's stream: a full mesh.
+// The shape is the ZeroMQ Guide's "Clone pattern" made multi-master: a subscriber
+// says where it is (HELLO: the publisher's epoch and the next sequence number it
+// wants); the publisher answers from its bounded backlog (catch-up) or, when the
+// subscriber is new, restarted, or fell out of the backlog, with a full copy of its
+// store streamed shard by shard while it keeps serving clients, followed by every
+// change made since the copy began. Replicas apply changes last-writer-wins by
+// version (storage::Store::Apply), so order of arrival does not matter and a change
+// seen twice is harmless. docs/REPLICATION.md has the protocol and its guarantees.
+//
+// Threads: one replication thread owns all ZeroMQ sockets. Worker threads only call
+// OnChange (a short mutex-protected append plus an eventfd wakeup). Stats and
+// WaitInitialSync may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "record/record.h"
+#include "storage/storage.h"
+
+namespace syncached::replication {
+
+struct Options {
+  uint16_t node_id = 0;
+  std::vector<std::string> peers;        // "host:port" of peers' replication listeners
+  std::vector<std::string> listen;       // addresses to bind (empty: all)
+  uint16_t port = 11212;                 // --replication-port
+  std::string cluster_name = "syncached";
+  std::string secret;                    // from --cluster-secret-file; empty: no auth
+  uint64_t backlog_bytes = 64ull << 20;  // --backlog-size
+  uint32_t join_timeout_ms = 5000;       // how long an empty node waits for a peer
+};
+
+class Replicator final : public record::Sink {
+ public:
+  Replicator(const Options& options, storage::Store* store);
+  ~Replicator() override;
+  Replicator(const Replicator&) = delete;
+  Replicator& operator=(const Replicator&) = delete;
+
+  // Binds the replication listener, connects to peers, starts the thread.
+  Status Start();
+  void Stop();
+
+  // record::Sink: local mutations (the store publishes all; only ours are streamed).
+  void OnChange(const record::ChangeView& change) override;
+
+  // The join gate: blocks until every peer that answers has given this node a full
+  // copy or catch-up, or until join_timeout passes with no peer answering (then the
+  // node serves alone). Returns false in the latter case.
+  bool WaitInitialSync();
+
+  // `stats replication` lines ("STAT name value\r\n").
+  void AppendStats(std::string* out) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace syncached::replication

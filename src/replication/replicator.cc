@@ -1,0 +1,316 @@
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <random>
+
+#include "common/log.h"
+#include "replication/impl.h"
+
+namespace syncached::replication {
+
+uint64_t NowMillis() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+namespace {
+constexpr int kSendHwm = 64;      // messages (~256 KB each) queued per peer at most
+constexpr int kRecvHwm = 256;
+
+void SetInt(void* sock, int opt, int v) { zmq_setsockopt(sock, opt, &v, sizeof v); }
+
+std::string Endpoint(const std::string& host, uint16_t port) {
+  std::string h = host;
+  if (h.find(':') != std::string::npos && h.front() != '[') h = "[" + h + "]";
+  return "tcp://" + h + ":" + std::to_string(port);
+}
+
+const char* PhaseName(Link::Phase p) {
+  switch (p) {
+    case Link::Phase::kConnecting: return "connecting";
+    case Link::Phase::kFullCopy: return "full_copy";
+    case Link::Phase::kCatchUp: return "catch_up";
+    case Link::Phase::kStreaming: return "streaming";
+    case Link::Phase::kRefused: return "refused";
+  }
+  return "unknown";
+}
+}  // namespace
+
+Replicator::Replicator(const Options& options, storage::Store* store)
+    : impl_(std::make_unique<Impl>(options, store)) {}
+
+Replicator::~Replicator() { Stop(); }
+
+Status Replicator::Start() {
+  Impl& m = *impl_;
+  if (m.opts.node_id == 0) return Status::Invalid("--node-id: required with --peers (1..65535)");
+  // The epoch names this run of the publisher: a subscriber that saw another epoch
+  // cannot trust our sequence numbers and takes a full copy.
+  std::random_device rd;
+  m.epoch = (NowMillis() << 16) ^ (uint64_t{rd()} & 0xffff);
+  m.ctx = zmq_ctx_new();
+  m.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  CurveKeys keys{};
+  bool curve = !m.opts.secret.empty();
+  if (curve) {
+    if (!DeriveKeys(m.opts.secret, m.opts.cluster_name, &keys)) {
+      return Status::Invalid("--cluster-secret-file: cannot derive keys (libsodium)");
+    }
+    m.zap_thread = std::thread(RunZapHandler, m.ctx, keys, &m.stop, &m.auth_failures);
+  } else {
+    SC_LOG(kWarn, "replication: no --cluster-secret-file: peer links are unauthenticated and "
+                  "unencrypted");
+  }
+  m.router = zmq_socket(m.ctx, ZMQ_ROUTER);
+  SetInt(m.router, ZMQ_LINGER, 0);
+  SetInt(m.router, ZMQ_ROUTER_MANDATORY, 1);
+  SetInt(m.router, ZMQ_SNDHWM, kSendHwm);
+  SetInt(m.router, ZMQ_RCVHWM, kRecvHwm);
+  SetInt(m.router, ZMQ_HANDSHAKE_IVL, 5000);
+  if (curve) {
+    SetInt(m.router, ZMQ_CURVE_SERVER, 1);
+    zmq_setsockopt(m.router, ZMQ_CURVE_SECRETKEY, keys.secret_key, 32);
+    zmq_setsockopt(m.router, ZMQ_ZAP_DOMAIN, "syncached", 9);
+    // Failed handshakes (wrong secret) are counted through the socket monitor.
+    zmq_socket_monitor(m.router, "inproc://syncached.repl.monitor",
+                       ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                           ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
+    m.monitor = zmq_socket(m.ctx, ZMQ_PAIR);
+    zmq_connect(m.monitor, "inproc://syncached.repl.monitor");
+  }
+  std::vector<std::string> hosts = m.opts.listen.empty() ? std::vector<std::string>{"*"}
+                                                         : m.opts.listen;
+  for (const std::string& h : hosts) {
+    std::string ep = Endpoint(h, m.opts.port);
+    if (zmq_bind(m.router, ep.c_str()) != 0) {
+      return Status::Io("--replication-port: cannot bind " + ep + ": " + zmq_strerror(zmq_errno()));
+    }
+  }
+  for (const std::string& peer : m.opts.peers) {
+    size_t colon = peer.rfind(':');
+    if (colon == std::string::npos || colon == 0) {
+      return Status::Invalid("--peers: expected host:port, got '" + peer + "'");
+    }
+    Link l;
+    l.address = peer;
+    l.socket = zmq_socket(m.ctx, ZMQ_DEALER);
+    SetInt(l.socket, ZMQ_LINGER, 0);
+    SetInt(l.socket, ZMQ_IMMEDIATE, 1);
+    SetInt(l.socket, ZMQ_SNDHWM, 16);
+    SetInt(l.socket, ZMQ_RCVHWM, kRecvHwm);
+    SetInt(l.socket, ZMQ_RECONNECT_IVL, 100);
+    SetInt(l.socket, ZMQ_RECONNECT_IVL_MAX, 2000);
+    if (curve) {
+      zmq_setsockopt(l.socket, ZMQ_CURVE_SERVERKEY, keys.public_key, 32);
+      zmq_setsockopt(l.socket, ZMQ_CURVE_PUBLICKEY, keys.public_key, 32);
+      zmq_setsockopt(l.socket, ZMQ_CURVE_SECRETKEY, keys.secret_key, 32);
+    }
+    std::string host = peer.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+    std::string ep = Endpoint(host, static_cast<uint16_t>(std::stoi(peer.substr(colon + 1))));
+    if (zmq_connect(l.socket, ep.c_str()) != 0) {
+      return Status::Invalid("--peers: cannot connect to " + ep + ": " + zmq_strerror(zmq_errno()));
+    }
+    m.links.push_back(std::move(l));
+  }
+  m.thread = std::thread([&m] { m.Run(); });
+  SC_LOG(kInfo, "replication: node %u listening on port %u, %zu peer(s)", m.opts.node_id,
+         m.opts.port, m.opts.peers.size());
+  return Status::Ok();
+}
+
+void Replicator::Stop() {
+  Impl& m = *impl_;
+  if (m.stop.exchange(true)) return;
+  if (m.wake_fd >= 0) {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(m.wake_fd, &one, sizeof one);
+  }
+  if (m.thread.joinable()) m.thread.join();
+  if (m.zap_thread.joinable()) m.zap_thread.join();
+  for (Link& l : m.links) zmq_close(l.socket);
+  m.links.clear();
+  if (m.router) zmq_close(m.router);
+  if (m.monitor) zmq_close(m.monitor);
+  if (m.ctx) zmq_ctx_term(m.ctx);
+  if (m.wake_fd >= 0) close(m.wake_fd);
+  m.router = m.monitor = m.ctx = nullptr;
+  m.wake_fd = -1;
+  {
+    std::lock_guard lock(m.mu);
+    m.all_synced = true;  // release any waiter
+  }
+  m.cv.notify_all();
+}
+
+void Replicator::Impl::ServeMonitor() {
+  for (;;) {
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, monitor, ZMQ_DONTWAIT) < 0) {
+      zmq_msg_close(&m);
+      return;
+    }
+    bool first = zmq_msg_size(&m) >= 2;
+    uint16_t event = 0;
+    if (first) memcpy(&event, zmq_msg_data(&m), 2);
+    bool more = zmq_msg_more(&m);
+    zmq_msg_close(&m);
+    std::string address;
+    if (more) {
+      zmq_msg_init(&m);
+      zmq_msg_recv(&m, monitor, 0);
+      address.assign(static_cast<char*>(zmq_msg_data(&m)), zmq_msg_size(&m));
+      zmq_msg_close(&m);
+    }
+    if (event & (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)) {
+      ++auth_failures;
+      SC_LOG(kWarn, "replication: handshake from %s failed (wrong cluster secret?)",
+             address.c_str());
+    }
+  }
+}
+
+void Replicator::Impl::Run() {
+  uint64_t last_stats = 0;
+  bool busy = false;
+  while (!stop) {
+    std::vector<zmq_pollitem_t> items;
+    items.push_back({router, 0, ZMQ_POLLIN, 0});
+    items.push_back({nullptr, wake_fd, ZMQ_POLLIN, 0});
+    if (monitor) items.push_back({monitor, 0, ZMQ_POLLIN, 0});
+    size_t first_link = items.size();
+    for (Link& l : links) items.push_back({l.socket, 0, ZMQ_POLLIN, 0});
+    zmq_poll(items.data(), static_cast<int>(items.size()), busy ? 2 : 50);
+    if (stop) break;
+    if (items[1].revents & ZMQ_POLLIN) {
+      uint64_t v;
+      [[maybe_unused]] ssize_t n = read(wake_fd, &v, sizeof v);
+    }
+    DrainPending();
+    ServeRouter();
+    if (monitor) ServeMonitor();
+    for (size_t i = 0; i < links.size(); ++i) {
+      if (items[first_link + i].revents & ZMQ_POLLIN) ServeLink(links[i]);
+    }
+    uint64_t now = NowMillis();
+    TickLinks(now);
+    busy = false;
+    PumpSessions(now, &busy);
+    if (now - last_stats >= 250) {
+      last_stats = now;
+      RenderStats(now);
+    }
+  }
+}
+
+void Replicator::Impl::RenderStats(uint64_t now) {
+  std::string out;
+  char line[512];
+  auto stat = [&](const char* fmt, auto... args) {
+    int n = snprintf(line, sizeof line, fmt, args...);
+    out.append(line, static_cast<size_t>(std::max(0, std::min<int>(n, sizeof line - 1))));
+  };
+  stat("STAT node_id %u\r\n", opts.node_id);
+  stat("STAT cluster_name %s\r\n", opts.cluster_name.c_str());
+  stat("STAT epoch %" PRIu64 "\r\n", epoch);
+  stat("STAT next_seq %" PRIu64 "\r\n", backlog.next_seq());
+  stat("STAT backlog_bytes %" PRIu64 "\r\n", backlog.bytes());
+  stat("STAT backlog_limit %" PRIu64 "\r\n", backlog.max_bytes());
+  stat("STAT backlog_first_seq %" PRIu64 "\r\n", backlog.front_seq());
+  stat("STAT peers %zu\r\n", links.size());
+  stat("STAT subscribers %zu\r\n", sessions.size());
+  stat("STAT conflicts %" PRIu64 "\r\n", store->conflicts());
+  stat("STAT tombstones %" PRIu64 "\r\n", store->tombstones());
+  stat("STAT auth_failures %" PRIu64 "\r\n", auth_failures.load());
+  stat("STAT queue_overflows %" PRIu64 "\r\n", overflows);
+  bool synced = true, welcomed = false;
+  for (const Link& l : links) {
+    const char* p = l.address.c_str();
+    uint64_t lag = l.publisher_next > l.next_seq ? l.publisher_next - l.next_seq : 0;
+    int64_t lag_ms = l.last_applied_hlc_ms && lag ? static_cast<int64_t>(now) -
+                                                        static_cast<int64_t>(l.last_applied_hlc_ms)
+                                                  : 0;
+    stat("STAT peer:%s:node %u\r\n", p, l.peer_node);
+    stat("STAT peer:%s:state %s\r\n", p, PhaseName(l.phase));
+    if (l.phase == Link::Phase::kFullCopy) {
+      stat("STAT peer:%s:full_copy_records %" PRIu64 "\r\n", p, l.copy_received);
+    }
+    stat("STAT peer:%s:lag_changes %" PRIu64 "\r\n", p, lag);
+    stat("STAT peer:%s:lag_ms %" PRId64 "\r\n", p, lag_ms < 0 ? 0 : lag_ms);
+    stat("STAT peer:%s:applied %" PRIu64 "\r\n", p, l.changes_applied);
+    stat("STAT peer:%s:bytes_received %" PRIu64 "\r\n", p, l.bytes_received);
+    stat("STAT peer:%s:full_copies %" PRIu64 "\r\n", p, l.full_copies);
+    stat("STAT peer:%s:catch_ups %" PRIu64 "\r\n", p, l.catch_ups);
+    stat("STAT peer:%s:clock_offset_ms %" PRId64 "\r\n", p, l.clock_offset_ms);
+    stat("STAT peer:%s:malformed %" PRIu64 "\r\n", p, l.malformed);
+    std::string err = l.last_error.empty() ? "none" : l.last_error;
+    for (char& c : err) {
+      if (c == ' ' || c == '\r' || c == '\n') c = '_';
+    }
+    stat("STAT peer:%s:last_error %s\r\n", p, err.c_str());
+    // A peer that went away (even mid full copy) no longer holds the gate: the copy
+    // every other peer sends covers what it had.
+    bool gone = l.phase == Link::Phase::kConnecting && now - l.last_rx_ms > opts.join_timeout_ms;
+    synced &= l.synced || !l.welcomed || gone || l.phase == Link::Phase::kRefused;
+    welcomed |= l.welcomed;
+  }
+  for (const auto& [id, s] : sessions) {
+    uint16_t n = s.node_id;
+    stat("STAT subscriber:%u:mode %s\r\n", n,
+         s.mode == Session::Mode::kFullCopy ? "full_copy" : "streaming");
+    if (s.mode == Session::Mode::kFullCopy) {
+      stat("STAT subscriber:%u:full_copy_progress %zu/%zu\r\n", n, s.snap_shard,
+           store->shard_count());
+    }
+    stat("STAT subscriber:%u:sent_seq %" PRIu64 "\r\n", n, s.next_seq);
+    stat("STAT subscriber:%u:acked_seq %" PRIu64 "\r\n", n, s.acked_seq);
+    stat("STAT subscriber:%u:bytes_sent %" PRIu64 "\r\n", n, s.bytes_sent);
+    stat("STAT subscriber:%u:full_copies %" PRIu64 "\r\n", n, s.full_copies);
+    stat("STAT subscriber:%u:catch_ups %" PRIu64 "\r\n", n, s.catch_ups);
+  }
+  {
+    std::lock_guard lock(mu);
+    stats_text = std::move(out);
+    any_welcomed = welcomed;
+    all_synced = synced;
+    stat_refused = refused_hellos;
+  }
+  cv.notify_all();
+}
+
+bool Replicator::WaitInitialSync() {
+  Impl& m = *impl_;
+  if (m.links.empty()) return true;
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(m.opts.join_timeout_ms);
+  std::unique_lock lock(m.mu);
+  for (;;) {
+    bool timed_out = std::chrono::steady_clock::now() >= deadline;
+    if (m.any_welcomed && m.all_synced) return true;
+    if (timed_out && !m.any_welcomed) {
+      SC_LOG(kWarn, "replication: no peer answered within %u ms; serving alone",
+             m.opts.join_timeout_ms);
+      return false;
+    }
+    m.cv.wait_for(lock, std::chrono::milliseconds(100));
+  }
+}
+
+void Replicator::AppendStats(std::string* out) const {
+  std::lock_guard lock(impl_->mu);
+  out->append(impl_->stats_text);
+  out->append("STAT refused_peers ");
+  out->append(std::to_string(impl_->stat_refused));
+  out->append("\r\n");
+}
+
+}  // namespace syncached::replication

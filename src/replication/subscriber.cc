@@ -1,0 +1,179 @@
+// Subscriber side: one DEALER link per peer, applying that peer's stream.
+//
+// A link says HELLO until the peer answers, then follows it: a full copy (SNAP ...
+// SNAP_END) or a catch-up from its backlog, then the live stream. Sequence numbers
+// detect gaps (a message lost with a broken connection): on a gap, or when the peer
+// goes quiet for kSilenceMs, or when its epoch changes (it restarted), the link says
+// HELLO again from where it is, which turns into a catch-up or a full copy.
+#include <zmq.h>
+
+#include "common/log.h"
+#include "replication/impl.h"
+
+namespace syncached::replication {
+namespace {
+constexpr uint64_t kHelloEveryMs = 500;
+constexpr uint64_t kSilenceMs = 3000;
+constexpr uint64_t kAckEveryMs = 200;
+}  // namespace
+
+void Replicator::Impl::SendHello(Link& l, uint64_t now) {
+  l.last_hello_ms = now;
+  Hello h{opts.node_id, l.epoch, l.next_seq, opts.cluster_name};
+  std::string msg = EncodeHello(h);
+  zmq_send(l.socket, msg.data(), msg.size(), ZMQ_DONTWAIT);  // ZMQ_IMMEDIATE: dropped if down
+}
+
+void Replicator::Impl::ResetLink(Link& l, const std::string& error) {
+  if (!error.empty()) {
+    l.last_error = error;
+    SC_LOG(kInfo, "replication: link to %s: %s", l.address.c_str(), error.c_str());
+  }
+  l.phase = Link::Phase::kConnecting;
+  l.last_hello_ms = 0;
+}
+
+void Replicator::Impl::ApplyChanges(Link& l, const Changes& c, size_t skip) {
+  for (size_t i = skip; i < c.changes.size(); ++i) {
+    store->Apply(c.changes[i]);
+    ++l.changes_applied;
+    l.last_applied_hlc_ms = record::HlcMillis(c.changes[i].version.hlc);
+  }
+}
+
+void Replicator::Impl::ServeLink(Link& l) {
+  for (int i = 0; i < 64; ++i) {
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, l.socket, ZMQ_DONTWAIT) < 0) {
+      zmq_msg_close(&m);
+      return;
+    }
+    std::string_view msg(static_cast<char*>(zmq_msg_data(&m)), zmq_msg_size(&m));
+    uint64_t now = NowMillis();
+    l.last_rx_ms = now;
+    l.bytes_received += msg.size();
+    MsgType type;
+    Welcome w;
+    Position pos;
+    Changes changes;
+    std::string reason;
+    bool ok = PeekType(msg, &type);
+    if (ok) {
+      switch (type) {
+        case MsgType::kWelcome:
+          if ((ok = DecodeWelcome(msg, &w))) {
+            l.welcomed = true;
+            l.peer_node = w.node_id;
+            l.epoch = w.epoch;
+            l.last_error.clear();
+            if (w.mode == WelcomeMode::kFullCopy) {
+              l.phase = Link::Phase::kFullCopy;
+              l.copy_received = 0;
+            } else {
+              l.phase = Link::Phase::kCatchUp;
+              l.next_seq = w.start_seq;
+              ++l.catch_ups;
+            }
+          }
+          break;
+        case MsgType::kSnap:
+          if ((ok = DecodeChanges(msg, &changes)) && l.phase == Link::Phase::kFullCopy) {
+            ApplyChanges(l, changes, 0);
+            l.copy_received += changes.changes.size();
+          }
+          break;
+        case MsgType::kSnapEnd:
+          if ((ok = DecodePosition(msg, &pos)) && l.phase == Link::Phase::kFullCopy &&
+              pos.epoch == l.epoch) {
+            l.next_seq = pos.seq;
+            l.phase = Link::Phase::kCatchUp;
+            ++l.full_copies;
+            SC_LOG(kInfo, "replication: full copy from %s done (%llu records)", l.address.c_str(),
+                   static_cast<unsigned long long>(l.copy_received));
+          }
+          break;
+        case MsgType::kBatch:
+          if ((ok = DecodeChanges(msg, &changes)) &&
+              (l.phase == Link::Phase::kCatchUp || l.phase == Link::Phase::kStreaming)) {
+            uint64_t end = changes.first_seq + changes.changes.size();
+            if (changes.epoch != l.epoch) {
+              // From a session before the peer restarted: ignore, its ping will tell.
+            } else if (changes.first_seq > l.next_seq) {
+              ResetLink(l, "gap in the change stream; asking to catch up");
+            } else if (end > l.next_seq) {
+              ApplyChanges(l, changes, static_cast<size_t>(l.next_seq - changes.first_seq));
+              l.next_seq = end;
+            }
+          }
+          break;
+        case MsgType::kPing:
+          if ((ok = DecodePosition(msg, &pos))) {
+            l.clock_offset_ms = static_cast<int64_t>(pos.millis) - static_cast<int64_t>(now);
+            if (l.phase == Link::Phase::kCatchUp || l.phase == Link::Phase::kStreaming) {
+              if (pos.epoch != l.epoch) {
+                ResetLink(l, "peer restarted");
+              } else {
+                l.publisher_next = pos.seq;
+                if (l.next_seq >= pos.seq && l.phase == Link::Phase::kCatchUp) {
+                  l.phase = Link::Phase::kStreaming;
+                  if (!l.synced) {
+                    SC_LOG(kInfo, "replication: in sync with %s", l.address.c_str());
+                  }
+                  l.synced = true;
+                }
+              }
+            }
+          }
+          break;
+        case MsgType::kRefuse:
+          if ((ok = DecodeRefuse(msg, &reason))) {
+            l.phase = Link::Phase::kRefused;
+            l.last_error = "refused by peer: " + reason;
+            SC_LOG(kWarn, "replication: %s refused this node: %s", l.address.c_str(),
+                   reason.c_str());
+          }
+          break;
+        default:
+          ok = false;
+      }
+    }
+    zmq_msg_close(&m);
+    if (!ok) {
+      // Untrusted bytes that do not decode: this link only starts over.
+      ++l.malformed;
+      ResetLink(l, "malformed message from peer");
+    }
+  }
+}
+
+void Replicator::Impl::TickLinks(uint64_t now) {
+  for (Link& l : links) {
+    switch (l.phase) {
+      case Link::Phase::kConnecting:
+        if (now - l.last_hello_ms >= kHelloEveryMs) SendHello(l, now);
+        break;
+      case Link::Phase::kRefused:
+        if (now - l.last_hello_ms >= 10 * kHelloEveryMs) SendHello(l, now);
+        break;
+      default:
+        if (now - l.last_rx_ms > kSilenceMs) {
+          ResetLink(l, "peer silent; reconnecting");
+          SendHello(l, now);
+        } else if (now - l.last_ack_ms >= kAckEveryMs && l.acked != l.next_seq) {
+          l.last_ack_ms = now;
+          l.acked = l.next_seq;
+          std::string ack = EncodePosition(MsgType::kAck, {l.epoch, l.next_seq, now});
+          zmq_send(l.socket, ack.data(), ack.size(), ZMQ_DONTWAIT);
+        } else if (now - l.last_ack_ms >= 5 * kAckEveryMs) {
+          // Keep the session alive at the publisher even when nothing changes.
+          l.last_ack_ms = now;
+          std::string ack = EncodePosition(MsgType::kAck, {l.epoch, l.next_seq, now});
+          zmq_send(l.socket, ack.data(), ack.size(), ZMQ_DONTWAIT);
+        }
+        break;
+    }
+  }
+}
+
+}  // namespace syncached::replication

@@ -1,0 +1,199 @@
+#include "replication/wire.h"
+
+#include <cstring>
+
+namespace syncached::replication {
+namespace {
+
+constexpr size_t kMaxClusterName = 255;
+constexpr size_t kMaxChangesPerMessage = 1u << 20;
+
+void Put8(std::string* o, uint8_t v) { o->push_back(static_cast<char>(v)); }
+void Put16(std::string* o, uint16_t v) {
+  for (int i = 0; i < 2; ++i) o->push_back(static_cast<char>(v >> (8 * i)));
+}
+void Put32(std::string* o, uint32_t v) {
+  for (int i = 0; i < 4; ++i) o->push_back(static_cast<char>(v >> (8 * i)));
+}
+void Put64(std::string* o, uint64_t v) {
+  for (int i = 0; i < 8; ++i) o->push_back(static_cast<char>(v >> (8 * i)));
+}
+
+// Bounds-checked reader over an untrusted message.
+class Reader {
+ public:
+  explicit Reader(std::string_view s) : s_(s) {}
+  bool U8(uint8_t* v) { return Take(1, v); }
+  bool U16(uint16_t* v) { return Take(2, v); }
+  bool U32(uint32_t* v) { return Take(4, v); }
+  bool U64(uint64_t* v) { return Take(8, v); }
+  bool Bytes(size_t n, std::string_view* v) {
+    if (s_.size() - pos_ < n) return false;
+    *v = s_.substr(pos_, n);
+    pos_ += n;
+    return true;
+  }
+  std::string_view rest() const { return s_.substr(pos_); }
+  bool done() const { return pos_ == s_.size(); }
+
+ private:
+  template <typename T>
+  bool Take(size_t n, T* v) {
+    if (s_.size() - pos_ < n) return false;
+    uint64_t x = 0;
+    for (size_t i = 0; i < n; ++i) x |= uint64_t{static_cast<uint8_t>(s_[pos_ + i])} << (8 * i);
+    *v = static_cast<T>(x);
+    pos_ += n;
+    return true;
+  }
+  std::string_view s_;
+  size_t pos_ = 0;
+};
+
+bool Expect(Reader& r, MsgType type) {
+  uint8_t t;
+  return r.U8(&t) && t == static_cast<uint8_t>(type);
+}
+
+}  // namespace
+
+std::string EncodeHello(const Hello& h) {
+  std::string o;
+  Put8(&o, static_cast<uint8_t>(MsgType::kHello));
+  Put8(&o, kProtocolVersion);
+  Put16(&o, h.node_id);
+  Put64(&o, h.epoch);
+  Put64(&o, h.next_seq);
+  std::string_view name = std::string_view(h.cluster).substr(0, kMaxClusterName);
+  Put8(&o, static_cast<uint8_t>(name.size()));
+  o.append(name);
+  return o;
+}
+
+bool DecodeHello(std::string_view msg, Hello* h) {
+  Reader r(msg);
+  uint8_t version, len;
+  std::string_view name;
+  if (!Expect(r, MsgType::kHello) || !r.U8(&version) || version != kProtocolVersion ||
+      !r.U16(&h->node_id) || !r.U64(&h->epoch) || !r.U64(&h->next_seq) || !r.U8(&len) ||
+      !r.Bytes(len, &name) || !r.done()) {
+    return false;
+  }
+  h->cluster.assign(name);
+  return true;
+}
+
+std::string EncodeWelcome(const Welcome& w) {
+  std::string o;
+  Put8(&o, static_cast<uint8_t>(MsgType::kWelcome));
+  Put8(&o, static_cast<uint8_t>(w.mode));
+  Put64(&o, w.epoch);
+  Put64(&o, w.start_seq);
+  Put16(&o, w.node_id);
+  return o;
+}
+
+bool DecodeWelcome(std::string_view msg, Welcome* w) {
+  Reader r(msg);
+  uint8_t mode;
+  if (!Expect(r, MsgType::kWelcome) || !r.U8(&mode) || !r.U64(&w->epoch) ||
+      !r.U64(&w->start_seq) || !r.U16(&w->node_id) || !r.done()) {
+    return false;
+  }
+  if (mode != static_cast<uint8_t>(WelcomeMode::kStream) &&
+      mode != static_cast<uint8_t>(WelcomeMode::kFullCopy)) {
+    return false;
+  }
+  w->mode = static_cast<WelcomeMode>(mode);
+  return true;
+}
+
+std::string EncodePosition(MsgType type, const Position& p) {
+  std::string o;
+  Put8(&o, static_cast<uint8_t>(type));
+  Put64(&o, p.epoch);
+  Put64(&o, p.seq);
+  Put64(&o, p.millis);
+  return o;
+}
+
+bool DecodePosition(std::string_view msg, Position* p) {
+  Reader r(msg);
+  uint8_t t;
+  if (!r.U8(&t) || (t != static_cast<uint8_t>(MsgType::kSnapEnd) &&
+                    t != static_cast<uint8_t>(MsgType::kAck) &&
+                    t != static_cast<uint8_t>(MsgType::kPing))) {
+    return false;
+  }
+  return r.U64(&p->epoch) && r.U64(&p->seq) && r.U64(&p->millis) && r.done();
+}
+
+std::string EncodeRefuse(std::string_view reason) {
+  std::string o;
+  Put8(&o, static_cast<uint8_t>(MsgType::kRefuse));
+  reason = reason.substr(0, 255);
+  Put8(&o, static_cast<uint8_t>(reason.size()));
+  o.append(reason);
+  return o;
+}
+
+bool DecodeRefuse(std::string_view msg, std::string* reason) {
+  Reader r(msg);
+  uint8_t len;
+  std::string_view text;
+  if (!Expect(r, MsgType::kRefuse) || !r.U8(&len) || !r.Bytes(len, &text) || !r.done()) {
+    return false;
+  }
+  reason->assign(text);
+  return true;
+}
+
+void BeginBatch(uint64_t epoch, uint64_t first_seq, uint32_t count, std::string* out) {
+  Put8(out, static_cast<uint8_t>(MsgType::kBatch));
+  Put64(out, epoch);
+  Put64(out, first_seq);
+  Put32(out, count);
+}
+
+void BeginSnap(uint32_t count, std::string* out) {
+  Put8(out, static_cast<uint8_t>(MsgType::kSnap));
+  Put32(out, count);
+}
+
+void SetCount(std::string* msg, uint32_t count) {
+  size_t at = static_cast<uint8_t>((*msg)[0]) == static_cast<uint8_t>(MsgType::kBatch) ? 17 : 1;
+  for (int i = 0; i < 4; ++i) (*msg)[at + i] = static_cast<char>(count >> (8 * i));
+}
+
+bool PeekType(std::string_view msg, MsgType* type) {
+  if (msg.empty() || msg[0] < 1 || msg[0] > static_cast<char>(MsgType::kRefuse)) return false;
+  *type = static_cast<MsgType>(msg[0]);
+  return true;
+}
+
+bool DecodeChanges(std::string_view msg, Changes* out) {
+  Reader r(msg);
+  uint8_t t;
+  uint32_t count;
+  out->changes.clear();
+  out->epoch = out->first_seq = 0;
+  if (!r.U8(&t)) return false;
+  if (t == static_cast<uint8_t>(MsgType::kBatch)) {
+    if (!r.U64(&out->epoch) || !r.U64(&out->first_seq)) return false;
+  } else if (t != static_cast<uint8_t>(MsgType::kSnap)) {
+    return false;
+  }
+  if (!r.U32(&count) || count > kMaxChangesPerMessage) return false;
+  std::string_view rest = r.rest();
+  out->changes.reserve(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    record::ChangeView c;
+    record::DecodeResult d = record::DecodeChange(rest, &c);
+    if (!d.ok()) return false;  // NeedMore inside a whole message is corruption too
+    out->changes.push_back(c);
+    rest.remove_prefix(d.consumed);
+  }
+  return rest.empty();
+}
+
+}  // namespace syncached::replication

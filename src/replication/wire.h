@@ -1,0 +1,74 @@
+// Replication messages: one ZeroMQ frame each, first byte the type, then fixed
+// little-endian fields; change records inside are record::EncodeChange records
+// (self-delimiting and checksummed). Every byte from a peer is untrusted: decoders
+// bound every length and report malformed input instead of trusting it.
+// docs/REPLICATION.md documents the layout.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "record/record.h"
+
+namespace syncached::replication {
+
+inline constexpr uint8_t kProtocolVersion = 1;
+
+enum class MsgType : uint8_t {
+  kHello = 1,    // subscriber -> publisher: who I am, where I am
+  kWelcome = 2,  // publisher -> subscriber: stream from seq, or full copy follows
+  kBatch = 3,    // sequenced changes
+  kSnap = 4,     // unsequenced changes of a full copy
+  kSnapEnd = 5,  // full copy done; stream resumes at seq
+  kAck = 6,      // subscriber has applied everything below next_seq
+  kPing = 7,     // publisher heartbeat: epoch, next seq to assign, clock
+  kRefuse = 8,   // publisher refuses the subscriber (cluster name, node id)
+};
+
+enum class WelcomeMode : uint8_t { kStream = 1, kFullCopy = 2 };
+
+struct Hello {
+  uint16_t node_id = 0;
+  uint64_t epoch = 0;     // publisher epoch the subscriber knows (0: none)
+  uint64_t next_seq = 0;  // first sequence number it still needs
+  std::string cluster;
+};
+struct Welcome {
+  WelcomeMode mode = WelcomeMode::kStream;
+  uint64_t epoch = 0;
+  uint64_t start_seq = 0;
+  uint16_t node_id = 0;
+};
+struct Position {  // kSnapEnd, kAck, kPing
+  uint64_t epoch = 0;
+  uint64_t seq = 0;
+  uint64_t millis = 0;  // kPing: publisher's wall clock
+};
+
+std::string EncodeHello(const Hello& h);
+std::string EncodeWelcome(const Welcome& w);
+std::string EncodePosition(MsgType type, const Position& p);
+std::string EncodeRefuse(std::string_view reason);
+// Batch header; records are appended after it by the caller.
+void BeginBatch(uint64_t epoch, uint64_t first_seq, uint32_t count, std::string* out);
+void BeginSnap(uint32_t count, std::string* out);
+void SetCount(std::string* msg, uint32_t count);  // patch a Batch/Snap count
+
+// Decoders return false on malformed input.
+bool PeekType(std::string_view msg, MsgType* type);
+bool DecodeHello(std::string_view msg, Hello* h);
+bool DecodeWelcome(std::string_view msg, Welcome* w);
+bool DecodePosition(std::string_view msg, Position* p);
+bool DecodeRefuse(std::string_view msg, std::string* reason);
+
+// kBatch / kSnap: header fields and the records, all validated before any is returned.
+struct Changes {
+  uint64_t epoch = 0;
+  uint64_t first_seq = 0;
+  std::vector<record::ChangeView> changes;  // point into the message
+};
+bool DecodeChanges(std::string_view msg, Changes* out);
+
+}  // namespace syncached::replication

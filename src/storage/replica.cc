@@ -1,0 +1,134 @@
+// The replica side of storage: last-writer-wins application of peers' changes,
+// tombstones, the flush floor, and shard snapshots for full copies.
+#include <algorithm>
+
+#include "storage/shard.h"
+#include "storage/shard_set.h"
+#include "storage/storage.h"
+
+namespace syncached::storage {
+
+size_t Store::shard_count() const { return shards_->shards.size(); }
+
+uint64_t Store::tombstones() const { return shards_->tombstone_count.load(); }
+
+uint64_t Store::conflicts() const {
+  uint64_t n = 0;
+  for (auto& s : shards_->shards) {
+    std::lock_guard lock(const_cast<Shard&>(s).mu);
+    n += s.conflicts;
+  }
+  return n;
+}
+
+void Store::RaiseFlushFloor(const record::Version& v) {
+  std::lock_guard lock(shards_->floor_mu);
+  if (!shards_->has_floor || shards_->flush_floor < v) shards_->flush_floor = v;
+  shards_->has_floor = true;
+}
+
+bool Store::BelowFlushFloor(const record::Version& v) const {
+  if (!shards_->has_floor.load(std::memory_order_acquire)) return false;
+  std::lock_guard lock(shards_->floor_mu);
+  return v < shards_->flush_floor;
+}
+
+void Store::NoteTombstoneLocked(Shard* s, std::string_view key, const record::Version& v) {
+  auto [it, inserted] = s->tombstones.try_emplace(std::string(key), Shard::Tombstone{v, 0});
+  if (inserted) ++shards_->tombstone_count;
+  if (inserted || it->second.version < v) it->second.version = v;
+  it->second.created = clock_->NowSeconds();
+}
+
+void Store::WalkFlushOlderThan(const record::Version& v) {
+  std::lock_guard flush_lock(shards_->flush_mu);
+  for (auto& s : shards_->shards) {
+    std::lock_guard lock(s.mu);
+    std::vector<Item*> dead;
+    s.ForEachLocked([&](Item* it) {
+      if (record::Version{it->cas, it->node} < v) dead.push_back(it);
+    });
+    for (Item* it : dead) {
+      ++s.reclaimed;
+      RemoveLocked(&s, it, HashKey(it->key()));
+    }
+  }
+}
+
+ApplyResult Store::Apply(const record::ChangeView& c) {
+  hlc_.Observe(c.version.hlc);
+  if (c.kind == record::Kind::kFlush) {
+    RaiseFlushFloor(c.version);
+    uint32_t now = clock_->NowSeconds();
+    if (c.exptime == 0 || c.exptime <= now) {
+      WalkFlushOlderThan(c.version);
+    } else {
+      shards_->pending_flush_at = c.exptime;
+    }
+    Publish(c);
+    return ApplyResult::kApplied;
+  }
+  if (BelowFlushFloor(c.version)) return ApplyResult::kStale;
+  return Access(c.key, [&](Accessor& acc) {
+    Shard* s = acc.shard_;
+    // Compare against whatever the key holds, live or not: an expired item still
+    // carries the newest version this node has seen for the key.
+    Item* it = s->FindLocked(c.key, acc.hash_);
+    bool older = (it && !(record::Version{it->cas, it->node} < c.version));
+    if (!older) {
+      auto t = s->tombstones.find(std::string(c.key));
+      older = t != s->tombstones.end() && !(t->second.version < c.version);
+    }
+    if (older) {
+      ++s->conflicts;
+      return ApplyResult::kStale;
+    }
+    if (c.kind == record::Kind::kDelete) {
+      if (it) RemoveLocked(s, it, acc.hash_);
+      NoteTombstoneLocked(s, c.key, c.version);
+      Publish(c);
+      return ApplyResult::kApplied;
+    }
+    PutArgs put;
+    put.value = c.value;
+    put.flags = c.flags;
+    put.exptime = c.exptime;
+    put.version = &c.version;
+    if (acc.Put(put, nullptr) != PutStatus::kOk) return ApplyResult::kStale;
+    return ApplyResult::kApplied;
+  });
+}
+
+void Store::SnapshotShard(size_t i, const std::function<void(const record::ChangeView&)>& fn) {
+  Shard& s = shards_->shards[i];
+  uint32_t now = clock_->NowSeconds();
+  std::lock_guard lock(s.mu);
+  s.ForEachLocked([&](Item* it) {
+    bool flushed;
+    if (IsDead(it, now, &flushed)) return;
+    fn(record::ChangeView{record::Kind::kPut, {it->cas, it->node}, it->key(), it->value(),
+                          it->flags, it->exptime});
+  });
+  for (const auto& [key, t] : s.tombstones) {
+    fn(record::ChangeView{record::Kind::kDelete, t.version, key, {}, 0, 0});
+  }
+}
+
+void Store::PurgeTombstones(uint32_t now) {
+  if (shards_->tombstone_count.load() == 0) return;
+  uint64_t per_shard_cap = std::max<uint64_t>(1, options_.max_tombstones / shards_->shards.size());
+  for (auto& s : shards_->shards) {
+    std::lock_guard lock(s.mu);
+    for (auto it = s.tombstones.begin(); it != s.tombstones.end();) {
+      bool old = now - it->second.created > options_.tombstone_ttl;
+      if (old || s.tombstones.size() > per_shard_cap) {
+        it = s.tombstones.erase(it);
+        --shards_->tombstone_count;
+      } else {
+        ++it;
+      }
+    }
+  }
+}
+
+}  // namespace syncached::storage
