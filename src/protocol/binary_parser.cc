@@ -171,7 +171,7 @@ ParseResult ParseBinary(std::string_view in, size_t item_size_max, Request* req)
   const Header& h = f.h;
   // memcached closes at once on a bad magic byte, without a reply.
   if (h.magic != kRequestMagic) return {ParseResult::kClose, 0};
-  *req = Request{};
+  req->Reset();
   req->opcode = h.opcode;
   req->opaque = h.opaque;
   req->cas = h.cas;

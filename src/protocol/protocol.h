@@ -84,6 +84,27 @@ struct Request {
   uint16_t status = 0;             // binary kError: the status to answer (error = its text)
   bool close_after_error = false;  // binary kError: close once that reply is sent
   char key_buf[kMaxKeyLength + 1];
+
+  // Back to a fresh request. Cheaper than `*this = Request{}`: the token array and
+  // key buffer (~600 bytes) are only read up to their counts, so they are left alone.
+  void Reset() {
+    cmd = Command::kNone;
+    noreply = key_binary = quiet = return_key = false;
+    error_ignores_noreply = delete_on_error = false;
+    key = keys = data = args = {};
+    flags = number = opaque = 0;
+    exptime = 0;
+    cas = delta = swallow = initial = 0;
+    error = nullptr;
+    opcode = 0;
+    meta.seen = 0;
+    meta.ttl = meta.vivify_ttl = meta.recache_ttl = 0;
+    meta.client_flags = 0;
+    meta.compare_cas = meta.new_cas = meta.initial = 0;
+    meta.delta = 1;
+    meta.mode = 0;
+    meta.ntokens = 0;
+  }
 };
 
 struct ParseResult {

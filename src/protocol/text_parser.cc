@@ -209,7 +209,7 @@ ParseResult ParseText(std::string_view in, size_t item_size_max, Request* req) {
     line = line.substr(0, static_cast<size_t>(static_cast<const char*>(nul) - line.data()));
   }
 
-  *req = Request{};
+  req->Reset();
   Tokens tk;
   Tokenize(line, &tk);
   if (tk.n == 0 || tk.t[0].size() < 2) return Error(req, "ERROR", line_end);

@@ -54,6 +54,7 @@ void Shard::LinkLocked(Item* it, uint64_t hash) {
   *b = it;
   it->bits |= kLinked;
   ++count_;
+  if (it->exptime) ++ttl_items_;
   LruPushFrontLocked(it);
 }
 
@@ -73,6 +74,7 @@ void Shard::UnlinkLocked(Item* it, uint64_t hash) {
   }
   it->bits &= static_cast<uint8_t>(~kLinked);
   --count_;
+  if (it->exptime) --ttl_items_;
   LruUnlinkLocked(it);
 }
 
@@ -91,6 +93,7 @@ void Shard::ReplaceLocked(Item* old_it, Item* it, uint64_t hash) {
   }
   old_it->bits &= static_cast<uint8_t>(~kLinked);
   it->bits |= kLinked;
+  ExptimeChangedLocked(old_it->exptime, it->exptime);
   LruUnlinkLocked(old_it);
   LruPushFrontLocked(it);
 }

@@ -53,6 +53,11 @@ class alignas(64) Shard {
   uint64_t buckets() const { return uint64_t{1} << power_; }
   uint32_t power() const { return power_; }
   uint64_t count() const { return count_; }
+  // Items with an expiry: the crawler skips shards that have none.
+  uint64_t ttl_items() const { return ttl_items_; }
+  void ExptimeChangedLocked(uint32_t from, uint32_t to) {
+    ttl_items_ += (to != 0) - (from != 0);
+  }
   size_t table_bytes() const;
 
   // Visits items bucket by bucket (old table first while growing). fn may not unlink.
@@ -91,6 +96,7 @@ class alignas(64) Shard {
   uint32_t old_power_ = 0;
   uint64_t migrate_pos_ = 0;
   uint64_t count_ = 0;
+  uint64_t ttl_items_ = 0;
   Item* lru_head_ = nullptr;  // most recently used
   Item* lru_tail_ = nullptr;
 };

@@ -205,6 +205,7 @@ class Store {
   const Options& options() const { return options_; }
   const Clock* clock() const { return clock_; }
   uint32_t SizeClassOf(size_t total) const;
+  uint32_t SizeClassSearch(size_t total) const;
   uint32_t ClassOfItem(const Item* it) const;
   uint32_t ClassChunkSize(uint32_t id) const;
   size_t ItemTotalSize(size_t key_len, size_t value_len) const;

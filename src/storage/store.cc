@@ -39,6 +39,12 @@ Store::Store(const Options& options, const Clock* clock)
     size = static_cast<uint32_t>(size * options_.slab_growth_factor);
   }
   shards_->class_sizes.push_back(chunk_max);
+  // class_of_small[j] covers sizes 8j-7..8j: class bounds are multiples of 8 (all but
+  // perhaps the last, which the table never reaches), so one lookup per step is exact.
+  shards_->class_of_small.resize(std::min<size_t>(16384, chunk_max / 8));
+  for (size_t j = 0; j < shards_->class_of_small.size(); ++j) {
+    shards_->class_of_small[j] = static_cast<uint8_t>(SizeClassSearch(j * 8));
+  }
   shards_->max_bytes = options_.max_bytes;
   for (auto& s : shards_->shards) {
     std::lock_guard lock(s.mu);
@@ -57,6 +63,13 @@ Store::~Store() {
 }
 
 uint32_t Store::SizeClassOf(size_t total) const {
+  // Per-request stats ask this for every hit: small sizes come from a table.
+  size_t slot = (total + 7) / 8;
+  if (slot < shards_->class_of_small.size()) return shards_->class_of_small[slot];
+  return SizeClassSearch(total);
+}
+
+uint32_t Store::SizeClassSearch(size_t total) const {
   const auto& c = shards_->class_sizes;
   auto pos = std::lower_bound(c.begin(), c.end(), static_cast<uint32_t>(std::min<size_t>(total, UINT32_MAX)));
   if (pos == c.end()) --pos;  // larger than a chunk: memcached chains chunks of the top class
@@ -315,6 +328,7 @@ void Accessor::Delete() {
 void Accessor::SetExptime(uint32_t exptime) {
   Item* it = shard_->FindLocked(key_, hash_);
   if (!it) return;
+  shard_->ExptimeChangedLocked(it->exptime, exptime);
   it->exptime = exptime;
   // memcached's touch keeps the CAS; a replica needs a newer version to take it.
   if (store_->options_.replicated) {
@@ -385,6 +399,10 @@ void Store::Maintain() {
   for (size_t i = 0; i < n && visited < kCrawlItemsPerCall; ++i) {
     Shard* s = &shards_->shards[shards_->crawl_shard++ % n];
     std::lock_guard lock(s->mu);
+    if (s->ttl_items() == 0) {
+      if (s->growing()) shards_->used -= static_cast<int64_t>(s->MigrateLocked(1024));
+      continue;
+    }
     std::vector<Item*> dead;
     visited += s->count();
     s->ForEachLocked([&](Item* it) {

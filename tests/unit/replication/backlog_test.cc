@@ -1,0 +1,34 @@
+#include <gtest/gtest.h>
+
+#include "replication/impl.h"
+
+namespace syncached::replication {
+namespace {
+
+TEST(Backlog, FindsTheBatchHoldingASequence) {
+  Backlog b(1 << 20);
+  b.Append(1, 10, "a");
+  b.Append(11, 5, "b");
+  uint64_t first;
+  uint32_t count;
+  const std::string* m = b.Find(12, &first, &count);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(*m, "b");
+  EXPECT_EQ(first, 11u);
+  EXPECT_EQ(b.Find(16, &first, &count), nullptr);  // not written yet
+  EXPECT_EQ(b.next_seq(), 16u);
+}
+
+TEST(Backlog, StaysWithinItsBoundDroppingTheOldest) {
+  Backlog b(100);
+  for (uint64_t i = 0; i < 50; ++i) b.Append(1 + i, 1, std::string(10, 'x'));
+  EXPECT_LE(b.bytes(), 100u);
+  uint64_t first;
+  uint32_t count;
+  EXPECT_EQ(b.Find(1, &first, &count), nullptr);  // fell out: a full copy is needed
+  EXPECT_NE(b.Find(50, &first, &count), nullptr);
+  EXPECT_EQ(b.front_seq(), 41u);
+}
+
+}  // namespace
+}  // namespace syncached::replication

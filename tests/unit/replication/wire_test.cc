@@ -1,0 +1,72 @@
+#include <gtest/gtest.h>
+
+#include "replication/wire.h"
+
+namespace syncached::replication {
+namespace {
+
+TEST(Wire, HelloRoundTrip) {
+  Hello h{7, 123456789, 42, "prod-eu"};
+  Hello d;
+  ASSERT_TRUE(DecodeHello(EncodeHello(h), &d));
+  EXPECT_EQ(d.node_id, 7);
+  EXPECT_EQ(d.epoch, 123456789u);
+  EXPECT_EQ(d.next_seq, 42u);
+  EXPECT_EQ(d.cluster, "prod-eu");
+}
+
+TEST(Wire, WelcomeAndPositions) {
+  Welcome w{WelcomeMode::kFullCopy, 9, 10, 3}, dw;
+  ASSERT_TRUE(DecodeWelcome(EncodeWelcome(w), &dw));
+  EXPECT_EQ(dw.mode, WelcomeMode::kFullCopy);
+  EXPECT_EQ(dw.node_id, 3);
+  Position p{5, 6, 7}, dp;
+  ASSERT_TRUE(DecodePosition(EncodePosition(MsgType::kPing, p), &dp));
+  EXPECT_EQ(dp.seq, 6u);
+  EXPECT_FALSE(DecodePosition(EncodeHello({}), &dp));
+}
+
+std::string BatchOf(std::vector<record::ChangeView> changes) {
+  std::string msg;
+  BeginBatch(11, 100, 0, &msg);
+  for (const auto& c : changes) record::EncodeChange(c, &msg);
+  SetCount(&msg, static_cast<uint32_t>(changes.size()));
+  return msg;
+}
+
+TEST(Wire, BatchRoundTrip) {
+  std::vector<record::ChangeView> in = {
+      {record::Kind::kPut, {1000, 1}, "k1", "v1", 5, 0},
+      {record::Kind::kDelete, {1001, 2}, "k2", "", 0, 0}};
+  Changes out;
+  ASSERT_TRUE(DecodeChanges(BatchOf(in), &out));
+  EXPECT_EQ(out.epoch, 11u);
+  EXPECT_EQ(out.first_seq, 100u);
+  ASSERT_EQ(out.changes.size(), 2u);
+  EXPECT_EQ(out.changes[0], in[0]);
+  EXPECT_EQ(out.changes[1], in[1]);
+}
+
+// Peers are untrusted: every truncation and every lie about the count is refused.
+TEST(Wire, MalformedBatchesAreRefused) {
+  std::string msg = BatchOf({{record::Kind::kPut, {1000, 1}, "key", "value", 0, 0}});
+  Changes out;
+  for (size_t cut = 0; cut < msg.size(); ++cut) {
+    EXPECT_FALSE(DecodeChanges(std::string_view(msg).substr(0, cut), &out)) << cut;
+  }
+  std::string lie = msg;
+  SetCount(&lie, 2);
+  EXPECT_FALSE(DecodeChanges(lie, &out));
+  SetCount(&lie, 0xffffffff);
+  EXPECT_FALSE(DecodeChanges(lie, &out));
+  std::string trailing = msg + "x";
+  EXPECT_FALSE(DecodeChanges(trailing, &out));
+  for (size_t i = 21; i < msg.size(); ++i) {
+    std::string flipped = msg;
+    flipped[i] ^= 0x20;
+    EXPECT_FALSE(DecodeChanges(flipped, &out)) << i;
+  }
+}
+
+}  // namespace
+}  // namespace syncached::replication
