@@ -63,20 +63,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       Check(req.data.size() <= item_max);
       // Every keyed command has a key; values only where the protocol carries them.
       switch (req.cmd) {
-        case Command::kGet: case Command::kGat: case Command::kTouch: case Command::kSet:
-        case Command::kAdd: case Command::kReplace: case Command::kAppend:
-        case Command::kPrepend: case Command::kDelete: case Command::kIncr:
-        case Command::kDecr: case Command::kSaslAuth: case Command::kSaslStep:
+        case Command::kGet:
+        case Command::kGat:
+        case Command::kTouch:
+        case Command::kSet:
+        case Command::kAdd:
+        case Command::kReplace:
+        case Command::kAppend:
+        case Command::kPrepend:
+        case Command::kDelete:
+        case Command::kIncr:
+        case Command::kDecr:
+        case Command::kSaslAuth:
+        case Command::kSaslStep:
           Check(!req.key.empty());
           break;
         default:
           Check(req.key.empty() || req.cmd == Command::kStats);
           break;
       }
-      if (req.cmd != Command::kSet && req.cmd != Command::kAdd &&
-          req.cmd != Command::kReplace && req.cmd != Command::kAppend &&
-          req.cmd != Command::kPrepend && req.cmd != Command::kSaslAuth &&
-          req.cmd != Command::kSaslStep) {
+      if (req.cmd != Command::kSet && req.cmd != Command::kAdd && req.cmd != Command::kReplace &&
+          req.cmd != Command::kAppend && req.cmd != Command::kPrepend &&
+          req.cmd != Command::kSaslAuth && req.cmd != Command::kSaslStep) {
         Check(req.data.empty());
       }
     }

@@ -26,9 +26,13 @@ std::string_view Token(std::string_view* s) {
 }  // namespace
 
 bool Engine::CheckAsciiUser(std::string_view user, std::string_view pass) const {
-  bool ok = false;
-  for (const auto& [u, p] : ascii_users_) ok |= SafeEqual(user, u) & SafeEqual(pass, p);
-  return ok;
+  // Compare every entry in full (no short-circuit) so timing says nothing about which
+  // part matched.
+  int ok = 0;
+  for (const auto& [u, p] : ascii_users_) {
+    ok |= static_cast<int>(SafeEqual(user, u)) & static_cast<int>(SafeEqual(pass, p));
+  }
+  return ok != 0;
 }
 
 size_t AsciiAuth(Engine& e, Session& s, std::string_view in, std::string* out) {

@@ -6,13 +6,14 @@
 // answered, and GETQ/GETKQ/GATQ/GATKQ answer hits but not misses, so a client sends
 // GETKQ... NOOP and reads hits until the NOOP's reply. Each reply echoes the request's
 // opcode (quiet or not) and opaque.
+#include "protocol/binary.h"
+
 #include <algorithm>
 
 #include "common/log.h"
 #include "engine/commands.h"
 #include "engine/ops.h"
 #include "engine/sasl.h"
-#include "protocol/binary.h"
 
 namespace syncached::engine {
 namespace {
@@ -71,11 +72,21 @@ void Get(Engine& e, Session& s, const Request& req, std::string* out) {
 void Update(Engine& e, Session& s, const Request& req, std::string* out) {
   StoreArgs a;
   switch (req.cmd) {
-    case Command::kAdd: a.mode = StoreMode::kAdd; break;
-    case Command::kReplace: a.mode = StoreMode::kReplace; break;
-    case Command::kAppend: a.mode = StoreMode::kAppend; break;
-    case Command::kPrepend: a.mode = StoreMode::kPrepend; break;
-    default: a.mode = StoreMode::kSet; break;
+    case Command::kAdd:
+      a.mode = StoreMode::kAdd;
+      break;
+    case Command::kReplace:
+      a.mode = StoreMode::kReplace;
+      break;
+    case Command::kAppend:
+      a.mode = StoreMode::kAppend;
+      break;
+    case Command::kPrepend:
+      a.mode = StoreMode::kPrepend;
+      break;
+    default:
+      a.mode = StoreMode::kSet;
+      break;
   }
   bool cas_enabled = e.settings().cas_enabled;
   a.cas = cas_enabled ? req.cas : 0;  // -C: memcached drops the request's CAS
@@ -90,9 +101,12 @@ void Update(Engine& e, Session& s, const Request& req, std::string* out) {
   e.prefix_stats().RecordSet(req.key);
   StoreOutcome o = DoStore(*e.store(), *s.stats, a);
   switch (o.result) {
-    case StoreResult::kStored: return Done(req, out, cas_enabled ? o.cas : 0);
-    case StoreResult::kExists: return Fail(req, out, bin::kKeyEexists);
-    case StoreResult::kNotFound: return Fail(req, out, bin::kKeyEnoent);
+    case StoreResult::kStored:
+      return Done(req, out, cas_enabled ? o.cas : 0);
+    case StoreResult::kExists:
+      return Fail(req, out, bin::kKeyEexists);
+    case StoreResult::kNotFound:
+      return Fail(req, out, bin::kKeyEnoent);
     case StoreResult::kNoMemory:
       // memcached fails the allocation before storing (out_of_memory()).
       return Fail(req, out, bin::kEnomem, "Out of memory allocating item");
@@ -110,9 +124,12 @@ void Delete(Engine& e, Session& s, const Request& req, std::string* out) {
   e.prefix_stats().RecordDelete(req.key);
   uint64_t cas = e.settings().cas_enabled ? req.cas : 0;
   switch (DoDelete(*e.store(), *s.stats, req.key, cas)) {
-    case DeleteResult::kDeleted: return Done(req, out);
-    case DeleteResult::kNotFound: return Fail(req, out, bin::kKeyEnoent);
-    case DeleteResult::kExists: return Fail(req, out, bin::kKeyEexists);
+    case DeleteResult::kDeleted:
+      return Done(req, out);
+    case DeleteResult::kNotFound:
+      return Fail(req, out, bin::kKeyEnoent);
+    case DeleteResult::kExists:
+      return Fail(req, out, bin::kKeyEexists);
   }
 }
 
@@ -137,9 +154,12 @@ void Arith(Engine& e, Session& s, const Request& req, std::string* out) {
       bin::AppendBE64(&value, o.value);
       return Respond(req, out, cas_enabled ? o.cas : 0, {}, {}, value);
     }
-    case ArithResult::kNotFound: return Fail(req, out, bin::kKeyEnoent);
-    case ArithResult::kExists: return Fail(req, out, bin::kKeyEexists);
-    case ArithResult::kNonNumeric: return Fail(req, out, bin::kDeltaBadval);
+    case ArithResult::kNotFound:
+      return Fail(req, out, bin::kKeyEnoent);
+    case ArithResult::kExists:
+      return Fail(req, out, bin::kKeyEexists);
+    case ArithResult::kNonNumeric:
+      return Fail(req, out, bin::kDeltaBadval);
     case ArithResult::kNoMemory:
       return Fail(req, out, bin::kEnomem, "Out of memory incrementing value");
   }
@@ -216,8 +236,7 @@ void Sasl(Engine& e, Session& s, const Request& req, std::string* out) {
     case SaslOutcome::kFail:
       s.stats->auth_cmds.Add();
       s.stats->auth_errors.Add();
-      SC_LOG(kWarn, "SASL authentication failed (mechanism %.*s, user '%s'): %s",
-             static_cast<int>(std::min<size_t>(req.key.size(), 32)), req.key.data(),
+      SC_LOG(kWarn, "SASL authentication failed (mechanism %s, user '%s'): %s", r.mech.c_str(),
              r.user.c_str(), r.error.c_str());
       return Fail(req, out, bin::kAuthError);
   }
@@ -248,7 +267,10 @@ bool RefuseUnauthenticated(std::string_view in, std::string* out) {
   if (!bin::DecodeHeader(in, &h) || h.magic != bin::kRequestMagic) return false;
   if (size_t{h.keylen} + h.extlen > h.bodylen) return false;  // framing errors come first
   switch (h.opcode) {
-    case bin::kSaslListMechs: case bin::kSaslAuth: case bin::kSaslStep: case bin::kVersion:
+    case bin::kSaslListMechs:
+    case bin::kSaslAuth:
+    case bin::kSaslStep:
+    case bin::kVersion:
       return false;
     default:
       bin::AppendResponse(out, h.opcode, bin::kAuthError, h.opaque, 0, {}, {},
@@ -261,24 +283,38 @@ bool RefuseUnauthenticated(std::string_view in, std::string* out) {
 
 void ExecuteBinary(Engine& e, Session& s, const Request& req, std::string* out) {
   switch (req.cmd) {
-    case Command::kGet: case Command::kGat: case Command::kTouch:
+    case Command::kGet:
+    case Command::kGat:
+    case Command::kTouch:
       return Get(e, s, req, out);
-    case Command::kSet: case Command::kAdd: case Command::kReplace: case Command::kAppend:
+    case Command::kSet:
+    case Command::kAdd:
+    case Command::kReplace:
+    case Command::kAppend:
     case Command::kPrepend:
       return Update(e, s, req, out);
-    case Command::kDelete: return Delete(e, s, req, out);
-    case Command::kIncr: case Command::kDecr: return Arith(e, s, req, out);
-    case Command::kFlushAll: return Flush(e, s, req, out);
-    case Command::kNoop: return Respond(req, out, 0);
-    case Command::kVersion: return Respond(req, out, 0, {}, {}, e.settings().version);
+    case Command::kDelete:
+      return Delete(e, s, req, out);
+    case Command::kIncr:
+    case Command::kDecr:
+      return Arith(e, s, req, out);
+    case Command::kFlushAll:
+      return Flush(e, s, req, out);
+    case Command::kNoop:
+      return Respond(req, out, 0);
+    case Command::kVersion:
+      return Respond(req, out, 0, {}, {}, e.settings().version);
     case Command::kQuit:
       s.close = true;
       return Done(req, out);
     case Command::kVerbosity:
       e.mutable_settings().verbosity = std::min<uint32_t>(req.number, 2);
       return Respond(req, out, 0);
-    case Command::kStats: return Stats(e, req, out);
-    case Command::kSaslListMechs: case Command::kSaslAuth: case Command::kSaslStep:
+    case Command::kStats:
+      return Stats(e, req, out);
+    case Command::kSaslListMechs:
+    case Command::kSaslAuth:
+    case Command::kSaslStep:
       return Sasl(e, s, req, out);
     default:
       return Error(e, s, req, out);
@@ -299,7 +335,15 @@ size_t Engine::ProcessBinary(Session& s, std::string_view in, std::string* out, 
       s.close = true;
       return consumed + in.size();
     }
-    ExecuteBinary(*this, s, req, out);
+    bool sasl = req.cmd == protocol::Command::kSaslListMechs ||
+                req.cmd == protocol::Command::kSaslAuth || req.cmd == protocol::Command::kSaslStep;
+    if (syncing() && !AllowedWhileSyncing(req.cmd) && !sasl) {
+      // Join gate, --join-mode error: the text protocol's SERVER_ERROR syncing.
+      bin::AppendResponse(out, req.opcode, bin::kTmpFail, req.opaque, 0, {}, {},
+                          bin::StatusMessage(bin::kTmpFail));
+    } else {
+      ExecuteBinary(*this, s, req, out);
+    }
     consumed += r.consumed;
     in.remove_prefix(r.consumed);
     if (s.close) return consumed + in.size();

@@ -110,6 +110,14 @@ size_t Engine::Process(Session& s, std::string_view in, std::string* out, size_t
   return consumed + ProcessText(s, in, out, out_limit);
 }
 
+// While a replicated node syncs, only what monitoring and clients' health checks use.
+bool Engine::AllowedWhileSyncing(protocol::Command c) {
+  using protocol::Command;
+  return c == Command::kStats || c == Command::kVersion || c == Command::kQuit ||
+         c == Command::kVerbosity || c == Command::kMetaNoop || c == Command::kError ||
+         c == Command::kClose || c == Command::kShutdown || c == Command::kNoop;
+}
+
 size_t Engine::ProcessText(Session& s, std::string_view in, std::string* out, size_t out_limit) {
   size_t consumed = 0;
   while (!in.empty() && !s.close && out->size() < out_limit) {
@@ -128,7 +136,11 @@ size_t Engine::ProcessText(Session& s, std::string_view in, std::string* out, si
       return consumed + in.size();
     }
     size_t before = out->size();
-    ExecuteText(*this, s, req, out);
+    if (syncing_.load(std::memory_order_relaxed) && !AllowedWhileSyncing(req.cmd)) {
+      AppendLine(out, "SERVER_ERROR syncing");  // join gate, --join-mode error
+    } else {
+      ExecuteText(*this, s, req, out);
+    }
     if (req.noreply && !IsMeta(req.cmd) &&
         !(req.cmd == protocol::Command::kError && req.error_ignores_noreply)) {
       out->resize(before);  // memcached's out_string drops any reply under noreply

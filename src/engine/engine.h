@@ -98,6 +98,12 @@ class Engine {
   }
   bool CheckAsciiUser(std::string_view user, std::string_view pass) const;
 
+  // Join gate in "error" mode: until a replicated node is in sync every data command
+  // answers SERVER_ERROR syncing (binary: temporary failure).
+  void SetSyncing(bool syncing) { syncing_.store(syncing); }
+  bool syncing() const { return syncing_.load(std::memory_order_relaxed); }
+  static bool AllowedWhileSyncing(protocol::Command c);
+
  private:
   size_t ProcessText(Session& s, std::string_view in, std::string* out, size_t out_limit);
   size_t ProcessBinary(Session& s, std::string_view in, std::string* out, size_t out_limit);
@@ -112,6 +118,7 @@ class Engine {
   std::vector<std::pair<std::string, std::string>> ascii_users_;
   PrefixStats prefix_stats_;
   OffsetClock* debug_clock_ = nullptr;
+  std::atomic<bool> syncing_{false};
 };
 
 }  // namespace syncached::engine

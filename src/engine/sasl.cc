@@ -18,13 +18,15 @@ struct SaslConn {
 
 namespace {
 
-std::mutex g_mu;  // serialises every call into Cyrus
+// Serialises every call into Cyrus and guards the globals below (callbacks run under it).
+std::mutex g_mu;
 std::once_flag g_once;
 Status g_init_status = Status::Invalid("SASL not initialised");
 bool g_initialized = false;
-std::string g_pwdb;          // $MEMCACHED_SASL_PWDB, empty when unset
-std::string g_conf_path;     // what the GETCONFPATH callback answers
-bool g_default_plain = false;  // no config file, password file only: offer PLAIN
+std::string g_pwdb;                  // $MEMCACHED_SASL_PWDB, empty when unset
+std::string g_conf_path;             // what the GETCONFPATH callback answers
+bool g_default_plain = false;        // no config file, password file only: offer PLAIN
+bool g_pwdb_wrong_password = false;  // the password file knew the user of the last attempt
 char g_hostname[256];
 
 // Constant-time compare so a wrong password does not leak its matching prefix length.
@@ -61,7 +63,9 @@ bool PwdbCheck(std::string_view user, std::string_view pass) {
     if (name != user && name != bare) continue;
     std::string_view stored = l.substr(colon + 1);
     stored = stored.substr(0, stored.find(':'));
-    return SafeEqual(stored, pass);
+    bool ok = SafeEqual(stored, pass);
+    g_pwdb_wrong_password = !ok;
+    return ok;
   }
   return false;
 }
@@ -74,13 +78,20 @@ int CheckPass(sasl_conn_t*, void*, const char* user, const char* pass, unsigned 
 
 int Log(void*, int level, const char* message) {
   switch (level) {
-    case SASL_LOG_ERR: SC_LOG(kError, "SASL: %s", message); break;
+    case SASL_LOG_ERR:
+      SC_LOG(kError, "SASL: %s", message);
+      break;
     case SASL_LOG_FAIL:
-    case SASL_LOG_WARN: SC_LOG(kInfo, "SASL: %s", message); break;
+    case SASL_LOG_WARN:
+      SC_LOG(kInfo, "SASL: %s", message);
+      break;
     case SASL_LOG_NOTE:
     case SASL_LOG_DEBUG:
-    case SASL_LOG_TRACE: SC_LOG(kDebug, "SASL: %s", message); break;
-    default: break;  // SASL_LOG_PASS traces carry passwords: never logged
+    case SASL_LOG_TRACE:
+      SC_LOG(kDebug, "SASL: %s", message);
+      break;
+    default:
+      break;  // SASL_LOG_PASS traces carry passwords: never logged
   }
   return SASL_OK;
 }
@@ -214,9 +225,12 @@ SaslReply Finish(sasl_conn_t* c, int rc, const char* out, unsigned outlen, std::
     return r;
   } else {
     r.outcome = SaslOutcome::kFail;
-    r.error = sasl_errstring(rc, nullptr, nullptr);
+    // Cyrus reports its own (sasldb) verdict, which follows a password file miss.
+    r.error = g_pwdb_wrong_password ? "wrong password (MEMCACHED_SASL_PWDB)"
+                                    : sasl_errstring(rc, nullptr, nullptr);
   }
   r.user = UserOf(c, mech, data);
+  r.mech = Printable(mech);
   return r;
 }
 
@@ -238,11 +252,6 @@ Status SaslInit() {
   return g_init_status;
 }
 
-bool SaslInitialized() {
-  std::lock_guard lock(g_mu);
-  return g_initialized;
-}
-
 bool SaslListMechs(SaslConnPtr* conn, std::string* out) {
   std::lock_guard lock(g_mu);
   if (!EnsureConnLocked(conn)) return false;
@@ -257,6 +266,7 @@ bool SaslListMechs(SaslConnPtr* conn, std::string* out) {
 SaslReply SaslStart(SaslConnPtr* conn, std::string_view mech, std::string_view data) {
   std::lock_guard lock(g_mu);
   SaslReply r;
+  r.mech = Printable(mech);
   if (!EnsureConnLocked(conn)) {
     r.error = "no SASL connection";
     return r;
@@ -265,6 +275,7 @@ SaslReply SaslStart(SaslConnPtr* conn, std::string_view mech, std::string_view d
   const char* out = nullptr;
   unsigned outlen = 0;
   // memcached passes no client data (not an empty one) when the payload is empty.
+  g_pwdb_wrong_password = false;
   int rc = sasl_server_start((*conn)->conn, m.c_str(), data.empty() ? nullptr : data.data(),
                              static_cast<unsigned>(data.size()), &out, &outlen);
   (*conn)->started = rc == SASL_OK || rc == SASL_CONTINUE;
@@ -280,6 +291,7 @@ SaslReply SaslStep(SaslConnPtr* conn, std::string_view data) {
   }
   const char* out = nullptr;
   unsigned outlen = 0;
+  g_pwdb_wrong_password = false;
   int rc = sasl_server_step((*conn)->conn, data.empty() ? nullptr : data.data(),
                             static_cast<unsigned>(data.size()), &out, &outlen);
   const char* mech = nullptr;

@@ -28,15 +28,15 @@ namespace syncached::engine {
 // Process-wide initialisation (sasl_server_init); later calls return the first result.
 // Fails when Cyrus cannot start or no configuration can be found (see above).
 Status SaslInit();
-bool SaslInitialized();
 
 enum class SaslOutcome { kOk, kContinue, kFail };
 
 struct SaslReply {
   SaslOutcome outcome = SaslOutcome::kFail;
-  std::string data;  // kContinue: the server's challenge
-  std::string user;  // the user who tried (for logs), when known; never the password
-  std::string error; // kFail: Cyrus's reason
+  std::string data;   // kContinue: the server's challenge
+  std::string user;   // the user who tried (for logs), when known; never the password
+  std::string mech;   // the mechanism tried (for logs), made printable
+  std::string error;  // kFail: Cyrus's reason
 };
 
 // The mechanisms on offer, space separated. False when Cyrus cannot list them.

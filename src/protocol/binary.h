@@ -32,13 +32,41 @@ inline constexpr size_t kHeaderSize = 24;
 inline constexpr size_t kMaxSaslMechLength = 32;
 
 enum Opcode : uint8_t {
-  kGet = 0x00, kSet = 0x01, kAdd = 0x02, kReplace = 0x03, kDelete = 0x04,
-  kIncrement = 0x05, kDecrement = 0x06, kQuit = 0x07, kFlush = 0x08, kGetQ = 0x09,
-  kNoop = 0x0a, kVersion = 0x0b, kGetK = 0x0c, kGetKQ = 0x0d, kAppend = 0x0e,
-  kPrepend = 0x0f, kStat = 0x10, kSetQ = 0x11, kAddQ = 0x12, kReplaceQ = 0x13,
-  kDeleteQ = 0x14, kIncrementQ = 0x15, kDecrementQ = 0x16, kQuitQ = 0x17, kFlushQ = 0x18,
-  kAppendQ = 0x19, kPrependQ = 0x1a, kVerbosity = 0x1b, kTouch = 0x1c, kGat = 0x1d,
-  kGatQ = 0x1e, kSaslListMechs = 0x20, kSaslAuth = 0x21, kSaslStep = 0x22, kGatK = 0x23,
+  kGet = 0x00,
+  kSet = 0x01,
+  kAdd = 0x02,
+  kReplace = 0x03,
+  kDelete = 0x04,
+  kIncrement = 0x05,
+  kDecrement = 0x06,
+  kQuit = 0x07,
+  kFlush = 0x08,
+  kGetQ = 0x09,
+  kNoop = 0x0a,
+  kVersion = 0x0b,
+  kGetK = 0x0c,
+  kGetKQ = 0x0d,
+  kAppend = 0x0e,
+  kPrepend = 0x0f,
+  kStat = 0x10,
+  kSetQ = 0x11,
+  kAddQ = 0x12,
+  kReplaceQ = 0x13,
+  kDeleteQ = 0x14,
+  kIncrementQ = 0x15,
+  kDecrementQ = 0x16,
+  kQuitQ = 0x17,
+  kFlushQ = 0x18,
+  kAppendQ = 0x19,
+  kPrependQ = 0x1a,
+  kVerbosity = 0x1b,
+  kTouch = 0x1c,
+  kGat = 0x1d,
+  kGatQ = 0x1e,
+  kSaslListMechs = 0x20,
+  kSaslAuth = 0x21,
+  kSaslStep = 0x22,
+  kGatK = 0x23,
   kGatKQ = 0x24,
 };
 
@@ -54,6 +82,9 @@ enum Status : uint16_t {
   kAuthContinue = 0x21,
   kUnknownCommand = 0x81,
   kEnomem = 0x82,
+  // Not sent by memcached 1.6; the binary spec's "temporary failure", which
+  // libmemcached and other clients know (syncached: a replica still syncing).
+  kTmpFail = 0x86,
 };
 
 // The text memcached sends with an error status when it has nothing more specific
@@ -68,7 +99,7 @@ struct Header {
   uint8_t datatype = 0;
   uint16_t vbucket = 0;  // status in a response
   uint32_t bodylen = 0;
-  uint32_t opaque = 0;   // raw bytes, not byte-swapped: replies copy them back
+  uint32_t opaque = 0;  // raw bytes, not byte-swapped: replies copy them back
   uint64_t cas = 0;
 };
 
@@ -114,9 +145,8 @@ inline bool DecodeHeader(std::string_view in, Header* h) {
 
 // Appends a response header (datatype raw bytes). The body must follow: extras, key,
 // value, `bodylen` bytes in all.
-inline void AppendResponseHeader(std::string* out, uint8_t opcode, uint16_t status,
-                                 uint8_t extlen, uint16_t keylen, uint32_t bodylen,
-                                 uint32_t opaque, uint64_t cas) {
+inline void AppendResponseHeader(std::string* out, uint8_t opcode, uint16_t status, uint8_t extlen,
+                                 uint16_t keylen, uint32_t bodylen, uint32_t opaque, uint64_t cas) {
   out->push_back(static_cast<char>(kResponseMagic));
   out->push_back(static_cast<char>(opcode));
   AppendBE16(out, keylen);
@@ -134,10 +164,9 @@ inline void AppendResponseHeader(std::string* out, uint8_t opcode, uint16_t stat
 inline void AppendResponse(std::string* out, uint8_t opcode, uint16_t status, uint32_t opaque,
                            uint64_t cas, std::string_view extras, std::string_view key,
                            std::string_view value) {
-  AppendResponseHeader(out, opcode, status, static_cast<uint8_t>(extras.size()),
-                       static_cast<uint16_t>(key.size()),
-                       static_cast<uint32_t>(extras.size() + key.size() + value.size()), opaque,
-                       cas);
+  AppendResponseHeader(
+      out, opcode, status, static_cast<uint8_t>(extras.size()), static_cast<uint16_t>(key.size()),
+      static_cast<uint32_t>(extras.size() + key.size() + value.size()), opaque, cas);
   out->append(extras);
   out->append(key);
   out->append(value);

@@ -15,16 +15,28 @@ namespace binary {
 
 const char* StatusMessage(uint16_t status) {
   switch (status) {
-    case kKeyEnoent: return "Not found";
-    case kKeyEexists: return "Data exists for key.";
-    case kE2big: return "Too large.";
-    case kEinval: return "Invalid arguments";
-    case kNotStored: return "Not stored.";
-    case kDeltaBadval: return "Non-numeric server-side value for incr or decr";
-    case kAuthError: return "Auth failure.";
-    case kUnknownCommand: return "Unknown command";
-    case kEnomem: return "Out of memory";
-    default: return "";
+    case kKeyEnoent:
+      return "Not found";
+    case kKeyEexists:
+      return "Data exists for key.";
+    case kE2big:
+      return "Too large.";
+    case kEinval:
+      return "Invalid arguments";
+    case kNotStored:
+      return "Not stored.";
+    case kDeltaBadval:
+      return "Non-numeric server-side value for incr or decr";
+    case kAuthError:
+      return "Auth failure.";
+    case kUnknownCommand:
+      return "Unknown command";
+    case kEnomem:
+      return "Out of memory";
+    case kTmpFail:
+      return "Temporary failure";
+    default:
+      return "";
   }
 }
 
@@ -36,9 +48,9 @@ using namespace binary;  // NOLINT: opcode and status names
 
 struct Frame {
   Header h;
-  size_t vlen = 0;        // bodylen - extlen - keylen
-  size_t head_size = 0;   // header + extras + key
-  size_t total = 0;       // the whole frame
+  size_t vlen = 0;       // bodylen - extlen - keylen
+  size_t head_size = 0;  // header + extras + key
+  size_t total = 0;      // the whole frame
 };
 
 // An error reply; the connection stays open and `swallow` more bytes are discarded.
@@ -64,25 +76,51 @@ bool ShapeOk(const Header& h) {
   const uint16_t k = h.keylen;
   const uint8_t e = h.extlen;
   switch (h.opcode) {
-    case kVersion: case kNoop: case kQuit: case kQuitQ: case kSaslListMechs:
+    case kVersion:
+    case kNoop:
+    case kQuit:
+    case kQuitQ:
+    case kSaslListMechs:
       return e == 0 && k == 0 && body == 0;
-    case kFlush: case kFlushQ:
+    case kFlush:
+    case kFlushQ:
       return k == 0 && body == e && (e == 0 || e == 4);
-    case kSet: case kSetQ: case kAdd: case kAddQ: case kReplace: case kReplaceQ:
+    case kSet:
+    case kSetQ:
+    case kAdd:
+    case kAddQ:
+    case kReplace:
+    case kReplaceQ:
       return e == 8 && k != 0 && body >= k + 8u;
-    case kGet: case kGetQ: case kGetK: case kGetKQ: case kDelete: case kDeleteQ:
+    case kGet:
+    case kGetQ:
+    case kGetK:
+    case kGetKQ:
+    case kDelete:
+    case kDeleteQ:
       return e == 0 && k != 0 && body == k;
-    case kIncrement: case kIncrementQ: case kDecrement: case kDecrementQ:
+    case kIncrement:
+    case kIncrementQ:
+    case kDecrement:
+    case kDecrementQ:
       return e == 20 && k != 0 && body == k + 20u;
-    case kAppend: case kAppendQ: case kPrepend: case kPrependQ:
+    case kAppend:
+    case kAppendQ:
+    case kPrepend:
+    case kPrependQ:
       return e == 0 && k != 0;
-    case kSaslAuth: case kSaslStep:
+    case kSaslAuth:
+    case kSaslStep:
       return e == 0 && k != 0;
     // memcached: STAT and the touch family do not check the body length, so extra
     // body bytes are read as the next request; we refuse such frames instead.
     case kStat:
       return e == 0 && body == k;
-    case kTouch: case kGat: case kGatQ: case kGatK: case kGatKQ:
+    case kTouch:
+    case kGat:
+    case kGatQ:
+    case kGatK:
+    case kGatKQ:
       return e == 4 && k != 0 && body == k + 4u;
     // Not in memcached 1.6 (it answers Unknown command); the original binary protocol
     // spec's form: 4 bytes of extras, the new level.
@@ -104,53 +142,116 @@ void SetCommand(const Frame& f, std::string_view in, Request* req) {
   std::string_view value = in.substr(f.head_size, f.vlen);
   req->key = key;
   switch (h.opcode) {
-    case kGetKQ: req->quiet = true; [[fallthrough]];
-    case kGetK: req->return_key = true; req->cmd = Command::kGet; break;
-    case kGetQ: req->quiet = true; [[fallthrough]];
-    case kGet: req->cmd = Command::kGet; break;
-    case kGatKQ: req->quiet = true; [[fallthrough]];
-    case kGatK: req->return_key = true; req->cmd = Command::kGat; break;
-    case kGatQ: req->quiet = true; [[fallthrough]];
-    case kGat: req->cmd = Command::kGat; break;
-    case kTouch: req->cmd = Command::kTouch; break;
-    case kSetQ: case kAddQ: case kReplaceQ:
+    case kGetKQ:
       req->quiet = true;
       [[fallthrough]];
-    case kSet: case kAdd: case kReplace: {
+    case kGetK:
+      req->return_key = true;
+      req->cmd = Command::kGet;
+      break;
+    case kGetQ:
+      req->quiet = true;
+      [[fallthrough]];
+    case kGet:
+      req->cmd = Command::kGet;
+      break;
+    case kGatKQ:
+      req->quiet = true;
+      [[fallthrough]];
+    case kGatK:
+      req->return_key = true;
+      req->cmd = Command::kGat;
+      break;
+    case kGatQ:
+      req->quiet = true;
+      [[fallthrough]];
+    case kGat:
+      req->cmd = Command::kGat;
+      break;
+    case kTouch:
+      req->cmd = Command::kTouch;
+      break;
+    case kSetQ:
+    case kAddQ:
+    case kReplaceQ:
+      req->quiet = true;
+      [[fallthrough]];
+    case kSet:
+    case kAdd:
+    case kReplace: {
       uint8_t base = h.opcode >= kSetQ ? static_cast<uint8_t>(h.opcode - kSetQ + kSet) : h.opcode;
       req->cmd = base == kSet ? Command::kSet : base == kAdd ? Command::kAdd : Command::kReplace;
       req->flags = LoadBE32(extras);
       req->data = value;
       break;
     }
-    case kAppendQ: case kPrependQ: req->quiet = true; [[fallthrough]];
-    case kAppend: case kPrepend:
-      req->cmd = (h.opcode == kAppend || h.opcode == kAppendQ) ? Command::kAppend
-                                                                : Command::kPrepend;
+    case kAppendQ:
+    case kPrependQ:
+      req->quiet = true;
+      [[fallthrough]];
+    case kAppend:
+    case kPrepend:
+      req->cmd =
+          (h.opcode == kAppend || h.opcode == kAppendQ) ? Command::kAppend : Command::kPrepend;
       req->data = value;
       break;
-    case kDeleteQ: req->quiet = true; [[fallthrough]];
-    case kDelete: req->cmd = Command::kDelete; break;
-    case kIncrementQ: case kDecrementQ: req->quiet = true; [[fallthrough]];
-    case kIncrement: case kDecrement:
-      req->cmd = (h.opcode == kIncrement || h.opcode == kIncrementQ) ? Command::kIncr
-                                                                      : Command::kDecr;
+    case kDeleteQ:
+      req->quiet = true;
+      [[fallthrough]];
+    case kDelete:
+      req->cmd = Command::kDelete;
+      break;
+    case kIncrementQ:
+    case kDecrementQ:
+      req->quiet = true;
+      [[fallthrough]];
+    case kIncrement:
+    case kDecrement:
+      req->cmd =
+          (h.opcode == kIncrement || h.opcode == kIncrementQ) ? Command::kIncr : Command::kDecr;
       req->delta = LoadBE64(extras);
       req->initial = LoadBE64(extras + 8);
       req->exptime = static_cast<int32_t>(LoadBE32(extras + 16));
       break;
-    case kQuitQ: req->quiet = true; [[fallthrough]];
-    case kQuit: req->cmd = Command::kQuit; break;
-    case kFlushQ: req->quiet = true; [[fallthrough]];
-    case kFlush: req->cmd = Command::kFlushAll; break;
-    case kNoop: req->cmd = Command::kNoop; break;
-    case kVersion: req->cmd = Command::kVersion; break;
-    case kStat: req->cmd = Command::kStats; req->args = key; break;
-    case kVerbosity: req->cmd = Command::kVerbosity; req->number = LoadBE32(extras); break;
-    case kSaslListMechs: req->cmd = Command::kSaslListMechs; break;
-    case kSaslAuth: req->cmd = Command::kSaslAuth; req->data = value; break;
-    case kSaslStep: req->cmd = Command::kSaslStep; req->data = value; break;
-    default: break;
+    case kQuitQ:
+      req->quiet = true;
+      [[fallthrough]];
+    case kQuit:
+      req->cmd = Command::kQuit;
+      break;
+    case kFlushQ:
+      req->quiet = true;
+      [[fallthrough]];
+    case kFlush:
+      req->cmd = Command::kFlushAll;
+      break;
+    case kNoop:
+      req->cmd = Command::kNoop;
+      break;
+    case kVersion:
+      req->cmd = Command::kVersion;
+      break;
+    case kStat:
+      req->cmd = Command::kStats;
+      req->args = key;
+      break;
+    case kVerbosity:
+      req->cmd = Command::kVerbosity;
+      req->number = LoadBE32(extras);
+      break;
+    case kSaslListMechs:
+      req->cmd = Command::kSaslListMechs;
+      break;
+    case kSaslAuth:
+      req->cmd = Command::kSaslAuth;
+      req->data = value;
+      break;
+    case kSaslStep:
+      req->cmd = Command::kSaslStep;
+      req->data = value;
+      break;
+    default:
+      break;
   }
   // The touch family and set/add/replace carry a 32-bit expiry as their last extra.
   if (req->cmd == Command::kGat || req->cmd == Command::kTouch) {
@@ -191,8 +292,16 @@ ParseResult ParseBinary(std::string_view in, size_t item_size_max, Request* req)
 
   // A value is refused from the header when it cannot fit, and swallowed unread.
   switch (h.opcode) {
-    case kSet: case kSetQ: case kAdd: case kAddQ: case kReplace: case kReplaceQ:
-    case kAppend: case kAppendQ: case kPrepend: case kPrependQ: {
+    case kSet:
+    case kSetQ:
+    case kAdd:
+    case kAddQ:
+    case kReplace:
+    case kReplaceQ:
+    case kAppend:
+    case kAppendQ:
+    case kPrepend:
+    case kPrependQ: {
       if (in.size() < f.head_size) return {ParseResult::kNeedMore, 0};
       uint32_t flags = h.extlen == 8 ? LoadBE32(in.data() + kHeaderSize) : 0;
       if (MemcachedItemSize(h.keylen, f.vlen, flags) > item_size_max) {
@@ -203,7 +312,8 @@ ParseResult ParseBinary(std::string_view in, size_t item_size_max, Request* req)
       }
       break;
     }
-    case kSaslAuth: case kSaslStep:
+    case kSaslAuth:
+    case kSaslStep:
       if (in.size() < f.head_size) return {ParseResult::kNeedMore, 0};
       if (h.keylen > kMaxSaslMechLength) return Error(req, kEinval, f.head_size, f.vlen);
       // memcached reads the payload into an item: one that cannot exist is ENOMEM.

@@ -12,6 +12,8 @@ const char* KindName(Kind kind) {
       return "delete";
     case Kind::kFlush:
       return "flush";
+    case Kind::kStalePut:
+      return "stale-put";
   }
   return "unknown";
 }
@@ -19,6 +21,7 @@ const char* KindName(Kind kind) {
 bool IsValid(const ChangeView& c) {
   switch (c.kind) {
     case Kind::kPut:
+    case Kind::kStalePut:
       return !c.key.empty() && c.key.size() <= kMaxKeySize && c.value.size() <= kMaxValueSize;
     case Kind::kDelete:
       return !c.key.empty() && c.key.size() <= kMaxKeySize && c.value.empty();
@@ -35,7 +38,7 @@ std::string DebugString(const ChangeView& c) {
     s.append(c.key.substr(0, 64));
     if (c.key.size() > 64) s += "...";
   }
-  if (c.kind == Kind::kPut) {
+  if (c.kind == Kind::kPut || c.kind == Kind::kStalePut) {
     s += " v=<" + std::to_string(c.value.size()) + " bytes> f=" + std::to_string(c.flags);
   }
   s += " e=" + std::to_string(c.exptime) + " @" + c.version.ToString();

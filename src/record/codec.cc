@@ -96,6 +96,7 @@ DecodeResult CheckRecordHeader(const char* p, size_t* total) {
   const size_t value_len = Load32(p + 4);
   switch (static_cast<Kind>(kind)) {
     case Kind::kPut:
+    case Kind::kStalePut:
     case Kind::kDelete:
       if (key_len == 0 || key_len > kMaxKeySize) {
         return DecodeResult::Corrupt(Corruption::kBadKeyLength);
@@ -108,7 +109,8 @@ DecodeResult CheckRecordHeader(const char* p, size_t* total) {
       return DecodeResult::Corrupt(Corruption::kUnknownKind);
   }
   if (value_len > kMaxValueSize) return DecodeResult::Corrupt(Corruption::kValueTooLarge);
-  if (value_len != 0 && static_cast<Kind>(kind) != Kind::kPut) {
+  if (value_len != 0 && static_cast<Kind>(kind) != Kind::kPut &&
+      static_cast<Kind>(kind) != Kind::kStalePut) {
     return DecodeResult::Corrupt(Corruption::kUnexpectedValue);
   }
   *total = kRecordOverhead + key_len + value_len;  // ≤ kMaxRecordSize: cannot overflow

@@ -25,6 +25,7 @@ enum LongOnly {
   kOptClusterSecretFile,
   kOptBacklogSize,
   kOptJoinTimeout,
+  kOptJoinMode,
 };
 
 const option kLongOptions[] = {
@@ -70,6 +71,7 @@ const option kLongOptions[] = {
     {"cluster-secret-file", required_argument, nullptr, kOptClusterSecretFile},
     {"backlog-size", required_argument, nullptr, kOptBacklogSize},
     {"join-timeout", required_argument, nullptr, kOptJoinTimeout},
+    {"join-mode", required_argument, nullptr, kOptJoinMode},
     {nullptr, 0, nullptr, 0},
 };
 const char kShortOptions[] = ":p:U:s:a:Al:dru:m:Mc:kvhiVP:f:n:LD:t:R:Cb:B:I:SFXWY:e:o:Z";
@@ -292,6 +294,11 @@ void Apply(int opt, const char* arg, Config* c) {
       break;
     case kOptClusterSecretFile: c->cluster_secret = ReadSecretFile(arg); break;
     case kOptBacklogSize: c->backlog_bytes = ParseSize(opt, arg, 1ull << 20, 1ull << 40); break;
+    case kOptJoinMode:
+      if (std::string(arg) == "refuse") c->join_refuse = true;
+      else if (std::string(arg) == "error") c->join_refuse = false;
+      else Fail("--join-mode: refuse or error, got '" + std::string(arg) + "'");
+      break;
     case kOptJoinTimeout:
       c->join_timeout_ms = static_cast<uint32_t>(ParseUnsigned(opt, arg, 0, 86400) * 1000);
       break;
@@ -418,7 +425,10 @@ syncached's own options:
   --backlog-size=<bytes>    recent changes kept for peers that reconnect (k/m/g suffix,
                             default: 64m); a peer further behind gets a full copy
   --join-timeout=<secs>     how long a starting node waits for a peer before serving
-                            alone (default: 5); while it syncs, clients are refused
+                            alone (default: 5)
+  --join-mode=refuse|error  while a starting node syncs: refuse client connections
+                            (default; clients fail over) or accept them and answer
+                            SERVER_ERROR syncing
 )";
   return h;
 }

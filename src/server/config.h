@@ -44,6 +44,7 @@ struct Config {
   std::string cluster_secret;            // read from --cluster-secret-file
   uint64_t backlog_bytes = 64ull << 20;  // --backlog-size
   uint32_t join_timeout_ms = 5000;       // --join-timeout (seconds on the command line)
+  bool join_refuse = true;               // --join-mode refuse (default) | error
   bool show_help = false;           // -h
   bool show_version = false;        // -V
   bool show_license = false;        // -i

@@ -82,10 +82,14 @@ Status Server::Start() {
   if (replicator_) {
     Status rs = replicator_->Start();
     if (!rs.ok()) return rs;
-    // The join gate: clients are refused (nothing listens yet) until this node holds
-    // what its peers hold, so no client reads a half-filled node.
     maintenance_ = std::thread([this] { MaintenanceLoop(); });
-    replicator_->WaitInitialSync();
+    if (config_.join_refuse) {
+      // The join gate: clients are refused (nothing listens yet) until this node holds
+      // what its peers hold, so no client reads a half-filled node.
+      replicator_->WaitInitialSync();
+    } else {
+      engine_->SetSyncing(true);
+    }
   }
   net::Options no;
   no.listen = config_.listen;
@@ -108,6 +112,10 @@ Status Server::Start() {
     if (!st.ok()) return st;
   }
   if (!maintenance_.joinable()) maintenance_ = std::thread([this] { MaintenanceLoop(); });
+  if (engine_->syncing()) {
+    replicator_->WaitInitialSync();
+    engine_->SetSyncing(false);
+  }
   SC_LOG(kInfo, "syncached listening on port %u (%u threads, -m %llu MB)", net_->bound_port(),
          config_.engine.num_threads,
          static_cast<unsigned long long>(config_.engine.maxbytes >> 20));

@@ -55,4 +55,9 @@ class __attribute__((packed, aligned(4))) Item {
 };
 static_assert(sizeof(Item) == 52, "item header layout");
 
+// The change record kind that carries an item's state (stale items travel as such).
+inline record::Kind PutKind(const Item* it) {
+  return (it->bits & kStale) ? record::Kind::kStalePut : record::Kind::kPut;
+}
+
 }  // namespace syncached::storage

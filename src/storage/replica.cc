@@ -58,10 +58,13 @@ void Store::WalkFlushOlderThan(const record::Version& v) {
 ApplyResult Store::Apply(const record::ChangeView& c) {
   hlc_.Observe(c.version.hlc);
   if (c.kind == record::Kind::kFlush) {
-    RaiseFlushFloor(c.version);
     uint32_t now = clock_->NowSeconds();
-    if (c.exptime == 0 || c.exptime <= now) {
+    if (c.exptime == 0) {
+      RaiseFlushFloor(c.version);
       WalkFlushOlderThan(c.version);
+    } else if (c.exptime <= now) {
+      RaiseFlushBoundary(record::MakeHlc(uint64_t{c.exptime} * 1000, 0));
+      WalkFlush();
     } else {
       shards_->pending_flush_at = c.exptime;
     }
@@ -94,6 +97,7 @@ ApplyResult Store::Apply(const record::ChangeView& c) {
     put.flags = c.flags;
     put.exptime = c.exptime;
     put.version = &c.version;
+    put.stale = c.kind == record::Kind::kStalePut;
     if (acc.Put(put, nullptr) != PutStatus::kOk) return ApplyResult::kStale;
     return ApplyResult::kApplied;
   });
@@ -106,7 +110,7 @@ void Store::SnapshotShard(size_t i, const std::function<void(const record::Chang
   s.ForEachLocked([&](Item* it) {
     bool flushed;
     if (IsDead(it, now, &flushed)) return;
-    fn(record::ChangeView{record::Kind::kPut, {it->cas, it->node}, it->key(), it->value(),
+    fn(record::ChangeView{PutKind(it), {it->cas, it->node}, it->key(), it->value(),
                           it->flags, it->exptime});
   });
   for (const auto& [key, t] : s.tombstones) {

@@ -210,6 +210,7 @@ class Store {
   uint32_t ClassChunkSize(uint32_t id) const;
   size_t ItemTotalSize(size_t key_len, size_t value_len) const;
   uint64_t NextCas();
+  uint64_t ChooseCas(uint64_t requested);
 
  private:
   friend class Accessor;
@@ -218,7 +219,8 @@ class Store {
   void Publish(const record::ChangeView& change);
   bool IsDead(const Item* it, uint32_t now, bool* flushed) const;
   void RunDueFlush(uint32_t now);
-  void WalkFlush(bool everything);
+  void WalkFlush();
+  void RaiseFlushBoundary(uint64_t boundary);
   void WalkFlushOlderThan(const record::Version& v);
   void RaiseFlushFloor(const record::Version& v);
   bool BelowFlushFloor(const record::Version& v) const;

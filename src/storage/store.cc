@@ -93,6 +93,17 @@ size_t Store::ItemTotalSize(size_t key_len, size_t value_len) const {
 
 uint64_t Store::NextCas() { return hlc_.Next().hlc; }
 
+// A client-chosen CAS (meta E). On a replicated node the CAS is the item's version,
+// which must be newer than anything before it for peers to take the change: an E value
+// in the clock's past (or too far in its future) is ignored for a fresh version, which
+// is consistent across the cluster anyway (docs/REPLICATION.md).
+uint64_t Store::ChooseCas(uint64_t requested) {
+  if (requested == 0) return NextCas();
+  if (!options_.replicated) return requested;
+  if (requested > hlc_.Last() && hlc_.Observe(requested)) return requested;
+  return NextCas();
+}
+
 Accessor Store::Lock(std::string_view key) {
   uint64_t h = HashKey(key);
   Shard* s = &shards_->shards[options_.shard_bits ? h >> (64 - options_.shard_bits) : 0];
@@ -128,25 +139,24 @@ void Store::RunDueFlush(uint32_t now) {
   uint32_t pending = shards_->pending_flush_at.load();
   if (pending == 0 || pending > now) return;
   if (shards_->pending_flush_at.compare_exchange_strong(pending, 0)) {
-    uint64_t boundary = NextCas();
-    uint64_t cur = shards_->flush_cas.load();
-    while (cur < boundary && !shards_->flush_cas.compare_exchange_weak(cur, boundary)) {
-    }
+    // The deadline itself is the boundary (not when we noticed it), so every replica
+    // drops exactly the items written before it, whoever wrote them.
+    RaiseFlushBoundary(record::MakeHlc(uint64_t{pending} * 1000, 0));
   }
 }
 
-// Frees every item the flush boundary hides (all items when `everything`), shard by
-// shard, then lifts the boundary so items stored later with a client-chosen CAS (meta
-// E) are not mistaken for flushed ones.
-void Store::WalkFlush(bool everything) {
+// Frees every item the flush boundary hides, shard by shard, then lifts the boundary
+// so items stored later with a client-chosen CAS (meta E) are not mistaken for flushed
+// ones (replicated nodes keep refusing older peer changes through the flush floor).
+void Store::WalkFlush() {
   std::lock_guard flush_lock(shards_->flush_mu);
   uint64_t boundary = shards_->flush_cas.load();
-  if (!everything && boundary == 0) return;
+  if (boundary == 0) return;
   for (auto& s : shards_->shards) {
     std::lock_guard lock(s.mu);
     std::vector<Item*> dead;
     s.ForEachLocked([&](Item* it) {
-      if (everything || it->cas < boundary) dead.push_back(it);
+      if (it->cas < boundary) dead.push_back(it);
     });
     for (Item* it : dead) {
       ++s.reclaimed;  // flushed memory given back counts as reclaimed, as in memcached
@@ -279,7 +289,7 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
     return PutStatus::kNoMemory;
   }
   it->h_next = it->lru_prev = it->lru_next = nullptr;
-  it->cas = a.version ? a.version->hlc : a.cas ? a.cas : store_->NextCas();
+  it->cas = a.version ? a.version->hlc : store_->ChooseCas(a.cas);
   it->exptime = a.exptime;
   it->atime = now;
   it->flags = a.flags;
@@ -310,7 +320,7 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
   } else {
     shard_->LinkLocked(it, hash_);
   }
-  store_->Publish(record::ChangeView{record::Kind::kPut, {it->cas, it->node}, it->key(),
+  store_->Publish(record::ChangeView{PutKind(it), {it->cas, it->node}, it->key(),
                                      it->value(), it->flags, it->exptime});
   if (out) *out = ItemRef(it);
   return PutStatus::kOk;
@@ -335,7 +345,7 @@ void Accessor::SetExptime(uint32_t exptime) {
     it->cas = store_->NextCas();
     it->node = store_->options_.node_id;
   }
-  store_->Publish(record::ChangeView{record::Kind::kPut, {it->cas, it->node}, it->key(),
+  store_->Publish(record::ChangeView{PutKind(it), {it->cas, it->node}, it->key(),
                                      it->value(), it->flags, it->exptime});
 }
 
@@ -346,7 +356,8 @@ void Accessor::MarkStale(bool stale) {
   else it->bits &= static_cast<uint8_t>(~kStale);
   it->bits &= static_cast<uint8_t>(~kWinSent);
   it->cas = store_->NextCas();
-  store_->Publish(record::ChangeView{record::Kind::kPut, {it->cas, it->node}, it->key(),
+  it->node = store_->options_.node_id;  // a new version of ours, so peers take it
+  store_->Publish(record::ChangeView{PutKind(it), {it->cas, it->node}, it->key(),
                                      it->value(), it->flags, it->exptime});
 }
 
@@ -371,24 +382,33 @@ void Accessor::Bump() {
 
 void Store::FlushAll(uint32_t at) {
   uint32_t now = clock_->NowSeconds();
+  record::Version v = hlc_.Next();
   if (at == 0 || at <= now) {
     shards_->pending_flush_at = 0;
-    // Hide older items at once on every shard, then free them shard by shard.
-    uint64_t boundary = NextCas();
-    shards_->flush_cas = std::max(shards_->flush_cas.load(), boundary);
-    WalkFlush(true);
+    // Everything older than the flush's own version goes: the same rule every replica
+    // applies to this record, so concurrent writes elsewhere survive alike everywhere.
+    RaiseFlushBoundary(v.hlc);
+    WalkFlush();
+    at = 0;
   } else {
     shards_->pending_flush_at = at;
   }
-  record::Version v = hlc_.Next();
-  if (options_.replicated) RaiseFlushFloor(v);
   Publish(record::ChangeView{record::Kind::kFlush, v, {}, {}, 0, at});
+}
+
+// Hides items older than `boundary` (a HLC reading) at once; on replicated nodes also
+// refuses peers' changes older than it from now on.
+void Store::RaiseFlushBoundary(uint64_t boundary) {
+  uint64_t cur = shards_->flush_cas.load();
+  while (cur < boundary && !shards_->flush_cas.compare_exchange_weak(cur, boundary)) {
+  }
+  if (options_.replicated) RaiseFlushFloor({boundary, 0});
 }
 
 void Store::Maintain() {
   uint32_t now = clock_->NowSeconds();
   RunDueFlush(now);
-  if (shards_->flush_cas.load() != 0) WalkFlush(false);
+  if (shards_->flush_cas.load() != 0) WalkFlush();
   if (options_.replicated) PurgeTombstones(now);
   // Crawl shards until about kCrawlItemsPerCall items were looked at (all of them in a
   // small cache): reclaim expired and flushed items so memory returns without waiting

@@ -58,7 +58,8 @@ TEST(Binary, SetGetDeleteBytes) {
   uint64_t cas = CasOf(r);
   EXPECT_NE(cas, 0u);
   EXPECT_EQ(r, Resp(bin::kSet, cas, {}, {}, {}, 0xA1B2C3D4));
-  EXPECT_EQ(h.Send(Req(bin::kGet, "foo", {}, {}, 0, 9)), Resp(bin::kGet, cas, BE32(7), {}, "bar", 9));
+  EXPECT_EQ(h.Send(Req(bin::kGet, "foo", {}, {}, 0, 9)),
+            Resp(bin::kGet, cas, BE32(7), {}, "bar", 9));
   EXPECT_EQ(h.Send(Req(bin::kGetK, "foo")), Resp(bin::kGetK, cas, BE32(7), "foo", "bar"));
   EXPECT_EQ(h.Send(Req(bin::kDelete, "foo")), Resp(bin::kDelete));
   EXPECT_EQ(h.Send(Req(bin::kDelete, "foo")), Err(bin::kDelete, bin::kKeyEnoent));
@@ -271,7 +272,8 @@ std::vector<bin::Header> Packets(std::string_view r, std::vector<std::string>* k
   while (bin::DecodeHeader(r, &h) && r.size() >= 24 + h.bodylen) {
     out.push_back(h);
     if (keys) keys->emplace_back(r.substr(24 + h.extlen, h.keylen));
-    if (values) values->emplace_back(r.substr(24 + h.extlen + h.keylen, h.bodylen - h.keylen - h.extlen));
+    if (values)
+      values->emplace_back(r.substr(24 + h.extlen + h.keylen, h.bodylen - h.keylen - h.extlen));
     r.remove_prefix(24 + h.bodylen);
   }
   EXPECT_TRUE(r.empty());
@@ -459,6 +461,25 @@ TEST(Binary, CountersAreSharedWithText) {
   EXPECT_EQ(t.delete_hits.Get(), 1u);
   EXPECT_EQ(t.delete_misses.Get(), 1u);
   EXPECT_EQ(t.cmd_flush.Get(), 1u);
+}
+
+}  // namespace
+}  // namespace syncached::engine
+
+namespace syncached::engine {
+namespace {
+
+TEST(Binary, SyncingNodeAnswersTemporaryFailure) {
+  EngineHarness h;
+  h.Send(Set(bin::kSet, "k", "v"));
+  h.engine().SetSyncing(true);  // --join-mode error, until the first full copy is in
+  EXPECT_EQ(h.Send(Req(bin::kGet, "k", {}, {}, 0, 4)), Err(bin::kGet, bin::kTmpFail, 4));
+  EXPECT_EQ(h.Send(Set(bin::kSetQ, "k", "w")), Err(bin::kSetQ, bin::kTmpFail));
+  EXPECT_EQ(h.Send(Req(bin::kVersion)), Resp(bin::kVersion, 0, {}, {}, "1.6.18"));
+  EXPECT_EQ(h.Send(Req(bin::kNoop)), Resp(bin::kNoop));
+  h.engine().SetSyncing(false);
+  std::string r = h.Send(Req(bin::kGet, "k"));
+  EXPECT_EQ(r, Resp(bin::kGet, CasOf(r), BE32(0), {}, "v"));
 }
 
 }  // namespace

@@ -128,7 +128,7 @@ TEST_F(BinarySasl, PasswordFileRulesFollowMemcached) {
   };
   EXPECT_TRUE(try_login("bob", "hunter2"));  // fields after a second ':' are ignored
   EXPECT_FALSE(try_login("bob", "hunter2:extra field"));
-  EXPECT_TRUE(try_login("carol", "pass3"));  // memcached's user@host form
+  EXPECT_TRUE(try_login("carol", "pass3"));                 // memcached's user@host form
   EXPECT_FALSE(try_login("alice", "second-line-ignored"));  // the first line decides
   EXPECT_FALSE(try_login("alice", ""));
   EXPECT_FALSE(try_login("", "secret"));

@@ -189,3 +189,20 @@ TEST(Text, NoEvictModeRefuses) {
 
 }  // namespace
 }  // namespace syncached::engine
+
+namespace syncached::engine {
+namespace {
+
+TEST(Text, SyncingNodeAnswersServerErrorButStillReportsStats) {
+  EngineHarness h;
+  h.engine().SetSyncing(true);
+  EXPECT_EQ(h.Send("set k 0 0 1\r\na\r\n"), "SERVER_ERROR syncing\r\n");
+  EXPECT_EQ(h.Send("get k\r\n"), "SERVER_ERROR syncing\r\n");
+  EXPECT_EQ(h.Send("version\r\n"), "VERSION 1.6.18\r\n");
+  EXPECT_TRUE(h.Send("stats\r\n").ends_with("END\r\n"));
+  h.engine().SetSyncing(false);
+  EXPECT_EQ(h.Send("get k\r\n"), "END\r\n");
+}
+
+}  // namespace
+}  // namespace syncached::engine

@@ -105,8 +105,8 @@ std::vector<std::pair<std::string, Command>> AllRequests() {
 }
 
 TEST(BinaryParser, SetFields) {
-  std::string in = Frame(bin::kSetQ, "foo", SetExtras(0xdeadbeef, 0xffffffff), "bar", 42,
-                         0x01020304);
+  std::string in =
+      Frame(bin::kSetQ, "foo", SetExtras(0xdeadbeef, 0xffffffff), "bar", 42, 0x01020304);
   Parsed p = Parse(in);
   ASSERT_EQ(p.r.status, ParseResult::kOk);
   EXPECT_EQ(p.r.consumed, in.size());
@@ -241,12 +241,12 @@ TEST(BinaryParser, LongKeyIsInvalidAndCloses) {
 // Shapes memcached refuses with EINVAL and a close (handle_binary_protocol_error).
 TEST(BinaryParser, WrongShapesAreInvalidAndClose) {
   const std::vector<std::string> bad = {
-      Frame(bin::kGet),                          // no key
-      Frame(bin::kGet, "k", BE32(0)),            // extras
-      Frame(bin::kGetK, "k", "", "v"),           // value
-      Frame(bin::kSet, "k", "", "v"),            // no extras
+      Frame(bin::kGet),                            // no key
+      Frame(bin::kGet, "k", BE32(0)),              // extras
+      Frame(bin::kGetK, "k", "", "v"),             // value
+      Frame(bin::kSet, "k", "", "v"),              // no extras
       Frame(bin::kSet, "", SetExtras(0, 0), "v"),  // no key
-      Frame(bin::kAdd, "k", BE32(0), "v"),       // 4 bytes of extras
+      Frame(bin::kAdd, "k", BE32(0), "v"),         // 4 bytes of extras
       Frame(bin::kDelete, "k", BE32(0)),
       Frame(bin::kDeleteQ, "k", "", "v"),
       Frame(bin::kIncrement, "k", BE64(1)),
@@ -341,18 +341,19 @@ TEST(BinaryParser, StatusMessagesAreMemcachedsText) {
   EXPECT_STREQ(bin::StatusMessage(bin::kAuthError), "Auth failure.");
   EXPECT_STREQ(bin::StatusMessage(bin::kUnknownCommand), "Unknown command");
   EXPECT_STREQ(bin::StatusMessage(bin::kEnomem), "Out of memory");
+  EXPECT_STREQ(bin::StatusMessage(bin::kTmpFail), "Temporary failure");
 }
 
 TEST(BinaryEncoder, ResponseBytes) {
   std::string out;
   uint32_t opaque;
   memcpy(&opaque, "\xAA\xBB\xCC\xDD", 4);
-  bin::AppendResponse(&out, bin::kGetK, bin::kSuccess, opaque, 0x0102030405060708ull,
-                      BE32(7), "key", "value");
-  const std::string want =
-      std::string("\x81\x0c\x00\x03\x04\x00\x00\x00", 8) +
-      std::string("\x00\x00\x00\x0c\xAA\xBB\xCC\xDD", 8) +
-      std::string("\x01\x02\x03\x04\x05\x06\x07\x08", 8) + BE32(7) + "keyvalue";
+  bin::AppendResponse(&out, bin::kGetK, bin::kSuccess, opaque, 0x0102030405060708ull, BE32(7),
+                      "key", "value");
+  const std::string want = std::string("\x81\x0c\x00\x03\x04\x00\x00\x00", 8) +
+                           std::string("\x00\x00\x00\x0c\xAA\xBB\xCC\xDD", 8) +
+                           std::string("\x01\x02\x03\x04\x05\x06\x07\x08", 8) + BE32(7) +
+                           "keyvalue";
   EXPECT_EQ(out, want);
   bin::Header h;
   ASSERT_TRUE(bin::DecodeHeader(out, &h));

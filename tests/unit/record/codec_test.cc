@@ -169,7 +169,7 @@ TEST(CodecTest, HostileHeadersAreCorruptFromTheHeaderAlone) {
   };
   const Case cases[] = {
       {0, 1, 0, Corruption::kUnknownKind},
-      {4, 1, 0, Corruption::kUnknownKind},
+      {5, 1, 0, Corruption::kUnknownKind},
       {255, 1, 0, Corruption::kUnknownKind},
       {1, 0, 5, Corruption::kBadKeyLength},
       {1, 251, 5, Corruption::kBadKeyLength},
