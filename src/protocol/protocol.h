@@ -90,13 +90,14 @@ struct Request {
   void Reset() {
     cmd = Command::kNone;
     noreply = key_binary = quiet = return_key = false;
-    error_ignores_noreply = delete_on_error = false;
+    error_ignores_noreply = delete_on_error = close_after_error = false;
     key = keys = data = args = {};
     flags = number = opaque = 0;
     exptime = 0;
     cas = delta = swallow = initial = 0;
     error = nullptr;
     opcode = 0;
+    status = 0;
     meta.seen = 0;
     meta.ttl = meta.vivify_ttl = meta.recache_ttl = 0;
     meta.client_flags = 0;

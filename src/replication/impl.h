@@ -119,6 +119,7 @@ struct Replicator::Impl {
   Options opts;
   storage::Store* store;
   uint64_t epoch = 0;
+  uint64_t started_ms = 0;
   void* ctx = nullptr;
   void* router = nullptr;
   void* monitor = nullptr;

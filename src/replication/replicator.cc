@@ -120,6 +120,11 @@ Status Replicator::Start() {
     }
     m.links.push_back(std::move(l));
   }
+  m.started_ms = NowMillis();
+  {
+    std::lock_guard lock(m.mu);
+    m.all_synced = false;
+  }
   m.thread = std::thread([&m] { m.Run(); });
   SC_LOG(kInfo, "replication: node %u listening on port %u, %zu peer(s)", m.opts.node_id,
          m.opts.port, m.opts.peers.size());
@@ -173,7 +178,10 @@ void Replicator::Impl::ServeMonitor() {
     if (event & (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                  ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)) {
       ++auth_failures;
-      SC_LOG(kWarn, "replication: handshake from %s failed (wrong cluster secret?)",
+      // ZeroMQ reports the listener, not the peer; the peer logs the failure too, with
+      // our address.
+      SC_LOG(kWarn, "replication: a peer failed the CURVE handshake on %s (wrong cluster "
+                    "secret or cluster name?)",
              address.c_str());
     }
   }
@@ -232,7 +240,12 @@ void Replicator::Impl::RenderStats(uint64_t now) {
   stat("STAT tombstones %" PRIu64 "\r\n", store->tombstones());
   stat("STAT auth_failures %" PRIu64 "\r\n", auth_failures.load());
   stat("STAT queue_overflows %" PRIu64 "\r\n", overflows);
-  bool synced = true, welcomed = false;
+  // The join gate: every peer is either synced, refused, or has been silent longer
+  // than the join timeout (never answered since we started, or died mid-copy: the
+  // copies the other peers send cover what it had).
+  // Once any peer has answered, the cluster has data for us: the node then waits for
+  // some peer to finish a sync, however long, rather than serve part of a copy.
+  bool resolved_all = true, any_synced = false, ever_welcomed = false;
   for (const Link& l : links) {
     const char* p = l.address.c_str();
     uint64_t lag = l.publisher_next > l.next_seq ? l.publisher_next - l.next_seq : 0;
@@ -257,11 +270,11 @@ void Replicator::Impl::RenderStats(uint64_t now) {
       if (c == ' ' || c == '\r' || c == '\n') c = '_';
     }
     stat("STAT peer:%s:last_error %s\r\n", p, err.c_str());
-    // A peer that went away (even mid full copy) no longer holds the gate: the copy
-    // every other peer sends covers what it had.
-    bool gone = l.phase == Link::Phase::kConnecting && now - l.last_rx_ms > opts.join_timeout_ms;
-    synced &= l.synced || !l.welcomed || gone || l.phase == Link::Phase::kRefused;
-    welcomed |= l.welcomed;
+    uint64_t heard = l.last_rx_ms ? l.last_rx_ms : started_ms;
+    bool silent = now - heard > opts.join_timeout_ms;
+    resolved_all &= l.synced || l.phase == Link::Phase::kRefused || silent;
+    any_synced |= l.synced;
+    ever_welcomed |= l.welcomed;
   }
   for (const auto& [id, s] : sessions) {
     uint16_t n = s.node_id;
@@ -280,8 +293,8 @@ void Replicator::Impl::RenderStats(uint64_t now) {
   {
     std::lock_guard lock(mu);
     stats_text = std::move(out);
-    any_welcomed = welcomed;
-    all_synced = synced;
+    any_welcomed = any_synced;
+    all_synced = resolved_all && (any_synced || !ever_welcomed);
     stat_refused = refused_hellos;
   }
   cv.notify_all();
@@ -292,11 +305,11 @@ bool Replicator::WaitInitialSync() {
   if (m.links.empty()) return true;
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::milliseconds(m.opts.join_timeout_ms);
+  (void)deadline;
   std::unique_lock lock(m.mu);
   for (;;) {
-    bool timed_out = std::chrono::steady_clock::now() >= deadline;
-    if (m.any_welcomed && m.all_synced) return true;
-    if (timed_out && !m.any_welcomed) {
+    if (m.all_synced) {
+      if (m.any_welcomed) return true;
       SC_LOG(kWarn, "replication: no peer answered within %u ms; serving alone",
              m.opts.join_timeout_ms);
       return false;

@@ -152,6 +152,12 @@ void Replicator::Impl::TickLinks(uint64_t now) {
     switch (l.phase) {
       case Link::Phase::kConnecting:
         if (now - l.last_hello_ms >= kHelloEveryMs) SendHello(l, now);
+        if (l.last_error.empty() && now - std::max(l.last_rx_ms, started_ms) > 5000) {
+          // With CURVE, a wrong secret looks like a peer that never answers.
+          l.last_error = "no answer: peer down, or cluster secret or name differ";
+          SC_LOG(kWarn, "replication: no answer from %s (down, or another cluster secret?)",
+                 l.address.c_str());
+        }
         break;
       case Link::Phase::kRefused:
         if (now - l.last_hello_ms >= 10 * kHelloEveryMs) SendHello(l, now);

@@ -270,6 +270,10 @@ def _cluster_factory(name):
     try:
         yield make
     finally:
+        while _writers:
+            w = _writers.pop()
+            w.stop_event.set()
+            w.join(10)
         problems = []
         for c in clusters:
             for node in c:
@@ -370,6 +374,9 @@ def wait_key(nodes, key, predicate, timeout=10.0):
 
 # -- load ----------------------------------------------------------------------
 
+_writers = []  # started Writers; the cluster fixtures stop them at teardown
+
+
 class Writer(threading.Thread):
     """Writes through one node until stopped; keeps what was acknowledged.
 
@@ -385,6 +392,10 @@ class Writer(threading.Thread):
         self.count = 0    # acknowledged writes
         self.ops = 0      # calls of fn that returned
         self.errors = []
+
+    def start(self):
+        _writers.append(self)
+        super().start()
 
     def run(self):
         i = 0

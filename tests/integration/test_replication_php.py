@@ -80,7 +80,9 @@ def run_failover(nodes, ini, key_of, tag):
              for sid in sids]
     results, stderrs = [], []
     try:
-        time.sleep(0.8)
+        for p in procs:  # every process is running before the kill
+            assert p.stdout.readline() == b"started\n"
+        time.sleep(0.5)
         killed_at = time.time()
         victim.kill(signal.SIGKILL)
         time.sleep(1.5)

@@ -8,6 +8,7 @@
 //   regressions [attempt, value read, last acknowledged] whenever a read
 //               returned less than what this process last wrote
 //   start, end  wall-clock times (s) of the first and last attempt
+// (after a first line "started", printed before the first attempt).
 // Handler, servers and locking come from -d options (test_replication_php.py).
 // Usage: php session_counter_failover.php <sid> <seconds> <pause-ms>
 if ($argc != 4) {
@@ -22,6 +23,8 @@ $last = 0;
 $failures = 0;
 $regressions = [];
 $start = microtime(true);
+echo "started\n";
+fflush(STDOUT);
 for ($i = 0; microtime(true) - $start < $seconds; $i++) {
     session_id($sid);
     if (!session_start()) {

@@ -368,3 +368,28 @@ TEST(BinaryEncoder, ResponseBytes) {
 
 }  // namespace
 }  // namespace syncached::protocol
+
+namespace syncached::protocol {
+namespace {
+
+// A Request is reused for every request of a connection: nothing of an error sticks.
+TEST(BinaryParser, ReusedRequestForgetsThePreviousError) {
+  Request req;
+  std::string bad = RawHeader(binary::kGet, 3, 0, 1);
+  ASSERT_EQ(ParseBinary(bad, kItemMax, &req).status, ParseResult::kOk);
+  ASSERT_TRUE(req.close_after_error);
+  std::string big = RawHeader(binary::kSet, 1, 8, 0xffff) + SetExtras(0, 0) + "k";
+  ASSERT_EQ(ParseBinary(big, 1024, &req).status, ParseResult::kOk);
+  ASSERT_NE(req.swallow, 0u);
+  std::string get = Frame(binary::kGet, "k");
+  ASSERT_EQ(ParseBinary(get, kItemMax, &req).status, ParseResult::kOk);
+  EXPECT_EQ(req.cmd, Command::kGet);
+  EXPECT_FALSE(req.close_after_error);
+  EXPECT_FALSE(req.delete_on_error);
+  EXPECT_EQ(req.status, 0);
+  EXPECT_EQ(req.swallow, 0u);
+  EXPECT_EQ(req.error, nullptr);
+}
+
+}  // namespace
+}  // namespace syncached::protocol
