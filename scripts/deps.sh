@@ -5,10 +5,11 @@
 #   scripts/deps.sh build    only what building the server needs
 set -euo pipefail
 
-build=(cmake ninja-build g++ pkg-config libxxhash-dev)
+build=(cmake ninja-build g++ pkg-config libxxhash-dev libzmq3-dev libsodium-dev libsasl2-dev
+       libsasl2-modules)
 test=(clang libclang-rt-14-dev libgtest-dev libgmock-dev libbenchmark-dev
       memcached libmemcached-tools python3 python3-pytest python3-pymemcache python3-pylibmc
-      php-cli php-memcached php-memcache gnuplot-nox procps linux-perf strace)
+      php-cli php-memcached php-memcache gnuplot-nox procps linux-perf strace sasl2-bin)
 
 want=("${build[@]}")
 [[ "${1:-all}" == build ]] || want+=("${test[@]}")

@@ -24,9 +24,22 @@ bool EndsOk(const char* str, const char* end) {
                         *end == '\n' || *end == '\v' || *end == '\f');
 }
 
+// The common case, a short run of plain digits, without a copy and strtoull.
+bool SmallDigits(std::string_view s, uint64_t* out) {
+  if (s.empty() || s.size() > 18) return false;
+  uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  *out = v;
+  return true;
+}
+
 }  // namespace
 
 bool ParseU64(std::string_view s, uint64_t* out) {
+  if (SmallDigits(s, out)) return true;
   char buf[64];
   *out = 0;
   if (!Terminated(s, buf, sizeof buf)) return false;
@@ -48,6 +61,11 @@ bool ParseU32(std::string_view s, uint32_t* out) {
 }
 
 bool ParseI32(std::string_view s, int32_t* out) {
+  uint64_t small;
+  if (SmallDigits(s, &small)) {
+    *out = static_cast<int32_t>(static_cast<long>(small));  // truncation as memcached's
+    return true;
+  }
   char buf[64];
   *out = 0;
   if (!Terminated(s, buf, sizeof buf)) return false;

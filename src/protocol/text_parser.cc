@@ -16,7 +16,8 @@ constexpr const char* kBadFormat = "CLIENT_ERROR bad command line format";
 constexpr const char* kBadExptime = "CLIENT_ERROR invalid exptime argument";
 
 struct Tokens {
-  std::array<std::string_view, kMaxTokens> t{};
+  // Not value-initialised: only t[0..n) is ever read (saves zeroing 384 bytes a request).
+  std::array<std::string_view, kMaxTokens> t;
   size_t n = 0;          // real tokens
   bool truncated = false;  // more tokens followed (memcached's non-null terminal)
   std::string_view rest;   // everything after the first token
