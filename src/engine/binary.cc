@@ -344,16 +344,8 @@ size_t Engine::ProcessBinary(Session& s, std::string_view in, std::string* out, 
     } else {
       ExecuteBinary(*this, s, req, out);
     }
-    consumed += r.consumed;
-    in.remove_prefix(r.consumed);
     if (s.close) return consumed + in.size();
-    if (req.swallow) {
-      size_t n = static_cast<size_t>(std::min<uint64_t>(req.swallow, in.size()));
-      s.swallow = req.swallow - n;
-      consumed += n;
-      in.remove_prefix(n);
-      if (s.swallow) break;
-    }
+    if (!StepPast(s, req, r.consumed, &in, &consumed)) break;
   }
   return consumed;
 }

@@ -2,6 +2,7 @@
 // ops.h and storage, and writes the protocol's reply.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 
@@ -35,6 +36,21 @@ void ExecuteLruCrawler(Engine& e, std::string_view args, std::string* out);
 // -Y: the first request must be "set <any> <flags> <exptime> <n>\r\nuser pass\r\n".
 // Returns bytes consumed (0: need more).
 size_t AsciiAuth(Engine& e, Session& s, std::string_view in, std::string* out);
+
+// Moves past a request of `parsed` bytes and the bytes it asked to discard (a refused
+// value). Returns false when the discard runs past `in`: the session keeps swallowing
+// as more bytes arrive, and the caller stops for now.
+inline bool StepPast(Session& s, const protocol::Request& req, size_t parsed,
+                     std::string_view* in, size_t* consumed) {
+  *consumed += parsed;
+  in->remove_prefix(parsed);
+  if (!req.swallow) return true;
+  size_t n = static_cast<size_t>(std::min<uint64_t>(req.swallow, in->size()));
+  s.swallow = req.swallow - n;
+  *consumed += n;
+  in->remove_prefix(n);
+  return s.swallow == 0;
+}
 
 // Small formatting helpers shared by the front ends.
 inline void AppendU64(std::string* out, uint64_t v) {

@@ -145,15 +145,7 @@ size_t Engine::ProcessText(Session& s, std::string_view in, std::string* out, si
         !(req.cmd == protocol::Command::kError && req.error_ignores_noreply)) {
       out->resize(before);  // memcached's out_string drops any reply under noreply
     }
-    consumed += r.consumed;
-    in.remove_prefix(r.consumed);
-    if (req.swallow) {
-      size_t n = static_cast<size_t>(std::min<uint64_t>(req.swallow, in.size()));
-      s.swallow = req.swallow - n;
-      consumed += n;
-      in.remove_prefix(n);
-      if (s.swallow) break;
-    }
+    if (!StepPast(s, req, r.consumed, &in, &consumed)) break;
   }
   return consumed;
 }

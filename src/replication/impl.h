@@ -142,6 +142,8 @@ struct Replicator::Impl {
   std::atomic<uint64_t> auth_failures{0};
   uint64_t refused_hellos = 0;
   uint64_t stat_refused = 0;
+  std::string last_accepted_peer;  // for naming a peer whose handshake failed
+  std::map<std::string, std::pair<uint64_t, uint64_t>> refusal_log;  // host: last ms, quiet
   uint64_t overflows = 0;
 };
 

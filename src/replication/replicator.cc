@@ -1,4 +1,7 @@
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -80,8 +83,8 @@ Status Replicator::Start() {
     zmq_setsockopt(m.router, ZMQ_ZAP_DOMAIN, "syncached", 9);
     // Failed handshakes (wrong secret) are counted through the socket monitor.
     zmq_socket_monitor(m.router, "inproc://syncached.repl.monitor",
-                       ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                           ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
+                       ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
     m.monitor = zmq_socket(m.ctx, ZMQ_PAIR);
     zmq_connect(m.monitor, "inproc://syncached.repl.monitor");
   }
@@ -163,9 +166,13 @@ void Replicator::Impl::ServeMonitor() {
       zmq_msg_close(&m);
       return;
     }
-    bool first = zmq_msg_size(&m) >= 2;
+    bool first = zmq_msg_size(&m) >= 6;
     uint16_t event = 0;
-    if (first) memcpy(&event, zmq_msg_data(&m), 2);
+    int32_t value = -1;
+    if (first) {
+      memcpy(&event, zmq_msg_data(&m), 2);
+      memcpy(&value, static_cast<char*>(zmq_msg_data(&m)) + 2, 4);
+    }
     bool more = zmq_msg_more(&m);
     zmq_msg_close(&m);
     std::string address;
@@ -175,14 +182,40 @@ void Replicator::Impl::ServeMonitor() {
       address.assign(static_cast<char*>(zmq_msg_data(&m)), zmq_msg_size(&m));
       zmq_msg_close(&m);
     }
-    if (event & (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)) {
+    if (event == ZMQ_EVENT_ACCEPTED && value >= 0) {
+      // The event names our listener; the accepted socket tells who connected. A
+      // failed handshake follows its accept, so it is reported against that peer.
+      sockaddr_storage sa{};
+      socklen_t len = sizeof sa;
+      char host[INET6_ADDRSTRLEN] = "";
+      if (getpeername(value, reinterpret_cast<sockaddr*>(&sa), &len) == 0) {
+        if (sa.ss_family == AF_INET) {
+          auto* in = reinterpret_cast<sockaddr_in*>(&sa);
+          inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        } else if (sa.ss_family == AF_INET6) {
+          auto* in6 = reinterpret_cast<sockaddr_in6*>(&sa);
+          inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+        }
+      }
+      if (host[0]) last_accepted_peer = host;
+    } else if (event & (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                        ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)) {
       ++auth_failures;
-      // ZeroMQ reports the listener, not the peer; the peer logs the failure too, with
-      // our address.
-      SC_LOG(kWarn, "replication: a peer failed the CURVE handshake on %s (wrong cluster "
-                    "secret or cluster name?)",
-             address.c_str());
+      // A refused peer retries every second or two: log the first refusal per host,
+      // then at most once a minute with the count in between.
+      std::string who = last_accepted_peer.empty() ? "on " + address : last_accepted_peer;
+      uint64_t now = NowMillis();
+      auto& [last_log, suppressed] = refusal_log[who];
+      if (last_log == 0 || now - last_log >= 60000) {
+        std::string since = suppressed ? " [" + std::to_string(suppressed) + " more since]" : "";
+        SC_LOG(kWarn, "replication: refused peer %s: CURVE handshake failed (another cluster "
+                      "secret or name?)%s",
+               who.c_str(), since.c_str());
+        last_log = now;
+        suppressed = 0;
+      } else {
+        ++suppressed;
+      }
     }
   }
 }

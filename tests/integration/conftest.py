@@ -3,7 +3,7 @@
 Run against the reference:  SYNCACHED_BIN=/usr/bin/memcached /usr/bin/python3 -m pytest tests/integration
 Markers:
   syncached_only  - skipped when SYNCACHED_BIN is memcached (syncached extensions)
-  binary          - binary-protocol tests, skipped unless SYNCACHED_TEST_BINARY=1
+  binary          - binary-protocol tests (run by default; SYNCACHED_TEST_BINARY=0 skips)
   time_limit(s)   - per-test wall-clock limit in seconds (default 60)
 """
 
@@ -22,7 +22,7 @@ DEFAULT_TIME_LIMIT = 60
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "syncached_only: test of a syncached-only behaviour")
-    config.addinivalue_line("markers", "binary: binary protocol test (SYNCACHED_TEST_BINARY=1)")
+    config.addinivalue_line("markers", "binary: binary protocol test (SYNCACHED_TEST_BINARY=0 skips)")
     config.addinivalue_line("markers", "time_limit(seconds): per-test wall-clock limit")
 
 
@@ -36,8 +36,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "syncached_only" in item.keywords and harness.is_memcached():
             item.add_marker(pytest.mark.skip(reason="syncached-only behaviour"))
-        if "binary" in item.keywords and os.environ.get("SYNCACHED_TEST_BINARY") != "1":
-            item.add_marker(pytest.mark.skip(reason="set SYNCACHED_TEST_BINARY=1"))
+        if "binary" in item.keywords and os.environ.get("SYNCACHED_TEST_BINARY") == "0":
+            item.add_marker(pytest.mark.skip(reason="SYNCACHED_TEST_BINARY=0"))
 
 
 class TimeLimitExceeded(Exception):

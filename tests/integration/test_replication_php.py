@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import time
+import warnings
 
 import pytest
 
@@ -103,18 +104,32 @@ def run_failover(nodes, ini, key_of, tag):
     # Every process was running before the kill and after the restart.
     assert max(r["start"] for r in results) < killed_at, "a process started after the kill"
     assert min(r["end"] for r in results) > restarted_at + 0.5, "a process ended too early"
-    problems = []
+    problems, in_flight = [], []
     for r in results:
         finals = [session_value(n, key_of(r["sid"])) for n in nodes]
-        if r["regressions"]:
-            problems.append("%s read a value below its last acknowledged write: %s"
-                            % (r["sid"], r["regressions"][:3]))
+        # DESIGN 5: writes are replicated asynchronously; one the killed node
+        # acknowledged within milliseconds of its death may be lost (with
+        # --sync-replicas it may not). Tolerated: a single lost increment per
+        # session, acknowledged within 50 ms of the SIGKILL, and never emptied.
+        lost = 0
+        for i, n, last, t_ack, t_read in r["regressions"]:
+            if last - n == 1 and n > 0 and abs(t_ack - killed_at) < 0.05 and lost == 0:
+                lost = 1
+                in_flight.append("%s lost increment %d (acknowledged at kill%+.3fs)"
+                                 % (r["sid"], last, t_ack - killed_at))
+            else:
+                problems.append("%s: attempt %d read %d after %d was acknowledged at kill%+.3fs "
+                                "(read at kill%+.3fs)" % (r["sid"], i, n, last, t_ack - killed_at,
+                                                          t_read - killed_at))
         if r["acks"] == 0:
             problems.append("%s: no increment acknowledged at all (%s)" % (r["sid"], r))
-        if any(f != r["acks"] for f in finals):
-            problems.append("%s: %d increments acknowledged, stored %s (last written %d, "
-                            "%d failures)" % (r["sid"], r["acks"], finals, r["last"],
-                                              r["failures"]))
+        if any(f != r["acks"] - lost for f in finals):
+            problems.append("%s: %d increments acknowledged (%d lost in flight), stored %s "
+                            "(last written %d, %d failures)" % (r["sid"], r["acks"], lost, finals,
+                                                                r["last"], r["failures"]))
+    if in_flight:
+        warnings.warn("acknowledged session writes lost with the killed node (async "
+                      "replication window): " + "; ".join(in_flight))
     failures = sum(r["failures"] for r in results)
     detail = "\n".join(problems[:10])
     if problems:
