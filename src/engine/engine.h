@@ -34,6 +34,7 @@ class Host {
     uint64_t curr_connections = 0, total_connections = 0, rejected_connections = 0;
     uint64_t connection_structures = 0, bytes_read = 0, bytes_written = 0;
     uint64_t listen_disabled_num = 0;
+    uint64_t idle_kicks = 0;
     bool accepting = true;
   };
   virtual NetStats GetNetStats() const = 0;

@@ -113,6 +113,7 @@ void GeneralStats(Engine& e, StatWriter& w) {
   w.U("store_no_memory", t.store_no_memory.Get());
   w.U("auth_cmds", t.auth_cmds.Get());
   w.U("auth_errors", t.auth_errors.Get());
+  if (cfg.idle_timeout) w.U("idle_kicks", net.idle_kicks);  // memcached lists it only then
   w.U("bytes_read", net.bytes_read);
   w.U("bytes_written", net.bytes_written);
   w.U("limit_maxbytes", e.store()->max_bytes());

@@ -44,6 +44,7 @@ struct Options {
   size_t read_chunk = 16384;           // initial input buffer per connection
   size_t output_high_water = 1 << 20;  // see Handler::OnData
   std::string reject_message;          // sent (then close) to a connection over max_conns
+  uint32_t idle_timeout_secs = 0;      // close connections idle this long (0: never)
 };
 
 // One client connection. Lives on one worker thread; only that thread (its Handler callbacks
@@ -109,6 +110,7 @@ struct Stats {  // named as memcached's stats
   uint64_t curr_connections = 0, total_connections = 0, rejected_connections = 0;
   uint64_t bytes_read = 0, bytes_written = 0;
   uint64_t listen_disabled_num = 0;  // times accept hit EMFILE/ENFILE and paused
+  uint64_t idle_kicks = 0;           // connections closed for idling past idle_timeout_secs
   uint32_t threads = 0;
   bool accepting_conns = true;
 };

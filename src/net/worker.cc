@@ -77,6 +77,9 @@ void Worker::Run() {
   epoll_event events[kMaxEvents];
   while (!shared_->stopping.load(std::memory_order_acquire)) {
     int timeout = -1;
+    // With an idle timeout, wake once a second to look for idle connections; without
+    // one an idle server sleeps in epoll_wait and costs nothing.
+    if (shared_->opts.idle_timeout_secs) timeout = 1000;
     if (backoff_until_ms_ != 0) {
       timeout = static_cast<int>(std::max<int64_t>(0, backoff_until_ms_ - MonotonicMs()));
     }
@@ -89,6 +92,7 @@ void Worker::Run() {
     now_ = CoarseUnixSeconds();
     for (int i = 0; i < n; ++i) Dispatch(events[i]);
     ProcessScheduled();
+    if (shared_->opts.idle_timeout_secs && now_ != last_idle_scan_) KickIdle();
     Recycle();
     if (backoff_until_ms_ != 0 && MonotonicMs() >= backoff_until_ms_) {
       backoff_until_ms_ = 0;
@@ -279,7 +283,22 @@ void Worker::CloseAll() {
   Recycle();
 }
 
+void Worker::KickIdle() {
+  last_idle_scan_ = now_;
+  std::vector<Conn*> idle;
+  for (const auto& c : open_) {
+    if (!c->closing() && now_ - c->last_active() > shared_->opts.idle_timeout_secs) {
+      idle.push_back(c.get());
+    }
+  }
+  for (Conn* c : idle) {
+    Bump(counters_.idle_kicks, 1);
+    Close(c);
+  }
+}
+
 void Worker::AddStats(Stats* s) const {
+  s->idle_kicks += counters_.idle_kicks.load(std::memory_order_relaxed);
   s->total_connections += counters_.total.load(std::memory_order_relaxed);
   s->rejected_connections += counters_.rejected.load(std::memory_order_relaxed);
   s->bytes_read += counters_.bytes_read.load(std::memory_order_relaxed);

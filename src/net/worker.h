@@ -67,6 +67,7 @@ class Worker {
   struct alignas(64) Counters {
     std::atomic<uint64_t> total{0}, rejected{0}, bytes_read{0}, bytes_written{0};
     std::atomic<uint64_t> listen_disabled{0};
+    std::atomic<uint64_t> idle_kicks{0};
   };
 
   static constexpr int kReadRounds = 8;  // reads per readable event, for fairness
@@ -101,6 +102,8 @@ class Worker {
   int ep_ = -1;
   int wake_fd_ = -1;
   uint32_t now_ = 0;  // coarse unix seconds, refreshed each loop turn
+  uint32_t last_idle_scan_ = 0;
+  void KickIdle();  // closes connections idle past Options::idle_timeout_secs
 
   bool accepting_ = true;         // Server::SetAccepting
   bool listening_ = false;        // listeners are in our epoll set

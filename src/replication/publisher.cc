@@ -2,6 +2,7 @@
 // from it (catch-up and streaming) or from a full copy of the store.
 #include <zmq.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/log.h"
@@ -14,6 +15,9 @@ constexpr size_t kSnapBytes = 256 * 1024;    // full copy messages too
 constexpr uint64_t kPingMs = 300;
 constexpr uint64_t kSessionTimeoutMs = 30000;
 constexpr size_t kMaxQueued = 16;            // built messages waiting per session
+// Local changes waiting for the replication thread. Independent of --backlog-size (a
+// small backlog must not make a busy thread's queue overflow): 64 MiB at least.
+constexpr uint64_t kMinPendingBytes = 64ull << 20;
 }  // namespace
 
 void Replicator::OnChange(const record::ChangeView& change) {
@@ -35,7 +39,7 @@ void Replicator::OnChange(const record::ChangeView& change) {
       p.open_count = 0;
       // The replication thread fell this far behind: rather than grow without bound,
       // drop the queue and make every peer take a full copy (new epoch).
-      if (p.bytes > impl_->opts.backlog_bytes) {
+      if (p.bytes > std::max(kMinPendingBytes, impl_->opts.backlog_bytes)) {
         p.overflowed = true;
         p.sealed.clear();
         p.sealed_counts.clear();
@@ -75,6 +79,7 @@ void Replicator::Impl::DrainPending() {
     for (auto& [id, s] : sessions) {
       s.mode = Session::Mode::kFullCopy;
       s.snap_shard = 0;
+      s.copy_items = 0;
       s.queued.clear();
       s.resume_seq = backlog.next_seq();
       SendTo(s, EncodeWelcome({WelcomeMode::kFullCopy, epoch, 0, opts.node_id}));
@@ -194,6 +199,7 @@ bool Replicator::Impl::PumpSession(Session& s, uint64_t now) {
       SC_LOG(kWarn, "replication: backlog too small for a full copy to node %u; restarting it",
              s.node_id);
       s.snap_shard = 0;
+      s.copy_items = 0;
       s.resume_seq = backlog.next_seq();
       SendTo(s, EncodeWelcome({WelcomeMode::kFullCopy, epoch, 0, opts.node_id}));
       return true;
@@ -214,6 +220,7 @@ bool Replicator::Impl::PumpSession(Session& s, uint64_t now) {
              s.node_id);
       s.mode = Session::Mode::kFullCopy;
       s.snap_shard = 0;
+      s.copy_items = 0;
       s.resume_seq = backlog.next_seq();
       ++s.full_copies;
       SendTo(s, EncodeWelcome({WelcomeMode::kFullCopy, epoch, 0, opts.node_id}));

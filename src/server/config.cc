@@ -407,7 +407,7 @@ std::string HelpText() {
   -Y, --auth-file=<file>    ascii protocol authentication, lines "user:pass"
   -o, --extended=<opts>     comma separated extended options:
         hashpower=<n>       initial hash table size, 2^n buckets (12..32)
-        idle_timeout=<s>    accepted, stats only
+        idle_timeout=<s>    close client connections idle longer than <s> seconds
         no_lru_crawler      accepted, stats only
         relaxed_privileges  enables memcached's test-only `debugtime <secs>` command
       memcached's other -o options (lru/slab/logging tuning) are accepted and have

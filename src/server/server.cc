@@ -102,6 +102,7 @@ Status Server::Start() {
   no.listen_backlog = static_cast<int>(config_.engine.tcp_backlog);
   no.output_high_water = output_high_water_;
   no.reject_message = "ERROR Too many open connections\r\n";
+  no.idle_timeout_secs = config_.engine.idle_timeout;
   net_ = std::make_unique<net::Server>(no, this);
   Status st = net_->Start();
   if (!st.ok()) return st;
@@ -175,6 +176,7 @@ engine::Host::NetStats Server::GetNetStats() const {
   ns.bytes_read = s.bytes_read;
   ns.bytes_written = s.bytes_written;
   ns.listen_disabled_num = s.listen_disabled_num;
+  ns.idle_kicks = s.idle_kicks;
   ns.accepting = s.accepting_conns;
   return ns;
 }

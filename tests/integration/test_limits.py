@@ -226,3 +226,27 @@ def test_lines_of_1mb_without_newline_are_dropped(start_server):
         c.close()
         assert_serving(srv)
     assert_rss_at_most(srv, rss_before + 32 * MIB)
+
+
+def test_idle_timeout_closes_idle_connections(start_server):
+    """-o idle_timeout=N closes connections idle for more than N seconds and counts
+    them in idle_kicks (memcached lists that stat only with the option set); active
+    ones stay open."""
+    srv = start_server("-o", "idle_timeout=1")
+    idle = srv.connect()
+    active = srv.connect()
+    assert active.stats()["idle_kicks"] == "0"
+    deadline = time.monotonic() + 6
+    closed = False
+    while time.monotonic() < deadline and not closed:
+        time.sleep(0.3)
+        assert active.stats()["version"]        # keeps this one busy
+        idle.sock.setblocking(False)
+        try:
+            closed = idle.sock.recv(1) == b""
+        except BlockingIOError:
+            pass
+        except ConnectionResetError:
+            closed = True
+    assert closed, "idle connection still open after 6 s with idle_timeout=1"
+    assert int(active.stats()["idle_kicks"]) >= 1

@@ -3,6 +3,7 @@ meta and expiry. Each test writes its own keys through one node of a shared
 3-node cluster and waits until every node holds exactly what that node holds
 (value, flags, CAS, absolute expiry, version)."""
 
+import struct
 import time
 
 import pytest
@@ -394,3 +395,56 @@ def test_delayed_flush_with_concurrent_writes_converges(make_cluster):
     assert not any(w.errors for w in writers)
     snap = wait_converged(nodes, timeout=REPL_TIMEOUT)
     assert snap, "nothing written after the flush survived"
+
+
+# -- binary protocol -------------------------------------------------------------
+
+_BIN_HEADER = struct.Struct(">BBHBBHIIQ")
+
+
+def bin_call(node, op, key=b"", extras=b"", value=b"", cas=0):
+    """One binary request; returns (status, cas, value)."""
+    req = _BIN_HEADER.pack(0x80, op, len(key), len(extras), 0, 0,
+                           len(extras) + len(key) + len(value), 0, cas) + extras + key + value
+    with node.client() as c:
+        c.send(req)
+        head = c.read_exact(24)
+        magic, rop, keylen, extlen, _, status, bodylen, _, rcas = _BIN_HEADER.unpack(head)
+        body = c.read_exact(bodylen) if bodylen else b""
+    assert magic == 0x81 and rop == op, head
+    return status, rcas, body[extlen + keylen:]
+
+
+def test_binary_mutations_replicate(nodes):
+    a, b, c = nodes
+    SET, ADD, REPLACE, DELETE, INCR, DECR, APPEND, PREPEND, TOUCH, GAT = (
+        0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0e, 0x0f, 0x1c, 0x1d)
+    assert bin_call(a, SET, b"bin:k", struct.pack(">II", 0xdeadbeef, 0), b"v")[0] == 0
+    assert replicated(nodes, "bin:k", a)[:2] == (b"v", 0xdeadbeef)
+    assert bin_call(b, ADD, b"bin:k", struct.pack(">II", 0, 0), b"x")[0] == 0x02  # exists
+    assert bin_call(b, APPEND, b"bin:k", b"", b">")[0] == 0
+    assert replicated(nodes, "bin:k", b)[0] == b"v>"
+    assert bin_call(c, PREPEND, b"bin:k", b"", b"<")[0] == 0
+    assert replicated(nodes, "bin:k", c)[0] == b"<v>"
+    assert bin_call(a, REPLACE, b"bin:k", struct.pack(">II", 7, 0), b"r")[0] == 0
+    assert replicated(nodes, "bin:k", a)[:2] == (b"r", 7)
+    # cas from another node's version
+    unique = replicated(nodes, "bin:k", a)[2]
+    assert bin_call(b, SET, b"bin:k", struct.pack(">II", 7, 0), b"c", cas=unique)[0] == 0
+    assert replicated(nodes, "bin:k", b)[0] == b"c"
+    now = time.time()
+    assert bin_call(c, TOUCH, b"bin:k", struct.pack(">I", 1000))[0] == 0
+    assert abs(replicated(nodes, "bin:k", c)[3] - (now + 1000)) <= 3
+    status, _, value = bin_call(a, GAT, b"bin:k", struct.pack(">I", 2000))
+    assert (status, value) == (0, b"c")
+    assert abs(replicated(nodes, "bin:k", a)[3] - (now + 2000)) <= 3
+    # incr creating the counter from its initial value, with an expiry
+    assert bin_call(b, INCR, b"bin:n", struct.pack(">QQI", 1, 40, 3000))[0] == 0
+    s = replicated(nodes, "bin:n", b)
+    assert s[0] == b"40" and abs(s[3] - (now + 3000)) <= 3
+    assert bin_call(c, INCR, b"bin:n", struct.pack(">QQI", 2, 0, 0))[0] == 0
+    assert replicated(nodes, "bin:n", c)[0] == b"42"
+    assert bin_call(a, DECR, b"bin:n", struct.pack(">QQI", 50, 0, 0))[0] == 0
+    assert replicated(nodes, "bin:n", a)[0].rstrip(b" ") == b"0"
+    assert bin_call(b, DELETE, b"bin:k")[0] == 0
+    assert replicated(nodes, "bin:k", b) is None
