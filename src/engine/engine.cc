@@ -120,7 +120,14 @@ bool Engine::AllowedWhileSyncing(protocol::Command c) {
 
 size_t Engine::ProcessText(Session& s, std::string_view in, std::string* out, size_t out_limit) {
   size_t consumed = 0;
+  uint32_t served = 0;
   while (!in.empty() && !s.close && out->size() < out_limit) {
+    if (served++ == settings_.reqs_per_event) {
+      // memcached's -R: after this many requests from one read, let others go first.
+      s.yield = true;
+      s.stats->conn_yields.Add();
+      break;
+    }
     if (!settings_.auth_file.empty() && !s.authenticated) {
       size_t n = AsciiAuth(*this, s, in, out);
       if (n == 0) break;

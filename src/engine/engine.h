@@ -57,6 +57,7 @@ struct Session {
   enum class Proto : uint8_t { kUnknown, kText, kBinary };
   Proto proto = Proto::kUnknown;
   bool close = false;           // close after the pending output is written
+  bool yield = false;           // stopped after -R requests with input left (conn_yields)
   bool authenticated = false;   // SASL / -Y
   uint64_t swallow = 0;         // bytes still to discard (a refused value)
   ThreadStats* stats = nullptr;

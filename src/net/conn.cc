@@ -44,6 +44,8 @@ void Connection::Wake() {
   c->worker_->Schedule(c);
 }
 
+void Connection::Yield() { static_cast<Conn*>(this)->yield_ = true; }
+
 void Conn::Reset(int fd, uint64_t id, std::string peer, size_t read_chunk, uint32_t now) {
   fd_ = fd;
   id_ = id;

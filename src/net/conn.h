@@ -65,6 +65,7 @@ class Conn final : public Connection {
   bool in_handler_ = false;  // a Handler callback for this Conn is running
   bool scheduled_ = false;   // queued for Worker::ProcessScheduled
   bool wake_ = false;        // Wake() called: re-present input
+  bool yield_ = false;       // Yield() called inside OnData: re-run after other connections
   bool want_write_ = false;  // last write was partial; EPOLLOUT registered
   bool rerun_ = false;       // stopped at high water with input left: re-run OnData on drain
 

@@ -61,6 +61,9 @@ class Connection {
   // Outside OnData (e.g. in a Post()ed task): send out() now and present unconsumed input to
   // OnData again. Not needed (and ignored) inside Handler callbacks.
   void Wake();
+  // Inside OnData: the handler stopped early to be fair to other connections (memcached's
+  // -R); the unconsumed input is presented again after this turn's other events.
+  void Yield();
   bool closing() const { return close_after_write_ || close_now_; }
 
   uint64_t id() const { return id_; }  // unique per Server, never reused

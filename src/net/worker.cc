@@ -80,6 +80,8 @@ void Worker::Run() {
     // With an idle timeout, wake once a second to look for idle connections; without
     // one an idle server sleeps in epoll_wait and costs nothing.
     if (shared_->opts.idle_timeout_secs) timeout = 1000;
+    // Connections that yielded (-R) continue right after this poll, without waiting.
+    if (!yielded_.empty()) timeout = 0;
     if (backoff_until_ms_ != 0) {
       timeout = static_cast<int>(std::max<int64_t>(0, backoff_until_ms_ - MonotonicMs()));
     }
@@ -90,7 +92,13 @@ void Worker::Run() {
       break;
     }
     now_ = CoarseUnixSeconds();
+    std::vector<Conn*> resume;
+    resume.swap(yielded_);
     for (int i = 0; i < n; ++i) Dispatch(events[i]);
+    for (Conn* c : resume) {
+      c->wake_ = true;
+      Schedule(c);
+    }
     ProcessScheduled();
     if (shared_->opts.idle_timeout_secs && now_ != last_idle_scan_) KickIdle();
     Recycle();

@@ -115,6 +115,7 @@ class Worker {
   std::vector<std::unique_ptr<Conn>> dead_;  // closed this turn
   std::vector<std::unique_ptr<Conn>> pool_;  // reusable
   std::vector<Conn*> scheduled_;
+  std::vector<Conn*> yielded_;  // re-run next turn (Connection::Yield)
 
   std::mutex tasks_mu_;
   std::vector<std::function<void()>> tasks_;    // guarded by tasks_mu_

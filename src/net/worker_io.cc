@@ -71,6 +71,13 @@ void Worker::RunHandler(Conn* c) {
     c->in_handler_ = false;
     c->Consume(std::min(n, size));
     if (c->closing()) return;  // Settle flushes or closes
+    if (c->yield_) {
+      // Send what this slice produced, then let the other connections go first.
+      c->yield_ = false;
+      if (!c->want_write_ && c->pending_out() > 0 && !Flush(c)) return;
+      if (c->input_size() > 0) yielded_.push_back(c);
+      return;
+    }
     bool stopped_at_high_water = c->input_size() > 0 && c->pending_out() >= high_water_;
     if (!c->want_write_ && c->pending_out() > 0 && !Flush(c)) return;
     if (!stopped_at_high_water) return;  // all consumed, or it needs more bytes

@@ -157,6 +157,10 @@ size_t Server::OnData(net::Connection& c, std::string_view input) {
   auto* s = static_cast<engine::Session*>(c.user);
   size_t n = engine_->Process(*s, input, &c.out(), output_high_water_);
   if (s->close) c.CloseAfterWrite();
+  if (s->yield) {
+    s->yield = false;
+    c.Yield();
+  }
   return n;
 }
 

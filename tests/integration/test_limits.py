@@ -250,3 +250,13 @@ def test_idle_timeout_closes_idle_connections(start_server):
             closed = True
     assert closed, "idle connection still open after 6 s with idle_timeout=1"
     assert int(active.stats()["idle_kicks"]) >= 1
+
+
+def test_R_limits_requests_per_event_and_counts_yields(start_server):
+    """-R N: after N requests from one read the connection yields to the others; the
+    rest of the pipeline is still answered, in order, and conn_yields counts it."""
+    srv = start_server("-R", "1")
+    c = srv.connect()
+    c.send(b"set k 0 0 1\r\nx\r\n" * 6)
+    assert c.read_until(b"STORED\r\n" * 6) == b"STORED\r\n" * 6
+    assert int(c.stats()["conn_yields"]) >= 5

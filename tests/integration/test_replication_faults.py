@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+import harness
+
 from cluster import (Writer, bulk_load, count_items, make_cluster,  # noqa: F401 (fixture)
                      wait_converged)
 
@@ -150,8 +152,10 @@ def test_long_sigstop_beyond_backlog_bounded_memory_then_full_copy(make_cluster)
     c.resume()
     # Generous: ZeroMQ's high-water marks, the backlog and allocator slack,
     # but far less than the 60 MB written while c was stopped.
-    assert max(growth) < 36 * MB, "RSS grew by %s MB while a peer was stopped" % [
-        g // MB for g in growth]
+    # Under ASan freed memory sits in quarantine (256 MB), so RSS says nothing there.
+    if not harness.sanitized_build():
+        assert max(growth) < 36 * MB, "RSS grew by %s MB while a peer was stopped" % [
+            g // MB for g in growth]
     snap = wait_converged(nodes, timeout=30)
     assert not [k for k in snap if k.startswith("fromc")], "deleted keys came back"
     time.sleep(0.3)
