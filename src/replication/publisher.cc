@@ -141,14 +141,24 @@ void Replicator::Impl::HandleHello(const std::string& identity, const Hello& h) 
   DrainPending();  // so "where we are" includes every change made so far
   bool can_stream = h.epoch == epoch && h.next_seq >= backlog.front_seq() &&
                     h.next_seq <= backlog.next_seq();
+  uint64_t start = h.next_seq;
+  // A peer that followed an earlier run of this node already holds everything this run
+  // holds except what it originated since it started, because this node started
+  // empty and took its store from the peers. While the backlog still reaches back to
+  // our first change, replaying it replaces a full copy back to every peer after a
+  // restart. (A node started with data of its own, e.g. from disk, must not do this.)
+  if (!can_stream && h.epoch != 0 && h.epoch != epoch && backlog.front_seq() == 1) {
+    can_stream = true;
+    start = 1;
+  }
   if (can_stream) {
     s.mode = Session::Mode::kStream;
-    s.next_seq = h.next_seq;
-    if (h.next_seq < backlog.next_seq()) ++s.catch_ups;
+    s.next_seq = start;
+    if (start < backlog.next_seq()) ++s.catch_ups;
     SC_LOG(kInfo, "replication: node %u catches up from seq %llu (%llu behind)", h.node_id,
-           static_cast<unsigned long long>(h.next_seq),
-           static_cast<unsigned long long>(backlog.next_seq() - h.next_seq));
-    SendTo(s, EncodeWelcome({WelcomeMode::kStream, epoch, h.next_seq, opts.node_id}));
+           static_cast<unsigned long long>(start),
+           static_cast<unsigned long long>(backlog.next_seq() - start));
+    SendTo(s, EncodeWelcome({WelcomeMode::kStream, epoch, start, opts.node_id}));
   } else {
     s.mode = Session::Mode::kFullCopy;
     s.snap_shard = 0;
