@@ -39,7 +39,8 @@ TEST(Wire, BatchRoundTrip) {
       {record::Kind::kPut, {1000, 1}, "k1", "v1", 5, 0},
       {record::Kind::kDelete, {1001, 2}, "k2", "", 0, 0}};
   Changes out;
-  ASSERT_TRUE(DecodeChanges(BatchOf(in), &out));
+  const std::string msg = BatchOf(in);  // the decoded views point into it
+  ASSERT_TRUE(DecodeChanges(msg, &out));
   EXPECT_EQ(out.epoch, 11u);
   EXPECT_EQ(out.first_seq, 100u);
   ASSERT_EQ(out.changes.size(), 2u);
