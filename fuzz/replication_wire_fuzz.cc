@@ -32,7 +32,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (DecodeChanges(msg, &c)) {
     for (const auto& ch : c.changes) {
       Check(syncached::record::IsValid(ch));
-      Check(ch.key.data() >= msg.data() && ch.key.data() + ch.key.size() <= msg.data() + msg.size());
+      Check(ch.key.data() >= msg.data() &&
+            ch.key.data() + ch.key.size() <= msg.data() + msg.size());
     }
   }
   return 0;

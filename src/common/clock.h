@@ -30,7 +30,8 @@ class OffsetClock final : public Clock {
  public:
   explicit OffsetClock(const Clock* base) : base_(base) {}
   uint32_t NowSeconds() const override {
-    return static_cast<uint32_t>(static_cast<int64_t>(base_->NowSeconds()) + offset_ms_.load() / 1000);
+    return static_cast<uint32_t>(static_cast<int64_t>(base_->NowSeconds()) +
+                                 offset_ms_.load() / 1000);
   }
   uint64_t NowMillis() const override {
     return static_cast<uint64_t>(static_cast<int64_t>(base_->NowMillis()) + offset_ms_.load());

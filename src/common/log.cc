@@ -9,10 +9,14 @@ namespace {
 std::atomic<int> g_level{static_cast<int>(Level::kWarn)};
 const char* Name(Level l) {
   switch (l) {
-    case Level::kError: return "ERROR";
-    case Level::kWarn: return "WARN";
-    case Level::kInfo: return "INFO";
-    case Level::kDebug: return "DEBUG";
+    case Level::kError:
+      return "ERROR";
+    case Level::kWarn:
+      return "WARN";
+    case Level::kInfo:
+      return "INFO";
+    case Level::kDebug:
+      return "DEBUG";
   }
   return "?";
 }
@@ -20,7 +24,9 @@ const char* Name(Level l) {
 
 void SetLevel(Level level) { g_level = static_cast<int>(level); }
 Level GetLevel() { return static_cast<Level>(g_level.load()); }
-bool Enabled(Level level) { return static_cast<int>(level) <= g_level.load(std::memory_order_relaxed); }
+bool Enabled(Level level) {
+  return static_cast<int>(level) <= g_level.load(std::memory_order_relaxed);
+}
 
 void Write(Level level, const char* fmt, ...) {
   char msg[1024];

@@ -15,8 +15,8 @@ void Write(Level level, const char* fmt, ...) __attribute__((format(printf, 2, 3
 
 }  // namespace syncached::log
 
-#define SC_LOG(level, ...)                                                    \
-  do {                                                                        \
-    if (::syncached::log::Enabled(::syncached::log::Level::level))            \
-      ::syncached::log::Write(::syncached::log::Level::level, __VA_ARGS__);   \
+#define SC_LOG(level, ...)                                                  \
+  do {                                                                      \
+    if (::syncached::log::Enabled(::syncached::log::Level::level))          \
+      ::syncached::log::Write(::syncached::log::Level::level, __VA_ARGS__); \
   } while (0)

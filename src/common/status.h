@@ -45,9 +45,10 @@ Unexpected<E> MakeUnexpected(E e) {
 template <typename T, typename E = Status>
 class Result {
  public:
-  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit
+  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}            // NOLINT: implicit
   Result(Unexpected<E> u) : v_(std::in_place_index<1>, std::move(u.error)) {}  // NOLINT
-  Result(E e) requires(!std::is_same_v<T, E>) : v_(std::in_place_index<1>, std::move(e)) {}  // NOLINT
+  Result(E e) requires(!std::is_same_v<T, E>)
+      : v_(std::in_place_index<1>, std::move(e)) {}  // NOLINT
 
   bool has_value() const { return v_.index() == 0; }
   explicit operator bool() const { return has_value(); }

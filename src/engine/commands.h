@@ -40,8 +40,8 @@ size_t AsciiAuth(Engine& e, Session& s, std::string_view in, std::string* out);
 // Moves past a request of `parsed` bytes and the bytes it asked to discard (a refused
 // value). Returns false when the discard runs past `in`: the session keeps swallowing
 // as more bytes arrive, and the caller stops for now.
-inline bool StepPast(Session& s, const protocol::Request& req, size_t parsed,
-                     std::string_view* in, size_t* consumed) {
+inline bool StepPast(Session& s, const protocol::Request& req, size_t parsed, std::string_view* in,
+                     size_t* consumed) {
   *consumed += parsed;
   in->remove_prefix(parsed);
   if (!req.swallow) return true;

@@ -16,8 +16,11 @@ thread_local ThreadStats* t_stats = nullptr;
 }  // namespace
 
 Engine::Engine(const Settings& settings, storage::Store* store, Host* host)
-    : settings_(settings), store_(store), host_(host),
-      started_(store->clock()->NowSeconds()), id_(g_next_engine_id++) {}
+    : settings_(settings),
+      store_(store),
+      host_(host),
+      started_(store->clock()->NowSeconds()),
+      id_(g_next_engine_id++) {}
 
 Engine::~Engine() = default;
 
@@ -74,8 +77,14 @@ void Engine::ResetStats() {
     SYNCACHED_THREAD_COUNTERS(SYNCACHED_RESET)
 #undef SYNCACHED_RESET
     for (auto& c : t->per_class) {
-      c.get_hits.Reset(); c.cmd_set.Reset(); c.delete_hits.Reset(); c.incr_hits.Reset();
-      c.decr_hits.Reset(); c.cas_hits.Reset(); c.cas_badval.Reset(); c.touch_hits.Reset();
+      c.get_hits.Reset();
+      c.cmd_set.Reset();
+      c.delete_hits.Reset();
+      c.incr_hits.Reset();
+      c.decr_hits.Reset();
+      c.cas_hits.Reset();
+      c.cas_badval.Reset();
+      c.touch_hits.Reset();
     }
   }
   store_->ResetStats();

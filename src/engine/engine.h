@@ -56,14 +56,14 @@ using SaslConnPtr = std::unique_ptr<SaslConn, SaslConnDeleter>;
 struct Session {
   enum class Proto : uint8_t { kUnknown, kText, kBinary };
   Proto proto = Proto::kUnknown;
-  bool close = false;           // close after the pending output is written
-  bool yield = false;           // stopped after -R requests with input left (conn_yields)
-  bool authenticated = false;   // SASL / -Y
-  uint64_t swallow = 0;         // bytes still to discard (a refused value)
+  bool close = false;          // close after the pending output is written
+  bool yield = false;          // stopped after -R requests with input left (conn_yields)
+  bool authenticated = false;  // SASL / -Y
+  uint64_t swallow = 0;        // bytes still to discard (a refused value)
   ThreadStats* stats = nullptr;
-  SaslConnPtr sasl;             // -S: Cyrus state, made by the first SASL command
-  protocol::Request req;        // reused: no per-request allocation
-  std::string scratch;          // reused formatting buffer
+  SaslConnPtr sasl;       // -S: Cyrus state, made by the first SASL command
+  protocol::Request req;  // reused: no per-request allocation
+  std::string scratch;    // reused formatting buffer
 };
 
 class Engine {

@@ -86,8 +86,10 @@ void MetaGet(Engine& e, Session& s, const Request& req, std::string* out) {
           break;
         case 't':
           out->append(" t", 2);
-          if (it.exptime() == 0) out->append("-1", 2);
-          else AppendU64(out, static_cast<uint32_t>(it.exptime() - now));
+          if (it.exptime() == 0)
+            out->append("-1", 2);
+          else
+            AppendU64(out, static_cast<uint32_t>(it.exptime() - now));
           break;
         case 'c':
           out->append(" c", 2);
@@ -138,11 +140,21 @@ void MetaSet(Engine& e, Session& s, const Request& req, std::string* out) {
   const protocol::MetaFlags& m = req.meta;
   StoreArgs a;
   switch (m.mode) {
-    case 'E': a.mode = StoreMode::kAdd; break;
-    case 'A': a.mode = StoreMode::kAppend; break;
-    case 'P': a.mode = StoreMode::kPrepend; break;
-    case 'R': a.mode = StoreMode::kReplace; break;
-    default: a.mode = StoreMode::kSet; break;
+    case 'E':
+      a.mode = StoreMode::kAdd;
+      break;
+    case 'A':
+      a.mode = StoreMode::kAppend;
+      break;
+    case 'P':
+      a.mode = StoreMode::kPrepend;
+      break;
+    case 'R':
+      a.mode = StoreMode::kReplace;
+      break;
+    default:
+      a.mode = StoreMode::kSet;
+      break;
   }
   // A CAS turns set/replace into cas; add ignores it; append/prepend check it.
   if (m.Has('C') && (a.mode == StoreMode::kSet || a.mode == StoreMode::kReplace)) {
@@ -163,9 +175,15 @@ void MetaSet(Engine& e, Session& s, const Request& req, std::string* out) {
       if (req.noreply) return;
       out->append("HD", 2);
       break;
-    case StoreResult::kExists: out->append("EX", 2); break;
-    case StoreResult::kNotFound: out->append("NF", 2); break;
-    case StoreResult::kNotStored: out->append("NS", 2); break;
+    case StoreResult::kExists:
+      out->append("EX", 2);
+      break;
+    case StoreResult::kNotFound:
+      out->append("NF", 2);
+      break;
+    case StoreResult::kNotStored:
+      out->append("NS", 2);
+      break;
     case StoreResult::kTooLarge:
       AppendLine(out, "SERVER_ERROR object too large for cache");
       return;
@@ -285,8 +303,10 @@ void MetaArith(Engine& e, Session& s, const Request& req, std::string* out) {
       case 't': {
         uint32_t exptime = ttl_applied ? o.exptime : o.exptime_before;
         out->append(" t", 2);
-        if (exptime == 0) out->append("-1", 2);
-        else AppendU64(out, static_cast<uint32_t>(exptime - now));
+        if (exptime == 0)
+          out->append("-1", 2);
+        else
+          AppendU64(out, static_cast<uint32_t>(exptime - now));
         break;
       }
       case 'O':
@@ -317,8 +337,10 @@ void MetaDebug(Engine& e, Session& s, const Request& req, std::string* out) {
       return;
     }
     out->append("ME ", 3);
-    if (it.key_binary()) protocol::Base64Encode(it.key(), out);
-    else out->append(it.key());
+    if (it.key_binary())
+      protocol::Base64Encode(it.key(), out);
+    else
+      out->append(it.key());
     size_t size = protocol::MemcachedItemSize(it.key().size(), it.value().size(), it.flags());
     // memcached prints exp as current_time - exptime: negative while the item lives.
     out->append(" exp=", 5);
@@ -341,13 +363,22 @@ void MetaDebug(Engine& e, Session& s, const Request& req, std::string* out) {
 
 void ExecuteMeta(Engine& e, Session& s, const Request& req, std::string* out) {
   switch (req.cmd) {
-    case protocol::Command::kMetaGet: return MetaGet(e, s, req, out);
-    case protocol::Command::kMetaSet: return MetaSet(e, s, req, out);
-    case protocol::Command::kMetaDelete: return MetaDelete(e, s, req, out);
-    case protocol::Command::kMetaArith: return MetaArith(e, s, req, out);
-    case protocol::Command::kMetaDebug: return MetaDebug(e, s, req, out);
-    case protocol::Command::kMetaNoop: AppendLine(out, "MN"); return;
-    default: AppendLine(out, "ERROR"); return;
+    case protocol::Command::kMetaGet:
+      return MetaGet(e, s, req, out);
+    case protocol::Command::kMetaSet:
+      return MetaSet(e, s, req, out);
+    case protocol::Command::kMetaDelete:
+      return MetaDelete(e, s, req, out);
+    case protocol::Command::kMetaArith:
+      return MetaArith(e, s, req, out);
+    case protocol::Command::kMetaDebug:
+      return MetaDebug(e, s, req, out);
+    case protocol::Command::kMetaNoop:
+      AppendLine(out, "MN");
+      return;
+    default:
+      AppendLine(out, "ERROR");
+      return;
   }
 }
 

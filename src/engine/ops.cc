@@ -74,8 +74,10 @@ StoreOutcome DoStore(storage::Store& store, ThreadStats& st, const StoreArgs& a)
           put.flags = old.flags();
           put.exptime = old.exptime();
           put.key_binary = old.key_binary();
-          if (mode == StoreMode::kAppend) put.prefix = old.value();
-          else put.suffix = old.value();
+          if (mode == StoreMode::kAppend)
+            put.prefix = old.value();
+          else
+            put.suffix = old.value();
           break;
         case StoreMode::kSet:
         case StoreMode::kReplace:
@@ -143,8 +145,7 @@ ArithOutcome DoArith(storage::Store& store, ThreadStats& st, const ArithArgs& a)
         out.result = ArithResult::kNoMemory;
         return out;
       }
-      out = {ArithResult::kCreated, a.initial, created.cas(), created.exptime(),
-             created.exptime()};
+      out = {ArithResult::kCreated, a.initial, created.cas(), created.exptime(), created.exptime()};
       return out;
     }
     if (a.cas != 0 && it.cas() != a.cas) {
@@ -152,15 +153,17 @@ ArithOutcome DoArith(storage::Store& store, ThreadStats& st, const ArithArgs& a)
       return out;
     }
     uint64_t value;
-    if (it.value().empty() ||
-        !ParseStoredNumber(it.value(), &value)) {
+    if (it.value().empty() || !ParseStoredNumber(it.value(), &value)) {
       out.result = ArithResult::kNonNumeric;
       return out;
     }
     uint32_t exptime_before = it.exptime();
-    if (a.incr) value += a.delta;
-    else value = a.delta > value ? 0 : value - a.delta;
-    (a.incr ? st.Class(ClassOf(store, it)).incr_hits : st.Class(ClassOf(store, it)).decr_hits).Add();
+    if (a.incr)
+      value += a.delta;
+    else
+      value = a.delta > value ? 0 : value - a.delta;
+    (a.incr ? st.Class(ClassOf(store, it)).incr_hits : st.Class(ClassOf(store, it)).decr_hits)
+        .Add();
     (a.incr ? st.incr_hits : st.decr_hits).Add();
     char num[32];
     size_t n = static_cast<size_t>(
@@ -187,8 +190,7 @@ ArithOutcome DoArith(storage::Store& store, ThreadStats& st, const ArithArgs& a)
   });
 }
 
-DeleteResult DoDelete(storage::Store& store, ThreadStats& st, std::string_view key,
-                      uint64_t cas) {
+DeleteResult DoDelete(storage::Store& store, ThreadStats& st, std::string_view key, uint64_t cas) {
   return store.Access(key, [&](storage::Accessor& acc) {
     storage::ItemRef it = acc.Find(false);
     if (!it) {

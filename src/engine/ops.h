@@ -19,16 +19,16 @@ struct StoreArgs {
   std::string_view key;
   std::string_view value;
   uint32_t flags = 0;
-  uint32_t exptime = 0;      // absolute
-  uint64_t cas = 0;          // compare value; 0 = none
-  uint64_t new_cas = 0;      // meta E: CAS to give the stored item
-  bool set_stale = false;    // meta ms I: a lower CAS stores the value as stale
+  uint32_t exptime = 0;    // absolute
+  uint64_t cas = 0;        // compare value; 0 = none
+  uint64_t new_cas = 0;    // meta E: CAS to give the stored item
+  bool set_stale = false;  // meta ms I: a lower CAS stores the value as stale
   bool key_binary = false;
 };
 
 struct StoreOutcome {
   StoreResult result = StoreResult::kNotStored;
-  uint64_t cas = 0;          // CAS of the stored item
+  uint64_t cas = 0;  // CAS of the stored item
 };
 
 StoreOutcome DoStore(storage::Store& store, ThreadStats& st, const StoreArgs& a);
@@ -39,12 +39,12 @@ struct ArithArgs {
   std::string_view key;
   bool incr = true;
   uint64_t delta = 1;
-  uint64_t cas = 0;            // compare value; 0 = none
-  bool create = false;         // binary initial value / meta N: create when missing
+  uint64_t cas = 0;     // compare value; 0 = none
+  bool create = false;  // binary initial value / meta N: create when missing
   uint64_t initial = 0;
   uint32_t create_exptime = 0;  // absolute
   uint32_t create_flags = 0;
-  bool set_exptime = false;    // meta ma T
+  bool set_exptime = false;  // meta ma T
   uint32_t exptime = 0;
 };
 

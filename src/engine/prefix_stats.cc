@@ -43,10 +43,11 @@ void PrefixStats::Dump(std::string* out) const {
   std::lock_guard lock(mu_);
   char line[512];
   for (const auto& [prefix, c] : prefixes_) {
-    int n = snprintf(line, sizeof line, "PREFIX %.*s get %llu hit %llu set %llu del %llu\r\n",
-                     static_cast<int>(prefix.size()), prefix.data(),
-                     static_cast<unsigned long long>(c.get), static_cast<unsigned long long>(c.hit),
-                     static_cast<unsigned long long>(c.set), static_cast<unsigned long long>(c.del));
+    int n =
+        snprintf(line, sizeof line, "PREFIX %.*s get %llu hit %llu set %llu del %llu\r\n",
+                 static_cast<int>(prefix.size()), prefix.data(),
+                 static_cast<unsigned long long>(c.get), static_cast<unsigned long long>(c.hit),
+                 static_cast<unsigned long long>(c.set), static_cast<unsigned long long>(c.del));
     out->append(line, static_cast<size_t>(n));
   }
   out->append("END\r\n", 5);

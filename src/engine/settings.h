@@ -10,27 +10,27 @@
 namespace syncached::engine {
 
 struct Settings {
-  uint64_t maxbytes = 64ull << 20;     // -m
-  uint32_t maxconns = 1024;            // -c
-  uint32_t tcpport = 11211;            // -p
-  uint32_t udpport = 0;                // -U
-  std::string inter;                   // -l, "NULL" when unset
-  std::string domain_socket;           // -s
-  uint32_t umask = 0700;               // -a
-  bool evictions = true;               // !-M
-  bool shutdown_command = false;       // -A
-  double growth_factor = 1.25;         // -f
-  uint32_t chunk_size = 48;            // -n
-  uint32_t num_threads = 4;            // -t
-  uint32_t reqs_per_event = 20;        // -R
-  bool cas_enabled = true;             // !-C
-  uint32_t tcp_backlog = 1024;         // -b
+  uint64_t maxbytes = 64ull << 20;                  // -m
+  uint32_t maxconns = 1024;                         // -c
+  uint32_t tcpport = 11211;                         // -p
+  uint32_t udpport = 0;                             // -U
+  std::string inter;                                // -l, "NULL" when unset
+  std::string domain_socket;                        // -s
+  uint32_t umask = 0700;                            // -a
+  bool evictions = true;                            // !-M
+  bool shutdown_command = false;                    // -A
+  double growth_factor = 1.25;                      // -f
+  uint32_t chunk_size = 48;                         // -n
+  uint32_t num_threads = 4;                         // -t
+  uint32_t reqs_per_event = 20;                     // -R
+  bool cas_enabled = true;                          // !-C
+  uint32_t tcp_backlog = 1024;                      // -b
   std::string binding_protocol = "auto-negotiate";  // -B
-  bool sasl = false;                   // -S
-  std::string auth_file;               // -Y
-  uint32_t item_size_max = 1u << 20;   // -I
-  bool flush_enabled = true;           // !-F
-  bool dump_enabled = true;            // !-X
+  bool sasl = false;                                // -S
+  std::string auth_file;                            // -Y
+  uint32_t item_size_max = 1u << 20;                // -I
+  bool flush_enabled = true;                        // !-F
+  bool dump_enabled = true;                         // !-X
   bool lru_crawler = true;
   uint32_t lru_crawler_sleep = 100;
   uint32_t lru_crawler_tocrawl = 0;
@@ -45,18 +45,35 @@ struct Settings {
   Settings(const Settings& o) { *this = o; }
   Settings& operator=(const Settings& o) {
     if (this == &o) return *this;
-    maxbytes = o.maxbytes; maxconns = o.maxconns; tcpport = o.tcpport; udpport = o.udpport;
-    inter = o.inter; domain_socket = o.domain_socket; umask = o.umask; evictions = o.evictions;
-    shutdown_command = o.shutdown_command; growth_factor = o.growth_factor;
-    chunk_size = o.chunk_size; num_threads = o.num_threads; reqs_per_event = o.reqs_per_event;
-    cas_enabled = o.cas_enabled; tcp_backlog = o.tcp_backlog;
-    binding_protocol = o.binding_protocol; sasl = o.sasl; auth_file = o.auth_file;
-    item_size_max = o.item_size_max; flush_enabled = o.flush_enabled;
-    dump_enabled = o.dump_enabled; lru_crawler = o.lru_crawler;
-    lru_crawler_sleep = o.lru_crawler_sleep; lru_crawler_tocrawl = o.lru_crawler_tocrawl;
-    idle_timeout = o.idle_timeout; large_pages = o.large_pages;
+    maxbytes = o.maxbytes;
+    maxconns = o.maxconns;
+    tcpport = o.tcpport;
+    udpport = o.udpport;
+    inter = o.inter;
+    domain_socket = o.domain_socket;
+    umask = o.umask;
+    evictions = o.evictions;
+    shutdown_command = o.shutdown_command;
+    growth_factor = o.growth_factor;
+    chunk_size = o.chunk_size;
+    num_threads = o.num_threads;
+    reqs_per_event = o.reqs_per_event;
+    cas_enabled = o.cas_enabled;
+    tcp_backlog = o.tcp_backlog;
+    binding_protocol = o.binding_protocol;
+    sasl = o.sasl;
+    auth_file = o.auth_file;
+    item_size_max = o.item_size_max;
+    flush_enabled = o.flush_enabled;
+    dump_enabled = o.dump_enabled;
+    lru_crawler = o.lru_crawler;
+    lru_crawler_sleep = o.lru_crawler_sleep;
+    lru_crawler_tocrawl = o.lru_crawler_tocrawl;
+    idle_timeout = o.idle_timeout;
+    large_pages = o.large_pages;
     relaxed_privileges = o.relaxed_privileges;
-    verbosity = o.verbosity.load(); version = o.version;
+    verbosity = o.verbosity.load();
+    version = o.version;
     return *this;
   }
 };

@@ -125,18 +125,18 @@ void GeneralStats(Engine& e, StatWriter& w) {
   w.U("hash_power_level", st.hash_power_level);
   w.U("hash_bytes", st.table_bytes);
   w.U("hash_is_expanding", st.hash_is_expanding ? 1 : 0);
-  for (const char* zero : {"slab_reassign_rescues", "slab_reassign_chunk_rescues",
-                           "slab_reassign_evictions_nomem", "slab_reassign_inline_reclaim",
-                           "slab_reassign_busy_items", "slab_reassign_busy_deletes",
-                           "slab_reassign_running", "slabs_moved", "lru_crawler_running"}) {
+  for (const char* zero :
+       {"slab_reassign_rescues", "slab_reassign_chunk_rescues", "slab_reassign_evictions_nomem",
+        "slab_reassign_inline_reclaim", "slab_reassign_busy_items", "slab_reassign_busy_deletes",
+        "slab_reassign_running", "slabs_moved", "lru_crawler_running"}) {
     w.U(zero, 0);
   }
   w.U("lru_crawler_starts", 0);
   w.U("lru_maintainer_juggles", 0);
   w.U("malloc_fails", t.store_no_memory.Get());
-  for (const char* zero : {"log_worker_dropped", "log_worker_written", "log_watcher_skipped",
-                           "log_watcher_sent", "log_watchers", "unexpected_napi_ids",
-                           "round_robin_fallback"}) {
+  for (const char* zero :
+       {"log_worker_dropped", "log_worker_written", "log_watcher_skipped", "log_watcher_sent",
+        "log_watchers", "unexpected_napi_ids", "round_robin_fallback"}) {
     w.U(zero, 0);
   }
   w.U("bytes", st.bytes);
@@ -149,9 +149,9 @@ void GeneralStats(Engine& e, StatWriter& w) {
   w.U("evictions", st.evictions);
   w.U("reclaimed", st.reclaimed);
   w.U("crawler_reclaimed", st.crawler_reclaimed);
-  for (const char* zero : {"crawler_items_checked", "lrutail_reflocked", "moves_to_cold",
-                           "moves_to_warm", "moves_within_lru", "direct_reclaims",
-                           "lru_bumps_dropped"}) {
+  for (const char* zero :
+       {"crawler_items_checked", "lrutail_reflocked", "moves_to_cold", "moves_to_warm",
+        "moves_within_lru", "direct_reclaims", "lru_bumps_dropped"}) {
     w.U(zero, 0);
   }
 }

@@ -57,12 +57,24 @@ void ExecuteGet(Engine& e, Session& s, const Request& req, std::string* out) {
 void ExecuteStore(Engine& e, Session& s, const Request& req, std::string* out) {
   StoreArgs a;
   switch (req.cmd) {
-    case Command::kSet: a.mode = StoreMode::kSet; break;
-    case Command::kAdd: a.mode = StoreMode::kAdd; break;
-    case Command::kReplace: a.mode = StoreMode::kReplace; break;
-    case Command::kAppend: a.mode = StoreMode::kAppend; break;
-    case Command::kPrepend: a.mode = StoreMode::kPrepend; break;
-    default: a.mode = StoreMode::kCas; break;
+    case Command::kSet:
+      a.mode = StoreMode::kSet;
+      break;
+    case Command::kAdd:
+      a.mode = StoreMode::kAdd;
+      break;
+    case Command::kReplace:
+      a.mode = StoreMode::kReplace;
+      break;
+    case Command::kAppend:
+      a.mode = StoreMode::kAppend;
+      break;
+    case Command::kPrepend:
+      a.mode = StoreMode::kPrepend;
+      break;
+    default:
+      a.mode = StoreMode::kCas;
+      break;
   }
   a.key = req.key;
   a.value = req.data;
@@ -73,12 +85,24 @@ void ExecuteStore(Engine& e, Session& s, const Request& req, std::string* out) {
   e.prefix_stats().RecordSet(req.key);
   StoreOutcome o = DoStore(*e.store(), *s.stats, a);
   switch (o.result) {
-    case StoreResult::kStored: AppendLine(out, "STORED"); break;
-    case StoreResult::kNotStored: AppendLine(out, "NOT_STORED"); break;
-    case StoreResult::kExists: AppendLine(out, "EXISTS"); break;
-    case StoreResult::kNotFound: AppendLine(out, "NOT_FOUND"); break;
-    case StoreResult::kTooLarge: AppendLine(out, "SERVER_ERROR object too large for cache"); break;
-    case StoreResult::kNoMemory: AppendLine(out, "SERVER_ERROR out of memory storing object"); break;
+    case StoreResult::kStored:
+      AppendLine(out, "STORED");
+      break;
+    case StoreResult::kNotStored:
+      AppendLine(out, "NOT_STORED");
+      break;
+    case StoreResult::kExists:
+      AppendLine(out, "EXISTS");
+      break;
+    case StoreResult::kNotFound:
+      AppendLine(out, "NOT_FOUND");
+      break;
+    case StoreResult::kTooLarge:
+      AppendLine(out, "SERVER_ERROR object too large for cache");
+      break;
+    case StoreResult::kNoMemory:
+      AppendLine(out, "SERVER_ERROR out of memory storing object");
+      break;
   }
 }
 
@@ -97,8 +121,12 @@ void ExecuteArith(Engine& e, Session& s, const Request& req, std::string* out) {
     case ArithResult::kNonNumeric:
       AppendLine(out, "CLIENT_ERROR cannot increment or decrement non-numeric value");
       break;
-    case ArithResult::kNoMemory: AppendLine(out, "SERVER_ERROR out of memory"); break;
-    default: AppendLine(out, "NOT_FOUND"); break;
+    case ArithResult::kNoMemory:
+      AppendLine(out, "SERVER_ERROR out of memory");
+      break;
+    default:
+      AppendLine(out, "NOT_FOUND");
+      break;
   }
 }
 
@@ -221,12 +249,20 @@ void ExecuteDebugTime(Engine& e, std::string_view args, std::string* out) {
 
 void ExecuteText(Engine& e, Session& s, const Request& req, std::string* out) {
   switch (req.cmd) {
-    case Command::kGet: case Command::kGets: case Command::kGat: case Command::kGats:
+    case Command::kGet:
+    case Command::kGets:
+    case Command::kGat:
+    case Command::kGats:
       return ExecuteGet(e, s, req, out);
-    case Command::kSet: case Command::kAdd: case Command::kReplace: case Command::kAppend:
-    case Command::kPrepend: case Command::kCas:
+    case Command::kSet:
+    case Command::kAdd:
+    case Command::kReplace:
+    case Command::kAppend:
+    case Command::kPrepend:
+    case Command::kCas:
       return ExecuteStore(e, s, req, out);
-    case Command::kIncr: case Command::kDecr:
+    case Command::kIncr:
+    case Command::kDecr:
       return ExecuteArith(e, s, req, out);
     case Command::kTouch:
       return ExecuteTouch(e, s, req, out);

@@ -55,7 +55,8 @@ void Base64Encode(std::string_view in, std::string* out) {
   size_t i = 0;
   for (; i + 3 <= in.size(); i += 3) {
     uint32_t t = (static_cast<unsigned char>(in[i]) << 16) |
-                 (static_cast<unsigned char>(in[i + 1]) << 8) | static_cast<unsigned char>(in[i + 2]);
+                 (static_cast<unsigned char>(in[i + 1]) << 8) |
+                 static_cast<unsigned char>(in[i + 2]);
     out->push_back(kAlphabet[t >> 18]);
     out->push_back(kAlphabet[(t >> 12) & 63]);
     out->push_back(kAlphabet[(t >> 6) & 63]);

@@ -18,8 +18,8 @@ ParseResult MetaError(Request* req, const char* msg, size_t consumed, uint64_t s
 }
 
 // Returns nullptr when the flags are fine, else memcached's error string.
-const char* PreparseFlags(const std::string_view* tokens, size_t start, size_t n,
-                          char which, Request* req) {
+const char* PreparseFlags(const std::string_view* tokens, size_t start, size_t n, char which,
+                          Request* req) {
   MetaFlags& m = req->meta;
   const char* err = nullptr;
   bool seen[128] = {};
@@ -60,8 +60,10 @@ const char* PreparseFlags(const std::string_view* tokens, size_t start, size_t n
         if (!ParseU64(arg, &m.new_cas)) err = kBadToken;
         break;
       case 'M':
-        if (tok.size() != 2) err = "CLIENT_ERROR incorrect length for M token";
-        else m.mode = tok[1];
+        if (tok.size() != 2)
+          err = "CLIENT_ERROR incorrect length for M token";
+        else
+          m.mode = tok[1];
         break;
       case 'J':
         if (!ParseU64(arg, &m.initial)) err = "CLIENT_ERROR invalid numeric initial value";
@@ -72,8 +74,19 @@ const char* PreparseFlags(const std::string_view* tokens, size_t start, size_t n
       case 'q':
         req->noreply = true;
         break;
-      case 'O': case 'P': case 'L': case 'l': case 'k': case 's': case 't': case 'c':
-      case 'f': case 'v': case 'h': case 'u': case 'I':
+      case 'O':
+      case 'P':
+      case 'L':
+      case 'l':
+      case 'k':
+      case 's':
+      case 't':
+      case 'c':
+      case 'f':
+      case 'v':
+      case 'h':
+      case 'u':
+      case 'I':
         break;
       case 'x':  // md only (newer memcached): drop the value, keep the item
         if (which != 'd') return "CLIENT_ERROR invalid flag";
@@ -102,7 +115,8 @@ ParseResult ParseMetaSet(std::string_view in, size_t line_end, const std::string
                          size_t n, size_t item_size_max, Request* req) {
   if (tokens[1].size() > kMaxKeyLength) return MetaError(req, kBadFormat, line_end);
   if (n == 2) return MetaError(req, kBadFormat, line_end);
-  if (n + 1 > kMaxMetaTokens) return MetaError(req, "CLIENT_ERROR options flags too long", line_end);
+  if (n + 1 > kMaxMetaTokens)
+    return MetaError(req, "CLIENT_ERROR options flags too long", line_end);
   int32_t vlen;
   if (!ParseI32(tokens[2], &vlen) || vlen < 0 || vlen > INT32_MAX - 2) {
     return MetaError(req, kBadFormat, line_end);
@@ -113,9 +127,15 @@ ParseResult ParseMetaSet(std::string_view in, size_t line_end, const std::string
     return MetaError(req, err, line_end, total);
   }
   KeepTokens(tokens, 3, n, req);
-  if (OpaqueTooLong(*req)) return MetaError(req, "CLIENT_ERROR opaque token too long", line_end, total);
+  if (OpaqueTooLong(*req))
+    return MetaError(req, "CLIENT_ERROR opaque token too long", line_end, total);
   switch (req->meta.mode) {
-    case 0: case 'E': case 'A': case 'P': case 'R': case 'S':
+    case 0:
+    case 'E':
+    case 'A':
+    case 'P':
+    case 'R':
+    case 'S':
       break;
     default:
       return MetaError(req, "CLIENT_ERROR invalid mode for ms M token", line_end, total);
@@ -173,8 +193,9 @@ ParseResult ParseMeta(std::string_view in, size_t line_end, char which,
   if (n < 2) return MetaError(req, "ERROR", line_end);
   if (tokens[1].size() > kMaxKeyLength) return MetaError(req, kBadFormat, line_end);
   if (n + 1 > kMaxMetaTokens) {
-    return MetaError(req, which == 'g' ? "CLIENT_ERROR options flags are too long"
-                                       : "CLIENT_ERROR options flags too long",
+    return MetaError(req,
+                     which == 'g' ? "CLIENT_ERROR options flags are too long"
+                                  : "CLIENT_ERROR options flags too long",
                      line_end);
   }
   req->key = tokens[1];
@@ -185,13 +206,19 @@ ParseResult ParseMeta(std::string_view in, size_t line_end, char which,
   if (OpaqueTooLong(*req)) return MetaError(req, "CLIENT_ERROR opaque token too long", line_end);
   if (which == 'a') {
     switch (req->meta.mode) {
-      case 0: case 'I': case 'i': case '+': case 'D': case 'd': case '-':
+      case 0:
+      case 'I':
+      case 'i':
+      case '+':
+      case 'D':
+      case 'd':
+      case '-':
         break;
       default:
         return MetaError(req, "CLIENT_ERROR invalid mode for ma M token", line_end);
     }
   }
-  req->cmd = which == 'g' ? Command::kMetaGet
+  req->cmd = which == 'g'   ? Command::kMetaGet
              : which == 'd' ? Command::kMetaDelete
                             : Command::kMetaArith;
   return {ParseResult::kOk, line_end};

@@ -9,7 +9,6 @@ namespace syncached::protocol {
 
 // `tokens[0]` is the command ("mg"...), `n` the real token count (24 = too many).
 ParseResult ParseMeta(std::string_view in, size_t line_end, char which,
-                      const std::string_view* tokens, size_t n, size_t item_size_max,
-                      Request* req);
+                      const std::string_view* tokens, size_t n, size_t item_size_max, Request* req);
 
 }  // namespace syncached::protocol

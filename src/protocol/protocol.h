@@ -29,14 +29,41 @@ enum class Command : uint8_t {
   kNone,
   kError,  // reply `error` (+ swallow); nothing executed
   kClose,  // close the connection without a reply
-  kGet, kGets, kGat, kGats,
-  kSet, kAdd, kReplace, kAppend, kPrepend, kCas,
-  kDelete, kIncr, kDecr, kTouch,
-  kFlushAll, kVersion, kVerbosity, kQuit, kShutdown, kStats, kLruCrawler, kCacheMemlimit,
-  kSlabs, kDebugTime,
-  kMetaGet, kMetaSet, kMetaDelete, kMetaArith, kMetaNoop, kMetaDebug,
+  kGet,
+  kGets,
+  kGat,
+  kGats,
+  kSet,
+  kAdd,
+  kReplace,
+  kAppend,
+  kPrepend,
+  kCas,
+  kDelete,
+  kIncr,
+  kDecr,
+  kTouch,
+  kFlushAll,
+  kVersion,
+  kVerbosity,
+  kQuit,
+  kShutdown,
+  kStats,
+  kLruCrawler,
+  kCacheMemlimit,
+  kSlabs,
+  kDebugTime,
+  kMetaGet,
+  kMetaSet,
+  kMetaDelete,
+  kMetaArith,
+  kMetaNoop,
+  kMetaDebug,
   // binary-only
-  kNoop, kSaslListMechs, kSaslAuth, kSaslStep,
+  kNoop,
+  kSaslListMechs,
+  kSaslAuth,
+  kSaslStep,
 };
 
 // Meta flags of one mg/ms/md/ma request. Tokens are kept in arrival order because
@@ -44,9 +71,9 @@ enum class Command : uint8_t {
 struct MetaFlags {
   uint64_t seen = 0;  // bit (c - 'A') for each flag letter present
   bool Has(char c) const { return c >= 'A' && c <= 'z' && (seen >> (c - 'A')) & 1; }
-  int32_t ttl = 0;          // T
-  int32_t vivify_ttl = 0;   // N
-  int32_t recache_ttl = 0;  // R
+  int32_t ttl = 0;            // T
+  int32_t vivify_ttl = 0;     // N
+  int32_t recache_ttl = 0;    // R
   uint32_t client_flags = 0;  // F
   uint64_t compare_cas = 0;   // C
   uint64_t new_cas = 0;       // E
@@ -60,20 +87,20 @@ struct MetaFlags {
 struct Request {
   Command cmd = Command::kNone;
   bool noreply = false;
-  bool key_binary = false;     // meta b: `key` is the decoded form (in key_buf)
+  bool key_binary = false;  // meta b: `key` is the decoded form (in key_buf)
   std::string_view key;
-  std::string_view keys;       // get family: the space-separated keys
-  std::string_view data;       // value of a storage command, without "\r\n"
-  std::string_view args;       // stats/lru_crawler/shutdown...: the tokens after the command
+  std::string_view keys;  // get family: the space-separated keys
+  std::string_view data;  // value of a storage command, without "\r\n"
+  std::string_view args;  // stats/lru_crawler/shutdown...: the tokens after the command
   uint32_t flags = 0;
-  int32_t exptime = 0;         // as sent; engine turns it into absolute time
+  int32_t exptime = 0;  // as sent; engine turns it into absolute time
   uint64_t cas = 0;
   uint64_t delta = 0;
-  uint32_t number = 0;         // verbosity level, memlimit MB
-  const char* error = nullptr;  // kError: the reply line, without "\r\n"
-  uint64_t swallow = 0;        // bytes after this request to discard unread
+  uint32_t number = 0;                 // verbosity level, memlimit MB
+  const char* error = nullptr;         // kError: the reply line, without "\r\n"
+  uint64_t swallow = 0;                // bytes after this request to discard unread
   bool error_ignores_noreply = false;  // meta errors are never suppressed
-  bool delete_on_error = false;  // a refused set unlinks `key` (memcached's stale-data rule)
+  bool delete_on_error = false;        // a refused set unlinks `key` (memcached's stale-data rule)
   MetaFlags meta;
   // binary protocol
   uint8_t opcode = 0;

@@ -18,7 +18,7 @@ constexpr const char* kBadExptime = "CLIENT_ERROR invalid exptime argument";
 struct Tokens {
   // Not value-initialised: only t[0..n) is ever read (saves zeroing 384 bytes a request).
   std::array<std::string_view, kMaxTokens> t;
-  size_t n = 0;          // real tokens
+  size_t n = 0;            // real tokens
   bool truncated = false;  // more tokens followed (memcached's non-null terminal)
   std::string_view rest;   // everything after the first token
 };
@@ -131,8 +131,7 @@ ParseResult ParseKeyed(const Tokens& tk, Command cmd, size_t line_end, Request* 
         bool valid = (nt == 4 && (hold_is_zero || req->noreply)) ||
                      (nt == 5 && hold_is_zero && req->noreply);
         if (!valid) {
-          return Error(req,
-                       "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]",
+          return Error(req, "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]",
                        line_end);
         }
       }

@@ -17,9 +17,9 @@ inline constexpr size_t kMaxKeySize = 250;
 inline constexpr size_t kMaxValueSize = size_t{1} << 30;
 
 enum class Kind : uint8_t {
-  kPut = 1,     // key now holds value/flags/exptime at version
-  kDelete = 2,  // key deleted at version (replicas keep a tombstone)
-  kFlush = 3,   // everything older than version is gone as of exptime; no key, no value
+  kPut = 1,       // key now holds value/flags/exptime at version
+  kDelete = 2,    // key deleted at version (replicas keep a tombstone)
+  kFlush = 3,     // everything older than version is gone as of exptime; no key, no value
   kStalePut = 4,  // like kPut, and the item is marked stale (meta invalidation: md I, ms I)
 };
 

@@ -40,8 +40,8 @@ std::string Recv(void* sock, bool* more) {
   zmq_msg_t m;
   zmq_msg_init(&m);
   int n = zmq_msg_recv(&m, sock, 0);
-  std::string s = n >= 0 ? std::string(static_cast<char*>(zmq_msg_data(&m)), zmq_msg_size(&m))
-                         : std::string();
+  std::string s =
+      n >= 0 ? std::string(static_cast<char*>(zmq_msg_data(&m)), zmq_msg_size(&m)) : std::string();
   *more = n >= 0 && zmq_msg_more(&m);
   zmq_msg_close(&m);
   return s;

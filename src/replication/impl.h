@@ -63,10 +63,10 @@ struct Session {
   std::string identity;  // ZeroMQ routing id
   uint16_t node_id = 0;
   enum class Mode { kStream, kFullCopy } mode = Mode::kStream;
-  uint64_t next_seq = 0;      // kStream: next sequence to send
+  uint64_t next_seq = 0;  // kStream: next sequence to send
   uint64_t acked_seq = 0;
-  size_t snap_shard = 0;      // kFullCopy: next shard to copy
-  uint64_t resume_seq = 0;    // kFullCopy: stream resumes here afterwards
+  size_t snap_shard = 0;           // kFullCopy: next shard to copy
+  uint64_t resume_seq = 0;         // kFullCopy: stream resumes here afterwards
   std::deque<std::string> queued;  // built but not yet accepted by ZeroMQ
   uint64_t last_heard_ms = 0;
   uint64_t last_ping_ms = 0;
@@ -80,8 +80,13 @@ struct Session {
 struct Link {
   std::string address;  // host:port
   void* socket = nullptr;
-  enum class Phase { kConnecting, kFullCopy, kCatchUp, kStreaming, kRefused } phase =
-      Phase::kConnecting;
+  enum class Phase {
+    kConnecting,
+    kFullCopy,
+    kCatchUp,
+    kStreaming,
+    kRefused
+  } phase = Phase::kConnecting;
   uint16_t peer_node = 0;
   uint64_t epoch = 0;
   uint64_t next_seq = 0;
@@ -89,8 +94,8 @@ struct Link {
   uint64_t last_rx_ms = 0, last_hello_ms = 0, last_ack_ms = 0, acked = 0;
   uint64_t last_applied_hlc_ms = 0;
   int64_t clock_offset_ms = 0;
-  bool welcomed = false;   // answered at least once
-  bool synced = false;     // finished a full copy or catch-up at least once
+  bool welcomed = false;  // answered at least once
+  bool synced = false;    // finished a full copy or catch-up at least once
   uint64_t bytes_received = 0, changes_applied = 0, full_copies = 0, catch_ups = 0;
   uint64_t copy_received = 0, malformed = 0;
   std::string last_error;

@@ -10,11 +10,11 @@
 
 namespace syncached::replication {
 namespace {
-constexpr size_t kSealBytes = 256 * 1024;    // a batch message stays about this size
-constexpr size_t kSnapBytes = 256 * 1024;    // full copy messages too
+constexpr size_t kSealBytes = 256 * 1024;  // a batch message stays about this size
+constexpr size_t kSnapBytes = 256 * 1024;  // full copy messages too
 constexpr uint64_t kPingMs = 300;
 constexpr uint64_t kSessionTimeoutMs = 30000;
-constexpr size_t kMaxQueued = 16;            // built messages waiting per session
+constexpr size_t kMaxQueued = 16;  // built messages waiting per session
 // Local changes waiting for the replication thread. Independent of --backlog-size (a
 // small backlog must not make a busy thread's queue overflow): 64 MiB at least.
 constexpr uint64_t kMinPendingBytes = 64ull << 20;
@@ -139,8 +139,8 @@ void Replicator::Impl::HandleHello(const std::string& identity, const Hello& h) 
   s.queued.clear();
   s.last_heard_ms = NowMillis();
   DrainPending();  // so "where we are" includes every change made so far
-  bool can_stream = h.epoch == epoch && h.next_seq >= backlog.front_seq() &&
-                    h.next_seq <= backlog.next_seq();
+  bool can_stream =
+      h.epoch == epoch && h.next_seq >= backlog.front_seq() && h.next_seq <= backlog.next_seq();
   uint64_t start = h.next_seq;
   // A peer that followed an earlier run of this node already holds everything this run
   // holds except what it originated since it started, because this node started
@@ -226,8 +226,7 @@ bool Replicator::Impl::PumpSession(Session& s, uint64_t now) {
     const std::string* msg = backlog.Find(s.next_seq, &first, &count);
     if (!msg) {
       // Fell out of the backlog (slow or paused peer): a full copy instead of memory.
-      SC_LOG(kWarn, "replication: node %u fell behind the backlog; sending a full copy",
-             s.node_id);
+      SC_LOG(kWarn, "replication: node %u fell behind the backlog; sending a full copy", s.node_id);
       s.mode = Session::Mode::kFullCopy;
       s.snap_shard = 0;
       s.copy_items = 0;
@@ -253,8 +252,7 @@ void Replicator::Impl::PumpSessions(uint64_t now, bool* busy) {
   for (auto it = sessions.begin(); it != sessions.end();) {
     Session& s = it->second;
     if (s.gone || now - s.last_heard_ms > kSessionTimeoutMs) {
-      SC_LOG(kInfo, "replication: node %u stopped acknowledging; dropping its session",
-             s.node_id);
+      SC_LOG(kInfo, "replication: node %u stopped acknowledging; dropping its session", s.node_id);
       it = sessions.erase(it);
       continue;
     }

@@ -29,9 +29,9 @@ namespace syncached::replication {
 
 struct Options {
   uint16_t node_id = 0;
-  std::vector<std::string> peers;        // "host:port" of peers' replication listeners
-  std::vector<std::string> listen;       // addresses to bind (empty: all)
-  uint16_t port = 11212;                 // --replication-port
+  std::vector<std::string> peers;   // "host:port" of peers' replication listeners
+  std::vector<std::string> listen;  // addresses to bind (empty: all)
+  uint16_t port = 11212;            // --replication-port
   std::string cluster_name = "syncached";
   std::string secret;                    // from --cluster-secret-file; empty: no auth
   uint64_t backlog_bytes = 64ull << 20;  // --backlog-size

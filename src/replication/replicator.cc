@@ -23,7 +23,7 @@ uint64_t NowMillis() {
 }
 
 namespace {
-constexpr int kSendHwm = 64;      // messages (~256 KB each) queued per peer at most
+constexpr int kSendHwm = 64;  // messages (~256 KB each) queued per peer at most
 constexpr int kRecvHwm = 256;
 
 void SetInt(void* sock, int opt, int v) { zmq_setsockopt(sock, opt, &v, sizeof v); }
@@ -36,11 +36,16 @@ std::string Endpoint(const std::string& host, uint16_t port) {
 
 const char* PhaseName(Link::Phase p) {
   switch (p) {
-    case Link::Phase::kConnecting: return "connecting";
-    case Link::Phase::kFullCopy: return "full_copy";
-    case Link::Phase::kCatchUp: return "catch_up";
-    case Link::Phase::kStreaming: return "streaming";
-    case Link::Phase::kRefused: return "refused";
+    case Link::Phase::kConnecting:
+      return "connecting";
+    case Link::Phase::kFullCopy:
+      return "full_copy";
+    case Link::Phase::kCatchUp:
+      return "catch_up";
+    case Link::Phase::kStreaming:
+      return "streaming";
+    case Link::Phase::kRefused:
+      return "refused";
   }
   return "unknown";
 }
@@ -68,8 +73,9 @@ Status Replicator::Start() {
     }
     m.zap_thread = std::thread(RunZapHandler, m.ctx, keys, &m.stop, &m.auth_failures);
   } else {
-    SC_LOG(kWarn, "replication: no --cluster-secret-file: peer links are unauthenticated and "
-                  "unencrypted");
+    SC_LOG(kWarn,
+           "replication: no --cluster-secret-file: peer links are unauthenticated and "
+           "unencrypted");
   }
   m.router = zmq_socket(m.ctx, ZMQ_ROUTER);
   SetInt(m.router, ZMQ_LINGER, 0);
@@ -88,8 +94,8 @@ Status Replicator::Start() {
     m.monitor = zmq_socket(m.ctx, ZMQ_PAIR);
     zmq_connect(m.monitor, "inproc://syncached.repl.monitor");
   }
-  std::vector<std::string> hosts = m.opts.listen.empty() ? std::vector<std::string>{"*"}
-                                                         : m.opts.listen;
+  std::vector<std::string> hosts =
+      m.opts.listen.empty() ? std::vector<std::string>{"*"} : m.opts.listen;
   for (const std::string& h : hosts) {
     std::string ep = Endpoint(h, m.opts.port);
     if (zmq_bind(m.router, ep.c_str()) != 0) {
@@ -198,8 +204,8 @@ void Replicator::Impl::ServeMonitor() {
         }
       }
       if (host[0]) last_accepted_peer = host;
-    } else if (event & (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
-                        ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)) {
+    } else if (event & (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                        ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)) {
       ++auth_failures;
       // A refused peer retries every second or two: log the first refusal per host,
       // then at most once a minute with the count in between.
@@ -208,8 +214,9 @@ void Replicator::Impl::ServeMonitor() {
       auto& [last_log, suppressed] = refusal_log[who];
       if (last_log == 0 || now - last_log >= 60000) {
         std::string since = suppressed ? " [" + std::to_string(suppressed) + " more since]" : "";
-        SC_LOG(kWarn, "replication: refused peer %s: CURVE handshake failed (another cluster "
-                      "secret or name?)%s",
+        SC_LOG(kWarn,
+               "replication: refused peer %s: CURVE handshake failed (another cluster "
+               "secret or name?)%s",
                who.c_str(), since.c_str());
         last_log = now;
         suppressed = 0;
@@ -282,9 +289,9 @@ void Replicator::Impl::RenderStats(uint64_t now) {
   for (const Link& l : links) {
     const char* p = l.address.c_str();
     uint64_t lag = l.publisher_next > l.next_seq ? l.publisher_next - l.next_seq : 0;
-    int64_t lag_ms = l.last_applied_hlc_ms && lag ? static_cast<int64_t>(now) -
-                                                        static_cast<int64_t>(l.last_applied_hlc_ms)
-                                                  : 0;
+    int64_t lag_ms = l.last_applied_hlc_ms && lag
+                         ? static_cast<int64_t>(now) - static_cast<int64_t>(l.last_applied_hlc_ms)
+                         : 0;
     stat("STAT peer:%s:node %u\r\n", p, l.peer_node);
     stat("STAT peer:%s:state %s\r\n", p, PhaseName(l.phase));
     if (l.phase == Link::Phase::kFullCopy) {
@@ -336,8 +343,8 @@ void Replicator::Impl::RenderStats(uint64_t now) {
 bool Replicator::WaitInitialSync() {
   Impl& m = *impl_;
   if (m.links.empty()) return true;
-  auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::milliseconds(m.opts.join_timeout_ms);
+  auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(m.opts.join_timeout_ms);
   (void)deadline;
   std::unique_lock lock(m.mu);
   for (;;) {

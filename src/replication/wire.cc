@@ -96,8 +96,8 @@ std::string EncodeWelcome(const Welcome& w) {
 bool DecodeWelcome(std::string_view msg, Welcome* w) {
   Reader r(msg);
   uint8_t mode;
-  if (!Expect(r, MsgType::kWelcome) || !r.U8(&mode) || !r.U64(&w->epoch) ||
-      !r.U64(&w->start_seq) || !r.U16(&w->node_id) || !r.done()) {
+  if (!Expect(r, MsgType::kWelcome) || !r.U8(&mode) || !r.U64(&w->epoch) || !r.U64(&w->start_seq) ||
+      !r.U16(&w->node_id) || !r.done()) {
     return false;
   }
   if (mode != static_cast<uint8_t>(WelcomeMode::kStream) &&
@@ -120,9 +120,9 @@ std::string EncodePosition(MsgType type, const Position& p) {
 bool DecodePosition(std::string_view msg, Position* p) {
   Reader r(msg);
   uint8_t t;
-  if (!r.U8(&t) || (t != static_cast<uint8_t>(MsgType::kSnapEnd) &&
-                    t != static_cast<uint8_t>(MsgType::kAck) &&
-                    t != static_cast<uint8_t>(MsgType::kPing))) {
+  if (!r.U8(&t) ||
+      (t != static_cast<uint8_t>(MsgType::kSnapEnd) && t != static_cast<uint8_t>(MsgType::kAck) &&
+       t != static_cast<uint8_t>(MsgType::kPing))) {
     return false;
   }
   return r.U64(&p->epoch) && r.U64(&p->seq) && r.U64(&p->millis) && r.done();

@@ -2,12 +2,12 @@
 
 #include <getopt.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
-#include <cctype>
 #include <cstring>
-#include <iterator>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <sstream>
 
@@ -116,7 +116,8 @@ std::string ReadSecretFile(const char* path) {
 uint64_t ParseUnsigned(int opt, const char* arg, uint64_t min, uint64_t max) {
   errno = 0;
   char* end = nullptr;
-  if (!arg || !*arg || *arg == '-') Fail("invalid value for " + Name(opt) + ": '" + (arg ? arg : "") + "'");
+  if (!arg || !*arg || *arg == '-')
+    Fail("invalid value for " + Name(opt) + ": '" + (arg ? arg : "") + "'");
   unsigned long long v = strtoull(arg, &end, 10);
   if (errno || *end != '\0' || v < min || v > max) {
     Fail("invalid value for " + Name(opt) + ": '" + arg + "' (expected " + std::to_string(min) +
@@ -139,8 +140,10 @@ double ParseDouble(int opt, const char* arg, double min, double max) {
 uint32_t ParseItemSize(const char* arg) {
   std::string s(arg);
   uint64_t mult = 1;
-  if (!s.empty() && (s.back() == 'k' || s.back() == 'K')) mult = 1024, s.pop_back();
-  else if (!s.empty() && (s.back() == 'm' || s.back() == 'M')) mult = 1024 * 1024, s.pop_back();
+  if (!s.empty() && (s.back() == 'k' || s.back() == 'K'))
+    mult = 1024, s.pop_back();
+  else if (!s.empty() && (s.back() == 'm' || s.back() == 'M'))
+    mult = 1024 * 1024, s.pop_back();
   uint64_t v = ParseUnsigned('I', s.c_str(), 1, 1ull << 30) * mult;
   if (v < 1024) Fail("invalid value for -I: '" + std::string(arg) + "' (minimum is 1k)");
   if (v > (1ull << 30)) Fail("invalid value for -I: '" + std::string(arg) + "' (maximum is 1024m)");
@@ -158,16 +161,40 @@ void SplitInto(const std::string& s, char sep, std::vector<std::string>* out) {
 // -o sub-options. memcached's own ones that steer internals we do not have are accepted
 // and have no effect (documented in --help); an unknown one is refused as memcached does.
 void ParseExtended(const char* arg, Config* c) {
-  static const std::set<std::string> kAcceptedNoEffect = {
-      "maxconns_fast", "no_maxconns_fast", "tail_repair_time", "hash_algorithm",
-      "lru_crawler", "no_lru_crawler", "lru_maintainer", "no_lru_maintainer", "hot_lru_pct",
-      "warm_lru_pct", "hot_max_factor", "warm_max_factor", "temporary_ttl",
-      "watcher_logbuf_size", "worker_logbuf_size", "track_sizes", "no_hashexpand",
-      "slab_reassign", "slab_automove", "slab_automove_ratio", "slab_automove_window",
-      "slab_chunk_max", "lru_segmented", "no_lru_segmented", "modern", "no_modern",
-      "inline_ascii_resp", "no_inline_ascii_resp", "read_buf_mem_limit", "drop_privileges",
-      "no_drop_privileges", "lru_crawler_sleep", "lru_crawler_tocrawl",
-      "sock_cookie_id"};
+  static const std::set<std::string> kAcceptedNoEffect = {"maxconns_fast",
+                                                          "no_maxconns_fast",
+                                                          "tail_repair_time",
+                                                          "hash_algorithm",
+                                                          "lru_crawler",
+                                                          "no_lru_crawler",
+                                                          "lru_maintainer",
+                                                          "no_lru_maintainer",
+                                                          "hot_lru_pct",
+                                                          "warm_lru_pct",
+                                                          "hot_max_factor",
+                                                          "warm_max_factor",
+                                                          "temporary_ttl",
+                                                          "watcher_logbuf_size",
+                                                          "worker_logbuf_size",
+                                                          "track_sizes",
+                                                          "no_hashexpand",
+                                                          "slab_reassign",
+                                                          "slab_automove",
+                                                          "slab_automove_ratio",
+                                                          "slab_automove_window",
+                                                          "slab_chunk_max",
+                                                          "lru_segmented",
+                                                          "no_lru_segmented",
+                                                          "modern",
+                                                          "no_modern",
+                                                          "inline_ascii_resp",
+                                                          "no_inline_ascii_resp",
+                                                          "read_buf_mem_limit",
+                                                          "drop_privileges",
+                                                          "no_drop_privileges",
+                                                          "lru_crawler_sleep",
+                                                          "lru_crawler_tocrawl",
+                                                          "sock_cookie_id"};
   std::vector<std::string> subs;
   SplitInto(arg, ',', &subs);
   for (const std::string& sub : subs) {
@@ -176,7 +203,8 @@ void ParseExtended(const char* arg, Config* c) {
     if (name == "hashpower") {
       c->hashpower = static_cast<uint32_t>(ParseUnsigned('o', value.c_str(), 12, 32));
     } else if (name == "idle_timeout") {
-      c->engine.idle_timeout = static_cast<uint32_t>(ParseUnsigned('o', value.c_str(), 0, 1u << 31));
+      c->engine.idle_timeout =
+          static_cast<uint32_t>(ParseUnsigned('o', value.c_str(), 0, 1u << 31));
     } else if (name == "relaxed_privileges") {
       c->engine.relaxed_privileges = true;
     } else if (name == "no_lru_crawler") {
@@ -220,11 +248,15 @@ std::vector<std::string> ReadConfigFile(const std::string& path) {
 void Apply(int opt, const char* arg, Config* c) {
   engine::Settings& e = c->engine;
   switch (opt) {
-    case 'p': e.tcpport = static_cast<uint32_t>(ParseUnsigned(opt, arg, 0, 65535)); break;
+    case 'p':
+      e.tcpport = static_cast<uint32_t>(ParseUnsigned(opt, arg, 0, 65535));
+      break;
     case 'U':
       e.udpport = static_cast<uint32_t>(ParseUnsigned(opt, arg, 0, 65535));
       break;
-    case 's': e.domain_socket = arg; break;
+    case 's':
+      e.domain_socket = arg;
+      break;
     case 'a': {
       char* end;
       long mask = strtol(arg, &end, 8);
@@ -234,54 +266,118 @@ void Apply(int opt, const char* arg, Config* c) {
       e.umask = static_cast<uint32_t>(mask);
       break;
     }
-    case 'A': e.shutdown_command = true; break;
-    case 'l': SplitInto(arg, ',', &c->listen); break;
-    case 'd': c->daemonize = true; break;
-    case 'r': c->raise_core_limit = true; break;
-    case 'u': c->user = arg; break;
-    case 'm': e.maxbytes = ParseUnsigned(opt, arg, 1, 1ull << 30) << 20; break;
-    case 'M': e.evictions = false; break;
-    case 'c': e.maxconns = static_cast<uint32_t>(ParseUnsigned(opt, arg, 1, 1u << 24)); break;
-    case 'k': c->lock_memory = true; break;
+    case 'A':
+      e.shutdown_command = true;
+      break;
+    case 'l':
+      SplitInto(arg, ',', &c->listen);
+      break;
+    case 'd':
+      c->daemonize = true;
+      break;
+    case 'r':
+      c->raise_core_limit = true;
+      break;
+    case 'u':
+      c->user = arg;
+      break;
+    case 'm':
+      e.maxbytes = ParseUnsigned(opt, arg, 1, 1ull << 30) << 20;
+      break;
+    case 'M':
+      e.evictions = false;
+      break;
+    case 'c':
+      e.maxconns = static_cast<uint32_t>(ParseUnsigned(opt, arg, 1, 1u << 24));
+      break;
+    case 'k':
+      c->lock_memory = true;
+      break;
     case 'v':
       e.verbosity = e.verbosity + 1 + (arg ? static_cast<uint32_t>(strspn(arg, "v")) : 0);
       break;
-    case 'h': c->show_help = true; break;
-    case 'i': c->show_license = true; break;
-    case 'V': c->show_version = true; break;
-    case 'P': c->pid_file = arg; break;
-    case 'f': e.growth_factor = ParseDouble(opt, arg, 1.01, 100.0); break;
-    case 'n': e.chunk_size = static_cast<uint32_t>(ParseUnsigned(opt, arg, 1, 1u << 20)); break;
-    case 'L': e.large_pages = true; break;
-    case 'D': break;  // per-prefix stats delimiter: accepted, stats detail is not kept
-    case 't': e.num_threads = static_cast<uint32_t>(ParseUnsigned(opt, arg, 1, 256)); break;
-    case 'R': e.reqs_per_event = static_cast<uint32_t>(ParseUnsigned(opt, arg, 1, 1u << 20)); break;
-    case 'C': e.cas_enabled = false; break;
-    case 'b': e.tcp_backlog = static_cast<uint32_t>(ParseUnsigned(opt, arg, 1, 1u << 20)); break;
+    case 'h':
+      c->show_help = true;
+      break;
+    case 'i':
+      c->show_license = true;
+      break;
+    case 'V':
+      c->show_version = true;
+      break;
+    case 'P':
+      c->pid_file = arg;
+      break;
+    case 'f':
+      e.growth_factor = ParseDouble(opt, arg, 1.01, 100.0);
+      break;
+    case 'n':
+      e.chunk_size = static_cast<uint32_t>(ParseUnsigned(opt, arg, 1, 1u << 20));
+      break;
+    case 'L':
+      e.large_pages = true;
+      break;
+    case 'D':
+      break;  // per-prefix stats delimiter: accepted, stats detail is not kept
+    case 't':
+      e.num_threads = static_cast<uint32_t>(ParseUnsigned(opt, arg, 1, 256));
+      break;
+    case 'R':
+      e.reqs_per_event = static_cast<uint32_t>(ParseUnsigned(opt, arg, 1, 1u << 20));
+      break;
+    case 'C':
+      e.cas_enabled = false;
+      break;
+    case 'b':
+      e.tcp_backlog = static_cast<uint32_t>(ParseUnsigned(opt, arg, 1, 1u << 20));
+      break;
     case 'B': {
       std::string p = arg;
-      if (p == "auto") e.binding_protocol = "auto-negotiate";
-      else if (p == "ascii" || p == "binary") e.binding_protocol = p;
-      else Fail("invalid value for -B: '" + p + "' (ascii, binary or auto)");
+      if (p == "auto")
+        e.binding_protocol = "auto-negotiate";
+      else if (p == "ascii" || p == "binary")
+        e.binding_protocol = p;
+      else
+        Fail("invalid value for -B: '" + p + "' (ascii, binary or auto)");
       break;
     }
-    case 'I': e.item_size_max = ParseItemSize(arg); break;
-    case 'S': e.sasl = true; break;
-    case 'F': e.flush_enabled = false; break;
-    case 'X': e.dump_enabled = false; break;
-    case 'W': break;  // no watch command: nothing to disable
-    case 'Y': e.auth_file = arg; break;
-    case 'e': Fail("-e: memory files are not supported; use --data-dir persistence instead");
-    case 'Z': Fail("-Z: TLS is not supported yet");
-    case 'o': ParseExtended(arg, c); break;
-    case kOptConfig: c->config_file = arg; break;
-    case kOptNodeId: c->node_id = static_cast<uint16_t>(ParseUnsigned(opt, arg, 1, 65535)); break;
+    case 'I':
+      e.item_size_max = ParseItemSize(arg);
+      break;
+    case 'S':
+      e.sasl = true;
+      break;
+    case 'F':
+      e.flush_enabled = false;
+      break;
+    case 'X':
+      e.dump_enabled = false;
+      break;
+    case 'W':
+      break;  // no watch command: nothing to disable
+    case 'Y':
+      e.auth_file = arg;
+      break;
+    case 'e':
+      Fail("-e: memory files are not supported; use --data-dir persistence instead");
+    case 'Z':
+      Fail("-Z: TLS is not supported yet");
+    case 'o':
+      ParseExtended(arg, c);
+      break;
+    case kOptConfig:
+      c->config_file = arg;
+      break;
+    case kOptNodeId:
+      c->node_id = static_cast<uint16_t>(ParseUnsigned(opt, arg, 1, 65535));
+      break;
     case kOptPeers:
       c->peers.clear();
       SplitInto(arg, ',', &c->peers);
       for (const std::string& p : c->peers) {
         size_t colon = p.rfind(':');
-        if (colon == std::string::npos || colon == 0) Fail("--peers: expected host:port, got '" + p + "'");
+        if (colon == std::string::npos || colon == 0)
+          Fail("--peers: expected host:port, got '" + p + "'");
         ParseUnsigned(opt, p.substr(colon + 1).c_str(), 1, 65535);
       }
       break;
@@ -292,17 +388,25 @@ void Apply(int opt, const char* arg, Config* c) {
       if (!*arg || strlen(arg) > 64) Fail("--cluster-name: 1 to 64 characters");
       c->cluster_name = arg;
       break;
-    case kOptClusterSecretFile: c->cluster_secret = ReadSecretFile(arg); break;
-    case kOptBacklogSize: c->backlog_bytes = ParseSize(opt, arg, 1ull << 20, 1ull << 40); break;
+    case kOptClusterSecretFile:
+      c->cluster_secret = ReadSecretFile(arg);
+      break;
+    case kOptBacklogSize:
+      c->backlog_bytes = ParseSize(opt, arg, 1ull << 20, 1ull << 40);
+      break;
     case kOptJoinMode:
-      if (std::string(arg) == "refuse") c->join_refuse = true;
-      else if (std::string(arg) == "error") c->join_refuse = false;
-      else Fail("--join-mode: refuse or error, got '" + std::string(arg) + "'");
+      if (std::string(arg) == "refuse")
+        c->join_refuse = true;
+      else if (std::string(arg) == "error")
+        c->join_refuse = false;
+      else
+        Fail("--join-mode: refuse or error, got '" + std::string(arg) + "'");
       break;
     case kOptJoinTimeout:
       c->join_timeout_ms = static_cast<uint32_t>(ParseUnsigned(opt, arg, 0, 86400) * 1000);
       break;
-    default: Fail("unknown option");
+    default:
+      Fail("unknown option");
   }
 }
 
@@ -369,9 +473,10 @@ Config ParseCommandLine(int argc, char** argv) {
 }
 
 std::string HelpText() {
-  std::string h = std::string("syncached ") + kSyncachedVersion +
-                  " - a memcached-compatible cache server with replication\n\n"
-                  "usage: syncached [options]\n\nmemcached's options (same letters, defaults and meanings):\n";
+  std::string h =
+      std::string("syncached ") + kSyncachedVersion +
+      " - a memcached-compatible cache server with replication\n\n"
+      "usage: syncached [options]\n\nmemcached's options (same letters, defaults and meanings):\n";
   h += R"(  -p, --port=<num>          TCP port to listen on (default: 11211; 0 = any free port)
   -U, --udp-port=<num>      UDP port to listen on (default: 0, off)
   -s, --unix-socket=<file>  UNIX socket to listen on (disables network support)

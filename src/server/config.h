@@ -37,17 +37,17 @@ struct Config {
   uint32_t hashpower = 0;           // -o hashpower
   std::string config_file;          // --config
   // Replication (--peers turns it on).
-  uint16_t node_id = 0;                  // --node-id
-  std::vector<std::string> peers;        // --peers host:port,...
-  uint16_t replication_port = 11212;     // --replication-port
+  uint16_t node_id = 0;                    // --node-id
+  std::vector<std::string> peers;          // --peers host:port,...
+  uint16_t replication_port = 11212;       // --replication-port
   std::string cluster_name = "syncached";  // --cluster-name
-  std::string cluster_secret;            // read from --cluster-secret-file
-  uint64_t backlog_bytes = 64ull << 20;  // --backlog-size
-  uint32_t join_timeout_ms = 5000;       // --join-timeout (seconds on the command line)
-  bool join_refuse = true;               // --join-mode refuse (default) | error
-  bool show_help = false;           // -h
-  bool show_version = false;        // -V
-  bool show_license = false;        // -i
+  std::string cluster_secret;              // read from --cluster-secret-file
+  uint64_t backlog_bytes = 64ull << 20;    // --backlog-size
+  uint32_t join_timeout_ms = 5000;         // --join-timeout (seconds on the command line)
+  bool join_refuse = true;                 // --join-mode refuse (default) | error
+  bool show_help = false;                  // -h
+  bool show_version = false;               // -V
+  bool show_license = false;               // -i
 };
 
 // argv as main receives it. Throws ConfigError.

@@ -74,7 +74,7 @@ int Main(int argc, char** argv) {
     return 0;
   }
   uint32_t v = config.engine.verbosity.load();
-  syncached::log::SetLevel(v == 0 ? syncached::log::Level::kWarn
+  syncached::log::SetLevel(v == 0   ? syncached::log::Level::kWarn
                            : v == 1 ? syncached::log::Level::kInfo
                                     : syncached::log::Level::kDebug);
   if (config.raise_core_limit) {

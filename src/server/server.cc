@@ -94,7 +94,8 @@ Status Server::Start() {
   net::Options no;
   no.listen = config_.listen;
   // memcached: -s serves the unix socket only ("disables network support").
-  no.port = static_cast<uint16_t>(config_.engine.domain_socket.empty() ? config_.engine.tcpport : 0);
+  no.port =
+      static_cast<uint16_t>(config_.engine.domain_socket.empty() ? config_.engine.tcpport : 0);
   no.unix_path = config_.engine.domain_socket;
   no.unix_mask = static_cast<int>(config_.engine.umask);
   no.threads = static_cast<int>(config_.engine.num_threads);

@@ -78,15 +78,15 @@ void UdpServer::Serve(int fd) {
   char buf[65536];
   sockaddr_storage from{};
   socklen_t from_len = sizeof from;
-  ssize_t n = recvfrom(fd, buf, sizeof buf, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from),
-                       &from_len);
+  ssize_t n =
+      recvfrom(fd, buf, sizeof buf, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), &from_len);
   if (n <= static_cast<ssize_t>(kHeader)) return;
   const unsigned char* h = reinterpret_cast<const unsigned char*>(buf);
   if (h[4] != 0 || h[5] != 1) return;  // multi-datagram requests are not supported
   engine::Session session;
   std::string out;
-  engine_->Process(session, std::string_view(buf + kHeader, static_cast<size_t>(n) - kHeader),
-                   &out, SIZE_MAX);
+  engine_->Process(session, std::string_view(buf + kHeader, static_cast<size_t>(n) - kHeader), &out,
+                   SIZE_MAX);
   if (out.empty()) return;
   size_t total = (out.size() + kData - 1) / kData;
   if (total > 0xffff) total = 0xffff;

@@ -5,7 +5,8 @@
 //
 //   0        8        16       24       32       36       40       44       48     50  51  52
 //   +--------+--------+--------+--------+--------+--------+--------+--------+------+---+---+----
-//   | h_next | lru_prv| lru_nxt|  cas   |exptime | atime  | flags  | vlen   | node |kl |bit| key, value
+//   | h_next | lru_prv| lru_nxt|  cas   |exptime | atime  | flags  | vlen   | node |kl |bit| key,
+//   value
 //   +--------+--------+--------+--------+--------+--------+--------+--------+------+---+---+----
 //
 // memcached spends 48 B + 8 B CAS + key + 1 + " flags len\r\n"-free suffix + 2 B "\r\n"

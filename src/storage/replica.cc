@@ -110,8 +110,8 @@ void Store::SnapshotShard(size_t i, const std::function<void(const record::Chang
   s.ForEachLocked([&](Item* it) {
     bool flushed;
     if (IsDead(it, now, &flushed)) return;
-    fn(record::ChangeView{PutKind(it), {it->cas, it->node}, it->key(), it->value(),
-                          it->flags, it->exptime});
+    fn(record::ChangeView{
+        PutKind(it), {it->cas, it->node}, it->key(), it->value(), it->flags, it->exptime});
   });
   for (const auto& [key, t] : s.tombstones) {
     fn(record::ChangeView{record::Kind::kDelete, t.version, key, {}, 0, 0});

@@ -105,10 +105,14 @@ void Shard::LruBumpLocked(Item* it) {
 }
 
 void Shard::LruUnlinkLocked(Item* it) {
-  if (it->lru_prev) it->lru_prev->lru_next = it->lru_next;
-  else lru_head_ = it->lru_next;
-  if (it->lru_next) it->lru_next->lru_prev = it->lru_prev;
-  else lru_tail_ = it->lru_prev;
+  if (it->lru_prev)
+    it->lru_prev->lru_next = it->lru_next;
+  else
+    lru_head_ = it->lru_next;
+  if (it->lru_next)
+    it->lru_next->lru_prev = it->lru_prev;
+  else
+    lru_tail_ = it->lru_prev;
   it->lru_prev = it->lru_next = nullptr;
 }
 

@@ -14,7 +14,6 @@
 #include <vector>
 
 #include "record/record.h"
-
 #include "storage/item.h"
 
 namespace syncached::storage {
@@ -55,9 +54,7 @@ class alignas(64) Shard {
   uint64_t count() const { return count_; }
   // Items with an expiry: the crawler skips shards that have none.
   uint64_t ttl_items() const { return ttl_items_; }
-  void ExptimeChangedLocked(uint32_t from, uint32_t to) {
-    ttl_items_ += (to != 0) - (from != 0);
-  }
+  void ExptimeChangedLocked(uint32_t from, uint32_t to) { ttl_items_ += (to != 0) - (from != 0); }
   size_t table_bytes() const;
 
   // Visits items bucket by bucket (old table first while growing). fn may not unlink.

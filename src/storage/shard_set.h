@@ -19,13 +19,13 @@ class ShardSet {
   std::vector<Shard> shards;
   std::atomic<int64_t> used{0};  // item bytes + table bytes, all shards
   std::atomic<uint64_t> max_bytes{0};
-  std::atomic<uint64_t> flush_cas{0};   // items with cas below this are flushed
+  std::atomic<uint64_t> flush_cas{0};  // items with cas below this are flushed
   std::atomic<uint32_t> pending_flush_at{0};
   std::mutex flush_mu;  // one flush walk at a time
   std::atomic<uint64_t> too_large{0}, no_memory{0};
   std::vector<uint32_t> class_sizes;
   std::vector<uint8_t> class_of_small;  // (size + 7) / 8 -> class id, sizes < 128 KiB
-  uint32_t crawl_shard = 0;  // only the maintenance thread touches it
+  uint32_t crawl_shard = 0;             // only the maintenance thread touches it
   // Replicated nodes: peer changes older than the newest flush are refused.
   std::mutex floor_mu;
   record::Version flush_floor;

@@ -27,20 +27,20 @@
 namespace syncached::storage {
 
 struct Options {
-  uint64_t max_bytes = 64ull << 20;    // -m
-  bool evict = true;                   // false with -M
-  uint32_t item_size_max = 1u << 20;   // -I: largest key + value + header we store
-  bool cas_enabled = true;             // false with -C: CAS uniques read as 0
-  uint32_t shard_bits = 8;             // 2^shard_bits shards
-  uint32_t initial_hash_power = 10;    // per shard, buckets = 2^power (grows as needed)
-  uint16_t node_id = 0;                // stamped into every version
-  uint32_t slab_chunk_min = 96;        // size classes reported as memcached's -n/-f would
+  uint64_t max_bytes = 64ull << 20;   // -m
+  bool evict = true;                  // false with -M
+  uint32_t item_size_max = 1u << 20;  // -I: largest key + value + header we store
+  bool cas_enabled = true;            // false with -C: CAS uniques read as 0
+  uint32_t shard_bits = 8;            // 2^shard_bits shards
+  uint32_t initial_hash_power = 10;   // per shard, buckets = 2^power (grows as needed)
+  uint16_t node_id = 0;               // stamped into every version
+  uint32_t slab_chunk_min = 96;       // size classes reported as memcached's -n/-f would
   double slab_growth_factor = 1.25;
   // Replicated node: deletes leave tombstones, touch gives a new version (so replicas
   // apply it), and Apply() takes peers' changes last-writer-wins.
   bool replicated = false;
-  uint32_t tombstone_ttl = 3600;        // seconds a delete marker is kept
-  uint64_t max_tombstones = 4u << 20;   // over this, the oldest go first
+  uint32_t tombstone_ttl = 3600;       // seconds a delete marker is kept
+  uint64_t max_tombstones = 4u << 20;  // over this, the oldest go first
 };
 
 // Outcome of an allocation-bearing operation.
@@ -55,12 +55,12 @@ class ItemRef {
   std::string_view key() const { return it_->key(); }
   std::string_view value() const { return it_->value(); }
   uint32_t flags() const { return it_->flags; }
-  uint32_t exptime() const { return it_->exptime; }   // absolute unix seconds, 0 = never
+  uint32_t exptime() const { return it_->exptime; }    // absolute unix seconds, 0 = never
   uint32_t last_access() const { return it_->atime; }  // unix seconds of the last bump
-  uint64_t cas() const { return it_->cas; }  // engine reports 0 when -C
+  uint64_t cas() const { return it_->cas; }            // engine reports 0 when -C
   record::Version version() const { return {it_->cas, it_->node}; }
-  bool fetched() const { return it_->bits & kFetched; }   // read since stored
-  bool stale() const { return it_->bits & kStale; }       // meta invalidation (I flag)
+  bool fetched() const { return it_->bits & kFetched; }  // read since stored
+  bool stale() const { return it_->bits & kStale; }      // meta invalidation (I flag)
   bool win_token_sent() const { return it_->bits & kWinSent; }
   bool key_binary() const { return it_->bits & kKeyBinary; }  // key came base64 (meta b)
   Item* raw() const { return it_; }
@@ -70,12 +70,12 @@ class ItemRef {
 };
 
 struct PutArgs {
-  std::string_view value;      // value = prefix + value + suffix (append/prepend)
+  std::string_view value;  // value = prefix + value + suffix (append/prepend)
   std::string_view prefix;
   std::string_view suffix;
   uint32_t flags = 0;
-  uint32_t exptime = 0;        // absolute unix seconds, 0 = never
-  uint64_t cas = 0;            // 0: assign a fresh CAS; else use this one (meta E)
+  uint32_t exptime = 0;  // absolute unix seconds, 0 = never
+  uint64_t cas = 0;      // 0: assign a fresh CAS; else use this one (meta E)
   bool key_binary = false;
   bool stale = false;
   bool win_token_sent = false;
@@ -99,10 +99,10 @@ class Accessor {
   // Mutations that keep the value: new exptime (touch/gat), stale/win bits, CAS.
   // SetExptime and MarkStale publish a change; the bits below are local hints.
   void SetExptime(uint32_t exptime);
-  void MarkStale(bool stale);             // new CAS, clears win_token_sent
+  void MarkStale(bool stale);  // new CAS, clears win_token_sent
   void SetWinTokenSent();
-  void MarkFetched();                     // sets fetched, bumps in LRU, last_access
-  void Bump();                            // LRU bump + last_access only
+  void MarkFetched();  // sets fetched, bumps in LRU, last_access
+  void Bump();         // LRU bump + last_access only
   std::string_view key() const { return key_; }
 
  private:
@@ -119,10 +119,10 @@ class Accessor {
 struct StoreStats {
   uint64_t curr_items = 0;
   uint64_t total_items = 0;
-  uint64_t bytes = 0;          // item bytes charged (memcached's "bytes")
-  uint64_t table_bytes = 0;    // hash table bytes (hash_bytes)
+  uint64_t bytes = 0;        // item bytes charged (memcached's "bytes")
+  uint64_t table_bytes = 0;  // hash table bytes (hash_bytes)
   uint64_t evictions = 0;
-  uint64_t reclaimed = 0;      // expired items removed by a store into their place or crawler
+  uint64_t reclaimed = 0;  // expired items removed by a store into their place or crawler
   uint64_t expired_unfetched = 0;
   uint64_t evicted_unfetched = 0;
   uint64_t get_expired = 0;
@@ -190,7 +190,7 @@ class Store {
   // Visits shard i's live items (as puts) and tombstones (as deletes) with that shard
   // locked: one step of a full copy. fn must not call back into the store.
   void SnapshotShard(size_t i, const std::function<void(const record::ChangeView&)>& fn);
-  uint64_t conflicts() const;   // peer changes dropped as older (Apply kStale)
+  uint64_t conflicts() const;  // peer changes dropped as older (Apply kStale)
   uint64_t tombstones() const;
   record::HybridClock& hlc() { return hlc_; }
 

@@ -26,7 +26,9 @@ size_t Charge(const Item* it) {
 }  // namespace
 
 Store::Store(const Options& options, const Clock* clock)
-    : options_(options), clock_(clock), hlc_(clock, options.node_id),
+    : options_(options),
+      clock_(clock),
+      hlc_(clock, options.node_id),
       shards_(std::make_unique<ShardSet>(1u << options.shard_bits)) {
   // Size classes exactly as memcached's slabs_init computes them (-n, -f, chunks up to
   // half of -I, then one class for larger, chunked items), so class ids in `stats
@@ -71,7 +73,8 @@ uint32_t Store::SizeClassOf(size_t total) const {
 
 uint32_t Store::SizeClassSearch(size_t total) const {
   const auto& c = shards_->class_sizes;
-  auto pos = std::lower_bound(c.begin(), c.end(), static_cast<uint32_t>(std::min<size_t>(total, UINT32_MAX)));
+  auto pos = std::lower_bound(c.begin(), c.end(),
+                              static_cast<uint32_t>(std::min<size_t>(total, UINT32_MAX)));
   if (pos == c.end()) --pos;  // larger than a chunk: memcached chains chunks of the top class
   return static_cast<uint32_t>(pos - c.begin()) + 1;  // memcached numbers classes from 1
 }
@@ -240,13 +243,14 @@ ItemRef Accessor::Find(bool count_miss_reason) {
   bool flushed;
   if (store_->IsDead(it, store_->clock_->NowSeconds(), &flushed)) {
     if (count_miss_reason) {
-      if (flushed) ++shard_->get_flushed;
-      else ++shard_->get_expired;
+      if (flushed)
+        ++shard_->get_flushed;
+      else
+        ++shard_->get_expired;
     }
     if (!(it->bits & kFetched)) {
       ++shard_->expired_unfetched;
-      ++shard_->classes[store_->ClassOfItem(it)]
-            .expired_unfetched;
+      ++shard_->classes[store_->ClassOfItem(it)].expired_unfetched;
     }
     store_->RemoveLocked(shard_, it, hash_);
     return ItemRef();
@@ -296,8 +300,8 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
   it->vlen = static_cast<uint32_t>(vlen);
   it->node = a.version ? a.version->node : store_->options_.node_id;
   it->klen = static_cast<uint8_t>(key_.size());
-  it->bits = (a.key_binary ? kKeyBinary : 0) | (a.stale ? kStale : 0) |
-             (a.win_token_sent ? kWinSent : 0);
+  it->bits =
+      (a.key_binary ? kKeyBinary : 0) | (a.stale ? kStale : 0) | (a.win_token_sent ? kWinSent : 0);
   memcpy(it->key_data(), key_.data(), key_.size());
   char* v = it->value_data();
   if (!a.prefix.empty()) memcpy(v, a.prefix.data(), a.prefix.size()), v += a.prefix.size();
@@ -320,8 +324,8 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
   } else {
     shard_->LinkLocked(it, hash_);
   }
-  store_->Publish(record::ChangeView{PutKind(it), {it->cas, it->node}, it->key(),
-                                     it->value(), it->flags, it->exptime});
+  store_->Publish(record::ChangeView{
+      PutKind(it), {it->cas, it->node}, it->key(), it->value(), it->flags, it->exptime});
   if (out) *out = ItemRef(it);
   return PutStatus::kOk;
 }
@@ -345,20 +349,22 @@ void Accessor::SetExptime(uint32_t exptime) {
     it->cas = store_->NextCas();
     it->node = store_->options_.node_id;
   }
-  store_->Publish(record::ChangeView{PutKind(it), {it->cas, it->node}, it->key(),
-                                     it->value(), it->flags, it->exptime});
+  store_->Publish(record::ChangeView{
+      PutKind(it), {it->cas, it->node}, it->key(), it->value(), it->flags, it->exptime});
 }
 
 void Accessor::MarkStale(bool stale) {
   Item* it = shard_->FindLocked(key_, hash_);
   if (!it) return;
-  if (stale) it->bits |= kStale;
-  else it->bits &= static_cast<uint8_t>(~kStale);
+  if (stale)
+    it->bits |= kStale;
+  else
+    it->bits &= static_cast<uint8_t>(~kStale);
   it->bits &= static_cast<uint8_t>(~kWinSent);
   it->cas = store_->NextCas();
   it->node = store_->options_.node_id;  // a new version of ours, so peers take it
-  store_->Publish(record::ChangeView{PutKind(it), {it->cas, it->node}, it->key(),
-                                     it->value(), it->flags, it->exptime});
+  store_->Publish(record::ChangeView{
+      PutKind(it), {it->cas, it->node}, it->key(), it->value(), it->flags, it->exptime});
 }
 
 void Accessor::SetWinTokenSent() {

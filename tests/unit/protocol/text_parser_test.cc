@@ -36,10 +36,15 @@ TEST(TextParser, SetWithData) {
 
 // Every prefix of a complete request needs more; the whole request parses.
 TEST(TextParser, EveryTruncationNeedsMore) {
-  const std::vector<std::string> requests = {
-      "set foo 0 0 3\r\nbar\r\n", "get a b c\r\n",       "cas k 1 2 3 44 noreply\r\nxyz\r\n",
-      "mg foo v c f\r\n",         "ms foo 2 T1\r\nhi\r\n", "incr n 5\r\n",
-      "delete k\r\n",             "flush_all 10\r\n",     "gat 10 a b\r\n"};
+  const std::vector<std::string> requests = {"set foo 0 0 3\r\nbar\r\n",
+                                             "get a b c\r\n",
+                                             "cas k 1 2 3 44 noreply\r\nxyz\r\n",
+                                             "mg foo v c f\r\n",
+                                             "ms foo 2 T1\r\nhi\r\n",
+                                             "incr n 5\r\n",
+                                             "delete k\r\n",
+                                             "flush_all 10\r\n",
+                                             "gat 10 a b\r\n"};
   for (const std::string& full : requests) {
     for (size_t cut = 0; cut < full.size(); ++cut) {
       Parsed p = Parse(std::string_view(full).substr(0, cut));
@@ -83,8 +88,8 @@ TEST(TextParser, ErrorsMatchMemcached) {
       {"set foo 0 0 2000000\r\n", "SERVER_ERROR object too large for cache", 2000002},
       {"incr foo abc\r\n", "CLIENT_ERROR invalid numeric delta argument", 0},
       {"touch foo abc\r\n", "CLIENT_ERROR invalid exptime argument", 0},
-      {"delete foo 5\r\n",
-       "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]", 0},
+      {"delete foo 5\r\n", "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]",
+       0},
       {"get " + long_key + "\r\n", "CLIENT_ERROR bad command line format", 0},
       {"mg foo zz\r\n", "CLIENT_ERROR invalid flag", 0},
       {"mg foo v v\r\n", "CLIENT_ERROR duplicate flag", 0},

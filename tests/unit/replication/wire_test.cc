@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "replication/wire.h"
+
+#include <gtest/gtest.h>
 
 namespace syncached::replication {
 namespace {
@@ -35,9 +35,8 @@ std::string BatchOf(std::vector<record::ChangeView> changes) {
 }
 
 TEST(Wire, BatchRoundTrip) {
-  std::vector<record::ChangeView> in = {
-      {record::Kind::kPut, {1000, 1}, "k1", "v1", 5, 0},
-      {record::Kind::kDelete, {1001, 2}, "k2", "", 0, 0}};
+  std::vector<record::ChangeView> in = {{record::Kind::kPut, {1000, 1}, "k1", "v1", 5, 0},
+                                        {record::Kind::kDelete, {1001, 2}, "k2", "", 0, 0}};
   Changes out;
   const std::string msg = BatchOf(in);  // the decoded views point into it
   ASSERT_TRUE(DecodeChanges(msg, &out));

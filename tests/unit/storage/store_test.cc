@@ -182,9 +182,8 @@ TEST(StoreApply, NewestVersionWinsWhateverTheOrder) {
     Store s(Replicated(), &clock);
     for (const auto& c : changes) s.Apply(c);
     EXPECT_EQ(Get(s, "k"), "b");  // hlc 300 @ node 3 beats hlc 300 @ node 2
-  } while (std::next_permutation(changes.begin(), changes.end(), [](const auto& x, const auto& y) {
-    return x.value < y.value;
-  }));
+  } while (std::next_permutation(changes.begin(), changes.end(),
+                                 [](const auto& x, const auto& y) { return x.value < y.value; }));
 }
 
 TEST(StoreApply, TombstoneStopsAnOlderWrite) {
