@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds, and runs every test:
-#   1. release build: unit tests, integration tests (real clients), bench smoke
+#   1. RelWithDebInfo build: unit tests, integration tests (real clients), bench smoke;
+#      then the -O3 Release build scripts/run.sh makes (counted as one test)
 #   2. ASan+UBSan build: unit and integration tests again
 #   3. clang libFuzzer build: each fuzz target for a short bounded run
 # Ends with one line "N passed, N failed" summing all stages.
@@ -40,6 +41,13 @@ build() {  # <dir> [cmake args...]
 echo "== release build"
 if build build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
   run_ctest build
+else
+  echo "release build failed"; failed=$((failed + 1)); status=1
+fi
+
+echo "== release build exactly as scripts/run.sh makes it (-O3 finds other warnings)"
+if build build-release -DCMAKE_BUILD_TYPE=Release -DSYNCACHED_TESTS=OFF -DSYNCACHED_BENCH=OFF; then
+  passed=$((passed + 1))
 else
   echo "release build failed"; failed=$((failed + 1)); status=1
 fi
