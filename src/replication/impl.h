@@ -27,7 +27,6 @@ struct Pending {
   uint32_t open_count = 0;
   uint64_t bytes = 0;
   bool overflowed = false;  // more than the backlog could ever hold: peers must full-copy
-  std::atomic<bool> nonempty{false};  // something waits (read without the mutex)
 };
 
 // Sent changes, newest last, bounded in bytes. Each entry is a complete kBatch message.
@@ -133,7 +132,6 @@ struct Replicator::Impl {
   std::thread thread;
   std::thread zap_thread;
   std::atomic<bool> stop{false};
-  std::atomic<bool> sleeping{true};  // in a long poll: workers must wake it
 
   Pending pending;
   Backlog backlog;

@@ -30,7 +30,6 @@ void Replicator::OnChange(const record::ChangeView& change) {
     if (p.overflowed) return;
     wake = p.open.empty() && p.sealed.empty();
     record::EncodeChange(change, &p.open);
-    p.nonempty.store(true, std::memory_order_seq_cst);
     ++p.open_count;
     if (p.open.size() >= kSealBytes) {
       p.bytes += p.open.size();
@@ -48,11 +47,7 @@ void Replicator::OnChange(const record::ChangeView& change) {
       }
     }
   }
-  // Only a sleeping replication thread needs the eventfd: while it is busy it polls
-  // every millisecond, and a write per change would double a writer's syscalls.
-  // (Dekker-style: we publish `nonempty` then read `sleeping`; the thread publishes
-  // `sleeping` then reads `nonempty`, both seq_cst, so one of us sees the other.)
-  if (wake && impl_->sleeping.load(std::memory_order_seq_cst)) {
+  if (wake) {
     uint64_t one = 1;
     [[maybe_unused]] ssize_t n = write(impl_->wake_fd, &one, sizeof one);
   }
@@ -73,7 +68,6 @@ void Replicator::Impl::DrainPending() {
       pending.open_count = 0;
     }
     pending.bytes = 0;
-    pending.nonempty.store(false, std::memory_order_seq_cst);
     overflowed = pending.overflowed;
     pending.overflowed = false;
   }
