@@ -120,6 +120,7 @@ struct Replicator::Impl {
   void ResetLink(Link& l, const std::string& error);
   void ServeMonitor();
   void RenderStats(uint64_t now);
+  void FlushOnStop();
 
   Options opts;
   storage::Store* store;

@@ -258,6 +258,31 @@ void Replicator::Impl::Run() {
       RenderStats(now);
     }
   }
+  FlushOnStop();
+}
+
+// SIGTERM drains: every change acknowledged to a client before the stop goes to the
+// peers that are following us (bounded: a stuck peer gets a full copy later anyway).
+void Replicator::Impl::FlushOnStop() {
+  DrainPending();
+  uint64_t deadline = NowMillis() + 2000;
+  for (;;) {
+    uint64_t now = NowMillis();
+    bool busy = false;
+    PumpSessions(now, &busy);
+    bool done = true;
+    for (const auto& [id, s] : sessions) {
+      done &= s.gone || (s.mode == Session::Mode::kStream && s.queued.empty() &&
+                         s.next_seq >= backlog.next_seq());
+    }
+    if (done || now >= deadline) break;
+    zmq_pollitem_t item{router, 0, ZMQ_POLLOUT, 0};
+    zmq_poll(&item, 1, 5);
+  }
+  // Let ZeroMQ's I/O thread put what we queued on the wire before the sockets close.
+  int linger = static_cast<int>(std::max<int64_t>(0, static_cast<int64_t>(deadline) -
+                                                        static_cast<int64_t>(NowMillis())));
+  zmq_setsockopt(router, ZMQ_LINGER, &linger, sizeof linger);
 }
 
 void Replicator::Impl::RenderStats(uint64_t now) {
