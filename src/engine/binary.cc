@@ -71,23 +71,7 @@ void Get(Engine& e, Session& s, const Request& req, std::string* out) {
 // SET ADD REPLACE APPEND PREPEND and their quiet forms (complete_update_bin).
 void Update(Engine& e, Session& s, const Request& req, std::string* out) {
   StoreArgs a;
-  switch (req.cmd) {
-    case Command::kAdd:
-      a.mode = StoreMode::kAdd;
-      break;
-    case Command::kReplace:
-      a.mode = StoreMode::kReplace;
-      break;
-    case Command::kAppend:
-      a.mode = StoreMode::kAppend;
-      break;
-    case Command::kPrepend:
-      a.mode = StoreMode::kPrepend;
-      break;
-    default:
-      a.mode = StoreMode::kSet;
-      break;
-  }
+  a.mode = StoreModeFor(req.cmd, StoreMode::kSet);
   bool cas_enabled = e.settings().cas_enabled;
   a.cas = cas_enabled ? req.cas : 0;  // -C: memcached drops the request's CAS
   bool appending = a.mode == StoreMode::kAppend || a.mode == StoreMode::kPrepend;

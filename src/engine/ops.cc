@@ -33,6 +33,23 @@ void CountGet(storage::Store& store, ThreadStats& st, const storage::ItemRef& it
   }
 }
 
+StoreMode StoreModeFor(protocol::Command cmd, StoreMode other) {
+  switch (cmd) {
+    case protocol::Command::kSet:
+      return StoreMode::kSet;
+    case protocol::Command::kAdd:
+      return StoreMode::kAdd;
+    case protocol::Command::kReplace:
+      return StoreMode::kReplace;
+    case protocol::Command::kAppend:
+      return StoreMode::kAppend;
+    case protocol::Command::kPrepend:
+      return StoreMode::kPrepend;
+    default:
+      return other;
+  }
+}
+
 StoreOutcome DoStore(storage::Store& store, ThreadStats& st, const StoreArgs& a) {
   st.Class(store.SizeClassOf(protocol::MemcachedItemSize(a.key.size(), a.value.size(), a.flags)))
       .cmd_set.Add();

@@ -7,12 +7,17 @@
 #include <string_view>
 
 #include "engine/thread_stats.h"
+#include "protocol/protocol.h"
 #include "storage/storage.h"
 
 namespace syncached::engine {
 
 enum class StoreMode : uint8_t { kSet, kAdd, kReplace, kAppend, kPrepend, kCas };
 enum class StoreResult : uint8_t { kStored, kNotStored, kExists, kNotFound, kNoMemory, kTooLarge };
+
+// The store mode of set/add/replace/append/prepend; any other command gets `other`
+// (text: cas; binary: set, whose CAS field turns it into a cas).
+StoreMode StoreModeFor(protocol::Command cmd, StoreMode other);
 
 struct StoreArgs {
   StoreMode mode = StoreMode::kSet;

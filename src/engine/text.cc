@@ -56,26 +56,7 @@ void ExecuteGet(Engine& e, Session& s, const Request& req, std::string* out) {
 
 void ExecuteStore(Engine& e, Session& s, const Request& req, std::string* out) {
   StoreArgs a;
-  switch (req.cmd) {
-    case Command::kSet:
-      a.mode = StoreMode::kSet;
-      break;
-    case Command::kAdd:
-      a.mode = StoreMode::kAdd;
-      break;
-    case Command::kReplace:
-      a.mode = StoreMode::kReplace;
-      break;
-    case Command::kAppend:
-      a.mode = StoreMode::kAppend;
-      break;
-    case Command::kPrepend:
-      a.mode = StoreMode::kPrepend;
-      break;
-    default:
-      a.mode = StoreMode::kCas;
-      break;
-  }
+  a.mode = StoreModeFor(req.cmd, StoreMode::kCas);
   a.key = req.key;
   a.value = req.data;
   a.flags = req.flags;

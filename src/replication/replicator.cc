@@ -280,8 +280,8 @@ void Replicator::Impl::FlushOnStop() {
     zmq_poll(&item, 1, 5);
   }
   // Let ZeroMQ's I/O thread put what we queued on the wire before the sockets close.
-  int linger = static_cast<int>(std::max<int64_t>(0, static_cast<int64_t>(deadline) -
-                                                        static_cast<int64_t>(NowMillis())));
+  int linger = static_cast<int>(
+      std::max<int64_t>(0, static_cast<int64_t>(deadline) - static_cast<int64_t>(NowMillis())));
   zmq_setsockopt(router, ZMQ_LINGER, &linger, sizeof linger);
 }
 
