@@ -43,6 +43,8 @@ class Host {
   virtual void Shutdown(bool graceful) = 0;
   // `stats replication` lines; nothing on a node without peers.
   virtual void AppendReplicationStats(std::string* out) const {}
+  // `stats persistence` lines; nothing on a node without --data-dir.
+  virtual void AppendPersistenceStats(std::string* out) const {}
 };
 
 // One connection's SASL exchange (engine/sasl.h); freed with its Session.

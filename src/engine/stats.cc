@@ -341,6 +341,8 @@ void ExecuteStats(Engine& e, Session& s, std::string_view args, std::string* out
     if (e.host()) e.host()->AppendConnStats(out);
   } else if (sub == "replication") {
     if (e.host()) e.host()->AppendReplicationStats(out);
+  } else if (sub == "persistence") {
+    if (e.host()) e.host()->AppendPersistenceStats(out);
   } else {
     TextStatSink sink(out);
     if (!ProduceStats(e, sub, sink)) {

@@ -115,6 +115,7 @@ struct Replicator::Impl {
   bool TrySend(Session& s, const std::string& msg);
   void ServeLink(Link& l);
   void ApplyChanges(Link& l, const Changes& c, size_t skip);
+  void SavePosition(const Link& l);
   void TickLinks(uint64_t now);
   void SendHello(Link& l, uint64_t now);
   void ResetLink(Link& l, const std::string& error);

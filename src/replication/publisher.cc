@@ -147,7 +147,8 @@ void Replicator::Impl::HandleHello(const std::string& identity, const Hello& h) 
   // empty and took its store from the peers. While the backlog still reaches back to
   // our first change, replaying it replaces a full copy back to every peer after a
   // restart. (A node started with data of its own, e.g. from disk, must not do this.)
-  if (!can_stream && h.epoch != 0 && h.epoch != epoch && backlog.front_seq() == 1) {
+  if (!can_stream && !opts.has_data && h.epoch != 0 && h.epoch != epoch &&
+      backlog.front_seq() == 1) {
     can_stream = true;
     start = 1;
   }

@@ -17,6 +17,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +38,14 @@ struct Options {
   std::string secret;                    // from --cluster-secret-file; empty: no auth
   uint64_t backlog_bytes = 64ull << 20;  // --backlog-size
   uint32_t join_timeout_ms = 5000;       // how long an empty node waits for a peer
+  // With --data-dir: the store was loaded from disk (so it is not empty: peers that
+  // followed this node's previous run take a full copy, not a replay), the positions
+  // in peers' streams saved with that data ("peer:<address>" -> "<epoch> <next seq>"),
+  // from which the links resume (a catch-up from the peers' backlogs), and where to
+  // save new positions: ordered after the changes they cover, in the same journal.
+  bool has_data = false;
+  std::map<std::string, std::string> saved_positions;
+  std::function<void(const std::string& name, const std::string& value)> save_position;
 };
 
 class Replicator final : public record::Sink {

@@ -127,6 +127,15 @@ Status Replicator::Start() {
     if (zmq_connect(l.socket, ep.c_str()) != 0) {
       return Status::Invalid("--peers: cannot connect to " + ep + ": " + zmq_strerror(zmq_errno()));
     }
+    // Resume where the data on disk left this peer's stream: a catch-up from its
+    // backlog if it is still there, a full copy otherwise.
+    auto saved = m.opts.saved_positions.find("peer:" + peer);
+    unsigned long long saved_epoch = 0, saved_seq = 0;
+    if (saved != m.opts.saved_positions.end() &&
+        sscanf(saved->second.c_str(), "%llu %llu", &saved_epoch, &saved_seq) == 2) {
+      l.epoch = saved_epoch;
+      l.next_seq = saved_seq;
+    }
     m.links.push_back(std::move(l));
   }
   m.started_ms = NowMillis();

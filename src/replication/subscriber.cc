@@ -7,6 +7,8 @@
 // HELLO again from where it is, which turns into a catch-up or a full copy.
 #include <zmq.h>
 
+#include <cstdio>
+
 #include "common/log.h"
 #include "replication/impl.h"
 
@@ -31,6 +33,14 @@ void Replicator::Impl::ResetLink(Link& l, const std::string& error) {
   }
   l.phase = Link::Phase::kConnecting;
   l.last_hello_ms = 0;
+}
+
+void Replicator::Impl::SavePosition(const Link& l) {
+  if (!opts.save_position) return;
+  char value[48];
+  snprintf(value, sizeof value, "%llu %llu", static_cast<unsigned long long>(l.epoch),
+           static_cast<unsigned long long>(l.next_seq));
+  opts.save_position("peer:" + l.address, value);
 }
 
 void Replicator::Impl::ApplyChanges(Link& l, const Changes& c, size_t skip) {
@@ -89,6 +99,7 @@ void Replicator::Impl::ServeLink(Link& l) {
             l.next_seq = pos.seq;
             l.phase = Link::Phase::kCatchUp;
             ++l.full_copies;
+            SavePosition(l);
             SC_LOG(kInfo, "replication: full copy from %s done (%llu records)", l.address.c_str(),
                    static_cast<unsigned long long>(l.copy_received));
           }
@@ -104,6 +115,7 @@ void Replicator::Impl::ServeLink(Link& l) {
             } else if (end > l.next_seq) {
               ApplyChanges(l, changes, static_cast<size_t>(l.next_seq - changes.first_seq));
               l.next_seq = end;
+              SavePosition(l);
             }
           }
           break;

@@ -26,6 +26,9 @@ enum LongOnly {
   kOptBacklogSize,
   kOptJoinTimeout,
   kOptJoinMode,
+  kOptDataDir,
+  kOptFsync,
+  kOptJournalSize,
 };
 
 const option kLongOptions[] = {
@@ -72,6 +75,9 @@ const option kLongOptions[] = {
     {"backlog-size", required_argument, nullptr, kOptBacklogSize},
     {"join-timeout", required_argument, nullptr, kOptJoinTimeout},
     {"join-mode", required_argument, nullptr, kOptJoinMode},
+    {"data-dir", required_argument, nullptr, kOptDataDir},
+    {"fsync", required_argument, nullptr, kOptFsync},
+    {"journal-size", required_argument, nullptr, kOptJournalSize},
     {nullptr, 0, nullptr, 0},
 };
 const char kShortOptions[] = ":p:U:s:a:Al:dru:m:Mc:kvhiVP:f:n:LD:t:R:Cb:B:I:SFXWY:e:o:Z";
@@ -405,6 +411,20 @@ void Apply(int opt, const char* arg, Config* c) {
     case kOptJoinTimeout:
       c->join_timeout_ms = static_cast<uint32_t>(ParseUnsigned(opt, arg, 0, 86400) * 1000);
       break;
+    case kOptDataDir:
+      if (!*arg) Fail("--data-dir: a directory is required");
+      c->data_dir = arg;
+      break;
+    case kOptFsync:
+      if (std::string(arg) == "always" || std::string(arg) == "everysec" ||
+          std::string(arg) == "no")
+        c->fsync = arg;
+      else
+        Fail("--fsync: always, everysec or no, got '" + std::string(arg) + "'");
+      break;
+    case kOptJournalSize:
+      c->journal_size = ParseSize(opt, arg, 1ull << 10, 1ull << 40);
+      break;
     default:
       Fail("unknown option");
   }
@@ -534,6 +554,13 @@ syncached's own options:
   --join-mode=refuse|error  while a starting node syncs: refuse client connections
                             (default; clients fail over) or accept them and answer
                             SERVER_ERROR syncing
+  --data-dir=<dir>          keep the data on disk: a journal of every change plus
+                            snapshots; a restarted node loads it, then catches up from
+                            its peers' backlogs (default: memory only)
+  --fsync=always|everysec|no  when the journal is fsynced (default: everysec; a process
+                            crash loses nothing either way, a power loss up to 1 s)
+  --journal-size=<bytes>    compact the journal into a snapshot once it is larger than
+                            this and than the data (k/m/g suffix, default: 64m)
 )";
   return h;
 }

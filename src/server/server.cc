@@ -9,6 +9,21 @@
 namespace syncached::server {
 
 namespace {
+// The store has one sink; with persistence and replication both on, each change goes
+// to the journal first, then to the peers.
+class FanOutSink final : public record::Sink {
+ public:
+  FanOutSink(record::Sink* first, record::Sink* second) : first_(first), second_(second) {}
+  void OnChange(const record::ChangeView& c) override {
+    first_->OnChange(c);
+    second_->OnChange(c);
+  }
+
+ private:
+  record::Sink* first_;
+  record::Sink* second_;
+};
+
 uint32_t ShardBits(uint32_t threads) {
   // Enough stripes that workers rarely meet on one lock, few enough that per-shard
   // tables stay dense: 64 per thread, at least 256.
@@ -36,19 +51,26 @@ Server::Server(const Config& config) : config_(config) {
   store_ = std::make_unique<storage::Store>(so, &clock_);
   engine_ = std::make_unique<engine::Engine>(config.engine, store_.get(), this);
   engine_->SetDebugClock(&clock_);
-  if (!config.peers.empty()) {
-    replication::Options ro;
-    ro.node_id = config.node_id;
-    ro.peers = config.peers;
-    ro.listen = config.listen;
-    ro.port = config.replication_port;
-    ro.cluster_name = config.cluster_name;
-    ro.secret = config.cluster_secret;
-    ro.backlog_bytes = config.backlog_bytes;
-    ro.join_timeout_ms = config.join_timeout_ms;
-    replicator_ = std::make_unique<replication::Replicator>(ro, store_.get());
-    store_->SetSink(replicator_.get());
-  }
+}
+
+// Loads the data dir into the store before anything can change it, and hands the
+// replicator the peer positions saved with the data.
+Status Server::OpenPersistence(replication::Options* ro) {
+  persistence::Options po;
+  po.dir = config_.data_dir;
+  persistence::ParseFsyncPolicy(config_.fsync, &po.fsync);
+  po.compact_min_bytes = config_.journal_size;
+  persistence_ = std::make_unique<persistence::Persistence>(po, store_.get());
+  persistence::Recovery recovered;
+  Status st = persistence_->Open(&recovered);
+  if (!st.ok()) return st;
+  ro->has_data = recovered.had_data();
+  ro->saved_positions = recovered.meta;
+  persistence::Persistence* p = persistence_.get();
+  ro->save_position = [p](const std::string& name, const std::string& value) {
+    p->SaveMeta(name, value);
+  };
+  return Status::Ok();
 }
 
 Server::~Server() {
@@ -56,6 +78,7 @@ Server::~Server() {
   if (maintenance_.joinable()) maintenance_.join();
   net_.reset();
   if (replicator_) replicator_->Stop();
+  if (persistence_) persistence_->Close();
 }
 
 Status Server::Start() {
@@ -78,6 +101,30 @@ Status Server::Start() {
       users.emplace_back(line.substr(0, colon), line.substr(colon + 1));
     }
     engine_->SetAsciiUsers(std::move(users));
+  }
+  replication::Options ro;
+  ro.node_id = config_.node_id;
+  ro.peers = config_.peers;
+  ro.listen = config_.listen;
+  ro.port = config_.replication_port;
+  ro.cluster_name = config_.cluster_name;
+  ro.secret = config_.cluster_secret;
+  ro.backlog_bytes = config_.backlog_bytes;
+  ro.join_timeout_ms = config_.join_timeout_ms;
+  if (!config_.data_dir.empty()) {
+    Status ps = OpenPersistence(&ro);
+    if (!ps.ok()) return ps;
+  }
+  if (!config_.peers.empty()) {
+    replicator_ = std::make_unique<replication::Replicator>(ro, store_.get());
+  }
+  if (persistence_ && replicator_) {
+    fan_out_ = std::make_unique<FanOutSink>(persistence_.get(), replicator_.get());
+    store_->SetSink(fan_out_.get());
+  } else if (persistence_) {
+    store_->SetSink(persistence_.get());
+  } else if (replicator_) {
+    store_->SetSink(replicator_.get());
   }
   if (replicator_) {
     Status rs = replicator_->Start();
@@ -139,6 +186,8 @@ void Server::Run() {
   if (udp_) udp_->Stop();
   if (replicator_) replicator_->Stop();
   if (maintenance_.joinable()) maintenance_.join();
+  // Last: everything the peers sent while draining is journaled too.
+  if (persistence_) persistence_->Close();
 }
 
 void Server::MaintenanceLoop() {
@@ -157,6 +206,9 @@ void Server::OnOpen(net::Connection& c) { c.user = new engine::Session(); }
 size_t Server::OnData(net::Connection& c, std::string_view input) {
   auto* s = static_cast<engine::Session*>(c.user);
   size_t n = engine_->Process(*s, input, &c.out(), output_high_water_);
+  // Changes hit the journal file before their replies leave: kill -9 loses no write a
+  // client saw acknowledged.
+  if (persistence_) persistence_->Commit();
   if (s->close) c.CloseAfterWrite();
   if (s->yield) {
     s->yield = false;
@@ -206,6 +258,10 @@ void Server::AppendConnStats(std::string* out) const {
 
 void Server::AppendReplicationStats(std::string* out) const {
   if (replicator_) replicator_->AppendStats(out);
+}
+
+void Server::AppendPersistenceStats(std::string* out) const {
+  if (persistence_) persistence_->AppendStats(out);
 }
 
 void Server::Shutdown(bool graceful) {

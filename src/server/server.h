@@ -11,6 +11,7 @@
 #include "common/status.h"
 #include "engine/engine.h"
 #include "net/net.h"
+#include "persistence/persistence.h"
 #include "replication/replication.h"
 #include "server/config.h"
 #include "server/udp.h"
@@ -40,9 +41,11 @@ class Server final : public net::Handler, public engine::Host {
   void AppendConnStats(std::string* out) const override;
   void Shutdown(bool graceful) override;
   void AppendReplicationStats(std::string* out) const override;
+  void AppendPersistenceStats(std::string* out) const override;
 
  private:
   void MaintenanceLoop();
+  Status OpenPersistence(replication::Options* ro);
 
   Config config_;
   OffsetClock clock_{SystemClock::Get()};
@@ -51,6 +54,8 @@ class Server final : public net::Handler, public engine::Host {
   std::unique_ptr<net::Server> net_;
   std::unique_ptr<UdpServer> udp_;
   std::unique_ptr<replication::Replicator> replicator_;
+  std::unique_ptr<persistence::Persistence> persistence_;
+  std::unique_ptr<record::Sink> fan_out_;  // both of the above, when both are on
   size_t output_high_water_ = 1 << 20;
 
   std::mutex mu_;

@@ -55,8 +55,9 @@ void Store::WalkFlushOlderThan(const record::Version& v) {
   }
 }
 
-ApplyResult Store::Apply(const record::ChangeView& c) {
+ApplyResult Store::Apply(const record::ChangeView& c, ApplyMode mode) {
   hlc_.Observe(c.version.hlc);
+  bool restore = mode == ApplyMode::kRestore;
   if (c.kind == record::Kind::kFlush) {
     uint32_t now = clock_->NowSeconds();
     if (c.exptime == 0) {
@@ -71,14 +72,14 @@ ApplyResult Store::Apply(const record::ChangeView& c) {
     Publish(c);
     return ApplyResult::kApplied;
   }
-  if (BelowFlushFloor(c.version)) return ApplyResult::kStale;
+  if (!restore && BelowFlushFloor(c.version)) return ApplyResult::kStale;
   return Access(c.key, [&](Accessor& acc) {
     Shard* s = acc.shard_;
     // Compare against whatever the key holds, live or not: an expired item still
     // carries the newest version this node has seen for the key.
     Item* it = s->FindLocked(c.key, acc.hash_);
-    bool older = (it && !(record::Version{it->cas, it->node} < c.version));
-    if (!older) {
+    bool older = !restore && it && !(record::Version{it->cas, it->node} < c.version);
+    if (!older && !restore) {
       auto t = s->tombstones.find(std::string(c.key));
       older = t != s->tombstones.end() && !(t->second.version < c.version);
     }
@@ -88,7 +89,7 @@ ApplyResult Store::Apply(const record::ChangeView& c) {
     }
     if (c.kind == record::Kind::kDelete) {
       if (it) RemoveLocked(s, it, acc.hash_);
-      NoteTombstoneLocked(s, c.key, c.version);
+      if (!restore || options_.replicated) NoteTombstoneLocked(s, c.key, c.version);
       Publish(c);
       return ApplyResult::kApplied;
     }
@@ -115,6 +116,20 @@ void Store::SnapshotShard(size_t i, const std::function<void(const record::Chang
   });
   for (const auto& [key, t] : s.tombstones) {
     fn(record::ChangeView{record::Kind::kDelete, t.version, key, {}, 0, 0});
+  }
+}
+
+void Store::SnapshotFlushes(const std::function<void(const record::ChangeView&)>& fn) {
+  record::Version floor;
+  bool has_floor;
+  {
+    std::lock_guard lock(shards_->floor_mu);
+    has_floor = shards_->has_floor;
+    floor = shards_->flush_floor;
+  }
+  if (has_floor) fn(record::ChangeView{record::Kind::kFlush, floor, {}, {}, 0, 0});
+  if (uint32_t at = shards_->pending_flush_at.load()) {
+    fn(record::ChangeView{record::Kind::kFlush, {hlc_.Last(), 0}, {}, {}, 0, at});
   }
 }
 

@@ -85,6 +85,14 @@ struct PutArgs {
 // What Apply() did with a peer's change.
 enum class ApplyResult { kApplied, kStale };
 
+// How Apply treats a change older than what the key holds.
+//   kNewer:   a peer's change, last writer wins: older ones are refused (replication).
+//   kRestore: this node's own history replayed in the order it happened (loading a
+//             snapshot and journal from disk): always taken, because a single node's
+//             touch keeps the version and a meta E CAS may go backwards, and the log's
+//             order per key is the order the mutations were made.
+enum class ApplyMode { kNewer, kRestore };
+
 // Operations on one key while its shard is locked. Every mutation publishes one
 // change record. Returned ItemRefs die when the callback returns or the item changes.
 class Accessor {
@@ -185,11 +193,15 @@ class Store {
   // Replication. Apply takes a peer's change if its version is newer than what this
   // node holds for the key (item, tombstone, or a flush), so replicas converge
   // whatever the order of arrival. It publishes the change to the sink as well.
-  ApplyResult Apply(const record::ChangeView& change);
+  ApplyResult Apply(const record::ChangeView& change, ApplyMode mode = ApplyMode::kNewer);
   size_t shard_count() const;
   // Visits shard i's live items (as puts) and tombstones (as deletes) with that shard
   // locked: one step of a full copy. fn must not call back into the store.
   void SnapshotShard(size_t i, const std::function<void(const record::ChangeView&)>& fn);
+  // The flush state a full copy of the store does not carry in its items: the newest
+  // flush's version (replicated nodes refuse changes older than it) and a delayed
+  // flush still to come, as kFlush changes (none if there is neither).
+  void SnapshotFlushes(const std::function<void(const record::ChangeView&)>& fn);
   uint64_t conflicts() const;  // peer changes dropped as older (Apply kStale)
   uint64_t tombstones() const;
   record::HybridClock& hlc() { return hlc_; }

@@ -1,0 +1,89 @@
+// Internals of persistence (not part of the public header).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "persistence/persistence.h"
+
+namespace syncached::persistence {
+
+// Whole-buffer write(2) that retries short writes and EINTR; false on an error (errno).
+bool WriteAll(int fd, const char* data, size_t n);
+// fsync(2) of a directory, so a created, renamed or deleted name is durable.
+void SyncDir(const std::string& dir);
+
+struct Persistence::Impl {
+  Impl(const Options& o, storage::Store* s) : opts(o), store(s) {}
+
+  Status Lock();
+  Status Load(Recovery* r);
+  Status OpenJournal(uint64_t generation);
+  void WriterLoop();
+  // Under write_mu: the buffer to the journal file, then an fsync if `sync`.
+  void WriteBufferLocked(bool sync);
+  void Rotate();  // under write_mu: new segment, old ones to compaction
+  void CompactorLoop();
+  Status WriteSnapshot(uint64_t generation, const std::map<std::string, std::string>& meta,
+                       uint64_t* bytes, uint64_t* records);
+  void RemoveOlderThan(uint64_t generation);
+  std::string Path(const std::string& name) const { return opts.dir + "/" + name; }
+
+  Options opts;
+  storage::Store* store;
+  int lock_fd = -1;
+
+  // Filled by any thread, drained by the writer; guarded by mu.
+  mutable std::mutex mu;
+  std::condition_variable wake;     // the writer sleeps on it
+  std::condition_variable written;  // Sync() waits on it
+  std::string buf;
+  std::map<std::string, std::string> meta;  // newest value appended under each name
+  bool writer_sleeping = false;
+  bool stop = false;
+  bool snapshot_requested = false;
+  uint64_t appended_batches = 0;  // buffer swaps requested by Sync()
+  uint64_t written_batches = 0;
+  uint64_t records_appended = 0;
+
+  uint64_t appended_seq = 0;  // appends so far (under mu)
+  std::atomic<uint64_t> written_seq{0};  // appends written to the file so far
+
+  // The journal file: whoever writes to it (the writer thread, or a worker in Commit)
+  // holds write_mu from taking the buffer until the write returned, so the file keeps
+  // the buffer's order.
+  std::mutex write_mu;
+  std::string out;
+  int journal_fd = -1;
+  uint64_t generation = 0;
+  uint64_t journal_bytes = 0;  // in journal segments since the newest snapshot
+  bool dirty = false;          // written since the last fsync
+  std::chrono::steady_clock::time_point last_sync = std::chrono::steady_clock::now();
+  uint64_t last_error_log = 0;
+
+  // Compaction: the writer hands over a generation and the meta at its start.
+  std::mutex compact_mu;
+  std::condition_variable compact_cv;
+  bool compact_pending = false;
+  bool compacting = false;
+  bool compact_stop = false;
+  uint64_t compact_generation = 0;
+  std::map<std::string, std::string> compact_meta;
+
+  std::thread writer, compactor;
+  bool open = false;
+
+  // Stats (any thread).
+  std::atomic<uint64_t> st_bytes{0}, st_fsyncs{0}, st_write_errors{0};
+  std::atomic<uint64_t> st_snapshots{0}, st_snapshot_bytes{0}, st_snapshot_records{0};
+  std::atomic<uint64_t> st_snapshot_ms{0}, st_last_snapshot_unix{0}, st_generation{0};
+  std::atomic<uint64_t> st_journal_bytes{0};
+  Recovery recovered;
+};
+
+}  // namespace syncached::persistence

@@ -1,0 +1,261 @@
+#include "persistence/persistence.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+
+#include "common/log.h"
+#include "persistence/format.h"
+#include "persistence/impl.h"
+
+namespace syncached::persistence {
+namespace {
+// A writer that cannot keep up (a stalled disk) must not grow memory without bound:
+// past this the buffer is dropped and a snapshot, which captures the store, replaces it.
+constexpr size_t kMaxBuffer = 256u << 20;
+
+// The newest append this thread made, and to which instance.
+struct LastAppend {
+  const void* owner = nullptr;
+  uint64_t seq = 0;
+};
+thread_local LastAppend tl_last;
+}  // namespace
+
+bool ParseFsyncPolicy(const std::string& name, FsyncPolicy* out) {
+  if (name == "always") {
+    *out = FsyncPolicy::kAlways;
+  } else if (name == "everysec") {
+    *out = FsyncPolicy::kEverySec;
+  } else if (name == "no") {
+    *out = FsyncPolicy::kNo;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+const char* FsyncPolicyName(FsyncPolicy p) {
+  switch (p) {
+    case FsyncPolicy::kAlways:
+      return "always";
+    case FsyncPolicy::kEverySec:
+      return "everysec";
+    case FsyncPolicy::kNo:
+      return "no";
+  }
+  return "unknown";
+}
+
+bool WriteAll(int fd, const char* data, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, data, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+void SyncDir(const std::string& dir) {
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  fsync(fd);
+  close(fd);
+}
+
+Persistence::Persistence(const Options& options, storage::Store* store)
+    : impl_(std::make_unique<Impl>(options, store)) {}
+
+Persistence::~Persistence() { Close(); }
+
+Status Persistence::Impl::Lock() {
+  // mkdir -p: every missing level of the path.
+  for (size_t i = 1; i <= opts.dir.size(); ++i) {
+    if (i == opts.dir.size() || opts.dir[i] == '/') {
+      std::string part = opts.dir.substr(0, i);
+      if (mkdir(part.c_str(), 0750) != 0 && errno != EEXIST) {
+        return Status::Io("--data-dir: cannot create " + part + ": " + strerror(errno));
+      }
+    }
+  }
+  lock_fd = ::open(Path("LOCK").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+  if (lock_fd < 0) return Status::Io("--data-dir: cannot open " + Path("LOCK") + ": " + strerror(errno));
+  if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    return Status::Unavailable("--data-dir: " + opts.dir + " is in use by another process");
+  }
+  return Status::Ok();
+}
+
+Status Persistence::Impl::OpenJournal(uint64_t g) {
+  std::string path = Path(JournalName(g));
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0640);
+  if (fd < 0) return Status::Io("cannot create " + path + ": " + strerror(errno));
+  std::string header;
+  EncodeFileHeader(kJournalMagic, g, &header);
+  if (!WriteAll(fd, header.data(), header.size()) || fdatasync(fd) != 0) {
+    Status st = Status::Io("cannot write " + path + ": " + strerror(errno));
+    close(fd);
+    return st;
+  }
+  SyncDir(opts.dir);
+  if (journal_fd >= 0) close(journal_fd);
+  journal_fd = fd;
+  generation = g;
+  st_generation = g;
+  return Status::Ok();
+}
+
+Status Persistence::Open(Recovery* recovered) {
+  Impl& m = *impl_;
+  Status st = m.Lock();
+  if (!st.ok()) return st;
+  st = m.Load(&m.recovered);
+  if (!st.ok()) return st;
+  if (recovered) *recovered = m.recovered;
+  st = m.OpenJournal(m.generation + 1);
+  if (!st.ok()) return st;
+  m.open = true;
+  m.st_journal_bytes = m.journal_bytes;
+  m.writer = std::thread([&m] { m.WriterLoop(); });
+  m.compactor = std::thread([&m] { m.CompactorLoop(); });
+  SC_LOG(kInfo, "persistence: %s, fsync %s, journal generation %" PRIu64, m.opts.dir.c_str(),
+         FsyncPolicyName(m.opts.fsync), m.generation);
+  return Status::Ok();
+}
+
+void Persistence::Close() {
+  Impl& m = *impl_;
+  if (!m.open) return;
+  m.open = false;
+  {
+    std::lock_guard lock(m.mu);
+    m.stop = true;
+  }
+  m.wake.notify_all();
+  if (m.writer.joinable()) m.writer.join();
+  {
+    std::lock_guard lock(m.compact_mu);
+    m.compact_stop = true;
+  }
+  m.compact_cv.notify_all();
+  if (m.compactor.joinable()) m.compactor.join();
+  if (m.journal_fd >= 0) close(m.journal_fd);
+  if (m.lock_fd >= 0) close(m.lock_fd);  // releases the flock
+  m.journal_fd = m.lock_fd = -1;
+}
+
+void Persistence::OnChange(const record::ChangeView& change) {
+  Impl& m = *impl_;
+  bool notify = false;
+  {
+    std::lock_guard lock(m.mu);
+    if (m.buf.size() > kMaxBuffer) {
+      // Dropped changes are in the store: the snapshot this asks for writes them.
+      ++m.st_write_errors;
+      m.buf.clear();
+      m.snapshot_requested = true;
+      SC_LOG(kError, "persistence: the disk is not keeping up; dropped the journal buffer, "
+                     "a snapshot will replace it");
+    }
+    record::EncodeChange(change, &m.buf);
+    ++m.records_appended;
+    tl_last = {this, ++m.appended_seq};
+    if (m.writer_sleeping) {
+      m.writer_sleeping = false;
+      notify = true;
+    }
+  }
+  if (notify) m.wake.notify_one();
+}
+
+void Persistence::SaveMeta(const std::string& name, const std::string& value) {
+  Impl& m = *impl_;
+  if (name.empty() || name.size() > 255 || value.size() > kMaxMetaValue) return;
+  bool notify = false;
+  {
+    std::lock_guard lock(m.mu);
+    EncodeMeta(name, value, &m.buf);
+    ++m.appended_seq;
+    m.meta[name] = value;
+    if (m.writer_sleeping) {
+      m.writer_sleeping = false;
+      notify = true;
+    }
+  }
+  if (notify) m.wake.notify_one();
+}
+
+void Persistence::Commit() {
+  Impl& m = *impl_;
+  if (tl_last.owner != this || tl_last.seq <= m.written_seq.load(std::memory_order_acquire)) {
+    return;
+  }
+  std::lock_guard wl(m.write_mu);
+  if (tl_last.seq <= m.written_seq.load(std::memory_order_acquire)) return;  // written meanwhile
+  m.WriteBufferLocked(m.opts.fsync == FsyncPolicy::kAlways);
+}
+
+void Persistence::RequestSnapshot() {
+  Impl& m = *impl_;
+  {
+    std::lock_guard lock(m.mu);
+    m.snapshot_requested = true;
+    m.writer_sleeping = false;
+  }
+  m.wake.notify_one();
+}
+
+void Persistence::Sync() {
+  Impl& m = *impl_;
+  std::unique_lock lock(m.mu);
+  if (!m.open || m.stop) return;
+  uint64_t target = ++m.appended_batches;
+  m.writer_sleeping = false;
+  m.wake.notify_one();
+  m.written.wait(lock, [&] { return m.written_batches >= target || m.stop; });
+}
+
+void Persistence::AppendStats(std::string* out) const {
+  const Impl& m = *impl_;
+  char line[512];
+  auto stat = [&](const char* fmt, auto... args) {
+    int n = snprintf(line, sizeof line, fmt, args...);
+    out->append(line, static_cast<size_t>(std::max(0, std::min<int>(n, sizeof line - 1))));
+  };
+  const Recovery& r = m.recovered;
+  stat("STAT data_dir %s\r\n", m.opts.dir.c_str());
+  stat("STAT fsync %s\r\n", FsyncPolicyName(m.opts.fsync));
+  stat("STAT generation %" PRIu64 "\r\n", m.st_generation.load());
+  stat("STAT journal_bytes %" PRIu64 "\r\n", m.st_journal_bytes.load());
+  uint64_t records;
+  {
+    std::lock_guard lock(m.mu);
+    records = m.records_appended;
+  }
+  stat("STAT journal_records %" PRIu64 "\r\n", records);
+  stat("STAT journal_bytes_written %" PRIu64 "\r\n", m.st_bytes.load());
+  stat("STAT fsyncs %" PRIu64 "\r\n", m.st_fsyncs.load());
+  stat("STAT write_errors %" PRIu64 "\r\n", m.st_write_errors.load());
+  stat("STAT snapshots %" PRIu64 "\r\n", m.st_snapshots.load());
+  stat("STAT last_snapshot_records %" PRIu64 "\r\n", m.st_snapshot_records.load());
+  stat("STAT last_snapshot_bytes %" PRIu64 "\r\n", m.st_snapshot_bytes.load());
+  stat("STAT last_snapshot_ms %" PRIu64 "\r\n", m.st_snapshot_ms.load());
+  stat("STAT last_snapshot_time %" PRIu64 "\r\n", m.st_last_snapshot_unix.load());
+  stat("STAT recovered_snapshot_generation %" PRIu64 "\r\n", r.snapshot_generation);
+  stat("STAT recovered_snapshot_records %" PRIu64 "\r\n", r.snapshot_records);
+  stat("STAT recovered_journal_segments %" PRIu64 "\r\n", r.journal_segments);
+  stat("STAT recovered_journal_records %" PRIu64 "\r\n", r.journal_records);
+  stat("STAT recovered_dropped_bytes %" PRIu64 "\r\n", r.dropped_bytes);
+}
+
+}  // namespace syncached::persistence

@@ -1,0 +1,119 @@
+// Writing the journal: the writer thread drains the buffer in the background, fsyncs
+// by policy and starts a new segment (handing the old ones to compaction) when the
+// journal outgrows the data; workers write through it in Commit before they reply.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "common/log.h"
+#include "persistence/impl.h"
+
+namespace syncached::persistence {
+
+void Persistence::Impl::WriteBufferLocked(bool sync) {
+  uint64_t seq;
+  {
+    std::lock_guard lock(mu);
+    out.swap(buf);
+    seq = appended_seq;
+  }
+  if (!out.empty()) {
+    if (WriteAll(journal_fd, out.data(), out.size())) {
+      journal_bytes += out.size();
+      st_bytes += out.size();
+      st_journal_bytes = journal_bytes;
+      dirty = true;
+    } else {
+      // The changes are still in the store: a snapshot carries them once the disk takes
+      // writes again.
+      ++st_write_errors;
+      uint64_t now = static_cast<uint64_t>(time(nullptr));
+      if (now != last_error_log) {
+        SC_LOG(kError, "persistence: journal write failed: %s", strerror(errno));
+        last_error_log = now;
+      }
+      std::lock_guard lock(mu);
+      snapshot_requested = true;
+    }
+    if (out.capacity() > (16u << 20)) {
+      std::string().swap(out);
+    } else {
+      out.clear();
+    }
+  }
+  if (sync && dirty) {
+    if (fdatasync(journal_fd) == 0) ++st_fsyncs;
+    dirty = false;
+    last_sync = std::chrono::steady_clock::now();
+  }
+  written_seq.store(seq, std::memory_order_release);
+}
+
+void Persistence::Impl::Rotate() {
+  std::map<std::string, std::string> meta_now;
+  {
+    // Every position saved so far covers changes already in the store, which the
+    // snapshot walk (after this point) sees.
+    std::lock_guard lock(mu);
+    snapshot_requested = false;
+    meta_now = meta;
+  }
+  WriteBufferLocked(true);
+  uint64_t closed = generation;
+  Status st = OpenJournal(generation + 1);
+  if (!st.ok()) {
+    SC_LOG(kError, "persistence: cannot start journal segment after %llu: %s",
+           static_cast<unsigned long long>(closed), st.message().c_str());
+    return;
+  }
+  journal_bytes = 0;
+  st_journal_bytes = 0;
+  std::lock_guard cl(compact_mu);
+  compact_pending = true;
+  compact_generation = generation;
+  compact_meta = std::move(meta_now);
+  compact_cv.notify_one();
+}
+
+void Persistence::Impl::WriterLoop() {
+  using Clock = std::chrono::steady_clock;
+  const auto kSecond = std::chrono::seconds(1);
+  std::unique_lock lock(mu);
+  for (;;) {
+    while (buf.empty() && !stop && !snapshot_requested && written_batches == appended_batches) {
+      writer_sleeping = true;
+      wake.wait_for(lock, kSecond);
+      writer_sleeping = false;
+      if (opts.fsync == FsyncPolicy::kEverySec) break;  // a second passed: fsync if dirty
+    }
+    uint64_t batch = appended_batches;
+    bool stopping = stop;
+    lock.unlock();
+    {
+      std::lock_guard wl(write_mu);
+      bool due = opts.fsync == FsyncPolicy::kAlways ||
+                 (opts.fsync == FsyncPolicy::kEverySec && Clock::now() - last_sync >= kSecond);
+      WriteBufferLocked(due || stopping);
+      bool compaction_busy;
+      {
+        std::lock_guard cl(compact_mu);
+        compaction_busy = compact_pending || compacting;
+      }
+      bool requested;
+      {
+        std::lock_guard l(mu);
+        requested = snapshot_requested;
+      }
+      uint64_t threshold = std::max<uint64_t>(opts.compact_min_bytes, store->used_bytes());
+      if (!stopping && !compaction_busy && (requested || journal_bytes >= threshold)) Rotate();
+    }
+    lock.lock();
+    written_batches = batch;
+    written.notify_all();
+    if (stopping && buf.empty()) break;
+  }
+}
+
+}  // namespace syncached::persistence

@@ -1,0 +1,253 @@
+"""Persistence (DESIGN.md section 6): --data-dir journals every change and
+compacts into snapshots; a node killed with SIGKILL comes back with every
+acknowledged write, a torn journal tail is dropped, not fatal, and a node of a
+cluster restarted with its data catches up from its peers' backlogs instead of
+taking a full copy. Real processes, real SIGKILL."""
+
+import glob
+import os
+import signal
+import time
+
+import pytest
+
+from cluster import (Writer, bulk_load, make_cluster,  # noqa: F401 (fixture)
+                     wait_converged)
+
+pytestmark = pytest.mark.syncached_only
+
+
+def with_data(node, *extra):
+    node.data_dir = os.path.join(node.workdir, "data%d" % node.node_id)
+    node.extra += ["--data-dir", node.data_dir] + list(extra)
+    return node
+
+
+def single(make_cluster, *extra):
+    """One node (no peers: a plain single node) with a data dir."""
+    nodes = make_cluster(1, start=False)
+    with_data(nodes[0], *extra)
+    return nodes[0].start()
+
+
+def pers_stats(node):
+    with node.client() as c:
+        return c.stats("persistence")
+
+
+def acked_setter(node, tag, size=64, batch=4):
+    """Pipelined sets of never-overwritten keys; keeps what got STORED."""
+    def op(c, i):
+        keys = ["%s:%d" % (tag, i * batch + j) for j in range(batch)]
+        c.send(b"".join(b"set %s %d 0 %d\r\n%s\r\n" % (k.encode(), i, size, b"v" * size)
+                        for k in keys))
+        for k in keys:
+            assert c.readline() == b"STORED\r\n"
+        return keys[-1], i
+    w = Writer(node, op)
+    w.keys_acked = lambda: ["%s:%d" % (tag, n) for n in range(w.count * batch)]
+    return w
+
+
+def mutate_everything(node):
+    """One of each kind of mutation, in the text and meta protocols."""
+    with node.client() as c:
+        assert c.call(b"set plain 5 0 3\r\nabc\r\n") == b"STORED\r\n"
+        assert c.call(b"set gone 0 0 1\r\nx\r\n") == b"STORED\r\n"
+        assert c.call(b"delete gone\r\n") == b"DELETED\r\n"
+        assert c.call(b"set counter 0 0 2\r\n10\r\n") == b"STORED\r\n"
+        assert c.call(b"incr counter 32\r\n") == b"42\r\n"
+        assert c.call(b"set app 0 0 3\r\nabc\r\n") == b"STORED\r\n"
+        assert c.call(b"append app 0 0 3\r\ndef\r\n") == b"STORED\r\n"
+        assert c.call(b"prepend app 0 0 1\r\n_\r\n") == b"STORED\r\n"
+        assert c.call(b"set ttl 0 0 1\r\nt\r\n") == b"STORED\r\n"
+        assert c.call(b"touch ttl 3600\r\n") == b"TOUCHED\r\n"
+        assert c.call(b"ms meta 4 F7 T0\r\nmeta\r\n") == b"HD\r\n"
+        assert c.call(b"set short 0 1 1\r\ns\r\n") == b"STORED\r\n"
+
+
+def check_everything(node):
+    v = node.values(["plain", "gone", "counter", "app", "ttl", "meta"])
+    assert v["plain"][:2] == (b"abc", 5)
+    assert "gone" not in v
+    assert v["counter"][0] == b"42"
+    assert v["app"][0] == b"_abcdef"
+    assert v["meta"][:2] == (b"meta", 7)
+    dump = node.metadump()
+    assert abs(dump["ttl"]["exp"] - (time.time() + 3600)) < 30, dump["ttl"]
+
+
+@pytest.mark.time_limit(60)
+def test_sigkill_loses_no_acknowledged_write(make_cluster):
+    node = single(make_cluster)
+    mutate_everything(node)
+    w = acked_setter(node, "k")
+    w.start()
+    deadline = time.monotonic() + 10
+    while w.count < 300 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    node.kill(signal.SIGKILL)  # mid-stream: the writer is still sending
+    w.join(5)
+    acked = w.keys_acked()
+    assert len(acked) >= 1200
+    time.sleep(1.1)  # "short" (1 s) must be expired when it comes back
+    node.start()
+    got = node.values(acked)
+    missing = [k for k in acked if k not in got]
+    assert not missing, "%d acknowledged keys lost, e.g. %s" % (len(missing), missing[:5])
+    assert got[acked[-1]][1] == w.count - 1  # flags carry the writer's op number
+    check_everything(node)
+    assert "short" not in node.values(["short"])
+    st = pers_stats(node)
+    assert int(st["recovered_journal_records"]) >= len(acked)
+
+
+@pytest.mark.time_limit(60)
+def test_restart_keeps_values_flags_expiry_and_cas(make_cluster):
+    node = single(make_cluster)
+    bulk_load(node, 2000, prefix="b", size=100)
+    mutate_everything(node)
+    with node.client() as c:
+        assert c.call(b"flush_all\r\n") == b"OK\r\n"
+    bulk_load(node, 500, prefix="after:", size=10)
+    mutate_everything(node)
+    time.sleep(1.1)  # "short" expires first: the comparison is of what lives
+    before = node.snapshot()
+    assert len(before) == 500 + 5, sorted(before)[:10]
+    node.kill(signal.SIGKILL)
+    node.start()
+    after = node.snapshot()
+    assert after == before  # keys, values, flags, CAS, absolute expiry, version
+    with node.client() as c:  # a CAS from before the restart still works after it
+        key = "after:1"
+        cas = before[key][2]
+        assert c.call(b"cas %s 0 0 1 %d\r\nz\r\n" % (key.encode(), cas)) == b"STORED\r\n"
+        assert c.call(b"cas %s 0 0 1 %d\r\nz\r\n" % (key.encode(), cas)) == b"EXISTS\r\n"
+
+
+@pytest.mark.time_limit(90)
+def test_compaction_bounds_the_journal_and_restart_is_exact(make_cluster):
+    node = single(make_cluster, "--journal-size", "256k")
+    value = b"x" * 1000
+    with node.client() as c:
+        for rnd in range(20):  # 20 x 300 overwrites of 300 keys: ~6 MB of changes
+            c.send(b"".join(b"set ow%d %d 0 %d noreply\r\n%s\r\n" % (i, rnd, len(value), value)
+                            for i in range(300)) + b"mn\r\n")
+            assert c.readline(timeout=20) == b"MN\r\n"
+    # Compaction runs behind the writes; within a few seconds of them the files are
+    # back to about the data's size, not the 6 MB written.
+    deadline = time.monotonic() + 20
+    while True:
+        files = os.listdir(node.data_dir)
+        size = sum(os.path.getsize(os.path.join(node.data_dir, f)) for f in files)
+        snapshots = int(pers_stats(node)["snapshots"])
+        if snapshots >= 2 and size < 3 * 300 * 1100 + (1 << 20):
+            break
+        assert time.monotonic() < deadline, (files, size, pers_stats(node))
+        time.sleep(0.1)
+    before = node.snapshot()
+    assert len(before) == 300 and all(v[1] == 19 for v in before.values())
+    node.kill(signal.SIGKILL)
+    node.start()
+    assert node.snapshot() == before
+    st = pers_stats(node)
+    assert int(st["recovered_snapshot_records"]) > 0, st
+
+
+@pytest.mark.time_limit(60)
+def test_torn_or_damaged_journal_tail_is_dropped_not_fatal(make_cluster):
+    node = single(make_cluster)
+    bulk_load(node, 1000, prefix="t:", size=50)
+    node.kill(signal.SIGKILL)
+    journal = sorted(glob.glob(os.path.join(node.data_dir, "journal-*.log")))[-1]
+    with open(journal, "ab") as f:
+        f.write(b"\xc5\x01\x01\x05\xff")  # a record header cut short
+    node.start()
+    assert len(node.values(["t:%d" % i for i in range(1000)])) == 1000
+    assert int(pers_stats(node)["recovered_dropped_bytes"]) == 5
+    # Garbage in the middle of an older segment: what precedes it still loads.
+    with node.client() as c:
+        assert c.call(b"set more 0 0 1\r\nm\r\n") == b"STORED\r\n"
+    node.kill(signal.SIGKILL)
+    with open(journal, "r+b") as f:
+        f.seek(os.path.getsize(journal) - 200)
+        f.write(b"\x00" * 8)
+    node.start()
+    got = node.values(["t:%d" % i for i in range(1000)] + ["more"])
+    assert len(got) >= 990 and "more" in got
+    assert "dropped" in node.log(all_runs=False)
+
+
+@pytest.mark.time_limit(30)
+def test_second_process_on_the_same_data_dir_is_refused(make_cluster):
+    node = single(make_cluster)
+    other = make_cluster(1, start=False)[0]
+    other.extra += ["--data-dir", node.data_dir]
+    other.start(wait=False)
+    deadline = time.monotonic() + 10
+    while other.alive():
+        assert time.monotonic() < deadline, "second process did not exit"
+        time.sleep(0.02)
+    other.expected_exit = True
+    assert other.proc.returncode != 0
+    assert "in use by another process" in other.log()
+    assert node.alive()
+
+
+@pytest.mark.time_limit(90)
+def test_cluster_node_killed_under_load_catches_up_from_the_backlog(make_cluster):
+    nodes = make_cluster(3, start=False)
+    for n in nodes:
+        with_data(n)
+    nodes.start()
+    a, b, c = nodes
+    bulk_load(a, 5000, prefix="pre", size=100)
+    wait_converged(nodes, timeout=15)
+    writers = [acked_setter(n, "w%d" % n.node_id) for n in nodes]
+    for w in writers:
+        w.start()
+    time.sleep(0.7)
+    c.kill(signal.SIGKILL)
+    writers[2].join(5)
+    time.sleep(0.7)  # a and b keep writing: c must catch up on this
+    c.start(wait=False)
+    deadline = time.monotonic() + 20
+    while not c.ready():
+        assert c.alive() and time.monotonic() < deadline, c.log()
+        time.sleep(0.005)
+    must_have = writers[0].keys_acked() + writers[1].keys_acked()
+    time.sleep(0.5)
+    for w in writers:
+        w.stop()
+    snap = wait_converged(nodes, timeout=20)
+    lost = [k for w in writers for k in w.keys_acked() if k not in snap]
+    assert not lost, "%d acknowledged keys lost, e.g. %s" % (len(lost), lost[:5])
+    assert set(must_have) <= set(snap)
+    time.sleep(0.3)  # stats render every 250 ms
+    st = c.repl_stats()
+    for other in (a, b):
+        assert c.peer_stat(other, "catch_ups", st) == "1", st
+        assert c.peer_stat(other, "full_copies", st) == "0", st
+    assert "full copy from" not in c.log(all_runs=False)
+
+
+@pytest.mark.time_limit(90)
+def test_whole_cluster_killed_and_restarted_loses_nothing(make_cluster):
+    nodes = make_cluster(3, start=False)
+    for n in nodes:
+        with_data(n)
+    nodes.start()
+    writers = [acked_setter(n, "z%d" % n.node_id) for n in nodes]
+    for w in writers:
+        w.start()
+    time.sleep(1.0)
+    for n in nodes:
+        n.kill(signal.SIGKILL)
+    for w in writers:
+        w.join(5)
+    acked = [k for w in writers for k in w.keys_acked()]
+    assert len(acked) > 300
+    nodes.start()
+    snap = wait_converged(nodes, timeout=30)
+    lost = [k for k in acked if k not in snap]
+    assert not lost, "%d acknowledged keys lost, e.g. %s" % (len(lost), lost[:5])
