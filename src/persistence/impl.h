@@ -26,7 +26,8 @@ struct Persistence::Impl {
   Status OpenJournal(uint64_t generation);
   void WriterLoop();
   // Under write_mu: the buffer to the journal file, then an fsync if `sync`.
-  void WriteBufferLocked(bool sync);
+  // meta_at_swap: when set, receives the saved meta as of the swap (a journal boundary).
+  void WriteBufferLocked(bool sync, std::map<std::string, std::string>* meta_at_swap = nullptr);
   void Rotate();  // under write_mu: new segment, old ones to compaction
   void CompactorLoop();
   Status WriteSnapshot(uint64_t generation, const std::map<std::string, std::string>& meta,
@@ -72,6 +73,11 @@ struct Persistence::Impl {
   bool compact_pending = false;
   bool compacting = false;
   bool compact_stop = false;
+  // compact_pending || compacting, readable under mu (the writer's wait predicate).
+  std::atomic<bool> compaction_busy{false};
+  // Files of generations below this are deleted by the next compaction: the previous
+  // snapshot and the journal after it are kept as a fallback for a damaged newest one.
+  uint64_t keep_from_generation = 0;
   uint64_t compact_generation = 0;
   std::map<std::string, std::string> compact_meta;
 

@@ -118,12 +118,17 @@ Status Persistence::Impl::OpenJournal(uint64_t g) {
 Status Persistence::Open(Recovery* recovered) {
   Impl& m = *impl_;
   Status st = m.Lock();
-  if (!st.ok()) return st;
-  st = m.Load(&m.recovered);
-  if (!st.ok()) return st;
+  if (st.ok()) st = m.Load(&m.recovered);
+  if (st.ok()) st = m.OpenJournal(m.generation + 1);
+  if (!st.ok()) {
+    if (m.lock_fd >= 0) close(m.lock_fd);  // releases the flock
+    m.lock_fd = -1;
+    return st;
+  }
   if (recovered) *recovered = m.recovered;
-  st = m.OpenJournal(m.generation + 1);
-  if (!st.ok()) return st;
+  // The next snapshot must carry what earlier runs saved, not only what this one does.
+  m.meta = m.recovered.meta;
+  m.keep_from_generation = m.recovered.snapshot_generation;
   m.open = true;
   m.st_journal_bytes = m.journal_bytes;
   m.writer = std::thread([&m] { m.WriterLoop(); });

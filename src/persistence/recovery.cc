@@ -76,7 +76,20 @@ Status Persistence::Impl::Load(Recovery* r) {
   std::sort(journals.begin(), journals.end());
   std::sort(snapshots.rbegin(), snapshots.rend());
 
+  // A delayed flush_all that came due (maybe while the node was down) killed every
+  // item stored before its time; the journal goes on with items stored between the
+  // command and that time, which the running node had dropped then. Replayed in
+  // order, they must stay dropped even after the store's own flush bookkeeping
+  // moved on. (An immediate flush needs nothing: replay removes what precedes it.)
+  uint32_t now = store->clock()->NowSeconds();
+  record::Version floor{};
   auto restore = [&](const record::ChangeView& c) {
+    if (c.kind == record::Kind::kFlush) {
+      record::Version due{record::MakeHlc(uint64_t{c.exptime} * 1000, 0), 0};
+      if (c.exptime != 0 && c.exptime <= now && floor < due) floor = due;
+    } else if (c.kind != record::Kind::kDelete && c.version < floor) {
+      return;
+    }
     store->Apply(c, storage::ApplyMode::kRestore);
   };
   // The newest snapshot that is whole: checked end to end before anything is applied,

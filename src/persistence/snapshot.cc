@@ -34,7 +34,8 @@ void Persistence::Impl::CompactorLoop() {
                   std::chrono::steady_clock::now() - start)
                   .count();
     if (st.ok()) {
-      RemoveOlderThan(g);
+      RemoveOlderThan(keep_from_generation);
+      keep_from_generation = g;
       ++st_snapshots;
       st_snapshot_bytes = bytes;
       st_snapshot_records = records;
@@ -43,13 +44,20 @@ void Persistence::Impl::CompactorLoop() {
       SC_LOG(kInfo, "persistence: snapshot %llu written: %llu records, %llu bytes, %lld ms",
              static_cast<unsigned long long>(g), static_cast<unsigned long long>(records),
              static_cast<unsigned long long>(bytes), static_cast<long long>(ms));
-    } else {
+    } else if (st.code() != Status::Code::kUnavailable) {
       ++st_write_errors;
       SC_LOG(kError, "persistence: snapshot %llu failed: %s", static_cast<unsigned long long>(g),
              st.message().c_str());
     }
     lock.lock();
     compacting = false;
+    compaction_busy = compact_pending;
+    {
+      // A snapshot asked for meanwhile can start now.
+      std::lock_guard l(mu);
+      writer_sleeping = false;
+    }
+    wake.notify_one();
   }
 }
 
@@ -85,11 +93,26 @@ Status Persistence::Impl::WriteSnapshot(uint64_t g, const std::map<std::string, 
   for (int i = 0; i < 8; ++i) count[static_cast<size_t>(i)] = static_cast<char>(n >> (8 * i));
   EncodeMeta(kSnapshotEnd, count, &out);
   flush_out();
-  ok = ok && fdatasync(fd) == 0;
-  int err = errno;
+  bool closing = false;
+  {
+    std::lock_guard l(mu);
+    closing = stop;
+  }
+  int err = 0;
+  if (ok && fdatasync(fd) != 0) {
+    ok = false;
+    err = errno;
+  } else if (!ok && !closing) {
+    err = errno;
+  }
   close(fd);
-  if (!ok || rename(tmp.c_str(), final_path.c_str()) != 0) {
+  if (ok && rename(tmp.c_str(), final_path.c_str()) != 0) {
+    ok = false;
+    err = errno;
+  }
+  if (!ok) {
     unlink(tmp.c_str());
+    if (closing && err == 0) return Status::Unavailable("abandoned: closing");
     return Status::Io("cannot write " + tmp + ": " + strerror(err));
   }
   SyncDir(opts.dir);

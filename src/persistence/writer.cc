@@ -12,12 +12,14 @@
 
 namespace syncached::persistence {
 
-void Persistence::Impl::WriteBufferLocked(bool sync) {
+void Persistence::Impl::WriteBufferLocked(bool sync,
+                                          std::map<std::string, std::string>* meta_at_swap) {
   uint64_t seq;
   {
     std::lock_guard lock(mu);
     out.swap(buf);
     seq = appended_seq;
+    if (meta_at_swap) *meta_at_swap = meta;
   }
   if (!out.empty()) {
     if (WriteAll(journal_fd, out.data(), out.size())) {
@@ -52,15 +54,15 @@ void Persistence::Impl::WriteBufferLocked(bool sync) {
 }
 
 void Persistence::Impl::Rotate() {
-  std::map<std::string, std::string> meta_now;
   {
-    // Every position saved so far covers changes already in the store, which the
-    // snapshot walk (after this point) sees.
     std::lock_guard lock(mu);
     snapshot_requested = false;
-    meta_now = meta;
   }
-  WriteBufferLocked(true);
+  // Everything saved up to the end of this segment goes with the snapshot; every
+  // position in it covers changes already in the store, which the walk (after this
+  // point) sees. What is saved later is in the next segment.
+  std::map<std::string, std::string> meta_now;
+  WriteBufferLocked(true, &meta_now);
   uint64_t closed = generation;
   Status st = OpenJournal(generation + 1);
   if (!st.ok()) {
@@ -72,6 +74,7 @@ void Persistence::Impl::Rotate() {
   st_journal_bytes = 0;
   std::lock_guard cl(compact_mu);
   compact_pending = true;
+  compaction_busy = true;
   compact_generation = generation;
   compact_meta = std::move(meta_now);
   compact_cv.notify_one();
@@ -82,7 +85,8 @@ void Persistence::Impl::WriterLoop() {
   const auto kSecond = std::chrono::seconds(1);
   std::unique_lock lock(mu);
   for (;;) {
-    while (buf.empty() && !stop && !snapshot_requested && written_batches == appended_batches) {
+    while (buf.empty() && !stop && !(snapshot_requested && !compaction_busy) &&
+           written_batches == appended_batches) {
       writer_sleeping = true;
       wake.wait_for(lock, kSecond);
       writer_sleeping = false;
@@ -96,11 +100,6 @@ void Persistence::Impl::WriterLoop() {
       bool due = opts.fsync == FsyncPolicy::kAlways ||
                  (opts.fsync == FsyncPolicy::kEverySec && Clock::now() - last_sync >= kSecond);
       WriteBufferLocked(due || stopping);
-      bool compaction_busy;
-      {
-        std::lock_guard cl(compact_mu);
-        compaction_busy = compact_pending || compacting;
-      }
       bool requested;
       {
         std::lock_guard l(mu);

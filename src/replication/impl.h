@@ -25,6 +25,11 @@ struct Pending {
   std::vector<uint32_t> sealed_counts;
   std::string open;
   uint32_t open_count = 0;
+  // --sync-replicas: every own change gets the next ticket; a run's tickets are
+  // consecutive, so the replication thread maps them to sequence numbers.
+  uint64_t tickets = 0;
+  std::vector<uint64_t> sealed_first_tickets;
+  uint64_t open_first_ticket = 0;
   uint64_t bytes = 0;
   bool overflowed = false;  // more than the backlog could ever hold: peers must full-copy
 };
@@ -95,9 +100,11 @@ struct Link {
   uint64_t last_applied_hlc_ms = 0;
   int64_t clock_offset_ms = 0;
   bool welcomed = false;  // answered at least once
+  bool ack_every_batch = false;  // the publisher waits for our ACKs (--sync-replicas)
   bool synced = false;    // finished a full copy or catch-up at least once
   uint64_t bytes_received = 0, changes_applied = 0, full_copies = 0, catch_ups = 0;
   uint64_t copy_received = 0, malformed = 0;
+  uint64_t missed_at_restart = 0;  // announced by the peer, never received: it restarted
   std::string last_error;
 };
 
@@ -152,6 +159,19 @@ struct Replicator::Impl {
   std::string last_accepted_peer;  // for naming a peer whose handshake failed
   std::map<std::string, std::pair<uint64_t, uint64_t>> refusal_log;  // host: last ms, quiet
   uint64_t overflows = 0;
+
+  // --sync-replicas. The replication thread maps sequence numbers to tickets and
+  // publishes the newest ticket that enough peers acknowledged; workers wait for it.
+  struct TicketRun {
+    uint64_t first_seq, first_ticket, count;
+  };
+  std::deque<TicketRun> ticket_runs;  // replication thread only
+  void AdvanceAcked();
+  std::atomic<uint64_t> acked_ticket{0};
+  std::mutex sync_mu;
+  std::condition_variable sync_cv;
+  std::atomic<int> sync_waiters{0};
+  std::atomic<uint64_t> sync_waits{0}, sync_timeouts{0}, sync_wait_us{0};
 };
 
 // CURVE keys derived from the cluster secret (and name), and the ZAP handler that

@@ -3,6 +3,8 @@
 #include <zmq.h>
 
 #include <algorithm>
+#include <chrono>
+#include <functional>
 #include <cstring>
 
 #include "common/log.h"
@@ -18,6 +20,13 @@ constexpr size_t kMaxQueued = 16;  // built messages waiting per session
 // Local changes waiting for the replication thread. Independent of --backlog-size (a
 // small backlog must not make a busy thread's queue overflow): 64 MiB at least.
 constexpr uint64_t kMinPendingBytes = 64ull << 20;
+
+// The newest ticket this thread's changes got, and the newest it waited for.
+struct ThreadTicket {
+  const void* owner = nullptr;
+  uint64_t ticket = 0, waited = 0;
+};
+thread_local ThreadTicket tl_ticket;
 }  // namespace
 
 void Replicator::OnChange(const record::ChangeView& change) {
@@ -29,12 +38,16 @@ void Replicator::OnChange(const record::ChangeView& change) {
     std::lock_guard lock(p.mu);
     if (p.overflowed) return;
     wake = p.open.empty() && p.sealed.empty();
+    if (p.open_count == 0) p.open_first_ticket = p.tickets + 1;
     record::EncodeChange(change, &p.open);
     ++p.open_count;
+    tl_ticket.owner = this;
+    tl_ticket.ticket = ++p.tickets;
     if (p.open.size() >= kSealBytes) {
       p.bytes += p.open.size();
       p.sealed.push_back(std::move(p.open));
       p.sealed_counts.push_back(p.open_count);
+      p.sealed_first_tickets.push_back(p.open_first_ticket);
       p.open.clear();
       p.open_count = 0;
       // The replication thread fell this far behind: rather than grow without bound,
@@ -43,6 +56,7 @@ void Replicator::OnChange(const record::ChangeView& change) {
         p.overflowed = true;
         p.sealed.clear();
         p.sealed_counts.clear();
+        p.sealed_first_tickets.clear();
         p.bytes = 0;
       }
     }
@@ -56,14 +70,17 @@ void Replicator::OnChange(const record::ChangeView& change) {
 void Replicator::Impl::DrainPending() {
   std::vector<std::string> runs;
   std::vector<uint32_t> counts;
+  std::vector<uint64_t> first_tickets;
   bool overflowed;
   {
     std::lock_guard lock(pending.mu);
     runs.swap(pending.sealed);
     counts.swap(pending.sealed_counts);
+    first_tickets.swap(pending.sealed_first_tickets);
     if (!pending.open.empty()) {
       runs.push_back(std::move(pending.open));
       counts.push_back(pending.open_count);
+      first_tickets.push_back(pending.open_first_ticket);
       pending.open.clear();
       pending.open_count = 0;
     }
@@ -82,7 +99,7 @@ void Replicator::Impl::DrainPending() {
       s.copy_items = 0;
       s.queued.clear();
       s.resume_seq = backlog.next_seq();
-      SendTo(s, EncodeWelcome({WelcomeMode::kFullCopy, epoch, 0, opts.node_id}));
+      SendTo(s, EncodeWelcome({WelcomeMode::kFullCopy, epoch, 0, opts.node_id, opts.sync_replicas > 0}));
     }
   }
   for (size_t i = 0; i < runs.size(); ++i) {
@@ -90,6 +107,12 @@ void Replicator::Impl::DrainPending() {
     msg.reserve(runs[i].size() + 21);
     BeginBatch(epoch, backlog.next_seq(), counts[i], &msg);
     msg.append(runs[i]);
+    if (opts.sync_replicas > 0) {
+      ticket_runs.push_back({backlog.next_seq(), first_tickets[i], counts[i]});
+      // Without enough peers nothing is acknowledged and the waiters time out: keep
+      // the map bounded meanwhile.
+      if (ticket_runs.size() > 65536) ticket_runs.pop_front();
+    }
     backlog.Append(backlog.next_seq(), counts[i], std::move(msg));
   }
 }
@@ -159,7 +182,7 @@ void Replicator::Impl::HandleHello(const std::string& identity, const Hello& h) 
     SC_LOG(kInfo, "replication: node %u catches up from seq %llu (%llu behind)", h.node_id,
            static_cast<unsigned long long>(start),
            static_cast<unsigned long long>(backlog.next_seq() - start));
-    SendTo(s, EncodeWelcome({WelcomeMode::kStream, epoch, start, opts.node_id}));
+    SendTo(s, EncodeWelcome({WelcomeMode::kStream, epoch, start, opts.node_id, opts.sync_replicas > 0}));
   } else {
     s.mode = Session::Mode::kFullCopy;
     s.snap_shard = 0;
@@ -168,7 +191,7 @@ void Replicator::Impl::HandleHello(const std::string& identity, const Hello& h) 
     ++s.full_copies;
     SC_LOG(kInfo, "replication: full copy to node %u (%s)", h.node_id,
            h.epoch == 0 ? "it starts empty" : "its position is no longer in the backlog");
-    SendTo(s, EncodeWelcome({WelcomeMode::kFullCopy, epoch, 0, opts.node_id}));
+    SendTo(s, EncodeWelcome({WelcomeMode::kFullCopy, epoch, 0, opts.node_id, opts.sync_replicas > 0}));
   }
 }
 
@@ -212,7 +235,7 @@ bool Replicator::Impl::PumpSession(Session& s, uint64_t now) {
       s.snap_shard = 0;
       s.copy_items = 0;
       s.resume_seq = backlog.next_seq();
-      SendTo(s, EncodeWelcome({WelcomeMode::kFullCopy, epoch, 0, opts.node_id}));
+      SendTo(s, EncodeWelcome({WelcomeMode::kFullCopy, epoch, 0, opts.node_id, opts.sync_replicas > 0}));
       return true;
     }
     SendTo(s, EncodePosition(MsgType::kSnapEnd, {epoch, s.resume_seq, now}));
@@ -233,7 +256,7 @@ bool Replicator::Impl::PumpSession(Session& s, uint64_t now) {
       s.copy_items = 0;
       s.resume_seq = backlog.next_seq();
       ++s.full_copies;
-      SendTo(s, EncodeWelcome({WelcomeMode::kFullCopy, epoch, 0, opts.node_id}));
+      SendTo(s, EncodeWelcome({WelcomeMode::kFullCopy, epoch, 0, opts.node_id, opts.sync_replicas > 0}));
       return true;
     }
     if (!SendTo(s, *msg)) {
@@ -297,6 +320,7 @@ void Replicator::Impl::ServeRouter() {
       if (it != sessions.end()) {
         it->second.last_heard_ms = NowMillis();
         if (pos.epoch == epoch) it->second.acked_seq = pos.seq;
+        if (opts.sync_replicas > 0) AdvanceAcked();
       }
       zmq_msg_close(&body);
       continue;
@@ -307,6 +331,60 @@ void Replicator::Impl::ServeRouter() {
     sessions.erase(identity);
     zmq_msg_close(&body);
   }
+}
+
+// --sync-replicas: the K-th highest acknowledged sequence among streaming peers
+// covers every change below it; their tickets are released to waiting workers.
+void Replicator::Impl::AdvanceAcked() {
+  std::vector<uint64_t> acked;
+  for (const auto& [id, s] : sessions) {
+    if (!s.gone && s.mode == Session::Mode::kStream) acked.push_back(s.acked_seq);
+  }
+  if (acked.size() < opts.sync_replicas) return;
+  std::nth_element(acked.begin(), acked.begin() + (opts.sync_replicas - 1), acked.end(),
+                   std::greater<>());
+  uint64_t covered = acked[opts.sync_replicas - 1];  // every seq < covered is applied there
+  uint64_t released = 0;
+  while (!ticket_runs.empty() && ticket_runs.front().first_seq < covered) {
+    TicketRun& r = ticket_runs.front();
+    uint64_t n = std::min(r.count, covered - r.first_seq);
+    released = r.first_ticket + n - 1;
+    if (n < r.count) {
+      r.first_seq += n;
+      r.first_ticket += n;
+      r.count -= n;
+      break;
+    }
+    ticket_runs.pop_front();
+  }
+  if (released > acked_ticket.load(std::memory_order_relaxed)) {
+    acked_ticket.store(released, std::memory_order_release);
+    if (sync_waiters.load() > 0) {
+      std::lock_guard lock(sync_mu);
+      sync_cv.notify_all();
+    }
+  }
+}
+
+bool Replicator::WaitReplicated() {
+  Impl& m = *impl_;
+  if (m.opts.sync_replicas == 0 || tl_ticket.owner != this) return true;
+  uint64_t t = tl_ticket.ticket;
+  if (t <= tl_ticket.waited || t <= m.acked_ticket.load(std::memory_order_acquire)) return true;
+  tl_ticket.waited = t;
+  ++m.sync_waits;
+  auto start = std::chrono::steady_clock::now();
+  std::unique_lock lock(m.sync_mu);
+  ++m.sync_waiters;
+  bool ok = m.sync_cv.wait_for(lock, std::chrono::milliseconds(m.opts.sync_timeout_ms), [&] {
+    return m.acked_ticket.load(std::memory_order_acquire) >= t || m.stop.load();
+  });
+  --m.sync_waiters;
+  m.sync_wait_us += static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                              std::chrono::steady_clock::now() - start)
+                                              .count());
+  if (!ok) ++m.sync_timeouts;
+  return ok;
 }
 
 }  // namespace syncached::replication

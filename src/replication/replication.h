@@ -44,6 +44,10 @@ struct Options {
   // from which the links resume (a catch-up from the peers' backlogs), and where to
   // save new positions: ordered after the changes they cover, in the same journal.
   bool has_data = false;
+  // --sync-replicas: a write is answered once this many peers applied it (0: async),
+  // waiting at most sync_timeout_ms (then answered anyway, and counted).
+  uint32_t sync_replicas = 0;
+  uint32_t sync_timeout_ms = 1000;
   std::map<std::string, std::string> saved_positions;
   std::function<void(const std::string& name, const std::string& value)> save_position;
 };
@@ -61,6 +65,11 @@ class Replicator final : public record::Sink {
 
   // record::Sink: local mutations (the store publishes all; only ours are streamed).
   void OnChange(const record::ChangeView& change) override;
+
+  // --sync-replicas: blocks the calling worker until sync_replicas peers applied every
+  // change this thread made (returns true), or until the timeout (false, counted).
+  // Immediate when replication is asynchronous or the thread made no new change.
+  bool WaitReplicated();
 
   // The join gate: blocks until every peer that answers has given this node a full
   // copy or catch-up, or until join_timeout passes with no peer answering (then the

@@ -59,6 +59,10 @@ Replicator::~Replicator() { Stop(); }
 Status Replicator::Start() {
   Impl& m = *impl_;
   if (m.opts.node_id == 0) return Status::Invalid("--node-id: required with --peers (1..65535)");
+  if (m.opts.sync_replicas > m.opts.peers.size()) {
+    return Status::Invalid("--sync-replicas: more than the " + std::to_string(m.opts.peers.size()) +
+                           " peer(s) given with --peers");
+  }
   // The epoch names this run of the publisher: a subscriber that saw another epoch
   // cannot trust our sequence numbers and takes a full copy.
   std::random_device rd;
@@ -155,6 +159,10 @@ void Replicator::Stop() {
   if (m.wake_fd >= 0) {
     uint64_t one = 1;
     [[maybe_unused]] ssize_t n = write(m.wake_fd, &one, sizeof one);
+  }
+  {
+    std::lock_guard lock(m.sync_mu);  // release workers waiting for acknowledgements
+    m.sync_cv.notify_all();
   }
   if (m.thread.joinable()) m.thread.join();
   if (m.zap_thread.joinable()) m.zap_thread.join();
@@ -270,8 +278,11 @@ void Replicator::Impl::Run() {
   FlushOnStop();
 }
 
-// SIGTERM drains: every change acknowledged to a client before the stop goes to the
+// SIGTERM drains: every change acknowledged to a client before the stop reaches the
 // peers that are following us (bounded: a stuck peer gets a full copy later anyway).
+// "Reaches" means the peer ACKed it, not that ZeroMQ took it: bytes still in our
+// kernel send buffer are discarded if the socket closes with unread input (an RST),
+// and a peer's ACK may be just that input.
 void Replicator::Impl::FlushOnStop() {
   DrainPending();
   uint64_t deadline = NowMillis() + 2000;
@@ -279,13 +290,14 @@ void Replicator::Impl::FlushOnStop() {
     uint64_t now = NowMillis();
     bool busy = false;
     PumpSessions(now, &busy);
+    ServeRouter();  // their ACKs
     bool done = true;
     for (const auto& [id, s] : sessions) {
       done &= s.gone || (s.mode == Session::Mode::kStream && s.queued.empty() &&
-                         s.next_seq >= backlog.next_seq());
+                         s.next_seq >= backlog.next_seq() && s.acked_seq >= backlog.next_seq());
     }
     if (done || now >= deadline) break;
-    zmq_pollitem_t item{router, 0, ZMQ_POLLOUT, 0};
+    zmq_pollitem_t item{router, 0, ZMQ_POLLIN, 0};
     zmq_poll(&item, 1, 5);
   }
   // Let ZeroMQ's I/O thread put what we queued on the wire before the sockets close.
@@ -314,6 +326,10 @@ void Replicator::Impl::RenderStats(uint64_t now) {
   stat("STAT tombstones %" PRIu64 "\r\n", store->tombstones());
   stat("STAT auth_failures %" PRIu64 "\r\n", auth_failures.load());
   stat("STAT queue_overflows %" PRIu64 "\r\n", overflows);
+  stat("STAT sync_replicas %u\r\n", opts.sync_replicas);
+  stat("STAT sync_waits %" PRIu64 "\r\n", sync_waits.load());
+  stat("STAT sync_timeouts %" PRIu64 "\r\n", sync_timeouts.load());
+  stat("STAT sync_wait_us %" PRIu64 "\r\n", sync_wait_us.load());
   // The join gate: every peer is either synced, refused, or has been silent longer
   // than the join timeout (never answered since we started, or died mid-copy: the
   // copies the other peers send cover what it had).
@@ -339,6 +355,7 @@ void Replicator::Impl::RenderStats(uint64_t now) {
     stat("STAT peer:%s:catch_ups %" PRIu64 "\r\n", p, l.catch_ups);
     stat("STAT peer:%s:clock_offset_ms %" PRId64 "\r\n", p, l.clock_offset_ms);
     stat("STAT peer:%s:malformed %" PRIu64 "\r\n", p, l.malformed);
+    stat("STAT peer:%s:missed_at_restart %" PRIu64 "\r\n", p, l.missed_at_restart);
     std::string err = l.last_error.empty() ? "none" : l.last_error;
     for (char& c : err) {
       if (c == ' ' || c == '\r' || c == '\n') c = '_';
@@ -360,6 +377,12 @@ void Replicator::Impl::RenderStats(uint64_t now) {
     }
     stat("STAT subscriber:%u:sent_seq %" PRIu64 "\r\n", n, s.next_seq);
     stat("STAT subscriber:%u:acked_seq %" PRIu64 "\r\n", n, s.acked_seq);
+    // Changes this node acknowledged to clients that the peer has not confirmed:
+    // what the peer would miss if this node died now (bounded by the ACK interval).
+    stat("STAT subscriber:%u:unacked_changes %" PRIu64 "\r\n", n,
+         s.mode == Session::Mode::kStream && backlog.next_seq() > s.acked_seq
+             ? backlog.next_seq() - std::max<uint64_t>(s.acked_seq, 1)
+             : 0);
     stat("STAT subscriber:%u:bytes_sent %" PRIu64 "\r\n", n, s.bytes_sent);
     stat("STAT subscriber:%u:full_copies %" PRIu64 "\r\n", n, s.full_copies);
     stat("STAT subscriber:%u:catch_ups %" PRIu64 "\r\n", n, s.catch_ups);

@@ -74,6 +74,16 @@ void Replicator::Impl::ServeLink(Link& l) {
         case MsgType::kWelcome:
           if ((ok = DecodeWelcome(msg, &w))) {
             l.welcomed = true;
+            l.ack_every_batch = w.ack_every_batch;
+            if (l.epoch != 0 && w.epoch != l.epoch && l.publisher_next > l.next_seq) {
+              // The peer restarted before sending changes it had announced (by ping):
+              // async writes in flight, lost unless it kept them on disk.
+              l.missed_at_restart += l.publisher_next - l.next_seq;
+              SC_LOG(kWarn, "replication: %s restarted; %llu announced change(s) never arrived",
+                     l.address.c_str(),
+                     static_cast<unsigned long long>(l.publisher_next - l.next_seq));
+            }
+            if (w.epoch != l.epoch) l.publisher_next = 0;
             l.peer_node = w.node_id;
             l.epoch = w.epoch;
             l.last_error.clear();
@@ -116,6 +126,12 @@ void Replicator::Impl::ServeLink(Link& l) {
               ApplyChanges(l, changes, static_cast<size_t>(l.next_seq - changes.first_seq));
               l.next_seq = end;
               SavePosition(l);
+              if (l.ack_every_batch) {
+                l.last_ack_ms = now;
+                l.acked = l.next_seq;
+                std::string ack = EncodePosition(MsgType::kAck, {l.epoch, l.next_seq, now});
+                zmq_send(l.socket, ack.data(), ack.size(), ZMQ_DONTWAIT);
+              }
             }
           }
           break;

@@ -40,6 +40,9 @@ struct Welcome {
   uint64_t epoch = 0;
   uint64_t start_seq = 0;
   uint16_t node_id = 0;
+  // The publisher waits for acknowledgements (--sync-replicas): ACK each batch as
+  // soon as it is applied. Travels as bit 0x80 of the mode byte.
+  bool ack_every_batch = false;
 };
 struct Position {  // kSnapEnd, kAck, kPing
   uint64_t epoch = 0;

@@ -29,6 +29,9 @@ enum LongOnly {
   kOptDataDir,
   kOptFsync,
   kOptJournalSize,
+  kOptSyncReplicas,
+  kOptSyncTimeout,
+  kOptSyncTimeoutMode,
 };
 
 const option kLongOptions[] = {
@@ -78,6 +81,9 @@ const option kLongOptions[] = {
     {"data-dir", required_argument, nullptr, kOptDataDir},
     {"fsync", required_argument, nullptr, kOptFsync},
     {"journal-size", required_argument, nullptr, kOptJournalSize},
+    {"sync-replicas", required_argument, nullptr, kOptSyncReplicas},
+    {"sync-timeout", required_argument, nullptr, kOptSyncTimeout},
+    {"sync-timeout-mode", required_argument, nullptr, kOptSyncTimeoutMode},
     {nullptr, 0, nullptr, 0},
 };
 const char kShortOptions[] = ":p:U:s:a:Al:dru:m:Mc:kvhiVP:f:n:LD:t:R:Cb:B:I:SFXWY:e:o:Z";
@@ -422,6 +428,20 @@ void Apply(int opt, const char* arg, Config* c) {
       else
         Fail("--fsync: always, everysec or no, got '" + std::string(arg) + "'");
       break;
+    case kOptSyncReplicas:
+      c->sync_replicas = static_cast<uint32_t>(ParseUnsigned(opt, arg, 0, 1024));
+      break;
+    case kOptSyncTimeout:
+      c->sync_timeout_ms = static_cast<uint32_t>(ParseUnsigned(opt, arg, 1, 3600000));
+      break;
+    case kOptSyncTimeoutMode:
+      if (std::string(arg) == "ack")
+        c->sync_timeout_close = false;
+      else if (std::string(arg) == "close")
+        c->sync_timeout_close = true;
+      else
+        Fail("--sync-timeout-mode: ack or close, got '" + std::string(arg) + "'");
+      break;
     case kOptJournalSize:
       c->journal_size = ParseSize(opt, arg, 1ull << 10, 1ull << 40);
       break;
@@ -554,6 +574,12 @@ syncached's own options:
   --join-mode=refuse|error  while a starting node syncs: refuse client connections
                             (default; clients fail over) or accept them and answer
                             SERVER_ERROR syncing
+  --sync-replicas=<k>       answer a write only once k peers applied it (default: 0,
+                            asynchronous); a write so acknowledged survives the loss
+                            of this node. The worker thread waits; use more -t
+  --sync-timeout=<ms>       longest wait for those peers (default: 1000)
+  --sync-timeout-mode=ack|close  on timeout: answer anyway (default) or close the
+                            connection unanswered; both are counted (sync_timeouts)
   --data-dir=<dir>          keep the data on disk: a journal of every change plus
                             snapshots; a restarted node loads it, then catches up from
                             its peers' backlogs (default: memory only)

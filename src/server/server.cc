@@ -111,6 +111,11 @@ Status Server::Start() {
   ro.secret = config_.cluster_secret;
   ro.backlog_bytes = config_.backlog_bytes;
   ro.join_timeout_ms = config_.join_timeout_ms;
+  ro.sync_replicas = config_.sync_replicas;
+  ro.sync_timeout_ms = config_.sync_timeout_ms;
+  if (config_.sync_replicas > 0 && config_.peers.empty()) {
+    return Status::Invalid("--sync-replicas: needs --peers");
+  }
   if (!config_.data_dir.empty()) {
     Status ps = OpenPersistence(&ro);
     if (!ps.ok()) return ps;
@@ -209,6 +214,8 @@ size_t Server::OnData(net::Connection& c, std::string_view input) {
   // Changes hit the journal file before their replies leave: kill -9 loses no write a
   // client saw acknowledged.
   if (persistence_) persistence_->Commit();
+  // --sync-replicas: the replies wait until enough peers applied the changes.
+  if (replicator_ && !replicator_->WaitReplicated() && config_.sync_timeout_close) c.CloseNow();
   if (s->close) c.CloseAfterWrite();
   if (s->yield) {
     s->yield = false;
