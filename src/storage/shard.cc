@@ -1,5 +1,6 @@
 #include "storage/shard.h"
 
+#include <sys/mman.h>
 #include <xxhash.h>
 
 #include <cstdlib>
@@ -9,15 +10,31 @@ namespace syncached::storage {
 uint64_t HashKey(std::string_view key) { return XXH3_64bits(key.data(), key.size()); }
 
 namespace {
+// Tables of a page or more are mapped directly: a table freed after growth then goes
+// back to the kernel, where from the malloc heap it would stay resident (~3 B/item).
+constexpr size_t kMapTableBytes = 4096;
+
 uint32_t* NewTable(uint32_t power) {
-  return static_cast<uint32_t*>(calloc(size_t{1} << power, sizeof(uint32_t)));
+  size_t bytes = sizeof(uint32_t) << power;
+  if (bytes < kMapTableBytes) return static_cast<uint32_t*>(calloc(1, bytes));
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? nullptr : static_cast<uint32_t*>(p);
+}
+
+void FreeTable(uint32_t* table, uint32_t power) {
+  size_t bytes = sizeof(uint32_t) << power;
+  if (!table) return;
+  if (bytes < kMapTableBytes)
+    free(table);
+  else
+    munmap(table, bytes);
 }
 }  // namespace
 
 Shard::~Shard() {
   // Items are freed by the store, which knows how to release them.
-  free(table_);
-  free(old_table_);
+  FreeTable(table_, power_);
+  FreeTable(old_table_, old_power_);
 }
 
 void Shard::InitLocked(uint32_t power, size_t nclasses, Arena* arena, std::atomic<int64_t>* used) {
@@ -179,7 +196,7 @@ size_t Shard::MigrateLocked(uint32_t n) {
     old_table_[migrate_pos_] = 0;
   }
   if (migrate_pos_ < old_buckets) return 0;
-  free(old_table_);
+  FreeTable(old_table_, old_power_);
   old_table_ = nullptr;
   return old_buckets * sizeof(uint32_t);
 }
