@@ -1,18 +1,18 @@
 // Item layout (internal to storage; engine sees items through ItemRef).
 //
-// One malloc'd block per item: a 52-byte header, then the key, then the value
-// (no "\r\n" suffix, no alignment padding):
+// A 40-byte header, then the key, then the value (no "\r\n" suffix, no padding):
 //
-//   0        8        16       24       32       36       40       44       48     50  51  52
-//   +--------+--------+--------+--------+--------+--------+--------+--------+------+---+---+----
-//   | h_next | lru_prv| lru_nxt|  cas   |exptime | atime  | flags  | vlen   | node |kl |bit| key,
-//   value
-//   +--------+--------+--------+--------+--------+--------+--------+--------+------+---+---+----
+//   0        8      12     16     20     24     28     32     36   38  39  40
+//   +--------+------+------+------+------+------+------+------+----+---+---+---------
+//   |  cas   |h_next|lru_pv|lru_nx|exptim|atime |flags | vlen |node|kl |bit| key, value
+//   +--------+------+------+------+------+------+------+------+----+---+---+---------
 //
-// memcached spends 48 B + 8 B CAS + key + 1 + " flags len\r\n"-free suffix + 2 B "\r\n"
-// per item and rounds up to a slab class (factor 1.25: ~11% lost on average). Here the
-// allocator rounds to 16 B (glibc: 8 B chunk header), so a 10 B key + 100 B value item
-// costs 176 B against memcached's 192 B chunk. docs/ARCHITECTURE.md has the figures.
+// Links are 32-bit references (Arena: offset / 4 into the slab arena, or kLargeBit |
+// index into the shard's table of malloc'd items), not pointers: 12 bytes instead of
+// 24. Items up to kMaxSlabItem bytes live in per-shard slabs whose chunk sizes step by
+// 4 bytes, so a 10 B key + 100 B value item takes exactly 152 bytes, no allocator
+// header, no rounding beyond 4. memcached spends 48 + 8 (CAS) + key + 1 + value + 2
+// bytes and rounds up to a slab class (factor 1.25). docs/ARCHITECTURE.md has figures.
 #pragma once
 
 #include <cstdint>
@@ -29,16 +29,21 @@ enum ItemBits : uint8_t {
   kWinSent = 1 << 2,
   kKeyBinary = 1 << 3,
   kLinked = 1 << 4,
+  kFreeChunk = 1 << 7,  // a slab chunk on its class's free list, not an item
 };
 
-// Packed to 4 so the header is 52 bytes, not 56; every field still lands on its
-// natural alignment because blocks come from malloc (16-byte aligned).
+// Largest item (header + key + value) kept in slabs; larger ones are malloc'd, where
+// the allocator's 8-16 bytes are small next to the item.
+constexpr size_t kMaxSlabItem = 512;
+
+// Packed to 4 because slab chunks are 4-byte aligned; x86 and arm64 load the 8-byte
+// cas unaligned at no measurable cost.
 class __attribute__((packed, aligned(4))) Item {
  public:
-  Item* h_next;
-  Item* lru_prev;
-  Item* lru_next;
   uint64_t cas;
+  uint32_t h_next;  // references, see Arena; 0 = none
+  uint32_t lru_prev;
+  uint32_t lru_next;
   uint32_t exptime;
   uint32_t atime;
   uint32_t flags;
@@ -54,7 +59,7 @@ class __attribute__((packed, aligned(4))) Item {
   std::string_view key() const { return {key_data(), klen}; }
   std::string_view value() const { return {value_data(), vlen}; }
 };
-static_assert(sizeof(Item) == 52, "item header layout");
+static_assert(sizeof(Item) == 40, "item header layout");
 
 // The change record kind that carries an item's state (stale items travel as such).
 inline record::Kind PutKind(const Item* it) {

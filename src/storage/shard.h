@@ -1,11 +1,21 @@
 // Shard: one stripe of the store. Its mutex guards everything in it: the bucket
-// arrays, the LRU list and the counters. Functions ending in Locked expect it held.
+// arrays, the slabs, the LRU lists and the counters. Functions ending in Locked expect
+// it held.
+//
+// Memory: items up to kMaxSlabItem bytes take a chunk of their exact size rounded up to
+// 4 bytes, from pages (Arena) this shard owns, one chunk size per page; freed chunks go
+// to that size's free list, and a page whose last item goes is returned to the arena
+// (unless it is the one being carved). Larger items are malloc'd and named through a
+// slot table. Each chunk size (and "large") has its own LRU list, as memcached's slab
+// classes do, so an eviction can free exactly the chunk a store needs.
 //
 // The table grows incrementally: when items exceed 1.5 x buckets a table twice the
 // size is allocated and every later operation on the shard moves a few old buckets
 // into it (Redis-style), so no request ever waits for a whole rehash.
 #pragma once
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -14,6 +24,7 @@
 #include <vector>
 
 #include "record/record.h"
+#include "storage/arena.h"
 #include "storage/item.h"
 
 namespace syncached::storage {
@@ -24,6 +35,20 @@ struct ClassCounters {
   uint32_t evicted_time = 0;
 };
 
+// One chunk size's slabs and LRU in one shard.
+struct SlabClass {
+  uint32_t free_head = 0;              // free chunks, doubly linked through lru_prev/lru_next
+  uint32_t cur_page = Arena::kNoPage;  // the page new chunks are carved from
+  uint32_t lru_head = 0;               // most recently used
+  uint32_t lru_tail = 0;
+};
+
+constexpr size_t kMinChunk = sizeof(Item);
+constexpr uint8_t kSlabClasses = (kMaxSlabItem - kMinChunk) / Arena::kGrain + 1;
+constexpr uint8_t kLargeClass = kSlabClasses;  // malloc'd items: an LRU, no slabs
+constexpr uint8_t kNoClass = 0xff;
+static_assert(kLargeClass < 128, "nonempty bitmap holds 128 classes");
+
 class alignas(64) Shard {
  public:
   Shard() = default;
@@ -31,7 +56,48 @@ class alignas(64) Shard {
   Shard(const Shard&) = delete;
   Shard& operator=(const Shard&) = delete;
 
-  void InitLocked(uint32_t power, size_t classes);
+  // `used` is the store-wide memory account that slab pages and large items charge.
+  void InitLocked(uint32_t power, size_t classes, Arena* arena, std::atomic<int64_t>* used);
+
+  Item* Ptr(uint32_t ref) const {
+    if (ref & Arena::kLargeBit) return large_[ref & ~Arena::kLargeBit];
+    return ref ? reinterpret_cast<Item*>(arena_->At(ref)) : nullptr;
+  }
+  uint32_t RefOf(const Item* it) const;
+  static uint8_t ClassForSize(size_t total) {
+    return total <= kMaxSlabItem
+               ? static_cast<uint8_t>((std::max(total, kMinChunk) - kMinChunk + 3) / 4)
+               : kLargeClass;
+  }
+  static size_t ChunkSize(uint8_t cls) { return kMinChunk + size_t{cls} * Arena::kGrain; }
+  uint8_t AllocClassOf(const Item* it) const {
+    return arena_->Contains(it) ? arena_->info(arena_->PageOf(it)).cls : kLargeClass;
+  }
+  // Memory an item holds: its chunk, or malloc's block + header + slot.
+  size_t ChargeOf(const Item* it) const;
+  // Bytes AllocLocked would newly charge for an item of `total` bytes (0: a free chunk).
+  size_t NewChargeFor(uint8_t cls, size_t total) const;
+  bool HasFreeChunk(uint8_t cls) const { return cls < kSlabClasses && slabs_[cls].free_head; }
+  // An uninitialised item of `total` bytes, or null (out of address space or malloc).
+  Item* AllocLocked(uint8_t cls, size_t total);
+  void FreeLocked(Item* it);  // must be unlinked
+
+  // Eviction: the class whose LRU tail is oldest (prefer wins ties), or kNoClass.
+  // `keep` is not a candidate; VictimTail is the tail to use for the chosen class.
+  uint8_t OldestClassLocked(uint8_t prefer, const Item* keep) const;
+  Item* VictimTail(uint8_t cls, const Item* keep) const {
+    Item* t = ClassTail(cls);
+    return t == keep && t ? LruPrev(t) : t;
+  }
+  Item* ClassTail(uint8_t cls) const { return Ptr(slabs_[cls].lru_tail); }
+  Item* LruPrev(const Item* it) const { return Ptr(it->lru_prev); }
+  Arena* arena() const { return arena_; }
+  // Page reclaim: chunk i of a page, and "carve no more from it" (so it is returned
+  // to the arena when its last item goes, at once if it has none).
+  Item* PageChunk(uint32_t page, uint32_t i) const;
+  void RetirePageLocked(uint32_t page);
+  // Frees the large items' blocks (the arena's pages go with the arena).
+  void FreeLargeLocked();
 
   // The item under key, or null. Moves a few buckets when the table is growing.
   Item* FindLocked(std::string_view key, uint64_t hash);
@@ -41,7 +107,6 @@ class alignas(64) Shard {
   void ReplaceLocked(Item* old_it, Item* it, uint64_t hash);
 
   void LruBumpLocked(Item* it);
-  Item* lru_tail() const { return lru_tail_; }
 
   bool NeedsGrowLocked() const { return old_table_ == nullptr && count_ > (buckets() * 3) / 2; }
   // Starts a grow; returns the bytes of the new table, which the caller charges.
@@ -62,10 +127,10 @@ class alignas(64) Shard {
   void ForEachLocked(F&& fn) {
     if (old_table_) {
       for (uint64_t b = migrate_pos_; b < (uint64_t{1} << old_power_); ++b)
-        for (Item* it = old_table_[b]; it; it = it->h_next) fn(it);
+        for (Item* it = Ptr(old_table_[b]); it; it = Ptr(it->h_next)) fn(it);
     }
     for (uint64_t b = 0; b < buckets(); ++b)
-      for (Item* it = table_[b]; it; it = it->h_next) fn(it);
+      for (Item* it = Ptr(table_[b]); it; it = Ptr(it->h_next)) fn(it);
   }
 
   std::mutex mu;
@@ -83,19 +148,26 @@ class alignas(64) Shard {
   uint64_t conflicts = 0;
 
  private:
-  Item** BucketLocked(uint64_t hash);
+  uint32_t* BucketLocked(uint64_t hash);
   void LruUnlinkLocked(Item* it);
-  void LruPushFrontLocked(Item* it);
+  void LruPushFrontLocked(Item* it, uint32_t ref);
+  void FreeListPush(uint8_t cls, Item* chunk);
+  void FreeListRemove(uint8_t cls, Item* chunk);
+  void ReleasePageLocked(uint32_t page);
 
-  Item** table_ = nullptr;
+  uint32_t* table_ = nullptr;
   uint32_t power_ = 0;
-  Item** old_table_ = nullptr;
+  uint32_t* old_table_ = nullptr;
   uint32_t old_power_ = 0;
   uint64_t migrate_pos_ = 0;
   uint64_t count_ = 0;
   uint64_t ttl_items_ = 0;
-  Item* lru_head_ = nullptr;  // most recently used
-  Item* lru_tail_ = nullptr;
+  Arena* arena_ = nullptr;
+  std::atomic<int64_t>* used_ = nullptr;
+  SlabClass slabs_[kLargeClass + 1];
+  uint64_t nonempty_[2] = {0, 0};  // bit per class whose LRU is not empty
+  std::vector<Item*> large_;       // slot -> malloc'd item
+  std::vector<uint32_t> large_free_;
 };
 
 uint64_t HashKey(std::string_view key);

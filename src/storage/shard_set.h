@@ -16,8 +16,9 @@ namespace syncached::storage {
 class ShardSet {
  public:
   explicit ShardSet(uint32_t n) : shards(n) {}
+  Arena arena;  // before shards: their pages live here
   std::vector<Shard> shards;
-  std::atomic<int64_t> used{0};  // item bytes + table bytes, all shards
+  std::atomic<int64_t> used{0};  // slab chunks carved + large items + tables
   std::atomic<uint64_t> max_bytes{0};
   std::atomic<uint64_t> flush_cas{0};  // items with cas below this are flushed
   std::atomic<uint32_t> pending_flush_at{0};

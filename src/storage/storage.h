@@ -240,9 +240,11 @@ class Store {
   void NoteTombstoneLocked(class Shard* s, std::string_view key, const record::Version& v);
   void FreeItemLocked(class Shard* s, Item* it);
   void RemoveLocked(class Shard* s, Item* it, uint64_t hash);
-  bool MakeRoomLocked(class Shard* s, size_t need, uint32_t now);
-  template <typename Over>
-  bool EvictFromLocked(class Shard* s, uint32_t now, Over&& over);
+  bool MakeRoomLocked(class Shard* s, uint8_t cls, size_t need, uint32_t now, const Item* keep);
+  bool EvictOneLocked(class Shard* s, uint8_t prefer, uint32_t now, const Item* keep);
+  bool EvictDeadLocked(class Shard* s, uint8_t prefer, uint32_t now, const Item* keep);
+  void EvictPageLocked(class Shard* s, uint32_t page, uint32_t now, const Item* keep);
+  void EvictItemLocked(class Shard* s, Item* victim, uint32_t now);
 
   Options options_;
   const Clock* clock_;

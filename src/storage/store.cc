@@ -1,5 +1,3 @@
-#include <malloc.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -14,15 +12,9 @@
 namespace syncached::storage {
 
 namespace {
-// glibc keeps an 8-byte size word in front of each chunk; charge it so -m is honest.
-constexpr size_t kMallocOverhead = 8;
 constexpr uint32_t kMigrateBucketsPerOp = 4;
 constexpr int kMaxEvictionsPerPut = 64;
 constexpr uint32_t kMaxKeyLength = 250;
-
-size_t Charge(const Item* it) {
-  return malloc_usable_size(const_cast<Item*>(it)) + kMallocOverhead;
-}
 }  // namespace
 
 Store::Store(const Options& options, const Clock* clock)
@@ -50,7 +42,8 @@ Store::Store(const Options& options, const Clock* clock)
   shards_->max_bytes = options_.max_bytes;
   for (auto& s : shards_->shards) {
     std::lock_guard lock(s.mu);
-    s.InitLocked(options_.initial_hash_power, shards_->class_sizes.size() + 1);
+    s.InitLocked(options_.initial_hash_power, shards_->class_sizes.size() + 1, &shards_->arena,
+                 &shards_->used);
     shards_->used += static_cast<int64_t>(s.table_bytes());
   }
 }
@@ -58,9 +51,7 @@ Store::Store(const Options& options, const Clock* clock)
 Store::~Store() {
   for (auto& s : shards_->shards) {
     std::lock_guard lock(s.mu);
-    std::vector<Item*> all;
-    s.ForEachLocked([&](Item* it) { all.push_back(it); });
-    for (Item* it : all) free(it);
+    s.FreeLargeLocked();
   }
 }
 
@@ -171,13 +162,12 @@ void Store::WalkFlush() {
 }
 
 void Store::FreeItemLocked(Shard* s, Item* it) {
-  size_t charge = Charge(it);
+  size_t charge = s->ChargeOf(it);
   auto& cls = s->classes[ClassOfItem(it)];
   cls.items -= 1;
   cls.bytes -= charge;
   s->bytes -= charge;
-  shards_->used -= static_cast<int64_t>(charge);
-  free(it);
+  s->FreeLocked(it);
 }
 
 void Store::RemoveLocked(Shard* s, Item* it, uint64_t hash) {
@@ -185,56 +175,104 @@ void Store::RemoveLocked(Shard* s, Item* it, uint64_t hash) {
   FreeItemLocked(s, it);
 }
 
-// Frees memory until `need` more bytes fit. Evicts from this shard's LRU tail first,
-// then (try_lock only, never blocking while holding our lock) from the others.
-bool Store::MakeRoomLocked(Shard* s, size_t need, uint32_t now) {
+// Makes room for an item of allocation class `cls` that would newly charge `need`
+// bytes: done when the class has a free chunk or `need` fits under -m. Each step
+// evicts from whichever class in this shard has the oldest LRU tail (ours on a tie):
+// our own tail frees exactly the chunk we need; a large item frees its bytes; another
+// slab class gives up the whole page holding its tail, so memory follows the size mix
+// (memcached's slab rebalancing, done inline). Then other shards (try_lock only,
+// never blocking while holding our lock). `keep` (the item being replaced, whose value
+// an append may still read) is never evicted.
+bool Store::MakeRoomLocked(Shard* s, uint8_t cls, size_t need, uint32_t now, const Item* keep) {
   auto over = [&] {
     return shards_->used.load(std::memory_order_relaxed) + static_cast<int64_t>(need) >
            static_cast<int64_t>(shards_->max_bytes.load(std::memory_order_relaxed));
   };
-  if (!over()) return true;
-  if (EvictFromLocked(s, now, over)) return true;
+  auto fits = [&] { return s->HasFreeChunk(cls) || !over(); };
+  for (int i = 0; i < kMaxEvictionsPerPut && !fits(); ++i) {
+    if (!EvictOneLocked(s, cls, now, keep)) break;
+  }
+  if (fits()) return true;
   size_t n = shards_->shards.size();
   size_t self = static_cast<size_t>(s - shards_->shards.data());
   for (size_t i = 1; i < n && over(); ++i) {
     Shard* o = &shards_->shards[(self + i) % n];
     if (!o->mu.try_lock()) continue;
-    EvictFromLocked(o, now, over);
+    for (int j = 0; j < kMaxEvictionsPerPut && over(); ++j) {
+      if (!EvictOneLocked(o, kNoClass, now, nullptr)) break;
+    }
     o->mu.unlock();
   }
-  return !over();
+  return fits();
 }
 
-template <typename Over>
-bool Store::EvictFromLocked(Shard* s, uint32_t now, Over&& over) {
-  for (int i = 0; i < kMaxEvictionsPerPut && over(); ++i) {
-    Item* victim = s->lru_tail();
-    if (!victim) return false;
-    bool flushed;
-    bool dead = IsDead(victim, now, &flushed);
-    if (!dead && !options_.evict) {
-      // -M: only expired items may make room. Look a little further up the tail.
-      Item* p = victim->lru_prev;
-      for (int j = 0; j < 4 && p && !dead; ++j, p = p->lru_prev) {
-        if (IsDead(p, now, &flushed)) victim = p, dead = true;
-      }
-      if (!dead) return false;
-    }
-    auto& cls = s->classes[ClassOfItem(victim)];
-    if (dead) {
-      ++s->reclaimed;
-      ++cls.reclaimed;
-      if (!(victim->bits & kFetched)) ++s->expired_unfetched, ++cls.expired_unfetched;
-    } else {
-      ++s->evictions;
-      ++cls.evicted;
-      if (victim->exptime != 0) ++cls.evicted_nonzero;
-      cls.evicted_time = now - victim->atime;
-      if (!(victim->bits & kFetched)) ++s->evicted_unfetched, ++cls.evicted_unfetched;
-    }
-    RemoveLocked(s, victim, HashKey(victim->key()));
+// One eviction step (see MakeRoomLocked); false when the shard has nothing to give.
+bool Store::EvictOneLocked(Shard* s, uint8_t prefer, uint32_t now, const Item* keep) {
+  if (!options_.evict) return EvictDeadLocked(s, prefer, now, keep);
+  uint8_t v = s->OldestClassLocked(prefer, keep);
+  if (v == kNoClass) return false;
+  Item* victim = s->VictimTail(v, keep);
+  if (v == prefer || v == kLargeClass) {
+    EvictItemLocked(s, victim, now);
+  } else {
+    EvictPageLocked(s, s->arena()->PageOf(victim), now, keep);
   }
-  return !over();
+  return true;
+}
+
+// -M: only expired or flushed items may go; look a few items up each class's tail.
+bool Store::EvictDeadLocked(Shard* s, uint8_t prefer, uint32_t now, const Item* keep) {
+  for (int pass = 0; pass < 2; ++pass) {
+    for (uint8_t c = 0; c <= kLargeClass; ++c) {
+      if ((pass == 0) != (c == prefer)) continue;
+      Item* p = s->ClassTail(c);
+      for (int j = 0; j < 5 && p; ++j, p = s->LruPrev(p)) {
+        bool flushed;
+        if (p != keep && IsDead(p, now, &flushed)) {
+          EvictItemLocked(s, p, now);
+          return true;
+        }
+      }
+    }
+  }
+  return false;
+}
+
+// Evicts every item in a slab page, which then goes back to the arena.
+void Store::EvictPageLocked(Shard* s, uint32_t page, uint32_t now, const Item* keep) {
+  uint32_t carved = s->arena()->info(page).carved;
+  uint32_t live = s->arena()->info(page).live;
+  s->RetirePageLocked(page);
+  // Count down rather than re-read the page info: once the last item goes the page
+  // belongs to the arena (and maybe another shard) again.
+  for (uint32_t i = 0; i < carved && live > 0; ++i) {
+    Item* it = s->PageChunk(page, i);
+    if (it->bits & kFreeChunk) continue;
+    if (it == keep) {
+      --live;
+      continue;
+    }
+    --live;
+    EvictItemLocked(s, it, now);
+  }
+}
+
+void Store::EvictItemLocked(Shard* s, Item* victim, uint32_t now) {
+  bool flushed;
+  bool dead = IsDead(victim, now, &flushed);
+  auto& cls = s->classes[ClassOfItem(victim)];
+  if (dead) {
+    ++s->reclaimed;
+    ++cls.reclaimed;
+    if (!(victim->bits & kFetched)) ++s->expired_unfetched, ++cls.expired_unfetched;
+  } else {
+    ++s->evictions;
+    ++cls.evicted;
+    if (victim->exptime != 0) ++cls.evicted_nonzero;
+    cls.evicted_time = now - victim->atime;
+    if (!(victim->bits & kFetched)) ++s->evicted_unfetched, ++cls.evicted_unfetched;
+  }
+  RemoveLocked(s, victim, HashKey(victim->key()));
 }
 
 ItemRef Accessor::Find(bool count_miss_reason) {
@@ -277,22 +315,23 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
       if (!(old_it->bits & kFetched)) ++shard_->expired_unfetched, ++cls.expired_unfetched;
     }
   }
-  // Estimate the charge before allocating so eviction runs first (keeps RSS near -m).
-  size_t estimate = ((total + kMallocOverhead + 15) & ~size_t{15});
-  size_t old_charge = old_it ? Charge(old_it) : 0;
-  if (estimate > old_charge && !store_->MakeRoomLocked(shard_, estimate - old_charge, now)) {
+  // Make room before allocating, so eviction (not a new page) serves the store at -m.
+  uint8_t acls = Shard::ClassForSize(total);
+  size_t need = shard_->NewChargeFor(acls, total);
+  if (old_it && acls == kLargeClass && shard_->AllocClassOf(old_it) == kLargeClass) {
+    need -= std::min(need, shard_->ChargeOf(old_it));  // freed right after
+  }
+  if (need > 0 && !store_->MakeRoomLocked(shard_, acls, need, now, old_it)) {
     ++store_->shards_->no_memory;
     ++shard_->classes[store_->SizeClassOf(total + 4)].outofmemory;
     return PutStatus::kNoMemory;
   }
-  // Eviction may have removed the old item.
-  old_it = shard_->FindLocked(key_, hash_);
-  Item* it = static_cast<Item*>(malloc(total));
+  Item* it = shard_->AllocLocked(acls, total);
   if (!it) {
     ++store_->shards_->no_memory;
     return PutStatus::kNoMemory;
   }
-  it->h_next = it->lru_prev = it->lru_next = nullptr;
+  it->h_next = it->lru_prev = it->lru_next = 0;
   it->cas = a.version ? a.version->hlc : store_->ChooseCas(a.cas);
   it->exptime = a.exptime;
   it->atime = now;
@@ -308,12 +347,11 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
   if (!a.value.empty()) memcpy(v, a.value.data(), a.value.size()), v += a.value.size();
   if (!a.suffix.empty()) memcpy(v, a.suffix.data(), a.suffix.size());
 
-  size_t charge = Charge(it);
+  size_t charge = shard_->ChargeOf(it);
   auto& cls = shard_->classes[store_->ClassOfItem(it)];
   cls.items += 1;
   cls.bytes += charge;
   shard_->bytes += charge;
-  store_->shards_->used += static_cast<int64_t>(charge);
   ++shard_->total_items;
   if (store_->options_.replicated && !shard_->tombstones.empty()) {
     shard_->tombstones.erase(std::string(key_));
@@ -502,7 +540,9 @@ std::vector<ClassStats> Store::ClassStatsSnapshot() const {
       out[i].outofmemory += c.outofmemory;
       out[i].evicted_time = std::max(out[i].evicted_time, c.evicted_time);
     }
-    for (Item* it = s.lru_tail(); it; it = nullptr) {
+    for (uint8_t k = 0; k <= kLargeClass; ++k) {
+      const Item* it = s.ClassTail(k);
+      if (!it) continue;
       auto& c = out[ClassOfItem(it)];
       if (c.oldest_access == 0 || it->atime < c.oldest_access) c.oldest_access = it->atime;
     }

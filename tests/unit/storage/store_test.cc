@@ -119,6 +119,71 @@ TEST(Store, EvictsLeastRecentlyUsed) {
   EXPECT_LE(s.used_bytes(), o.max_bytes);
 }
 
+// Slab memory follows the size mix: after small items filled -m, larger ones take
+// their pages over (whole pages evicted) instead of the store growing past -m.
+TEST(Store, SizeMixShiftStaysWithinLimit) {
+  ManualClock clock;
+  Options o = SmallOptions();
+  o.max_bytes = 4 << 20;
+  Store s(o, &clock);
+  for (int round = 0; round < 6; ++round) {
+    std::string v(40 + round * 70, 'a' + round);  // each round a different chunk size
+    for (int i = 0; i < 40000; ++i) {
+      ASSERT_EQ(Put(s, "r" + std::to_string(round) + ":" + std::to_string(i), v), PutStatus::kOk);
+    }
+    clock.Advance(2);
+    EXPECT_LE(s.used_bytes(), o.max_bytes) << round;
+    EXPECT_EQ(Get(s, "r" + std::to_string(round) + ":39999"), v);
+  }
+  EXPECT_GT(s.Stats().evictions, 0u);
+  EXPECT_GT(s.Stats().curr_items, 4000u);
+}
+
+// Freed chunks are reused: replacing and deleting do not leak memory.
+TEST(Store, ReplaceAndDeleteReturnMemory) {
+  ManualClock clock;
+  Store s(SmallOptions(), &clock);
+  uint64_t empty = s.used_bytes();
+  for (int pass = 0; pass < 5; ++pass) {
+    for (int i = 0; i < 5000; ++i)
+      Put(s, "k" + std::to_string(i), std::string(10 + pass * 60, 'x'));
+  }
+  EXPECT_EQ(Get(s, "k7"), std::string(250, 'x'));
+  for (int i = 0; i < 5000; ++i) {
+    s.Access("k" + std::to_string(i), [](Accessor& a) {
+      a.Delete();
+      return 0;
+    });
+  }
+  EXPECT_EQ(s.Stats().bytes, 0u);
+  // Tables grew; every slab page went back but the one each class carves from
+  // (5 sizes x 4 shards), whose free chunks are kept for the next item of that size.
+  EXPECT_LT(s.used_bytes() - empty, (5 * 4 + 1) * (64u << 10));
+}
+
+// An append whose result needs a bigger chunk still reads the old value while the
+// store is full.
+TEST(Store, AppendAcrossChunkSizesWhenFull) {
+  ManualClock clock;
+  Options o = SmallOptions();
+  o.shard_bits = 0;
+  o.max_bytes = 256 << 10;
+  Store s(o, &clock);
+  for (int i = 0; i < 4000; ++i) Put(s, "f" + std::to_string(i), std::string(100, 'f'));
+  Put(s, "a", "head");
+  for (int i = 0; i < 300; ++i) {
+    s.Access("a", [](Accessor& a) {
+      ItemRef old = a.Find();
+      PutArgs p;
+      p.prefix = old ? old.value() : std::string_view();
+      p.value = "+";
+      return a.Put(p, nullptr);
+    });
+  }
+  EXPECT_EQ(Get(s, "a"), "head" + std::string(300, '+'));
+  EXPECT_LE(s.used_bytes(), o.max_bytes);
+}
+
 TEST(Store, PublishesOneChangePerMutation) {
   ManualClock clock;
   Store s(SmallOptions(), &clock);

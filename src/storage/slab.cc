@@ -1,0 +1,144 @@
+// Shard memory: slab chunks from arena pages for small items, malloc for large ones.
+// Every byte either path takes is charged to the store-wide account here, so -m sees
+// carved chunks (live or free) and malloc blocks, not just live items.
+#include <malloc.h>
+
+#include <cstdlib>
+
+#include "storage/shard.h"
+
+namespace syncached::storage {
+
+namespace {
+// A large item's block: [slot][pad][Item...], so a large item knows its reference.
+constexpr size_t kLargePrefix = 8;
+// glibc's size word in front of every chunk, plus the slot table entry.
+constexpr size_t kLargeOverhead = 8 + sizeof(Item*);
+
+uint32_t& SlotOf(const Item* it) {
+  return *reinterpret_cast<uint32_t*>(const_cast<char*>(reinterpret_cast<const char*>(it)) -
+                                      kLargePrefix);
+}
+}  // namespace
+
+uint32_t Shard::RefOf(const Item* it) const {
+  return arena_->Contains(it) ? arena_->RefOf(it) : (SlotOf(it) | Arena::kLargeBit);
+}
+
+size_t Shard::ChargeOf(const Item* it) const {
+  if (arena_->Contains(it)) return ChunkSize(AllocClassOf(it));
+  const char* block = reinterpret_cast<const char*>(it) - kLargePrefix;
+  return malloc_usable_size(const_cast<char*>(block)) + kLargeOverhead;
+}
+
+size_t Shard::NewChargeFor(uint8_t cls, size_t total) const {
+  if (cls < kSlabClasses) return slabs_[cls].free_head ? 0 : ChunkSize(cls);
+  return ((total + kLargePrefix + 8 + 15) & ~size_t{15}) + sizeof(Item*);
+}
+
+Item* Shard::AllocLocked(uint8_t cls, size_t total) {
+  if (cls < kSlabClasses) {
+    SlabClass& c = slabs_[cls];
+    size_t size = ChunkSize(cls);
+    if (c.free_head) {
+      Item* chunk = Ptr(c.free_head);
+      FreeListRemove(cls, chunk);
+      ++arena_->info(arena_->PageOf(chunk)).live;
+      return chunk;
+    }
+    if (c.cur_page == Arena::kNoPage ||
+        (arena_->info(c.cur_page).carved + 1) * size > Arena::kPageBytes) {
+      c.cur_page = arena_->AllocPage(cls);
+    }
+    if (c.cur_page != Arena::kNoPage) {
+      Arena::PageInfo& info = arena_->info(c.cur_page);
+      char* chunk = arena_->PageStart(c.cur_page) + info.carved * size;
+      ++info.carved;
+      ++info.live;
+      *used_ += static_cast<int64_t>(size);
+      return reinterpret_cast<Item*>(chunk);
+    }
+    // The arena's address range is used up: this item goes to malloc like a large one.
+  }
+  char* block = static_cast<char*>(malloc(kLargePrefix + total));
+  if (!block) return nullptr;
+  uint32_t slot;
+  if (!large_free_.empty()) {
+    slot = large_free_.back();
+    large_free_.pop_back();
+  } else {
+    slot = static_cast<uint32_t>(large_.size());
+    large_.push_back(nullptr);
+  }
+  Item* it = reinterpret_cast<Item*>(block + kLargePrefix);
+  SlotOf(it) = slot;
+  large_[slot] = it;
+  *used_ += static_cast<int64_t>(ChargeOf(it));
+  return it;
+}
+
+void Shard::FreeLocked(Item* it) {
+  if (!arena_->Contains(it)) {
+    uint32_t slot = SlotOf(it);
+    *used_ -= static_cast<int64_t>(ChargeOf(it));
+    large_[slot] = nullptr;
+    large_free_.push_back(slot);
+    free(reinterpret_cast<char*>(it) - kLargePrefix);
+    return;
+  }
+  uint32_t page = arena_->PageOf(it);
+  Arena::PageInfo& info = arena_->info(page);
+  it->bits = kFreeChunk;
+  FreeListPush(info.cls, it);
+  if (--info.live == 0 && slabs_[info.cls].cur_page != page) ReleasePageLocked(page);
+}
+
+Item* Shard::PageChunk(uint32_t page, uint32_t i) const {
+  size_t size = ChunkSize(arena_->info(page).cls);
+  return reinterpret_cast<Item*>(arena_->PageStart(page) + i * size);
+}
+
+void Shard::RetirePageLocked(uint32_t page) {
+  Arena::PageInfo& info = arena_->info(page);
+  SlabClass& c = slabs_[info.cls];
+  if (c.cur_page != page) return;
+  c.cur_page = Arena::kNoPage;
+  if (info.live == 0) ReleasePageLocked(page);
+}
+
+// All chunks of the page are free: take them off the free list and give the page back.
+void Shard::ReleasePageLocked(uint32_t page) {
+  Arena::PageInfo& info = arena_->info(page);
+  uint8_t cls = info.cls;
+  for (uint32_t i = 0; i < info.carved; ++i) FreeListRemove(cls, PageChunk(page, i));
+  *used_ -= static_cast<int64_t>(info.carved * ChunkSize(cls));
+  arena_->FreePage(page);
+}
+
+void Shard::FreeLargeLocked() {
+  for (Item* it : large_) {
+    if (it) free(reinterpret_cast<char*>(it) - kLargePrefix);
+  }
+  large_.clear();
+  large_free_.clear();
+}
+
+void Shard::FreeListPush(uint8_t cls, Item* chunk) {
+  SlabClass& c = slabs_[cls];
+  uint32_t ref = arena_->RefOf(chunk);
+  chunk->lru_prev = 0;
+  chunk->lru_next = c.free_head;
+  if (c.free_head) Ptr(c.free_head)->lru_prev = ref;
+  c.free_head = ref;
+}
+
+void Shard::FreeListRemove(uint8_t cls, Item* chunk) {
+  SlabClass& c = slabs_[cls];
+  if (chunk->lru_prev)
+    Ptr(chunk->lru_prev)->lru_next = chunk->lru_next;
+  else
+    c.free_head = chunk->lru_next;
+  if (chunk->lru_next) Ptr(chunk->lru_next)->lru_prev = chunk->lru_prev;
+}
+
+}  // namespace syncached::storage
