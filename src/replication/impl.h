@@ -32,6 +32,7 @@ struct Pending {
   uint64_t open_first_ticket = 0;
   uint64_t bytes = 0;
   bool overflowed = false;  // more than the backlog could ever hold: peers must full-copy
+  std::atomic<bool> nonempty{false};  // something waits (read without the mutex)
 };
 
 // Sent changes, newest last, bounded in bytes. Each entry is a complete kBatch message.
@@ -141,6 +142,7 @@ struct Replicator::Impl {
   std::thread thread;
   std::thread zap_thread;
   std::atomic<bool> stop{false};
+  std::atomic<bool> sleeping{true};  // in a long poll: workers must wake it
 
   Pending pending;
   Backlog backlog;

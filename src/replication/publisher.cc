@@ -40,6 +40,7 @@ void Replicator::OnChange(const record::ChangeView& change) {
     wake = p.open.empty() && p.sealed.empty();
     if (p.open_count == 0) p.open_first_ticket = p.tickets + 1;
     record::EncodeChange(change, &p.open);
+    p.nonempty.store(true, std::memory_order_seq_cst);
     ++p.open_count;
     tl_ticket.owner = this;
     tl_ticket.ticket = ++p.tickets;
@@ -61,7 +62,11 @@ void Replicator::OnChange(const record::ChangeView& change) {
       }
     }
   }
-  if (wake) {
+  // Only a sleeping replication thread needs the eventfd: while it is busy it polls
+  // every millisecond, and a write per change would double a writer's syscalls.
+  // (Dekker-style: we publish `nonempty` then read `sleeping`; the thread publishes
+  // `sleeping` then reads `nonempty`, both seq_cst, so one of us sees the other.)
+  if (wake && impl_->sleeping.load(std::memory_order_seq_cst)) {
     uint64_t one = 1;
     [[maybe_unused]] ssize_t n = write(impl_->wake_fd, &one, sizeof one);
   }
@@ -85,6 +90,7 @@ void Replicator::Impl::DrainPending() {
       pending.open_count = 0;
     }
     pending.bytes = 0;
+    pending.nonempty.store(false, std::memory_order_seq_cst);
     overflowed = pending.overflowed;
     pending.overflowed = false;
   }

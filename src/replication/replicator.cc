@@ -246,6 +246,7 @@ void Replicator::Impl::ServeMonitor() {
 
 void Replicator::Impl::Run() {
   uint64_t last_stats = 0;
+  uint64_t last_change_ms = 0;
   bool busy = false;
   while (!stop) {
     std::vector<zmq_pollitem_t> items;
@@ -254,7 +255,18 @@ void Replicator::Impl::Run() {
     if (monitor) items.push_back({monitor, 0, ZMQ_POLLIN, 0});
     size_t first_link = items.size();
     for (Link& l : links) items.push_back({l.socket, 0, ZMQ_POLLIN, 0});
-    zmq_poll(items.data(), static_cast<int>(items.size()), busy ? 2 : 50);
+    // Short polls while changes flow (workers then skip the eventfd); a long sleep
+    // only after a quiet spell, announced before the last look at the queue.
+    uint64_t now_ms = NowMillis();
+    bool quiet = now_ms - last_change_ms > 20;
+    int timeout = busy ? 2 : 1;
+    if (quiet && !busy) {
+      sleeping.store(true, std::memory_order_seq_cst);
+      timeout = pending.nonempty.load(std::memory_order_seq_cst) ? 0 : 50;
+    }
+    zmq_poll(items.data(), static_cast<int>(items.size()), timeout);
+    sleeping.store(false, std::memory_order_seq_cst);
+    if (pending.nonempty.load(std::memory_order_relaxed)) last_change_ms = NowMillis();
     if (stop) break;
     if (items[1].revents & ZMQ_POLLIN) {
       uint64_t v;
