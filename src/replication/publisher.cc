@@ -66,7 +66,8 @@ void Replicator::OnChange(const record::ChangeView& change) {
   // every millisecond, and a write per change would double a writer's syscalls.
   // (Dekker-style: we publish `nonempty` then read `sleeping`; the thread publishes
   // `sleeping` then reads `nonempty`, both seq_cst, so one of us sees the other.)
-  if (wake && impl_->sleeping.load(std::memory_order_seq_cst)) {
+  // With --sync-replicas a client waits for this change: no millisecond to lose.
+  if (wake && (impl_->opts.sync_replicas > 0 || impl_->sleeping.load(std::memory_order_seq_cst))) {
     uint64_t one = 1;
     [[maybe_unused]] ssize_t n = write(impl_->wake_fd, &one, sizeof one);
   }
