@@ -63,6 +63,7 @@ struct Persistence::Impl {
   int journal_fd = -1;
   uint64_t generation = 0;
   uint64_t journal_bytes = 0;  // in journal segments since the newest snapshot
+  uint64_t prev_journal_bytes = 0;  // the segment before them, kept as a fallback
   bool dirty = false;          // written since the last fsync
   std::chrono::steady_clock::time_point last_sync = std::chrono::steady_clock::now();
   uint64_t last_error_log = 0;

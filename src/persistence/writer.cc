@@ -70,6 +70,7 @@ void Persistence::Impl::Rotate() {
            static_cast<unsigned long long>(closed), st.message().c_str());
     return;
   }
+  prev_journal_bytes = journal_bytes;
   journal_bytes = 0;
   st_journal_bytes = 0;
   std::lock_guard cl(compact_mu);
@@ -105,8 +106,14 @@ void Persistence::Impl::WriterLoop() {
         std::lock_guard l(mu);
         requested = snapshot_requested;
       }
+      // The journal kept on disk is the segment closed at the last rotation (the
+      // fallback for the newest snapshot) plus the current one: together they stay
+      // within about the threshold, even when a compaction ran long under writes.
       uint64_t threshold = std::max<uint64_t>(opts.compact_min_bytes, store->used_bytes());
-      if (!stopping && !compaction_busy && (requested || journal_bytes >= threshold)) Rotate();
+      uint64_t kept = prev_journal_bytes + journal_bytes;
+      if (!stopping && !compaction_busy && (requested || kept >= threshold)) {
+        Rotate();
+      }
     }
     lock.lock();
     written_batches = batch;

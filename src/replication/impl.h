@@ -72,12 +72,13 @@ struct Session {
   uint64_t next_seq = 0;  // kStream: next sequence to send
   uint64_t acked_seq = 0;
   size_t snap_shard = 0;           // kFullCopy: next shard to copy
+  uint64_t delta_since = 0;        // kFullCopy: only our own changes from this HLC (0: all)
   uint64_t resume_seq = 0;         // kFullCopy: stream resumes here afterwards
   std::deque<std::string> queued;  // built but not yet accepted by ZeroMQ
   uint64_t last_heard_ms = 0;
   uint64_t last_ping_ms = 0;
   uint64_t bytes_sent = 0;
-  uint64_t full_copies = 0, catch_ups = 0;
+  uint64_t full_copies = 0, catch_ups = 0, delta_copies = 0;
   uint64_t copy_items = 0;
   bool gone = false;  // ZeroMQ no longer knows the peer
 };
@@ -99,12 +100,13 @@ struct Link {
   uint64_t publisher_next = 0;  // from the last ping
   uint64_t last_rx_ms = 0, last_hello_ms = 0, last_ack_ms = 0, acked = 0;
   uint64_t last_applied_hlc_ms = 0;
+  uint64_t stream_hlc = 0;  // newest version applied from this epoch's stream (0: none)
   int64_t clock_offset_ms = 0;
   bool welcomed = false;  // answered at least once
   bool ack_every_batch = false;  // the publisher waits for our ACKs (--sync-replicas)
   bool synced = false;    // finished a full copy or catch-up at least once
   uint64_t bytes_received = 0, changes_applied = 0, full_copies = 0, catch_ups = 0;
-  uint64_t copy_received = 0, malformed = 0;
+  uint64_t copy_received = 0, malformed = 0, last_copy_records = 0;
   uint64_t missed_at_restart = 0;  // announced by the peer, never received: it restarted
   std::string last_error;
 };
@@ -158,6 +160,7 @@ struct Replicator::Impl {
   std::atomic<uint64_t> auth_failures{0};
   uint64_t refused_hellos = 0;
   uint64_t stat_refused = 0;
+  bool initial_sync_done = false;  // replication thread: the join gate opened
   std::string last_accepted_peer;  // for naming a peer whose handshake failed
   std::map<std::string, std::pair<uint64_t, uint64_t>> refusal_log;  // host: last ms, quiet
   uint64_t overflows = 0;

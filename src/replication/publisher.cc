@@ -20,6 +20,8 @@ constexpr size_t kMaxQueued = 16;  // built messages waiting per session
 // Local changes waiting for the replication thread. Independent of --backlog-size (a
 // small backlog must not make a busy thread's queue overflow): 64 MiB at least.
 constexpr uint64_t kMinPendingBytes = 64ull << 20;
+// A delta copy starts this much (10 s of HLC) before the peer's newest change from us.
+constexpr uint64_t kDeltaMarginHlc = uint64_t{10000} << 16;
 
 // The newest ticket this thread's changes got, and the newest it waited for.
 struct ThreadTicket {
@@ -103,6 +105,7 @@ void Replicator::Impl::DrainPending() {
     for (auto& [id, s] : sessions) {
       s.mode = Session::Mode::kFullCopy;
       s.snap_shard = 0;
+      s.delta_since = 0;
       s.copy_items = 0;
       s.queued.clear();
       s.resume_seq = backlog.next_seq();
@@ -163,25 +166,25 @@ void Replicator::Impl::HandleHello(const std::string& identity, const Hello& h) 
     zmq_send(router, reply.data(), reply.size(), ZMQ_DONTWAIT);
     return;
   }
+  bool can_stream =
+      h.epoch == epoch && h.next_seq >= backlog.front_seq() && h.next_seq <= backlog.next_seq();
+  // A peer that followed an earlier run of this node may lack changes that run made
+  // and never sent it: the ones that reached only other peers before this node died,
+  // or (with --data-dir) only our disk. Whatever copy it gets from us must hold them,
+  // so a node that started empty answers it only once its own initial sync from the
+  // peers is done; the peer says HELLO again meanwhile.
+  bool earlier_run = h.epoch != 0 && h.epoch != epoch;
+  if (!can_stream && earlier_run && !opts.has_data && !initial_sync_done) {
+    sessions.erase(identity);
+    return;
+  }
   Session& s = sessions[identity];
   s.identity = identity;
   s.node_id = h.node_id;
   s.queued.clear();
   s.last_heard_ms = NowMillis();
   DrainPending();  // so "where we are" includes every change made so far
-  bool can_stream =
-      h.epoch == epoch && h.next_seq >= backlog.front_seq() && h.next_seq <= backlog.next_seq();
   uint64_t start = h.next_seq;
-  // A peer that followed an earlier run of this node already holds everything this run
-  // holds except what it originated since it started, because this node started
-  // empty and took its store from the peers. While the backlog still reaches back to
-  // our first change, replaying it replaces a full copy back to every peer after a
-  // restart. (A node started with data of its own, e.g. from disk, must not do this.)
-  if (!can_stream && !opts.has_data && h.epoch != 0 && h.epoch != epoch &&
-      backlog.front_seq() == 1) {
-    can_stream = true;
-    start = 1;
-  }
   if (can_stream) {
     s.mode = Session::Mode::kStream;
     s.next_seq = start;
@@ -195,9 +198,22 @@ void Replicator::Impl::HandleHello(const std::string& identity, const Hello& h) 
     s.snap_shard = 0;
     s.copy_items = 0;
     s.resume_seq = backlog.next_seq();
-    ++s.full_copies;
-    SC_LOG(kInfo, "replication: full copy to node %u (%s)", h.node_id,
-           h.epoch == 0 ? "it starts empty" : "its position is no longer in the backlog");
+    s.delta_since = 0;
+    // The peer was streaming our previous run up to stream_hlc: all it lacks is what
+    // we originated after that (now in our store: from our disk, or from the peers
+    // it reached). Our own items from a little before (seq order and HLC order differ
+    // by at most the moment between a version and its queueing) replace the whole
+    // store; items others wrote since reach it from them.
+    if (earlier_run && h.stream_hlc > kDeltaMarginHlc) {
+      s.delta_since = h.stream_hlc - kDeltaMarginHlc;
+      ++s.delta_copies;
+      SC_LOG(kInfo, "replication: delta copy to node %u (our changes since its last one)",
+             h.node_id);
+    } else {
+      ++s.full_copies;
+      SC_LOG(kInfo, "replication: full copy to node %u (%s)", h.node_id,
+             h.epoch == 0 ? "it starts empty" : "its position is no longer in the backlog");
+    }
     SendTo(s, EncodeWelcome({WelcomeMode::kFullCopy, epoch, 0, opts.node_id, opts.sync_replicas > 0}));
   }
 }
@@ -215,6 +231,10 @@ bool Replicator::Impl::PumpSession(Session& s, uint64_t now) {
       uint32_t count = 0;
       BeginSnap(0, &msg);
       store->SnapshotShard(s.snap_shard, [&](const record::ChangeView& c) {
+        if (s.delta_since &&
+            (c.version.node != opts.node_id || c.version.hlc < s.delta_since)) {
+          return;
+        }
         record::EncodeChange(c, &msg);
         ++count;
         if (msg.size() >= kSnapBytes) {
@@ -246,7 +266,8 @@ bool Replicator::Impl::PumpSession(Session& s, uint64_t now) {
       return true;
     }
     SendTo(s, EncodePosition(MsgType::kSnapEnd, {epoch, s.resume_seq, now}));
-    SC_LOG(kInfo, "replication: full copy to node %u sent (%llu records)", s.node_id,
+    SC_LOG(kInfo, "replication: %s copy to node %u sent (%llu records)",
+           s.delta_since ? "delta" : "full", s.node_id,
            static_cast<unsigned long long>(s.copy_items));
     s.mode = Session::Mode::kStream;
     s.next_seq = s.resume_seq;
@@ -260,6 +281,7 @@ bool Replicator::Impl::PumpSession(Session& s, uint64_t now) {
       SC_LOG(kWarn, "replication: node %u fell behind the backlog; sending a full copy", s.node_id);
       s.mode = Session::Mode::kFullCopy;
       s.snap_shard = 0;
+      s.delta_since = 0;
       s.copy_items = 0;
       s.resume_seq = backlog.next_seq();
       ++s.full_copies;

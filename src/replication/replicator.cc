@@ -134,11 +134,13 @@ Status Replicator::Start() {
     // Resume where the data on disk left this peer's stream: a catch-up from its
     // backlog if it is still there, a full copy otherwise.
     auto saved = m.opts.saved_positions.find("peer:" + peer);
-    unsigned long long saved_epoch = 0, saved_seq = 0;
+    unsigned long long saved_epoch = 0, saved_seq = 0, saved_hlc = 0;
     if (saved != m.opts.saved_positions.end() &&
-        sscanf(saved->second.c_str(), "%llu %llu", &saved_epoch, &saved_seq) == 2) {
+        sscanf(saved->second.c_str(), "%llu %llu %llu", &saved_epoch, &saved_seq, &saved_hlc) >= 2) {
       l.epoch = saved_epoch;
       l.next_seq = saved_seq;
+      l.stream_hlc = saved_hlc;
+      l.phase = Link::Phase::kConnecting;
     }
     m.links.push_back(std::move(l));
   }
@@ -367,6 +369,7 @@ void Replicator::Impl::RenderStats(uint64_t now) {
     stat("STAT peer:%s:bytes_received %" PRIu64 "\r\n", p, l.bytes_received);
     stat("STAT peer:%s:full_copies %" PRIu64 "\r\n", p, l.full_copies);
     stat("STAT peer:%s:catch_ups %" PRIu64 "\r\n", p, l.catch_ups);
+    stat("STAT peer:%s:last_copy_records %" PRIu64 "\r\n", p, l.last_copy_records);
     stat("STAT peer:%s:clock_offset_ms %" PRId64 "\r\n", p, l.clock_offset_ms);
     stat("STAT peer:%s:malformed %" PRIu64 "\r\n", p, l.malformed);
     stat("STAT peer:%s:missed_at_restart %" PRIu64 "\r\n", p, l.missed_at_restart);
@@ -400,12 +403,14 @@ void Replicator::Impl::RenderStats(uint64_t now) {
     stat("STAT subscriber:%u:bytes_sent %" PRIu64 "\r\n", n, s.bytes_sent);
     stat("STAT subscriber:%u:full_copies %" PRIu64 "\r\n", n, s.full_copies);
     stat("STAT subscriber:%u:catch_ups %" PRIu64 "\r\n", n, s.catch_ups);
+    stat("STAT subscriber:%u:delta_copies %" PRIu64 "\r\n", n, s.delta_copies);
   }
   {
     std::lock_guard lock(mu);
     stats_text = std::move(out);
     any_welcomed = any_synced;
     all_synced = resolved_all && (any_synced || !ever_welcomed);
+    if (all_synced) initial_sync_done = true;
     stat_refused = refused_hellos;
   }
   cv.notify_all();

@@ -21,7 +21,8 @@ constexpr uint64_t kAckEveryMs = 200;
 
 void Replicator::Impl::SendHello(Link& l, uint64_t now) {
   l.last_hello_ms = now;
-  Hello h{opts.node_id, l.epoch, l.next_seq, opts.cluster_name};
+  Hello h{opts.node_id, l.epoch, l.next_seq, opts.cluster_name,
+          l.phase == Link::Phase::kFullCopy ? 0 : l.stream_hlc};
   std::string msg = EncodeHello(h);
   zmq_send(l.socket, msg.data(), msg.size(), ZMQ_DONTWAIT);  // ZMQ_IMMEDIATE: dropped if down
 }
@@ -37,9 +38,10 @@ void Replicator::Impl::ResetLink(Link& l, const std::string& error) {
 
 void Replicator::Impl::SavePosition(const Link& l) {
   if (!opts.save_position) return;
-  char value[48];
-  snprintf(value, sizeof value, "%llu %llu", static_cast<unsigned long long>(l.epoch),
-           static_cast<unsigned long long>(l.next_seq));
+  char value[72];
+  snprintf(value, sizeof value, "%llu %llu %llu", static_cast<unsigned long long>(l.epoch),
+           static_cast<unsigned long long>(l.next_seq),
+           static_cast<unsigned long long>(l.stream_hlc));
   opts.save_position("peer:" + l.address, value);
 }
 
@@ -84,6 +86,7 @@ void Replicator::Impl::ServeLink(Link& l) {
                      static_cast<unsigned long long>(l.publisher_next - l.next_seq));
             }
             if (w.epoch != l.epoch) l.publisher_next = 0;
+            if (w.epoch != l.epoch || w.mode == WelcomeMode::kFullCopy) l.stream_hlc = 0;
             l.peer_node = w.node_id;
             l.epoch = w.epoch;
             l.last_error.clear();
@@ -109,6 +112,7 @@ void Replicator::Impl::ServeLink(Link& l) {
             l.next_seq = pos.seq;
             l.phase = Link::Phase::kCatchUp;
             ++l.full_copies;
+            l.last_copy_records = l.copy_received;
             SavePosition(l);
             SC_LOG(kInfo, "replication: full copy from %s done (%llu records)", l.address.c_str(),
                    static_cast<unsigned long long>(l.copy_received));
@@ -124,6 +128,9 @@ void Replicator::Impl::ServeLink(Link& l) {
               ResetLink(l, "gap in the change stream; asking to catch up");
             } else if (end > l.next_seq) {
               ApplyChanges(l, changes, static_cast<size_t>(l.next_seq - changes.first_seq));
+              for (const record::ChangeView& c : changes.changes) {
+                l.stream_hlc = std::max(l.stream_hlc, c.version.hlc);
+              }
               l.next_seq = end;
               SavePosition(l);
               if (l.ack_every_batch) {

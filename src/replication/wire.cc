@@ -64,6 +64,7 @@ std::string EncodeHello(const Hello& h) {
   Put16(&o, h.node_id);
   Put64(&o, h.epoch);
   Put64(&o, h.next_seq);
+  Put64(&o, h.stream_hlc);
   std::string_view name = std::string_view(h.cluster).substr(0, kMaxClusterName);
   Put8(&o, static_cast<uint8_t>(name.size()));
   o.append(name);
@@ -75,7 +76,8 @@ bool DecodeHello(std::string_view msg, Hello* h) {
   uint8_t version, len;
   std::string_view name;
   if (!Expect(r, MsgType::kHello) || !r.U8(&version) || version != kProtocolVersion ||
-      !r.U16(&h->node_id) || !r.U64(&h->epoch) || !r.U64(&h->next_seq) || !r.U8(&len) ||
+      !r.U16(&h->node_id) || !r.U64(&h->epoch) || !r.U64(&h->next_seq) ||
+      !r.U64(&h->stream_hlc) || !r.U8(&len) ||
       !r.Bytes(len, &name) || !r.done()) {
     return false;
   }

@@ -14,7 +14,7 @@
 
 namespace syncached::replication {
 
-inline constexpr uint8_t kProtocolVersion = 1;
+inline constexpr uint8_t kProtocolVersion = 2;  // 2: HELLO carries stream_hlc
 
 enum class MsgType : uint8_t {
   kHello = 1,    // subscriber -> publisher: who I am, where I am
@@ -34,6 +34,10 @@ struct Hello {
   uint64_t epoch = 0;     // publisher epoch the subscriber knows (0: none)
   uint64_t next_seq = 0;  // first sequence number it still needs
   std::string cluster;
+  // The newest version (HLC) it applied from that epoch's stream, 0 if it was not
+  // streaming it: a publisher restarted with its data sends back only its own
+  // changes from about then on (a delta copy) instead of its whole store.
+  uint64_t stream_hlc = 0;
 };
 struct Welcome {
   WelcomeMode mode = WelcomeMode::kStream;

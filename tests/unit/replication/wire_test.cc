@@ -6,18 +6,24 @@ namespace syncached::replication {
 namespace {
 
 TEST(Wire, HelloRoundTrip) {
-  Hello h{7, 123456789, 42, "prod-eu"};
+  Hello h{7, 123456789, 42, "prod-eu", 0x123456789abcull};
   Hello d;
   ASSERT_TRUE(DecodeHello(EncodeHello(h), &d));
   EXPECT_EQ(d.node_id, 7);
   EXPECT_EQ(d.epoch, 123456789u);
   EXPECT_EQ(d.next_seq, 42u);
   EXPECT_EQ(d.cluster, "prod-eu");
+  EXPECT_EQ(d.stream_hlc, 0x123456789abcull);
 }
 
 TEST(Wire, WelcomeAndPositions) {
   Welcome w{WelcomeMode::kFullCopy, 9, 10, 3}, dw;
   ASSERT_TRUE(DecodeWelcome(EncodeWelcome(w), &dw));
+  EXPECT_FALSE(dw.ack_every_batch);
+  Welcome acking{WelcomeMode::kStream, 9, 10, 3, true}, da;
+  ASSERT_TRUE(DecodeWelcome(EncodeWelcome(acking), &da));
+  EXPECT_TRUE(da.ack_every_batch);
+  EXPECT_EQ(da.mode, WelcomeMode::kStream);
   EXPECT_EQ(dw.mode, WelcomeMode::kFullCopy);
   EXPECT_EQ(dw.node_id, 3);
   Position p{5, 6, 7}, dp;
