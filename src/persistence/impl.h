@@ -52,7 +52,7 @@ struct Persistence::Impl {
   uint64_t written_batches = 0;
   uint64_t records_appended = 0;
 
-  uint64_t appended_seq = 0;  // appends so far (under mu)
+  uint64_t appended_seq = 0;             // appends so far (under mu)
   std::atomic<uint64_t> written_seq{0};  // appends written to the file so far
 
   // The journal file: whoever writes to it (the writer thread, or a worker in Commit)
@@ -62,9 +62,9 @@ struct Persistence::Impl {
   std::string out;
   int journal_fd = -1;
   uint64_t generation = 0;
-  uint64_t journal_bytes = 0;  // in journal segments since the newest snapshot
+  uint64_t journal_bytes = 0;       // in journal segments since the newest snapshot
   uint64_t prev_journal_bytes = 0;  // the segment before them, kept as a fallback
-  bool dirty = false;          // written since the last fsync
+  bool dirty = false;               // written since the last fsync
   std::chrono::steady_clock::time_point last_sync = std::chrono::steady_clock::now();
   uint64_t last_error_log = 0;
 

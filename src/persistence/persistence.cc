@@ -89,7 +89,8 @@ Status Persistence::Impl::Lock() {
     }
   }
   lock_fd = ::open(Path("LOCK").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-  if (lock_fd < 0) return Status::Io("--data-dir: cannot open " + Path("LOCK") + ": " + strerror(errno));
+  if (lock_fd < 0)
+    return Status::Io("--data-dir: cannot open " + Path("LOCK") + ": " + strerror(errno));
   if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
     return Status::Unavailable("--data-dir: " + opts.dir + " is in use by another process");
   }
@@ -169,8 +170,9 @@ void Persistence::OnChange(const record::ChangeView& change) {
       ++m.st_write_errors;
       m.buf.clear();
       m.snapshot_requested = true;
-      SC_LOG(kError, "persistence: the disk is not keeping up; dropped the journal buffer, "
-                     "a snapshot will replace it");
+      SC_LOG(kError,
+             "persistence: the disk is not keeping up; dropped the journal buffer, "
+             "a snapshot will replace it");
     }
     record::EncodeChange(change, &m.buf);
     ++m.records_appended;

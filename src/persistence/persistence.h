@@ -53,7 +53,7 @@ struct Recovery {
   uint64_t snapshot_records = 0;
   uint64_t journal_segments = 0;
   uint64_t journal_records = 0;
-  uint64_t dropped_bytes = 0;  // torn tails and corrupt stretches skipped
+  uint64_t dropped_bytes = 0;               // torn tails and corrupt stretches skipped
   std::map<std::string, std::string> meta;  // the newest value saved under each name
   bool had_data() const { return snapshot_records + journal_records > 0; }
 };

@@ -55,7 +55,8 @@ class MappedFile {
 
 uint64_t DecodeCount(std::string_view v) {
   uint64_t n = 0;
-  for (size_t i = std::min<size_t>(8, v.size()); i-- > 0;) n = (n << 8) | static_cast<uint8_t>(v[i]);
+  for (size_t i = std::min<size_t>(8, v.size()); i-- > 0;)
+    n = (n << 8) | static_cast<uint8_t>(v[i]);
   return n;
 }
 

@@ -31,7 +31,7 @@ struct Pending {
   std::vector<uint64_t> sealed_first_tickets;
   uint64_t open_first_ticket = 0;
   uint64_t bytes = 0;
-  bool overflowed = false;  // more than the backlog could ever hold: peers must full-copy
+  bool overflowed = false;            // more than the backlog could ever hold: peers must full-copy
   std::atomic<bool> nonempty{false};  // something waits (read without the mutex)
 };
 
@@ -102,9 +102,9 @@ struct Link {
   uint64_t last_applied_hlc_ms = 0;
   uint64_t stream_hlc = 0;  // newest version applied from this epoch's stream (0: none)
   int64_t clock_offset_ms = 0;
-  bool welcomed = false;  // answered at least once
+  bool welcomed = false;         // answered at least once
   bool ack_every_batch = false;  // the publisher waits for our ACKs (--sync-replicas)
-  bool synced = false;    // finished a full copy or catch-up at least once
+  bool synced = false;           // finished a full copy or catch-up at least once
   uint64_t bytes_received = 0, changes_applied = 0, full_copies = 0, catch_ups = 0;
   uint64_t copy_received = 0, malformed = 0, last_copy_records = 0;
   uint64_t missed_at_restart = 0;  // announced by the peer, never received: it restarted

@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <functional>
 #include <cstring>
+#include <functional>
 
 #include "common/log.h"
 #include "replication/impl.h"
@@ -109,7 +109,8 @@ void Replicator::Impl::DrainPending() {
       s.copy_items = 0;
       s.queued.clear();
       s.resume_seq = backlog.next_seq();
-      SendTo(s, EncodeWelcome({WelcomeMode::kFullCopy, epoch, 0, opts.node_id, opts.sync_replicas > 0}));
+      SendTo(s, EncodeWelcome(
+                    {WelcomeMode::kFullCopy, epoch, 0, opts.node_id, opts.sync_replicas > 0}));
     }
   }
   for (size_t i = 0; i < runs.size(); ++i) {
@@ -192,7 +193,8 @@ void Replicator::Impl::HandleHello(const std::string& identity, const Hello& h) 
     SC_LOG(kInfo, "replication: node %u catches up from seq %llu (%llu behind)", h.node_id,
            static_cast<unsigned long long>(start),
            static_cast<unsigned long long>(backlog.next_seq() - start));
-    SendTo(s, EncodeWelcome({WelcomeMode::kStream, epoch, start, opts.node_id, opts.sync_replicas > 0}));
+    SendTo(s, EncodeWelcome(
+                  {WelcomeMode::kStream, epoch, start, opts.node_id, opts.sync_replicas > 0}));
   } else {
     s.mode = Session::Mode::kFullCopy;
     s.snap_shard = 0;
@@ -214,7 +216,8 @@ void Replicator::Impl::HandleHello(const std::string& identity, const Hello& h) 
       SC_LOG(kInfo, "replication: full copy to node %u (%s)", h.node_id,
              h.epoch == 0 ? "it starts empty" : "its position is no longer in the backlog");
     }
-    SendTo(s, EncodeWelcome({WelcomeMode::kFullCopy, epoch, 0, opts.node_id, opts.sync_replicas > 0}));
+    SendTo(s,
+           EncodeWelcome({WelcomeMode::kFullCopy, epoch, 0, opts.node_id, opts.sync_replicas > 0}));
   }
 }
 
@@ -231,8 +234,7 @@ bool Replicator::Impl::PumpSession(Session& s, uint64_t now) {
       uint32_t count = 0;
       BeginSnap(0, &msg);
       store->SnapshotShard(s.snap_shard, [&](const record::ChangeView& c) {
-        if (s.delta_since &&
-            (c.version.node != opts.node_id || c.version.hlc < s.delta_since)) {
+        if (s.delta_since && (c.version.node != opts.node_id || c.version.hlc < s.delta_since)) {
           return;
         }
         record::EncodeChange(c, &msg);
@@ -262,7 +264,8 @@ bool Replicator::Impl::PumpSession(Session& s, uint64_t now) {
       s.snap_shard = 0;
       s.copy_items = 0;
       s.resume_seq = backlog.next_seq();
-      SendTo(s, EncodeWelcome({WelcomeMode::kFullCopy, epoch, 0, opts.node_id, opts.sync_replicas > 0}));
+      SendTo(s, EncodeWelcome(
+                    {WelcomeMode::kFullCopy, epoch, 0, opts.node_id, opts.sync_replicas > 0}));
       return true;
     }
     SendTo(s, EncodePosition(MsgType::kSnapEnd, {epoch, s.resume_seq, now}));
@@ -285,7 +288,8 @@ bool Replicator::Impl::PumpSession(Session& s, uint64_t now) {
       s.copy_items = 0;
       s.resume_seq = backlog.next_seq();
       ++s.full_copies;
-      SendTo(s, EncodeWelcome({WelcomeMode::kFullCopy, epoch, 0, opts.node_id, opts.sync_replicas > 0}));
+      SendTo(s, EncodeWelcome(
+                    {WelcomeMode::kFullCopy, epoch, 0, opts.node_id, opts.sync_replicas > 0}));
       return true;
     }
     if (!SendTo(s, *msg)) {

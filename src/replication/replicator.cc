@@ -136,7 +136,8 @@ Status Replicator::Start() {
     auto saved = m.opts.saved_positions.find("peer:" + peer);
     unsigned long long saved_epoch = 0, saved_seq = 0, saved_hlc = 0;
     if (saved != m.opts.saved_positions.end() &&
-        sscanf(saved->second.c_str(), "%llu %llu %llu", &saved_epoch, &saved_seq, &saved_hlc) >= 2) {
+        sscanf(saved->second.c_str(), "%llu %llu %llu", &saved_epoch, &saved_seq, &saved_hlc) >=
+            2) {
       l.epoch = saved_epoch;
       l.next_seq = saved_seq;
       l.stream_hlc = saved_hlc;

@@ -76,9 +76,8 @@ bool DecodeHello(std::string_view msg, Hello* h) {
   uint8_t version, len;
   std::string_view name;
   if (!Expect(r, MsgType::kHello) || !r.U8(&version) || version != kProtocolVersion ||
-      !r.U16(&h->node_id) || !r.U64(&h->epoch) || !r.U64(&h->next_seq) ||
-      !r.U64(&h->stream_hlc) || !r.U8(&len) ||
-      !r.Bytes(len, &name) || !r.done()) {
+      !r.U16(&h->node_id) || !r.U64(&h->epoch) || !r.U64(&h->next_seq) || !r.U64(&h->stream_hlc) ||
+      !r.U8(&len) || !r.Bytes(len, &name) || !r.done()) {
     return false;
   }
   h->cluster.assign(name);

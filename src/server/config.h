@@ -45,16 +45,16 @@ struct Config {
   uint64_t backlog_bytes = 64ull << 20;    // --backlog-size
   uint32_t join_timeout_ms = 5000;         // --join-timeout (seconds on the command line)
   bool join_refuse = true;                 // --join-mode refuse (default) | error
-  uint32_t sync_replicas = 0;       // --sync-replicas
-  uint32_t sync_timeout_ms = 1000;  // --sync-timeout
-  bool sync_timeout_close = false;  // --sync-timeout-mode close (default: ack)
+  uint32_t sync_replicas = 0;              // --sync-replicas
+  uint32_t sync_timeout_ms = 1000;         // --sync-timeout
+  bool sync_timeout_close = false;         // --sync-timeout-mode close (default: ack)
   // Persistence (--data-dir turns it on).
-  std::string data_dir;         // --data-dir
-  std::string fsync = "everysec";  // --fsync always | everysec | no
+  std::string data_dir;                 // --data-dir
+  std::string fsync = "everysec";       // --fsync always | everysec | no
   uint64_t journal_size = 64ull << 20;  // --journal-size
-  bool show_help = false;                  // -h
-  bool show_version = false;               // -V
-  bool show_license = false;               // -i
+  bool show_help = false;               // -h
+  bool show_version = false;            // -V
+  bool show_license = false;            // -i
 };
 
 // argv as main receives it. Throws ConfigError.

@@ -30,6 +30,13 @@ def single(make_cluster, *extra):
     return nodes[0].start()
 
 
+def cluster_with_data(make_cluster, n):
+    nodes = make_cluster(n, start=False)
+    for node in nodes:
+        with_data(node)
+    return nodes.start()
+
+
 def pers_stats(node):
     with node.client() as c:
         return c.stats("persistence")
@@ -197,10 +204,7 @@ def test_second_process_on_the_same_data_dir_is_refused(make_cluster):
 
 @pytest.mark.time_limit(90)
 def test_cluster_node_killed_under_load_catches_up_from_the_backlog(make_cluster):
-    nodes = make_cluster(3, start=False)
-    for n in nodes:
-        with_data(n)
-    nodes.start()
+    nodes = cluster_with_data(make_cluster, 3)
     a, b, c = nodes
     bulk_load(a, 5000, prefix="pre", size=100)
     wait_converged(nodes, timeout=15)
@@ -243,10 +247,7 @@ def test_cluster_node_killed_under_load_catches_up_from_the_backlog(make_cluster
 
 @pytest.mark.time_limit(90)
 def test_whole_cluster_killed_and_restarted_loses_nothing(make_cluster):
-    nodes = make_cluster(3, start=False)
-    for n in nodes:
-        with_data(n)
-    nodes.start()
+    nodes = cluster_with_data(make_cluster, 3)
     writers = [acked_setter(n, "z%d" % n.node_id) for n in nodes]
     for w in writers:
         w.start()

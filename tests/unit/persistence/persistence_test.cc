@@ -440,8 +440,8 @@ TEST_F(PersistenceTest, RequestedSnapshotReplacesOlderFiles) {
   Compact(*a);
   // Segment 2 began at the rotation; snapshot 2 holds everything before it. The first
   // snapshot deletes nothing: segment 1 is the fallback should snapshot 2 be damaged.
-  EXPECT_EQ(Files(), (std::vector<std::string>{"LOCK", JournalName(1), JournalName(2),
-                                               SnapshotName(2)}));
+  EXPECT_EQ(Files(),
+            (std::vector<std::string>{"LOCK", JournalName(1), JournalName(2), SnapshotName(2)}));
   EXPECT_EQ(Stat(a->p, "last_snapshot_records"), 49u);
   EXPECT_EQ(Stat(a->p, "generation"), 2u);
   Set(a->store, "late", "v");
@@ -458,8 +458,7 @@ TEST_F(PersistenceTest, RequestedSnapshotReplacesOlderFiles) {
   // (and the journal after it) as the fallback.
   Compact(*b);
   EXPECT_EQ(Files(), (std::vector<std::string>{"LOCK", JournalName(2), JournalName(3),
-                                               JournalName(4), SnapshotName(2),
-                                               SnapshotName(4)}));
+                                               JournalName(4), SnapshotName(2), SnapshotName(4)}));
 }
 
 TEST_F(PersistenceTest, JournalGrowthTriggersCompaction) {
@@ -497,7 +496,8 @@ TEST_F(PersistenceTest, JournalGrowthTriggersCompaction) {
   for (const std::string& name : Files()) {
     bool journal;
     uint64_t g;
-    if (ParseFileName(name, &journal, &g) && !journal) oldest_snapshot = std::min(oldest_snapshot, g);
+    if (ParseFileName(name, &journal, &g) && !journal)
+      oldest_snapshot = std::min(oldest_snapshot, g);
   }
   for (const std::string& name : Files()) {
     bool journal;
