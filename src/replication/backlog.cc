@@ -9,7 +9,8 @@ void Backlog::Append(uint64_t first_seq, uint32_t count, std::string msg) {
   entries_.push_back({first_seq, count, std::move(msg)});
   next_seq_ = first_seq + count;
   // Keep at least the newest batch even if it alone is over the bound.
-  while (bytes_ > max_bytes_ && entries_.size() > 1) {
+  while (bytes_ > max_bytes_ && entries_.size() > 1 &&
+         (entries_.front().first + entries_.front().count <= pin_ || bytes_ > hard_cap())) {
     bytes_ -= entries_.front().msg.size();
     entries_.pop_front();
   }

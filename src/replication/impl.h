@@ -47,6 +47,11 @@ class Backlog {
   void set_next_seq(uint64_t s) { next_seq_ = s; }
   uint64_t bytes() const { return bytes_; }
   uint64_t max_bytes() const { return max_bytes_; }
+  // A full copy in progress resumes streaming at `seq`: batches from there on are
+  // kept past max_bytes (up to a hard cap), or a copy slower than the writes would
+  // restart forever. UINT64_MAX: nothing pinned.
+  void set_pin(uint64_t seq) { pin_ = seq; }
+  uint64_t hard_cap() const { return std::max<uint64_t>(4 * max_bytes_, 256ull << 20); }
   void Clear() {
     entries_.clear();
     bytes_ = 0;
@@ -61,6 +66,7 @@ class Backlog {
   uint64_t max_bytes_;
   uint64_t bytes_ = 0;
   uint64_t next_seq_ = 1;
+  uint64_t pin_ = UINT64_MAX;
   std::deque<Entry> entries_;
 };
 

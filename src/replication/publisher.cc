@@ -113,6 +113,11 @@ void Replicator::Impl::DrainPending() {
                     {WelcomeMode::kFullCopy, epoch, 0, opts.node_id, opts.sync_replicas > 0}));
     }
   }
+  uint64_t pin = UINT64_MAX;
+  for (const auto& [id, s] : sessions) {
+    if (s.mode == Session::Mode::kFullCopy && !s.gone) pin = std::min(pin, s.resume_seq);
+  }
+  backlog.set_pin(pin);
   for (size_t i = 0; i < runs.size(); ++i) {
     std::string msg;
     msg.reserve(runs[i].size() + 21);
