@@ -34,6 +34,7 @@ struct Settings {
   bool lru_crawler = true;
   uint32_t lru_crawler_sleep = 100;
   uint32_t lru_crawler_tocrawl = 0;
+  bool lru_maintainer = true;  // -o no_lru_maintainer: memcached then hides its LRU stats
   uint32_t idle_timeout = 0;
   bool large_pages = false;            // -L
   bool relaxed_privileges = false;     // -o relaxed_privileges: test-only commands (debugtime)
@@ -69,6 +70,7 @@ struct Settings {
     lru_crawler = o.lru_crawler;
     lru_crawler_sleep = o.lru_crawler_sleep;
     lru_crawler_tocrawl = o.lru_crawler_tocrawl;
+    lru_maintainer = o.lru_maintainer;
     idle_timeout = o.idle_timeout;
     large_pages = o.large_pages;
     relaxed_privileges = o.relaxed_privileges;

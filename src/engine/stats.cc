@@ -128,11 +128,16 @@ void GeneralStats(Engine& e, StatWriter& w) {
   for (const char* zero :
        {"slab_reassign_rescues", "slab_reassign_chunk_rescues", "slab_reassign_evictions_nomem",
         "slab_reassign_inline_reclaim", "slab_reassign_busy_items", "slab_reassign_busy_deletes",
-        "slab_reassign_running", "slabs_moved", "lru_crawler_running"}) {
+        "slab_reassign_running", "slabs_moved"}) {
     w.U(zero, 0);
   }
-  w.U("lru_crawler_starts", 0);
-  w.U("lru_maintainer_juggles", 0);
+  // memcached lists these only while the crawler / maintainer are enabled (-o no_...),
+  // and tools count the keys.
+  if (cfg.lru_crawler) {
+    w.U("lru_crawler_running", 0);
+    w.U("lru_crawler_starts", 0);
+  }
+  if (cfg.lru_maintainer) w.U("lru_maintainer_juggles", 0);
   w.U("malloc_fails", t.store_no_memory.Get());
   for (const char* zero :
        {"log_worker_dropped", "log_worker_written", "log_watcher_skipped", "log_watcher_sent",
@@ -145,14 +150,17 @@ void GeneralStats(Engine& e, StatWriter& w) {
   w.U("slab_global_page_pool", 0);
   w.U("expired_unfetched", st.expired_unfetched);
   w.U("evicted_unfetched", st.evicted_unfetched);
-  w.U("evicted_active", 0);
+  if (cfg.lru_maintainer) w.U("evicted_active", 0);
   w.U("evictions", st.evictions);
   w.U("reclaimed", st.reclaimed);
   w.U("crawler_reclaimed", st.crawler_reclaimed);
-  for (const char* zero :
-       {"crawler_items_checked", "lrutail_reflocked", "moves_to_cold", "moves_to_warm",
-        "moves_within_lru", "direct_reclaims", "lru_bumps_dropped"}) {
-    w.U(zero, 0);
+  w.U("crawler_items_checked", 0);
+  w.U("lrutail_reflocked", 0);
+  if (cfg.lru_maintainer) {
+    for (const char* zero : {"moves_to_cold", "moves_to_warm", "moves_within_lru",
+                             "direct_reclaims", "lru_bumps_dropped"}) {
+      w.U(zero, 0);
+    }
   }
 }
 
@@ -198,7 +206,7 @@ void SettingsStats(Engine& e, StatWriter& w) {
   w.B("flush_enabled", c.flush_enabled);
   w.B("dump_enabled", c.dump_enabled);
   w.S("hash_algorithm", "xxh3");
-  w.B("lru_maintainer_thread", true);
+  w.B("lru_maintainer_thread", c.lru_maintainer);
   w.B("lru_segmented", false);
   w.U("hot_lru_pct", 20);
   w.U("warm_lru_pct", 40);
@@ -299,6 +307,53 @@ std::string_view NextToken(std::string_view* s) {
   return tok;
 }
 
+// `stats cachedump <class> <limit>`: keys of one size class (memcached's class ids, as
+// `stats items` reports them), limit 0 = all, capped like memcached at a 2 MB reply.
+// memcached walks the class's cold LRU; we walk the table, so the order differs.
+void CacheDump(Engine& e, std::string_view args, std::string* out) {
+  if (!e.settings().dump_enabled) {
+    AppendLine(out, "CLIENT_ERROR stats cachedump not allowed");
+    return;
+  }
+  std::string_view id_tok = NextToken(&args);
+  std::string_view limit_tok = NextToken(&args);
+  if (limit_tok.empty()) {
+    AppendLine(out, "CLIENT_ERROR bad command line");
+    return;
+  }
+  uint64_t id, limit;
+  if (!protocol::ParseU64(id_tok, &id) || !protocol::ParseU64(limit_tok, &limit) ||
+      id > UINT32_MAX || limit > UINT32_MAX) {
+    AppendLine(out, "CLIENT_ERROR bad command line format");
+    return;
+  }
+  if (id >= 64) {  // memcached's MAX_NUMBER_OF_SLAB_CLASSES
+    AppendLine(out, "CLIENT_ERROR Illegal slab id");
+    return;
+  }
+  constexpr size_t kMaxReply = 2 * 1024 * 1024 - 6;
+  size_t start = out->size();
+  uint64_t shown = 0;
+  bool full = false;
+  storage::Store& store = *e.store();
+  store.ForEach([&](const storage::ItemRef& it) {
+    if (full || (limit != 0 && shown >= limit) || it.key_binary()) return;
+    size_t size = protocol::MemcachedItemSize(it.key().size(), it.value().size(), it.flags());
+    if (store.SizeClassOf(size) != id) return;
+    char line[320];
+    int n = snprintf(line, sizeof line, "ITEM %.*s [%zu b; %u s]\r\n",
+                     static_cast<int>(it.key().size()), it.key().data(), it.value().size(),
+                     it.exptime());
+    if (out->size() - start + static_cast<size_t>(n) > kMaxReply) {
+      full = true;
+      return;
+    }
+    out->append(line, static_cast<size_t>(n));
+    ++shown;
+  });
+  out->append("END\r\n", 5);
+}
+
 }  // namespace
 
 bool ProduceStats(Engine& e, std::string_view group, StatSink& sink) {
@@ -336,6 +391,9 @@ void ExecuteStats(Engine& e, Session& s, std::string_view args, std::string* out
     } else {
       AppendLine(out, "CLIENT_ERROR usage: stats detail on|off|dump");
     }
+    return;
+  } else if (sub == "cachedump") {
+    CacheDump(e, rest, out);
     return;
   } else if (sub == "conns") {
     if (e.host()) e.host()->AppendConnStats(out);

@@ -219,8 +219,10 @@ void ParseExtended(const char* arg, Config* c) {
           static_cast<uint32_t>(ParseUnsigned('o', value.c_str(), 0, 1u << 31));
     } else if (name == "relaxed_privileges") {
       c->engine.relaxed_privileges = true;
-    } else if (name == "no_lru_crawler") {
-      c->engine.lru_crawler = false;
+    } else if (name == "no_lru_crawler" || name == "lru_crawler") {
+      c->engine.lru_crawler = name == "lru_crawler";
+    } else if (name == "no_lru_maintainer" || name == "lru_maintainer") {
+      c->engine.lru_maintainer = name == "lru_maintainer";
     } else if (name.rfind("ext_", 0) == 0 || name.rfind("ssl_", 0) == 0) {
       Fail("-o " + name + ": extstore and TLS options are not supported by syncached");
     } else if (!kAcceptedNoEffect.count(name)) {
