@@ -122,8 +122,9 @@ struct Stats {  // named as memcached's stats
 struct ConnInfo {
   uint64_t id = 0;
   int fd = -1;
-  std::string peer;        // clients as Connection::peer(); listeners "0.0.0.0:11211", unix path
-  const char* state = "";  // static: conn_{listening,waiting,read,parse_cmd,mwrite,closing}
+  std::string peer;         // clients as Connection::peer(); listeners "0.0.0.0:11211", unix path
+  std::string listen_addr;  // clients: the listener's name, as peer is for listeners
+  const char* state = "";   // static: conn_{listening,waiting,read,nread,parse_cmd,...}
   uint32_t idle_secs = 0;
   bool unix_socket = false;
 };

@@ -246,6 +246,7 @@ engine::Host::NetStats Server::GetNetStats() const {
 }
 
 void Server::AppendConnStats(std::string* out) const {
+  if (udp_) udp_->AppendConnStats(out);
   if (!net_) return;
   char line[512];
   for (const net::ConnInfo& ci : net_->Connections()) {
@@ -253,7 +254,8 @@ void Server::AppendConnStats(std::string* out) const {
     int n = snprintf(line, sizeof line, "STAT %d:addr %s:%s\r\n", ci.fd, kind, ci.peer.c_str());
     out->append(line, static_cast<size_t>(n));
     if (std::string_view(ci.state) != "conn_listening") {
-      n = snprintf(line, sizeof line, "STAT %d:listen_addr %s\r\n", ci.fd, kind);
+      n = snprintf(line, sizeof line, "STAT %d:listen_addr %s:%s\r\n", ci.fd, kind,
+                   ci.listen_addr.c_str());
       out->append(line, static_cast<size_t>(n));
     }
     n = snprintf(line, sizeof line, "STAT %d:state %s\r\n", ci.fd, ci.state);
