@@ -250,7 +250,7 @@ void ItemsStats(Engine& e, StatWriter& w) {
     put("expired_unfetched", c.expired_unfetched);
     put("evicted_unfetched", c.evicted_unfetched);
     put("evicted_active", 0);
-    put("crawler_reclaimed", 0);
+    put("crawler_reclaimed", c.crawler_reclaimed);
     put("crawler_items_checked", 0);
     put("lrutail_reflocked", 0);
     put("moves_to_cold", 0);
@@ -271,10 +271,11 @@ void SlabsStats(Engine& e, StatWriter& w) {
   char name[96];
   uint64_t active = 0, malloced = 0;
   for (const storage::ClassStats& c : e.store()->ClassStatsSnapshot()) {
-    if (c.items == 0) continue;
+    auto& pc = t.Class(c.id);
+    // memcached lists a class once it got memory, even after its items are gone.
+    if (c.items == 0 && pc.cmd_set.Get() == 0 && c.reclaimed == 0 && c.evicted == 0) continue;
     ++active;
     malloced += c.bytes;
-    auto& pc = t.Class(c.id);
     auto put = [&](const char* field, uint64_t v) {
       snprintf(name, sizeof name, "%u:%s", c.id, field);
       w.U(name, v);
@@ -412,18 +413,55 @@ void ExecuteStats(Engine& e, Session& s, std::string_view args, std::string* out
   out->append("END\r\n", 5);
 }
 
+// "all" (or "hash" for metadump) or a comma-separated list of memcached class ids, as a
+// bitmask of ids; false for anything else (memcached's BADCLASS).
+bool ParseCrawlClasses(std::string_view arg, bool allow_hash, uint64_t* mask) {
+  if (arg == "all" || (allow_hash && arg == "hash")) {
+    *mask = ~uint64_t{0};
+    return true;
+  }
+  *mask = 0;
+  while (!arg.empty()) {
+    size_t comma = arg.find(',');
+    uint32_t id;
+    if (!protocol::ParseU32(arg.substr(0, comma), &id) || id == 0 || id >= 64) return false;
+    *mask |= uint64_t{1} << id;
+    arg.remove_prefix(comma == std::string_view::npos ? arg.size() : comma + 1);
+  }
+  return *mask != 0;
+}
+
 void ExecuteLruCrawler(Engine& e, std::string_view args, std::string* out) {
   std::string_view rest = args;
   std::string_view sub = NextToken(&rest);
   std::string_view arg = NextToken(&rest);
   bool two = !arg.empty() && NextToken(&rest).empty();
+  Settings& cfg = e.mutable_settings();
+  uint64_t classes = 0;
   if (sub == "metadump" && two) {
-    if (!e.settings().dump_enabled) {
+    if (!cfg.lru_crawler) {
+      AppendLine(out, "CLIENT_ERROR lru crawler disabled");
+      return;
+    }
+    if (!cfg.dump_enabled) {
       AppendLine(out, "ERROR metadump not allowed");
+      return;
+    }
+    // memcached hands the connection to the crawler thread, so replies of requests
+    // earlier in the same batch could not be sent first: it refuses the pipeline.
+    if (!out->empty()) {
+      AppendLine(out, "ERROR cannot pipeline other commands before metadump");
+      return;
+    }
+    if (!ParseCrawlClasses(arg, true, &classes)) {
+      AppendLine(out, "BADCLASS invalid class id");
       return;
     }
     storage::Store& store = *e.store();
     e.store()->ForEach([&](const storage::ItemRef& it) {
+      size_t size = protocol::MemcachedItemSize(it.key().size(), it.value().size(), it.flags());
+      uint32_t cls = store.SizeClassOf(size);
+      if (cls >= 64 || !(classes >> cls & 1)) return;
       out->append("key=");
       protocol::UriEncode(it.key(), out);
       out->append(" exp=");
@@ -431,11 +469,10 @@ void ExecuteLruCrawler(Engine& e, std::string_view args, std::string* out) {
       out->append(" la=");
       AppendU64(out, it.last_access());
       out->append(" cas=");
-      AppendU64(out, e.settings().cas_enabled ? it.cas() : 0);
+      AppendU64(out, cfg.cas_enabled ? it.cas() : 0);
       out->append(it.fetched() ? " fetch=yes" : " fetch=no");
-      size_t size = protocol::MemcachedItemSize(it.key().size(), it.value().size(), it.flags());
       out->append(" cls=");
-      AppendU64(out, store.SizeClassOf(size));
+      AppendU64(out, cls);
       out->append(" size=");
       AppendU64(out, size);
       // syncached: the item's version (HLC reading and origin node), so tools can
@@ -447,9 +484,30 @@ void ExecuteLruCrawler(Engine& e, std::string_view args, std::string* out) {
       out->push_back('\n');
     });
     AppendLine(out, "END");
-  } else if ((sub == "crawl" || sub == "tocrawl" || sub == "sleep") && two) {
-    AppendLine(out, "OK");
+  } else if (sub == "crawl" && two) {
+    if (!cfg.lru_crawler) {
+      AppendLine(out, "CLIENT_ERROR lru crawler disabled");
+    } else if (!ParseCrawlClasses(arg, false, &classes)) {
+      AppendLine(out, "BADCLASS invalid class id");
+    } else {
+      // memcached crawls in the background and answers at once; ours is done before
+      // the OK, so lru_crawler_running never needs polling.
+      e.store()->Crawl(classes);
+      AppendLine(out, "OK");
+    }
+  } else if ((sub == "tocrawl" || sub == "sleep") && two) {
+    uint32_t v;
+    if (!protocol::ParseU32(arg, &v)) {
+      AppendLine(out, "CLIENT_ERROR bad command line format");
+    } else if (sub == "sleep" && v > 1000000) {
+      AppendLine(out, "CLIENT_ERROR sleep must be one second or less");
+    } else {
+      (sub == "sleep" ? cfg.lru_crawler_sleep : cfg.lru_crawler_tocrawl) = v;
+      AppendLine(out, "OK");
+    }
   } else if ((sub == "enable" || sub == "disable") && arg.empty()) {
+    cfg.lru_crawler = sub == "enable";
+    e.store()->SetCrawlerEnabled(cfg.lru_crawler);
     AppendLine(out, "OK");
   } else {
     AppendLine(out, "ERROR");

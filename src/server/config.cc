@@ -223,6 +223,9 @@ void ParseExtended(const char* arg, Config* c) {
       c->engine.lru_crawler = name == "lru_crawler";
     } else if (name == "no_lru_maintainer" || name == "lru_maintainer") {
       c->engine.lru_maintainer = name == "lru_maintainer";
+    } else if (name == "no_modern" || name == "modern") {
+      // As memcached: no_modern starts neither the LRU crawler nor the maintainer.
+      c->engine.lru_crawler = c->engine.lru_maintainer = name == "modern";
     } else if (name.rfind("ext_", 0) == 0 || name.rfind("ssl_", 0) == 0) {
       Fail("-o " + name + ": extstore and TLS options are not supported by syncached");
     } else if (!kAcceptedNoEffect.count(name)) {

@@ -49,6 +49,7 @@ Server::Server(const Config& config) : config_(config) {
   so.node_id = config.node_id;
   so.replicated = !config.peers.empty();
   store_ = std::make_unique<storage::Store>(so, &clock_);
+  store_->SetCrawlerEnabled(config.engine.lru_crawler);
   engine_ = std::make_unique<engine::Engine>(config.engine, store_.get(), this);
   engine_->SetDebugClock(&clock_);
 }
