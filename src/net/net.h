@@ -36,6 +36,7 @@ struct Options {
   std::vector<std::string> listen;
   // 0 with unix_path set: no TCP (memcached -s). 0 without: an ephemeral port (bound_port()).
   uint16_t port = 11211;
+  bool tcp = true;        // false: no TCP listener at all (memcached -p 0)
   std::string unix_path;  // unix socket path (a stale socket file is replaced)
   int unix_mask = 0700;   // its permissions (memcached -a)
   int threads = 4;        // workers, each with its own epoll

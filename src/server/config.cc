@@ -265,11 +265,16 @@ std::vector<std::string> ReadConfigFile(const std::string& path) {
 void Apply(int opt, const char* arg, Config* c) {
   engine::Settings& e = c->engine;
   switch (opt) {
+    // memcached: 0 turns the transport off, -1 asks for an ephemeral port.
     case 'p':
-      e.tcpport = static_cast<uint32_t>(ParseUnsigned(opt, arg, 0, 65535));
+      c->tcp_specified = true;
+      c->tcp_ephemeral = arg && std::string_view(arg) == "-1";
+      e.tcpport = c->tcp_ephemeral ? 0 : static_cast<uint32_t>(ParseUnsigned(opt, arg, 0, 65535));
       break;
     case 'U':
-      e.udpport = static_cast<uint32_t>(ParseUnsigned(opt, arg, 0, 65535));
+      c->udp_specified = true;
+      c->udp_ephemeral = arg && std::string_view(arg) == "-1";
+      e.udpport = c->udp_ephemeral ? 0 : static_cast<uint32_t>(ParseUnsigned(opt, arg, 0, 65535));
       break;
     case 's':
       e.domain_socket = arg;
@@ -500,7 +505,12 @@ Config ParseCommandLine(int argc, char** argv) {
     ParseArgs(args, &from_file, {kOptConfig});
     c = from_file;
   }
-  if (c.engine.sasl && c.engine.udpport != 0) {
+  // memcached: -U N without -p serves TCP on N as well.
+  if (c.udp_specified && !c.tcp_specified && (c.engine.udpport != 0 || c.udp_ephemeral)) {
+    c.engine.tcpport = c.engine.udpport;
+    c.tcp_ephemeral = c.udp_ephemeral;
+  }
+  if (c.engine.sasl && (c.engine.udpport != 0 || c.udp_ephemeral)) {
     FailVerbatim("ERROR: Cannot enable UDP while using binary SASL authentication.");
   }
   if (c.engine.sasl && c.engine.binding_protocol != "binary") {

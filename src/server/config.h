@@ -28,14 +28,16 @@ class ConfigError : public std::runtime_error {
 
 struct Config {
   engine::Settings engine;
-  std::vector<std::string> listen;  // -l, split on commas
-  bool daemonize = false;           // -d
-  std::string user;                 // -u
-  std::string pid_file;             // -P
-  bool lock_memory = false;         // -k
-  bool raise_core_limit = false;    // -r
-  uint32_t hashpower = 0;           // -o hashpower
-  std::string config_file;          // --config
+  std::vector<std::string> listen;                    // -l, split on commas
+  bool tcp_specified = false, udp_specified = false;  // -p / -U given
+  bool tcp_ephemeral = false, udp_ephemeral = false;  // -p -1 / -U -1 (tcpport/udpport 0)
+  bool daemonize = false;                             // -d
+  std::string user;                                   // -u
+  std::string pid_file;                               // -P
+  bool lock_memory = false;                           // -k
+  bool raise_core_limit = false;                      // -r
+  uint32_t hashpower = 0;                             // -o hashpower
+  std::string config_file;                            // --config
   // Replication (--peers turns it on).
   uint16_t node_id = 0;                    // --node-id
   std::vector<std::string> peers;          // --peers host:port,...
@@ -45,16 +47,16 @@ struct Config {
   uint64_t backlog_bytes = 64ull << 20;    // --backlog-size
   uint32_t join_timeout_ms = 5000;         // --join-timeout (seconds on the command line)
   bool join_refuse = true;                 // --join-mode refuse (default) | error
-  uint32_t sync_replicas = 0;       // --sync-replicas
-  uint32_t sync_timeout_ms = 1000;  // --sync-timeout
-  bool sync_timeout_close = false;  // --sync-timeout-mode close (default: ack)
+  uint32_t sync_replicas = 0;              // --sync-replicas
+  uint32_t sync_timeout_ms = 1000;         // --sync-timeout
+  bool sync_timeout_close = false;         // --sync-timeout-mode close (default: ack)
   // Persistence (--data-dir turns it on).
-  std::string data_dir;         // --data-dir
-  std::string fsync = "everysec";  // --fsync always | everysec | no
+  std::string data_dir;                 // --data-dir
+  std::string fsync = "everysec";       // --fsync always | everysec | no
   uint64_t journal_size = 64ull << 20;  // --journal-size
-  bool show_help = false;                  // -h
-  bool show_version = false;               // -V
-  bool show_license = false;               // -i
+  bool show_help = false;               // -h
+  bool show_version = false;            // -V
+  bool show_license = false;            // -i
 };
 
 // argv as main receives it. Throws ConfigError.

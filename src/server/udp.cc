@@ -49,9 +49,16 @@ Status UdpServer::Start() {
         return Status::Io("-U: cannot bind UDP " + host + ":" + port + ": " + err);
       }
       fds_.push_back(fd);
+      // The bound address: with port 0 (-U -1) the kernel picked the port.
+      sockaddr_storage bound{};
+      socklen_t bound_len = sizeof bound;
+      if (getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len) != 0) {
+        memcpy(&bound, ai->ai_addr, ai->ai_addrlen);
+        bound_len = ai->ai_addrlen;
+      }
       char host_buf[NI_MAXHOST], port_buf[NI_MAXSERV];
-      if (getnameinfo(ai->ai_addr, ai->ai_addrlen, host_buf, sizeof host_buf, port_buf,
-                      sizeof port_buf, NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+      if (getnameinfo(reinterpret_cast<sockaddr*>(&bound), bound_len, host_buf, sizeof host_buf,
+                      port_buf, sizeof port_buf, NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
         snprintf(host_buf, sizeof host_buf, "?");
         snprintf(port_buf, sizeof port_buf, "%u", port_);
       }

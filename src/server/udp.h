@@ -24,6 +24,7 @@ class UdpServer {
   void Stop();
   // `stats conns` lines for the sockets, as memcached lists its UDP "connections".
   void AppendConnStats(std::string* out) const;
+  const std::vector<std::string>& names() const { return names_; }
 
  private:
   void Loop();
