@@ -532,8 +532,10 @@ std::string HelpText() {
       std::string("syncached ") + kSyncachedVersion +
       " - a memcached-compatible cache server with replication\n\n"
       "usage: syncached [options]\n\nmemcached's options (same letters, defaults and meanings):\n";
-  h += R"(  -p, --port=<num>          TCP port to listen on (default: 11211; 0 = any free port)
-  -U, --udp-port=<num>      UDP port to listen on (default: 0, off)
+  h += R"(  -p, --port=<num>          TCP port to listen on (default: 11211; 0 = off, -1 = any
+                            free port; MEMCACHED_PORT_FILENAME=<file> receives the ports)
+  -U, --udp-port=<num>      UDP port to listen on (default: 0, off; -1 = any free port;
+                            without -p it is the TCP port too)
   -s, --unix-socket=<file>  UNIX socket to listen on (disables network support)
   -a, --unix-mask=<mask>    access mask for the UNIX socket, octal (default: 700)
   -A, --enable-shutdown     enable the ascii "shutdown" command
@@ -568,7 +570,9 @@ std::string HelpText() {
   -o, --extended=<opts>     comma separated extended options:
         hashpower=<n>       initial hash table size, 2^n buckets (12..32)
         idle_timeout=<s>    close client connections idle longer than <s> seconds
-        no_lru_crawler      accepted, stats only
+        no_lru_crawler      no background reclaim of expired items (lru_crawler enable)
+        no_lru_maintainer   hides the LRU maintainer's stats, as memcached does
+        no_modern           both of the above
         relaxed_privileges  enables memcached's test-only `debugtime <secs>` command
       memcached's other -o options (lru/slab/logging tuning) are accepted and have
       no effect; ext_* and ssl_* are refused; anything else is an error.
