@@ -31,9 +31,10 @@ struct Settings {
   uint32_t item_size_max = 1u << 20;                // -I
   bool flush_enabled = true;                        // !-F
   bool dump_enabled = true;                         // !-X
-  bool lru_crawler = true;
+  std::atomic<bool> lru_crawler{true};  // lru_crawler enable/disable flip it at run time
   uint32_t lru_crawler_sleep = 100;
   uint32_t lru_crawler_tocrawl = 0;
+  bool lru_maintainer = true;  // -o no_lru_maintainer: memcached then hides its LRU stats
   uint32_t idle_timeout = 0;
   bool large_pages = false;            // -L
   bool relaxed_privileges = false;     // -o relaxed_privileges: test-only commands (debugtime)
@@ -66,9 +67,10 @@ struct Settings {
     item_size_max = o.item_size_max;
     flush_enabled = o.flush_enabled;
     dump_enabled = o.dump_enabled;
-    lru_crawler = o.lru_crawler;
+    lru_crawler = o.lru_crawler.load();
     lru_crawler_sleep = o.lru_crawler_sleep;
     lru_crawler_tocrawl = o.lru_crawler_tocrawl;
+    lru_maintainer = o.lru_maintainer;
     idle_timeout = o.idle_timeout;
     large_pages = o.large_pages;
     relaxed_privileges = o.relaxed_privileges;

@@ -128,11 +128,16 @@ void GeneralStats(Engine& e, StatWriter& w) {
   for (const char* zero :
        {"slab_reassign_rescues", "slab_reassign_chunk_rescues", "slab_reassign_evictions_nomem",
         "slab_reassign_inline_reclaim", "slab_reassign_busy_items", "slab_reassign_busy_deletes",
-        "slab_reassign_running", "slabs_moved", "lru_crawler_running"}) {
+        "slab_reassign_running", "slabs_moved"}) {
     w.U(zero, 0);
   }
-  w.U("lru_crawler_starts", 0);
-  w.U("lru_maintainer_juggles", 0);
+  // memcached lists these only while the crawler / maintainer are enabled (-o no_...),
+  // and tools count the keys.
+  if (cfg.lru_crawler) {
+    w.U("lru_crawler_running", 0);
+    w.U("lru_crawler_starts", 0);
+  }
+  if (cfg.lru_maintainer) w.U("lru_maintainer_juggles", 0);
   w.U("malloc_fails", t.store_no_memory.Get());
   for (const char* zero :
        {"log_worker_dropped", "log_worker_written", "log_watcher_skipped", "log_watcher_sent",
@@ -145,14 +150,17 @@ void GeneralStats(Engine& e, StatWriter& w) {
   w.U("slab_global_page_pool", 0);
   w.U("expired_unfetched", st.expired_unfetched);
   w.U("evicted_unfetched", st.evicted_unfetched);
-  w.U("evicted_active", 0);
+  if (cfg.lru_maintainer) w.U("evicted_active", 0);
   w.U("evictions", st.evictions);
   w.U("reclaimed", st.reclaimed);
   w.U("crawler_reclaimed", st.crawler_reclaimed);
-  for (const char* zero :
-       {"crawler_items_checked", "lrutail_reflocked", "moves_to_cold", "moves_to_warm",
-        "moves_within_lru", "direct_reclaims", "lru_bumps_dropped"}) {
-    w.U(zero, 0);
+  w.U("crawler_items_checked", 0);
+  w.U("lrutail_reflocked", 0);
+  if (cfg.lru_maintainer) {
+    for (const char* zero : {"moves_to_cold", "moves_to_warm", "moves_within_lru",
+                             "direct_reclaims", "lru_bumps_dropped"}) {
+      w.U(zero, 0);
+    }
   }
 }
 
@@ -198,7 +206,7 @@ void SettingsStats(Engine& e, StatWriter& w) {
   w.B("flush_enabled", c.flush_enabled);
   w.B("dump_enabled", c.dump_enabled);
   w.S("hash_algorithm", "xxh3");
-  w.B("lru_maintainer_thread", true);
+  w.B("lru_maintainer_thread", c.lru_maintainer);
   w.B("lru_segmented", false);
   w.U("hot_lru_pct", 20);
   w.U("warm_lru_pct", 40);
@@ -242,7 +250,7 @@ void ItemsStats(Engine& e, StatWriter& w) {
     put("expired_unfetched", c.expired_unfetched);
     put("evicted_unfetched", c.evicted_unfetched);
     put("evicted_active", 0);
-    put("crawler_reclaimed", 0);
+    put("crawler_reclaimed", c.crawler_reclaimed);
     put("crawler_items_checked", 0);
     put("lrutail_reflocked", 0);
     put("moves_to_cold", 0);
@@ -263,10 +271,11 @@ void SlabsStats(Engine& e, StatWriter& w) {
   char name[96];
   uint64_t active = 0, malloced = 0;
   for (const storage::ClassStats& c : e.store()->ClassStatsSnapshot()) {
-    if (c.items == 0) continue;
+    auto& pc = t.Class(c.id);
+    // memcached lists a class once it got memory, even after its items are gone.
+    if (c.items == 0 && pc.cmd_set.Get() == 0 && c.reclaimed == 0 && c.evicted == 0) continue;
     ++active;
     malloced += c.bytes;
-    auto& pc = t.Class(c.id);
     auto put = [&](const char* field, uint64_t v) {
       snprintf(name, sizeof name, "%u:%s", c.id, field);
       w.U(name, v);
@@ -297,6 +306,53 @@ std::string_view NextToken(std::string_view* s) {
   std::string_view tok = s->substr(0, end);
   s->remove_prefix(end == std::string_view::npos ? s->size() : end);
   return tok;
+}
+
+// `stats cachedump <class> <limit>`: keys of one size class (memcached's class ids, as
+// `stats items` reports them), limit 0 = all, capped like memcached at a 2 MB reply.
+// memcached walks the class's cold LRU; we walk the table, so the order differs.
+void CacheDump(Engine& e, std::string_view args, std::string* out) {
+  if (!e.settings().dump_enabled) {
+    AppendLine(out, "CLIENT_ERROR stats cachedump not allowed");
+    return;
+  }
+  std::string_view id_tok = NextToken(&args);
+  std::string_view limit_tok = NextToken(&args);
+  if (limit_tok.empty()) {
+    AppendLine(out, "CLIENT_ERROR bad command line");
+    return;
+  }
+  uint64_t id, limit;
+  if (!protocol::ParseU64(id_tok, &id) || !protocol::ParseU64(limit_tok, &limit) ||
+      id > UINT32_MAX || limit > UINT32_MAX) {
+    AppendLine(out, "CLIENT_ERROR bad command line format");
+    return;
+  }
+  if (id >= 64) {  // memcached's MAX_NUMBER_OF_SLAB_CLASSES
+    AppendLine(out, "CLIENT_ERROR Illegal slab id");
+    return;
+  }
+  constexpr size_t kMaxReply = 2 * 1024 * 1024 - 6;
+  size_t start = out->size();
+  uint64_t shown = 0;
+  bool full = false;
+  storage::Store& store = *e.store();
+  store.ForEach([&](const storage::ItemRef& it) {
+    if (full || (limit != 0 && shown >= limit) || it.key_binary()) return;
+    size_t size = protocol::MemcachedItemSize(it.key().size(), it.value().size(), it.flags());
+    if (store.SizeClassOf(size) != id) return;
+    char line[320];
+    int n = snprintf(line, sizeof line, "ITEM %.*s [%zu b; %u s]\r\n",
+                     static_cast<int>(it.key().size()), it.key().data(), it.value().size(),
+                     it.exptime());
+    if (out->size() - start + static_cast<size_t>(n) > kMaxReply) {
+      full = true;
+      return;
+    }
+    out->append(line, static_cast<size_t>(n));
+    ++shown;
+  });
+  out->append("END\r\n", 5);
 }
 
 }  // namespace
@@ -337,6 +393,9 @@ void ExecuteStats(Engine& e, Session& s, std::string_view args, std::string* out
       AppendLine(out, "CLIENT_ERROR usage: stats detail on|off|dump");
     }
     return;
+  } else if (sub == "cachedump") {
+    CacheDump(e, rest, out);
+    return;
   } else if (sub == "conns") {
     if (e.host()) e.host()->AppendConnStats(out);
   } else if (sub == "replication") {
@@ -354,18 +413,55 @@ void ExecuteStats(Engine& e, Session& s, std::string_view args, std::string* out
   out->append("END\r\n", 5);
 }
 
+// "all" (or "hash" for metadump) or a comma-separated list of memcached class ids, as a
+// bitmask of ids; false for anything else (memcached's BADCLASS).
+bool ParseCrawlClasses(std::string_view arg, bool allow_hash, uint64_t* mask) {
+  if (arg == "all" || (allow_hash && arg == "hash")) {
+    *mask = ~uint64_t{0};
+    return true;
+  }
+  *mask = 0;
+  while (!arg.empty()) {
+    size_t comma = arg.find(',');
+    uint32_t id;
+    if (!protocol::ParseU32(arg.substr(0, comma), &id) || id == 0 || id >= 64) return false;
+    *mask |= uint64_t{1} << id;
+    arg.remove_prefix(comma == std::string_view::npos ? arg.size() : comma + 1);
+  }
+  return *mask != 0;
+}
+
 void ExecuteLruCrawler(Engine& e, std::string_view args, std::string* out) {
   std::string_view rest = args;
   std::string_view sub = NextToken(&rest);
   std::string_view arg = NextToken(&rest);
   bool two = !arg.empty() && NextToken(&rest).empty();
+  Settings& cfg = e.mutable_settings();
+  uint64_t classes = 0;
   if (sub == "metadump" && two) {
-    if (!e.settings().dump_enabled) {
+    if (!cfg.lru_crawler) {
+      AppendLine(out, "CLIENT_ERROR lru crawler disabled");
+      return;
+    }
+    if (!cfg.dump_enabled) {
       AppendLine(out, "ERROR metadump not allowed");
+      return;
+    }
+    // memcached hands the connection to the crawler thread, so replies of requests
+    // earlier in the same batch could not be sent first: it refuses the pipeline.
+    if (!out->empty()) {
+      AppendLine(out, "ERROR cannot pipeline other commands before metadump");
+      return;
+    }
+    if (!ParseCrawlClasses(arg, true, &classes)) {
+      AppendLine(out, "BADCLASS invalid class id");
       return;
     }
     storage::Store& store = *e.store();
     e.store()->ForEach([&](const storage::ItemRef& it) {
+      size_t size = protocol::MemcachedItemSize(it.key().size(), it.value().size(), it.flags());
+      uint32_t cls = store.SizeClassOf(size);
+      if (cls >= 64 || !(classes >> cls & 1)) return;
       out->append("key=");
       protocol::UriEncode(it.key(), out);
       out->append(" exp=");
@@ -373,11 +469,10 @@ void ExecuteLruCrawler(Engine& e, std::string_view args, std::string* out) {
       out->append(" la=");
       AppendU64(out, it.last_access());
       out->append(" cas=");
-      AppendU64(out, e.settings().cas_enabled ? it.cas() : 0);
+      AppendU64(out, cfg.cas_enabled ? it.cas() : 0);
       out->append(it.fetched() ? " fetch=yes" : " fetch=no");
-      size_t size = protocol::MemcachedItemSize(it.key().size(), it.value().size(), it.flags());
       out->append(" cls=");
-      AppendU64(out, store.SizeClassOf(size));
+      AppendU64(out, cls);
       out->append(" size=");
       AppendU64(out, size);
       // syncached: the item's version (HLC reading and origin node), so tools can
@@ -389,9 +484,30 @@ void ExecuteLruCrawler(Engine& e, std::string_view args, std::string* out) {
       out->push_back('\n');
     });
     AppendLine(out, "END");
-  } else if ((sub == "crawl" || sub == "tocrawl" || sub == "sleep") && two) {
-    AppendLine(out, "OK");
+  } else if (sub == "crawl" && two) {
+    if (!cfg.lru_crawler) {
+      AppendLine(out, "CLIENT_ERROR lru crawler disabled");
+    } else if (!ParseCrawlClasses(arg, false, &classes)) {
+      AppendLine(out, "BADCLASS invalid class id");
+    } else {
+      // memcached crawls in the background and answers at once; ours is done before
+      // the OK, so lru_crawler_running never needs polling.
+      e.store()->Crawl(classes);
+      AppendLine(out, "OK");
+    }
+  } else if ((sub == "tocrawl" || sub == "sleep") && two) {
+    uint32_t v;
+    if (!protocol::ParseU32(arg, &v)) {
+      AppendLine(out, "CLIENT_ERROR bad command line format");
+    } else if (sub == "sleep" && v > 1000000) {
+      AppendLine(out, "CLIENT_ERROR sleep must be one second or less");
+    } else {
+      (sub == "sleep" ? cfg.lru_crawler_sleep : cfg.lru_crawler_tocrawl) = v;
+      AppendLine(out, "OK");
+    }
   } else if ((sub == "enable" || sub == "disable") && arg.empty()) {
+    cfg.lru_crawler = sub == "enable";
+    e.store()->SetCrawlerEnabled(cfg.lru_crawler);
     AppendLine(out, "OK");
   } else {
     AppendLine(out, "ERROR");

@@ -15,6 +15,8 @@ const char* ConnStateName(ConnState s) {
       return "conn_waiting";
     case ConnState::kRead:
       return "conn_read";
+    case ConnState::kNread:
+      return "conn_nread";
     case ConnState::kParse:
       return "conn_parse_cmd";
     case ConnState::kWrite:

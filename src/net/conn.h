@@ -25,7 +25,9 @@ namespace syncached::net {
 
 class Worker;
 
-enum class ConnState : uint8_t { kWaiting, kRead, kParse, kWrite, kClosing };
+// kNread: a command line arrived and its data block is still coming (memcached's
+// conn_nread), as opposed to kRead, part of a command line.
+enum class ConnState : uint8_t { kWaiting, kRead, kNread, kParse, kWrite, kClosing };
 const char* ConnStateName(ConnState s);
 
 class Conn final : public Connection {
@@ -59,12 +61,13 @@ class Conn final : public Connection {
   ConnState state() const { return state_.load(std::memory_order_relaxed); }
 
   Worker* const worker_;
-  uint32_t events_ = 0;      // current epoll interest
-  size_t slot_ = 0;          // index in the worker's open list
-  bool open_ = false;        // between accept and Close
-  bool in_handler_ = false;  // a Handler callback for this Conn is running
-  bool scheduled_ = false;   // queued for Worker::ProcessScheduled
-  bool wake_ = false;        // Wake() called: re-present input
+  const std::string* listen_name_ = nullptr;  // the listener it came through (stable)
+  uint32_t events_ = 0;                       // current epoll interest
+  size_t slot_ = 0;                           // index in the worker's open list
+  bool open_ = false;                         // between accept and Close
+  bool in_handler_ = false;                   // a Handler callback for this Conn is running
+  bool scheduled_ = false;                    // queued for Worker::ProcessScheduled
+  bool wake_ = false;                         // Wake() called: re-present input
   bool yield_ = false;       // Yield() called inside OnData: re-run after other connections
   bool want_write_ = false;  // last write was partial; EPOLLOUT registered
   bool rerun_ = false;       // stopped at high water with input left: re-run OnData on drain

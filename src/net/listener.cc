@@ -190,7 +190,7 @@ std::string FormatAddress(const sockaddr* sa, socklen_t len) {
 Result<std::vector<Listener>> OpenListeners(const Options& opts, uint16_t* bound_port) {
   Opener opener(opts);
   // memcached: -s disables TCP (we pass port 0 then); port 0 alone means an ephemeral port.
-  bool tcp = opts.port != 0 || opts.unix_path.empty();
+  bool tcp = opts.tcp && (opts.port != 0 || opts.unix_path.empty());
   if (tcp) {
     if (opts.listen.empty()) {
       Status st = opener.OpenSpec("0.0.0.0", false);

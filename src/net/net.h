@@ -36,6 +36,7 @@ struct Options {
   std::vector<std::string> listen;
   // 0 with unix_path set: no TCP (memcached -s). 0 without: an ephemeral port (bound_port()).
   uint16_t port = 11211;
+  bool tcp = true;        // false: no TCP listener at all (memcached -p 0)
   std::string unix_path;  // unix socket path (a stale socket file is replaced)
   int unix_mask = 0700;   // its permissions (memcached -a)
   int threads = 4;        // workers, each with its own epoll
@@ -122,8 +123,9 @@ struct Stats {  // named as memcached's stats
 struct ConnInfo {
   uint64_t id = 0;
   int fd = -1;
-  std::string peer;        // clients as Connection::peer(); listeners "0.0.0.0:11211", unix path
-  const char* state = "";  // static: conn_{listening,waiting,read,parse_cmd,mwrite,closing}
+  std::string peer;         // clients as Connection::peer(); listeners "0.0.0.0:11211", unix path
+  std::string listen_addr;  // clients: the listener's name, as peer is for listeners
+  const char* state = "";   // static: conn_{listening,waiting,read,nread,parse_cmd,...}
   uint32_t idle_secs = 0;
   bool unix_socket = false;
 };

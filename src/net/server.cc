@@ -71,7 +71,7 @@ Status Server::Start() {
   auto listeners = OpenListeners(o, &m.port);
   if (!listeners) return listeners.error();
   m.shared.listeners = std::move(*listeners);
-  if (m.shared.listeners.empty()) return Status::Invalid("no address to listen on");
+  if (m.shared.listeners.empty() && o.tcp) return Status::Invalid("no address to listen on");
   for (int i = 0; i < o.threads; ++i) {
     m.workers.push_back(std::make_unique<Worker>(&m.shared, i));
     Status st = m.workers.back()->Init();

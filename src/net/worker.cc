@@ -190,6 +190,7 @@ void Worker::Accept(const Listener& l) {
     return;
   }
   c->events_ = EPOLLIN;
+  c->listen_name_ = &l.name;
   {
     std::lock_guard<std::mutex> lock(conns_mu_);
     c->slot_ = open_.size();
@@ -325,6 +326,7 @@ void Worker::AppendConnections(std::vector<ConnInfo>* out, uint32_t now) const {
     uint32_t last = c->last_active();
     info.idle_secs = now > last ? now - last : 0;
     info.unix_socket = info.peer == "unix";
+    if (c->listen_name_) info.listen_addr = *c->listen_name_;
     out->push_back(std::move(info));
   }
 }

@@ -124,7 +124,9 @@ void Worker::Settle(Conn* c) {
   } else if (c->want_write_) {
     c->set_state(ConnState::kWrite);
   } else if (c->input_size() > 0) {
-    c->set_state(ConnState::kRead);
+    // A whole line left unconsumed is a command waiting for its data block.
+    std::string_view in = c->input();
+    c->set_state(in.find('\n') != std::string_view::npos ? ConnState::kNread : ConnState::kRead);
   } else {
     c->set_state(ConnState::kWaiting);
     c->ShrinkBuffers(read_chunk_);  // idle: give back what one huge request needed

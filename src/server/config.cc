@@ -219,8 +219,13 @@ void ParseExtended(const char* arg, Config* c) {
           static_cast<uint32_t>(ParseUnsigned('o', value.c_str(), 0, 1u << 31));
     } else if (name == "relaxed_privileges") {
       c->engine.relaxed_privileges = true;
-    } else if (name == "no_lru_crawler") {
-      c->engine.lru_crawler = false;
+    } else if (name == "no_lru_crawler" || name == "lru_crawler") {
+      c->engine.lru_crawler = name == "lru_crawler";
+    } else if (name == "no_lru_maintainer" || name == "lru_maintainer") {
+      c->engine.lru_maintainer = name == "lru_maintainer";
+    } else if (name == "no_modern" || name == "modern") {
+      // As memcached: no_modern starts neither the LRU crawler nor the maintainer.
+      c->engine.lru_crawler = c->engine.lru_maintainer = name == "modern";
     } else if (name.rfind("ext_", 0) == 0 || name.rfind("ssl_", 0) == 0) {
       Fail("-o " + name + ": extstore and TLS options are not supported by syncached");
     } else if (!kAcceptedNoEffect.count(name)) {
@@ -260,11 +265,16 @@ std::vector<std::string> ReadConfigFile(const std::string& path) {
 void Apply(int opt, const char* arg, Config* c) {
   engine::Settings& e = c->engine;
   switch (opt) {
+    // memcached: 0 turns the transport off, -1 asks for an ephemeral port.
     case 'p':
-      e.tcpport = static_cast<uint32_t>(ParseUnsigned(opt, arg, 0, 65535));
+      c->tcp_specified = true;
+      c->tcp_ephemeral = arg && std::string_view(arg) == "-1";
+      e.tcpport = c->tcp_ephemeral ? 0 : static_cast<uint32_t>(ParseUnsigned(opt, arg, 0, 65535));
       break;
     case 'U':
-      e.udpport = static_cast<uint32_t>(ParseUnsigned(opt, arg, 0, 65535));
+      c->udp_specified = true;
+      c->udp_ephemeral = arg && std::string_view(arg) == "-1";
+      e.udpport = c->udp_ephemeral ? 0 : static_cast<uint32_t>(ParseUnsigned(opt, arg, 0, 65535));
       break;
     case 's':
       e.domain_socket = arg;
@@ -495,7 +505,12 @@ Config ParseCommandLine(int argc, char** argv) {
     ParseArgs(args, &from_file, {kOptConfig});
     c = from_file;
   }
-  if (c.engine.sasl && c.engine.udpport != 0) {
+  // memcached: -U N without -p serves TCP on N as well.
+  if (c.udp_specified && !c.tcp_specified && (c.engine.udpport != 0 || c.udp_ephemeral)) {
+    c.engine.tcpport = c.engine.udpport;
+    c.tcp_ephemeral = c.udp_ephemeral;
+  }
+  if (c.engine.sasl && (c.engine.udpport != 0 || c.udp_ephemeral)) {
     FailVerbatim("ERROR: Cannot enable UDP while using binary SASL authentication.");
   }
   if (c.engine.sasl && c.engine.binding_protocol != "binary") {
@@ -517,8 +532,10 @@ std::string HelpText() {
       std::string("syncached ") + kSyncachedVersion +
       " - a memcached-compatible cache server with replication\n\n"
       "usage: syncached [options]\n\nmemcached's options (same letters, defaults and meanings):\n";
-  h += R"(  -p, --port=<num>          TCP port to listen on (default: 11211; 0 = any free port)
-  -U, --udp-port=<num>      UDP port to listen on (default: 0, off)
+  h += R"(  -p, --port=<num>          TCP port to listen on (default: 11211; 0 = off, -1 = any
+                            free port; MEMCACHED_PORT_FILENAME=<file> receives the ports)
+  -U, --udp-port=<num>      UDP port to listen on (default: 0, off; -1 = any free port;
+                            without -p it is the TCP port too)
   -s, --unix-socket=<file>  UNIX socket to listen on (disables network support)
   -a, --unix-mask=<mask>    access mask for the UNIX socket, octal (default: 700)
   -A, --enable-shutdown     enable the ascii "shutdown" command
@@ -553,7 +570,9 @@ std::string HelpText() {
   -o, --extended=<opts>     comma separated extended options:
         hashpower=<n>       initial hash table size, 2^n buckets (12..32)
         idle_timeout=<s>    close client connections idle longer than <s> seconds
-        no_lru_crawler      accepted, stats only
+        no_lru_crawler      no background reclaim of expired items (lru_crawler enable)
+        no_lru_maintainer   hides the LRU maintainer's stats, as memcached does
+        no_modern           both of the above
         relaxed_privileges  enables memcached's test-only `debugtime <secs>` command
       memcached's other -o options (lru/slab/logging tuning) are accepted and have
       no effect; ext_* and ssl_* are refused; anything else is an error.

@@ -28,14 +28,16 @@ class ConfigError : public std::runtime_error {
 
 struct Config {
   engine::Settings engine;
-  std::vector<std::string> listen;  // -l, split on commas
-  bool daemonize = false;           // -d
-  std::string user;                 // -u
-  std::string pid_file;             // -P
-  bool lock_memory = false;         // -k
-  bool raise_core_limit = false;    // -r
-  uint32_t hashpower = 0;           // -o hashpower
-  std::string config_file;          // --config
+  std::vector<std::string> listen;                    // -l, split on commas
+  bool tcp_specified = false, udp_specified = false;  // -p / -U given
+  bool tcp_ephemeral = false, udp_ephemeral = false;  // -p -1 / -U -1 (tcpport/udpport 0)
+  bool daemonize = false;                             // -d
+  std::string user;                                   // -u
+  std::string pid_file;                               // -P
+  bool lock_memory = false;                           // -k
+  bool raise_core_limit = false;                      // -r
+  uint32_t hashpower = 0;                             // -o hashpower
+  std::string config_file;                            // --config
   // Replication (--peers turns it on).
   uint16_t node_id = 0;                    // --node-id
   std::vector<std::string> peers;          // --peers host:port,...

@@ -1,6 +1,9 @@
 #include "server/server.h"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 
 #include "common/log.h"
@@ -49,6 +52,7 @@ Server::Server(const Config& config) : config_(config) {
   so.node_id = config.node_id;
   so.replicated = !config.peers.empty();
   store_ = std::make_unique<storage::Store>(so, &clock_);
+  store_->SetCrawlerEnabled(config.engine.lru_crawler);
   engine_ = std::make_unique<engine::Engine>(config.engine, store_.get(), this);
   engine_->SetDebugClock(&clock_);
 }
@@ -148,6 +152,7 @@ Status Server::Start() {
   // memcached: -s serves the unix socket only ("disables network support").
   no.port =
       static_cast<uint16_t>(config_.engine.domain_socket.empty() ? config_.engine.tcpport : 0);
+  no.tcp = !(config_.tcp_specified && config_.engine.tcpport == 0 && !config_.tcp_ephemeral);
   no.unix_path = config_.engine.domain_socket;
   no.unix_mask = static_cast<int>(config_.engine.umask);
   no.threads = static_cast<int>(config_.engine.num_threads);
@@ -159,12 +164,13 @@ Status Server::Start() {
   net_ = std::make_unique<net::Server>(no, this);
   Status st = net_->Start();
   if (!st.ok()) return st;
-  if (config_.engine.udpport != 0) {
+  if (config_.engine.udpport != 0 || config_.udp_ephemeral) {
     udp_ = std::make_unique<UdpServer>(engine_.get(), config_.listen,
                                        static_cast<uint16_t>(config_.engine.udpport));
     st = udp_->Start();
     if (!st.ok()) return st;
   }
+  WritePortsFile();
   if (!maintenance_.joinable()) maintenance_ = std::thread([this] { MaintenanceLoop(); });
   if (engine_->syncing()) {
     replicator_->WaitInitialSync();
@@ -246,6 +252,7 @@ engine::Host::NetStats Server::GetNetStats() const {
 }
 
 void Server::AppendConnStats(std::string* out) const {
+  if (udp_) udp_->AppendConnStats(out);
   if (!net_) return;
   char line[512];
   for (const net::ConnInfo& ci : net_->Connections()) {
@@ -253,7 +260,8 @@ void Server::AppendConnStats(std::string* out) const {
     int n = snprintf(line, sizeof line, "STAT %d:addr %s:%s\r\n", ci.fd, kind, ci.peer.c_str());
     out->append(line, static_cast<size_t>(n));
     if (std::string_view(ci.state) != "conn_listening") {
-      n = snprintf(line, sizeof line, "STAT %d:listen_addr %s\r\n", ci.fd, kind);
+      n = snprintf(line, sizeof line, "STAT %d:listen_addr %s:%s\r\n", ci.fd, kind,
+                   ci.listen_addr.c_str());
       out->append(line, static_cast<size_t>(n));
     }
     n = snprintf(line, sizeof line, "STAT %d:state %s\r\n", ci.fd, ci.state);
@@ -261,6 +269,36 @@ void Server::AppendConnStats(std::string* out) const {
     n = snprintf(line, sizeof line, "STAT %d:secs_since_last_cmd %u\r\n", ci.fd, ci.idle_secs);
     out->append(line, static_cast<size_t>(n));
   }
+}
+
+// memcached's MEMCACHED_PORT_FILENAME: "TCP INET: <port>" / "UDP INET6: <port>" lines
+// for every bound socket, written to <name>.lck and renamed, so a script that started
+// us with -p -1 (ephemeral) can learn the port once the file appears.
+void Server::WritePortsFile() const {
+  const char* name = getenv("MEMCACHED_PORT_FILENAME");
+  if (!name || !*name) return;
+  std::string tmp = std::string(name) + ".lck";
+  FILE* f = fopen(tmp.c_str(), "a");
+  if (!f) {
+    SC_LOG(kWarn, "cannot open %s: %s", tmp.c_str(), strerror(errno));
+    return;
+  }
+  // Listener names are "0.0.0.0:11211" or "[::]:11211".
+  auto line = [f](const char* proto, const std::string& addr) {
+    size_t colon = addr.rfind(':');
+    if (colon == std::string::npos) return;
+    fprintf(f, "%s %s: %s\n", proto, addr[0] == '[' ? "INET6" : "INET", addr.c_str() + colon + 1);
+  };
+  if (net_) {
+    for (const net::ConnInfo& ci : net_->Connections()) {
+      if (!ci.unix_socket && std::string_view(ci.state) == "conn_listening") line("TCP", ci.peer);
+    }
+  }
+  if (udp_) {
+    for (const std::string& addr : udp_->names()) line("UDP", addr);
+  }
+  fclose(f);
+  rename(tmp.c_str(), name);
 }
 
 void Server::AppendReplicationStats(std::string* out) const {

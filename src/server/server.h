@@ -46,6 +46,7 @@ class Server final : public net::Handler, public engine::Host {
  private:
   void MaintenanceLoop();
   Status OpenPersistence(replication::Options* ro);
+  void WritePortsFile() const;
 
   Config config_;
   OffsetClock clock_{SystemClock::Get()};

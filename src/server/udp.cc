@@ -49,6 +49,23 @@ Status UdpServer::Start() {
         return Status::Io("-U: cannot bind UDP " + host + ":" + port + ": " + err);
       }
       fds_.push_back(fd);
+      // The bound address: with port 0 (-U -1) the kernel picked the port.
+      sockaddr_storage bound{};
+      socklen_t bound_len = sizeof bound;
+      if (getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len) != 0) {
+        memcpy(&bound, ai->ai_addr, ai->ai_addrlen);
+        bound_len = ai->ai_addrlen;
+      }
+      char host_buf[NI_MAXHOST], port_buf[NI_MAXSERV];
+      if (getnameinfo(reinterpret_cast<sockaddr*>(&bound), bound_len, host_buf, sizeof host_buf,
+                      port_buf, sizeof port_buf, NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+        snprintf(host_buf, sizeof host_buf, "?");
+        snprintf(port_buf, sizeof port_buf, "%u", port_);
+      }
+      char name[NI_MAXHOST + NI_MAXSERV + 4];  // snprintf: g++ 12 -O3 -Wrestrict on operator+
+      snprintf(name, sizeof name, ai->ai_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host_buf,
+               port_buf);
+      names_.push_back(name);
     }
     freeaddrinfo(res);
   }
@@ -61,6 +78,18 @@ void UdpServer::Stop() {
   if (thread_.joinable()) thread_.join();
   for (int fd : fds_) close(fd);
   fds_.clear();
+  names_.clear();
+}
+
+void UdpServer::AppendConnStats(std::string* out) const {
+  char line[512];
+  for (size_t i = 0; i < fds_.size(); ++i) {
+    int n = snprintf(line, sizeof line,
+                     "STAT %d:addr udp:%s\r\nSTAT %d:state conn_read\r\n"
+                     "STAT %d:secs_since_last_cmd 0\r\n",
+                     fds_[i], names_[i].c_str(), fds_[i], fds_[i]);
+    out->append(line, static_cast<size_t>(n));
+  }
 }
 
 void UdpServer::Loop() {

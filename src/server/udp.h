@@ -22,6 +22,9 @@ class UdpServer {
   ~UdpServer();
   Status Start();
   void Stop();
+  // `stats conns` lines for the sockets, as memcached lists its UDP "connections".
+  void AppendConnStats(std::string* out) const;
+  const std::vector<std::string>& names() const { return names_; }
 
  private:
   void Loop();
@@ -31,6 +34,7 @@ class UdpServer {
   std::vector<std::string> listen_;
   uint16_t port_;
   std::vector<int> fds_;
+  std::vector<std::string> names_;  // "0.0.0.0:11211", per fds_
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

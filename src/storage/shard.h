@@ -31,7 +31,7 @@ namespace syncached::storage {
 
 struct ClassCounters {
   uint64_t items = 0, bytes = 0, evicted = 0, evicted_unfetched = 0, expired_unfetched = 0;
-  uint64_t reclaimed = 0, outofmemory = 0, evicted_nonzero = 0;
+  uint64_t reclaimed = 0, outofmemory = 0, evicted_nonzero = 0, crawler_reclaimed = 0;
   uint32_t evicted_time = 0;
 };
 

@@ -26,7 +26,8 @@ class ShardSet {
   std::atomic<uint64_t> too_large{0}, no_memory{0};
   std::vector<uint32_t> class_sizes;
   std::vector<uint8_t> class_of_small;  // (size + 7) / 8 -> class id, sizes < 128 KiB
-  uint32_t crawl_shard = 0;             // only the maintenance thread touches it
+  std::atomic<bool> crawler_enabled{true};
+  uint32_t crawl_shard = 0;  // only the maintenance thread touches it
   // Replicated nodes: peer changes older than the newest flush are refused.
   std::mutex floor_mu;
   record::Version flush_floor;

@@ -153,6 +153,7 @@ struct ClassStats {
   uint64_t evicted_unfetched = 0;
   uint64_t expired_unfetched = 0;
   uint64_t reclaimed = 0;
+  uint64_t crawler_reclaimed = 0;
   uint64_t outofmemory = 0;
   uint32_t oldest_access = 0;  // unix seconds of the least recently used item
   uint32_t evicted_time = 0;   // seconds since last access of the last evicted item
@@ -185,6 +186,11 @@ class Store {
   // Background work: reclaim expired items, run due delayed flushes, grow tables.
   // Call about once a second from one maintenance thread; bounded work per call.
   void Maintain();
+  // The background crawl (memcached's LRU crawler) runs only while enabled.
+  void SetCrawlerEnabled(bool on);
+  // `lru_crawler crawl`: reclaims now every expired or flushed item whose size class
+  // (memcached's ids, below 64) has its bit in `classes`. Returns items reclaimed.
+  uint64_t Crawl(uint64_t classes);
 
   // Visits every live item, one shard at a time with that shard locked. The callback
   // must not call back into the store. Items may change between shards.
@@ -245,6 +251,7 @@ class Store {
   bool EvictDeadLocked(class Shard* s, uint8_t prefer, uint32_t now, const Item* keep);
   void EvictPageLocked(class Shard* s, uint32_t page, uint32_t now, const Item* keep);
   void EvictItemLocked(class Shard* s, Item* victim, uint32_t now);
+  uint64_t CrawlShardLocked(class Shard* s, uint32_t now, uint64_t classes);
 
   Options options_;
   const Clock* clock_;

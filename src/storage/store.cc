@@ -463,26 +463,46 @@ void Store::Maintain() {
   for (size_t i = 0; i < n && visited < kCrawlItemsPerCall; ++i) {
     Shard* s = &shards_->shards[shards_->crawl_shard++ % n];
     std::lock_guard lock(s->mu);
-    if (s->ttl_items() == 0) {
+    if (s->ttl_items() == 0 || !shards_->crawler_enabled.load(std::memory_order_relaxed)) {
       if (s->growing()) shards_->used -= static_cast<int64_t>(s->MigrateLocked(1024));
       continue;
     }
-    std::vector<Item*> dead;
     visited += s->count();
-    s->ForEachLocked([&](Item* it) {
-      bool flushed;
-      if (IsDead(it, now, &flushed)) dead.push_back(it);
-    });
-    for (Item* it : dead) {
-      ++s->crawler_reclaimed;
-      ++s->reclaimed;
-      auto& cls = s->classes[ClassOfItem(it)];
-      ++cls.reclaimed;
-      if (!(it->bits & kFetched)) ++s->expired_unfetched, ++cls.expired_unfetched;
-      RemoveLocked(s, it, HashKey(it->key()));
-    }
+    CrawlShardLocked(s, now, ~uint64_t{0});
     if (s->growing()) shards_->used -= static_cast<int64_t>(s->MigrateLocked(1024));
   }
+}
+
+void Store::SetCrawlerEnabled(bool on) { shards_->crawler_enabled = on; }
+
+uint64_t Store::Crawl(uint64_t classes) {
+  uint32_t now = clock_->NowSeconds();
+  uint64_t n = 0;
+  for (auto& s : shards_->shards) {
+    std::lock_guard lock(s.mu);
+    n += CrawlShardLocked(&s, now, classes);
+  }
+  return n;
+}
+
+// Reclaims the shard's dead items in the chosen classes (counted as the crawler's).
+uint64_t Store::CrawlShardLocked(Shard* s, uint32_t now, uint64_t classes) {
+  std::vector<Item*> dead;
+  s->ForEachLocked([&](Item* it) {
+    bool flushed;
+    uint32_t c = ClassOfItem(it);
+    if (c < 64 && (classes >> c & 1) && IsDead(it, now, &flushed)) dead.push_back(it);
+  });
+  for (Item* it : dead) {
+    ++s->crawler_reclaimed;
+    ++s->reclaimed;
+    auto& cls = s->classes[ClassOfItem(it)];
+    ++cls.reclaimed;
+    ++cls.crawler_reclaimed;
+    if (!(it->bits & kFetched)) ++s->expired_unfetched, ++cls.expired_unfetched;
+    RemoveLocked(s, it, HashKey(it->key()));
+  }
+  return dead.size();
 }
 
 void Store::ForEach(const std::function<void(const ItemRef&)>& fn) {
@@ -537,6 +557,7 @@ std::vector<ClassStats> Store::ClassStatsSnapshot() const {
       out[i].evicted_unfetched += c.evicted_unfetched;
       out[i].expired_unfetched += c.expired_unfetched;
       out[i].reclaimed += c.reclaimed;
+      out[i].crawler_reclaimed += c.crawler_reclaimed;
       out[i].outofmemory += c.outofmemory;
       out[i].evicted_time = std::max(out[i].evicted_time, c.evicted_time);
     }
@@ -558,6 +579,7 @@ void Store::ResetStats() {
     s.evicted_unfetched = s.get_expired = s.get_flushed = s.crawler_reclaimed = 0;
     for (auto& c : s.classes) {
       c.evicted = c.evicted_unfetched = c.expired_unfetched = c.reclaimed = c.outofmemory = 0;
+      c.crawler_reclaimed = 0;
     }
   }
   shards_->too_large = 0;
