@@ -58,6 +58,7 @@ def test_sync_timeout_answers_anyway_and_counts(make_cluster):
     with a.client() as cl:
         assert cl.call(b"set warm 0 0 1\r\nw\r\n") == b"STORED\r\n"
         b.pause()
+        time.sleep(0.05)  # SIGSTOP lands on every thread of b
         try:
             start = time.monotonic()
             assert cl.call(b"set slow 0 0 1\r\ns\r\n", timeout=5) == b"STORED\r\n"
@@ -78,6 +79,7 @@ def test_sync_timeout_mode_close_drops_the_connection(make_cluster):
                                    "--sync-timeout-mode", "close"])
     a, b = nodes
     b.pause()
+    time.sleep(0.05)
     try:
         with a.client() as cl:
             cl.send(b"set x 0 0 1\r\nx\r\n")
