@@ -162,7 +162,6 @@ void Persistence::Close() {
 
 void Persistence::OnChange(const record::ChangeView& change) {
   Impl& m = *impl_;
-  bool notify = false;
   {
     std::lock_guard lock(m.mu);
     if (m.buf.size() > kMaxBuffer) {
@@ -177,29 +176,18 @@ void Persistence::OnChange(const record::ChangeView& change) {
     record::EncodeChange(change, &m.buf);
     ++m.records_appended;
     tl_last = {this, ++m.appended_seq};
-    if (m.writer_sleeping) {
-      m.writer_sleeping = false;
-      notify = true;
-    }
   }
-  if (notify) m.wake.notify_one();
+  // No wakeup: workers write their changes through in Commit; the writer comes by
+  // every few milliseconds for the rest (peers' changes, the maintenance thread's).
 }
 
 void Persistence::SaveMeta(const std::string& name, const std::string& value) {
   Impl& m = *impl_;
   if (name.empty() || name.size() > 255 || value.size() > kMaxMetaValue) return;
-  bool notify = false;
-  {
-    std::lock_guard lock(m.mu);
-    EncodeMeta(name, value, &m.buf);
-    ++m.appended_seq;
-    m.meta[name] = value;
-    if (m.writer_sleeping) {
-      m.writer_sleeping = false;
-      notify = true;
-    }
-  }
-  if (notify) m.wake.notify_one();
+  std::lock_guard lock(m.mu);
+  EncodeMeta(name, value, &m.buf);
+  ++m.appended_seq;
+  m.meta[name] = value;
 }
 
 void Persistence::Commit() {

@@ -84,14 +84,15 @@ void Persistence::Impl::Rotate() {
 void Persistence::Impl::WriterLoop() {
   using Clock = std::chrono::steady_clock;
   const auto kSecond = std::chrono::seconds(1);
+  // Nobody wakes the writer for a change (that would cost every write a futex wake
+  // and a context switch); it comes by this often, or at once when asked to.
+  const auto kTick = std::chrono::milliseconds(5);
   std::unique_lock lock(mu);
   for (;;) {
-    while (buf.empty() && !stop && !(snapshot_requested && !compaction_busy) &&
-           written_batches == appended_batches) {
+    if (!stop && !(snapshot_requested && !compaction_busy) && written_batches == appended_batches) {
       writer_sleeping = true;
-      wake.wait_for(lock, kSecond);
+      wake.wait_for(lock, kTick);
       writer_sleeping = false;
-      if (opts.fsync == FsyncPolicy::kEverySec) break;  // a second passed: fsync if dirty
     }
     uint64_t batch = appended_batches;
     bool stopping = stop;

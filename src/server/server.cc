@@ -167,6 +167,7 @@ Status Server::Start() {
   if (config_.engine.udpport != 0 || config_.udp_ephemeral) {
     udp_ = std::make_unique<UdpServer>(engine_.get(), config_.listen,
                                        static_cast<uint16_t>(config_.engine.udpport));
+    if (persistence_) udp_->SetBeforeReply([p = persistence_.get()] { p->Commit(); });
     st = udp_->Start();
     if (!st.ok()) return st;
   }

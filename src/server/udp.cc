@@ -116,6 +116,7 @@ void UdpServer::Serve(int fd) {
   std::string out;
   engine_->Process(session, std::string_view(buf + kHeader, static_cast<size_t>(n) - kHeader), &out,
                    SIZE_MAX);
+  if (before_reply_) before_reply_();
   if (out.empty()) return;
   size_t total = (out.size() + kData - 1) / kData;
   if (total > 0xffff) total = 0xffff;

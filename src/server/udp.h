@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,6 +26,8 @@ class UdpServer {
   // `stats conns` lines for the sockets, as memcached lists its UDP "connections".
   void AppendConnStats(std::string* out) const;
   const std::vector<std::string>& names() const { return names_; }
+  // Runs after a datagram's requests, before the reply is sent (the journal commit).
+  void SetBeforeReply(std::function<void()> fn) { before_reply_ = std::move(fn); }
 
  private:
   void Loop();
@@ -37,6 +40,7 @@ class UdpServer {
   std::vector<std::string> names_;  // "0.0.0.0:11211", per fds_
   std::atomic<bool> stop_{false};
   std::thread thread_;
+  std::function<void()> before_reply_;
 };
 
 }  // namespace syncached::server
