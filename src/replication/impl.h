@@ -48,10 +48,10 @@ class Backlog {
   uint64_t bytes() const { return bytes_; }
   uint64_t max_bytes() const { return max_bytes_; }
   // A full copy in progress resumes streaming at `seq`: batches from there on are
-  // kept past max_bytes (up to a hard cap), or a copy slower than the writes would
+  // kept past max_bytes (up to 4 x max_bytes), or a copy slower than the writes would
   // restart forever. UINT64_MAX: nothing pinned.
   void set_pin(uint64_t seq) { pin_ = seq; }
-  uint64_t hard_cap() const { return std::max<uint64_t>(4 * max_bytes_, 256ull << 20); }
+  uint64_t hard_cap() const { return 4 * max_bytes_; }
   void Clear() {
     entries_.clear();
     bytes_ = 0;

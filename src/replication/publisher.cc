@@ -115,7 +115,10 @@ void Replicator::Impl::DrainPending() {
   }
   uint64_t pin = UINT64_MAX;
   for (const auto& [id, s] : sessions) {
-    if (s.mode == Session::Mode::kFullCopy && !s.gone) pin = std::min(pin, s.resume_seq);
+    // Only a copy that is moving: one stuck on a paused peer must not hold memory.
+    if (s.mode == Session::Mode::kFullCopy && !s.gone && s.queued.size() < kMaxQueued) {
+      pin = std::min(pin, s.resume_seq);
+    }
   }
   backlog.set_pin(pin);
   for (size_t i = 0; i < runs.size(); ++i) {
