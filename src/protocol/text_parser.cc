@@ -2,6 +2,7 @@
 // split on ' ' only, at most 24 tokens (23 real plus "the rest"), a line ends at '\n'
 // with one preceding '\r' dropped. Argument checks and their exact error strings
 // follow proto_text.c of memcached 1.6 (process_command_ascii and friends).
+#include <cstddef>
 #include <cstring>
 
 #include "protocol/meta_parser.h"
@@ -86,6 +87,28 @@ ParseResult ParseStorage(std::string_view in, size_t line_end, const Tokens& tk,
   return {ParseResult::kOk, line_end + total};
 }
 
+// The key list of a get family command: checks every key's length. `need_key`: the
+// caller has not tokenized, so an empty list (memcached: too few tokens) is ERROR here.
+ParseResult ParseGetKeys(std::string_view keys, Command cmd, size_t line_end, bool need_key,
+                         Request* req) {
+  // A key over 250 bytes anywhere fails the whole request, as in memcached (which
+  // drops the hits it already gathered).
+  const char* p = keys.data();
+  const char* end = p + keys.size();
+  bool any = false;
+  while (p < end) {
+    while (p < end && *p == ' ') ++p;
+    const char* start = p;
+    while (p < end && *p != ' ') ++p;
+    if (p - start > static_cast<ptrdiff_t>(kMaxKeyLength)) return Error(req, kBadFormat, line_end);
+    any |= p != start;
+  }
+  if (need_key && !any) return Error(req, "ERROR", line_end);
+  req->cmd = cmd;
+  req->keys = keys;
+  return {ParseResult::kOk, line_end};
+}
+
 ParseResult ParseGet(const Tokens& tk, Command cmd, size_t line_end, Request* req) {
   if (NTokens(tk) < 3) return Error(req, "ERROR", line_end);
   std::string_view keys = tk.rest;
@@ -93,18 +116,7 @@ ParseResult ParseGet(const Tokens& tk, Command cmd, size_t line_end, Request* re
     if (!ParseI32(tk.t[1], &req->exptime)) return Error(req, kBadExptime, line_end);
     keys = keys.substr(keys.find(tk.t[1]) + tk.t[1].size());
   }
-  // A key over 250 bytes anywhere fails the whole request, as in memcached (which
-  // drops the hits it already gathered).
-  size_t i = 0;
-  while (i < keys.size()) {
-    while (i < keys.size() && keys[i] == ' ') ++i;
-    size_t start = i;
-    while (i < keys.size() && keys[i] != ' ') ++i;
-    if (i - start > kMaxKeyLength) return Error(req, kBadFormat, line_end);
-  }
-  req->cmd = cmd;
-  req->keys = keys;
-  return {ParseResult::kOk, line_end};
+  return ParseGetKeys(keys, cmd, line_end, false, req);
 }
 
 ParseResult ParseKeyed(const Tokens& tk, Command cmd, size_t line_end, Request* req) {
@@ -210,6 +222,14 @@ ParseResult ParseText(std::string_view in, size_t item_size_max, Request* req) {
   }
 
   req->Reset();
+  // get/gets are most of the traffic, and for them the tokenizer only finds the command
+  // word and the rest of the line: skip it when the line starts with exactly that word.
+  if (line.size() > 4 && line[0] == 'g' && line[1] == 'e' && line[2] == 't') {
+    if (line[3] == ' ') return ParseGetKeys(line.substr(3), Command::kGet, line_end, true, req);
+    if (line[3] == 's' && line[4] == ' ') {
+      return ParseGetKeys(line.substr(4), Command::kGets, line_end, true, req);
+    }
+  }
   Tokens tk;
   Tokenize(line, &tk);
   if (tk.n == 0 || tk.t[0].size() < 2) return Error(req, "ERROR", line_end);
