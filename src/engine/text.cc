@@ -14,6 +14,51 @@ namespace {
 using protocol::Command;
 using protocol::Request;
 
+// Writes the decimal digits of v ending just before `end`; returns where they start.
+char* FormatU64Back(char* end, uint64_t v) {
+  do {
+    *--end = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v);
+  return end;
+}
+
+// "VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n". One resize of `out` instead of an
+// append per field: this runs once per hit and the appends' capacity checks added up.
+void AppendValueBlock(std::string* out, const storage::ItemRef& it, bool with_cas,
+                      bool cas_enabled) {
+  // The numbers, formatted backwards into their own buffer: " <flags> <bytes>[ <cas>]\r\n".
+  char nums[3 * 21 + 2];
+  char* end = nums + sizeof nums;
+  char* p = end;
+  *--p = '\n';
+  *--p = '\r';
+  std::string_view value = it.value();
+  if (with_cas) {
+    p = FormatU64Back(p, cas_enabled ? it.cas() : 0);
+    *--p = ' ';
+  }
+  p = FormatU64Back(p, value.size());
+  *--p = ' ';
+  p = FormatU64Back(p, it.flags());
+  *--p = ' ';
+  size_t nums_len = static_cast<size_t>(end - p);
+  std::string_view key = it.key();
+  size_t old = out->size();
+  out->resize(old + 6 + key.size() + nums_len + value.size() + 2);
+  char* w = out->data() + old;
+  memcpy(w, "VALUE ", 6);
+  w += 6;
+  memcpy(w, key.data(), key.size());
+  w += key.size();
+  memcpy(w, p, nums_len);
+  w += nums_len;
+  memcpy(w, value.data(), value.size());
+  w += value.size();
+  w[0] = '\r';
+  w[1] = '\n';
+}
+
 // get/gets/gat/gats: one VALUE block per hit, then END.
 void ExecuteGet(Engine& e, Session& s, const Request& req, std::string* out) {
   bool with_cas = req.cmd == Command::kGets || req.cmd == Command::kGats;
@@ -36,19 +81,7 @@ void ExecuteGet(Engine& e, Session& s, const Request& req, std::string* out) {
       if (!it) return;
       if (touch) acc.SetExptime(exptime);
       acc.MarkFetched();
-      out->append("VALUE ", 6);
-      out->append(it.key());
-      out->push_back(' ');
-      AppendU64(out, it.flags());
-      out->push_back(' ');
-      AppendU64(out, it.value().size());
-      if (with_cas) {
-        out->push_back(' ');
-        AppendU64(out, cas_enabled ? it.cas() : 0);
-      }
-      out->append("\r\n", 2);
-      out->append(it.value());
-      out->append("\r\n", 2);
+      AppendValueBlock(out, it, with_cas, cas_enabled);
     });
   }
   out->append("END\r\n", 5);
