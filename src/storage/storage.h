@@ -109,10 +109,19 @@ class Accessor {
   friend class Store;
   Accessor(class Shard* shard, std::string_view key, uint64_t hash, class Store* store)
       : shard_(shard), key_(key), hash_(hash), store_(store) {}
+  // The item linked under key_, looked up once per Access and kept current by every
+  // mutation made through this Accessor (a get finds, then marks fetched: one chain walk).
+  Item* Current();
+  // The clock, read once per Access: a request needs one "now", not one per step.
+  uint32_t Now();
   class Shard* shard_;
   std::string_view key_;
   uint64_t hash_;
   class Store* store_;
+  Item* item_ = nullptr;
+  bool item_known_ = false;
+  bool now_known_ = false;
+  uint32_t now_ = 0;
 };
 
 // Counters the store keeps (summed over shards when read).

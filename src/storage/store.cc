@@ -237,11 +237,27 @@ bool Store::EvictFromLocked(Shard* s, uint32_t now, Over&& over) {
   return !over();
 }
 
+Item* Accessor::Current() {
+  if (!item_known_) {
+    item_ = shard_->FindLocked(key_, hash_);
+    item_known_ = true;
+  }
+  return item_;
+}
+
+uint32_t Accessor::Now() {
+  if (!now_known_) {
+    now_ = store_->clock_->NowSeconds();
+    now_known_ = true;
+  }
+  return now_;
+}
+
 ItemRef Accessor::Find(bool count_miss_reason) {
-  Item* it = shard_->FindLocked(key_, hash_);
+  Item* it = Current();
   if (!it) return ItemRef();
   bool flushed;
-  if (store_->IsDead(it, store_->clock_->NowSeconds(), &flushed)) {
+  if (store_->IsDead(it, Now(), &flushed)) {
     if (count_miss_reason) {
       if (flushed)
         ++shard_->get_flushed;
@@ -253,6 +269,7 @@ ItemRef Accessor::Find(bool count_miss_reason) {
       ++shard_->classes[store_->ClassOfItem(it)].expired_unfetched;
     }
     store_->RemoveLocked(shard_, it, hash_);
+    item_ = nullptr;
     return ItemRef();
   }
   return ItemRef(it);
@@ -265,8 +282,8 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
     ++store_->shards_->too_large;
     return PutStatus::kTooLarge;
   }
-  uint32_t now = store_->clock_->NowSeconds();
-  Item* old_it = shard_->FindLocked(key_, hash_);
+  uint32_t now = Now();
+  Item* old_it = Current();
   if (old_it) {
     bool flushed;
     if (store_->IsDead(old_it, now, &flushed)) {
@@ -280,13 +297,19 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
   // Estimate the charge before allocating so eviction runs first (keeps RSS near -m).
   size_t estimate = ((total + kMallocOverhead + 15) & ~size_t{15});
   size_t old_charge = old_it ? Charge(old_it) : 0;
-  if (estimate > old_charge && !store_->MakeRoomLocked(shard_, estimate - old_charge, now)) {
-    ++store_->shards_->no_memory;
-    ++shard_->classes[store_->SizeClassOf(total + 4)].outofmemory;
-    return PutStatus::kNoMemory;
+  if (estimate > old_charge) {
+    // Eviction may remove the old item (only removals change this shard's count).
+    uint64_t count_before = shard_->count();
+    bool room = store_->MakeRoomLocked(shard_, estimate - old_charge, now);
+    if (shard_->count() != count_before) {
+      old_it = item_ = shard_->FindLocked(key_, hash_);
+    }
+    if (!room) {
+      ++store_->shards_->no_memory;
+      ++shard_->classes[store_->SizeClassOf(total + 4)].outofmemory;
+      return PutStatus::kNoMemory;
+    }
   }
-  // Eviction may have removed the old item.
-  old_it = shard_->FindLocked(key_, hash_);
   Item* it = static_cast<Item*>(malloc(total));
   if (!it) {
     ++store_->shards_->no_memory;
@@ -324,6 +347,7 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
   } else {
     shard_->LinkLocked(it, hash_);
   }
+  item_ = it;
   store_->Publish(record::ChangeView{
       PutKind(it), {it->cas, it->node}, it->key(), it->value(), it->flags, it->exptime});
   if (out) *out = ItemRef(it);
@@ -331,16 +355,17 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
 }
 
 void Accessor::Delete() {
-  Item* it = shard_->FindLocked(key_, hash_);
+  Item* it = Current();
   if (!it) return;
   store_->RemoveLocked(shard_, it, hash_);
+  item_ = nullptr;
   record::Version v = store_->hlc_.Next();
   if (store_->options_.replicated) store_->NoteTombstoneLocked(shard_, key_, v);
   store_->Publish(record::ChangeView{record::Kind::kDelete, v, key_, {}, 0, 0});
 }
 
 void Accessor::SetExptime(uint32_t exptime) {
-  Item* it = shard_->FindLocked(key_, hash_);
+  Item* it = Current();
   if (!it) return;
   shard_->ExptimeChangedLocked(it->exptime, exptime);
   it->exptime = exptime;
@@ -354,7 +379,7 @@ void Accessor::SetExptime(uint32_t exptime) {
 }
 
 void Accessor::MarkStale(bool stale) {
-  Item* it = shard_->FindLocked(key_, hash_);
+  Item* it = Current();
   if (!it) return;
   if (stale)
     it->bits |= kStale;
@@ -368,20 +393,20 @@ void Accessor::MarkStale(bool stale) {
 }
 
 void Accessor::SetWinTokenSent() {
-  if (Item* it = shard_->FindLocked(key_, hash_)) it->bits |= kWinSent;
+  if (Item* it = Current()) it->bits |= kWinSent;
 }
 
 void Accessor::MarkFetched() {
-  if (Item* it = shard_->FindLocked(key_, hash_)) {
+  if (Item* it = Current()) {
     it->bits |= kFetched;
-    it->atime = store_->clock_->NowSeconds();
+    it->atime = Now();
     shard_->LruBumpLocked(it);
   }
 }
 
 void Accessor::Bump() {
-  if (Item* it = shard_->FindLocked(key_, hash_)) {
-    it->atime = store_->clock_->NowSeconds();
+  if (Item* it = Current()) {
+    it->atime = Now();
     shard_->LruBumpLocked(it);
   }
 }
