@@ -66,14 +66,17 @@ void ExecuteGet(Engine& e, Session& s, const Request& req, std::string* out) {
   uint32_t exptime = touch ? e.AbsoluteExptime(req.exptime) : 0;
   bool cas_enabled = e.settings().cas_enabled;
   storage::Store& store = *e.store();
-  std::string_view keys = req.keys;
-  size_t i = 0;
-  while (i < keys.size()) {
-    while (i < keys.size() && keys[i] == ' ') ++i;
-    size_t start = i;
-    while (i < keys.size() && keys[i] != ' ') ++i;
-    if (i == start) break;
-    std::string_view key = keys.substr(start, i - start);
+  const char* p = req.keys.data();
+  const char* end = p + req.keys.size();
+  while (p < end) {
+    if (*p == ' ') {
+      ++p;
+      continue;
+    }
+    const char* space = static_cast<const char*>(memchr(p, ' ', static_cast<size_t>(end - p)));
+    const char* key_end = space ? space : end;
+    std::string_view key(p, static_cast<size_t>(key_end - p));
+    p = key_end;
     store.Access(key, [&](storage::Accessor& acc) {
       storage::ItemRef it = acc.Find();
       CountGet(store, *s.stats, it, touch);

@@ -97,11 +97,18 @@ ParseResult ParseGetKeys(std::string_view keys, Command cmd, size_t line_end, bo
   const char* end = p + keys.size();
   bool any = false;
   while (p < end) {
-    while (p < end && *p == ' ') ++p;
-    const char* start = p;
-    while (p < end && *p != ' ') ++p;
-    if (p - start > static_cast<ptrdiff_t>(kMaxKeyLength)) return Error(req, kBadFormat, line_end);
-    any |= p != start;
+    if (*p == ' ') {
+      ++p;
+      continue;
+    }
+    // Keys are 10-250 bytes: memchr beats a byte loop from about 8.
+    const char* space = static_cast<const char*>(memchr(p, ' ', static_cast<size_t>(end - p)));
+    const char* key_end = space ? space : end;
+    if (key_end - p > static_cast<ptrdiff_t>(kMaxKeyLength)) {
+      return Error(req, kBadFormat, line_end);
+    }
+    any = true;
+    p = key_end;
   }
   if (need_key && !any) return Error(req, "ERROR", line_end);
   req->cmd = cmd;
