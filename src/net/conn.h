@@ -11,6 +11,7 @@
 // of [sending_ tail, out_]. Pending output = both.
 #pragma once
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -24,6 +25,14 @@
 namespace syncached::net {
 
 class Worker;
+
+// The per-request syscalls, made without glibc's wrappers: read/send/sendmsg are
+// cancellation points, and in a threaded process each call switches the thread to
+// asynchronous cancellation and back around the syscall (~60 instructions per request).
+// Workers are never cancelled, so these are the same calls without that.
+ssize_t SysRead(int fd, void* buf, size_t n);
+ssize_t SysSend(int fd, const void* buf, size_t n, int flags);
+ssize_t SysSendmsg(int fd, const struct msghdr* msg, int flags);
 
 enum class ConnState : uint8_t { kWaiting, kRead, kParse, kWrite, kClosing };
 const char* ConnStateName(ConnState s);
