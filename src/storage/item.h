@@ -29,6 +29,7 @@ enum ItemBits : uint8_t {
   kWinSent = 1 << 2,
   kKeyBinary = 1 << 3,
   kLinked = 1 << 4,
+  kActive = 1 << 5,  // read since it was stored or last reached the LRU tail
 };
 
 // Packed to 4 so the header is 52 bytes, not 56; every field still lands on its

@@ -101,8 +101,10 @@ class Accessor {
   void SetExptime(uint32_t exptime);
   void MarkStale(bool stale);  // new CAS, clears win_token_sent
   void SetWinTokenSent();
-  void MarkFetched();  // sets fetched, bumps in LRU, last_access
-  void Bump();         // LRU bump + last_access only
+  // Sets fetched and last_access, and marks the item active: eviction moves an active item
+  // from the LRU tail back to the head once instead of evicting it (second chance).
+  void MarkFetched();
+  void Bump();  // active + last_access only
   std::string_view key() const { return key_; }
 
  private:
