@@ -106,7 +106,7 @@ void Conn::Discard(size_t read_chunk) {
   ShrinkBuffers(read_chunk);
 }
 
-char* Conn::ReadSpace(size_t* room) {
+char* Conn::ReadSpaceSlow(size_t* room) {
   size_t used = in_end_ - in_start_;
   if (used == 0) {
     in_start_ = in_end_ = 0;

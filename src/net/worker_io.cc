@@ -127,7 +127,8 @@ void Worker::Settle(Conn* c) {
     c->set_state(ConnState::kRead);
   } else {
     c->set_state(ConnState::kWaiting);
-    c->ShrinkBuffers(read_chunk_);  // idle: give back what one huge request needed
+    // Idle: give back what one huge request needed.
+    if (c->Oversized(read_chunk_)) c->ShrinkBuffers(read_chunk_);
   }
 }
 
