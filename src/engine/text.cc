@@ -16,10 +16,24 @@ using protocol::Request;
 
 // Writes the decimal digits of v ending just before `end`; returns where they start.
 char* FormatU64Back(char* end, uint64_t v) {
-  do {
-    *--end = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v);
+  // Two digits per division: flags and lengths are short, but every hit formats two.
+  static constexpr char kPairs[] =
+      "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445"
+      "46474849"
+      "50515253545556575859606162636465666768697071727374757677787980818283848586878889909192939495"
+      "96979899";
+  while (v >= 100) {
+    uint64_t r = v % 100;
+    v /= 100;
+    end -= 2;
+    memcpy(end, kPairs + 2 * r, 2);
+  }
+  if (v >= 10) {
+    end -= 2;
+    memcpy(end, kPairs + 2 * v, 2);
+  } else {
+    *--end = static_cast<char>('0' + v);
+  }
   return end;
 }
 
