@@ -122,6 +122,7 @@ class Accessor {
   class Store* store_;
   Item* item_ = nullptr;
   bool item_known_ = false;
+  bool item_live_ = false;  // Find() returned item_: not expired or flushed at Now()
   bool now_known_ = false;
   uint32_t now_ = 0;
 };

@@ -286,6 +286,7 @@ ItemRef Accessor::Find(bool count_miss_reason) {
     item_ = nullptr;
     return ItemRef();
   }
+  item_live_ = true;
   return ItemRef(it);
 }
 
@@ -298,7 +299,7 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
   }
   uint32_t now = Now();
   Item* old_it = Current();
-  if (old_it) {
+  if (old_it && !item_live_) {
     bool flushed;
     if (store_->IsDead(old_it, now, &flushed)) {
       // Storing over an expired item reuses its memory: memcached counts that reclaimed.
@@ -317,6 +318,7 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
     bool room = store_->MakeRoomLocked(shard_, estimate - old_charge, now);
     if (shard_->count() != count_before) {
       old_it = item_ = shard_->FindLocked(key_, hash_);
+      item_live_ = false;
     }
     if (!room) {
       ++store_->shards_->no_memory;
@@ -362,6 +364,7 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
     shard_->LinkLocked(it, hash_);
   }
   item_ = it;
+  item_live_ = false;
   store_->Publish(record::ChangeView{
       PutKind(it), {it->cas, it->node}, it->key(), it->value(), it->flags, it->exptime});
   if (out) *out = ItemRef(it);
@@ -373,6 +376,7 @@ void Accessor::Delete() {
   if (!it) return;
   store_->RemoveLocked(shard_, it, hash_);
   item_ = nullptr;
+  item_live_ = false;
   record::Version v = store_->hlc_.Next();
   if (store_->options_.replicated) store_->NoteTombstoneLocked(shard_, key_, v);
   store_->Publish(record::ChangeView{record::Kind::kDelete, v, key_, {}, 0, 0});
