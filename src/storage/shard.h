@@ -21,7 +21,7 @@ namespace syncached::storage {
 
 // The shard lock: a futex word (0 free, 1 held, 2 held with sleepers). Every request takes
 // one, nearly always uncontended; this costs a compare-exchange and an exchange where
-// pthread_mutex_lock/unlock cost ~60 instructions more per request. Contended, it spins
+// pthread_mutex_lock/unlock cost ~45 instructions more per request. Contended, it spins
 // briefly (critical sections are a hash walk and a copy), then sleeps in the kernel.
 class ShardMutex {
  public:
