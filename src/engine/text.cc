@@ -59,7 +59,18 @@ void AppendValueBlock(std::string* out, const storage::ItemRef& it, bool with_ca
   size_t nums_len = static_cast<size_t>(end - p);
   std::string_view key = it.key();
   size_t old = out->size();
-  out->resize(old + 6 + key.size() + nums_len + value.size() + 2);
+  size_t total = 6 + key.size() + nums_len + value.size() + 2;
+  if (value.size() > 512) {
+    // resize() zero-fills: for a large value that is a second pass over the whole block.
+    out->reserve(old + total);
+    out->append("VALUE ", 6);
+    out->append(key);
+    out->append(p, nums_len);
+    out->append(value);
+    out->append("\r\n", 2);
+    return;
+  }
+  out->resize(old + total);
   char* w = out->data() + old;
   memcpy(w, "VALUE ", 6);
   w += 6;

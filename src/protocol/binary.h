@@ -182,6 +182,17 @@ inline void AppendResponse(std::string* out, uint8_t opcode, uint16_t status, ui
                            std::string_view value) {
   size_t body = extras.size() + key.size() + value.size();
   size_t old = out->size();
+  if (body > 512) {
+    // resize() zero-fills: for a large value that is a second pass over the whole block.
+    out->reserve(old + kHeaderSize + body);
+    AppendResponseHeader(out, opcode, status, static_cast<uint8_t>(extras.size()),
+                         static_cast<uint16_t>(key.size()), static_cast<uint32_t>(body), opaque,
+                         cas);
+    out->append(extras);
+    out->append(key);
+    out->append(value);
+    return;
+  }
   out->resize(old + kHeaderSize + body);
   char* w = out->data() + old;
   EncodeResponseHeader(w, opcode, status, static_cast<uint8_t>(extras.size()),
