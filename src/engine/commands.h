@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -73,6 +74,15 @@ inline void AppendI64(std::string* out, int64_t v) {
 inline void AppendLine(std::string* out, std::string_view line) {
   out->append(line);
   out->append("\r\n", 2);
+}
+// A literal reply ("STORED"): no strlen, and one append instead of two.
+template <size_t N>
+inline void AppendLine(std::string* out, const char (&line)[N]) {
+  char buf[N + 1];
+  memcpy(buf, line, N - 1);
+  buf[N - 1] = '\r';
+  buf[N] = '\n';
+  out->append(buf, N + 1);
 }
 
 }  // namespace syncached::engine

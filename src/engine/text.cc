@@ -14,6 +14,76 @@ namespace {
 using protocol::Command;
 using protocol::Request;
 
+// Writes the decimal digits of v ending just before `end`; returns where they start.
+char* FormatU64Back(char* end, uint64_t v) {
+  // Two digits per division: flags and lengths are short, but every hit formats two.
+  static constexpr char kPairs[] =
+      "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445"
+      "46474849"
+      "50515253545556575859606162636465666768697071727374757677787980818283848586878889909192939495"
+      "96979899";
+  while (v >= 100) {
+    uint64_t r = v % 100;
+    v /= 100;
+    end -= 2;
+    memcpy(end, kPairs + 2 * r, 2);
+  }
+  if (v >= 10) {
+    end -= 2;
+    memcpy(end, kPairs + 2 * v, 2);
+  } else {
+    *--end = static_cast<char>('0' + v);
+  }
+  return end;
+}
+
+// "VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n". One resize of `out` instead of an
+// append per field: this runs once per hit and the appends' capacity checks added up.
+void AppendValueBlock(std::string* out, const storage::ItemRef& it, bool with_cas,
+                      bool cas_enabled) {
+  // The numbers, formatted backwards into their own buffer: " <flags> <bytes>[ <cas>]\r\n".
+  char nums[3 * 21 + 2];
+  char* end = nums + sizeof nums;
+  char* p = end;
+  *--p = '\n';
+  *--p = '\r';
+  std::string_view value = it.value();
+  if (with_cas) {
+    p = FormatU64Back(p, cas_enabled ? it.cas() : 0);
+    *--p = ' ';
+  }
+  p = FormatU64Back(p, value.size());
+  *--p = ' ';
+  p = FormatU64Back(p, it.flags());
+  *--p = ' ';
+  size_t nums_len = static_cast<size_t>(end - p);
+  std::string_view key = it.key();
+  size_t old = out->size();
+  size_t total = 6 + key.size() + nums_len + value.size() + 2;
+  if (value.size() > 512) {
+    // resize() zero-fills: for a large value that is a second pass over the whole block.
+    out->reserve(old + total);
+    out->append("VALUE ", 6);
+    out->append(key);
+    out->append(p, nums_len);
+    out->append(value);
+    out->append("\r\n", 2);
+    return;
+  }
+  out->resize(old + total);
+  char* w = out->data() + old;
+  memcpy(w, "VALUE ", 6);
+  w += 6;
+  memcpy(w, key.data(), key.size());
+  w += key.size();
+  memcpy(w, p, nums_len);
+  w += nums_len;
+  memcpy(w, value.data(), value.size());
+  w += value.size();
+  w[0] = '\r';
+  w[1] = '\n';
+}
+
 // get/gets/gat/gats: one VALUE block per hit, then END.
 void ExecuteGet(Engine& e, Session& s, const Request& req, std::string* out) {
   bool with_cas = req.cmd == Command::kGets || req.cmd == Command::kGats;
@@ -21,14 +91,17 @@ void ExecuteGet(Engine& e, Session& s, const Request& req, std::string* out) {
   uint32_t exptime = touch ? e.AbsoluteExptime(req.exptime) : 0;
   bool cas_enabled = e.settings().cas_enabled;
   storage::Store& store = *e.store();
-  std::string_view keys = req.keys;
-  size_t i = 0;
-  while (i < keys.size()) {
-    while (i < keys.size() && keys[i] == ' ') ++i;
-    size_t start = i;
-    while (i < keys.size() && keys[i] != ' ') ++i;
-    if (i == start) break;
-    std::string_view key = keys.substr(start, i - start);
+  const char* p = req.keys.data();
+  const char* end = p + req.keys.size();
+  while (p < end) {
+    if (*p == ' ') {
+      ++p;
+      continue;
+    }
+    const char* space = static_cast<const char*>(memchr(p, ' ', static_cast<size_t>(end - p)));
+    const char* key_end = space ? space : end;
+    std::string_view key(p, static_cast<size_t>(key_end - p));
+    p = key_end;
     store.Access(key, [&](storage::Accessor& acc) {
       storage::ItemRef it = acc.Find();
       CountGet(store, *s.stats, it, touch);
@@ -36,19 +109,7 @@ void ExecuteGet(Engine& e, Session& s, const Request& req, std::string* out) {
       if (!it) return;
       if (touch) acc.SetExptime(exptime);
       acc.MarkFetched();
-      out->append("VALUE ", 6);
-      out->append(it.key());
-      out->push_back(' ');
-      AppendU64(out, it.flags());
-      out->push_back(' ');
-      AppendU64(out, it.value().size());
-      if (with_cas) {
-        out->push_back(' ');
-        AppendU64(out, cas_enabled ? it.cas() : 0);
-      }
-      out->append("\r\n", 2);
-      out->append(it.value());
-      out->append("\r\n", 2);
+      AppendValueBlock(out, it, with_cas, cas_enabled);
     });
   }
   out->append("END\r\n", 5);

@@ -1,13 +1,25 @@
 #include "net/conn.h"
 
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <cstring>
 
 #include "net/worker.h"
 
 namespace syncached::net {
+
+ssize_t SysRead(int fd, void* buf, size_t n) { return syscall(SYS_read, fd, buf, n); }
+
+ssize_t SysSend(int fd, const void* buf, size_t n, int flags) {
+  return syscall(SYS_sendto, fd, buf, n, flags, nullptr, 0);
+}
+
+ssize_t SysSendmsg(int fd, const struct msghdr* msg, int flags) {
+  return syscall(SYS_sendmsg, fd, msg, flags);
+}
 
 const char* ConnStateName(ConnState s) {
   switch (s) {
@@ -96,7 +108,7 @@ void Conn::Discard(size_t read_chunk) {
   ShrinkBuffers(read_chunk);
 }
 
-char* Conn::ReadSpace(size_t* room) {
+char* Conn::ReadSpaceSlow(size_t* room) {
   size_t used = in_end_ - in_start_;
   if (used == 0) {
     in_start_ = in_end_ = 0;
@@ -124,14 +136,14 @@ ssize_t Conn::WriteOnce() {
   size_t tail = sending_.size() - send_off_;
   ssize_t n;
   if (tail == 0) {
-    n = send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
+    n = SysSend(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
     if (n < 0) return n;
   } else {
     iovec iov[2] = {{sending_.data() + send_off_, tail}, {out_.data(), out_.size()}};
     msghdr msg{};
     msg.msg_iov = iov;
     msg.msg_iovlen = out_.empty() ? 1 : 2;
-    n = sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    n = SysSendmsg(fd_, &msg, MSG_NOSIGNAL);
     if (n < 0) return n;
     if (static_cast<size_t>(n) < tail) {
       send_off_ += n;

@@ -11,6 +11,7 @@
 // of [sending_ tail, out_]. Pending output = both.
 #pragma once
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -25,6 +26,14 @@ namespace syncached::net {
 
 class Worker;
 
+// The per-request syscalls, made without glibc's wrappers: read/send/sendmsg are
+// cancellation points, and in a threaded process each call switches the thread to
+// asynchronous cancellation and back around the syscall (~60 instructions per request).
+// Workers are never cancelled, so these are the same calls without that.
+ssize_t SysRead(int fd, void* buf, size_t n);
+ssize_t SysSend(int fd, const void* buf, size_t n, int flags);
+ssize_t SysSendmsg(int fd, const struct msghdr* msg, int flags);
+
 // kNread: a command line arrived and its data block is still coming (memcached's
 // conn_nread), as opposed to kRead, part of a command line.
 enum class ConnState : uint8_t { kWaiting, kRead, kNread, kParse, kWrite, kClosing };
@@ -38,6 +47,11 @@ class Conn final : public Connection {
   void Reset(int fd, uint64_t id, std::string peer, size_t read_chunk, uint32_t now);
   // Drops oversized buffers before pooling or when idle.
   void ShrinkBuffers(size_t read_chunk);
+  // Whether ShrinkBuffers has anything to do (checked each time a connection goes idle).
+  bool Oversized(size_t read_chunk) const {
+    size_t keep = 4 * read_chunk;
+    return cap_ > read_chunk || out_.capacity() > keep || sending_.capacity() > keep;
+  }
   // Forgets buffered input and output (the connection is closed) and shrinks the buffers.
   void Discard(size_t read_chunk);
 
@@ -45,7 +59,14 @@ class Conn final : public Connection {
   size_t input_size() const { return in_end_ - in_start_; }
   void Consume(size_t n) { in_start_ += n; }
   // Space to read into: compacts, or grows when unconsumed input fills most of the buffer.
-  char* ReadSpace(size_t* room);
+  char* ReadSpace(size_t* room) {
+    if (in_start_ == in_end_) {  // the usual case: everything was consumed
+      in_start_ = in_end_ = 0;
+      *room = cap_;
+      return buf_.get();
+    }
+    return ReadSpaceSlow(room);
+  }
   void Commit(size_t n) { in_end_ += n; }
 
   size_t pending_out() const { return sending_.size() - send_off_ + out_.size(); }
@@ -73,6 +94,8 @@ class Conn final : public Connection {
   bool rerun_ = false;       // stopped at high water with input left: re-run OnData on drain
 
  private:
+  char* ReadSpaceSlow(size_t* room);
+
   std::unique_ptr<char[]> buf_;
   size_t cap_ = 0, in_start_ = 0, in_end_ = 0;
   std::string sending_;

@@ -21,7 +21,7 @@ void Worker::HandleRead(Conn* c, int max_rounds) {
     if (c->closing() || c->pending_out() >= high_water_) break;
     size_t room;
     char* p = c->ReadSpace(&room);
-    ssize_t n = read(c->fd(), p, room);
+    ssize_t n = SysRead(c->fd(), p, room);
     if (n > 0) {
       c->Commit(static_cast<size_t>(n));
       Bump(counters_.bytes_read, static_cast<uint64_t>(n));
@@ -129,7 +129,8 @@ void Worker::Settle(Conn* c) {
     c->set_state(in.find('\n') != std::string_view::npos ? ConnState::kNread : ConnState::kRead);
   } else {
     c->set_state(ConnState::kWaiting);
-    c->ShrinkBuffers(read_chunk_);  // idle: give back what one huge request needed
+    // Idle: give back what one huge request needed.
+    if (c->Oversized(read_chunk_)) c->ShrinkBuffers(read_chunk_);
   }
 }
 

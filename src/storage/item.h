@@ -29,6 +29,7 @@ enum ItemBits : uint8_t {
   kWinSent = 1 << 2,
   kKeyBinary = 1 << 3,
   kLinked = 1 << 4,
+  kActive = 1 << 5,     // read since it was stored or last reached its LRU's tail
   kFreeChunk = 1 << 7,  // a slab chunk on its class's free list, not an item
 };
 

@@ -77,7 +77,7 @@ ApplyResult Store::Apply(const record::ChangeView& c, ApplyMode mode) {
     Shard* s = acc.shard_;
     // Compare against whatever the key holds, live or not: an expired item still
     // carries the newest version this node has seen for the key.
-    Item* it = s->FindLocked(c.key, acc.hash_);
+    Item* it = acc.Current();
     bool older = !restore && it && !(record::Version{it->cas, it->node} < c.version);
     if (!older && !restore) {
       auto t = s->tombstones.find(std::string(c.key));

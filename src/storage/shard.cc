@@ -1,6 +1,12 @@
 #include "storage/shard.h"
 
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+// Inlined (header-only form of the same XXH3): every request hashes one short key, and the
+// library call plus its length dispatch cost as much as the hash.
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include <cstdlib>
@@ -8,6 +14,30 @@
 namespace syncached::storage {
 
 uint64_t HashKey(std::string_view key) { return XXH3_64bits(key.data(), key.size()); }
+
+// Drepper, "Futexes Are Tricky", mutex 3: whoever finds the word non-zero marks it 2
+// before sleeping, so the holder's unlock knows to wake someone.
+void ShardMutex::LockSlow() {
+  for (int i = 0; i < 64; ++i) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+    uint32_t c = 0;
+    if (state_.load(std::memory_order_relaxed) == 0 &&
+        state_.compare_exchange_weak(c, 1, std::memory_order_acquire, std::memory_order_relaxed)) {
+      return;
+    }
+  }
+  while (state_.exchange(2, std::memory_order_acquire) != 0) {
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&state_), FUTEX_WAIT_PRIVATE, 2, nullptr,
+            nullptr, 0);
+  }
+}
+
+void ShardMutex::Wake() {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&state_), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr,
+          0);
+}
 
 namespace {
 // Tables of a page or more are mapped directly: a table freed after growth then goes

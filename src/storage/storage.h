@@ -56,7 +56,7 @@ class ItemRef {
   std::string_view value() const { return it_->value(); }
   uint32_t flags() const { return it_->flags; }
   uint32_t exptime() const { return it_->exptime; }    // absolute unix seconds, 0 = never
-  uint32_t last_access() const { return it_->atime; }  // unix seconds of the last bump
+  uint32_t last_access() const { return it_->atime; }  // unix seconds of the last store or hit
   uint64_t cas() const { return it_->cas; }            // engine reports 0 when -C
   record::Version version() const { return {it_->cas, it_->node}; }
   bool fetched() const { return it_->bits & kFetched; }  // read since stored
@@ -109,18 +109,30 @@ class Accessor {
   void SetExptime(uint32_t exptime);
   void MarkStale(bool stale);  // new CAS, clears win_token_sent
   void SetWinTokenSent();
-  void MarkFetched();  // sets fetched, bumps in LRU, last_access
-  void Bump();         // LRU bump + last_access only
+  // Sets fetched and last_access, and marks the item active: eviction moves an active item
+  // from the LRU tail back to the head once instead of evicting it (second chance).
+  void MarkFetched();
+  void Bump();  // active + last_access only
   std::string_view key() const { return key_; }
 
  private:
   friend class Store;
   Accessor(class Shard* shard, std::string_view key, uint64_t hash, class Store* store)
       : shard_(shard), key_(key), hash_(hash), store_(store) {}
+  // The item linked under key_, looked up once per Access and kept current by every
+  // mutation made through this Accessor (a get finds, then marks fetched: one chain walk).
+  Item* Current();
+  // The clock, read once per Access: a request needs one "now", not one per step.
+  uint32_t Now();
   class Shard* shard_;
   std::string_view key_;
   uint64_t hash_;
   class Store* store_;
+  Item* item_ = nullptr;
+  bool item_known_ = false;
+  bool item_live_ = false;  // Find() returned item_: not expired or flushed at Now()
+  bool now_known_ = false;
+  uint32_t now_ = 0;
 };
 
 // Counters the store keeps (summed over shards when read).
@@ -247,7 +259,8 @@ class Store {
   void FreeItemLocked(class Shard* s, Item* it);
   void RemoveLocked(class Shard* s, Item* it, uint64_t hash);
   bool MakeRoomLocked(class Shard* s, uint8_t cls, size_t need, uint32_t now, const Item* keep);
-  bool EvictOneLocked(class Shard* s, uint8_t prefer, uint32_t now, const Item* keep);
+  bool EvictOneLocked(class Shard* s, uint8_t prefer, uint32_t now, const Item* keep,
+                      int* second_chances);
   bool EvictDeadLocked(class Shard* s, uint8_t prefer, uint32_t now, const Item* keep);
   void EvictPageLocked(class Shard* s, uint32_t page, uint32_t now, const Item* keep);
   void EvictItemLocked(class Shard* s, Item* victim, uint32_t now);

@@ -14,6 +14,9 @@ namespace syncached::storage {
 namespace {
 constexpr uint32_t kMigrateBucketsPerOp = 4;
 constexpr int kMaxEvictionsPerPut = 64;
+// Active items found at the LRU tail and moved to the head per eviction call; past this the
+// tail goes whatever it is, so a store never fails because everything was read lately.
+constexpr int kMaxSecondChances = 64;
 constexpr uint32_t kMaxKeyLength = 250;
 }  // namespace
 
@@ -189,8 +192,9 @@ bool Store::MakeRoomLocked(Shard* s, uint8_t cls, size_t need, uint32_t now, con
            static_cast<int64_t>(shards_->max_bytes.load(std::memory_order_relaxed));
   };
   auto fits = [&] { return s->HasFreeChunk(cls) || !over(); };
+  int second_chances = 0;
   for (int i = 0; i < kMaxEvictionsPerPut && !fits(); ++i) {
-    if (!EvictOneLocked(s, cls, now, keep)) break;
+    if (!EvictOneLocked(s, cls, now, keep, &second_chances)) break;
   }
   if (fits()) return true;
   size_t n = shards_->shards.size();
@@ -198,8 +202,9 @@ bool Store::MakeRoomLocked(Shard* s, uint8_t cls, size_t need, uint32_t now, con
   for (size_t i = 1; i < n && over(); ++i) {
     Shard* o = &shards_->shards[(self + i) % n];
     if (!o->mu.try_lock()) continue;
+    second_chances = 0;
     for (int j = 0; j < kMaxEvictionsPerPut && over(); ++j) {
-      if (!EvictOneLocked(o, kNoClass, now, nullptr)) break;
+      if (!EvictOneLocked(o, kNoClass, now, nullptr, &second_chances)) break;
     }
     o->mu.unlock();
   }
@@ -207,17 +212,35 @@ bool Store::MakeRoomLocked(Shard* s, uint8_t cls, size_t need, uint32_t now, con
 }
 
 // One eviction step (see MakeRoomLocked); false when the shard has nothing to give.
-bool Store::EvictOneLocked(Shard* s, uint8_t prefer, uint32_t now, const Item* keep) {
+// Hits only mark items active (MarkFetched, Bump), as memcached's ITEM_ACTIVE: an active
+// item found at the tail of the chosen class goes back to the head of its class's LRU
+// once, where a bump on every hit would have kept it, and the choice is made again.
+// Relinking on each hit touched two neighbours' cache lines per get. `*second_chances`
+// bounds these per MakeRoomLocked pass; past it the tail goes whatever it is, so a store
+// never fails because everything was read lately.
+bool Store::EvictOneLocked(Shard* s, uint8_t prefer, uint32_t now, const Item* keep,
+                           int* second_chances) {
   if (!options_.evict) return EvictDeadLocked(s, prefer, now, keep);
-  uint8_t v = s->OldestClassLocked(prefer, keep);
-  if (v == kNoClass) return false;
-  Item* victim = s->VictimTail(v, keep);
-  if (v == prefer || v == kLargeClass) {
-    EvictItemLocked(s, victim, now);
-  } else {
-    EvictPageLocked(s, s->arena()->PageOf(victim), now, keep);
+  for (;;) {
+    uint8_t v = s->OldestClassLocked(prefer, keep);
+    if (v == kNoClass) return false;
+    Item* victim = s->VictimTail(v, keep);
+    if ((victim->bits & kActive) && *second_chances < kMaxSecondChances) {
+      bool flushed;
+      if (!IsDead(victim, now, &flushed)) {
+        victim->bits &= static_cast<uint8_t>(~kActive);
+        s->LruBumpLocked(victim);
+        ++*second_chances;
+        continue;
+      }
+    }
+    if (v == prefer || v == kLargeClass) {
+      EvictItemLocked(s, victim, now);
+    } else {
+      EvictPageLocked(s, s->arena()->PageOf(victim), now, keep);
+    }
+    return true;
   }
-  return true;
 }
 
 // -M: only expired or flushed items may go; look a few items up each class's tail.
@@ -275,11 +298,27 @@ void Store::EvictItemLocked(Shard* s, Item* victim, uint32_t now) {
   RemoveLocked(s, victim, HashKey(victim->key()));
 }
 
+Item* Accessor::Current() {
+  if (!item_known_) {
+    item_ = shard_->FindLocked(key_, hash_);
+    item_known_ = true;
+  }
+  return item_;
+}
+
+uint32_t Accessor::Now() {
+  if (!now_known_) {
+    now_ = store_->clock_->NowSeconds();
+    now_known_ = true;
+  }
+  return now_;
+}
+
 ItemRef Accessor::Find(bool count_miss_reason) {
-  Item* it = shard_->FindLocked(key_, hash_);
+  Item* it = Current();
   if (!it) return ItemRef();
   bool flushed;
-  if (store_->IsDead(it, store_->clock_->NowSeconds(), &flushed)) {
+  if (store_->IsDead(it, Now(), &flushed)) {
     if (count_miss_reason) {
       if (flushed)
         ++shard_->get_flushed;
@@ -291,8 +330,10 @@ ItemRef Accessor::Find(bool count_miss_reason) {
       ++shard_->classes[store_->ClassOfItem(it)].expired_unfetched;
     }
     store_->RemoveLocked(shard_, it, hash_);
+    item_ = nullptr;
     return ItemRef();
   }
+  item_live_ = true;
   return ItemRef(it);
 }
 
@@ -303,9 +344,9 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
     ++store_->shards_->too_large;
     return PutStatus::kTooLarge;
   }
-  uint32_t now = store_->clock_->NowSeconds();
-  Item* old_it = shard_->FindLocked(key_, hash_);
-  if (old_it) {
+  uint32_t now = Now();
+  Item* old_it = Current();
+  if (old_it && !item_live_) {
     bool flushed;
     if (store_->IsDead(old_it, now, &flushed)) {
       // Storing over an expired item reuses its memory: memcached counts that reclaimed.
@@ -321,6 +362,7 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
   if (old_it && acls == kLargeClass && shard_->AllocClassOf(old_it) == kLargeClass) {
     need -= std::min(need, shard_->ChargeOf(old_it));  // freed right after
   }
+  // old_it is MakeRoomLocked's `keep`: eviction never removes it, so item_ stays current.
   if (need > 0 && !store_->MakeRoomLocked(shard_, acls, need, now, old_it)) {
     ++store_->shards_->no_memory;
     ++shard_->classes[store_->SizeClassOf(total + 4)].outofmemory;
@@ -362,6 +404,8 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
   } else {
     shard_->LinkLocked(it, hash_);
   }
+  item_ = it;
+  item_live_ = false;
   store_->Publish(record::ChangeView{
       PutKind(it), {it->cas, it->node}, it->key(), it->value(), it->flags, it->exptime});
   if (out) *out = ItemRef(it);
@@ -369,16 +413,18 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
 }
 
 void Accessor::Delete() {
-  Item* it = shard_->FindLocked(key_, hash_);
+  Item* it = Current();
   if (!it) return;
   store_->RemoveLocked(shard_, it, hash_);
+  item_ = nullptr;
+  item_live_ = false;
   record::Version v = store_->hlc_.Next();
   if (store_->options_.replicated) store_->NoteTombstoneLocked(shard_, key_, v);
   store_->Publish(record::ChangeView{record::Kind::kDelete, v, key_, {}, 0, 0});
 }
 
 void Accessor::SetExptime(uint32_t exptime) {
-  Item* it = shard_->FindLocked(key_, hash_);
+  Item* it = Current();
   if (!it) return;
   shard_->ExptimeChangedLocked(it->exptime, exptime);
   it->exptime = exptime;
@@ -392,7 +438,7 @@ void Accessor::SetExptime(uint32_t exptime) {
 }
 
 void Accessor::MarkStale(bool stale) {
-  Item* it = shard_->FindLocked(key_, hash_);
+  Item* it = Current();
   if (!it) return;
   if (stale)
     it->bits |= kStale;
@@ -406,21 +452,20 @@ void Accessor::MarkStale(bool stale) {
 }
 
 void Accessor::SetWinTokenSent() {
-  if (Item* it = shard_->FindLocked(key_, hash_)) it->bits |= kWinSent;
+  if (Item* it = Current()) it->bits |= kWinSent;
 }
 
 void Accessor::MarkFetched() {
-  if (Item* it = shard_->FindLocked(key_, hash_)) {
-    it->bits |= kFetched;
-    it->atime = store_->clock_->NowSeconds();
-    shard_->LruBumpLocked(it);
+  if (Item* it = Current()) {
+    it->bits |= kFetched | kActive;
+    it->atime = Now();
   }
 }
 
 void Accessor::Bump() {
-  if (Item* it = shard_->FindLocked(key_, hash_)) {
-    it->atime = store_->clock_->NowSeconds();
-    shard_->LruBumpLocked(it);
+  if (Item* it = Current()) {
+    it->atime = Now();
+    it->bits |= kActive;
   }
 }
 

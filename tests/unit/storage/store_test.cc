@@ -184,6 +184,82 @@ TEST(Store, AppendAcrossChunkSizesWhenFull) {
   EXPECT_LE(s.used_bytes(), o.max_bytes);
 }
 
+// Hits only mark items active; eviction gives an active tail item one more round. A cache
+// where every item was read must still make room for new ones.
+TEST(Store, EvictsWhenEveryItemWasRead) {
+  ManualClock clock;
+  Options o = SmallOptions();
+  o.shard_bits = 0;
+  o.max_bytes = 200 * 1024;
+  Store s(o, &clock);
+  std::string v(1000, 'x');
+  auto fetch = [&](const std::string& key) {
+    s.Access(key, [](Accessor& a) {
+      if (a.Find()) a.MarkFetched();
+      return 0;
+    });
+  };
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_EQ(Put(s, "k" + std::to_string(i), v), PutStatus::kOk) << i;
+    for (int j = std::max(0, i - 300); j <= i; ++j) fetch("k" + std::to_string(j));
+  }
+  EXPECT_EQ(Get(s, "k999"), v);
+  EXPECT_EQ(Get(s, "k0"), "<miss>");
+  EXPECT_GT(s.Stats().evictions, 0u);
+  EXPECT_LE(s.used_bytes(), o.max_bytes);
+}
+
+// Second chance keeps LRU's order for what matters: an item read after others were stored
+// outlives them, one never read since goes first.
+TEST(Store, SecondChanceKeepsRecentlyReadItems) {
+  ManualClock clock;
+  Options o = SmallOptions();
+  o.shard_bits = 0;
+  o.max_bytes = 200 * 1024;
+  Store s(o, &clock);
+  std::string v(1000, 'x');
+  for (int i = 0; i < 100; ++i) Put(s, "old" + std::to_string(i), v);
+  s.Access("old5", [](Accessor& a) {
+    a.Find();
+    a.MarkFetched();
+    return 0;
+  });
+  for (int i = 0; i < 150; ++i) Put(s, "new" + std::to_string(i), v);
+  EXPECT_EQ(Get(s, "old5"), v);
+  EXPECT_EQ(Get(s, "old4"), "<miss>");
+  EXPECT_EQ(Get(s, "old6"), "<miss>");
+  EXPECT_EQ(Get(s, "new149"), v);
+  EXPECT_GT(s.Stats().evictions, 0u);
+}
+
+// The same in a slab class's LRU: the active tail item goes to the head of its own
+// class's list (its chunk stays), the unread ones around it are evicted.
+TEST(Store, SecondChanceInSlabClassLru) {
+  ManualClock clock;
+  Options o = SmallOptions();
+  o.shard_bits = 0;
+  o.max_bytes = 1 << 20;
+  Store s(o, &clock);
+  std::string v(100, 'x');
+  // Keys of one length: one chunk size, so one LRU.
+  auto old_key = [](int i) { return "old" + std::to_string(10000 + i); };
+  for (int i = 0; i < 1000; ++i) Put(s, old_key(i), v);
+  s.Access(old_key(5), [](Accessor& a) {
+    a.Find();
+    a.MarkFetched();
+    return 0;
+  });
+  for (int i = 0; i < 100000 && s.Stats().evictions < 200; ++i) {
+    ASSERT_EQ(Put(s, "new" + std::to_string(10000 + i), v), PutStatus::kOk) << i;
+  }
+  EXPECT_GE(s.Stats().evictions, 200u);
+  EXPECT_EQ(Get(s, old_key(5)), v);
+  EXPECT_EQ(Get(s, old_key(4)), "<miss>");
+  EXPECT_EQ(Get(s, old_key(6)), "<miss>");
+  EXPECT_EQ(Get(s, old_key(999)), v);
+  EXPECT_LE(s.used_bytes(), o.max_bytes);
+}
+
 TEST(Store, PublishesOneChangePerMutation) {
   ManualClock clock;
   Store s(SmallOptions(), &clock);
