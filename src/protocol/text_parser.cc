@@ -44,6 +44,9 @@ void Tokenize(std::string_view line, Tokens* tk) {
     while (p < end && *p == ' ') ++p;
     if (p == end) break;
     if (n == kMaxTokens - 1) {
+      // The slot a "too many tokens" line counts as its last (ParseText sets n to
+      // kMaxTokens): empty, like memcached's terminal token, never a stale view.
+      tk->t[n] = std::string_view();
       tk->truncated = true;
       break;
     }
