@@ -91,17 +91,8 @@ void ExecuteGet(Engine& e, Session& s, const Request& req, std::string* out) {
   uint32_t exptime = touch ? e.AbsoluteExptime(req.exptime) : 0;
   bool cas_enabled = e.settings().cas_enabled;
   storage::Store& store = *e.store();
-  const char* p = req.keys.data();
-  const char* end = p + req.keys.size();
-  while (p < end) {
-    if (*p == ' ') {
-      ++p;
-      continue;
-    }
-    const char* space = static_cast<const char*>(memchr(p, ' ', static_cast<size_t>(end - p)));
-    const char* key_end = space ? space : end;
-    std::string_view key(p, static_cast<size_t>(key_end - p));
-    p = key_end;
+  std::string_view rest = req.keys, key;
+  while (protocol::NextKey(&rest, &key)) {
     store.Access(key, [&](storage::Accessor& acc) {
       storage::ItemRef it = acc.Find();
       CountGet(store, *s.stats, it, touch);

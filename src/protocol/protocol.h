@@ -10,12 +10,29 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
 namespace syncached::protocol {
 
 inline constexpr size_t kMaxKeyLength = 250;
+
+// Takes the next key off a get family's space-separated key list (Request::keys),
+// skipping runs of spaces; false when none is left. The parser checks the list with
+// it and the engine walks it, so both see the same keys.
+inline bool NextKey(std::string_view* keys, std::string_view* key) {
+  const char* p = keys->data();
+  const char* end = p + keys->size();
+  while (p < end && *p == ' ') ++p;
+  if (p == end) return false;
+  // Keys are 10-250 bytes: memchr beats a byte loop from about 8.
+  const char* space = static_cast<const char*>(memchr(p, ' ', static_cast<size_t>(end - p)));
+  const char* key_end = space ? space : end;
+  *key = std::string_view(p, static_cast<size_t>(key_end - p));
+  *keys = std::string_view(key_end, static_cast<size_t>(end - key_end));
+  return true;
+}
 // memcached closes a connection whose line has no '\n' after this many bytes, unless
 // it is a get/gets (multigets may be long); doc/protocol.txt "Commands".
 inline constexpr size_t kMaxLineLength = 2048;

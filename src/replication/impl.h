@@ -127,6 +127,7 @@ struct Replicator::Impl {
   void HandleHello(const std::string& identity, const Hello& h);
   void PumpSessions(uint64_t now, bool* busy);
   bool PumpSession(Session& s, uint64_t now);
+  void StartCopy(Session& s, uint64_t delta_since);
   bool SendTo(Session& s, std::string msg);  // false: not accepted now (queued) or gone
   bool TrySend(Session& s, const std::string& msg);
   void ServeLink(Link& l);

@@ -68,8 +68,8 @@ void Replicator::OnChange(const record::ChangeView& change) {
   // every millisecond, and a write per change would double a writer's syscalls.
   // (Dekker-style: we publish `nonempty` then read `sleeping`; the thread publishes
   // `sleeping` then reads `nonempty`, both seq_cst, so one of us sees the other.)
-  // With --sync-replicas a client waits for this change: no millisecond to lose.
-  if (wake && (impl_->opts.sync_replicas > 0 || impl_->sleeping.load(std::memory_order_seq_cst))) {
+  // A worker that will wait for this change (--sync-replicas) wakes it itself.
+  if (wake && impl_->sleeping.load(std::memory_order_seq_cst)) {
     uint64_t one = 1;
     [[maybe_unused]] ssize_t n = write(impl_->wake_fd, &one, sizeof one);
   }
@@ -103,14 +103,8 @@ void Replicator::Impl::DrainPending() {
     epoch = (NowMillis() << 16) | ((epoch + 1) & 0xffff);
     backlog.Clear();
     for (auto& [id, s] : sessions) {
-      s.mode = Session::Mode::kFullCopy;
-      s.snap_shard = 0;
-      s.delta_since = 0;
-      s.copy_items = 0;
       s.queued.clear();
-      s.resume_seq = backlog.next_seq();
-      SendTo(s, EncodeWelcome(
-                    {WelcomeMode::kFullCopy, epoch, 0, opts.node_id, opts.sync_replicas > 0}));
+      StartCopy(s, 0);
     }
   }
   uint64_t pin = UINT64_MAX;
@@ -204,29 +198,35 @@ void Replicator::Impl::HandleHello(const std::string& identity, const Hello& h) 
     SendTo(s, EncodeWelcome(
                   {WelcomeMode::kStream, epoch, start, opts.node_id, opts.sync_replicas > 0}));
   } else {
-    s.mode = Session::Mode::kFullCopy;
-    s.snap_shard = 0;
-    s.copy_items = 0;
-    s.resume_seq = backlog.next_seq();
-    s.delta_since = 0;
     // The peer was streaming our previous run up to stream_hlc: all it lacks is what
     // we originated after that (now in our store: from our disk, or from the peers
     // it reached). Our own items from a little before (seq order and HLC order differ
     // by at most the moment between a version and its queueing) replace the whole
     // store; items others wrote since reach it from them.
     if (earlier_run && h.stream_hlc > kDeltaMarginHlc) {
-      s.delta_since = h.stream_hlc - kDeltaMarginHlc;
       ++s.delta_copies;
       SC_LOG(kInfo, "replication: delta copy to node %u (our changes since its last one)",
              h.node_id);
+      StartCopy(s, h.stream_hlc - kDeltaMarginHlc);
     } else {
       ++s.full_copies;
       SC_LOG(kInfo, "replication: full copy to node %u (%s)", h.node_id,
              h.epoch == 0 ? "it starts empty" : "its position is no longer in the backlog");
+      StartCopy(s, 0);
     }
-    SendTo(s,
-           EncodeWelcome({WelcomeMode::kFullCopy, epoch, 0, opts.node_id, opts.sync_replicas > 0}));
   }
+}
+
+// A copy of the store (delta_since 0) or of our own items from delta_since on, then
+// the stream from the sequence the copy started at.
+void Replicator::Impl::StartCopy(Session& s, uint64_t delta_since) {
+  s.mode = Session::Mode::kFullCopy;
+  s.snap_shard = 0;
+  s.copy_items = 0;
+  s.delta_since = delta_since;
+  s.resume_seq = backlog.next_seq();
+  SendTo(s,
+         EncodeWelcome({WelcomeMode::kFullCopy, epoch, 0, opts.node_id, opts.sync_replicas > 0}));
 }
 
 // Moves one session forward as far as ZeroMQ accepts without blocking. Returns true
@@ -269,11 +269,7 @@ bool Replicator::Impl::PumpSession(Session& s, uint64_t now) {
       // The backlog moved past the copy's start while it ran: copy again.
       SC_LOG(kWarn, "replication: backlog too small for a full copy to node %u; restarting it",
              s.node_id);
-      s.snap_shard = 0;
-      s.copy_items = 0;
-      s.resume_seq = backlog.next_seq();
-      SendTo(s, EncodeWelcome(
-                    {WelcomeMode::kFullCopy, epoch, 0, opts.node_id, opts.sync_replicas > 0}));
+      StartCopy(s, s.delta_since);
       return true;
     }
     SendTo(s, EncodePosition(MsgType::kSnapEnd, {epoch, s.resume_seq, now}));
@@ -290,14 +286,8 @@ bool Replicator::Impl::PumpSession(Session& s, uint64_t now) {
     if (!msg) {
       // Fell out of the backlog (slow or paused peer): a full copy instead of memory.
       SC_LOG(kWarn, "replication: node %u fell behind the backlog; sending a full copy", s.node_id);
-      s.mode = Session::Mode::kFullCopy;
-      s.snap_shard = 0;
-      s.delta_since = 0;
-      s.copy_items = 0;
-      s.resume_seq = backlog.next_seq();
       ++s.full_copies;
-      SendTo(s, EncodeWelcome(
-                    {WelcomeMode::kFullCopy, epoch, 0, opts.node_id, opts.sync_replicas > 0}));
+      StartCopy(s, 0);
       return true;
     }
     if (!SendTo(s, *msg)) {
@@ -414,6 +404,9 @@ bool Replicator::WaitReplicated() {
   if (t <= tl_ticket.waited || t <= m.acked_ticket.load(std::memory_order_acquire)) return true;
   tl_ticket.waited = t;
   ++m.sync_waits;
+  // No millisecond of the thread's busy polling to lose: the client is waiting.
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = write(m.wake_fd, &one, sizeof one);
   auto start = std::chrono::steady_clock::now();
   std::unique_lock lock(m.sync_mu);
   ++m.sync_waiters;

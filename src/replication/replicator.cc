@@ -263,9 +263,7 @@ void Replicator::Impl::Run() {
     uint64_t now_ms = NowMillis();
     bool quiet = now_ms - last_change_ms > 20;
     int timeout = busy ? 2 : 1;
-    if (opts.sync_replicas > 0) {
-      timeout = busy ? 2 : 50;  // woken by every change (see OnChange)
-    } else if (quiet && !busy) {
+    if (quiet && !busy) {
       sleeping.store(true, std::memory_order_seq_cst);
       timeout = pending.nonempty.load(std::memory_order_seq_cst) ? 0 : 50;
     }

@@ -432,11 +432,9 @@ void Apply(int opt, const char* arg, Config* c) {
       c->data_dir = arg;
       break;
     case kOptFsync:
-      if (std::string(arg) == "always" || std::string(arg) == "everysec" ||
-          std::string(arg) == "no")
-        c->fsync = arg;
-      else
+      if (!persistence::ParseFsyncPolicy(arg, &c->fsync)) {
         Fail("--fsync: always, everysec or no, got '" + std::string(arg) + "'");
+      }
       break;
     case kOptSyncReplicas:
       c->sync_replicas = static_cast<uint32_t>(ParseUnsigned(opt, arg, 0, 1024));

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/settings.h"
+#include "persistence/persistence.h"
 
 namespace syncached::server {
 
@@ -51,12 +52,12 @@ struct Config {
   uint32_t sync_timeout_ms = 1000;         // --sync-timeout
   bool sync_timeout_close = false;         // --sync-timeout-mode close (default: ack)
   // Persistence (--data-dir turns it on).
-  std::string data_dir;                 // --data-dir
-  std::string fsync = "everysec";       // --fsync always | everysec | no
-  uint64_t journal_size = 64ull << 20;  // --journal-size
-  bool show_help = false;               // -h
-  bool show_version = false;            // -V
-  bool show_license = false;            // -i
+  std::string data_dir;                                                  // --data-dir
+  persistence::FsyncPolicy fsync = persistence::FsyncPolicy::kEverySec;  // --fsync
+  uint64_t journal_size = 64ull << 20;                                   // --journal-size
+  bool show_help = false;                                                // -h
+  bool show_version = false;                                             // -V
+  bool show_license = false;                                             // -i
 };
 
 // argv as main receives it. Throws ConfigError.

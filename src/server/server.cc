@@ -62,7 +62,7 @@ Server::Server(const Config& config) : config_(config) {
 Status Server::OpenPersistence(replication::Options* ro) {
   persistence::Options po;
   po.dir = config_.data_dir;
-  persistence::ParseFsyncPolicy(config_.fsync, &po.fsync);
+  po.fsync = config_.fsync;
   po.compact_min_bytes = config_.journal_size;
   persistence_ = std::make_unique<persistence::Persistence>(po, store_.get());
   persistence::Recovery recovered;
