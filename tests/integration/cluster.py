@@ -430,6 +430,25 @@ class Writer(threading.Thread):
         assert not self.is_alive(), "writer thread did not stop"
 
 
+def unique_writer(node, tag, size=50, batch=1, pause=0.0):
+    """Acknowledged sets of never-overwritten keys tag:<i> (batch pipelined,
+    `pause` seconds between batches); a key's flags are the number of the write
+    that stored it, so a reader can tell which write it sees."""
+    def op(c, i):
+        if pause:
+            time.sleep(pause)
+        keys = ["%s:%d" % (tag, i * batch + j) for j in range(batch)]
+        value = (b"%s" % tag.encode()) * (size // len(tag) + 1)
+        c.send(b"".join(b"set %s %d 0 %d\r\n%s\r\n" % (k.encode(), i, len(value), value)
+                        for k in keys))
+        for k in keys:
+            assert c.readline() == b"STORED\r\n"
+        return keys[-1], value
+    w = Writer(node, op)
+    w.keys_acked = lambda: ["%s:%d" % (tag, i) for i in range(w.count * batch)]
+    return w
+
+
 def bulk_load(node, n, prefix="bulk", size=100, batch=2000):
     """Stores n items through node with pipelined noreply sets, then waits for
     them (a `mn`-style barrier: one plain command after the batch)."""

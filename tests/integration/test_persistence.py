@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from cluster import (Writer, bulk_load, make_cluster,  # noqa: F401 (fixture)
-                     wait_converged)
+from cluster import (bulk_load, make_cluster,  # noqa: F401 (fixture)
+                     unique_writer, wait_converged)
 
 pytestmark = pytest.mark.syncached_only
 
@@ -50,20 +50,6 @@ def pers_stats(node):
         return c.stats("persistence")
 
 
-def acked_setter(node, tag, size=64, batch=4):
-    """Pipelined sets of never-overwritten keys; keeps what got STORED."""
-    def op(c, i):
-        keys = ["%s:%d" % (tag, i * batch + j) for j in range(batch)]
-        c.send(b"".join(b"set %s %d 0 %d\r\n%s\r\n" % (k.encode(), i, size, b"v" * size)
-                        for k in keys))
-        for k in keys:
-            assert c.readline() == b"STORED\r\n"
-        return keys[-1], i
-    w = Writer(node, op)
-    w.keys_acked = lambda: ["%s:%d" % (tag, n) for n in range(w.count * batch)]
-    return w
-
-
 def mutate_everything(node):
     """One of each kind of mutation, in the text and meta protocols."""
     with node.client() as c:
@@ -96,7 +82,7 @@ def check_everything(node):
 def test_sigkill_loses_no_acknowledged_write(make_cluster):
     node = single(make_cluster)
     mutate_everything(node)
-    w = acked_setter(node, "k")
+    w = unique_writer(node, "k", size=64, batch=4)
     w.start()
     deadline = time.monotonic() + 10
     while w.count < 300 and time.monotonic() < deadline:
@@ -216,7 +202,7 @@ def test_cluster_node_killed_under_load_catches_up_from_the_backlog(make_cluster
     a, b, c = nodes
     bulk_load(a, 5000, prefix="pre", size=100)
     wait_converged(nodes, timeout=15)
-    writers = [acked_setter(n, "w%d" % n.node_id) for n in nodes]
+    writers = [unique_writer(n, "w%d" % n.node_id, size=64, batch=4) for n in nodes]
     for w in writers:
         w.start()
     time.sleep(0.7)
@@ -256,7 +242,7 @@ def test_cluster_node_killed_under_load_catches_up_from_the_backlog(make_cluster
 @pytest.mark.time_limit(90)
 def test_whole_cluster_killed_and_restarted_loses_nothing(make_cluster):
     nodes = cluster_with_data(make_cluster, 3)
-    writers = [acked_setter(n, "z%d" % n.node_id) for n in nodes]
+    writers = [unique_writer(n, "z%d" % n.node_id, size=64, batch=4) for n in nodes]
     for w in writers:
         w.start()
     time.sleep(1.0)

@@ -11,30 +11,12 @@ import pytest
 
 import harness
 
-from cluster import (Writer, bulk_load, count_items, make_cluster,  # noqa: F401 (fixture)
-                     wait_converged)
+from cluster import (bulk_load, count_items, make_cluster,  # noqa: F401 (fixture)
+                     unique_writer, wait_converged)
 
 pytestmark = pytest.mark.syncached_only
 
 MB = 1 << 20
-
-
-def unique_writer(node, tag, size=50, batch=1, pause=0.0):
-    """Acknowledged sets of never-overwritten keys tag:<i> (batch pipelined,
-    `pause` seconds between batches)."""
-    def op(c, i):
-        if pause:
-            time.sleep(pause)
-        keys = ["%s:%d" % (tag, i * batch + j) for j in range(batch)]
-        value = (b"%s" % tag.encode()) * (size // len(tag) + 1)
-        c.send(b"".join(b"set %s 0 0 %d\r\n%s\r\n" % (k.encode(), len(value), value)
-                        for k in keys))
-        for k in keys:
-            assert c.readline() == b"STORED\r\n"
-        return keys[-1], value
-    w = Writer(node, op)
-    w.keys_acked = lambda: ["%s:%d" % (tag, i) for i in range(w.count * batch)]
-    return w
 
 
 def overwrite_load(node, total_bytes, keys=200, size=8192):
