@@ -142,9 +142,9 @@ Status Persistence::Open(Recovery* recovered) {
 void Persistence::Close() {
   Impl& m = *impl_;
   if (!m.open) return;
-  m.open = false;
   {
-    std::lock_guard lock(m.mu);
+    std::lock_guard lock(m.mu);  // Sync() reads both under it
+    m.open = false;
     m.stop = true;
   }
   m.wake.notify_all();

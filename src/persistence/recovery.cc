@@ -53,6 +53,18 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// Maps `path` and checks its header names this kind of file and generation g; on
+// success *body is what follows the header.
+bool MapBody(const std::string& path, const char* magic, uint64_t g, MappedFile* f,
+             std::string_view* body) {
+  uint64_t header_gen = 0;
+  if (!f->Open(path).ok() || !DecodeFileHeader(f->view(), magic, &header_gen) || header_gen != g) {
+    return false;
+  }
+  *body = f->view().substr(kFileHeaderSize);
+  return true;
+}
+
 uint64_t DecodeCount(std::string_view v) {
   uint64_t n = 0;
   for (size_t i = std::min<size_t>(8, v.size()); i-- > 0;)
@@ -99,13 +111,11 @@ Status Persistence::Impl::Load(Recovery* r) {
   for (uint64_t g : snapshots) {
     std::string path = Path(SnapshotName(g));
     MappedFile f;
-    Status st = f.Open(path);
-    uint64_t header_gen = 0;
-    if (!st.ok() || !DecodeFileHeader(f.view(), kSnapshotMagic, &header_gen) || header_gen != g) {
+    std::string_view body;
+    if (!MapBody(path, kSnapshotMagic, g, &f, &body)) {
       SC_LOG(kError, "persistence: %s is unreadable or not a snapshot; skipped", path.c_str());
       continue;
     }
-    std::string_view body = f.view().substr(kFileHeaderSize);
     uint64_t records = 0, declared = UINT64_MAX;
     ScanResult scan = ScanFrames(
         body, [&](const record::ChangeView&) { ++records; },
@@ -128,15 +138,13 @@ Status Persistence::Impl::Load(Recovery* r) {
     if (g < r->snapshot_generation) continue;
     std::string path = Path(JournalName(g));
     MappedFile f;
-    Status st = f.Open(path);
-    uint64_t header_gen = 0;
-    if (!st.ok() || !DecodeFileHeader(f.view(), kJournalMagic, &header_gen) || header_gen != g) {
+    std::string_view body;
+    if (!MapBody(path, kJournalMagic, g, &f, &body)) {
       // A segment cut short while its header was being written holds nothing.
       SC_LOG(kWarn, "persistence: %s has no valid header; skipped", path.c_str());
       r->dropped_bytes += f.view().size();
       continue;
     }
-    std::string_view body = f.view().substr(kFileHeaderSize);
     uint64_t before = r->journal_records;
     ScanResult scan = ScanFrames(
         body,
