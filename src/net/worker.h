@@ -79,6 +79,7 @@ class Worker {
   static bool WouldBlock(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
 
   // worker.cc: the loop, accepting, tasks, lifecycle.
+  void ArmAnchorTimer();
   void Dispatch(const epoll_event& ev);
   void Accept(const Listener& l);
   void Backoff(int err);
@@ -101,7 +102,9 @@ class Worker {
   const size_t read_chunk_;
   int ep_ = -1;
   int wake_fd_ = -1;
-  uint32_t now_ = 0;  // coarse unix seconds, refreshed each loop turn
+  int anchor_fd_ = -1;              // timerfd, see ArmAnchorTimer
+  int64_t anchor_deadline_ns_ = 0;  // when it fires (monotonic)
+  uint32_t now_ = 0;                // coarse unix seconds, refreshed each loop turn
   uint32_t last_idle_scan_ = 0;
   void KickIdle();  // closes connections idle past Options::idle_timeout_secs
 
