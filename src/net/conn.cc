@@ -35,6 +35,8 @@ const char* ConnStateName(ConnState s) {
       return "conn_mwrite";
     case ConnState::kClosing:
       return "conn_closing";
+    case ConnState::kHeld:
+      return "conn_io_queue";
   }
   return "conn_unknown";
 }
@@ -60,12 +62,22 @@ void Connection::Wake() {
 
 void Connection::Yield() { static_cast<Conn*>(this)->yield_ = true; }
 
+void Connection::Hold(uint32_t timeout_ms) {
+  auto* c = static_cast<Conn*>(this);
+  c->worker_->Hold(c, timeout_ms);
+}
+
+void Connection::Release() {
+  auto* c = static_cast<Conn*>(this);
+  c->worker_->Release(c);
+}
+
 void Conn::Reset(int fd, uint64_t id, std::string peer, size_t read_chunk, uint32_t now) {
   fd_ = fd;
   id_ = id;
   peer_ = std::move(peer);
   user = nullptr;
-  close_after_write_ = close_now_ = false;
+  close_after_write_ = close_now_ = held_ = false;
   out_.clear();
   sending_.clear();
   send_off_ = 0;

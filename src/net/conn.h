@@ -35,8 +35,10 @@ ssize_t SysSend(int fd, const void* buf, size_t n, int flags);
 ssize_t SysSendmsg(int fd, const struct msghdr* msg, int flags);
 
 // kNread: a command line arrived and its data block is still coming (memcached's
-// conn_nread), as opposed to kRead, part of a command line.
-enum class ConnState : uint8_t { kWaiting, kRead, kNread, kParse, kWrite, kClosing };
+// conn_nread), as opposed to kRead, part of a command line. kHeld: output held
+// (Connection::Hold), shown as memcached's conn_io_queue (a connection parked until work done
+// elsewhere completes).
+enum class ConnState : uint8_t { kWaiting, kRead, kNread, kParse, kWrite, kClosing, kHeld };
 const char* ConnStateName(ConnState s);
 
 class Conn final : public Connection {
@@ -92,6 +94,12 @@ class Conn final : public Connection {
   bool yield_ = false;       // Yield() called inside OnData: re-run after other connections
   bool want_write_ = false;  // last write was partial; EPOLLOUT registered
   bool rerun_ = false;       // stopped at high water with input left: re-run OnData on drain
+  // While held_ (Connection::Hold): its deadline (monotonic ms) and its index in the worker's
+  // held list. The epoll interest is left as it was and cut to nothing only if an event comes
+  // (so a request-reply client costs no epoll_ctl per hold).
+  int64_t hold_deadline_ms_ = 0;
+  size_t hold_slot_ = 0;
+  void set_held(bool h) { held_ = h; }
 
  private:
   char* ReadSpaceSlow(size_t* room);

@@ -46,6 +46,8 @@ struct Options {
   size_t output_high_water = 1 << 20;  // see Handler::OnData
   std::string reject_message;          // sent (then close) to a connection over max_conns
   uint32_t idle_timeout_secs = 0;      // close connections idle this long (0: never)
+  // Server::Stop: the longest a held connection (Connection::Hold) is still waited for.
+  uint32_t stop_hold_grace_ms = 1000;
 };
 
 // One client connection. Lives on one worker thread; only that thread (its Handler callbacks
@@ -67,6 +69,20 @@ class Connection {
   void Yield();
   bool closing() const { return close_after_write_ || close_now_; }
 
+  // Output hold, for replies that may leave only once something else has happened (memcached
+  // parks such a connection in a waiting state). While held: pending output stays unsent (new
+  // output queues behind it), OnData is not called, and the socket is not read (input already
+  // buffered is kept; the rest waits in the kernel). The worker serves its other connections
+  // meanwhile. Release() lifts the hold: the output is sent and unconsumed input presented to
+  // OnData again. If timeout_ms passes first, Handler::OnHoldExpired runs; the hold is lifted
+  // after it unless it called Hold() again or closed the connection. Hold() on a held
+  // connection only moves its deadline. Inside this connection's callbacks, in a Post()ed task
+  // or in Handler::OnWake on its worker. On Server::Stop a held connection gets at most
+  // Options::stop_hold_grace_ms more (its hold then expires early), then it is closed.
+  void Hold(uint32_t timeout_ms);
+  void Release();
+  bool held() const { return held_; }
+
   uint64_t id() const { return id_; }  // unique per Server, never reused
   int fd() const { return fd_; }
   int worker() const { return worker_index_; }       // for Server::Post
@@ -87,6 +103,7 @@ class Connection {
   std::string peer_;
   bool close_after_write_ = false;
   bool close_now_ = false;
+  bool held_ = false;
   std::atomic<uint32_t> last_active_{0};
 };
 
@@ -104,9 +121,15 @@ class Handler {
   //  - Connection::Wake() is called.
   // So a handler that needs more bytes returns what it has consumed; a handler producing a
   // lot of output should stop once c.out().size() exceeds output_high_water.
-  // Not called while closing() or while unsent output >= output_high_water.
+  // Not called while closing(), while held() or while unsent output >= output_high_water.
   virtual size_t OnData(Connection& c, std::string_view input) = 0;
+  // A Connection::Hold() timed out; the connection is still open and held. Typically the
+  // handler either lets the output go (Release(), or nothing) or drops it (CloseNow()).
+  virtual void OnHoldExpired(Connection&) {}
+  // Runs on worker `worker`'s thread after Server::WakeWorker(worker); see there.
+  virtual void OnWake(int /*worker*/) {}
   // Exactly once per opened connection (peer close, error, CloseNow, CloseAfterWrite, Stop).
+  // held() still tells whether its output was held (that output is dropped).
   virtual void OnClose(Connection&) {}
 };
 
@@ -155,6 +178,11 @@ class Server {
   // Runs fn on worker `worker`'s thread soon (in order, after that turn's events). Dropped
   // if the server is stopped (or worker is out of range).
   void Post(int worker, std::function<void()> fn);
+  // Calls Handler::OnWake(worker) on that worker's thread soon. Any thread; no lock and no
+  // allocation: an atomic flag and, unless a wake is already pending, one eventfd write, so
+  // wakes coalesce. Unlike Post it still works while a stopping worker waits for its held
+  // connections (Options::stop_hold_grace_ms). Ignored before Start and for a bad index.
+  void WakeWorker(int worker);
 
  private:
   struct Impl;

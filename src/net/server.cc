@@ -154,6 +154,11 @@ void Server::SetAccepting(bool on) {
   }
 }
 
+void Server::WakeWorker(int worker) {
+  if (worker < 0 || worker >= impl_->live_workers.load(std::memory_order_acquire)) return;
+  impl_->workers[worker]->WakeHandler();
+}
+
 uint16_t Server::bound_port() const { return impl_->port; }
 
 int Server::threads() const { return impl_->shared.opts.threads; }

@@ -32,13 +32,13 @@ uint32_t CoarseUnixSeconds() {
   return static_cast<uint32_t>(ts.tv_sec);
 }
 
+}  // namespace
+
 int64_t MonotonicMs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
 }
-
-}  // namespace
 
 Worker::Worker(Shared* shared, int index)
     : shared_(shared),
@@ -90,6 +90,7 @@ void Worker::Run() {
     if (backoff_until_ms_ != 0) {
       timeout = static_cast<int>(std::max<int64_t>(0, backoff_until_ms_ - MonotonicMs()));
     }
+    if (!held_.empty()) timeout = HoldTimeoutMs(timeout);
     int n = epoll_wait(ep_, events, kMaxEvents, timeout);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -105,6 +106,7 @@ void Worker::Run() {
       c->wake_ = true;
       Schedule(c);
     }
+    if (!held_.empty()) ExpireHolds();
     ProcessScheduled();
     if (shared_->opts.idle_timeout_secs && now_ != last_idle_scan_) KickIdle();
     Recycle();
@@ -113,8 +115,39 @@ void Worker::Run() {
       UpdateListeners();
     }
   }
+  DrainHeld();
   CloseAll();
   tls_shared = nullptr;
+}
+
+// Stopping with held connections: their output is waiting for something that may come any
+// moment (a handler's OnWake), so they get until their hold ends, capped at
+// stop_hold_grace_ms, to send it. Everything else closes now, as without holds; nothing is
+// read or accepted any more, and released connections are flushed once and closed.
+void Worker::DrainHeld() {
+  if (held_.empty()) return;
+  if (listening_) {
+    accepting_ = false;
+    UpdateListeners();
+  }
+  draining_ = true;
+  drain_deadline_ms_ = MonotonicMs() + shared_->opts.stop_hold_grace_ms;
+  for (Conn* c : held_) c->hold_deadline_ms_ = std::min(c->hold_deadline_ms_, drain_deadline_ms_);
+  std::vector<Conn*> others;
+  for (const auto& c : open_) {
+    if (!c->held()) others.push_back(c.get());
+  }
+  for (Conn* c : others) Close(c);
+  yielded_.clear();
+  epoll_event events[kMaxEvents];
+  while (!held_.empty()) {
+    Recycle();
+    int n = epoll_wait(ep_, events, kMaxEvents, HoldTimeoutMs(-1));
+    if (n < 0 && errno != EINTR) break;
+    for (int i = 0; i < n; ++i) Dispatch(events[i]);
+    ExpireHolds();
+    ProcessScheduled();
+  }
 }
 
 // Between two requests of a lightly loaded server the worker's CPU goes idle, and the NOHZ
@@ -144,6 +177,15 @@ void Worker::Dispatch(const epoll_event& ev) {
   uint64_t tag = ev.data.u64;
   if (tag == 0) {
     RunTasks();
+    // After the eventfd read in RunTasks: a WakeHandler() that finds the flag cleared here
+    // notifies again. seq_cst both sides, so OnWake sees what the waker published before.
+    if (wake_handler_.exchange(false)) {
+      try {
+        shared_->handler->OnWake(index_);
+      } catch (const std::exception& e) {
+        SC_LOG(kError, "net worker %d: OnWake threw: %s", index_, e.what());
+      }
+    }
     return;
   }
   if (tag <= shared_->listeners.size()) {
@@ -153,6 +195,14 @@ void Worker::Dispatch(const epoll_event& ev) {
   Conn* c = static_cast<Conn*>(ev.data.ptr);
   if (!c->open_) return;  // closed earlier in this batch
   if (ev.events & EPOLLERR) return Close(c);
+  if (c->held()) {
+    // Nothing is read or written while held, and level-triggered epoll would report this
+    // readiness every turn: no interest until Release (a hold itself costs no epoll_ctl, and
+    // a client waiting for its reply sends nothing). Hung up: nothing held can arrive.
+    if (ev.events & EPOLLHUP) return Close(c);
+    SetInterest(c, 0);
+    return;
+  }
   if (ev.events & EPOLLOUT) HandleWrite(c);
   if (!c->open_) return;
   if (ev.events & EPOLLHUP) {
@@ -276,6 +326,10 @@ void Worker::Post(std::function<void()> fn) {
     tasks_.push_back(std::move(fn));
   }
   if (was_empty) Notify();  // otherwise a wakeup is already on its way
+}
+
+void Worker::WakeHandler() {
+  if (!wake_handler_.exchange(true)) Notify();  // else a wake is pending: it will see ours
 }
 
 void Worker::Notify() {

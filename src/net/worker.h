@@ -6,9 +6,15 @@
 //                                                            (EXCLUSIVE forbids EPOLL_CTL_MOD)
 //   each connection    EPOLLIN and/or EPOLLOUT Conn*         changed only on transitions
 //
-// A connection is read while it is not closing and its unsent output is below high water; it
-// waits for EPOLLOUT while a write was partial. Closed Conns are parked in dead_ until the end
-// of the loop turn (later events of the same epoll batch may still name them), then pooled.
+// A connection is read while it is not closing, not held and its unsent output is below high
+// water; it waits for EPOLLOUT while a write was partial. A held connection (Connection::Hold)
+// neither reads nor writes; its interest drops to nothing at its first event. Closed Conns are
+// parked in dead_ until the end of the loop turn (later events of the same epoll batch may
+// still name them), then pooled.
+//
+// Holds: held_ lists the held connections, each with a deadline. Only while it is non-empty
+// does a loop turn look at the clock for them (a scan of held_, which holds only the
+// connections waiting right now) and shorten epoll_wait's timeout to the nearest deadline.
 #pragma once
 
 #include <sys/epoll.h>
@@ -27,6 +33,8 @@
 #include "net/net.h"
 
 namespace syncached::net {
+
+int64_t MonotonicMs();  // CLOCK_MONOTONIC in milliseconds (vDSO, no syscall)
 
 // State shared by the Server and all workers. Listeners are set before workers start and
 // closed after they are joined.
@@ -54,13 +62,16 @@ class Worker {
 
   // Any thread.
   void Post(std::function<void()> fn);
-  void Notify();  // interrupts epoll_wait
+  void Notify();       // interrupts epoll_wait
+  void WakeHandler();  // Handler::OnWake on this worker soon (Server::WakeWorker)
   void AddStats(Stats* s) const;
   void AppendConnections(std::vector<ConnInfo>* out, uint32_t now) const;
 
   // Worker thread only.
   void SetAccepting(bool on);
   void Schedule(Conn* c);  // act on a Connection request made outside its callbacks
+  void Hold(Conn* c, uint32_t timeout_ms);  // Connection::Hold
+  void Release(Conn* c);                    // Connection::Release
 
  private:
   // Written only by the worker thread (load+store, no locked add); read by any.
@@ -86,13 +97,19 @@ class Worker {
   void UpdateListeners();
   void RunTasks();
   void Recycle();
+  void DrainHeld();
   void CloseAll();
+  // Holds (worker_io.cc).
+  int HoldTimeoutMs(int timeout) const;  // epoll_wait timeout shortened to the nearest deadline
+  void ExpireHolds();
+  void Unhold(Conn* c);
   // worker_io.cc: one connection's I/O.
   void HandleRead(Conn* c, int max_rounds);
   void HandleWrite(Conn* c);
   void RunHandler(Conn* c);
   bool Flush(Conn* c);  // false if the connection was closed on a write error
   void Settle(Conn* c);
+  bool SetInterest(Conn* c, uint32_t want);  // false if the connection was closed on error
   void Close(Conn* c);
   void ProcessScheduled();
 
@@ -119,6 +136,11 @@ class Worker {
   std::vector<std::unique_ptr<Conn>> pool_;  // reusable
   std::vector<Conn*> scheduled_;
   std::vector<Conn*> yielded_;  // re-run next turn (Connection::Yield)
+  std::vector<Conn*> held_;     // Conn::hold_slot_ is the index
+  std::vector<Conn*> expired_;  // scratch for ExpireHolds
+  bool draining_ = false;       // stopping: only held connections are left, none is read
+  int64_t drain_deadline_ms_ = 0;
+  std::atomic<bool> wake_handler_{false};  // WakeHandler() pending
 
   std::mutex tasks_mu_;
   std::vector<std::function<void()>> tasks_;    // guarded by tasks_mu_

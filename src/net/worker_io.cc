@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <exception>
 
@@ -18,7 +19,7 @@ namespace syncached::net {
 // buffer holds only what the handler could not consume yet.
 void Worker::HandleRead(Conn* c, int max_rounds) {
   for (int round = 0; round < max_rounds; ++round) {
-    if (c->closing() || c->pending_out() >= high_water_) break;
+    if (c->closing() || c->held() || c->pending_out() >= high_water_) break;
     size_t room;
     char* p = c->ReadSpace(&room);
     ssize_t n = SysRead(c->fd(), p, room);
@@ -42,6 +43,7 @@ void Worker::HandleRead(Conn* c, int max_rounds) {
 }
 
 void Worker::HandleWrite(Conn* c) {
+  if (c->held()) return Settle(c);
   if (c->pending_out() > 0) {
     if (!Flush(c)) return;
   } else {
@@ -55,7 +57,7 @@ void Worker::HandleWrite(Conn* c) {
 // (unless a previous write is still pending: the socket is full, EPOLLOUT will come). Calls
 // again only when the handler stopped at high water with input left and output drained.
 void Worker::RunHandler(Conn* c) {
-  while (c->input_size() > 0 && !c->closing() && c->pending_out() < high_water_) {
+  while (c->input_size() > 0 && !c->closing() && !c->held() && c->pending_out() < high_water_) {
     c->rerun_ = false;
     c->set_state(ConnState::kParse);
     c->set_last_active(now_);
@@ -71,6 +73,10 @@ void Worker::RunHandler(Conn* c) {
     c->in_handler_ = false;
     c->Consume(std::min(n, size));
     if (c->closing()) return;  // Settle flushes or closes
+    if (c->held()) {           // nothing leaves, nothing more runs until Release
+      c->yield_ = false;
+      return;
+    }
     if (c->yield_) {
       // Send what this slice produced, then let the other connections go first.
       c->yield_ = false;
@@ -104,21 +110,20 @@ bool Worker::Flush(Conn* c) {
 void Worker::Settle(Conn* c) {
   if (!c->open_) return;
   if (c->close_requested()) return Close(c);
+  if (c->held()) {  // its epoll interest stays as it was (see Dispatch)
+    c->set_state(ConnState::kHeld);
+    return;
+  }
+  if (draining_) {  // released while stopping: one write of its output, then close
+    if (c->pending_out() > 0 && !Flush(c)) return;
+    return Close(c);
+  }
   if (!c->want_write_ && c->pending_out() > 0 && !Flush(c)) return;
   if (c->close_after_write() && c->pending_out() == 0) return Close(c);
   uint32_t want = 0;
   if (c->want_write_) want |= EPOLLOUT;
   if (!c->closing() && c->pending_out() < high_water_) want |= EPOLLIN;
-  if (want != c->events_) {
-    epoll_event ev{};
-    ev.events = want;
-    ev.data.ptr = c;
-    if (epoll_ctl(ep_, EPOLL_CTL_MOD, c->fd(), &ev) != 0) {
-      SC_LOG(kError, "epoll_ctl mod %s: %s", c->peer().c_str(), std::strerror(errno));
-      return Close(c);
-    }
-    c->events_ = want;
-  }
+  if (!SetInterest(c, want)) return;
   if (c->closing()) {
     c->set_state(ConnState::kClosing);
   } else if (c->want_write_) {
@@ -134,6 +139,20 @@ void Worker::Settle(Conn* c) {
   }
 }
 
+bool Worker::SetInterest(Conn* c, uint32_t want) {
+  if (want == c->events_) return true;
+  epoll_event ev{};
+  ev.events = want;
+  ev.data.ptr = c;
+  if (epoll_ctl(ep_, EPOLL_CTL_MOD, c->fd(), &ev) != 0) {
+    SC_LOG(kError, "epoll_ctl mod %s: %s", c->peer().c_str(), std::strerror(errno));
+    Close(c);
+    return false;
+  }
+  c->events_ = want;
+  return true;
+}
+
 void Worker::Close(Conn* c) {
   if (!c->open_) return;
   c->open_ = false;
@@ -146,6 +165,7 @@ void Worker::Close(Conn* c) {
     SC_LOG(kError, "OnClose %s: %s", c->peer().c_str(), e.what());
   }
   c->in_handler_ = false;
+  Unhold(c);  // after OnClose, which may ask held()
   close(c->fd());
   {
     std::lock_guard<std::mutex> lock(conns_mu_);
@@ -173,7 +193,7 @@ void Worker::ProcessScheduled() {
     Conn* c = scheduled_[i];
     c->scheduled_ = false;
     if (!c->open_) continue;
-    if (c->wake_) {
+    if (c->wake_ && !c->held() && !draining_) {
       c->wake_ = false;
       // A task may have queued a lot: send it first if that is what blocks the handler.
       if (c->pending_out() >= high_water_ && !c->want_write_ && !Flush(c)) continue;
@@ -186,6 +206,71 @@ void Worker::ProcessScheduled() {
     Settle(c);
   }
   scheduled_.clear();
+}
+
+void Worker::Hold(Conn* c, uint32_t timeout_ms) {
+  if (!c->open_) return;
+  int64_t deadline = MonotonicMs() + timeout_ms;
+  if (draining_) deadline = std::min(deadline, drain_deadline_ms_);
+  c->hold_deadline_ms_ = deadline;
+  if (!c->held()) {
+    c->set_held(true);
+    c->hold_slot_ = held_.size();
+    held_.push_back(c);
+  }
+  Schedule(c);  // outside its callbacks: Settle marks it held
+}
+
+void Worker::Release(Conn* c) {
+  if (!c->held()) return;
+  Unhold(c);
+  if (c->in_handler_) return;  // the worker carries on with it when the callback returns
+  c->wake_ = true;             // send the output, present buffered input again
+  Schedule(c);
+}
+
+void Worker::Unhold(Conn* c) {
+  if (!c->held()) return;
+  c->set_held(false);
+  size_t slot = c->hold_slot_;
+  held_[slot] = held_.back();
+  held_[slot]->hold_slot_ = slot;
+  held_.pop_back();
+}
+
+int Worker::HoldTimeoutMs(int timeout) const {
+  int64_t nearest = INT64_MAX;
+  for (const Conn* c : held_) nearest = std::min(nearest, c->hold_deadline_ms_);
+  int64_t wait = std::max<int64_t>(0, nearest - MonotonicMs());
+  if (timeout >= 0 && timeout < wait) return timeout;
+  return static_cast<int>(std::min<int64_t>(wait, INT32_MAX));
+}
+
+// Calls OnHoldExpired for each hold past its deadline, then lifts the hold unless the
+// handler renewed it; the connection is then settled like any other (sent, or closed).
+void Worker::ExpireHolds() {
+  int64_t now = MonotonicMs();
+  expired_.clear();
+  for (Conn* c : held_) {
+    if (c->hold_deadline_ms_ <= now) expired_.push_back(c);
+  }
+  // Callbacks may close or release others in the list: each is looked at again. A closed
+  // Conn stays valid until Recycle at the end of the turn.
+  for (Conn* c : expired_) {
+    if (!c->open_ || !c->held() || c->hold_deadline_ms_ > now) continue;
+    c->in_handler_ = true;
+    try {
+      shared_->handler->OnHoldExpired(*c);
+    } catch (const std::exception& e) {
+      SC_LOG(kError, "OnHoldExpired %s: %s", c->peer().c_str(), e.what());
+      c->CloseNow();
+    }
+    c->in_handler_ = false;
+    if (c->held() && c->hold_deadline_ms_ <= now) Unhold(c);
+    c->wake_ = true;
+    Schedule(c);
+  }
+  expired_.clear();
 }
 
 }  // namespace syncached::net

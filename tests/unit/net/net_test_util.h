@@ -171,6 +171,9 @@ class LineHandler : public Handler {
 
   std::function<void(Connection&)> on_open;
   std::function<bool(Connection&, std::string_view line, bool* stop)> on_line;
+  std::function<void(Connection&)> on_hold_expired;
+  std::function<void(int worker)> on_wake;
+  std::function<void(Connection&)> on_close;
 
   void OnOpen(Connection& c) override {
     opens++;
@@ -181,7 +184,7 @@ class LineHandler : public Handler {
     calls++;
     Max(max_input, in.size());
     size_t pos = 0;
-    while (c.out().size() <= high_water_) {
+    while (c.out().size() <= high_water_ && !c.held()) {
       size_t nl = in.find('\n', pos);
       if (nl == std::string_view::npos) break;
       std::string_view line = in.substr(pos, nl - pos);
@@ -209,7 +212,15 @@ class LineHandler : public Handler {
     return pos;
   }
 
+  void OnHoldExpired(Connection& c) override {
+    if (on_hold_expired) on_hold_expired(c);
+  }
+  void OnWake(int worker) override {
+    if (on_wake) on_wake(worker);
+  }
+
   void OnClose(Connection& c) override {
+    if (on_close) on_close(c);
     std::lock_guard<std::mutex> lock(mu_);
     close_count_[c.id()]++;
     closes++;
