@@ -5,6 +5,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -173,16 +174,15 @@ struct Replicator::Impl {
   uint64_t overflows = 0;
 
   // --sync-replicas. The replication thread maps sequence numbers to tickets and
-  // publishes the newest ticket that enough peers acknowledged; workers wait for it.
+  // publishes the newest ticket that enough peers acknowledged, then calls ack_listener
+  // (which wakes the workers holding replies for it).
   struct TicketRun {
     uint64_t first_seq, first_ticket, count;
   };
   std::deque<TicketRun> ticket_runs;  // replication thread only
   void AdvanceAcked();
   std::atomic<uint64_t> acked_ticket{0};
-  std::mutex sync_mu;
-  std::condition_variable sync_cv;
-  std::atomic<int> sync_waiters{0};
+  std::function<void(uint64_t)> ack_listener;  // set before Start, then read-only
   std::atomic<uint64_t> sync_waits{0}, sync_timeouts{0}, sync_wait_us{0};
 };
 

@@ -1,9 +1,9 @@
 // Publisher side: our own changes into the backlog, and every subscribed peer fed
 // from it (catch-up and streaming) or from a full copy of the store.
+#include <unistd.h>
 #include <zmq.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 #include <functional>
 
@@ -389,36 +389,36 @@ void Replicator::Impl::AdvanceAcked() {
     ticket_runs.pop_front();
   }
   if (released > acked_ticket.load(std::memory_order_relaxed)) {
-    acked_ticket.store(released, std::memory_order_release);
-    if (sync_waiters.load() > 0) {
-      std::lock_guard lock(sync_mu);
-      sync_cv.notify_all();
-    }
+    acked_ticket.store(released, std::memory_order_seq_cst);  // see IsAcked
+    if (ack_listener) ack_listener(released);
   }
 }
 
-bool Replicator::WaitReplicated() {
+uint64_t Replicator::BeginSyncWait() {
   Impl& m = *impl_;
-  if (m.opts.sync_replicas == 0 || tl_ticket.owner != this) return true;
+  if (m.opts.sync_replicas == 0 || tl_ticket.owner != this) return 0;
   uint64_t t = tl_ticket.ticket;
-  if (t <= tl_ticket.waited || t <= m.acked_ticket.load(std::memory_order_acquire)) return true;
+  if (t <= tl_ticket.waited) return 0;
   tl_ticket.waited = t;
+  if (t <= m.acked_ticket.load(std::memory_order_acquire)) return 0;
   ++m.sync_waits;
   // No millisecond of the thread's busy polling to lose: the client is waiting.
   uint64_t one = 1;
   [[maybe_unused]] ssize_t n = write(m.wake_fd, &one, sizeof one);
-  auto start = std::chrono::steady_clock::now();
-  std::unique_lock lock(m.sync_mu);
-  ++m.sync_waiters;
-  bool ok = m.sync_cv.wait_for(lock, std::chrono::milliseconds(m.opts.sync_timeout_ms), [&] {
-    return m.acked_ticket.load(std::memory_order_acquire) >= t || m.stop.load();
-  });
-  --m.sync_waiters;
-  m.sync_wait_us += static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                              std::chrono::steady_clock::now() - start)
-                                              .count());
-  if (!ok) ++m.sync_timeouts;
-  return ok;
+  return t;
+}
+
+bool Replicator::IsAcked(uint64_t ticket) const {
+  return impl_->acked_ticket.load(std::memory_order_seq_cst) >= ticket;
+}
+
+void Replicator::EndSyncWait(uint64_t waited_us, bool timed_out) {
+  impl_->sync_wait_us.fetch_add(waited_us, std::memory_order_relaxed);
+  if (timed_out) impl_->sync_timeouts.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Replicator::SetAckListener(std::function<void(uint64_t)> fn) {
+  impl_->ack_listener = std::move(fn);
 }
 
 }  // namespace syncached::replication

@@ -66,10 +66,28 @@ class Replicator final : public record::Sink {
   // record::Sink: local mutations (the store publishes all; only ours are streamed).
   void OnChange(const record::ChangeView& change) override;
 
-  // --sync-replicas: blocks the calling worker until sync_replicas peers applied every
-  // change this thread made (returns true), or until the timeout (false, counted).
-  // Immediate when replication is asynchronous or the thread made no new change.
-  bool WaitReplicated();
+  // --sync-replicas, without blocking anyone. Every change this node originates takes the
+  // next ticket; ticket T is acknowledged once sync_replicas peers applied every change up
+  // to T. A worker that made changes takes its ticket with BeginSyncWait, holds its replies,
+  // and releases them when IsAcked says so (the ack listener tells when to look again) or
+  // gives up after sync_timeout_ms; EndSyncWait then accounts the wait.
+  //
+  // The ticket of the newest change the calling thread made since its last call, or 0 when
+  // there is nothing to wait for (asynchronous replication, no new change, or already
+  // acknowledged). A nonzero ticket counts as a wait (sync_waits) and wakes the replication
+  // thread so the change leaves at once. Any thread.
+  uint64_t BeginSyncWait();
+  // Whether `ticket` is acknowledged. Any thread; a seq_cst load, ordered after the caller's
+  // earlier seq_cst stores (so a waiter that publishes itself and then asks cannot miss an
+  // acknowledgement the listener did not see it for).
+  bool IsAcked(uint64_t ticket) const;
+  // A wait begun by BeginSyncWait ended after `waited_us`: added to sync_wait_us, and to
+  // sync_timeouts if it ended without the acknowledgement. Any thread.
+  void EndSyncWait(uint64_t waited_us, bool timed_out);
+  // Called on the replication thread with the new acknowledged ticket each time it advances
+  // (a seq_cst store before the call). Must not block. Set before Start; whatever it uses
+  // must outlive Stop().
+  void SetAckListener(std::function<void(uint64_t acked_ticket)> fn);
 
   // The join gate: blocks until every peer that answers has given this node a full
   // copy or catch-up, or until join_timeout passes with no peer answering (then the

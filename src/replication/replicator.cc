@@ -163,10 +163,6 @@ void Replicator::Stop() {
     uint64_t one = 1;
     [[maybe_unused]] ssize_t n = write(m.wake_fd, &one, sizeof one);
   }
-  {
-    std::lock_guard lock(m.sync_mu);  // release workers waiting for acknowledgements
-    m.sync_cv.notify_all();
-  }
   if (m.thread.joinable()) m.thread.join();
   if (m.zap_thread.joinable()) m.zap_thread.join();
   for (Link& l : m.links) zmq_close(l.socket);

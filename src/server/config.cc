@@ -593,7 +593,8 @@ syncached's own options:
                             SERVER_ERROR syncing
   --sync-replicas=<k>       answer a write only once k peers applied it (default: 0,
                             asynchronous); a write so acknowledged survives the loss
-                            of this node. The worker thread waits; use more -t
+                            of this node. Only the writing connection waits (TCP and
+                            unix sockets; UDP replies at once)
   --sync-timeout=<ms>       longest wait for those peers (default: 1000)
   --sync-timeout-mode=ack|close  on timeout: answer anyway (default) or close the
                             connection unanswered; both are counted (sync_timeouts)

@@ -80,8 +80,10 @@ Status Server::OpenPersistence(replication::Options* ro) {
 Server::~Server() {
   RequestStop();
   if (maintenance_.joinable()) maintenance_.join();
-  net_.reset();
+  // The replicator's ack listener wakes net workers: the net server outlives its thread.
+  if (net_) net_->Stop();
   if (replicator_) replicator_->Stop();
+  net_.reset();
   if (persistence_) persistence_->Close();
 }
 
@@ -135,6 +137,12 @@ Status Server::Start() {
   } else if (replicator_) {
     store_->SetSink(replicator_.get());
   }
+  if (replicator_ && config_.sync_replicas > 0) {
+    replica_wait_ = std::make_unique<ReplicaWait>(
+        replicator_.get(), static_cast<int>(config_.engine.num_threads), config_.sync_timeout_ms,
+        config_.sync_timeout_close);
+    replica_wait_->Listen();
+  }
   if (replicator_) {
     Status rs = replicator_->Start();
     if (!rs.ok()) return rs;
@@ -162,6 +170,7 @@ Status Server::Start() {
   no.reject_message = "ERROR Too many open connections\r\n";
   no.idle_timeout_secs = config_.engine.idle_timeout;
   net_ = std::make_unique<net::Server>(no, this);
+  if (replica_wait_) replica_wait_->Attach(net_.get());
   Status st = net_->Start();
   if (!st.ok()) return st;
   if (config_.engine.udpport != 0 || config_.udp_ephemeral) {
@@ -221,8 +230,9 @@ size_t Server::OnData(net::Connection& c, std::string_view input) {
   // Changes hit the journal file before their replies leave: kill -9 loses no write a
   // client saw acknowledged.
   if (persistence_) persistence_->Commit();
-  // --sync-replicas: the replies wait until enough peers applied the changes.
-  if (replicator_ && !replicator_->WaitReplicated() && config_.sync_timeout_close) c.CloseNow();
+  // --sync-replicas: the replies wait (held, the worker carries on with other connections)
+  // until enough peers applied the changes.
+  if (replica_wait_) replica_wait_->AfterRequests(c);
   if (s->close) c.CloseAfterWrite();
   if (s->yield) {
     s->yield = false;
@@ -232,8 +242,17 @@ size_t Server::OnData(net::Connection& c, std::string_view input) {
 }
 
 void Server::OnClose(net::Connection& c) {
+  if (replica_wait_) replica_wait_->OnClose(c);
   delete static_cast<engine::Session*>(c.user);
   c.user = nullptr;
+}
+
+void Server::OnHoldExpired(net::Connection& c) {
+  if (replica_wait_) replica_wait_->OnHoldExpired(c);
+}
+
+void Server::OnWake(int worker) {
+  if (replica_wait_) replica_wait_->OnWake(worker);
 }
 
 engine::Host::NetStats Server::GetNetStats() const {

@@ -14,6 +14,7 @@
 #include "persistence/persistence.h"
 #include "replication/replication.h"
 #include "server/config.h"
+#include "server/replica_wait.h"
 #include "server/udp.h"
 #include "storage/storage.h"
 
@@ -35,6 +36,8 @@ class Server final : public net::Handler, public engine::Host {
   void OnOpen(net::Connection& c) override;
   size_t OnData(net::Connection& c, std::string_view input) override;
   void OnClose(net::Connection& c) override;
+  void OnHoldExpired(net::Connection& c) override;
+  void OnWake(int worker) override;
 
   // engine::Host
   NetStats GetNetStats() const override;
@@ -56,7 +59,8 @@ class Server final : public net::Handler, public engine::Host {
   std::unique_ptr<UdpServer> udp_;
   std::unique_ptr<replication::Replicator> replicator_;
   std::unique_ptr<persistence::Persistence> persistence_;
-  std::unique_ptr<record::Sink> fan_out_;  // both of the above, when both are on
+  std::unique_ptr<record::Sink> fan_out_;      // both of the above, when both are on
+  std::unique_ptr<ReplicaWait> replica_wait_;  // --sync-replicas K > 0
   size_t output_high_water_ = 1 << 20;
 
   std::mutex mu_;

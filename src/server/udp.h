@@ -4,6 +4,10 @@
 // the request id, its sequence number and the total count. Requests spanning several
 // datagrams are dropped, as memcached drops them. One thread serves the socket(s):
 // UDP is a legacy path here, kept so existing deployments and tests that pass -U work.
+// --sync-replicas does not apply to it: replies go out at once (after the journal commit).
+// UDP is lossy, so a client cannot rely on its replies anyway, and holding one datagram's
+// reply would mean either blocking this single thread (stalling every UDP client) or
+// keeping per-request state for a path that exists only for compatibility.
 #pragma once
 
 #include <atomic>
