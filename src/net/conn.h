@@ -76,6 +76,7 @@ class Conn final : public Connection {
   bool close_requested() const { return close_now_; }
   bool close_after_write() const { return close_after_write_; }
   void set_close_after_write() { close_after_write_ = true; }
+  void note_close(CloseReason r) { NoteClose(r); }
   void set_fd(int fd) { fd_ = fd; }
   void set_last_active(uint32_t t) { last_active_.store(t, std::memory_order_relaxed); }
   void set_state(ConnState s) { state_.store(s, std::memory_order_relaxed); }
@@ -92,6 +93,7 @@ class Conn final : public Connection {
   bool yield_ = false;       // Yield() called inside OnData: re-run after other connections
   bool want_write_ = false;  // last write was partial; EPOLLOUT registered
   bool rerun_ = false;       // stopped at high water with input left: re-run OnData on drain
+  bool want_drain_ = false;  // WantDrain(): call OnDrain once output is below high water
 
  private:
   char* ReadSpaceSlow(size_t* room);

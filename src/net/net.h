@@ -48,6 +48,15 @@ struct Options {
   uint32_t idle_timeout_secs = 0;      // close connections idle this long (0: never)
 };
 
+// Why a connection closed, as known in Handler::OnClose.
+enum class CloseReason : uint8_t {
+  kRequested,    // the handler called CloseAfterWrite/CloseNow (it knows why)
+  kPeerClosed,   // end of stream or hangup from the peer
+  kError,        // a read/write/socket error, or an exception in a callback
+  kIdleTimeout,  // Options::idle_timeout_secs
+  kStopped,      // Server::Stop
+};
+
 // One client connection. Lives on one worker thread; only that thread (its Handler callbacks
 // and tasks Post()ed to that worker) may touch it. The reference is valid until OnClose returns.
 class Connection {
@@ -66,6 +75,15 @@ class Connection {
   // -R); the unconsumed input is presented again after this turn's other events.
   void Yield();
   bool closing() const { return close_after_write_ || close_now_; }
+  // For output made without input (memcached's watch): asks for one Handler::OnDrain call
+  // on this connection's worker once its unsent output is below output_high_water (on the
+  // worker's next turn if it already is). Call from the worker (a Post()ed task, a callback).
+  void WantDrain();
+  // Exempts the connection from Options::idle_timeout_secs (it only receives).
+  void SetNoIdleTimeout() { no_idle_timeout_ = true; }
+  bool no_idle_timeout() const { return no_idle_timeout_; }
+  // Valid in OnClose: the first cause of the close.
+  CloseReason close_reason() const { return close_reason_; }
 
   uint64_t id() const { return id_; }  // unique per Server, never reused
   int fd() const { return fd_; }
@@ -87,6 +105,15 @@ class Connection {
   std::string peer_;
   bool close_after_write_ = false;
   bool close_now_ = false;
+  bool no_idle_timeout_ = false;
+  bool close_reason_known_ = false;
+  CloseReason close_reason_ = CloseReason::kError;
+  // Records why, the first time a close is decided.
+  void NoteClose(CloseReason r) {
+    if (close_reason_known_) return;
+    close_reason_known_ = true;
+    close_reason_ = r;
+  }
   std::atomic<uint32_t> last_active_{0};
 };
 
@@ -106,6 +133,9 @@ class Handler {
   // lot of output should stop once c.out().size() exceeds output_high_water.
   // Not called while closing() or while unsent output >= output_high_water.
   virtual size_t OnData(Connection& c, std::string_view input) = 0;
+  // After Connection::WantDrain, once unsent output is below output_high_water: append
+  // more output. Not called while closing().
+  virtual void OnDrain(Connection&) {}
   // Exactly once per opened connection (peer close, error, CloseNow, CloseAfterWrite, Stop).
   virtual void OnClose(Connection&) {}
 };
