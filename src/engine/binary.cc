@@ -48,6 +48,7 @@ void Get(Engine& e, Session& s, const Request& req, std::string* out) {
   storage::Store& store = *e.store();
   bool hit = store.Access(req.key, [&](storage::Accessor& acc) {
     storage::ItemRef it = acc.Find();
+    LogGet(e.LogFor(s), store, req.key, it, acc);
     CountGet(store, *s.stats, it, touch);
     if (!it) return false;
     if (touch) acc.SetExptime(exptime);
@@ -83,7 +84,7 @@ void Update(Engine& e, Session& s, const Request& req, std::string* out) {
   a.exptime = appending ? 0 : e.AbsoluteExptime(Exptime32(req));
   s.stats->cmd_set.Add();
   e.prefix_stats().RecordSet(req.key);
-  StoreOutcome o = DoStore(*e.store(), *s.stats, a);
+  StoreOutcome o = DoStore(*e.store(), *s.stats, a, e.LogFor(s));
   switch (o.result) {
     case StoreResult::kStored:
       return Done(req, out, cas_enabled ? o.cas : 0);
@@ -107,7 +108,7 @@ void Update(Engine& e, Session& s, const Request& req, std::string* out) {
 void Delete(Engine& e, Session& s, const Request& req, std::string* out) {
   e.prefix_stats().RecordDelete(req.key);
   uint64_t cas = e.settings().cas_enabled ? req.cas : 0;
-  switch (DoDelete(*e.store(), *s.stats, req.key, cas)) {
+  switch (DoDelete(*e.store(), *s.stats, req.key, cas, e.LogFor(s), watch::DeleteCmd::kDelete)) {
     case DeleteResult::kDeleted:
       return Done(req, out);
     case DeleteResult::kNotFound:
@@ -129,7 +130,7 @@ void Arith(Engine& e, Session& s, const Request& req, std::string* out) {
   a.create = Exptime32(req) != 0xffffffffu;
   a.initial = req.initial;
   a.create_exptime = a.create ? e.AbsoluteExptime(Exptime32(req)) : 0;
-  ArithOutcome o = DoArith(*e.store(), *s.stats, a);
+  ArithOutcome o = DoArith(*e.store(), *s.stats, a, e.LogFor(s));
   switch (o.result) {
     case ArithResult::kOk:
     case ArithResult::kCreated: {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/commands.h"
+#include "engine/ops.h"
 
 namespace syncached::engine {
 
@@ -15,14 +16,42 @@ thread_local uint64_t t_engine_id = 0;
 thread_local ThreadStats* t_stats = nullptr;
 }  // namespace
 
+// memcached's eviction line (items.c lru_pull_tail, logger.c _logger_log_evictions).
+class Engine::EvictionLog final : public storage::EvictionListener {
+ public:
+  EvictionLog(watch::Hub* hub, storage::Store* store) : hub_(hub), store_(store) {}
+  void OnEviction(const storage::ItemRef& it, uint32_t now) override {
+    watch::Eviction ev;
+    ev.key = it.key();
+    ev.fetched = it.fetched();
+    ev.ttl = it.exptime() != 0 ? int64_t{it.exptime()} - now : -1;
+    ev.last_access = now > it.last_access() ? now - it.last_access() : 0;
+    ev.clsid = ClassOf(*store_, it);
+    ev.size = static_cast<uint32_t>(it.value().size());
+    hub_->LogEviction(ev);
+  }
+
+ private:
+  watch::Hub* hub_;
+  storage::Store* store_;
+};
+
 Engine::Engine(const Settings& settings, storage::Store* store, Host* host)
     : settings_(settings),
       store_(store),
       host_(host),
       started_(store->clock()->NowSeconds()),
-      id_(g_next_engine_id++) {}
+      id_(g_next_engine_id++),
+      hub_(settings.watcher_logbuf_size),
+      eviction_log_(std::make_unique<EvictionLog>(&hub_, store)) {
+  store_->SetEvictionListener(eviction_log_.get(), hub_.mask(), watch::kEvictions);
+}
 
-Engine::~Engine() = default;
+Engine::~Engine() { store_->SetEvictionListener(nullptr, nullptr, 0); }
+
+void Engine::DrainWatch(Session& s, std::string* out) {
+  if (s.watcher) s.watcher->Drain(out);
+}
 
 uint32_t Engine::AbsoluteExptime(int64_t exptime) const {
   if (exptime == 0) return 0;
@@ -92,6 +121,8 @@ void Engine::ResetStats() {
 }
 
 size_t Engine::Process(Session& s, std::string_view in, std::string* out, size_t out_limit) {
+  // A watcher's input is read and dropped, as memcached's logger thread does.
+  if (s.watcher) return in.size();
   if (!s.stats) s.stats = StatsForThisThread();
   size_t consumed = 0;
   if (s.swallow) {
@@ -124,13 +155,14 @@ bool Engine::AllowedWhileSyncing(protocol::Command c) {
   using protocol::Command;
   return c == Command::kStats || c == Command::kVersion || c == Command::kQuit ||
          c == Command::kVerbosity || c == Command::kMetaNoop || c == Command::kError ||
-         c == Command::kClose || c == Command::kShutdown || c == Command::kNoop;
+         c == Command::kClose || c == Command::kShutdown || c == Command::kNoop ||
+         c == Command::kWatch;
 }
 
 size_t Engine::ProcessText(Session& s, std::string_view in, std::string* out, size_t out_limit) {
   size_t consumed = 0;
   uint32_t served = 0;
-  while (!in.empty() && !s.close && out->size() < out_limit) {
+  while (!in.empty() && !s.close && !s.watcher && out->size() < out_limit) {
     if (served++ == settings_.reqs_per_event) {
       // memcached's -R: after this many requests from one read, let others go first.
       s.yield = true;
@@ -161,8 +193,10 @@ size_t Engine::ProcessText(Session& s, std::string_view in, std::string* out, si
         !(req.cmd == protocol::Command::kError && req.error_ignores_noreply)) {
       out->resize(before);  // memcached's out_string drops any reply under noreply
     }
+    s.last_cmd = req.cmd;
     if (!StepPast(s, req, r.consumed, &in, &consumed)) break;
   }
+  if (s.watcher) return consumed + in.size();  // nothing after `watch` is a command
   return consumed;
 }
 

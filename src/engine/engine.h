@@ -21,8 +21,10 @@
 #include "engine/prefix_stats.h"
 #include "engine/settings.h"
 #include "engine/thread_stats.h"
+#include "engine/watch_log.h"
 #include "protocol/protocol.h"
 #include "storage/storage.h"
+#include "watch/watch.h"
 
 namespace syncached::engine {
 
@@ -45,6 +47,10 @@ class Host {
   virtual void AppendReplicationStats(std::string* out) const {}
   // `stats persistence` lines; nothing on a node without --data-dir.
   virtual void AppendPersistenceStats(std::string* out) const {}
+  // `watch`: a function, callable from any thread, that makes the session's connection
+  // call Engine::DrainWatch soon on its own thread. Empty when the session cannot watch
+  // (UDP), which memcached's WATCHER_FAILED reply then reports.
+  virtual std::function<void()> WatchWaker(struct Session& s) { return {}; }
 };
 
 // One connection's SASL exchange (engine/sasl.h); freed with its Session.
@@ -58,7 +64,9 @@ using SaslConnPtr = std::unique_ptr<SaslConn, SaslConnDeleter>;
 struct Session {
   enum class Proto : uint8_t { kUnknown, kText, kBinary };
   Proto proto = Proto::kUnknown;
-  bool close = false;          // close after the pending output is written
+  bool close = false;  // close after the pending output is written
+  // Why, when close is set (watch connevents' reason=): quit normal, protocol error error.
+  watch::CloseReason close_reason = watch::CloseReason::kError;
   bool yield = false;          // stopped after -R requests with input left (conn_yields)
   bool authenticated = false;  // SASL / -Y
   uint64_t swallow = 0;        // bytes still to discard (a refused value)
@@ -66,6 +74,11 @@ struct Session {
   SaslConnPtr sasl;       // -S: Cyrus state, made by the first SASL command
   protocol::Request req;  // reused: no per-request allocation
   std::string scratch;    // reused formatting buffer
+  int cfd = 0;            // the connection's fd, for watch lines (cfd=)
+  protocol::Command last_cmd = protocol::Command::kNone;  // the previous text request's
+  void* host_data = nullptr;  // the Host's per-connection state (Host::WatchWaker)
+  // Set once `watch` succeeded: the connection only streams log lines from then on.
+  std::unique_ptr<watch::Watcher> watcher;
 };
 
 class Engine {
@@ -77,6 +90,14 @@ class Engine {
   // `out`; stops early once out exceeds `out_limit`. Returns bytes consumed. Sets
   // s.close when the connection must close after `out` is flushed.
   size_t Process(Session& s, std::string_view in, std::string* out, size_t out_limit);
+  // A watching session: moves its buffered log lines to `out` (after Host::WatchWaker's
+  // function ran, on the session's thread).
+  void DrainWatch(Session& s, std::string* out);
+
+  // memcached's `watch` streams (fetchers, mutations, deletions, evictions here; the
+  // server adds connevents).
+  watch::Hub* hub() { return &hub_; }
+  LogCtx LogFor(const Session& s) { return {&hub_, s.cfd}; }
 
   // Stats of the calling worker thread (created on first use).
   ThreadStats* StatsForThisThread();
@@ -123,6 +144,10 @@ class Engine {
   PrefixStats prefix_stats_;
   OffsetClock* debug_clock_ = nullptr;
   std::atomic<bool> syncing_{false};
+  watch::Hub hub_;
+  // Tells hub_ of the store's evictions (storage::EvictionListener).
+  class EvictionLog;
+  std::unique_ptr<EvictionLog> eviction_log_;
 };
 
 }  // namespace syncached::engine

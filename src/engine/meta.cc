@@ -40,6 +40,7 @@ void MetaGet(Engine& e, Session& s, const Request& req, std::string* out) {
   bool cas_enabled = e.settings().cas_enabled;
   store.Access(req.key, [&](storage::Accessor& acc) {
     storage::ItemRef it = acc.Find();
+    LogGet(e.LogFor(s), store, req.key, it, acc);
     bool created = false, won = false, ttl_set = false;
     if (!it && m.Has('N')) {
       storage::PutArgs put;
@@ -169,7 +170,7 @@ void MetaSet(Engine& e, Session& s, const Request& req, std::string* out) {
   a.set_stale = m.Has('I') && a.mode == StoreMode::kCas;
   a.key_binary = req.key_binary;
   s.stats->cmd_set.Add();
-  StoreOutcome o = DoStore(*e.store(), *s.stats, a);
+  StoreOutcome o = DoStore(*e.store(), *s.stats, a, e.LogFor(s));
   switch (o.result) {
     case StoreResult::kStored:
       if (req.noreply) return;
@@ -212,6 +213,7 @@ void MetaDelete(Engine& e, Session& s, const Request& req, std::string* out) {
   size_t status_at = out->size();
   const char* status = store.Access(req.key, [&](storage::Accessor& acc) -> const char* {
     storage::ItemRef it = acc.Find(false);
+    LogGet(e.LogFor(s), store, req.key, it, acc);
     if (!it) {
       s.stats->delete_misses.Add();
       return "NF";
@@ -238,6 +240,7 @@ void MetaDelete(Engine& e, Session& s, const Request& req, std::string* out) {
     }
     s.stats->Class(ClassOf(store, it)).delete_hits.Add();
     s.stats->delete_hits.Add();
+    LogDeletion(e.hub(), store, it, watch::DeleteCmd::kMetaDelete);
     acc.Delete();
     return "HD";
   });
@@ -260,7 +263,7 @@ void MetaArith(Engine& e, Session& s, const Request& req, std::string* out) {
   a.create_exptime = m.Has('N') ? e.AbsoluteExptime(m.vivify_ttl) : 0;
   a.set_exptime = m.Has('T');
   a.exptime = m.Has('T') ? e.AbsoluteExptime(m.ttl) : 0;
-  ArithOutcome o = DoArith(*e.store(), *s.stats, a);
+  ArithOutcome o = DoArith(*e.store(), *s.stats, a, e.LogFor(s));
   switch (o.result) {
     case ArithResult::kNonNumeric:
       AppendLine(out, "CLIENT_ERROR cannot increment or decrement non-numeric value");

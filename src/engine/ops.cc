@@ -50,12 +50,68 @@ StoreMode StoreModeFor(protocol::Command cmd, StoreMode other) {
   }
 }
 
-StoreOutcome DoStore(storage::Store& store, ThreadStats& st, const StoreArgs& a) {
+namespace {
+watch::StoreCmd WatchCmd(StoreMode m) {
+  switch (m) {
+    case StoreMode::kSet:
+      return watch::StoreCmd::kSet;
+    case StoreMode::kAdd:
+      return watch::StoreCmd::kAdd;
+    case StoreMode::kReplace:
+      return watch::StoreCmd::kReplace;
+    case StoreMode::kAppend:
+      return watch::StoreCmd::kAppend;
+    case StoreMode::kPrepend:
+      return watch::StoreCmd::kPrepend;
+    case StoreMode::kCas:
+      return watch::StoreCmd::kCas;
+  }
+  return watch::StoreCmd::kNull;
+}
+
+watch::StoreStatus WatchStatus(StoreResult r) {
+  switch (r) {
+    case StoreResult::kStored:
+      return watch::StoreStatus::kStored;
+    case StoreResult::kNotStored:
+      return watch::StoreStatus::kNotStored;
+    case StoreResult::kExists:
+      return watch::StoreStatus::kExists;
+    case StoreResult::kNotFound:
+      return watch::StoreStatus::kNotFound;
+    case StoreResult::kTooLarge:
+      return watch::StoreStatus::kTooLarge;
+    case StoreResult::kNoMemory:
+      return watch::StoreStatus::kNoMemory;
+  }
+  return watch::StoreStatus::kNotStored;
+}
+
+// memcached's item_store line describes the item the command built: the request's value,
+// flags and expiry, or for a stored append/prepend the joined item with the old expiry.
+void LogStoreSlow(storage::Store& store, const LogCtx& log, const StoreArgs& a, StoreResult r,
+                  const storage::PutArgs& put) {
+  watch::ItemStore ev;
+  ev.status = WatchStatus(r);
+  ev.cmd = WatchCmd(a.mode);
+  ev.key = a.key;
+  ev.cfd = log.cfd;
+  size_t size = put.prefix.size() + put.value.size() + put.suffix.size();
+  ev.size = static_cast<uint32_t>(size);
+  ev.clsid = store.SizeClassOf(protocol::MemcachedItemSize(a.key.size(), size, put.flags));
+  if (put.exptime != 0) ev.ttl = put.exptime - store.clock()->NowSeconds();
+  log.hub->LogItemStore(ev);
+}
+}  // namespace
+
+StoreOutcome DoStore(storage::Store& store, ThreadStats& st, const StoreArgs& a,
+                     const LogCtx& log) {
   st.Class(store.SizeClassOf(protocol::MemcachedItemSize(a.key.size(), a.value.size(), a.flags)))
       .cmd_set.Add();
-  return store.Access(a.key, [&](storage::Accessor& acc) -> StoreOutcome {
+  storage::PutArgs put;
+  StoreOutcome outcome = store.Access(a.key, [&](storage::Accessor& acc) -> StoreOutcome {
     storage::ItemRef old = acc.Find(false);
-    storage::PutArgs put;
+    LogGet(log, store, a.key, old, acc);
     put.value = a.value;
     put.flags = a.flags;
     put.exptime = a.exptime;
@@ -128,6 +184,11 @@ StoreOutcome DoStore(storage::Store& store, ThreadStats& st, const StoreArgs& a)
     }
     return {StoreResult::kNotStored, 0};
   });
+  if (log.hub->Wants(watch::kMutations)) [[unlikely]] {
+    // Logged after the shard is unlocked; put's views are only measured, never read.
+    LogStoreSlow(store, log, a, outcome.result, put);
+  }
+  return outcome;
 }
 
 namespace {
@@ -141,10 +202,12 @@ bool ParseStoredNumber(std::string_view v, uint64_t* out) {
 }
 }  // namespace
 
-ArithOutcome DoArith(storage::Store& store, ThreadStats& st, const ArithArgs& a) {
+ArithOutcome DoArith(storage::Store& store, ThreadStats& st, const ArithArgs& a,
+                     const LogCtx& log) {
   return store.Access(a.key, [&](storage::Accessor& acc) -> ArithOutcome {
     ArithOutcome out;
     storage::ItemRef it = acc.Find(false);
+    LogGet(log, store, a.key, it, acc);
     if (!it) {
       if (!a.create) {
         (a.incr ? st.incr_misses : st.decr_misses).Add();
@@ -207,9 +270,11 @@ ArithOutcome DoArith(storage::Store& store, ThreadStats& st, const ArithArgs& a)
   });
 }
 
-DeleteResult DoDelete(storage::Store& store, ThreadStats& st, std::string_view key, uint64_t cas) {
+DeleteResult DoDelete(storage::Store& store, ThreadStats& st, std::string_view key, uint64_t cas,
+                      const LogCtx& log, watch::DeleteCmd cmd) {
   return store.Access(key, [&](storage::Accessor& acc) {
     storage::ItemRef it = acc.Find(false);
+    LogGet(log, store, key, it, acc);
     if (!it) {
       st.delete_misses.Add();
       return DeleteResult::kNotFound;
@@ -220,6 +285,7 @@ DeleteResult DoDelete(storage::Store& store, ThreadStats& st, std::string_view k
     }
     st.Class(ClassOf(store, it)).delete_hits.Add();
     st.delete_hits.Add();
+    LogDeletion(log.hub, store, it, cmd);
     acc.Delete();
     return DeleteResult::kDeleted;
   });

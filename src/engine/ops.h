@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "engine/thread_stats.h"
+#include "engine/watch_log.h"
 #include "protocol/protocol.h"
 #include "storage/storage.h"
 
@@ -36,7 +37,8 @@ struct StoreOutcome {
   uint64_t cas = 0;  // CAS of the stored item
 };
 
-StoreOutcome DoStore(storage::Store& store, ThreadStats& st, const StoreArgs& a);
+// Logs memcached's item_get (the lookup) and item_store lines to watchers.
+StoreOutcome DoStore(storage::Store& store, ThreadStats& st, const StoreArgs& a, const LogCtx& log);
 
 enum class ArithResult : uint8_t { kOk, kNotFound, kNonNumeric, kExists, kNoMemory, kCreated };
 
@@ -61,14 +63,17 @@ struct ArithOutcome {
   uint32_t exptime_before = 0;  // before it (meta ma prints either, by flag order)
 };
 
-ArithOutcome DoArith(storage::Store& store, ThreadStats& st, const ArithArgs& a);
+// Logs the lookup's item_get line (memcached logs no item_store for incr/decr).
+ArithOutcome DoArith(storage::Store& store, ThreadStats& st, const ArithArgs& a, const LogCtx& log);
 
 // Counts a hit/miss for get-like commands in memcached's counters.
 void CountGet(storage::Store& store, ThreadStats& st, const storage::ItemRef& it, bool touch);
 
 // Whether the key may be deleted: result of a delete with optional CAS compare.
 enum class DeleteResult : uint8_t { kDeleted, kNotFound, kExists };
-DeleteResult DoDelete(storage::Store& store, ThreadStats& st, std::string_view key, uint64_t cas);
+// Logs the lookup's item_get and, when deleted, a deleted line with `cmd`.
+DeleteResult DoDelete(storage::Store& store, ThreadStats& st, std::string_view key, uint64_t cas,
+                      const LogCtx& log, watch::DeleteCmd cmd);
 
 // Class id memcached would put this item in, for per-class counters.
 uint32_t ClassOf(storage::Store& store, const storage::ItemRef& it);

@@ -31,6 +31,8 @@ struct Settings {
   uint32_t item_size_max = 1u << 20;                // -I
   bool flush_enabled = true;                        // !-F
   bool dump_enabled = true;                         // !-X
+  bool watch_enabled = true;                        // !-W
+  uint32_t watcher_logbuf_size = 256 << 10;         // -o watcher_logbuf_size (KiB there)
   std::atomic<bool> lru_crawler{true};  // lru_crawler enable/disable flip it at run time
   uint32_t lru_crawler_sleep = 100;
   uint32_t lru_crawler_tocrawl = 0;
@@ -67,6 +69,8 @@ struct Settings {
     item_size_max = o.item_size_max;
     flush_enabled = o.flush_enabled;
     dump_enabled = o.dump_enabled;
+    watch_enabled = o.watch_enabled;
+    watcher_logbuf_size = o.watcher_logbuf_size;
     lru_crawler = o.lru_crawler.load();
     lru_crawler_sleep = o.lru_crawler_sleep;
     lru_crawler_tocrawl = o.lru_crawler_tocrawl;

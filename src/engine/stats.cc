@@ -139,11 +139,13 @@ void GeneralStats(Engine& e, StatWriter& w) {
   }
   if (cfg.lru_maintainer) w.U("lru_maintainer_juggles", 0);
   w.U("malloc_fails", t.store_no_memory.Get());
-  for (const char* zero :
-       {"log_worker_dropped", "log_worker_written", "log_watcher_skipped", "log_watcher_sent",
-        "log_watchers", "unexpected_napi_ids", "round_robin_fallback"}) {
-    w.U(zero, 0);
-  }
+  watch::HubStats ws = e.hub()->Stats();
+  w.U("log_worker_dropped", 0);  // lines are formatted as logged: no worker buffer to overflow
+  w.U("log_worker_written", ws.written);
+  w.U("log_watcher_skipped", ws.skipped);
+  w.U("log_watcher_sent", ws.sent);
+  w.U("log_watchers", ws.watchers);
+  for (const char* zero : {"unexpected_napi_ids", "round_robin_fallback"}) w.U(zero, 0);
   w.U("bytes", st.bytes);
   w.U("curr_items", st.curr_items);
   w.U("total_items", st.total_items);
@@ -215,7 +217,7 @@ void SettingsStats(Engine& e, StatWriter& w) {
   w.B("temp_lru", false);
   w.U("temporary_ttl", 61);
   w.U("idle_timeout", c.idle_timeout);
-  w.U("watcher_logbuf_size", 262144);
+  w.U("watcher_logbuf_size", c.watcher_logbuf_size);
   w.U("worker_logbuf_size", 65536);
   w.U("read_buf_mem_limit", 0);
   w.B("track_sizes", false);

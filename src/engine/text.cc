@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 
 #include "common/log.h"
 #include "engine/commands.h"
@@ -91,10 +92,12 @@ void ExecuteGet(Engine& e, Session& s, const Request& req, std::string* out) {
   uint32_t exptime = touch ? e.AbsoluteExptime(req.exptime) : 0;
   bool cas_enabled = e.settings().cas_enabled;
   storage::Store& store = *e.store();
+  LogCtx log = e.LogFor(s);
   std::string_view rest = req.keys, key;
   while (protocol::NextKey(&rest, &key)) {
     store.Access(key, [&](storage::Accessor& acc) {
       storage::ItemRef it = acc.Find();
+      LogGet(log, store, key, it, acc);
       CountGet(store, *s.stats, it, touch);
       e.prefix_stats().RecordGet(key, static_cast<bool>(it));
       if (!it) return;
@@ -116,7 +119,7 @@ void ExecuteStore(Engine& e, Session& s, const Request& req, std::string* out) {
   a.cas = req.cas;
   s.stats->cmd_set.Add();
   e.prefix_stats().RecordSet(req.key);
-  StoreOutcome o = DoStore(*e.store(), *s.stats, a);
+  StoreOutcome o = DoStore(*e.store(), *s.stats, a, e.LogFor(s));
   switch (o.result) {
     case StoreResult::kStored:
       AppendLine(out, "STORED");
@@ -144,7 +147,7 @@ void ExecuteArith(Engine& e, Session& s, const Request& req, std::string* out) {
   a.key = req.key;
   a.incr = req.cmd == Command::kIncr;
   a.delta = req.delta;
-  ArithOutcome o = DoArith(*e.store(), *s.stats, a);
+  ArithOutcome o = DoArith(*e.store(), *s.stats, a, e.LogFor(s));
   switch (o.result) {
     case ArithResult::kOk:
     case ArithResult::kCreated:
@@ -168,6 +171,7 @@ void ExecuteTouch(Engine& e, Session& s, const Request& req, std::string* out) {
   storage::Store& store = *e.store();
   bool hit = store.Access(req.key, [&](storage::Accessor& acc) {
     storage::ItemRef it = acc.Find();
+    LogGet(e.LogFor(s), store, req.key, it, acc);
     CountGet(store, *s.stats, it, true);
     if (!it) return false;
     acc.SetExptime(exptime);
@@ -199,6 +203,7 @@ void ExecuteShutdown(Engine& e, const Request& req, Session& s, std::string* out
   while (!args.empty() && args.back() == ' ') args.remove_suffix(1);
   if (args.empty() || args == "graceful") {
     s.close = true;
+    s.close_reason = watch::CloseReason::kShutdown;
     e.host()->Shutdown(args == "graceful");
     return;
   }
@@ -278,6 +283,38 @@ void ExecuteDebugTime(Engine& e, std::string_view args, std::string* out) {
   AppendLine(out, "OK");
 }
 
+// doc/protocol.txt "Watchers"; replies as proto_text.c process_watch_command.
+void ExecuteWatch(Engine& e, Session& s, const Request& req, std::string* out) {
+  if (!e.settings().watch_enabled) {
+    AppendLine(out, "CLIENT_ERROR watch commands not allowed");
+    return;
+  }
+  // Replies of pipelined requests still unsent: memcached refuses, except after a get,
+  // whose replies it has already let go of (checked against 1.6.18).
+  bool after_get = s.last_cmd == Command::kGet || s.last_cmd == Command::kGets ||
+                   s.last_cmd == Command::kGat || s.last_cmd == Command::kGats;
+  if (!out->empty() && !after_get) {
+    AppendLine(out, "ERROR cannot pipeline other commands before watch");
+    return;
+  }
+  uint32_t kinds;
+  if (!watch::ParseKinds(req.args, &kinds)) {
+    AppendLine(out, "ERROR");
+    return;
+  }
+  std::function<void()> wake = e.host() ? e.host()->WatchWaker(s) : nullptr;
+  if (!wake) {
+    AppendLine(out, "WATCHER_FAILED failed to add log watcher");
+    return;
+  }
+  s.watcher = e.hub()->Add(kinds, std::move(wake));
+  if (!s.watcher) {
+    AppendLine(out, "WATCHER_TOO_MANY log watcher limit reached");
+    return;
+  }
+  AppendLine(out, "OK");
+}
+
 }  // namespace
 
 void ExecuteText(Engine& e, Session& s, const Request& req, std::string* out) {
@@ -301,7 +338,8 @@ void ExecuteText(Engine& e, Session& s, const Request& req, std::string* out) {
       return ExecuteTouch(e, s, req, out);
     case Command::kDelete: {
       e.prefix_stats().RecordDelete(req.key);
-      DeleteResult r = DoDelete(*e.store(), *s.stats, req.key, 0);
+      DeleteResult r =
+          DoDelete(*e.store(), *s.stats, req.key, 0, e.LogFor(s), watch::DeleteCmd::kDelete);
       AppendLine(out, r == DeleteResult::kDeleted ? "DELETED" : "NOT_FOUND");
       return;
     }
@@ -317,7 +355,10 @@ void ExecuteText(Engine& e, Session& s, const Request& req, std::string* out) {
       return;
     case Command::kQuit:
       s.close = true;
+      s.close_reason = watch::CloseReason::kNormal;
       return;
+    case Command::kWatch:
+      return ExecuteWatch(e, s, req, out);
     case Command::kShutdown:
       return ExecuteShutdown(e, req, s, out);
     case Command::kStats:

@@ -44,11 +44,13 @@ const char* ConnStateName(ConnState s) {
 // Connection's methods only record the request; the worker acts on it after the current
 // callback returns (or, outside callbacks, after the current loop turn's tasks).
 void Connection::CloseAfterWrite() {
+  NoteClose(CloseReason::kRequested);
   close_after_write_ = true;
   static_cast<Conn*>(this)->worker_->Schedule(static_cast<Conn*>(this));
 }
 
 void Connection::CloseNow() {
+  NoteClose(CloseReason::kRequested);
   close_now_ = true;
   static_cast<Conn*>(this)->worker_->Schedule(static_cast<Conn*>(this));
 }
@@ -57,6 +59,12 @@ void Connection::Wake() {
   auto* c = static_cast<Conn*>(this);
   if (c->in_handler_) return;
   c->wake_ = true;
+  c->worker_->Schedule(c);
+}
+
+void Connection::WantDrain() {
+  auto* c = static_cast<Conn*>(this);
+  c->want_drain_ = true;
   c->worker_->Schedule(c);
 }
 
@@ -78,6 +86,8 @@ void Conn::Reset(int fd, uint64_t id, std::string peer, size_t read_chunk, uint3
   peer_ = std::move(peer);
   user = nullptr;
   close_after_write_ = close_now_ = held_ = false;
+  no_idle_timeout_ = close_reason_known_ = false;
+  close_reason_ = CloseReason::kError;
   out_.clear();
   sending_.clear();
   send_off_ = 0;
@@ -88,7 +98,7 @@ void Conn::Reset(int fd, uint64_t id, std::string peer, size_t read_chunk, uint3
   }
   events_ = 0;
   open_ = true;
-  in_handler_ = scheduled_ = wake_ = want_write_ = rerun_ = false;
+  in_handler_ = scheduled_ = wake_ = want_write_ = rerun_ = want_drain_ = false;
   set_last_active(now);
   set_state(ConnState::kWaiting);
 }

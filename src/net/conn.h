@@ -78,6 +78,7 @@ class Conn final : public Connection {
   bool close_requested() const { return close_now_; }
   bool close_after_write() const { return close_after_write_; }
   void set_close_after_write() { close_after_write_ = true; }
+  void note_close(CloseReason r) { NoteClose(r); }
   void set_fd(int fd) { fd_ = fd; }
   void set_last_active(uint32_t t) { last_active_.store(t, std::memory_order_relaxed); }
   void set_state(ConnState s) { state_.store(s, std::memory_order_relaxed); }
@@ -100,6 +101,7 @@ class Conn final : public Connection {
   int64_t hold_deadline_ms_ = 0;
   size_t hold_slot_ = 0;
   void set_held(bool h) { held_ = h; }
+  bool want_drain_ = false;  // WantDrain(): call OnDrain once output is below high water
 
  private:
   char* ReadSpaceSlow(size_t* room);

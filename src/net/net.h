@@ -50,6 +50,15 @@ struct Options {
   uint32_t stop_hold_grace_ms = 1000;
 };
 
+// Why a connection closed, as known in Handler::OnClose.
+enum class CloseReason : uint8_t {
+  kRequested,    // the handler called CloseAfterWrite/CloseNow (it knows why)
+  kPeerClosed,   // end of stream or hangup from the peer
+  kError,        // a read/write/socket error, or an exception in a callback
+  kIdleTimeout,  // Options::idle_timeout_secs
+  kStopped,      // Server::Stop
+};
+
 // One client connection. Lives on one worker thread; only that thread (its Handler callbacks
 // and tasks Post()ed to that worker) may touch it. The reference is valid until OnClose returns.
 class Connection {
@@ -68,6 +77,15 @@ class Connection {
   // -R); the unconsumed input is presented again after this turn's other events.
   void Yield();
   bool closing() const { return close_after_write_ || close_now_; }
+  // For output made without input (memcached's watch): asks for one Handler::OnDrain call
+  // on this connection's worker once its unsent output is below output_high_water (on the
+  // worker's next turn if it already is). Call from the worker (a Post()ed task, a callback).
+  void WantDrain();
+  // Exempts the connection from Options::idle_timeout_secs (it only receives).
+  void SetNoIdleTimeout() { no_idle_timeout_ = true; }
+  bool no_idle_timeout() const { return no_idle_timeout_; }
+  // Valid in OnClose: the first cause of the close.
+  CloseReason close_reason() const { return close_reason_; }
 
   // Output hold, for replies that may leave only once something else has happened (memcached
   // parks such a connection in a waiting state). While held: pending output stays unsent (new
@@ -104,6 +122,15 @@ class Connection {
   bool close_after_write_ = false;
   bool close_now_ = false;
   bool held_ = false;
+  bool no_idle_timeout_ = false;
+  bool close_reason_known_ = false;
+  CloseReason close_reason_ = CloseReason::kError;
+  // Records why, the first time a close is decided.
+  void NoteClose(CloseReason r) {
+    if (close_reason_known_) return;
+    close_reason_known_ = true;
+    close_reason_ = r;
+  }
   std::atomic<uint32_t> last_active_{0};
 };
 
@@ -128,6 +155,9 @@ class Handler {
   virtual void OnHoldExpired(Connection&) {}
   // Runs on worker `worker`'s thread after Server::WakeWorker(worker); see there.
   virtual void OnWake(int /*worker*/) {}
+  // After Connection::WantDrain, once unsent output is below output_high_water: append
+  // more output. Not called while closing().
+  virtual void OnDrain(Connection&) {}
   // Exactly once per opened connection (peer close, error, CloseNow, CloseAfterWrite, Stop).
   // held() still tells whether its output was held (that output is dropped).
   virtual void OnClose(Connection&) {}

@@ -209,6 +209,7 @@ void Worker::Dispatch(const epoll_event& ev) {
     // Both directions are shut (a unix peer closed, or a reset). Take what it sent before
     // closing, then close: nothing we write can arrive.
     HandleRead(c, 1 << 30);
+    c->note_close(CloseReason::kPeerClosed);
     if (c->open_) Close(c);
     return;
   }
@@ -370,7 +371,10 @@ void Worker::CloseAll() {
     accepting_ = false;
     UpdateListeners();
   }
-  while (!open_.empty()) Close(open_.back().get());
+  while (!open_.empty()) {
+    open_.back()->note_close(CloseReason::kStopped);
+    Close(open_.back().get());
+  }
   scheduled_.clear();
   Recycle();
 }
@@ -379,12 +383,14 @@ void Worker::KickIdle() {
   last_idle_scan_ = now_;
   std::vector<Conn*> idle;
   for (const auto& c : open_) {
-    if (!c->closing() && now_ - c->last_active() > shared_->opts.idle_timeout_secs) {
+    if (!c->closing() && !c->no_idle_timeout() &&
+        now_ - c->last_active() > shared_->opts.idle_timeout_secs) {
       idle.push_back(c.get());
     }
   }
   for (Conn* c : idle) {
     Bump(counters_.idle_kicks, 1);
+    c->note_close(CloseReason::kIdleTimeout);
     Close(c);
   }
 }

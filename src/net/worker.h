@@ -107,6 +107,7 @@ class Worker {
   void HandleRead(Conn* c, int max_rounds);
   void HandleWrite(Conn* c);
   void RunHandler(Conn* c);
+  void RunDrain(Conn* c);
   bool Flush(Conn* c);  // false if the connection was closed on a write error
   void Settle(Conn* c);
   bool SetInterest(Conn* c, uint32_t want);  // false if the connection was closed on error

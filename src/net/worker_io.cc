@@ -32,6 +32,7 @@ void Worker::HandleRead(Conn* c, int max_rounds) {
       continue;
     }
     if (n == 0) {  // the peer finished sending: answer what it sent, then close
+      c->note_close(CloseReason::kPeerClosed);
       c->set_close_after_write();
       break;
     }
@@ -50,7 +51,26 @@ void Worker::HandleWrite(Conn* c) {
     c->want_write_ = false;
   }
   if (c->rerun_ && c->pending_out() < high_water_) RunHandler(c);
+  RunDrain(c);
   Settle(c);
+}
+
+// One OnDrain call if it was asked for and output is below high water; otherwise the flag
+// stays and HandleWrite (EPOLLOUT) comes back here once a partial write completes.
+void Worker::RunDrain(Conn* c) {
+  if (!c->want_drain_ || !c->open_ || c->closing()) return;
+  if (c->pending_out() >= high_water_ && !c->want_write_ && !Flush(c)) return;
+  if (c->pending_out() >= high_water_) return;
+  c->want_drain_ = false;
+  c->set_last_active(now_);
+  c->in_handler_ = true;
+  try {
+    shared_->handler->OnDrain(*c);
+  } catch (const std::exception& e) {
+    SC_LOG(kError, "OnDrain %s: %s", c->peer().c_str(), e.what());
+    c->CloseNow();
+  }
+  c->in_handler_ = false;
 }
 
 // Presents input to the handler; after each call sends the batch's output with one write
@@ -155,6 +175,7 @@ bool Worker::SetInterest(Conn* c, uint32_t want) {
 
 void Worker::Close(Conn* c) {
   if (!c->open_) return;
+  c->note_close(CloseReason::kError);  // unless a cause was noted before
   c->open_ = false;
   c->set_state(ConnState::kClosing);
   epoll_ctl(ep_, EPOLL_CTL_DEL, c->fd(), nullptr);  // explicit: a forked child may share fd
@@ -193,6 +214,7 @@ void Worker::ProcessScheduled() {
     Conn* c = scheduled_[i];
     c->scheduled_ = false;
     if (!c->open_) continue;
+    RunDrain(c);
     if (c->wake_ && !c->held() && !draining_) {
       c->wake_ = false;
       // A task may have queued a lot: send it first if that is what blocks the handler.

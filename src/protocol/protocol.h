@@ -70,6 +70,7 @@ enum class Command : uint8_t {
   kCacheMemlimit,
   kSlabs,
   kDebugTime,
+  kWatch,
   kMetaGet,
   kMetaSet,
   kMetaDelete,

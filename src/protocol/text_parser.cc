@@ -195,6 +195,9 @@ ParseResult ParseMisc(const Tokens& tk, std::string_view cmd, size_t line_end, R
     req->cmd = Command::kStats;
   } else if (cmd == "shutdown") {
     req->cmd = Command::kShutdown;
+  } else if (cmd == "watch") {
+    req->noreply = IsNoreply(tk);  // then "noreply" is an unknown kind: a silent ERROR
+    req->cmd = Command::kWatch;
   } else if (cmd == "lru_crawler") {
     req->cmd = Command::kLruCrawler;
   } else if (cmd == "slabs") {

@@ -173,40 +173,16 @@ void SplitInto(const std::string& s, char sep, std::vector<std::string>* out) {
 // -o sub-options. memcached's own ones that steer internals we do not have are accepted
 // and have no effect (documented in --help); an unknown one is refused as memcached does.
 void ParseExtended(const char* arg, Config* c) {
-  static const std::set<std::string> kAcceptedNoEffect = {"maxconns_fast",
-                                                          "no_maxconns_fast",
-                                                          "tail_repair_time",
-                                                          "hash_algorithm",
-                                                          "lru_crawler",
-                                                          "no_lru_crawler",
-                                                          "lru_maintainer",
-                                                          "no_lru_maintainer",
-                                                          "hot_lru_pct",
-                                                          "warm_lru_pct",
-                                                          "hot_max_factor",
-                                                          "warm_max_factor",
-                                                          "temporary_ttl",
-                                                          "watcher_logbuf_size",
-                                                          "worker_logbuf_size",
-                                                          "track_sizes",
-                                                          "no_hashexpand",
-                                                          "slab_reassign",
-                                                          "slab_automove",
-                                                          "slab_automove_ratio",
-                                                          "slab_automove_window",
-                                                          "slab_chunk_max",
-                                                          "lru_segmented",
-                                                          "no_lru_segmented",
-                                                          "modern",
-                                                          "no_modern",
-                                                          "inline_ascii_resp",
-                                                          "no_inline_ascii_resp",
-                                                          "read_buf_mem_limit",
-                                                          "drop_privileges",
-                                                          "no_drop_privileges",
-                                                          "lru_crawler_sleep",
-                                                          "lru_crawler_tocrawl",
-                                                          "sock_cookie_id"};
+  static const std::set<std::string> kAcceptedNoEffect = {
+      "maxconns_fast",   "no_maxconns_fast",   "tail_repair_time",     "hash_algorithm",
+      "lru_crawler",     "no_lru_crawler",     "lru_maintainer",       "no_lru_maintainer",
+      "hot_lru_pct",     "warm_lru_pct",       "hot_max_factor",       "warm_max_factor",
+      "temporary_ttl",   "worker_logbuf_size", "track_sizes",          "no_hashexpand",
+      "slab_reassign",   "slab_automove",      "slab_automove_ratio",  "slab_automove_window",
+      "slab_chunk_max",  "lru_segmented",      "no_lru_segmented",     "modern",
+      "no_modern",       "inline_ascii_resp",  "no_inline_ascii_resp", "read_buf_mem_limit",
+      "drop_privileges", "no_drop_privileges", "lru_crawler_sleep",    "lru_crawler_tocrawl",
+      "sock_cookie_id"};
   std::vector<std::string> subs;
   SplitInto(arg, ',', &subs);
   for (const std::string& sub : subs) {
@@ -217,6 +193,10 @@ void ParseExtended(const char* arg, Config* c) {
     } else if (name == "idle_timeout") {
       c->engine.idle_timeout =
           static_cast<uint32_t>(ParseUnsigned('o', value.c_str(), 0, 1u << 31));
+    } else if (name == "watcher_logbuf_size") {
+      // KiB, as memcached; at least one line (memcached's LOGGER_PARSE_SCRATCH) must fit.
+      c->engine.watcher_logbuf_size =
+          static_cast<uint32_t>(ParseUnsigned('o', value.c_str(), 4, 1u << 20)) << 10;
     } else if (name == "relaxed_privileges") {
       c->engine.relaxed_privileges = true;
     } else if (name == "no_lru_crawler" || name == "lru_crawler") {
@@ -376,7 +356,8 @@ void Apply(int opt, const char* arg, Config* c) {
       e.dump_enabled = false;
       break;
     case 'W':
-      break;  // no watch command: nothing to disable
+      e.watch_enabled = false;
+      break;
     case 'Y':
       e.auth_file = arg;
       break;
@@ -563,7 +544,7 @@ std::string HelpText() {
   -S, --enable-sasl         require SASL authentication (binary protocol)
   -F, --disable-flush-all   disable the flush_all command
   -X, --disable-dumping     disable lru_crawler metadump
-  -W, --disable-watch       accepted (there is no watch command)
+  -W, --disable-watch       disable the watch command (live log streams)
   -Y, --auth-file=<file>    ascii protocol authentication, lines "user:pass"
   -o, --extended=<opts>     comma separated extended options:
         hashpower=<n>       initial hash table size, 2^n buckets (12..32)
@@ -572,6 +553,7 @@ std::string HelpText() {
         no_lru_maintainer   hides the LRU maintainer's stats, as memcached does
         no_modern           both of the above
         relaxed_privileges  enables memcached's test-only `debugtime <secs>` command
+        watcher_logbuf_size=<KiB>  each `watch` connection's line buffer (default 256)
       memcached's other -o options (lru/slab/logging tuning) are accepted and have
       no effect; ext_* and ssl_* are refused; anything else is an error.
 

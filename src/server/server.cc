@@ -1,5 +1,6 @@
 #include "server/server.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -222,10 +223,72 @@ void Server::MaintenanceLoop() {
   }
 }
 
-void Server::OnOpen(net::Connection& c) { c.user = new engine::Session(); }
+// A connection's state here: its engine session, and while it watches, the link its
+// watcher's wake function uses to find it (cleared on close; read only on its worker).
+struct WatchLink {
+  net::Connection* conn;
+};
+struct Server::ConnState {
+  engine::Session session;
+  net::Connection* conn = nullptr;
+  std::shared_ptr<WatchLink> link;
+};
+
+void Server::OnOpen(net::Connection& c) {
+  auto* st = new ConnState();
+  st->conn = &c;
+  st->session.cfd = c.fd();
+  st->session.host_data = st;
+  c.user = st;
+  if (engine_->hub()->Wants(watch::kConnEvents)) [[unlikely]] {
+    LogConnEvent(c, true, watch::CloseReason::kNormal);
+  }
+}
+
+// memcached's conn_new / conn_close lines (memcached.c conn_new, conn_close).
+void Server::LogConnEvent(const net::Connection& c, bool open, watch::CloseReason reason) {
+  watch::ConnEvent ev;
+  ev.cfd = c.fd();
+  ev.reason = reason;
+  std::string_view peer = c.peer();  // "127.0.0.1:5555", "[::1]:5555", "unix"
+  size_t colon = peer.rfind(':');
+  if (peer == "unix" || colon == std::string_view::npos) {
+    ev.rip = "unix";
+    ev.transport = watch::Transport::kLocal;
+  } else {
+    ev.rip = peer.substr(0, colon);
+    if (ev.rip.size() >= 2 && ev.rip.front() == '[') ev.rip = ev.rip.substr(1, ev.rip.size() - 2);
+    ev.rport = static_cast<uint16_t>(atoi(std::string(peer.substr(colon + 1)).c_str()));
+  }
+  if (open) {
+    engine_->hub()->LogConnNew(ev);
+  } else {
+    engine_->hub()->LogConnClose(ev);
+  }
+}
+
+std::function<void()> Server::WatchWaker(engine::Session& s) {
+  auto* st = static_cast<ConnState*>(s.host_data);
+  if (!st || !net_) return {};  // UDP: no connection to stream to
+  st->link = std::make_shared<WatchLink>(WatchLink{st->conn});
+  net::Server* net = net_.get();
+  int worker = st->conn->worker();
+  // Producers call this when the watcher's buffer becomes non-empty; the drain itself runs
+  // on the watcher's worker, so producers never write to its socket. Watchers are gone
+  // (OnClose) before net_ is, so `net` outlives every call.
+  return [net, worker, link = st->link] {
+    net->Post(worker, [link] {
+      if (link->conn) link->conn->WantDrain();
+    });
+  };
+}
+
+void Server::OnDrain(net::Connection& c) {
+  engine_->DrainWatch(static_cast<ConnState*>(c.user)->session, &c.out());
+}
 
 size_t Server::OnData(net::Connection& c, std::string_view input) {
-  auto* s = static_cast<engine::Session*>(c.user);
+  auto* s = &static_cast<ConnState*>(c.user)->session;
   size_t n = engine_->Process(*s, input, &c.out(), output_high_water_);
   // Changes hit the journal file before their replies leave: kill -9 loses no write a
   // client saw acknowledged.
@@ -234,6 +297,9 @@ size_t Server::OnData(net::Connection& c, std::string_view input) {
   // until enough peers applied the changes.
   if (replica_wait_) replica_wait_->AfterRequests(c);
   if (s->close) c.CloseAfterWrite();
+  // memcached's watchers leave the workers' idle checks: they only receive.
+  if (s->watcher) [[unlikely]]
+    c.SetNoIdleTimeout();
   if (s->yield) {
     s->yield = false;
     c.Yield();
@@ -243,7 +309,30 @@ size_t Server::OnData(net::Connection& c, std::string_view input) {
 
 void Server::OnClose(net::Connection& c) {
   if (replica_wait_) replica_wait_->OnClose(c);
-  delete static_cast<engine::Session*>(c.user);
+  auto* st = static_cast<ConnState*>(c.user);
+  if (st->link) st->link->conn = nullptr;  // wakes still queued find nothing
+  st->session.watcher.reset();             // unsubscribes
+  // memcached logs no closes when the whole server stops.
+  if (engine_->hub()->Wants(watch::kConnEvents) && c.close_reason() != net::CloseReason::kStopped)
+      [[unlikely]] {
+    watch::CloseReason reason = watch::CloseReason::kError;
+    switch (c.close_reason()) {
+      case net::CloseReason::kRequested:
+        reason = st->session.close_reason;
+        break;
+      case net::CloseReason::kPeerClosed:
+        reason = watch::CloseReason::kNormal;
+        break;
+      case net::CloseReason::kIdleTimeout:
+        reason = watch::CloseReason::kIdleTimeout;
+        break;
+      case net::CloseReason::kError:
+      case net::CloseReason::kStopped:
+        break;
+    }
+    LogConnEvent(c, false, reason);
+  }
+  delete st;
   c.user = nullptr;
 }
 
@@ -275,7 +364,12 @@ void Server::AppendConnStats(std::string* out) const {
   if (udp_) udp_->AppendConnStats(out);
   if (!net_) return;
   char line[512];
-  for (const net::ConnInfo& ci : net_->Connections()) {
+  // memcached walks its conns[] array, so lines come in fd order (t/watcher_connid.t reads
+  // the last one as the asking connection's own fd).
+  std::vector<net::ConnInfo> conns = net_->Connections();
+  std::sort(conns.begin(), conns.end(),
+            [](const net::ConnInfo& a, const net::ConnInfo& b) { return a.fd < b.fd; });
+  for (const net::ConnInfo& ci : conns) {
     const char* kind = ci.unix_socket ? "unix" : "tcp";
     int n = snprintf(line, sizeof line, "STAT %d:addr %s:%s\r\n", ci.fd, kind, ci.peer.c_str());
     out->append(line, static_cast<size_t>(n));

@@ -35,6 +35,7 @@ class Server final : public net::Handler, public engine::Host {
   // net::Handler
   void OnOpen(net::Connection& c) override;
   size_t OnData(net::Connection& c, std::string_view input) override;
+  void OnDrain(net::Connection& c) override;
   void OnClose(net::Connection& c) override;
   void OnHoldExpired(net::Connection& c) override;
   void OnWake(int worker) override;
@@ -45,8 +46,11 @@ class Server final : public net::Handler, public engine::Host {
   void Shutdown(bool graceful) override;
   void AppendReplicationStats(std::string* out) const override;
   void AppendPersistenceStats(std::string* out) const override;
+  std::function<void()> WatchWaker(engine::Session& s) override;
 
  private:
+  struct ConnState;
+  void LogConnEvent(const net::Connection& c, bool open, watch::CloseReason reason);
   void MaintenanceLoop();
   Status OpenPersistence(replication::Options* ro);
   void WritePortsFile() const;

@@ -13,6 +13,7 @@
 // ItemRef it hands out are valid only inside the Access() callback that produced them.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -93,6 +94,18 @@ enum class ApplyResult { kApplied, kStale };
 //             order per key is the order the mutations were made.
 enum class ApplyMode { kNewer, kRestore };
 
+// Why the last Find() came back empty.
+enum class Miss : uint8_t { kNone, kFlushed, kExpired };
+
+// Told of each eviction of a live item (expired ones reclaimed are not evictions), with the
+// item's shard locked: must be quick and must not call back into the store. Set once,
+// before the store is shared (SetEvictionListener).
+class EvictionListener {
+ public:
+  virtual ~EvictionListener() = default;
+  virtual void OnEviction(const ItemRef& victim, uint32_t now) = 0;
+};
+
 // Operations on one key while its shard is locked. Every mutation publishes one
 // change record. Returned ItemRefs die when the callback returns or the item changes.
 class Accessor {
@@ -100,6 +113,8 @@ class Accessor {
   // The live item under the key, or empty. Expired or flushed items are unlinked on
   // the way (counted as get_expired / get_flushed when `count_miss_reason`).
   ItemRef Find(bool count_miss_reason = true);
+  // After an empty Find(): whether an item was there but dead (memcached's item_get status).
+  Miss miss() const { return miss_; }
   // Replace (or create) the item. `out` receives the new item when kOk.
   PutStatus Put(const PutArgs& args, ItemRef* out);
   // Unlink the item; publishes a delete record.
@@ -132,6 +147,7 @@ class Accessor {
   bool item_known_ = false;
   bool item_live_ = false;  // Find() returned item_: not expired or flushed at Now()
   bool now_known_ = false;
+  Miss miss_ = Miss::kNone;
   uint32_t now_ = 0;
 };
 
@@ -180,6 +196,13 @@ class Store {
 
   // Subscribe the one sink that sees every local mutation (may be null).
   void SetSink(record::Sink* sink) { sink_ = sink; }
+  // The listener told of evictions while (*gate & bit) != 0: the gate is one relaxed load
+  // per eviction, so an unwatched store pays nothing else. Both must outlive the store.
+  void SetEvictionListener(EvictionListener* l, const std::atomic<uint32_t>* gate, uint32_t bit) {
+    eviction_listener_ = l;
+    eviction_gate_ = gate ? gate : &kNoEvictionWatch;
+    eviction_bit_ = bit;
+  }
 
   // Runs fn(Accessor&) with the key's shard locked; returns what fn returns.
   template <typename F>
@@ -270,6 +293,10 @@ class Store {
   const Clock* clock_;
   record::HybridClock hlc_;
   record::Sink* sink_ = nullptr;
+  EvictionListener* eviction_listener_ = nullptr;
+  const std::atomic<uint32_t>* eviction_gate_ = &kNoEvictionWatch;
+  uint32_t eviction_bit_ = 0;
+  static inline const std::atomic<uint32_t> kNoEvictionWatch{0};
   std::unique_ptr<class ShardSet> shards_;
 };
 

@@ -294,6 +294,9 @@ void Store::EvictItemLocked(Shard* s, Item* victim, uint32_t now) {
     if (victim->exptime != 0) ++cls.evicted_nonzero;
     cls.evicted_time = now - victim->atime;
     if (!(victim->bits & kFetched)) ++s->evicted_unfetched, ++cls.evicted_unfetched;
+    if (eviction_gate_->load(std::memory_order_relaxed) & eviction_bit_) [[unlikely]] {
+      eviction_listener_->OnEviction(ItemRef(victim), now);
+    }
   }
   RemoveLocked(s, victim, HashKey(victim->key()));
 }
@@ -316,9 +319,11 @@ uint32_t Accessor::Now() {
 
 ItemRef Accessor::Find(bool count_miss_reason) {
   Item* it = Current();
+  miss_ = Miss::kNone;
   if (!it) return ItemRef();
   bool flushed;
   if (store_->IsDead(it, Now(), &flushed)) {
+    miss_ = flushed ? Miss::kFlushed : Miss::kExpired;
     if (count_miss_reason) {
       if (flushed)
         ++shard_->get_flushed;
