@@ -21,6 +21,15 @@ namespace {
 constexpr int kMaxEvents = 256;
 // How far ahead the anchor timer is set (see Worker::ArmAnchorTimer).
 constexpr int64_t kAnchorTimerNs = 2'000'000;
+// An epoll_wait that took this long slept: its CPU may have gone idle.
+constexpr int64_t kSleptNs = 5'000;
+
+int64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
 constexpr int kBackoffMs = 10;      // accept pause after EMFILE/ENFILE (memcached: 10ms)
 constexpr size_t kMaxPooled = 128;  // per worker
 
@@ -34,11 +43,7 @@ uint32_t CoarseUnixSeconds() {
 
 }  // namespace
 
-int64_t MonotonicMs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
-}
+int64_t MonotonicMs() { return MonotonicNs() / 1'000'000; }
 
 Worker::Worker(Shared* shared, int index)
     : shared_(shared),
@@ -91,13 +96,14 @@ void Worker::Run() {
       timeout = static_cast<int>(std::max<int64_t>(0, backoff_until_ms_ - MonotonicMs()));
     }
     if (!held_.empty()) timeout = HoldTimeoutMs(timeout);
+    int64_t wait_start_ns = anchor_fd_ >= 0 ? MonotonicNs() : 0;
     int n = epoll_wait(ep_, events, kMaxEvents, timeout);
     if (n < 0) {
       if (errno == EINTR) continue;
       SC_LOG(kError, "net worker %d: epoll_wait: %s", index_, std::strerror(errno));
       break;
     }
-    if (n > 0) ArmAnchorTimer();
+    if (n > 0) ArmAnchorTimer(wait_start_ns);
     now_ = CoarseUnixSeconds();
     std::vector<Conn*> resume;
     resume.swap(yielded_);
@@ -159,13 +165,13 @@ void Worker::DrainHeld() {
 // this took MSR writes from 2.95 to 1.49 per request and server CPU per request by about
 // a quarter (docs/PERFORMANCE.md). The timer is a timerfd nobody reads or polls: it fires,
 // wakes no one, and stays disarmed until the worker sees traffic again, so an idle server
-// is not woken. Re-arming costs one syscall per kAnchorTimerNs while busy.
-void Worker::ArmAnchorTimer() {
+// is not woken. Re-arming costs one syscall per kAnchorTimerNs, and only while the worker
+// sleeps between events: under saturation (no idle CPU) nothing is armed at all.
+void Worker::ArmAnchorTimer(int64_t wait_start_ns) {
   if (anchor_fd_ < 0) return;
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  int64_t now_ns = int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-  if (now_ns < anchor_deadline_ns_) return;
+  int64_t now_ns = MonotonicNs();
+  // A worker that never sleeps has a CPU that never idles: the timer would only cost.
+  if (now_ns - wait_start_ns < kSleptNs || now_ns < anchor_deadline_ns_) return;
   anchor_deadline_ns_ = now_ns + kAnchorTimerNs;
   itimerspec its{};
   its.it_value.tv_sec = anchor_deadline_ns_ / 1'000'000'000;

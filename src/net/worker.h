@@ -90,7 +90,7 @@ class Worker {
   static bool WouldBlock(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
 
   // worker.cc: the loop, accepting, tasks, lifecycle.
-  void ArmAnchorTimer();
+  void ArmAnchorTimer(int64_t wait_start_ns);
   void Dispatch(const epoll_event& ev);
   void Accept(const Listener& l);
   void Backoff(int err);
