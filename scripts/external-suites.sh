@@ -65,6 +65,9 @@ suite() {  # $1 label, $2 server binary
   if [[ -d $src/memcached/t ]]; then
     # t/lib/MemcachedTest.pm starts ./memcached-debug through ./timedrun; Debian's
     # memcached refuses the -o relaxed_privileges the harness adds.
+    # rm first: an earlier setup may have left symlinks there, and writing through one
+    # would overwrite the server binary itself.
+    rm -f "$src/memcached/timedrun" "$src/memcached/memcached-debug"
     printf '#!/bin/sh\nsecs=$1; shift\nexec timeout "$secs" "$@"\n' >"$src/memcached/timedrun"
     cat >"$src/memcached/memcached-debug" <<WRAP
 #!/bin/sh

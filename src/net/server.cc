@@ -81,9 +81,13 @@ Status Server::Start() {
       return st;
     }
   }
+  // Published before the threads run: a worker answers `stats` as soon as it accepts, and
+  // readers without mu (GetStats, Post, WakeWorker) see no worker until this store.
+  m.live_workers.store(o.threads, std::memory_order_release);
   try {
     for (auto& w : m.workers) m.threads.emplace_back([w = w.get()] { w->Run(); });
   } catch (const std::system_error& e) {
+    m.live_workers.store(0, std::memory_order_release);
     m.shared.stopping.store(true, std::memory_order_release);
     for (auto& w : m.workers) w->Notify();
     for (auto& t : m.threads) t.join();
@@ -92,7 +96,6 @@ Status Server::Start() {
     CloseListeners(&m.shared.listeners);
     return Status::Io(std::string("starting worker threads: ") + e.what());
   }
-  m.live_workers.store(o.threads, std::memory_order_release);
   for (const auto& l : m.shared.listeners) SC_LOG(kInfo, "listening on %s", l.name.c_str());
   return Status::Ok();
 }

@@ -71,7 +71,9 @@ def test_sync_timeout_answers_anyway_and_counts(make_cluster):
         assert cl.call(b"get slow\r\n", b"END\r\n") == b"VALUE slow 0 1\r\ns\r\nEND\r\n"
     time.sleep(0.3)
     st = a.repl_stats()
-    assert int(st["sync_timeouts"]) >= 1 and int(st["sync_waits"]) >= 2, st
+    # "warm" counts as a wait only if its ack had not come back before the worker looked:
+    # on a loaded machine the worker can be descheduled for that long, so only "slow" is sure.
+    assert int(st["sync_timeouts"]) >= 1 and int(st["sync_waits"]) >= 1, st
     wait_converged(nodes, timeout=10)
 
 
