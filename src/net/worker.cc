@@ -283,14 +283,7 @@ void Worker::Accept(const Listener& l) {
     open_.push_back(std::move(owned));
   }
   Bump(counters_.total, 1);
-  c->in_handler_ = true;
-  try {
-    shared_->handler->OnOpen(*c);
-  } catch (const std::exception& e) {
-    SC_LOG(kError, "OnOpen %s: %s", c->peer().c_str(), e.what());
-    c->CloseNow();
-  }
-  c->in_handler_ = false;
+  CallHandler(c, "OnOpen", [&] { shared_->handler->OnOpen(*c); });
   Settle(c);
 }
 

@@ -22,11 +22,13 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
 
+#include "common/log.h"
 #include "common/status.h"
 #include "net/conn.h"
 #include "net/listener.h"
@@ -90,6 +92,19 @@ class Worker {
   static bool WouldBlock(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
 
   // worker.cc: the loop, accepting, tasks, lifecycle.
+  // Runs one Handler callback for c (`what` names it in the log): marked as inside the
+  // handler, and an exception closes c instead of escaping the worker.
+  template <typename F>
+  void CallHandler(Conn* c, const char* what, F&& fn) {
+    c->in_handler_ = true;
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      SC_LOG(kError, "%s %s: %s", what, c->peer().c_str(), e.what());
+      c->CloseNow();
+    }
+    c->in_handler_ = false;
+  }
   void ArmAnchorTimer(int64_t wait_start_ns);
   void Dispatch(const epoll_event& ev);
   void Accept(const Listener& l);

@@ -63,14 +63,7 @@ void Worker::RunDrain(Conn* c) {
   if (c->pending_out() >= high_water_) return;
   c->want_drain_ = false;
   c->set_last_active(now_);
-  c->in_handler_ = true;
-  try {
-    shared_->handler->OnDrain(*c);
-  } catch (const std::exception& e) {
-    SC_LOG(kError, "OnDrain %s: %s", c->peer().c_str(), e.what());
-    c->CloseNow();
-  }
-  c->in_handler_ = false;
+  CallHandler(c, "OnDrain", [&] { shared_->handler->OnDrain(*c); });
 }
 
 // Presents input to the handler; after each call sends the batch's output with one write
@@ -83,14 +76,7 @@ void Worker::RunHandler(Conn* c) {
     c->set_last_active(now_);
     size_t size = c->input_size();
     size_t n = 0;
-    c->in_handler_ = true;
-    try {
-      n = shared_->handler->OnData(*c, c->input());
-    } catch (const std::exception& e) {
-      SC_LOG(kError, "OnData %s: %s", c->peer().c_str(), e.what());
-      c->CloseNow();
-    }
-    c->in_handler_ = false;
+    CallHandler(c, "OnData", [&] { n = shared_->handler->OnData(*c, c->input()); });
     c->Consume(std::min(n, size));
     if (c->closing()) return;  // Settle flushes or closes
     if (c->held()) {           // nothing leaves, nothing more runs until Release
@@ -280,14 +266,7 @@ void Worker::ExpireHolds() {
   // Conn stays valid until Recycle at the end of the turn.
   for (Conn* c : expired_) {
     if (!c->open_ || !c->held() || c->hold_deadline_ms_ > now) continue;
-    c->in_handler_ = true;
-    try {
-      shared_->handler->OnHoldExpired(*c);
-    } catch (const std::exception& e) {
-      SC_LOG(kError, "OnHoldExpired %s: %s", c->peer().c_str(), e.what());
-      c->CloseNow();
-    }
-    c->in_handler_ = false;
+    CallHandler(c, "OnHoldExpired", [&] { shared_->handler->OnHoldExpired(*c); });
     if (c->held() && c->hold_deadline_ms_ <= now) Unhold(c);
     c->wake_ = true;
     Schedule(c);

@@ -100,35 +100,21 @@ void Hub::Deliver(uint32_t kind, uint64_t gid, std::string_view line) {
   }
 }
 
-#define SYNCACHED_HUB_LOG(Name, kind, Format) \
-  void Hub::Log##Name(const Name& e) {        \
-    if (!Wants(kind)) return;                 \
-    Stamp st = Next();                        \
-    t_line.clear();                           \
-    Format(st, e, &t_line);                   \
-    Deliver(kind, st.gid, t_line);            \
+#define SYNCACHED_HUB_LOG(Name, Event, kind, Format) \
+  void Hub::Log##Name(const Event& e) {              \
+    if (!Wants(kind)) return;                        \
+    Stamp st = Next();                               \
+    t_line.clear();                                  \
+    Format(st, e, &t_line);                          \
+    Deliver(kind, st.gid, t_line);                   \
   }
-SYNCACHED_HUB_LOG(ItemGet, kFetchers, FormatItemGet)
-SYNCACHED_HUB_LOG(ItemStore, kMutations, FormatItemStore)
-SYNCACHED_HUB_LOG(Eviction, kEvictions, FormatEviction)
-SYNCACHED_HUB_LOG(Deletion, kDeletions, FormatDeletion)
+SYNCACHED_HUB_LOG(ItemGet, ItemGet, kFetchers, FormatItemGet)
+SYNCACHED_HUB_LOG(ItemStore, ItemStore, kMutations, FormatItemStore)
+SYNCACHED_HUB_LOG(Eviction, Eviction, kEvictions, FormatEviction)
+SYNCACHED_HUB_LOG(Deletion, Deletion, kDeletions, FormatDeletion)
+SYNCACHED_HUB_LOG(ConnNew, ConnEvent, kConnEvents, FormatConnNew)
+SYNCACHED_HUB_LOG(ConnClose, ConnEvent, kConnEvents, FormatConnClose)
 #undef SYNCACHED_HUB_LOG
-
-void Hub::LogConnNew(const ConnEvent& e) {
-  if (!Wants(kConnEvents)) return;
-  Stamp st = Next();
-  t_line.clear();
-  FormatConnNew(st, e, &t_line);
-  Deliver(kConnEvents, st.gid, t_line);
-}
-
-void Hub::LogConnClose(const ConnEvent& e) {
-  if (!Wants(kConnEvents)) return;
-  Stamp st = Next();
-  t_line.clear();
-  FormatConnClose(st, e, &t_line);
-  Deliver(kConnEvents, st.gid, t_line);
-}
 
 HubStats Hub::Stats() const {
   HubStats s;
