@@ -22,7 +22,7 @@ void Worker::HandleRead(Conn* c, int max_rounds) {
     if (c->closing() || c->held() || c->pending_out() >= high_water_) break;
     size_t room;
     char* p = c->ReadSpace(&room);
-    ssize_t n = SysRead(c->fd(), p, room);
+    ssize_t n = SysRecv(c->fd(), p, room);
     if (n > 0) {
       c->Commit(static_cast<size_t>(n));
       Bump(counters_.bytes_read, static_cast<uint64_t>(n));

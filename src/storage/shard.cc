@@ -71,6 +71,7 @@ void Shard::InitLocked(uint32_t power, size_t nclasses, Arena* arena, std::atomi
   power_ = power;
   table_ = NewTable(power);
   if (!table_) abort();
+  if (nclasses > kMaxStatClasses) abort();
   classes.resize(nclasses);
   arena_ = arena;
   used_ = used;
@@ -152,14 +153,14 @@ void Shard::ReplaceLocked(Item* old_it, Item* it, uint64_t hash) {
 
 void Shard::LruBumpLocked(Item* it) {
   uint32_t ref = RefOf(it);
-  if (slabs_[AllocClassOf(it)].lru_head == ref) return;
+  if (Slab(AllocClassOf(it)).lru_head == ref) return;
   LruUnlinkLocked(it);
   LruPushFrontLocked(it, ref);
 }
 
 void Shard::LruUnlinkLocked(Item* it) {
   uint8_t cls = AllocClassOf(it);
-  SlabClass& c = slabs_[cls];
+  SlabClass& c = Slab(cls);
   if (it->lru_prev)
     Ptr(it->lru_prev)->lru_next = it->lru_next;
   else
@@ -174,7 +175,7 @@ void Shard::LruUnlinkLocked(Item* it) {
 
 void Shard::LruPushFrontLocked(Item* it, uint32_t ref) {
   uint8_t cls = AllocClassOf(it);
-  SlabClass& c = slabs_[cls];
+  SlabClass& c = Slab(cls);
   it->lru_prev = 0;
   it->lru_next = c.lru_head;
   if (c.lru_head) Ptr(c.lru_head)->lru_prev = ref;
@@ -186,7 +187,7 @@ void Shard::LruPushFrontLocked(Item* it, uint32_t ref) {
 uint8_t Shard::OldestClassLocked(uint8_t prefer, const Item* keep) const {
   uint8_t best = kNoClass;
   uint32_t best_atime = 0;
-  if (prefer != kNoClass && slabs_[prefer].lru_tail) {
+  if (prefer != kNoClass && Slab(prefer).lru_tail) {
     if (const Item* t = VictimTail(prefer, keep)) best = prefer, best_atime = t->atime;
   }
   for (int w = 0; w < 2; ++w) {

@@ -57,8 +57,15 @@ class ShardMutex {
   std::atomic<uint32_t> state_{0};
 };
 
+// Per memcached size class: the two gauges every store and free moves, kept inline in the
+// shard (a vector would cost a second cache line per request), and the rarer counters.
+struct ClassGauge {
+  uint64_t items = 0, bytes = 0;
+};
+constexpr size_t kMaxStatClasses = 64;  // memcached's MAX_NUMBER_OF_SLAB_CLASSES
+
 struct ClassCounters {
-  uint64_t items = 0, bytes = 0, evicted = 0, evicted_unfetched = 0, expired_unfetched = 0;
+  uint64_t evicted = 0, evicted_unfetched = 0, expired_unfetched = 0;
   uint64_t reclaimed = 0, outofmemory = 0, evicted_nonzero = 0, crawler_reclaimed = 0;
   uint32_t evicted_time = 0;
 };
@@ -117,7 +124,7 @@ class alignas(64) Shard {
     Item* t = ClassTail(cls);
     return t == keep && t ? LruPrev(t) : t;
   }
-  Item* ClassTail(uint8_t cls) const { return Ptr(slabs_[cls].lru_tail); }
+  Item* ClassTail(uint8_t cls) const { return Ptr(Slab(cls).lru_tail); }
   Item* LruPrev(const Item* it) const { return Ptr(it->lru_prev); }
   Arena* arena() const { return arena_; }
   // Page reclaim: chunk i of a page, and "carve no more from it" (so it is returned
@@ -163,11 +170,37 @@ class alignas(64) Shard {
       for (Item* it = Ptr(table_[b]); it; it = Ptr(it->h_next)) fn(it);
   }
 
+  // Layout: what every lookup touches (lock, table, arena, large-item slots) shares the
+  // first cache line and what every store touches the second. With hundreds of shards
+  // these lines are rarely cached, so each one more is a memory access per request.
   ShardMutex mu;
+
+ private:
+  uint32_t power_ = 0;
+  uint32_t* table_ = nullptr;
+  uint32_t* old_table_ = nullptr;
+  Arena* arena_ = nullptr;
+  std::vector<Item*> large_;  // slot -> malloc'd item
+  uint32_t old_power_ = 0;
+  std::vector<uint32_t> large_free_;
+  SlabClass large_lru_;  // kLargeClass's LRU (it has no slabs)
+  uint64_t nonempty_[2] = {0, 0};  // bit per class whose LRU is not empty
+  std::atomic<int64_t>* used_ = nullptr;
+
+ public:
   // Counters (guarded by mu).
-  uint64_t total_items = 0, evictions = 0, reclaimed = 0, expired_unfetched = 0;
-  uint64_t evicted_unfetched = 0, get_expired = 0, get_flushed = 0, crawler_reclaimed = 0;
   uint64_t bytes = 0;  // item bytes charged in this shard
+  uint64_t total_items = 0;
+
+ private:
+  uint64_t count_ = 0;
+  uint64_t ttl_items_ = 0;
+  uint64_t migrate_pos_ = 0;
+
+ public:
+  uint64_t evictions = 0, reclaimed = 0, expired_unfetched = 0;
+  uint64_t evicted_unfetched = 0, get_expired = 0, get_flushed = 0, crawler_reclaimed = 0;
+  ClassGauge gauges[kMaxStatClasses];  // by memcached class id
   std::vector<ClassCounters> classes;
   // Replicated nodes only: delete markers, so a late older write cannot resurrect a key.
   struct Tombstone {
@@ -184,20 +217,12 @@ class alignas(64) Shard {
   void FreeListPush(uint8_t cls, Item* chunk);
   void FreeListRemove(uint8_t cls, Item* chunk);
   void ReleasePageLocked(uint32_t page);
+  SlabClass& Slab(uint8_t cls) { return cls == kLargeClass ? large_lru_ : slabs_[cls]; }
+  const SlabClass& Slab(uint8_t cls) const {
+    return cls == kLargeClass ? large_lru_ : slabs_[cls];
+  }
 
-  uint32_t* table_ = nullptr;
-  uint32_t power_ = 0;
-  uint32_t* old_table_ = nullptr;
-  uint32_t old_power_ = 0;
-  uint64_t migrate_pos_ = 0;
-  uint64_t count_ = 0;
-  uint64_t ttl_items_ = 0;
-  Arena* arena_ = nullptr;
-  std::atomic<int64_t>* used_ = nullptr;
-  SlabClass slabs_[kLargeClass + 1];
-  uint64_t nonempty_[2] = {0, 0};  // bit per class whose LRU is not empty
-  std::vector<Item*> large_;       // slot -> malloc'd item
-  std::vector<uint32_t> large_free_;
+  SlabClass slabs_[kSlabClasses];
 };
 
 uint64_t HashKey(std::string_view key);

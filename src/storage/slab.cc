@@ -10,15 +10,18 @@
 namespace syncached::storage {
 
 namespace {
-// A large item's block: [slot][pad][Item...], so a large item knows its reference.
+// A large item's block: [slot][charge][Item...], so a large item knows its reference and
+// its charge without a call into malloc (whose size word may sit on another line).
 constexpr size_t kLargePrefix = 8;
 // glibc's size word in front of every chunk, plus the slot table entry.
 constexpr size_t kLargeOverhead = 8 + sizeof(Item*);
 
-uint32_t& SlotOf(const Item* it) {
-  return *reinterpret_cast<uint32_t*>(const_cast<char*>(reinterpret_cast<const char*>(it)) -
-                                      kLargePrefix);
+uint32_t* PrefixOf(const Item* it) {
+  return reinterpret_cast<uint32_t*>(const_cast<char*>(reinterpret_cast<const char*>(it)) -
+                                     kLargePrefix);
 }
+uint32_t& SlotOf(const Item* it) { return PrefixOf(it)[0]; }
+uint32_t& LargeChargeOf(const Item* it) { return PrefixOf(it)[1]; }
 }  // namespace
 
 uint32_t Shard::RefOf(const Item* it) const {
@@ -27,18 +30,17 @@ uint32_t Shard::RefOf(const Item* it) const {
 
 size_t Shard::ChargeOf(const Item* it) const {
   if (arena_->Contains(it)) return ChunkSize(AllocClassOf(it));
-  const char* block = reinterpret_cast<const char*>(it) - kLargePrefix;
-  return malloc_usable_size(const_cast<char*>(block)) + kLargeOverhead;
+  return LargeChargeOf(it);
 }
 
 size_t Shard::NewChargeFor(uint8_t cls, size_t total) const {
-  if (cls < kSlabClasses) return slabs_[cls].free_head ? 0 : ChunkSize(cls);
+  if (cls < kSlabClasses) return Slab(cls).free_head ? 0 : ChunkSize(cls);
   return ((total + kLargePrefix + 8 + 15) & ~size_t{15}) + sizeof(Item*);
 }
 
 Item* Shard::AllocLocked(uint8_t cls, size_t total) {
   if (cls < kSlabClasses) {
-    SlabClass& c = slabs_[cls];
+    SlabClass& c = Slab(cls);
     size_t size = ChunkSize(cls);
     if (c.free_head) {
       Item* chunk = Ptr(c.free_head);
@@ -72,6 +74,7 @@ Item* Shard::AllocLocked(uint8_t cls, size_t total) {
   }
   Item* it = reinterpret_cast<Item*>(block + kLargePrefix);
   SlotOf(it) = slot;
+  LargeChargeOf(it) = static_cast<uint32_t>(malloc_usable_size(block) + kLargeOverhead);
   large_[slot] = it;
   *used_ += static_cast<int64_t>(ChargeOf(it));
   return it;
@@ -90,7 +93,7 @@ void Shard::FreeLocked(Item* it) {
   Arena::PageInfo& info = arena_->info(page);
   it->bits = kFreeChunk;
   FreeListPush(info.cls, it);
-  if (--info.live == 0 && slabs_[info.cls].cur_page != page) ReleasePageLocked(page);
+  if (--info.live == 0 && Slab(info.cls).cur_page != page) ReleasePageLocked(page);
 }
 
 Item* Shard::PageChunk(uint32_t page, uint32_t i) const {
@@ -100,7 +103,7 @@ Item* Shard::PageChunk(uint32_t page, uint32_t i) const {
 
 void Shard::RetirePageLocked(uint32_t page) {
   Arena::PageInfo& info = arena_->info(page);
-  SlabClass& c = slabs_[info.cls];
+  SlabClass& c = Slab(info.cls);
   if (c.cur_page != page) return;
   c.cur_page = Arena::kNoPage;
   if (info.live == 0) ReleasePageLocked(page);
@@ -124,7 +127,7 @@ void Shard::FreeLargeLocked() {
 }
 
 void Shard::FreeListPush(uint8_t cls, Item* chunk) {
-  SlabClass& c = slabs_[cls];
+  SlabClass& c = Slab(cls);
   uint32_t ref = arena_->RefOf(chunk);
   chunk->lru_prev = 0;
   chunk->lru_next = c.free_head;
@@ -133,7 +136,7 @@ void Shard::FreeListPush(uint8_t cls, Item* chunk) {
 }
 
 void Shard::FreeListRemove(uint8_t cls, Item* chunk) {
-  SlabClass& c = slabs_[cls];
+  SlabClass& c = Slab(cls);
   if (chunk->lru_prev)
     Ptr(chunk->lru_prev)->lru_next = chunk->lru_next;
   else

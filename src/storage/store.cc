@@ -166,9 +166,9 @@ void Store::WalkFlush() {
 
 void Store::FreeItemLocked(Shard* s, Item* it) {
   size_t charge = s->ChargeOf(it);
-  auto& cls = s->classes[ClassOfItem(it)];
-  cls.items -= 1;
-  cls.bytes -= charge;
+  ClassGauge& g = s->gauges[ClassOfItem(it)];
+  g.items -= 1;
+  g.bytes -= charge;
   s->bytes -= charge;
   s->FreeLocked(it);
 }
@@ -395,9 +395,9 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
   if (!a.suffix.empty()) memcpy(v, a.suffix.data(), a.suffix.size());
 
   size_t charge = shard_->ChargeOf(it);
-  auto& cls = shard_->classes[store_->ClassOfItem(it)];
-  cls.items += 1;
-  cls.bytes += charge;
+  ClassGauge& g = shard_->gauges[store_->ClassOfItem(it)];
+  g.items += 1;
+  g.bytes += charge;
   shard_->bytes += charge;
   ++shard_->total_items;
   if (store_->options_.replicated && !shard_->tombstones.empty()) {
@@ -600,8 +600,8 @@ std::vector<ClassStats> Store::ClassStatsSnapshot() const {
     std::lock_guard lock(const_cast<Shard&>(s).mu);
     for (size_t i = 0; i < out.size() && i < s.classes.size(); ++i) {
       const auto& c = s.classes[i];
-      out[i].items += c.items;
-      out[i].bytes += c.bytes;
+      out[i].items += s.gauges[i].items;
+      out[i].bytes += s.gauges[i].bytes;
       out[i].evicted += c.evicted;
       out[i].evicted_nonzero += c.evicted_nonzero;
       out[i].evicted_unfetched += c.evicted_unfetched;
