@@ -171,7 +171,10 @@ def test_pipelined_sets_on_a_held_connection_are_answered_in_order_once_acked(ma
         assert time.monotonic() - start < 5.0  # the acknowledgement, not the 20 s timeout
     time.sleep(0.3)
     st = a.repl_stats()
-    assert st["sync_timeouts"] == "0" and int(st["sync_waits"]) >= 3, st
+    # p1 waited for certain (b was paused); p2, p3 and the delete may find their ack already
+    # in when the worker checks, so they need not count as waits.
+    assert st["sync_timeouts"] == "0" and int(st["sync_waits"]) >= 1, {
+        k: st[k] for k in ("sync_waits", "sync_timeouts")}
     assert held_state_count(a) == 0
     wait_converged(nodes, timeout=10)
 
