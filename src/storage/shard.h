@@ -183,7 +183,7 @@ class alignas(64) Shard {
   std::vector<Item*> large_;  // slot -> malloc'd item
   uint32_t old_power_ = 0;
   std::vector<uint32_t> large_free_;
-  SlabClass large_lru_;  // kLargeClass's LRU (it has no slabs)
+  SlabClass large_lru_;            // kLargeClass's LRU (it has no slabs)
   uint64_t nonempty_[2] = {0, 0};  // bit per class whose LRU is not empty
   std::atomic<int64_t>* used_ = nullptr;
 
@@ -218,9 +218,7 @@ class alignas(64) Shard {
   void FreeListRemove(uint8_t cls, Item* chunk);
   void ReleasePageLocked(uint32_t page);
   SlabClass& Slab(uint8_t cls) { return cls == kLargeClass ? large_lru_ : slabs_[cls]; }
-  const SlabClass& Slab(uint8_t cls) const {
-    return cls == kLargeClass ? large_lru_ : slabs_[cls];
-  }
+  const SlabClass& Slab(uint8_t cls) const { return cls == kLargeClass ? large_lru_ : slabs_[cls]; }
 
   SlabClass slabs_[kSlabClasses];
 };
