@@ -110,7 +110,7 @@ void Store::SnapshotShard(size_t i, const std::function<void(const record::Chang
   std::lock_guard lock(s.mu);
   s.ForEachLocked([&](Item* it) {
     bool flushed;
-    if (IsDead(it, now, &flushed)) return;
+    if (IsDead(&s, it, now, &flushed)) return;
     fn(record::ChangeView{
         PutKind(it), {it->cas, it->node}, it->key(), it->value(), it->flags, it->exptime});
   });

@@ -209,6 +209,7 @@ class alignas(64) Shard {
   };
   std::unordered_map<std::string, Tombstone> tombstones;
   uint64_t conflicts = 0;
+  uint64_t flush_walked = 0;  // the flush boundary this shard's items were last walked for
 
  private:
   uint32_t* BucketLocked(uint64_t hash);

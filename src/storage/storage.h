@@ -270,9 +270,12 @@ class Store {
   Accessor Lock(std::string_view key);
   void Unlock(Accessor& acc);
   void Publish(const record::ChangeView& change);
-  bool IsDead(const Item* it, uint32_t now, bool* flushed) const;
+  bool IsDead(const Shard* s, const Item* it, uint32_t now, bool* flushed) const;
   void RunDueFlush(uint32_t now);
+  // Frees what the flush boundary hides, all shards (Maintain, within a second of
+  // flush_all) or one (a store with a client-chosen CAS below the boundary).
   void WalkFlush();
+  void WalkFlushShardLocked(Shard* s, uint64_t boundary);
   void RaiseFlushBoundary(uint64_t boundary);
   void WalkFlushOlderThan(const record::Version& v);
   void RaiseFlushFloor(const record::Version& v);

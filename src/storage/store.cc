@@ -119,10 +119,13 @@ void Store::Publish(const record::ChangeView& change) {
   if (sink_) sink_->OnChange(change);
 }
 
-bool Store::IsDead(const Item* it, uint32_t now, bool* flushed) const {
+bool Store::IsDead(const Shard* s, const Item* it, uint32_t now, bool* flushed) const {
   uint32_t pending = shards_->pending_flush_at.load(std::memory_order_relaxed);
   if (pending != 0 && pending <= now) const_cast<Store*>(this)->RunDueFlush(now);
-  if (it->cas < shards_->flush_cas.load(std::memory_order_relaxed)) {
+  // A shard already walked for this boundary holds nothing from before it; what it holds
+  // below it was stored since with a client-chosen CAS (meta E) and is live.
+  uint64_t boundary = shards_->flush_cas.load(std::memory_order_relaxed);
+  if (it->cas < boundary && s->flush_walked != boundary) {
     *flushed = true;
     return true;
   }
@@ -151,17 +154,22 @@ void Store::WalkFlush() {
   if (boundary == 0) return;
   for (auto& s : shards_->shards) {
     std::lock_guard lock(s.mu);
-    std::vector<Item*> dead;
-    s.ForEachLocked([&](Item* it) {
-      if (it->cas < boundary) dead.push_back(it);
-    });
-    for (Item* it : dead) {
-      ++s.reclaimed;  // flushed memory given back counts as reclaimed, as in memcached
-      ++s.classes[ClassOfItem(it)].reclaimed;
-      RemoveLocked(&s, it, HashKey(it->key()));
-    }
+    if (s.flush_walked != boundary) WalkFlushShardLocked(&s, boundary);
   }
   shards_->flush_cas.compare_exchange_strong(boundary, 0);
+}
+
+void Store::WalkFlushShardLocked(Shard* s, uint64_t boundary) {
+  std::vector<Item*> dead;
+  s->ForEachLocked([&](Item* it) {
+    if (it->cas < boundary) dead.push_back(it);
+  });
+  for (Item* it : dead) {
+    ++s->reclaimed;  // flushed memory given back counts as reclaimed, as in memcached
+    ++s->classes[ClassOfItem(it)].reclaimed;
+    RemoveLocked(s, it, HashKey(it->key()));
+  }
+  s->flush_walked = boundary;
 }
 
 void Store::FreeItemLocked(Shard* s, Item* it) {
@@ -227,7 +235,7 @@ bool Store::EvictOneLocked(Shard* s, uint8_t prefer, uint32_t now, const Item* k
     Item* victim = s->VictimTail(v, keep);
     if ((victim->bits & kActive) && *second_chances < kMaxSecondChances) {
       bool flushed;
-      if (!IsDead(victim, now, &flushed)) {
+      if (!IsDead(s, victim, now, &flushed)) {
         victim->bits &= static_cast<uint8_t>(~kActive);
         s->LruBumpLocked(victim);
         ++*second_chances;
@@ -251,7 +259,7 @@ bool Store::EvictDeadLocked(Shard* s, uint8_t prefer, uint32_t now, const Item* 
       Item* p = s->ClassTail(c);
       for (int j = 0; j < 5 && p; ++j, p = s->LruPrev(p)) {
         bool flushed;
-        if (p != keep && IsDead(p, now, &flushed)) {
+        if (p != keep && IsDead(s, p, now, &flushed)) {
           EvictItemLocked(s, p, now);
           return true;
         }
@@ -282,7 +290,7 @@ void Store::EvictPageLocked(Shard* s, uint32_t page, uint32_t now, const Item* k
 
 void Store::EvictItemLocked(Shard* s, Item* victim, uint32_t now) {
   bool flushed;
-  bool dead = IsDead(victim, now, &flushed);
+  bool dead = IsDead(s, victim, now, &flushed);
   auto& cls = s->classes[ClassOfItem(victim)];
   if (dead) {
     ++s->reclaimed;
@@ -322,7 +330,7 @@ ItemRef Accessor::Find(bool count_miss_reason) {
   miss_ = Miss::kNone;
   if (!it) return ItemRef();
   bool flushed;
-  if (store_->IsDead(it, Now(), &flushed)) {
+  if (store_->IsDead(shard_, it, Now(), &flushed)) {
     miss_ = flushed ? Miss::kFlushed : Miss::kExpired;
     if (count_miss_reason) {
       if (flushed)
@@ -350,10 +358,18 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
     return PutStatus::kTooLarge;
   }
   uint32_t now = Now();
+  // A client-chosen CAS below a flush boundary not yet walked here would read as flushed:
+  // free this shard's flushed items first, so what is stored now stays live (the walk
+  // may free the key's own dead item, hence the fresh lookup).
+  uint64_t boundary = store_->shards_->flush_cas.load(std::memory_order_relaxed);
+  if (!a.version && a.cas != 0 && a.cas < boundary && shard_->flush_walked != boundary) {
+    store_->WalkFlushShardLocked(shard_, boundary);
+    item_known_ = false;
+  }
   Item* old_it = Current();
   if (old_it && !item_live_) {
     bool flushed;
-    if (store_->IsDead(old_it, now, &flushed)) {
+    if (store_->IsDead(shard_, old_it, now, &flushed)) {
       // Storing over an expired item reuses its memory: memcached counts that reclaimed.
       auto& cls = shard_->classes[store_->ClassOfItem(old_it)];
       ++shard_->reclaimed;
@@ -481,8 +497,10 @@ void Store::FlushAll(uint32_t at) {
     shards_->pending_flush_at = 0;
     // Everything older than the flush's own version goes: the same rule every replica
     // applies to this record, so concurrent writes elsewhere survive alike everywhere.
+    // Hiding is immediate and O(1); the memory comes back on the next Maintain pass
+    // (within a second), so a flush of millions of items never stalls a worker, and a
+    // get of a flushed key meanwhile counts get_flushed, as memcached's lazy flush does.
     RaiseFlushBoundary(v.hlc);
-    WalkFlush();
     at = 0;
   } else {
     shards_->pending_flush_at = at;
@@ -541,7 +559,7 @@ uint64_t Store::CrawlShardLocked(Shard* s, uint32_t now, uint64_t classes) {
   s->ForEachLocked([&](Item* it) {
     bool flushed;
     uint32_t c = ClassOfItem(it);
-    if (c < 64 && (classes >> c & 1) && IsDead(it, now, &flushed)) dead.push_back(it);
+    if (c < 64 && (classes >> c & 1) && IsDead(s, it, now, &flushed)) dead.push_back(it);
   });
   for (Item* it : dead) {
     ++s->crawler_reclaimed;
@@ -561,7 +579,7 @@ void Store::ForEach(const std::function<void(const ItemRef&)>& fn) {
     std::lock_guard lock(s.mu);
     s.ForEachLocked([&](Item* it) {
       bool flushed;
-      if (!IsDead(it, now, &flushed)) fn(ItemRef(it));
+      if (!IsDead(&s, it, now, &flushed)) fn(ItemRef(it));
     });
   }
 }
