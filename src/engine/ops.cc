@@ -110,7 +110,7 @@ StoreOutcome DoStore(storage::Store& store, ThreadStats& st, const StoreArgs& a,
       .cmd_set.Add();
   storage::PutArgs put;
   StoreOutcome outcome = store.Access(a.key, [&](storage::Accessor& acc) -> StoreOutcome {
-    storage::ItemRef old = acc.Find(false);
+    storage::ItemRef old = acc.FindForStore();
     LogGet(log, store, a.key, old, acc);
     put.value = a.value;
     put.flags = a.flags;

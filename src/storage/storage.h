@@ -113,6 +113,10 @@ class Accessor {
   // The live item under the key, or empty. Expired or flushed items are unlinked on
   // the way (counted as get_expired / get_flushed when `count_miss_reason`).
   ItemRef Find(bool count_miss_reason = true);
+  // Find(false) for a store: a dead item stays linked, so Put stores over it and counts
+  // its memory reclaimed, as memcached's store does when it reuses a flushed or expired
+  // item (if no Put follows, the crawler or the next lookup removes it).
+  ItemRef FindForStore();
   // After an empty Find(): whether an item was there but dead (memcached's item_get status).
   Miss miss() const { return miss_; }
   // Replace (or create) the item. `out` receives the new item when kOk.

@@ -325,6 +325,20 @@ uint32_t Accessor::Now() {
   return now_;
 }
 
+ItemRef Accessor::FindForStore() {
+  Item* it = Current();
+  miss_ = Miss::kNone;
+  if (!it) return ItemRef();
+  bool flushed;
+  if (store_->IsDead(shard_, it, Now(), &flushed)) {
+    miss_ = flushed ? Miss::kFlushed : Miss::kExpired;
+    item_live_ = false;
+    return ItemRef();
+  }
+  item_live_ = true;
+  return ItemRef(it);
+}
+
 ItemRef Accessor::Find(bool count_miss_reason) {
   Item* it = Current();
   miss_ = Miss::kNone;
