@@ -141,6 +141,7 @@ class Accessor {
   // The item linked under key_, looked up once per Access and kept current by every
   // mutation made through this Accessor (a get finds, then marks fetched: one chain walk).
   Item* Current();
+  Item* Classify();
   // The clock, read once per Access: a request needs one "now", not one per step.
   uint32_t Now();
   class Shard* shard_;

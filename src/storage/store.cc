@@ -325,43 +325,43 @@ uint32_t Accessor::Now() {
   return now_;
 }
 
-ItemRef Accessor::FindForStore() {
+// The item under the key, if any, sorted into live (item_live_) or dead (miss_ says why).
+Item* Accessor::Classify() {
   Item* it = Current();
   miss_ = Miss::kNone;
-  if (!it) return ItemRef();
+  item_live_ = false;
+  if (!it) return nullptr;
   bool flushed;
   if (store_->IsDead(shard_, it, Now(), &flushed)) {
     miss_ = flushed ? Miss::kFlushed : Miss::kExpired;
-    item_live_ = false;
-    return ItemRef();
+  } else {
+    item_live_ = true;
   }
-  item_live_ = true;
-  return ItemRef(it);
+  return it;
+}
+
+ItemRef Accessor::FindForStore() {
+  Item* it = Classify();
+  return item_live_ ? ItemRef(it) : ItemRef();
 }
 
 ItemRef Accessor::Find(bool count_miss_reason) {
-  Item* it = Current();
-  miss_ = Miss::kNone;
+  Item* it = Classify();
   if (!it) return ItemRef();
-  bool flushed;
-  if (store_->IsDead(shard_, it, Now(), &flushed)) {
-    miss_ = flushed ? Miss::kFlushed : Miss::kExpired;
-    if (count_miss_reason) {
-      if (flushed)
-        ++shard_->get_flushed;
-      else
-        ++shard_->get_expired;
-    }
-    if (!(it->bits & kFetched)) {
-      ++shard_->expired_unfetched;
-      ++shard_->classes[store_->ClassOfItem(it)].expired_unfetched;
-    }
-    store_->RemoveLocked(shard_, it, hash_);
-    item_ = nullptr;
-    return ItemRef();
+  if (item_live_) return ItemRef(it);
+  if (count_miss_reason) {
+    if (miss_ == Miss::kFlushed)
+      ++shard_->get_flushed;
+    else
+      ++shard_->get_expired;
   }
-  item_live_ = true;
-  return ItemRef(it);
+  if (!(it->bits & kFetched)) {
+    ++shard_->expired_unfetched;
+    ++shard_->classes[store_->ClassOfItem(it)].expired_unfetched;
+  }
+  store_->RemoveLocked(shard_, it, hash_);
+  item_ = nullptr;
+  return ItemRef();
 }
 
 PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
