@@ -113,9 +113,8 @@ class Accessor {
   // The live item under the key, or empty. Expired or flushed items are unlinked on
   // the way (counted as get_expired / get_flushed when `count_miss_reason`).
   ItemRef Find(bool count_miss_reason = true);
-  // Find(false) for a store: a dead item stays linked, so Put stores over it and counts
-  // its memory reclaimed, as memcached's store does when it reuses a flushed or expired
-  // item (if no Put follows, the crawler or the next lookup removes it).
+  // Find(false) for a store, which reuses a dead item's memory: a dead item found is
+  // counted reclaimed (as memcached's allocation counts it, whatever the store's outcome).
   ItemRef FindForStore();
   // After an empty Find(): whether an item was there but dead (memcached's item_get status).
   Miss miss() const { return miss_; }
@@ -142,6 +141,8 @@ class Accessor {
   // mutation made through this Accessor (a get finds, then marks fetched: one chain walk).
   Item* Current();
   Item* Classify();
+  void CountDead(Item* it, bool reclaimed);
+  ItemRef FindImpl(bool count_miss_reason, bool for_store);
   // The clock, read once per Access: a request needs one "now", not one per step.
   uint32_t Now();
   class Shard* shard_;

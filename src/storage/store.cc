@@ -340,12 +340,19 @@ Item* Accessor::Classify() {
   return it;
 }
 
-ItemRef Accessor::FindForStore() {
-  Item* it = Classify();
-  return item_live_ ? ItemRef(it) : ItemRef();
+// A dead item's counters as it goes: reclaimed when a store takes its place (memcached
+// counts the memory its allocation reuses), and unfetched if nobody ever read it.
+void Accessor::CountDead(Item* it, bool reclaimed) {
+  auto& cls = shard_->classes[store_->ClassOfItem(it)];
+  if (reclaimed) ++shard_->reclaimed, ++cls.reclaimed;
+  if (!(it->bits & kFetched)) ++shard_->expired_unfetched, ++cls.expired_unfetched;
 }
 
-ItemRef Accessor::Find(bool count_miss_reason) {
+ItemRef Accessor::Find(bool count_miss_reason) { return FindImpl(count_miss_reason, false); }
+
+ItemRef Accessor::FindForStore() { return FindImpl(false, true); }
+
+ItemRef Accessor::FindImpl(bool count_miss_reason, bool for_store) {
   Item* it = Classify();
   if (!it) return ItemRef();
   if (item_live_) return ItemRef(it);
@@ -355,10 +362,7 @@ ItemRef Accessor::Find(bool count_miss_reason) {
     else
       ++shard_->get_expired;
   }
-  if (!(it->bits & kFetched)) {
-    ++shard_->expired_unfetched;
-    ++shard_->classes[store_->ClassOfItem(it)].expired_unfetched;
-  }
+  CountDead(it, for_store);
   store_->RemoveLocked(shard_, it, hash_);
   item_ = nullptr;
   return ItemRef();
@@ -383,13 +387,7 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
   Item* old_it = Current();
   if (old_it && !item_live_) {
     bool flushed;
-    if (store_->IsDead(shard_, old_it, now, &flushed)) {
-      // Storing over an expired item reuses its memory: memcached counts that reclaimed.
-      auto& cls = shard_->classes[store_->ClassOfItem(old_it)];
-      ++shard_->reclaimed;
-      ++cls.reclaimed;
-      if (!(old_it->bits & kFetched)) ++shard_->expired_unfetched, ++cls.expired_unfetched;
-    }
+    if (store_->IsDead(shard_, old_it, now, &flushed)) CountDead(old_it, true);
   }
   // Make room before allocating, so eviction (not a new page) serves the store at -m.
   uint8_t acls = Shard::ClassForSize(total);

@@ -333,6 +333,21 @@ TEST(Store, ClientChosenCasBelowAPendingFlushStaysLive) {
   EXPECT_EQ(s.Stats().curr_items, 0u);
 }
 
+// A store's lookup of a dead key takes the item out and counts its memory reclaimed even
+// when the store then does not happen (a replace): nothing dead stays linked.
+TEST(Store, StoreLookupOfADeadKeyReclaimsIt) {
+  ManualClock clock;
+  Store s(SmallOptions(), &clock);
+  uint32_t now = clock.NowSeconds();
+  ASSERT_EQ(Put(s, "gone", "v", now + 1), PutStatus::kOk);
+  clock.Advance(2000);
+  bool found = s.Access("gone", [](Accessor& a) { return static_cast<bool>(a.FindForStore()); });
+  EXPECT_FALSE(found);
+  EXPECT_EQ(s.Stats().reclaimed, 1u);
+  EXPECT_EQ(s.Stats().curr_items, 0u);
+  EXPECT_EQ(s.Stats().get_expired, 0u);  // not a get
+}
+
 TEST(Store, ConcurrentWritersKeepCountsExact) {
   ManualClock clock;
   Options o;
