@@ -5,7 +5,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstring>
 
 #include "net/worker.h"
@@ -15,9 +14,7 @@ namespace syncached::net {
 // recvfrom rather than read: read goes through the VFS layer first (file position lock,
 // rw_verify_area, the file permission hook), about 1% of a 4 KB request's server CPU.
 ssize_t SysRecv(int fd, void* buf, size_t n) {
-  ssize_t r = syscall(SYS_recvfrom, fd, buf, n, 0, nullptr, nullptr);
-  if (r < 0 && errno == ENOTSOCK) r = syscall(SYS_read, fd, buf, n);
-  return r;
+  return syscall(SYS_recvfrom, fd, buf, n, 0, nullptr, nullptr);
 }
 
 ssize_t SysSend(int fd, const void* buf, size_t n, int flags) {

@@ -29,8 +29,8 @@ class Worker;
 // The per-request syscalls, made without glibc's wrappers: read/send/sendmsg are
 // cancellation points, and in a threaded process each call switches the thread to
 // asynchronous cancellation and back around the syscall (~60 instructions per request).
-// Workers are never cancelled, so these are the same calls without that. SysRecv reads
-// any connection's fd (a non-socket falls back to read).
+// Workers are never cancelled, so these are the same calls without that. Every
+// connection is an accepted socket, so reads are recvfrom.
 ssize_t SysRecv(int fd, void* buf, size_t n);
 ssize_t SysSend(int fd, const void* buf, size_t n, int flags);
 ssize_t SysSendmsg(int fd, const struct msghdr* msg, int flags);
