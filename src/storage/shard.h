@@ -116,6 +116,11 @@ class alignas(64) Shard {
   // An uninitialised item of `total` bytes, or null (out of address space or malloc).
   Item* AllocLocked(uint8_t cls, size_t total);
   void FreeLocked(Item* it);  // must be unlinked
+  // Whether an item of `total` bytes and class `cls` may be written over `it`'s memory:
+  // the same slab class, or a malloc block it fills to within an eighth.
+  bool FitsInPlace(const Item* it, uint8_t cls, size_t total) const;
+  // Whether [p, p + n) lies inside `it`'s chunk or block.
+  bool Overlaps(const Item* it, const char* p, size_t n) const;
 
   // Eviction: the class whose LRU tail is oldest (prefer wins ties), or kNoClass.
   // `keep` is not a candidate; VictimTail is the tail to use for the chosen class.

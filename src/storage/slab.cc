@@ -3,6 +3,7 @@
 // carved chunks (live or free) and malloc blocks, not just live items.
 #include <malloc.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "storage/shard.h"
@@ -78,6 +79,27 @@ Item* Shard::AllocLocked(uint8_t cls, size_t total) {
   large_[slot] = it;
   *used_ += static_cast<int64_t>(ChargeOf(it));
   return it;
+}
+
+bool Shard::FitsInPlace(const Item* it, uint8_t cls, size_t total) const {
+  if (arena_->Contains(it)) return cls < kSlabClasses && AllocClassOf(it) == cls;
+  if (cls != kLargeClass) return false;  // a small item goes back to a slab chunk
+  size_t room = LargeChargeOf(it) - kLargeOverhead - kLargePrefix;
+  // Keeping a block much larger than the item would hold memory nothing uses.
+  return total <= room && room - total <= std::max<size_t>(64, total / 8);
+}
+
+bool Shard::Overlaps(const Item* it, const char* p, size_t n) const {
+  if (n == 0) return false;
+  const char* start = reinterpret_cast<const char*>(it);
+  size_t len;
+  if (arena_->Contains(it)) {
+    len = ChunkSize(AllocClassOf(it));
+  } else {
+    start -= kLargePrefix;
+    len = LargeChargeOf(it) - kLargeOverhead;  // malloc's usable size
+  }
+  return p < start + len && start < p + n;
 }
 
 void Shard::FreeLocked(Item* it) {

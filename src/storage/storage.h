@@ -143,6 +143,10 @@ class Accessor {
   Item* Classify();
   void CountDead(Item* it, bool reclaimed);
   ItemRef FindImpl(bool count_miss_reason, bool for_store);
+  bool Reads(const PutArgs& a, const Item* it) const;
+  void Fill(Item* it, const PutArgs& a, size_t vlen, uint32_t now);
+  PutStatus Overwrite(const PutArgs& a, Item* it, size_t vlen, uint32_t now, ItemRef* out);
+  PutStatus Stored(Item* it, ItemRef* out);
   // The clock, read once per Access: a request needs one "now", not one per step.
   uint32_t Now();
   class Shard* shard_;

@@ -389,8 +389,11 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
     bool flushed;
     if (store_->IsDead(shard_, old_it, now, &flushed)) CountDead(old_it, true);
   }
-  // Make room before allocating, so eviction (not a new page) serves the store at -m.
   uint8_t acls = Shard::ClassForSize(total);
+  if (old_it && shard_->FitsInPlace(old_it, acls, total) && !Reads(a, old_it)) {
+    return Overwrite(a, old_it, vlen, now, out);
+  }
+  // Make room before allocating, so eviction (not a new page) serves the store at -m.
   size_t need = shard_->NewChargeFor(acls, total);
   if (old_it && acls == kLargeClass && shard_->AllocClassOf(old_it) == kLargeClass) {
     need -= std::min(need, shard_->ChargeOf(old_it));  // freed right after
@@ -407,20 +410,9 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
     return PutStatus::kNoMemory;
   }
   it->h_next = it->lru_prev = it->lru_next = 0;
-  it->cas = a.version ? a.version->hlc : store_->ChooseCas(a.cas);
-  it->exptime = a.exptime;
-  it->atime = now;
-  it->flags = a.flags;
-  it->vlen = static_cast<uint32_t>(vlen);
-  it->node = a.version ? a.version->node : store_->options_.node_id;
   it->klen = static_cast<uint8_t>(key_.size());
-  it->bits =
-      (a.key_binary ? kKeyBinary : 0) | (a.stale ? kStale : 0) | (a.win_token_sent ? kWinSent : 0);
   memcpy(it->key_data(), key_.data(), key_.size());
-  char* v = it->value_data();
-  if (!a.prefix.empty()) memcpy(v, a.prefix.data(), a.prefix.size()), v += a.prefix.size();
-  if (!a.value.empty()) memcpy(v, a.value.data(), a.value.size()), v += a.value.size();
-  if (!a.suffix.empty()) memcpy(v, a.suffix.data(), a.suffix.size());
+  Fill(it, a, vlen, now);
 
   size_t charge = shard_->ChargeOf(it);
   ClassGauge& g = shard_->gauges[store_->ClassOfItem(it)];
@@ -428,14 +420,35 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
   g.bytes += charge;
   shard_->bytes += charge;
   ++shard_->total_items;
-  if (store_->options_.replicated && !shard_->tombstones.empty()) {
-    shard_->tombstones.erase(std::string(key_));
-  }
   if (old_it) {
     shard_->ReplaceLocked(old_it, it, hash_);
     store_->FreeItemLocked(shard_, old_it);
   } else {
     shard_->LinkLocked(it, hash_);
+  }
+  return Stored(it, out);
+}
+
+// Everything but the links, key and length of key.
+void Accessor::Fill(Item* it, const PutArgs& a, size_t vlen, uint32_t now) {
+  it->cas = a.version ? a.version->hlc : store_->ChooseCas(a.cas);
+  it->exptime = a.exptime;
+  it->atime = now;
+  it->flags = a.flags;
+  it->vlen = static_cast<uint32_t>(vlen);
+  it->node = a.version ? a.version->node : store_->options_.node_id;
+  it->bits =
+      (a.key_binary ? kKeyBinary : 0) | (a.stale ? kStale : 0) | (a.win_token_sent ? kWinSent : 0);
+  char* v = it->value_data();
+  if (!a.prefix.empty()) memcpy(v, a.prefix.data(), a.prefix.size()), v += a.prefix.size();
+  if (!a.value.empty()) memcpy(v, a.value.data(), a.value.size()), v += a.value.size();
+  if (!a.suffix.empty()) memcpy(v, a.suffix.data(), a.suffix.size());
+}
+
+// The new item is linked: what every store does last.
+PutStatus Accessor::Stored(Item* it, ItemRef* out) {
+  if (store_->options_.replicated && !shard_->tombstones.empty()) {
+    shard_->tombstones.erase(std::string(key_));
   }
   item_ = it;
   item_live_ = false;
@@ -443,6 +456,26 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
       PutKind(it), {it->cas, it->node}, it->key(), it->value(), it->flags, it->exptime});
   if (out) *out = ItemRef(it);
   return PutStatus::kOk;
+}
+
+bool Accessor::Reads(const PutArgs& a, const Item* it) const {
+  return shard_->Overlaps(it, a.prefix.data(), a.prefix.size()) ||
+         shard_->Overlaps(it, a.value.data(), a.value.size()) ||
+         shard_->Overlaps(it, a.suffix.data(), a.suffix.size());
+}
+
+// A store over a live or dead item whose memory fits the new one: written in place, as
+// the key, bucket chain, chunk and charge stay the same. Saves a free and an allocation
+// (for a large item, two calls into malloc) and the relinking; nothing outside the shard
+// lock holds an item, so no reader can see the old version change under it.
+PutStatus Accessor::Overwrite(const PutArgs& a, Item* it, size_t vlen, uint32_t now,
+                              ItemRef* out) {
+  shard_->ExptimeChangedLocked(it->exptime, a.exptime);
+  Fill(it, a, vlen, now);
+  it->bits |= kLinked;
+  shard_->LruBumpLocked(it);
+  ++shard_->total_items;
+  return Stored(it, out);
 }
 
 void Accessor::Delete() {

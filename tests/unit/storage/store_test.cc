@@ -348,6 +348,73 @@ TEST(Store, StoreLookupOfADeadKeyReclaimsIt) {
   EXPECT_EQ(s.Stats().get_expired, 0u);  // not a get
 }
 
+// A store over an item of the same size is written in place: the accounting, the
+// value, the CAS and the item's place in the LRU are what a fresh item would have.
+TEST(Store, OverwriteInPlaceIsAFreshItem) {
+  ManualClock clock;
+  Options o = SmallOptions();
+  o.shard_bits = 0;  // one LRU, so the eviction order is exact
+  o.max_bytes = 200 * 1024;
+  Store s(o, &clock);
+  std::string v(1000, 'x');
+  ASSERT_EQ(Put(s, "old", v), PutStatus::kOk);
+  uint64_t cas1 = s.Access("old", [](Accessor& a) { return a.Find().cas(); });
+  uint64_t used = s.used_bytes(), bytes = s.Stats().bytes;
+  for (char c = 'a'; c <= 'e'; ++c) ASSERT_EQ(Put(s, "old", std::string(1000, c)), PutStatus::kOk);
+  EXPECT_EQ(Get(s, "old"), std::string(1000, 'e'));
+  EXPECT_EQ(s.used_bytes(), used);
+  EXPECT_EQ(s.Stats().bytes, bytes);
+  EXPECT_EQ(s.Stats().curr_items, 1u);
+  EXPECT_EQ(s.Stats().total_items, 6u);
+  EXPECT_GT(s.Access("old", [](Accessor& a) { return a.Find().cas(); }), cas1);
+  // Rewritten last, "old" is now the most recent: the keys stored before it go first.
+  for (int i = 0; i < 100; ++i) Put(s, "k" + std::to_string(i), v);
+  ASSERT_EQ(Put(s, "old", v), PutStatus::kOk);
+  for (int i = 100; i < 220; ++i) Put(s, "k" + std::to_string(i), v);
+  EXPECT_GT(s.Stats().evictions, 0u);
+  EXPECT_EQ(Get(s, "k0"), "<miss>");
+  EXPECT_EQ(Get(s, "old"), v);
+}
+
+// Sizes that do not fit the old memory take a new allocation; what is charged follows.
+TEST(Store, OverwriteWithAnotherSizeMovesTheItem) {
+  ManualClock clock;
+  Store s(SmallOptions(), &clock);
+  ASSERT_EQ(Put(s, "big", std::string(64 << 10, 'a')), PutStatus::kOk);
+  uint64_t big = s.Stats().bytes;
+  ASSERT_EQ(Put(s, "big", std::string(60 << 10, 'b')), PutStatus::kOk);  // within an eighth
+  EXPECT_EQ(s.Stats().bytes, big);
+  ASSERT_EQ(Put(s, "big", std::string(8 << 10, 'c')), PutStatus::kOk);
+  EXPECT_LT(s.Stats().bytes, big / 4);
+  EXPECT_EQ(Get(s, "big"), std::string(8 << 10, 'c'));
+  ASSERT_EQ(Put(s, "big", "small"), PutStatus::kOk);  // back into a slab chunk
+  EXPECT_LT(s.Stats().bytes, 200u);
+  EXPECT_EQ(Get(s, "big"), "small");
+  EXPECT_EQ(s.Stats().curr_items, 1u);
+}
+
+// A value built from the old one (append, prepend) is never written over its source.
+TEST(Store, AppendAndPrependOfTheSameSizeClassReadTheOldValue) {
+  ManualClock clock;
+  Store s(SmallOptions(), &clock);
+  ASSERT_EQ(Put(s, "a", std::string(3000, 'm')), PutStatus::kOk);
+  s.Access("a", [](Accessor& a) {
+    ItemRef old = a.Find();
+    PutArgs p;
+    p.value = "<";
+    p.suffix = old.value();
+    return a.Put(p, nullptr);
+  });
+  s.Access("a", [](Accessor& a) {
+    ItemRef old = a.Find();
+    PutArgs p;
+    p.prefix = old.value();
+    p.value = ">";
+    return a.Put(p, nullptr);
+  });
+  EXPECT_EQ(Get(s, "a"), "<" + std::string(3000, 'm') + ">");
+}
+
 TEST(Store, ConcurrentWritersKeepCountsExact) {
   ManualClock clock;
   Options o;
