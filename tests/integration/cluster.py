@@ -39,6 +39,7 @@ class Node:
         self.logs = []           # one file per run
         self.expected_exit = True
         self.paused = False
+        self.others = []         # the other nodes of its cluster (for failure reports)
 
     # -- process ------------------------------------------------------------
     def argv(self):
@@ -81,8 +82,10 @@ class Node:
             if self.ready():
                 return
             time.sleep(0.02)
-        raise AssertionError("node %d not serving after %.0f s:\n%s"
-                             % (self.node_id, timeout, self.log()[-3000:]))
+        # A joiner waits on its peers: their side of the story goes with the failure.
+        others = "".join("\n" + o.log()[-3000:] for o in self.others)
+        raise AssertionError("node %d not serving after %.0f s:\n%s%s"
+                             % (self.node_id, timeout, self.log()[-3000:], others))
 
     @property
     def pid(self):
@@ -229,6 +232,7 @@ class Cluster(list):
         for node in self:
             node.peers = ["%s:%d" % (HOST, o.rport) for o in self if o is not node]
             node.extra = list(extra)
+            node.others = [o for o in self if o is not node]
 
     def start(self, timeout=20.0):
         for node in self:
@@ -246,6 +250,9 @@ class Cluster(list):
         node = Node(len(self) + 1, port, rport, self[0].workdir)
         node.peers = ["%s:%d" % (HOST, o.rport) for o in self]
         node.extra = list(self[0].extra if extra is None else extra)
+        node.others = list(self)
+        for o in self:
+            o.others.append(node)
         self.append(node)
         return node
 
