@@ -468,8 +468,7 @@ bool Accessor::Reads(const PutArgs& a, const Item* it) const {
 // the key, bucket chain, chunk and charge stay the same. Saves a free and an allocation
 // (for a large item, two calls into malloc) and the relinking; nothing outside the shard
 // lock holds an item, so no reader can see the old version change under it.
-PutStatus Accessor::Overwrite(const PutArgs& a, Item* it, size_t vlen, uint32_t now,
-                              ItemRef* out) {
+PutStatus Accessor::Overwrite(const PutArgs& a, Item* it, size_t vlen, uint32_t now, ItemRef* out) {
   shard_->ExptimeChangedLocked(it->exptime, a.exptime);
   Fill(it, a, vlen, now);
   it->bits |= kLinked;
