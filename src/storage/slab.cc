@@ -23,6 +23,8 @@ uint32_t* PrefixOf(const Item* it) {
 }
 uint32_t& SlotOf(const Item* it) { return PrefixOf(it)[0]; }
 uint32_t& LargeChargeOf(const Item* it) { return PrefixOf(it)[1]; }
+// malloc's usable size of a large item's block (the prefix included).
+size_t LargeBlockSize(const Item* it) { return LargeChargeOf(it) - kLargeOverhead; }
 }  // namespace
 
 uint32_t Shard::RefOf(const Item* it) const {
@@ -84,7 +86,7 @@ Item* Shard::AllocLocked(uint8_t cls, size_t total) {
 bool Shard::FitsInPlace(const Item* it, uint8_t cls, size_t total) const {
   if (arena_->Contains(it)) return cls < kSlabClasses && AllocClassOf(it) == cls;
   if (cls != kLargeClass) return false;  // a small item goes back to a slab chunk
-  size_t room = LargeChargeOf(it) - kLargeOverhead - kLargePrefix;
+  size_t room = LargeBlockSize(it) - kLargePrefix;
   // Keeping a block much larger than the item would hold memory nothing uses.
   return total <= room && room - total <= std::max<size_t>(64, total / 8);
 }
@@ -97,7 +99,7 @@ bool Shard::Overlaps(const Item* it, const char* p, size_t n) const {
     len = ChunkSize(AllocClassOf(it));
   } else {
     start -= kLargePrefix;
-    len = LargeChargeOf(it) - kLargeOverhead;  // malloc's usable size
+    len = LargeBlockSize(it);
   }
   return p < start + len && start < p + n;
 }
