@@ -81,11 +81,12 @@ struct Session {
   size_t snap_shard = 0;           // kFullCopy: next shard to copy
   uint64_t delta_since = 0;        // kFullCopy: only our own changes from this HLC (0: all)
   uint64_t resume_seq = 0;         // kFullCopy: stream resumes here afterwards
+  uint64_t copy_start_hlc = 0;     // kFullCopy: our clock when this pass began
   std::deque<std::string> queued;  // built but not yet accepted by ZeroMQ
   uint64_t last_heard_ms = 0;
   uint64_t last_ping_ms = 0;
   uint64_t bytes_sent = 0;
-  uint64_t full_copies = 0, catch_ups = 0, delta_copies = 0;
+  uint64_t full_copies = 0, catch_ups = 0, delta_copies = 0, copy_restarts = 0;
   uint64_t copy_items = 0;
   bool gone = false;  // ZeroMQ no longer knows the peer
 };

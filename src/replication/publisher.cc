@@ -22,6 +22,10 @@ constexpr size_t kMaxQueued = 16;  // built messages waiting per session
 constexpr uint64_t kMinPendingBytes = 64ull << 20;
 // A delta copy starts this much (10 s of HLC) before the peer's newest change from us.
 constexpr uint64_t kDeltaMarginHlc = uint64_t{10000} << 16;
+// A copy overtaken by the backlog resends our changes from this much (1 s of HLC) before
+// it began: seq order and HLC order differ only by the moment between a version and its
+// queueing.
+constexpr uint64_t kRestartMarginHlc = uint64_t{1000} << 16;
 
 // The newest ticket this thread's changes got, and the newest it waited for.
 struct ThreadTicket {
@@ -224,9 +228,23 @@ void Replicator::Impl::StartCopy(Session& s, uint64_t delta_since) {
   s.snap_shard = 0;
   s.copy_items = 0;
   s.delta_since = delta_since;
+  s.copy_start_hlc = store->hlc().Last();
   s.resume_seq = backlog.next_seq();
   SendTo(s,
          EncodeWelcome({WelcomeMode::kFullCopy, epoch, 0, opts.node_id, opts.sync_replicas > 0}));
+  // Our newest flush_all first: a peer that missed it (down longer than the backlog
+  // covers) drops its older items as we did; no item in the walk is older than it.
+  std::string msg;
+  uint32_t count = 0;
+  BeginSnap(0, &msg);
+  store->SnapshotFlushes([&](const record::ChangeView& c) {
+    record::EncodeChange(c, &msg);
+    ++count;
+  });
+  if (count) {
+    SetCount(&msg, count);
+    SendTo(s, std::move(msg));
+  }
 }
 
 // Moves one session forward as far as ZeroMQ accepts without blocking. Returns true
@@ -266,10 +284,18 @@ bool Replicator::Impl::PumpSession(Session& s, uint64_t now) {
     }
     if (s.snap_shard < store->shard_count()) return true;
     if (s.resume_seq < backlog.front_seq()) {
-      // The backlog moved past the copy's start while it ran: copy again.
-      SC_LOG(kWarn, "replication: backlog too small for a full copy to node %u; restarting it",
+      // The backlog moved past the copy's start while it ran. The peer has everything up
+      // to this pass's walk; it lacks only what we changed since the pass began (others'
+      // changes reach it from them), so the next pass is a delta from there. Copying all
+      // again would take as long and, under steady writes, be overtaken again, forever.
+      uint64_t since =
+          s.copy_start_hlc > kRestartMarginHlc ? s.copy_start_hlc - kRestartMarginHlc : 0;
+      SC_LOG(kWarn,
+             "replication: backlog too small for the copy to node %u; resending our changes "
+             "made during it",
              s.node_id);
-      StartCopy(s, s.delta_since);
+      ++s.copy_restarts;
+      StartCopy(s, since ? std::max(s.delta_since, since) : s.delta_since);
       return true;
     }
     SendTo(s, EncodePosition(MsgType::kSnapEnd, {epoch, s.resume_seq, now}));

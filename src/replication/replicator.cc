@@ -399,6 +399,7 @@ void Replicator::Impl::RenderStats(uint64_t now) {
     stat("STAT subscriber:%u:full_copies %" PRIu64 "\r\n", n, s.full_copies);
     stat("STAT subscriber:%u:catch_ups %" PRIu64 "\r\n", n, s.catch_ups);
     stat("STAT subscriber:%u:delta_copies %" PRIu64 "\r\n", n, s.delta_copies);
+    stat("STAT subscriber:%u:copy_restarts %" PRIu64 "\r\n", n, s.copy_restarts);
   }
   {
     std::lock_guard lock(mu);

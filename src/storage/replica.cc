@@ -21,10 +21,12 @@ uint64_t Store::conflicts() const {
   return n;
 }
 
-void Store::RaiseFlushFloor(const record::Version& v) {
+bool Store::RaiseFlushFloor(const record::Version& v) {
   std::lock_guard lock(shards_->floor_mu);
-  if (!shards_->has_floor || shards_->flush_floor < v) shards_->flush_floor = v;
+  bool raised = !shards_->has_floor || shards_->flush_floor < v;
+  if (raised) shards_->flush_floor = v;
   shards_->has_floor = true;
+  return raised;
 }
 
 bool Store::BelowFlushFloor(const record::Version& v) const {
@@ -61,7 +63,9 @@ ApplyResult Store::Apply(const record::ChangeView& c, ApplyMode mode) {
   if (c.kind == record::Kind::kFlush) {
     uint32_t now = clock_->NowSeconds();
     if (c.exptime == 0) {
-      RaiseFlushFloor(c.version);
+      // A flush we already hold (a copy starts with the source's newest) changes
+      // nothing and is not passed on again.
+      if (!RaiseFlushFloor(c.version) && !restore) return ApplyResult::kStale;
       WalkFlushOlderThan(c.version);
     } else if (c.exptime <= now) {
       RaiseFlushBoundary(record::MakeHlc(uint64_t{c.exptime} * 1000, 0));

@@ -288,7 +288,7 @@ class Store {
   void WalkFlushShardLocked(Shard* s, uint64_t boundary);
   void RaiseFlushBoundary(uint64_t boundary);
   void WalkFlushOlderThan(const record::Version& v);
-  void RaiseFlushFloor(const record::Version& v);
+  bool RaiseFlushFloor(const record::Version& v);  // false: not newer than the floor
   bool BelowFlushFloor(const record::Version& v) const;
   void PurgeTombstones(uint32_t now);
   void NoteTombstoneLocked(class Shard* s, std::string_view key, const record::Version& v);

@@ -262,3 +262,32 @@ def test_whole_cluster_killed_and_restarted_loses_nothing(make_cluster):
         assert sum(int(v) for k, v in st.items() if k.endswith(":delta_copies")) == 2, st
         assert sum(int(v) for k, v in st.items()
                    if k.startswith("subscriber:") and k.endswith(":full_copies")) == 0, st
+
+
+def test_node_back_after_its_backlog_drops_what_was_flushed_meanwhile(make_cluster):
+    """b (with its data) was down while a ran flush_all and then more than b's
+    backlog of writes: b gets a full copy, and the items it kept on disk from
+    before the flush must go, as they went on a. A copy that only adds what the
+    source has would leave them on b for good."""
+    nodes = make_cluster(2, start=False)
+    for node in nodes:
+        with_data(node, "--backlog-size", "1m")
+    nodes.start()
+    a, b = nodes
+    bulk_load(a, 2000, prefix="old", size=100)
+    wait_converged(nodes, timeout=15)
+    b.kill(signal.SIGKILL)
+    with a.client() as c:
+        assert c.call(b"flush_all\r\n") == b"OK\r\n"
+    time.sleep(1.1)  # writes in the flush's second count as before it, as in memcached
+    value = b"n" * 8192
+    with a.client(timeout=30) as c:  # 3 MB of overwrites: b's position leaves the backlog
+        for start in range(0, 384, 64):
+            c.send(b"".join(b"set new%d 0 0 8192 noreply\r\n%s\r\n" % (i % 50, value)
+                            for i in range(start, start + 64)) + b"mn\r\n")
+            assert c.readline(timeout=30) == b"MN\r\n"
+    b.start()
+    snap = wait_converged(nodes, timeout=20)
+    assert sorted(snap) == sorted("new%d" % i for i in range(50))
+    time.sleep(0.3)
+    assert b.peer_stat(a, "full_copies") == "1", b.repl_stats()
