@@ -4,9 +4,9 @@
 
 namespace syncached::replication {
 
-void Backlog::Append(uint64_t first_seq, uint32_t count, std::string msg) {
+void Backlog::Append(uint64_t first_seq, uint32_t count, uint64_t hlc, std::string msg) {
   bytes_ += msg.size();
-  entries_.push_back({first_seq, count, std::move(msg)});
+  entries_.push_back({first_seq, count, hlc, std::move(msg)});
   next_seq_ = first_seq + count;
   // Keep at least the newest batch even if it alone is over the bound.
   while (bytes_ > max_bytes_ && entries_.size() > 1 &&
@@ -16,13 +16,15 @@ void Backlog::Append(uint64_t first_seq, uint32_t count, std::string msg) {
   }
 }
 
-const std::string* Backlog::Find(uint64_t seq, uint64_t* first, uint32_t* count) const {
+const std::string* Backlog::Find(uint64_t seq, uint64_t* first, uint32_t* count,
+                                 uint64_t* hlc) const {
   if (entries_.empty() || seq < entries_.front().first || seq >= next_seq_) return nullptr;
   auto it = std::upper_bound(entries_.begin(), entries_.end(), seq,
                              [](uint64_t s, const Entry& e) { return s < e.first; });
   --it;  // the last entry starting at or before seq
   *first = it->first;
   *count = it->count;
+  *hlc = it->hlc;
   return &it->msg;
 }
 

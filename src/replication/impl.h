@@ -40,9 +40,12 @@ struct Pending {
 class Backlog {
  public:
   explicit Backlog(uint64_t max_bytes) : max_bytes_(max_bytes) {}
-  void Append(uint64_t first_seq, uint32_t count, std::string msg);
+  // `hlc`: our clock after the batch's changes were taken, so no change in it is newer
+  // and every later batch's changes are newer (up to the moment between a version and
+  // its queueing).
+  void Append(uint64_t first_seq, uint32_t count, uint64_t hlc, std::string msg);
   // The batch holding `seq`, or null if it fell out (or is not written yet).
-  const std::string* Find(uint64_t seq, uint64_t* first, uint32_t* count) const;
+  const std::string* Find(uint64_t seq, uint64_t* first, uint32_t* count, uint64_t* hlc) const;
   uint64_t front_seq() const { return entries_.empty() ? next_seq_ : entries_.front().first; }
   uint64_t next_seq() const { return next_seq_; }
   void set_next_seq(uint64_t s) { next_seq_ = s; }
@@ -62,6 +65,7 @@ class Backlog {
   struct Entry {
     uint64_t first;
     uint32_t count;
+    uint64_t hlc;
     std::string msg;
   };
   uint64_t max_bytes_;
@@ -78,10 +82,13 @@ struct Session {
   enum class Mode { kStream, kFullCopy } mode = Mode::kStream;
   uint64_t next_seq = 0;  // kStream: next sequence to send
   uint64_t acked_seq = 0;
-  size_t snap_shard = 0;           // kFullCopy: next shard to copy
-  uint64_t delta_since = 0;        // kFullCopy: only our own changes from this HLC (0: all)
-  uint64_t resume_seq = 0;         // kFullCopy: stream resumes here afterwards
-  uint64_t copy_start_hlc = 0;     // kFullCopy: our clock when this pass began
+  size_t snap_shard = 0;        // kFullCopy: next shard to copy
+  uint64_t delta_since = 0;     // kFullCopy: only our own changes from this HLC (0: all)
+  uint64_t resume_seq = 0;      // kFullCopy: stream resumes here afterwards
+  uint64_t copy_start_hlc = 0;  // kFullCopy: our clock when this pass began
+  // The peer holds every change of ours up to about this HLC (0: unknown), so if it
+  // falls out of the backlog a delta from here is enough.
+  uint64_t sent_hlc = 0;
   std::deque<std::string> queued;  // built but not yet accepted by ZeroMQ
   uint64_t last_heard_ms = 0;
   uint64_t last_ping_ms = 0;

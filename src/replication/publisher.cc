@@ -22,10 +22,10 @@ constexpr size_t kMaxQueued = 16;  // built messages waiting per session
 constexpr uint64_t kMinPendingBytes = 64ull << 20;
 // A delta copy starts this much (10 s of HLC) before the peer's newest change from us.
 constexpr uint64_t kDeltaMarginHlc = uint64_t{10000} << 16;
-// A copy overtaken by the backlog resends our changes from this much (1 s of HLC) before
-// it began: seq order and HLC order differ only by the moment between a version and its
-// queueing.
-constexpr uint64_t kRestartMarginHlc = uint64_t{1000} << 16;
+// Within one run, the seq order and HLC order of our changes differ only by the moment
+// between a version and its queueing: a delta of what a peer of this run lacks starts
+// this much (1 s of HLC) before the newest change it is known to hold.
+constexpr uint64_t kSameRunMarginHlc = uint64_t{1000} << 16;
 
 // The newest ticket this thread's changes got, and the newest it waited for.
 struct ThreadTicket {
@@ -119,6 +119,7 @@ void Replicator::Impl::DrainPending() {
     }
   }
   backlog.set_pin(pin);
+  uint64_t hlc = store->hlc().Last();
   for (size_t i = 0; i < runs.size(); ++i) {
     std::string msg;
     msg.reserve(runs[i].size() + 21);
@@ -130,7 +131,7 @@ void Replicator::Impl::DrainPending() {
       // the map bounded meanwhile.
       if (ticket_runs.size() > 65536) ticket_runs.pop_front();
     }
-    backlog.Append(backlog.next_seq(), counts[i], std::move(msg));
+    backlog.Append(backlog.next_seq(), counts[i], hlc, std::move(msg));
   }
 }
 
@@ -195,6 +196,7 @@ void Replicator::Impl::HandleHello(const std::string& identity, const Hello& h) 
   if (can_stream) {
     s.mode = Session::Mode::kStream;
     s.next_seq = start;
+    s.sent_hlc = h.stream_hlc;
     if (start < backlog.next_seq()) ++s.catch_ups;
     SC_LOG(kInfo, "replication: node %u catches up from seq %llu (%llu behind)", h.node_id,
            static_cast<unsigned long long>(start),
@@ -202,16 +204,17 @@ void Replicator::Impl::HandleHello(const std::string& identity, const Hello& h) 
     SendTo(s, EncodeWelcome(
                   {WelcomeMode::kStream, epoch, start, opts.node_id, opts.sync_replicas > 0}));
   } else {
-    // The peer was streaming our previous run up to stream_hlc: all it lacks is what
-    // we originated after that (now in our store: from our disk, or from the peers
-    // it reached). Our own items from a little before (seq order and HLC order differ
-    // by at most the moment between a version and its queueing) replace the whole
-    // store; items others wrote since reach it from them.
-    if (earlier_run && h.stream_hlc > kDeltaMarginHlc) {
+    // The peer was streaming us (this run, or an earlier one) up to stream_hlc: all it
+    // lacks is what we originated after that (in our store; an earlier run's from our
+    // disk or from the peers it reached). Our own items from a little before (seq order
+    // and HLC order differ by at most the moment between a version and its queueing)
+    // replace the whole store; items others wrote since reach it from them.
+    uint64_t margin = earlier_run ? kDeltaMarginHlc : kSameRunMarginHlc;
+    if ((earlier_run || h.epoch == epoch) && h.stream_hlc > margin) {
       ++s.delta_copies;
-      SC_LOG(kInfo, "replication: delta copy to node %u (our changes since its last one)",
-             h.node_id);
-      StartCopy(s, h.stream_hlc - kDeltaMarginHlc);
+      SC_LOG(kInfo, "replication: delta copy to node %u (our changes since its last one%s)",
+             h.node_id, earlier_run ? "" : ", which is no longer in the backlog");
+      StartCopy(s, h.stream_hlc - margin);
     } else {
       ++s.full_copies;
       SC_LOG(kInfo, "replication: full copy to node %u (%s)", h.node_id,
@@ -289,7 +292,7 @@ bool Replicator::Impl::PumpSession(Session& s, uint64_t now) {
       // changes reach it from them), so the next pass is a delta from there. Copying all
       // again would take as long and, under steady writes, be overtaken again, forever.
       uint64_t since =
-          s.copy_start_hlc > kRestartMarginHlc ? s.copy_start_hlc - kRestartMarginHlc : 0;
+          s.copy_start_hlc > kSameRunMarginHlc ? s.copy_start_hlc - kSameRunMarginHlc : 0;
       SC_LOG(kWarn,
              "replication: backlog too small for the copy to node %u; resending our changes "
              "made during it",
@@ -304,23 +307,26 @@ bool Replicator::Impl::PumpSession(Session& s, uint64_t now) {
            static_cast<unsigned long long>(s.copy_items));
     s.mode = Session::Mode::kStream;
     s.next_seq = s.resume_seq;
+    s.sent_hlc = s.copy_start_hlc;
   }
   while (s.next_seq < backlog.next_seq() && s.queued.empty()) {
-    uint64_t first;
+    uint64_t first, hlc;
     uint32_t count;
-    const std::string* msg = backlog.Find(s.next_seq, &first, &count);
+    const std::string* msg = backlog.Find(s.next_seq, &first, &count, &hlc);
     if (!msg) {
-      // Fell out of the backlog (slow or paused peer): a full copy instead of memory.
-      SC_LOG(kWarn, "replication: node %u fell behind the backlog; sending a full copy", s.node_id);
-      ++s.full_copies;
-      StartCopy(s, 0);
+      // Fell out of the backlog (slow or paused peer): a copy instead of memory, of only
+      // our changes since what it was sent when that is known.
+      bool delta = s.sent_hlc > kSameRunMarginHlc;
+      SC_LOG(kWarn, "replication: node %u fell behind the backlog; sending a %s copy", s.node_id,
+             delta ? "delta" : "full");
+      ++(delta ? s.delta_copies : s.full_copies);
+      StartCopy(s, delta ? s.sent_hlc - kSameRunMarginHlc : 0);
       return true;
     }
-    if (!SendTo(s, *msg)) {
-      s.next_seq = first + count;  // queued: counts as sent
-      return true;
-    }
+    bool sent = SendTo(s, *msg);  // or queued, which counts as sent
     s.next_seq = first + count;
+    s.sent_hlc = hlc;
+    if (!sent) return true;
   }
   if (now - s.last_ping_ms >= kPingMs) {
     s.last_ping_ms = now;

@@ -142,6 +142,9 @@ def test_long_sigstop_beyond_backlog_bounded_memory_then_full_copy(make_cluster)
     assert not [k for k in snap if k.startswith("fromc")], "deleted keys came back"
     time.sleep(0.3)
     assert peer_sum(c, "full_copies") > copies_before, c.repl_stats()
+    # a knew what it had sent c: only its changes since then, not its whole store.
+    assert "node 3 fell behind the backlog; sending a delta copy" in a.log(), a.log()
+    assert int(a.repl_stats()["subscriber:3:delta_copies"]) >= 1, a.repl_stats()
     # And they stay deleted.
     time.sleep(1.0)
     assert not present(a, ["fromc%d" % i for i in range(50)])
