@@ -263,7 +263,7 @@ class Store {
   // Adjusts -m at run time (cache_memlimit); evicts lazily.
   void SetMaxBytes(uint64_t max_bytes);
   uint64_t max_bytes() const;
-  uint64_t used_bytes() const;  // items + tables, what -m limits
+  uint64_t used_bytes() const;  // items + table growth, what -m limits
 
   const Options& options() const { return options_; }
   const Clock* clock() const { return clock_; }
@@ -298,6 +298,8 @@ class Store {
   bool EvictOneLocked(class Shard* s, uint8_t prefer, uint32_t now, const Item* keep,
                       int* second_chances);
   bool EvictDeadLocked(class Shard* s, uint8_t prefer, uint32_t now, const Item* keep);
+  bool EvictOlderElsewhereLocked(class Shard* s, uint8_t cls, size_t need, uint32_t now,
+                                 const Item* keep);
   void EvictPageLocked(class Shard* s, uint32_t page, uint32_t now, const Item* keep);
   void EvictItemLocked(class Shard* s, Item* victim, uint32_t now);
   uint64_t CrawlShardLocked(class Shard* s, uint32_t now, uint64_t classes);

@@ -18,6 +18,25 @@ constexpr int kMaxEvictionsPerPut = 64;
 // tail goes whatever it is, so a store never fails because everything was read lately.
 constexpr int kMaxSecondChances = 64;
 constexpr uint32_t kMaxKeyLength = 250;
+// Other shards looked at per eviction for an older large item: at least this many, and
+// one more per this many bytes the store needs, so the search costs about as much as
+// copying the value does (a 512 KB value looks at every shard of a small cache).
+constexpr size_t kMinEvictionProbes = 4;
+constexpr size_t kEvictionProbeBytes = 2048;
+
+// LRU order across shards: last access (seconds), then CAS, which within one second
+// orders stores as they happened (the clock behind it is strictly increasing).
+bool LessRecent(const Item* a, const Item* b) {
+  return a->atime != b->atime ? a->atime < b->atime : a->cas < b->cas;
+}
+
+uint64_t NextRandom() {
+  thread_local uint64_t x = reinterpret_cast<uintptr_t>(&x) | 1;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return x;
+}
 }  // namespace
 
 Store::Store(const Options& options, const Clock* clock)
@@ -43,11 +62,13 @@ Store::Store(const Options& options, const Clock* clock)
     shards_->class_of_small[j] = static_cast<uint8_t>(SizeClassSearch(j * 8));
   }
   shards_->max_bytes = options_.max_bytes;
+  // The initial bucket arrays are not charged (memcached's hash table is outside -m
+  // too), only what growth adds to them: tables never shrink below their first size,
+  // so `used` stays at least the items' memory.
   for (auto& s : shards_->shards) {
     std::lock_guard lock(s.mu);
     s.InitLocked(options_.initial_hash_power, shards_->class_sizes.size() + 1, &shards_->arena,
                  &shards_->used);
-    shards_->used += static_cast<int64_t>(s.table_bytes());
   }
 }
 
@@ -202,6 +223,7 @@ bool Store::MakeRoomLocked(Shard* s, uint8_t cls, size_t need, uint32_t now, con
   auto fits = [&] { return s->HasFreeChunk(cls) || !over(); };
   int second_chances = 0;
   for (int i = 0; i < kMaxEvictionsPerPut && !fits(); ++i) {
+    if (EvictOlderElsewhereLocked(s, cls, need, now, keep)) continue;
     if (!EvictOneLocked(s, cls, now, keep, &second_chances)) break;
   }
   if (fits()) return true;
@@ -217,6 +239,52 @@ bool Store::MakeRoomLocked(Shard* s, uint8_t cls, size_t need, uint32_t now, con
     o->mu.unlock();
   }
   return fits();
+}
+
+// Each shard's LRU is exact, but a key's shard is chance: shards hold different numbers
+// of items, and if each made room only from its own LRU those that filled up with
+// fewer would keep fewer for good, so across the store eviction would follow chance,
+// not age (with few items per shard, as large values give, nearly at random). So a
+// store that must evict also looks at the large-item LRU tails of other shards (a run
+// from a random one, try_lock only, more for larger values) and evicts the least recent
+// of them instead of its own candidate when that one is older: sampling that keeps the
+// shards' horizons together. Only large items (malloc'd) are taken this way: they free
+// exactly their bytes, where another shard's slab item would free a chunk only that
+// shard can use.
+bool Store::EvictOlderElsewhereLocked(Shard* s, uint8_t cls, size_t need, uint32_t now,
+                                      const Item* keep) {
+  size_t n = shards_->shards.size();
+  if (!options_.evict || n < 2) return false;
+  size_t probes = std::min(n - 1, std::max(kMinEvictionProbes, need / kEvictionProbeBytes));
+  const Item* own = nullptr;
+  if (uint8_t v = s->OldestClassLocked(cls, keep); v != kNoClass) own = s->VictimTail(v, keep);
+  Shard* best = nullptr;
+  Item* victim = nullptr;
+  size_t start = static_cast<size_t>(NextRandom() % n);
+  for (size_t i = 0; i < probes; ++i) {
+    Shard* o = &shards_->shards[(start + i) % n];
+    if (o == s) o = &shards_->shards[(start + probes) % n];
+    if (o == s || !o->mu.try_lock()) continue;
+    Item* t = o->ClassTail(kLargeClass);
+    if (t && (!victim || LessRecent(t, victim)) && (!own || LessRecent(t, own))) {
+      if (best) best->mu.unlock();
+      best = o;
+      victim = t;
+    } else {
+      o->mu.unlock();
+    }
+  }
+  if (!best) return false;
+  bool flushed;
+  if ((victim->bits & kActive) && !IsDead(best, victim, now, &flushed)) {
+    // Read since it last reached the tail: one more round, as in its own shard.
+    victim->bits &= static_cast<uint8_t>(~kActive);
+    best->LruBumpLocked(victim);
+  } else {
+    EvictItemLocked(best, victim, now);
+  }
+  best->mu.unlock();
+  return true;
 }
 
 // One eviction step (see MakeRoomLocked); false when the shard has nothing to give.
