@@ -80,18 +80,21 @@ struct Session {
   std::string identity;  // ZeroMQ routing id
   uint16_t node_id = 0;
   enum class Mode { kStream, kFullCopy } mode = Mode::kStream;
-  uint64_t next_seq = 0;  // kStream: next sequence to send
+  uint64_t next_seq = 0;  // next sequence to send (a copy streams beside its walk)
   uint64_t acked_seq = 0;
-  size_t snap_shard = 0;        // kFullCopy: next shard to copy
-  uint64_t delta_since = 0;     // kFullCopy: only our own changes from this HLC (0: all)
-  uint64_t resume_seq = 0;      // kFullCopy: stream resumes here afterwards
-  uint64_t copy_start_hlc = 0;  // kFullCopy: our clock when this pass began
+  size_t snap_shard = 0;     // kFullCopy: next shard to copy
+  uint64_t delta_since = 0;  // kFullCopy: only our own changes from this HLC (0: all)
   // The peer holds every change of ours up to about this HLC (0: unknown), so if it
   // falls out of the backlog a delta from here is enough.
   uint64_t sent_hlc = 0;
+  // kFullCopy: the stream fell out of the backlog during the walk, so one more pass
+  // sends our items changed from rewalk_since on.
+  bool rewalk = false;
+  uint64_t rewalk_since = 0;
   std::deque<std::string> queued;  // built but not yet accepted by ZeroMQ
   uint64_t last_heard_ms = 0;
   uint64_t last_ping_ms = 0;
+  uint64_t last_sent_ms = 0;  // ZeroMQ last took a message for the peer
   uint64_t bytes_sent = 0;
   uint64_t full_copies = 0, catch_ups = 0, delta_copies = 0, copy_restarts = 0;
   uint64_t copy_items = 0;
@@ -136,6 +139,7 @@ struct Replicator::Impl {
   void HandleHello(const std::string& identity, const Hello& h);
   void PumpSessions(uint64_t now, bool* busy);
   bool PumpSession(Session& s, uint64_t now);
+  bool PumpStream(Session& s);
   void StartCopy(Session& s, uint64_t delta_since);
   bool SendTo(Session& s, std::string msg);  // false: not accepted now (queued) or gone
   bool TrySend(Session& s, const std::string& msg);

@@ -16,7 +16,8 @@ constexpr size_t kSealBytes = 256 * 1024;  // a batch message stays about this s
 constexpr size_t kSnapBytes = 256 * 1024;  // full copy messages too
 constexpr uint64_t kPingMs = 300;
 constexpr uint64_t kSessionTimeoutMs = 30000;
-constexpr size_t kMaxQueued = 16;  // built messages waiting per session
+// A copy whose peer took nothing for this long is stalled: it no longer holds the backlog.
+constexpr uint64_t kStalledMs = 1000;
 // Local changes waiting for the replication thread. Independent of --backlog-size (a
 // small backlog must not make a busy thread's queue overflow): 64 MiB at least.
 constexpr uint64_t kMinPendingBytes = 64ull << 20;
@@ -112,10 +113,11 @@ void Replicator::Impl::DrainPending() {
     }
   }
   uint64_t pin = UINT64_MAX;
+  uint64_t now = NowMillis();
   for (const auto& [id, s] : sessions) {
     // Only a copy that is moving: one stuck on a paused peer must not hold memory.
-    if (s.mode == Session::Mode::kFullCopy && !s.gone && s.queued.size() < kMaxQueued) {
-      pin = std::min(pin, s.resume_seq);
+    if (s.mode == Session::Mode::kFullCopy && !s.gone && now - s.last_sent_ms < kStalledMs) {
+      pin = std::min(pin, s.next_seq);
     }
   }
   backlog.set_pin(pin);
@@ -146,6 +148,7 @@ bool Replicator::Impl::TrySend(Session& s, const std::string& msg) {
   // The identity frame is in: the body goes with it (same pipe, never EAGAIN now).
   zmq_send(router, msg.data(), msg.size(), 0);
   s.bytes_sent += msg.size();
+  s.last_sent_ms = NowMillis();
   return true;
 }
 
@@ -224,17 +227,20 @@ void Replicator::Impl::HandleHello(const std::string& identity, const Hello& h) 
   }
 }
 
-// A copy of the store (delta_since 0) or of our own items from delta_since on, then
-// the stream from the sequence the copy started at.
+// A copy of the store (delta_since 0) or of our own items from delta_since on. Our
+// changes made meanwhile are streamed beside it, from the sequence it started at: the
+// peer applies both by version, so the backlog only holds what is not sent yet and no
+// copy, however long, is overtaken by the writes running beside it.
 void Replicator::Impl::StartCopy(Session& s, uint64_t delta_since) {
   s.mode = Session::Mode::kFullCopy;
   s.snap_shard = 0;
   s.copy_items = 0;
   s.delta_since = delta_since;
-  s.copy_start_hlc = store->hlc().Last();
-  s.resume_seq = backlog.next_seq();
-  SendTo(s,
-         EncodeWelcome({WelcomeMode::kFullCopy, epoch, 0, opts.node_id, opts.sync_replicas > 0}));
+  s.rewalk = false;
+  s.next_seq = backlog.next_seq();
+  s.sent_hlc = store->hlc().Last();
+  SendTo(s, EncodeWelcome(
+                {WelcomeMode::kFullCopy, epoch, s.next_seq, opts.node_id, opts.sync_replicas > 0}));
   // Our newest flush_all first: a peer that missed it (down longer than the backlog
   // covers) drops its older items as we did; no item in the walk is older than it.
   std::string msg;
@@ -250,6 +256,50 @@ void Replicator::Impl::StartCopy(Session& s, uint64_t delta_since) {
   }
 }
 
+// Sends the backlog from s.next_seq while ZeroMQ takes it. False when the session
+// cannot go on streaming now (its pipe is full, or it fell out of the backlog and a
+// copy starts instead).
+bool Replicator::Impl::PumpStream(Session& s) {
+  while (s.next_seq < backlog.next_seq() && s.queued.empty()) {
+    uint64_t first, hlc;
+    uint32_t count;
+    const std::string* msg = backlog.Find(s.next_seq, &first, &count, &hlc);
+    if (!msg) {
+      // Fell out of the backlog (a slow or stopped peer; a copy stuck on one holds no
+      // memory). After a copy, what it lacks is our changes since the last batch it was
+      // sent; in the middle of one the walk is not complete yet, so that copy starts over.
+      if (s.mode == Session::Mode::kFullCopy) {
+        // The walk goes on; what the peer missed of the stream is our changes since the
+        // last batch it was sent, which one more pass resends once the walk is done.
+        uint64_t since = s.sent_hlc > kSameRunMarginHlc ? s.sent_hlc - kSameRunMarginHlc : 0;
+        s.rewalk_since = s.rewalk ? std::min(s.rewalk_since, since) : since;
+        s.rewalk = true;
+        ++s.copy_restarts;
+        SC_LOG(kWarn,
+               "replication: node %u fell behind the backlog during its copy; resending "
+               "our changes since in one more pass",
+               s.node_id);
+        s.next_seq = backlog.next_seq();
+        s.sent_hlc = store->hlc().Last();
+        SendTo(s, EncodeWelcome({WelcomeMode::kFullCopy, epoch, s.next_seq, opts.node_id,
+                                 opts.sync_replicas > 0}));
+        return false;
+      }
+      bool delta = s.sent_hlc > kSameRunMarginHlc;
+      SC_LOG(kWarn, "replication: node %u fell behind the backlog; sending a %s copy", s.node_id,
+             delta ? "delta" : "full");
+      ++(delta ? s.delta_copies : s.full_copies);
+      StartCopy(s, delta ? s.sent_hlc - kSameRunMarginHlc : 0);
+      return false;
+    }
+    bool sent = SendTo(s, *msg);  // or queued, which counts as sent
+    s.next_seq = first + count;
+    s.sent_hlc = hlc;
+    if (!sent) return false;
+  }
+  return s.queued.empty();
+}
+
 // Moves one session forward as far as ZeroMQ accepts without blocking. Returns true
 // when it still has work (so the loop polls again soon).
 bool Replicator::Impl::PumpSession(Session& s, uint64_t now) {
@@ -258,7 +308,8 @@ bool Replicator::Impl::PumpSession(Session& s, uint64_t now) {
     s.queued.pop_front();
   }
   if (s.mode == Session::Mode::kFullCopy) {
-    while (s.snap_shard < store->shard_count() && s.queued.size() < kMaxQueued) {
+    while (s.snap_shard < store->shard_count()) {
+      if (!PumpStream(s)) return true;
       std::string msg;
       uint32_t count = 0;
       BeginSnap(0, &msg);
@@ -285,49 +336,20 @@ bool Replicator::Impl::PumpSession(Session& s, uint64_t now) {
       ++s.snap_shard;
       if (!s.queued.empty()) return true;
     }
-    if (s.snap_shard < store->shard_count()) return true;
-    if (s.resume_seq < backlog.front_seq()) {
-      // The backlog moved past the copy's start while it ran. The peer has everything up
-      // to this pass's walk; it lacks only what we changed since the pass began (others'
-      // changes reach it from them), so the next pass is a delta from there. Copying all
-      // again would take as long and, under steady writes, be overtaken again, forever.
-      uint64_t since =
-          s.copy_start_hlc > kSameRunMarginHlc ? s.copy_start_hlc - kSameRunMarginHlc : 0;
-      SC_LOG(kWarn,
-             "replication: backlog too small for the copy to node %u; resending our changes "
-             "made during it",
-             s.node_id);
-      ++s.copy_restarts;
-      StartCopy(s, since ? std::max(s.delta_since, since) : s.delta_since);
+    if (s.rewalk) {
+      s.rewalk = false;
+      s.snap_shard = 0;
+      s.delta_since = std::max<uint64_t>(s.rewalk_since, 1);
       return true;
     }
-    SendTo(s, EncodePosition(MsgType::kSnapEnd, {epoch, s.resume_seq, now}));
+    if (!PumpStream(s)) return true;
+    SendTo(s, EncodePosition(MsgType::kSnapEnd, {epoch, s.next_seq, now}));
     SC_LOG(kInfo, "replication: %s copy to node %u sent (%llu records)",
            s.delta_since ? "delta" : "full", s.node_id,
            static_cast<unsigned long long>(s.copy_items));
     s.mode = Session::Mode::kStream;
-    s.next_seq = s.resume_seq;
-    s.sent_hlc = s.copy_start_hlc;
   }
-  while (s.next_seq < backlog.next_seq() && s.queued.empty()) {
-    uint64_t first, hlc;
-    uint32_t count;
-    const std::string* msg = backlog.Find(s.next_seq, &first, &count, &hlc);
-    if (!msg) {
-      // Fell out of the backlog (slow or paused peer): a copy instead of memory, of only
-      // our changes since what it was sent when that is known.
-      bool delta = s.sent_hlc > kSameRunMarginHlc;
-      SC_LOG(kWarn, "replication: node %u fell behind the backlog; sending a %s copy", s.node_id,
-             delta ? "delta" : "full");
-      ++(delta ? s.delta_copies : s.full_copies);
-      StartCopy(s, delta ? s.sent_hlc - kSameRunMarginHlc : 0);
-      return true;
-    }
-    bool sent = SendTo(s, *msg);  // or queued, which counts as sent
-    s.next_seq = first + count;
-    s.sent_hlc = hlc;
-    if (!sent) return true;
-  }
+  PumpStream(s);
   if (now - s.last_ping_ms >= kPingMs) {
     s.last_ping_ms = now;
     SendTo(s, EncodePosition(MsgType::kPing, {epoch, backlog.next_seq(), now}));

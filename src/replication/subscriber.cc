@@ -93,6 +93,7 @@ void Replicator::Impl::ServeLink(Link& l) {
             if (w.mode == WelcomeMode::kFullCopy) {
               l.phase = Link::Phase::kFullCopy;
               l.copy_received = 0;
+              l.next_seq = w.start_seq;  // the stream runs beside the copy from here
             } else {
               l.phase = Link::Phase::kCatchUp;
               l.next_seq = w.start_seq;
@@ -120,7 +121,11 @@ void Replicator::Impl::ServeLink(Link& l) {
           break;
         case MsgType::kBatch:
           if ((ok = DecodeChanges(msg, &changes)) &&
-              (l.phase == Link::Phase::kCatchUp || l.phase == Link::Phase::kStreaming)) {
+              (l.phase == Link::Phase::kCatchUp || l.phase == Link::Phase::kStreaming ||
+               l.phase == Link::Phase::kFullCopy)) {
+            // During a copy, changes are applied as they come (by version, like the copy's)
+            // but no position is saved or acknowledged: it claims nothing until SNAP_END.
+            bool copying = l.phase == Link::Phase::kFullCopy;
             uint64_t end = changes.first_seq + changes.changes.size();
             if (changes.epoch != l.epoch) {
               // From a session before the peer restarted: ignore, its ping will tell.
@@ -132,8 +137,8 @@ void Replicator::Impl::ServeLink(Link& l) {
                 l.stream_hlc = std::max(l.stream_hlc, c.version.hlc);
               }
               l.next_seq = end;
-              SavePosition(l);
-              if (l.ack_every_batch) {
+              if (!copying) SavePosition(l);
+              if (l.ack_every_batch && !copying) {
                 l.last_ack_ms = now;
                 l.acked = l.next_seq;
                 std::string ack = EncodePosition(MsgType::kAck, {l.epoch, l.next_seq, now});

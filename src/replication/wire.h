@@ -14,7 +14,9 @@
 
 namespace syncached::replication {
 
-inline constexpr uint8_t kProtocolVersion = 2;  // 2: HELLO carries stream_hlc
+// 2: HELLO carries stream_hlc. 3: a copy streams changes beside its walk (WELCOME start
+// seq), which a version-2 subscriber would drop.
+inline constexpr uint8_t kProtocolVersion = 3;
 
 enum class MsgType : uint8_t {
   kHello = 1,    // subscriber -> publisher: who I am, where I am
