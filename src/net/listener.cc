@@ -80,7 +80,6 @@ class Opener {
     if (chmod(path.c_str(), static_cast<mode_t>(opts_.unix_mask & 07777)) != 0) {
       return Status::Io(Errno("chmod " + path, errno));
     }
-    if (listen(fd, opts_.listen_backlog) != 0) return Status::Io(Errno("listen " + path, errno));
     return Status::Ok();
   }
 
@@ -121,7 +120,6 @@ class Opener {
     if (default_port && default_port_ == 0) default_port_ = port;
     if (first_port_ == 0) first_port_ = port;
     out_.push_back(Listener{fd, true, FormatAddress(reinterpret_cast<sockaddr*>(&actual), alen)});
-    if (listen(fd, opts_.listen_backlog) != 0) return Status::Io(Errno("listen " + name, errno));
     return Status::Ok();
   }
 
@@ -207,6 +205,13 @@ Result<std::vector<Listener>> OpenListeners(const Options& opts, uint16_t* bound
     if (!st.ok()) return st;
   }
   return opener.Take(bound_port);
+}
+
+Status StartListening(const std::vector<Listener>& listeners, int backlog) {
+  for (const auto& l : listeners) {
+    if (listen(l.fd, backlog) != 0) return Status::Io(Errno("listen " + l.name, errno));
+  }
+  return Status::Ok();
 }
 
 void CloseListeners(std::vector<Listener>* listeners) {

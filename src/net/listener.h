@@ -1,4 +1,4 @@
-// Listening sockets: parses Options::listen entries, resolves them, binds and listens.
+// Listening sockets: parses Options::listen entries, resolves them, binds, then listens.
 // Internal to net. Called once from Server::Start on the starting thread.
 #pragma once
 
@@ -19,9 +19,12 @@ struct Listener {
   std::string name;  // "127.0.0.1:11211", "[::]:11211" or the unix path
 };
 
-// Opens every listener Options asks for (non-blocking, close-on-exec). On error closes what
+// Binds every listener Options asks for (non-blocking, close-on-exec), without listening:
+// until StartListening a connection is refused, yet the port is ours. On error closes what
 // it opened and returns a Status naming the address. *bound_port gets the first TCP port.
 Result<std::vector<Listener>> OpenListeners(const Options& opts, uint16_t* bound_port);
+
+Status StartListening(const std::vector<Listener>& listeners, int backlog);
 
 // Closes the sockets and removes the unix socket file we created.
 void CloseListeners(std::vector<Listener>* listeners);

@@ -194,8 +194,13 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds all addresses (SO_REUSEADDR), starts the workers. On failure nothing is left open
-  // and the Status names the address. Call once.
+  // Binds all addresses (SO_REUSEADDR) without listening: connections are refused, but the
+  // ports are taken, so a port another server listens on fails a start at once rather
+  // than after a long catch-up, and no outgoing connection takes the port meanwhile. Optional;
+  // Start() binds if Bind() was not called. On failure nothing is left open and the Status names
+  // the address.
+  Status Bind();
+  // Listens and starts the workers. On failure nothing is left open. Call once.
   Status Start();
   // Stops accepting, closes every connection (OnClose on its worker), joins the workers.
   // Idempotent; callable from any thread but a signal handler. Called from a worker thread

@@ -35,12 +35,15 @@ struct Server::Impl {
     });
   }
 
+  Status BindLocked();  // mu held
+
   Shared shared;
   // Set by Start under mu, then fixed; readers without mu check live_workers first.
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<std::thread> threads;
   std::atomic<int> live_workers{0};
   uint16_t port = 0;
+  bool bound = false;
   bool started = false;
   std::atomic<bool> accepting{true};
 
@@ -56,6 +59,28 @@ Server::Server(Options options, Handler* handler)
 
 Server::~Server() { Stop(); }
 
+Status Server::Bind() {
+  Impl& m = *impl_;
+  std::lock_guard<std::mutex> lock(m.mu);
+  return m.BindLocked();
+}
+
+Status Server::Impl::BindLocked() {
+  const Options& o = shared.opts;
+  if (bound) return Status::Ok();
+  if (o.threads < 1 || o.max_conns < 1 || o.read_chunk == 0 || o.output_high_water == 0) {
+    return Status::Invalid(
+        "net::Options: threads, max_conns, read_chunk and "
+        "output_high_water must be positive");
+  }
+  auto listeners = OpenListeners(o, &port);
+  if (!listeners) return listeners.error();
+  shared.listeners = std::move(*listeners);
+  if (shared.listeners.empty() && o.tcp) return Status::Invalid("no address to listen on");
+  bound = true;
+  return Status::Ok();
+}
+
 Status Server::Start() {
   Impl& m = *impl_;
   const Options& o = m.shared.opts;
@@ -63,15 +88,13 @@ Status Server::Start() {
   if (m.started) return Status::Invalid("net::Server::Start called twice");
   m.started = true;
   if (m.stop_requested) return Status::Unavailable("net::Server stopped before Start");
-  if (o.threads < 1 || o.max_conns < 1 || o.read_chunk == 0 || o.output_high_water == 0) {
-    return Status::Invalid(
-        "net::Options: threads, max_conns, read_chunk and "
-        "output_high_water must be positive");
+  Status bs = m.BindLocked();
+  if (!bs.ok()) return bs;
+  Status ls = StartListening(m.shared.listeners, o.listen_backlog);
+  if (!ls.ok()) {
+    CloseListeners(&m.shared.listeners);
+    return ls;
   }
-  auto listeners = OpenListeners(o, &m.port);
-  if (!listeners) return listeners.error();
-  m.shared.listeners = std::move(*listeners);
-  if (m.shared.listeners.empty() && o.tcp) return Status::Invalid("no address to listen on");
   for (int i = 0; i < o.threads; ++i) {
     m.workers.push_back(std::make_unique<Worker>(&m.shared, i));
     Status st = m.workers.back()->Init();

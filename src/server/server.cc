@@ -109,6 +109,26 @@ Status Server::Start() {
     }
     engine_->SetAsciiUsers(std::move(users));
   }
+  net::Options no;
+  no.listen = config_.listen;
+  // memcached: -s serves the unix socket only ("disables network support").
+  no.port =
+      static_cast<uint16_t>(config_.engine.domain_socket.empty() ? config_.engine.tcpport : 0);
+  no.tcp = !(config_.tcp_specified && config_.engine.tcpport == 0 && !config_.tcp_ephemeral);
+  no.unix_path = config_.engine.domain_socket;
+  no.unix_mask = static_cast<int>(config_.engine.umask);
+  no.threads = static_cast<int>(config_.engine.num_threads);
+  no.max_conns = static_cast<int>(config_.engine.maxconns);
+  no.listen_backlog = static_cast<int>(config_.engine.tcp_backlog);
+  no.output_high_water = output_high_water_;
+  no.reject_message = "ERROR Too many open connections\r\n";
+  no.idle_timeout_secs = config_.engine.idle_timeout;
+  net_ = std::make_unique<net::Server>(no, this);
+  // The client ports are ours from here, though nothing is answered before the end of
+  // Start: a port in use fails at once, not after recovery and catch-up, and no outgoing
+  // connection can take it while we sync.
+  Status bound = net_->Bind();
+  if (!bound.ok()) return bound;
   replication::Options ro;
   ro.node_id = config_.node_id;
   ro.peers = config_.peers;
@@ -156,21 +176,6 @@ Status Server::Start() {
       engine_->SetSyncing(true);
     }
   }
-  net::Options no;
-  no.listen = config_.listen;
-  // memcached: -s serves the unix socket only ("disables network support").
-  no.port =
-      static_cast<uint16_t>(config_.engine.domain_socket.empty() ? config_.engine.tcpport : 0);
-  no.tcp = !(config_.tcp_specified && config_.engine.tcpport == 0 && !config_.tcp_ephemeral);
-  no.unix_path = config_.engine.domain_socket;
-  no.unix_mask = static_cast<int>(config_.engine.umask);
-  no.threads = static_cast<int>(config_.engine.num_threads);
-  no.max_conns = static_cast<int>(config_.engine.maxconns);
-  no.listen_backlog = static_cast<int>(config_.engine.tcp_backlog);
-  no.output_high_water = output_high_water_;
-  no.reject_message = "ERROR Too many open connections\r\n";
-  no.idle_timeout_secs = config_.engine.idle_timeout;
-  net_ = std::make_unique<net::Server>(no, this);
   if (replica_wait_) replica_wait_->Attach(net_.get());
   Status st = net_->Start();
   if (!st.ok()) return st;

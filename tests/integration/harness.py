@@ -8,6 +8,7 @@ that started it (conftest.py stops every Server at teardown).
 
 import ctypes
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -44,10 +45,35 @@ def sanitized_build():
         return False
 
 
+_handed_out = set()
+
+
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    """A port nothing is bound to, below the kernel's ephemeral range: a port from
+    bind(0) is a port outgoing connections (ours, ZeroMQ's, other tests') may take
+    while a node is down between a kill and its restart, or before it binds."""
+    high = min(_ephemeral_low(), 65536) - 1
+    low = max(1024, high - 20000)
+    for _ in range(1000):
+        port = random.randint(low, high)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((HOST, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def base_args(port):

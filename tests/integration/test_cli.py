@@ -102,6 +102,19 @@ def test_port_already_in_use_is_refused(server):
 
 
 @pytest.mark.syncached_only
+def test_port_in_use_is_refused_before_waiting_for_peers(server):
+    """The client port is taken first: a node whose peers are away (it would wait
+    --join-timeout for them) fails at once on a busy port."""
+    started = time.time()
+    r = harness.run_binary(harness.base_args(server.port) + [
+        "--node-id", "1", "--replication-port", str(harness.free_port()),
+        "--peers", "127.0.0.1:%d" % harness.free_port(), "--join-timeout", "30"], timeout=10)
+    assert r.returncode != 0, lines_of(r)
+    assert time.time() - started < 5
+    assert any("Address already in use" in line for line in lines_of(r)), lines_of(r)
+
+
+@pytest.mark.syncached_only
 def test_help_documents_memcached_flags():
     r = harness.run_binary(["--help"])
     assert r.returncode == 0

@@ -2,6 +2,7 @@
 #include "net/listener.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -57,6 +58,43 @@ TEST(NetListener, BindFailureNamesTheAddress) {
   st = third.Start();
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("no-such-host.invalid"), std::string::npos) << st.message();
+}
+
+TEST(NetListener, BindHoldsThePortAndRefusesUntilStart) {
+  LineHandler h;
+  Server s(LocalOptions(1), &h);
+  ASSERT_TRUE(s.Bind().ok());
+  uint16_t port = s.bound_port();
+  ASSERT_NE(port, 0);
+  EXPECT_FALSE(Client::Tcp(port).ok());  // bound, not listening: refused
+
+  // Yet the port is taken: outgoing connections and plain binds cannot have it.
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_NE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  close(fd);
+
+  ASSERT_TRUE(s.Start().ok());
+  EXPECT_EQ(s.bound_port(), port);
+  Client c = Client::Tcp(port);
+  ASSERT_TRUE(c.ok());
+}
+
+TEST(NetListener, BoundServerNeverStartedClosesItsPort) {
+  LineHandler h;
+  uint16_t port;
+  {
+    Server s(LocalOptions(1), &h);
+    ASSERT_TRUE(s.Bind().ok());
+    port = s.bound_port();
+  }
+  Options o = LocalOptions(1);
+  o.port = port;
+  Server again(o, &h);
+  EXPECT_TRUE(again.Start().ok());
 }
 
 TEST(NetListener, ServesIpv6LoopbackWhenAvailable) {
