@@ -6,8 +6,8 @@
 //   last        the value of the last acknowledged write
 //   failures    session_start() or session_write_close() that failed
 //   regressions [attempt, value read, last acknowledged, time of that
-//               acknowledgement, time of the read] whenever a read returned
-//               less than what this process last wrote
+//               acknowledgement, time of the read, time that write was begun]
+//               whenever a read returned less than what this process last wrote
 //   start, end  wall-clock times (s) of the first and last attempt
 // (after a first line "started", printed before the first attempt).
 // Handler, servers and locking come from -d options (test_replication_php.py).
@@ -24,6 +24,7 @@ $last = 0;
 $failures = 0;
 $regressions = [];
 $last_ack_at = 0.0;
+$last_sent_at = 0.0;
 $start = microtime(true);
 echo "started\n";
 fflush(STDOUT);
@@ -36,13 +37,15 @@ for ($i = 0; microtime(true) - $start < $seconds; $i++) {
     }
     $n = $_SESSION['n'] ?? 0;
     if ($n < $last) {
-        $regressions[] = [$i, $n, $last, $last_ack_at, microtime(true)];
+        $regressions[] = [$i, $n, $last, $last_ack_at, microtime(true), $last_sent_at];
     }
     $_SESSION['n'] = $n + 1;
+    $sent_at = microtime(true);
     if (session_write_close()) {
         $acks++;
         $last = $n + 1;
         $last_ack_at = microtime(true);
+        $last_sent_at = $sent_at;
     } else {
         $failures++;
         usleep(50000);
