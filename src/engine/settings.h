@@ -28,6 +28,7 @@ struct Settings {
   std::string binding_protocol = "auto-negotiate";  // -B
   bool sasl = false;                                // -S
   std::string auth_file;                            // -Y
+  std::string memory_file;                          // -e, reported by stats settings
   uint32_t item_size_max = 1u << 20;                // -I
   bool flush_enabled = true;                        // !-F
   bool dump_enabled = true;                         // !-X
@@ -66,6 +67,7 @@ struct Settings {
     binding_protocol = o.binding_protocol;
     sasl = o.sasl;
     auth_file = o.auth_file;
+    memory_file = o.memory_file;
     item_size_max = o.item_size_max;
     flush_enabled = o.flush_enabled;
     dump_enabled = o.dump_enabled;

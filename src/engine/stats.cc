@@ -223,7 +223,7 @@ void SettingsStats(Engine& e, StatWriter& w) {
   w.B("track_sizes", false);
   w.B("inline_ascii_response", false);
   w.B("ssl_enabled", false);
-  w.S("memory_file", "(null)");
+  w.S("memory_file", c.memory_file.empty() ? "(null)" : c.memory_file.c_str());
 }
 
 void ItemsStats(Engine& e, StatWriter& w) {

@@ -362,7 +362,9 @@ void Apply(int opt, const char* arg, Config* c) {
       e.auth_file = arg;
       break;
     case 'e':
-      Fail("-e: memory files are not supported; use --data-dir persistence instead");
+      if (!*arg) Fail("-e: the memory file needs a path");
+      c->memory_file = arg;
+      break;
     case 'Z':
       Fail("-Z: TLS is not supported yet");
     case 'o':
@@ -503,6 +505,10 @@ Config ParseCommandLine(int argc, char** argv) {
   }
   for (const auto& l : c.listen) c.engine.inter += (c.engine.inter.empty() ? "" : ",") + l;
   if (!c.peers.empty() && c.node_id == 0) Fail("--peers needs --node-id (1..65535, unique)");
+  if (!c.memory_file.empty()) {
+    if (!c.data_dir.empty()) Fail("-e and --data-dir both say where the data is kept; give one");
+    c.engine.memory_file = c.memory_file;
+  }
   return c;
 }
 
@@ -546,6 +552,9 @@ std::string HelpText() {
   -X, --disable-dumping     disable lru_crawler metadump
   -W, --disable-watch       disable the watch command (live log streams)
   -Y, --auth-file=<file>    ascii protocol authentication, lines "user:pass"
+  -e, --memory-file=<path>  keep the data over restarts at <path>: a directory of
+                            journal and snapshots (--data-dir) plus <path>.meta;
+                            survives SIGUSR1, SIGTERM and kill -9 alike
   -o, --extended=<opts>     comma separated extended options:
         hashpower=<n>       initial hash table size, 2^n buckets (12..32)
         idle_timeout=<s>    close client connections idle longer than <s> seconds

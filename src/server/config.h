@@ -52,7 +52,8 @@ struct Config {
   uint32_t sync_timeout_ms = 1000;         // --sync-timeout
   bool sync_timeout_close = false;         // --sync-timeout-mode close (default: ack)
   // Persistence (--data-dir turns it on).
-  std::string data_dir;                                                  // --data-dir
+  std::string data_dir;     // --data-dir
+  std::string memory_file;  // -e: a data dir in memcached's clothes (memory_file.h)
   persistence::FsyncPolicy fsync = persistence::FsyncPolicy::kEverySec;  // --fsync
   uint64_t journal_size = 64ull << 20;                                   // --journal-size
   bool show_help = false;                                                // -h

@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "engine/sasl.h"
+#include "server/memory_file.h"
 
 namespace syncached::server {
 
@@ -142,6 +143,11 @@ Status Server::Start() {
   ro.sync_timeout_ms = config_.sync_timeout_ms;
   if (config_.sync_replicas > 0 && config_.peers.empty()) {
     return Status::Invalid("--sync-replicas: needs --peers");
+  }
+  if (!config_.memory_file.empty()) {
+    Status ms = PrepareMemoryFile(config_.memory_file);
+    if (!ms.ok()) return ms;
+    config_.data_dir = config_.memory_file;
   }
   if (!config_.data_dir.empty()) {
     Status ps = OpenPersistence(&ro);

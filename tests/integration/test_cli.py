@@ -183,6 +183,76 @@ def test_F_disables_flush_all(start_server):
     assert c.stats()["cmd_flush"] == "1"
 
 
+# --- -e: memcached's memory file for warm restarts --------------------------------------
+
+def test_memory_file_keeps_the_data_over_a_graceful_restart(start_server, tmp_path):
+    """-e PATH, then SIGUSR1 (memcached's graceful stop for a restart): the next
+    start with the same -e serves what the last one held, expired items excepted."""
+    path = str(tmp_path / "memory")
+    srv = start_server("-m", "64", "-e", path)
+    c = srv.connect()
+    assert c.stats("settings")["memory_file"] == path
+    assert c.set("kept", "value", flags=7) == b"STORED\r\n"
+    assert c.set("big", "x" * 500000) == b"STORED\r\n"
+    assert c.set("short", "s", exptime=1) == b"STORED\r\n"
+    assert c.call(b"set gone 0 0 1\r\ng\r\n") == b"STORED\r\n"
+    assert c.call(b"delete gone\r\n") == b"DELETED\r\n"
+    srv.proc.send_signal(signal.SIGUSR1)
+    assert srv.proc.wait(10) == 0
+    time.sleep(1.5)
+    c = start_server("-m", "64", "-e", path).connect()
+    assert c.get("kept") == b"VALUE kept 7 5\r\nvalue\r\nEND\r\n"
+    assert c.value("big") == b"x" * 500000
+    assert c.get("short") == b"END\r\n"
+    assert c.get("gone") == b"END\r\n"
+
+
+def test_memory_file_with_bad_metadata_is_refused(tmp_path):
+    """memcached stops on a metadata file it cannot validate rather than
+    discarding or misreading the memory file."""
+    path = tmp_path / "memory"
+    (tmp_path / "memory.meta").write_bytes(b"")
+    r = harness.run_binary(start_args("-e", str(path)))
+    assert r.returncode != 0
+
+
+@pytest.mark.syncached_only
+def test_memory_file_that_is_not_ours_is_refused_naming_it(tmp_path):
+    path = tmp_path / "memory"
+    path.write_bytes(b"\0" * 4096)  # what memcached's -e leaves
+    r = harness.run_binary(start_args("-e", str(path)))
+    assert r.returncode != 0
+    assert len(lines_of(r)) == 1 and str(path) in lines_of(r)[0], lines_of(r)
+
+
+@pytest.mark.syncached_only
+def test_memory_file_is_not_spread_into_a_directory_of_other_files(tmp_path):
+    (tmp_path / "other").write_text("x")
+    r = harness.run_binary(start_args("-e", str(tmp_path)))
+    assert r.returncode != 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other"]
+
+
+@pytest.mark.syncached_only
+def test_memory_file_survives_sigkill(start_server, tmp_path):
+    """-e is a data dir underneath, so unlike memcached's memory file it does
+    not need a graceful stop."""
+    path = str(tmp_path / "memory")
+    killed = harness.Server(["-e", path])
+    try:
+        assert killed.connect().set("kept", "value") == b"STORED\r\n"
+    finally:
+        killed.stop(signal.SIGKILL)
+    assert start_server("-e", path).connect().value("kept") == b"value"
+
+
+@pytest.mark.syncached_only
+def test_memory_file_and_data_dir_together_are_refused(tmp_path):
+    r = harness.run_binary(start_args("-e", str(tmp_path / "m"), "--data-dir", str(tmp_path)))
+    assert r.returncode == 64
+    assert len(lines_of(r)) == 1 and "-e" in lines_of(r)[0]
+
+
 def test_sasl_with_ascii_protocol_is_refused():
     """CLIENTS.md §1.2: SASL is binary only."""
     r = harness.run_binary(start_args("-S", "-B", "ascii"))
