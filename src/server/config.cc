@@ -112,7 +112,10 @@ uint64_t ParseSize(int opt, const char* arg, uint64_t min, uint64_t max) {
     if (mult != 1) s.pop_back();
   }
   uint64_t v = ParseUnsigned(opt, s.c_str(), 0, max) * mult;
-  if (v < min || v > max) Fail("invalid value for " + Name(opt) + ": '" + arg + "'");
+  if (v < min || v > max) {
+    Fail("invalid value for " + Name(opt) + ": '" + arg + "' (" + std::to_string(min) + " to " +
+         std::to_string(max) + " bytes)");
+  }
   return v;
 }
 

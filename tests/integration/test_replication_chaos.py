@@ -1,0 +1,140 @@
+"""A random fault schedule over a 3-node cluster with data dirs (DESIGN.md §5,
+§6): writers on every node set, overwrite, delete and incr a shared key space
+and store keys of their own, while nodes are SIGKILLed and restarted (with
+their data, or wiped), SIGSTOPped and resumed, or stopped with SIGTERM. When
+the faults stop, every node must hold the same data, every acknowledged write
+of a key nobody else writes must be there, and every acknowledged delete of
+such a key must stay deleted.
+
+SYNCACHED_CHAOS_SEED picks the schedule (printed on failure) and
+SYNCACHED_CHAOS_SECONDS its length, so a long hunt is one command:
+    for s in $(seq 100); do SYNCACHED_CHAOS_SEED=$s pytest -q -x test_replication_chaos.py; done
+"""
+
+import os
+import random
+import shutil
+import signal
+import threading
+import time
+
+import pytest
+
+from cluster import Writer, make_cluster, wait_converged  # noqa: F401 (fixture)
+
+SECONDS = float(os.environ.get("SYNCACHED_CHAOS_SECONDS", "20"))
+pytestmark = [pytest.mark.syncached_only, pytest.mark.time_limit(SECONDS + 150)]
+
+SHARED_KEYS = 64
+
+
+class OwnKeys:
+    """What one writer was told about its own keys: per key, the states it may
+    be in (the last acknowledged one, plus any attempted since whose answer
+    was lost with the connection); None stands for deleted."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.possible = {}
+        self.wiped = False
+
+    def attempt(self, c, key, value, request, ok):
+        try:
+            reply = c.call(request)
+        except Exception:
+            with self.lock:
+                self.possible.setdefault(key, {None}).add(value)
+            raise
+        with self.lock:
+            if reply in ok:
+                self.possible[key] = {value}
+            else:
+                self.possible.setdefault(key, {None}).add(value)
+        return reply in ok
+
+
+def chaos_op(rng, tag, own):
+    def op(c, i):
+        r = rng.random()
+        if r < 0.35:
+            key = "own:%s:%d" % (tag, rng.randrange(200))
+            value = b"%s-%d" % (tag.encode(), i)
+            request = b"set %s 0 0 %d\r\n%s\r\n" % (key.encode(), len(value), value)
+            return (key, value) if own.attempt(c, key, value, request, (b"STORED\r\n",)) else None
+        if r < 0.45:
+            key = "own:%s:%d" % (tag, rng.randrange(200))
+            request = b"delete %s\r\n" % key.encode()
+            ok = (b"DELETED\r\n", b"NOT_FOUND\r\n")
+            return (key, None) if own.attempt(c, key, None, request, ok) else None
+        key = "shared:%d" % rng.randrange(SHARED_KEYS)
+        if r < 0.75:
+            value = b"%s-%d" % (tag.encode(), i) * rng.choice((1, 10, 100))
+            c.call(b"set %s 0 0 %d\r\n%s\r\n" % (key.encode(), len(value), value))
+        elif r < 0.85:
+            c.call(b"delete %s\r\n" % key.encode())
+        else:
+            c.call(b"incr %s 1\r\n" % key.encode())
+        return None
+    return op
+
+
+def with_data(node):
+    node.data_dir = os.path.join(node.workdir, "data%d" % node.node_id)
+    node.extra += ["--data-dir", node.data_dir, "--backlog-size", "1m"]
+
+
+def test_random_faults_end_converged_with_every_acknowledged_write(make_cluster):
+    seed = int(os.environ.get("SYNCACHED_CHAOS_SEED", "7"))
+    seconds = SECONDS
+    rng = random.Random(seed)
+    nodes = make_cluster(3, start=False)
+    for node in nodes:
+        with_data(node)
+    nodes.start()
+    owns = {}
+    writers = []
+    for node in nodes:
+        tag = "w%d" % node.node_id
+        owns[tag] = OwnKeys()
+        w = Writer(node, chaos_op(random.Random(rng.random()), tag, owns[tag]), reconnect=True)
+        w.start()
+        writers.append(w)
+
+    log = ["seed %d" % seed]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(rng.uniform(0.2, 1.5))
+        victim = rng.choice(nodes)
+        fault = rng.choice(["kill", "kill", "wipe", "pause", "pause", "term"])
+        log.append("%.1f %s node%d" % (seconds - (deadline - time.monotonic()), fault,
+                                       victim.node_id))
+        if fault == "pause":
+            victim.pause()
+            time.sleep(rng.uniform(0.1, 2.0))
+            victim.resume()
+            continue
+        victim.kill(signal.SIGTERM if fault == "term" else signal.SIGKILL)
+        if fault == "wipe":
+            # A replacement machine: its own writes that never left are lost,
+            # so its writer's keys can no longer be promised.
+            shutil.rmtree(victim.data_dir, ignore_errors=True)
+            owns["w%d" % victim.node_id].wiped = True
+        time.sleep(rng.uniform(0.0, 1.0))
+        victim.start()
+        victim.wait_ready(30)
+
+    for w in writers:
+        w.stop()
+    for node in nodes:
+        if node.paused:
+            node.resume()
+    try:
+        snap = wait_converged(nodes, timeout=60)
+        for own in owns.values():
+            if own.wiped:
+                continue
+            for key, possible in own.possible.items():
+                got = snap.get(key)
+                assert (got[0] if got else None) in possible, (key, possible, got)
+    except AssertionError as e:
+        raise AssertionError("%s\nschedule: %s" % (e, "; ".join(log))) from None
