@@ -91,6 +91,7 @@ struct Session {
   // sends our items changed from rewalk_since on.
   bool rewalk = false;
   uint64_t rewalk_since = 0;
+  bool sweep = false;              // kFullCopy: the peer sweeps at SNAP_END (Welcome::sweep)
   std::deque<std::string> queued;  // built but not yet accepted by ZeroMQ
   uint64_t last_heard_ms = 0;
   uint64_t last_ping_ms = 0;
@@ -126,6 +127,10 @@ struct Link {
   uint64_t bytes_received = 0, changes_applied = 0, full_copies = 0, catch_ups = 0;
   uint64_t copy_received = 0, malformed = 0, last_copy_records = 0;
   uint64_t missed_at_restart = 0;  // announced by the peer, never received: it restarted
+  // A sweeping copy (Welcome::sweep): hashes of the keys it carried, copy and stream.
+  bool sweep = false;
+  std::vector<uint64_t> carried;
+  uint64_t swept = 0;  // our items of the peer's origin dropped after its copies
   std::string last_error;
 };
 
@@ -141,10 +146,13 @@ struct Replicator::Impl {
   bool PumpSession(Session& s, uint64_t now);
   bool PumpStream(Session& s);
   void StartCopy(Session& s, uint64_t delta_since);
+  bool DeltaIsWhole(const Session& s, uint64_t since);
+  bool HoldsAllOwnItems() const;
   bool SendTo(Session& s, std::string msg);  // false: not accepted now (queued) or gone
   bool TrySend(Session& s, const std::string& msg);
   void ServeLink(Link& l);
   void ApplyChanges(Link& l, const Changes& c, size_t skip);
+  void FinishSweep(Link& l, uint64_t end_millis);
   void SavePosition(const Link& l);
   void TickLinks(uint64_t now);
   void SendHello(Link& l, uint64_t now);

@@ -213,7 +213,8 @@ void Replicator::Impl::HandleHello(const std::string& identity, const Hello& h) 
     // and HLC order differ by at most the moment between a version and its queueing)
     // replace the whole store; items others wrote since reach it from them.
     uint64_t margin = earlier_run ? kDeltaMarginHlc : kSameRunMarginHlc;
-    if ((earlier_run || h.epoch == epoch) && h.stream_hlc > margin) {
+    if ((earlier_run || h.epoch == epoch) && h.stream_hlc > margin &&
+        DeltaIsWhole(s, h.stream_hlc - margin)) {
       ++s.delta_copies;
       SC_LOG(kInfo, "replication: delta copy to node %u (our changes since its last one%s)",
              h.node_id, earlier_run ? "" : ", which is no longer in the backlog");
@@ -225,6 +226,29 @@ void Replicator::Impl::HandleHello(const std::string& identity, const Hello& h) 
       StartCopy(s, 0);
     }
   }
+}
+
+// A delta copy carries our deletes as tombstones; once one of those since `since` was
+// purged (a peer away longer than --tombstone-ttl), the delta would leave that key
+// alive on the peer for good, so the peer gets a full copy and sweeps instead.
+bool Replicator::Impl::DeltaIsWhole(const Session& s, uint64_t since) {
+  if (store->HoldsOwnDeletesSince(since)) return true;
+  SC_LOG(kWarn,
+         "replication: node %u was away longer than our tombstones are kept; it gets a full "
+         "copy and drops what we no longer hold",
+         s.node_id);
+  return false;
+}
+
+// Our store holds every item we originated that we still have (so a peer may drop
+// those of ours it holds and we do not): we loaded our data from disk, or took a copy
+// from a peer. A node that started empty and serves alone may have lost some.
+bool Replicator::Impl::HoldsAllOwnItems() const {
+  if (opts.has_data) return true;
+  for (const Link& l : links) {
+    if (l.synced) return true;
+  }
+  return false;
 }
 
 // A copy of the store (delta_since 0) or of our own items from delta_since on. Our
@@ -239,8 +263,9 @@ void Replicator::Impl::StartCopy(Session& s, uint64_t delta_since) {
   s.rewalk = false;
   s.next_seq = backlog.next_seq();
   s.sent_hlc = store->hlc().Last();
-  SendTo(s, EncodeWelcome(
-                {WelcomeMode::kFullCopy, epoch, s.next_seq, opts.node_id, opts.sync_replicas > 0}));
+  s.sweep = delta_since == 0 && HoldsAllOwnItems();
+  SendTo(s, EncodeWelcome({WelcomeMode::kFullCopy, epoch, s.next_seq, opts.node_id,
+                           opts.sync_replicas > 0, s.sweep}));
   // Our newest flush_all first: a peer that missed it (down longer than the backlog
   // covers) drops its older items as we did; no item in the walk is older than it.
   std::string msg;
@@ -282,10 +307,11 @@ bool Replicator::Impl::PumpStream(Session& s) {
         s.next_seq = backlog.next_seq();
         s.sent_hlc = store->hlc().Last();
         SendTo(s, EncodeWelcome({WelcomeMode::kFullCopy, epoch, s.next_seq, opts.node_id,
-                                 opts.sync_replicas > 0}));
+                                 opts.sync_replicas > 0, s.sweep}));
         return false;
       }
-      bool delta = s.sent_hlc > kSameRunMarginHlc;
+      bool delta =
+          s.sent_hlc > kSameRunMarginHlc && DeltaIsWhole(s, s.sent_hlc - kSameRunMarginHlc);
       SC_LOG(kWarn, "replication: node %u fell behind the backlog; sending a %s copy", s.node_id,
              delta ? "delta" : "full");
       ++(delta ? s.delta_copies : s.full_copies);
@@ -343,7 +369,10 @@ bool Replicator::Impl::PumpSession(Session& s, uint64_t now) {
       return true;
     }
     if (!PumpStream(s)) return true;
-    SendTo(s, EncodePosition(MsgType::kSnapEnd, {epoch, s.next_seq, now}));
+    // Its millis: our clock's reading now, below every version we issue later (a
+    // sweeping subscriber judges only our items older than it).
+    SendTo(s, EncodePosition(MsgType::kSnapEnd,
+                             {epoch, s.next_seq, record::HlcMillis(store->hlc().Last())}));
     SC_LOG(kInfo, "replication: %s copy to node %u sent (%llu records)",
            s.delta_since ? "delta" : "full", s.node_id,
            static_cast<unsigned long long>(s.copy_items));

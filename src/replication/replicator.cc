@@ -368,6 +368,7 @@ void Replicator::Impl::RenderStats(uint64_t now) {
     stat("STAT peer:%s:clock_offset_ms %" PRId64 "\r\n", p, l.clock_offset_ms);
     stat("STAT peer:%s:malformed %" PRIu64 "\r\n", p, l.malformed);
     stat("STAT peer:%s:missed_at_restart %" PRIu64 "\r\n", p, l.missed_at_restart);
+    stat("STAT peer:%s:swept %" PRIu64 "\r\n", p, l.swept);
     std::string err = l.last_error.empty() ? "none" : l.last_error;
     for (char& c : err) {
       if (c == ' ' || c == '\r' || c == '\n') c = '_';

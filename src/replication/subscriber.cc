@@ -7,7 +7,10 @@
 // HELLO again from where it is, which turns into a catch-up or a full copy.
 #include <zmq.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <functional>
+#include <string_view>
 
 #include "common/log.h"
 #include "replication/impl.h"
@@ -17,6 +20,8 @@ namespace {
 constexpr uint64_t kHelloEveryMs = 500;
 constexpr uint64_t kSilenceMs = 3000;
 constexpr uint64_t kAckEveryMs = 200;
+
+uint64_t KeyHash(std::string_view key) { return std::hash<std::string_view>()(key); }
 }  // namespace
 
 void Replicator::Impl::SendHello(Link& l, uint64_t now) {
@@ -46,10 +51,32 @@ void Replicator::Impl::SavePosition(const Link& l) {
 }
 
 void Replicator::Impl::ApplyChanges(Link& l, const Changes& c, size_t skip) {
+  bool note = l.sweep && l.phase == Link::Phase::kFullCopy;
   for (size_t i = skip; i < c.changes.size(); ++i) {
     store->Apply(c.changes[i]);
+    if (note) l.carried.push_back(KeyHash(c.changes[i].key));
     ++l.changes_applied;
     l.last_applied_hlc_ms = record::HlcMillis(c.changes[i].version.hlc);
+  }
+}
+
+// The peer's copy held every item of its origin it still has; ours of that origin that
+// it did not carry it deleted while we were away, past its tombstones' lifetime (or
+// evicted). Only items older than the copy's end are judged: one the peer wrote after
+// it can reach us first through another peer's copy. A hash collision spares a key.
+void Replicator::Impl::FinishSweep(Link& l, uint64_t end_millis) {
+  if (!l.sweep) return;
+  l.sweep = false;
+  std::sort(l.carried.begin(), l.carried.end());
+  uint64_t before = record::MakeHlc(end_millis, 0);
+  uint64_t swept = store->SweepOrigin(l.peer_node, before, [&](std::string_view key) {
+    return std::binary_search(l.carried.begin(), l.carried.end(), KeyHash(key));
+  });
+  std::vector<uint64_t>().swap(l.carried);
+  l.swept += swept;
+  if (swept) {
+    SC_LOG(kInfo, "replication: dropped %llu item(s) of node %u that its copy no longer holds",
+           static_cast<unsigned long long>(swept), l.peer_node);
   }
 }
 
@@ -91,6 +118,10 @@ void Replicator::Impl::ServeLink(Link& l) {
             l.epoch = w.epoch;
             l.last_error.clear();
             if (w.mode == WelcomeMode::kFullCopy) {
+              // A second WELCOME within one copy (its stream fell out of the backlog)
+              // continues it: what the copy carried so far still counts.
+              if (l.phase != Link::Phase::kFullCopy) std::vector<uint64_t>().swap(l.carried);
+              l.sweep = w.sweep;
               l.phase = Link::Phase::kFullCopy;
               l.copy_received = 0;
               l.next_seq = w.start_seq;  // the stream runs beside the copy from here
@@ -111,6 +142,7 @@ void Replicator::Impl::ServeLink(Link& l) {
           if ((ok = DecodePosition(msg, &pos)) && l.phase == Link::Phase::kFullCopy &&
               pos.epoch == l.epoch) {
             l.next_seq = pos.seq;
+            FinishSweep(l, pos.millis);
             l.phase = Link::Phase::kCatchUp;
             ++l.full_copies;
             l.last_copy_records = l.copy_received;

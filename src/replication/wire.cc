@@ -87,7 +87,8 @@ bool DecodeHello(std::string_view msg, Hello* h) {
 std::string EncodeWelcome(const Welcome& w) {
   std::string o;
   Put8(&o, static_cast<uint8_t>(MsgType::kWelcome));
-  Put8(&o, static_cast<uint8_t>(static_cast<uint8_t>(w.mode) | (w.ack_every_batch ? 0x80 : 0)));
+  Put8(&o, static_cast<uint8_t>(static_cast<uint8_t>(w.mode) | (w.ack_every_batch ? 0x80 : 0) |
+                                (w.sweep ? 0x40 : 0)));
   Put64(&o, w.epoch);
   Put64(&o, w.start_seq);
   Put16(&o, w.node_id);
@@ -102,7 +103,8 @@ bool DecodeWelcome(std::string_view msg, Welcome* w) {
     return false;
   }
   w->ack_every_batch = (mode & 0x80) != 0;
-  mode &= 0x7f;
+  w->sweep = (mode & 0x40) != 0;
+  mode &= 0x3f;
   if (mode != static_cast<uint8_t>(WelcomeMode::kStream) &&
       mode != static_cast<uint8_t>(WelcomeMode::kFullCopy)) {
     return false;

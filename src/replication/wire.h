@@ -15,8 +15,9 @@
 namespace syncached::replication {
 
 // 2: HELLO carries stream_hlc. 3: a copy streams changes beside its walk (WELCOME start
-// seq), which a version-2 subscriber would drop.
-inline constexpr uint8_t kProtocolVersion = 3;
+// seq), which a version-2 subscriber would drop. 4: WELCOME's sweep bit (a version-3
+// subscriber would take the mode byte as malformed).
+inline constexpr uint8_t kProtocolVersion = 4;
 
 enum class MsgType : uint8_t {
   kHello = 1,    // subscriber -> publisher: who I am, where I am
@@ -49,6 +50,11 @@ struct Welcome {
   // The publisher waits for acknowledgements (--sync-replicas): ACK each batch as
   // soon as it is applied. Travels as bit 0x80 of the mode byte.
   bool ack_every_batch = false;
+  // kFullCopy of everything the publisher holds, which holds every item it originated
+  // and still has: at SNAP_END the subscriber deletes its items of the publisher's
+  // origin that the copy did not carry (deleted there, their tombstones purged). Bit
+  // 0x40 of the mode byte.
+  bool sweep = false;
 };
 struct Position {  // kSnapEnd, kAck, kPing
   uint64_t epoch = 0;

@@ -32,6 +32,7 @@ enum LongOnly {
   kOptSyncReplicas,
   kOptSyncTimeout,
   kOptSyncTimeoutMode,
+  kOptTombstoneTtl,
 };
 
 const option kLongOptions[] = {
@@ -81,6 +82,7 @@ const option kLongOptions[] = {
     {"data-dir", required_argument, nullptr, kOptDataDir},
     {"fsync", required_argument, nullptr, kOptFsync},
     {"journal-size", required_argument, nullptr, kOptJournalSize},
+    {"tombstone-ttl", required_argument, nullptr, kOptTombstoneTtl},
     {"sync-replicas", required_argument, nullptr, kOptSyncReplicas},
     {"sync-timeout", required_argument, nullptr, kOptSyncTimeout},
     {"sync-timeout-mode", required_argument, nullptr, kOptSyncTimeoutMode},
@@ -439,6 +441,9 @@ void Apply(int opt, const char* arg, Config* c) {
     case kOptJournalSize:
       c->journal_size = ParseSize(opt, arg, 1ull << 10, 1ull << 40);
       break;
+    case kOptTombstoneTtl:
+      c->tombstone_ttl = static_cast<uint32_t>(ParseUnsigned(opt, arg, 1, 30u * 86400));
+      break;
     default:
       Fail("unknown option");
   }
@@ -585,6 +590,10 @@ syncached's own options:
   --join-mode=refuse|error  while a starting node syncs: refuse client connections
                             (default; clients fail over) or accept them and answer
                             SERVER_ERROR syncing
+  --tombstone-ttl=<secs>    how long a delete is remembered, so an older write
+                            arriving late cannot bring the key back (default: 3600);
+                            a peer away longer gets a full copy that drops what was
+                            deleted meanwhile
   --sync-replicas=<k>       answer a write only once k peers applied it (default: 0,
                             asynchronous); a write so acknowledged survives the loss
                             of this node. Only the writing connection waits (TCP and

@@ -51,6 +51,7 @@ struct Config {
   uint32_t sync_replicas = 0;              // --sync-replicas
   uint32_t sync_timeout_ms = 1000;         // --sync-timeout
   bool sync_timeout_close = false;         // --sync-timeout-mode close (default: ack)
+  uint32_t tombstone_ttl = 3600;           // --tombstone-ttl (seconds)
   // Persistence (--data-dir turns it on).
   std::string data_dir;     // --data-dir
   std::string memory_file;  // -e: a data dir in memcached's clothes (memory_file.h)

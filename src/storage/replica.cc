@@ -137,6 +137,35 @@ void Store::SnapshotFlushes(const std::function<void(const record::ChangeView&)>
   }
 }
 
+bool Store::HoldsOwnDeletesSince(uint64_t hlc) const {
+  if (hlc <= shards_->purged_own_hlc.load()) return false;
+  // Tombstones go by their local age: one of a version at or after `hlc` was created
+  // no earlier than that version's wall time (less clock skew, hence the quarter).
+  uint64_t now_ms = clock_->NowMillis();
+  uint64_t ttl_ms = uint64_t{options_.tombstone_ttl} * 1000;
+  return record::HlcMillis(hlc) + ttl_ms * 3 / 4 > now_ms;
+}
+
+uint64_t Store::SweepOrigin(uint16_t node, uint64_t before_hlc,
+                            const std::function<bool(std::string_view key)>& carried) {
+  std::vector<std::pair<std::string, record::Version>> gone;
+  for (auto& s : shards_->shards) {
+    std::lock_guard lock(s.mu);
+    s.ForEachLocked([&](Item* it) {
+      if (it->node == node && it->cas < before_hlc && !carried(it->key())) {
+        gone.emplace_back(std::string(it->key()), record::Version{it->cas, it->node});
+      }
+    });
+  }
+  uint64_t swept = 0;
+  for (const auto& [key, v] : gone) {
+    // A client may have written the key since: its newer version wins over this one.
+    record::ChangeView del{record::Kind::kDelete, {v.hlc + 1, node}, key, {}, 0, 0};
+    if (Apply(del) == ApplyResult::kApplied) ++swept;
+  }
+  return swept;
+}
+
 void Store::PurgeTombstones(uint32_t now) {
   if (shards_->tombstone_count.load() == 0) return;
   uint64_t per_shard_cap = std::max<uint64_t>(1, options_.max_tombstones / shards_->shards.size());
@@ -145,6 +174,10 @@ void Store::PurgeTombstones(uint32_t now) {
     for (auto it = s.tombstones.begin(); it != s.tombstones.end();) {
       bool old = now - it->second.created > options_.tombstone_ttl;
       if (old || s.tombstones.size() > per_shard_cap) {
+        const record::Version& v = it->second.version;
+        if (v.node == options_.node_id && v.hlc > shards_->purged_own_hlc.load()) {
+          shards_->purged_own_hlc.store(v.hlc);
+        }
         it = s.tombstones.erase(it);
         --shards_->tombstone_count;
       } else {

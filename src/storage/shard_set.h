@@ -33,6 +33,9 @@ class ShardSet {
   record::Version flush_floor;
   std::atomic<bool> has_floor{false};
   std::atomic<uint64_t> tombstone_count{0};
+  // The newest version (HLC) of a tombstone of our own that was purged: a peer's copy
+  // of our deletes from before it is no longer complete.
+  std::atomic<uint64_t> purged_own_hlc{0};
 };
 
 }  // namespace syncached::storage

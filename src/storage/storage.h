@@ -255,6 +255,19 @@ class Store {
   void SnapshotFlushes(const std::function<void(const record::ChangeView&)>& fn);
   uint64_t conflicts() const;  // peer changes dropped as older (Apply kStale)
   uint64_t tombstones() const;
+  // Whether every delete this node originated at or after `hlc` still has its
+  // tombstone here (none was purged, by age or by number), so that a copy of our own
+  // changes since `hlc` carries all of them.
+  bool HoldsOwnDeletesSince(uint64_t hlc) const;
+  // After a full copy from peer `node`, which carried every item it originated and
+  // still holds: each item here of that origin, older than `before_hlc` (the peer's
+  // clock when the copy ended; later ones the copy cannot vouch for), whose key the
+  // copy did not carry (`carried` false) was deleted there (or evicted) while its
+  // tombstone could not reach us. It gets a delete of that origin one step newer than
+  // the item, through Apply (so it is journaled and refuses the item's older versions).
+  // Returns how many.
+  uint64_t SweepOrigin(uint16_t node, uint64_t before_hlc,
+                       const std::function<bool(std::string_view key)>& carried);
   record::HybridClock& hlc() { return hlc_; }
 
   StoreStats Stats() const;

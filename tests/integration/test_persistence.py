@@ -293,3 +293,55 @@ def test_node_back_after_its_backlog_drops_what_was_flushed_meanwhile(make_clust
     assert b.peer_stat(a, "full_copies") == "1", b.repl_stats()  # a delta counts as one
     # b told a how far it had followed it: a sends only its changes since, not its store.
     assert "delta copy to node 2 (our changes since its last one, which is no longer" in a.log()
+
+
+def test_node_away_longer_than_tombstones_last_drops_what_was_deleted_meanwhile(make_cluster):
+    """b (with its data) was down while a deleted keys, and longer than a keeps
+    its tombstones (--tombstone-ttl 2): a delta copy would carry no delete for
+    them, so they would live on b alone for good. b gets a full copy instead and
+    drops the items of a's origin that a no longer holds; its own writes and
+    a's updates stay."""
+    nodes = make_cluster(2, start=False)
+    for node in nodes:
+        with_data(node, "--tombstone-ttl", "2", "--backlog-size", "1m")
+    nodes.start()
+    a, b = nodes
+    bulk_load(a, 100, prefix="k", size=20)
+    with b.client() as c:
+        assert c.call(b"set b-own 0 0 1\r\nb\r\n") == b"STORED\r\n"
+    wait_converged(nodes, timeout=15)
+    b.kill(signal.SIGKILL)
+    with a.client() as c:
+        for i in range(50):
+            assert c.call(b"delete k%d\r\n" % i) == b"DELETED\r\n"
+        assert c.call(b"set k50 0 0 7\r\nupdated\r\n") == b"STORED\r\n"
+        assert c.call(b"set fresh 0 0 1\r\nf\r\n") == b"STORED\r\n"
+    value = b"n" * 8192
+    with a.client(timeout=30) as c:  # 3 MB of overwrites: b's position leaves the backlog
+        for start in range(0, 384, 64):
+            c.send(b"".join(b"set new%d 0 0 8192 noreply\r\n%s\r\n" % (i % 10, value)
+                            for i in range(start, start + 64)) + b"mn\r\n")
+            assert c.readline(timeout=30) == b"MN\r\n"
+    # The stats are rendered twice a second: see the tombstones come, then go.
+    deadline = time.monotonic() + 15
+    seen = False
+    while time.monotonic() < deadline:
+        tombstones = int(a.repl_stats()["tombstones"])
+        seen = seen or tombstones >= 50
+        if seen and tombstones == 0:
+            break
+        time.sleep(0.1)
+    assert seen and tombstones == 0, tombstones
+    b.start()
+    snap = wait_converged(nodes, timeout=20)
+    expected = (["k%d" % i for i in range(50, 100)] + ["new%d" % i for i in range(10)]
+                + ["b-own", "fresh"])
+    assert sorted(snap) == sorted(expected)
+    assert snap["k50"][0] == b"updated"
+    time.sleep(0.3)
+    assert b.peer_stat(a, "swept") == "50", b.repl_stats()
+    assert "away longer than our tombstones are kept" in a.log()
+    # The drops are on b's disk too: a restart does not bring the keys back.
+    b.kill(signal.SIGKILL)
+    b.start()
+    assert sorted(wait_converged(nodes, timeout=20)) == sorted(expected)

@@ -26,6 +26,12 @@ TEST(Wire, WelcomeAndPositions) {
   EXPECT_EQ(da.mode, WelcomeMode::kStream);
   EXPECT_EQ(dw.mode, WelcomeMode::kFullCopy);
   EXPECT_EQ(dw.node_id, 3);
+  EXPECT_FALSE(dw.sweep);
+  Welcome sweeping{WelcomeMode::kFullCopy, 9, 10, 3, true, true}, ds;
+  ASSERT_TRUE(DecodeWelcome(EncodeWelcome(sweeping), &ds));
+  EXPECT_TRUE(ds.sweep);
+  EXPECT_TRUE(ds.ack_every_batch);
+  EXPECT_EQ(ds.mode, WelcomeMode::kFullCopy);
   Position p{5, 6, 7}, dp;
   ASSERT_TRUE(DecodePosition(EncodePosition(MsgType::kPing, p), &dp));
   EXPECT_EQ(dp.seq, 6u);

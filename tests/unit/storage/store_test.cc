@@ -543,5 +543,69 @@ TEST(StoreApply, SnapshotCarriesItemsAndTombstonesWithVersions) {
   EXPECT_EQ(cas, 100u);  // the same version gives the same CAS on every replica
 }
 
+TEST(StoreApply, SweepDropsOnlyTheUncarriedItemsOfThatOrigin) {
+  ManualClock clock;
+  Store s(Replicated(), &clock);
+  s.Apply(PutChange("kept", "1", 100, 2));
+  s.Apply(PutChange("gone", "2", 110, 2));
+  s.Apply(PutChange("other", "3", 120, 3));  // another origin: not this sweep's
+  s.Apply(PutChange("after", "5", 900, 2));  // newer than the copy's end: not judged
+  Put(s, "ours", "4");
+  uint64_t swept = s.SweepOrigin(2, 500, [](std::string_view key) { return key == "kept"; });
+  EXPECT_EQ(swept, 1u);
+  EXPECT_EQ(Get(s, "after"), "5");
+  EXPECT_EQ(Get(s, "kept"), "1");
+  EXPECT_EQ(Get(s, "gone"), "<miss>");
+  EXPECT_EQ(Get(s, "other"), "3");
+  EXPECT_EQ(Get(s, "ours"), "4");
+  // The sweep's delete refuses the item's version arriving late, not a newer one.
+  EXPECT_EQ(s.Apply(PutChange("gone", "late", 110, 2)), ApplyResult::kStale);
+  EXPECT_EQ(s.Apply(PutChange("gone", "new", 200, 2)), ApplyResult::kApplied);
+}
+
+void DeleteKey(Store& s, std::string_view key) {
+  s.Access(key, [](Accessor& a) {
+    a.Delete();
+    return 0;
+  });
+}
+
+TEST(StoreApply, OwnDeletesAreWholeOnlyWhileTheirTombstonesAreKept) {
+  ManualClock clock;
+  Options o = Replicated();
+  o.tombstone_ttl = 100;
+  Store s(o, &clock);
+  Put(s, "k", "v");
+  uint64_t start = s.hlc().Last();
+  DeleteKey(s, "k");
+  EXPECT_TRUE(s.HoldsOwnDeletesSince(start));
+  clock.Advance(80'000);  // past three quarters of the lifetime: skew could have purged it
+  EXPECT_FALSE(s.HoldsOwnDeletesSince(start));
+  Put(s, "k2", "v");
+  EXPECT_TRUE(s.HoldsOwnDeletesSince(s.hlc().Last()));
+  clock.Advance(30'000);
+  s.Maintain();
+  EXPECT_EQ(s.tombstones(), 0u);
+}
+
+TEST(StoreApply, OwnDeletesPurgedByNumberAreNotWhole) {
+  ManualClock clock;
+  Options o = Replicated();
+  o.max_tombstones = 4;  // one per shard
+  Store s(o, &clock);
+  Put(s, "first", "v");
+  uint64_t start = s.hlc().Last();
+  for (int i = 0; i < 20; ++i) {
+    Put(s, "k" + std::to_string(i), "v");
+    DeleteKey(s, "k" + std::to_string(i));
+  }
+  EXPECT_TRUE(s.HoldsOwnDeletesSince(start));
+  s.Maintain();
+  EXPECT_LE(s.tombstones(), 4u);
+  EXPECT_FALSE(s.HoldsOwnDeletesSince(start));
+  Put(s, "later", "v");
+  EXPECT_TRUE(s.HoldsOwnDeletesSince(s.hlc().Last()));
+}
+
 }  // namespace
 }  // namespace syncached::storage
