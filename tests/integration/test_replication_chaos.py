@@ -78,18 +78,20 @@ def chaos_op(rng, tag, own):
     return op
 
 
-def with_data(node):
+def with_data(node, extra):
     node.data_dir = os.path.join(node.workdir, "data%d" % node.node_id)
-    node.extra += ["--data-dir", node.data_dir, "--backlog-size", "1m"]
+    node.extra += ["--data-dir", node.data_dir, "--backlog-size", "1m"] + extra
 
 
-def test_random_faults_end_converged_with_every_acknowledged_write(make_cluster):
+# Tombstones kept 2 s: every return of a node is a sweeping full copy, under writes.
+@pytest.mark.parametrize("extra", [[], ["--tombstone-ttl", "2"]], ids=["default", "sweeping"])
+def test_random_faults_end_converged_with_every_acknowledged_write(make_cluster, extra):
     seed = int(os.environ.get("SYNCACHED_CHAOS_SEED", "7"))
     seconds = SECONDS
     rng = random.Random(seed)
     nodes = make_cluster(3, start=False)
     for node in nodes:
-        with_data(node)
+        with_data(node, extra)
     nodes.start()
     owns = {}
     writers = []
