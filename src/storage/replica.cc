@@ -114,7 +114,15 @@ void Store::SnapshotShard(size_t i, const std::function<void(const record::Chang
   std::lock_guard lock(s.mu);
   s.ForEachLocked([&](Item* it) {
     bool flushed;
-    if (IsDead(&s, it, now, &flushed)) return;
+    if (IsDead(&s, it, now, &flushed)) {
+      // An expired item still carries the key's newest version: a peer holding an older
+      // one that has not expired (the update shortened the TTL) must drop it too. The
+      // flushed ones go with the flush record instead.
+      if (!flushed && options_.replicated) {
+        fn(record::ChangeView{record::Kind::kDelete, {it->cas, it->node}, it->key(), {}, 0, 0});
+      }
+      return;
+    }
     fn(record::ChangeView{
         PutKind(it), {it->cas, it->node}, it->key(), it->value(), it->flags, it->exptime});
   });

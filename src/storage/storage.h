@@ -246,8 +246,9 @@ class Store {
   // whatever the order of arrival. It publishes the change to the sink as well.
   ApplyResult Apply(const record::ChangeView& change, ApplyMode mode = ApplyMode::kNewer);
   size_t shard_count() const;
-  // Visits shard i's live items (as puts) and tombstones (as deletes) with that shard
-  // locked: one step of a full copy. fn must not call back into the store.
+  // Visits shard i's live items (as puts), and its tombstones and expired items not yet
+  // reclaimed (as deletes of their versions) with that shard locked: one step of a full
+  // copy. fn must not call back into the store.
   void SnapshotShard(size_t i, const std::function<void(const record::ChangeView&)>& fn);
   // The flush state a full copy of the store does not carry in its items: the newest
   // flush's version (replicated nodes refuse changes older than it) and a delayed

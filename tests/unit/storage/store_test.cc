@@ -543,6 +543,23 @@ TEST(StoreApply, SnapshotCarriesItemsAndTombstonesWithVersions) {
   EXPECT_EQ(cas, 100u);  // the same version gives the same CAS on every replica
 }
 
+TEST(StoreApply, SnapshotCarriesTheVersionOfAnExpiredUpdate) {
+  ManualClock clock;
+  Store src(Replicated(), &clock);
+  Options o = Replicated();
+  o.node_id = 5;
+  Store dst(o, &clock);
+  dst.Apply(PutChange("k", "old, no expiry", 100, 2));
+  uint32_t soon = clock.NowSeconds() + 1;
+  src.Apply(record::ChangeView{record::Kind::kPut, {200, 2}, "k", "new, short", 0, soon});
+  clock.Advance(2000);
+  for (size_t i = 0; i < src.shard_count(); ++i) {
+    src.SnapshotShard(i, [&](const record::ChangeView& c) { dst.Apply(c); });
+  }
+  EXPECT_EQ(Get(dst, "k"), "<miss>");
+  EXPECT_EQ(dst.Apply(PutChange("k", "late", 150, 2)), ApplyResult::kStale);
+}
+
 TEST(StoreApply, SweepDropsOnlyTheUncarriedItemsOfThatOrigin) {
   ManualClock clock;
   Store s(Replicated(), &clock);
