@@ -1,8 +1,8 @@
 """A random fault schedule over a 3-node cluster (DESIGN.md §5, §6), with data
 dirs or with --sync-replicas and no disk: writers on every node set, overwrite,
-delete and incr a shared key space
-and store keys of their own, while nodes are SIGKILLed and restarted (with
-their data, or wiped), SIGSTOPped and resumed, or stopped with SIGTERM. When
+delete and incr a shared key space and store keys of their own, while nodes
+are SIGKILLed and restarted (with their data, or wiped), SIGSTOPped and
+resumed, or stopped with SIGTERM. When
 the faults stop, every node must hold the same data, every acknowledged write
 of a key nobody else writes must be there, and every acknowledged delete of
 such a key must stay deleted.
