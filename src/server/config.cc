@@ -368,7 +368,7 @@ void Apply(int opt, const char* arg, Config* c) {
       break;
     case 'e':
       if (!*arg) Fail("-e: the memory file needs a path");
-      c->memory_file = arg;
+      e.memory_file = arg;
       break;
     case 'Z':
       Fail("-Z: TLS is not supported yet");
@@ -513,9 +513,9 @@ Config ParseCommandLine(int argc, char** argv) {
   }
   for (const auto& l : c.listen) c.engine.inter += (c.engine.inter.empty() ? "" : ",") + l;
   if (!c.peers.empty() && c.node_id == 0) Fail("--peers needs --node-id (1..65535, unique)");
-  if (!c.memory_file.empty()) {
+  if (!c.engine.memory_file.empty()) {
     if (!c.data_dir.empty()) Fail("-e and --data-dir both say where the data is kept; give one");
-    c.engine.memory_file = c.memory_file;
+    c.data_dir = c.engine.memory_file;  // memory_file.h
   }
   return c;
 }

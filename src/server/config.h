@@ -53,8 +53,7 @@ struct Config {
   bool sync_timeout_close = false;         // --sync-timeout-mode close (default: ack)
   uint32_t tombstone_ttl = 3600;           // --tombstone-ttl (seconds)
   // Persistence (--data-dir turns it on).
-  std::string data_dir;     // --data-dir
-  std::string memory_file;  // -e: a data dir in memcached's clothes (memory_file.h)
+  std::string data_dir;  // --data-dir, or -e's path (engine.memory_file, memory_file.h)
   persistence::FsyncPolicy fsync = persistence::FsyncPolicy::kEverySec;  // --fsync
   uint64_t journal_size = 64ull << 20;                                   // --journal-size
   bool show_help = false;                                                // -h

@@ -1,25 +1,28 @@
 #include "server/memory_file.h"
 
-#include <sys/stat.h>
-
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <system_error>
 
 namespace syncached::server {
 namespace {
 
-constexpr char kSignature[] = "syncached data directory, format 1\n";
+namespace fs = std::filesystem;
 
-std::string Errno() { return strerror(errno); }
+constexpr char kSignature[] = "syncached data directory, format 1\n";
 
 Status NotOurs(const std::string& path, const std::string& what) {
   return Status::Invalid("-e " + path + ": " + what +
                          "; syncached cannot read memcached's memory files: remove " + path +
                          " and " + path + ".meta to start empty");
+}
+
+bool HoldsSignature(const std::string& meta) {
+  std::ifstream in(meta, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return in && text.str() == kSignature;
 }
 
 Status WriteSignature(const std::string& meta) {
@@ -28,45 +31,40 @@ Status WriteSignature(const std::string& meta) {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     out << kSignature;
     out.flush();
-    if (!out) return Status::Io("-e: cannot write " + tmp + ": " + Errno());
+    if (!out) return Status::Io("-e: cannot write " + tmp);
   }
-  if (rename(tmp.c_str(), meta.c_str()) != 0) {
-    return Status::Io("-e: cannot write " + meta + ": " + Errno());
-  }
-  return Status::Ok();
+  std::error_code ec;
+  fs::rename(tmp, meta, ec);
+  return ec ? Status::Io("-e: cannot write " + meta + ": " + ec.message()) : Status::Ok();
 }
 
+// Without the marker only an empty directory, or one that holds our data (its LOCK),
+// is taken: -e /var/lib must not spread journals among other files.
 bool EmptyOrOurs(const std::string& dir) {
   std::error_code ec;
-  if (std::filesystem::exists(std::filesystem::path(dir) / "LOCK", ec)) return true;
-  return std::filesystem::is_empty(dir, ec) && !ec;
+  if (fs::exists(fs::path(dir) / "LOCK", ec)) return true;
+  return fs::is_empty(dir, ec) && !ec;
 }
 
 }  // namespace
 
 Status PrepareMemoryFile(const std::string& path) {
   const std::string meta = path + ".meta";
-  struct stat st {};
-  bool have_meta = stat(meta.c_str(), &st) == 0;
-  if (have_meta) {
-    std::ifstream in(meta, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    if (!in || text.str() != kSignature) {
-      return NotOurs(path, meta + " is not syncached's metadata");
-    }
+  std::error_code ec;
+  bool have_meta = fs::exists(meta, ec);
+  if (have_meta && !HoldsSignature(meta)) {
+    return NotOurs(path, meta + " is not syncached's metadata");
   }
-  if (stat(path.c_str(), &st) == 0) {
-    if (!S_ISDIR(st.st_mode)) return NotOurs(path, "a file that is not syncached's data directory");
-    // Without the marker only an empty directory, or one that holds our data (its
-    // LOCK), is taken: -e /var/lib must not spread journals among other files.
-    if (!have_meta && !EmptyOrOurs(path)) {
-      return Status::Invalid("-e " + path + ": a directory of other files; give a new path");
-    }
-  } else if (errno != ENOENT) {
-    return Status::Io("-e " + path + ": " + Errno());
-  } else if (mkdir(path.c_str(), 0700) != 0) {
-    return Status::Io("-e: cannot create " + path + ": " + Errno());
+  fs::file_status st = fs::status(path, ec);
+  if (ec && st.type() != fs::file_type::not_found) {
+    return Status::Io("-e " + path + ": " + ec.message());
+  }
+  // A missing PATH is created with the data dir (persistence's Open).
+  if (fs::exists(st) && !fs::is_directory(st)) {
+    return NotOurs(path, "a file that is not syncached's data directory");
+  }
+  if (fs::exists(st) && !have_meta && !EmptyOrOurs(path)) {
+    return Status::Invalid("-e " + path + ": a directory of other files; give a new path");
   }
   return have_meta ? Status::Ok() : WriteSignature(meta);
 }

@@ -13,8 +13,8 @@
 
 namespace syncached::server {
 
-// Checks PATH.meta and PATH, creating both for a first start. On success the caller
-// uses PATH as the data dir.
+// Checks PATH.meta and PATH, writing PATH.meta for a first start. On success PATH is
+// the data dir (Config::data_dir), which persistence creates if missing.
 Status PrepareMemoryFile(const std::string& path);
 
 }  // namespace syncached::server

@@ -145,10 +145,9 @@ Status Server::Start() {
   if (config_.sync_replicas > 0 && config_.peers.empty()) {
     return Status::Invalid("--sync-replicas: needs --peers");
   }
-  if (!config_.memory_file.empty()) {
-    Status ms = PrepareMemoryFile(config_.memory_file);
+  if (!config_.engine.memory_file.empty()) {
+    Status ms = PrepareMemoryFile(config_.engine.memory_file);
     if (!ms.ok()) return ms;
-    config_.data_dir = config_.memory_file;
   }
   if (!config_.data_dir.empty()) {
     Status ps = OpenPersistence(&ro);
