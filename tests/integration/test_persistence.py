@@ -264,6 +264,17 @@ def test_whole_cluster_killed_and_restarted_loses_nothing(make_cluster):
                    if k.startswith("subscriber:") and k.endswith(":full_copies")) == 0, st
 
 
+def overwrite_past_backlog(node, keys):
+    """3 MB of 8 KB overwrites of new0..new<keys-1> through node: a peer's position
+    leaves a 1 MB backlog."""
+    value = b"n" * 8192
+    with node.client(timeout=30) as c:
+        for start in range(0, 384, 64):
+            c.send(b"".join(b"set new%d 0 0 8192 noreply\r\n%s\r\n" % (i % keys, value)
+                            for i in range(start, start + 64)) + b"mn\r\n")
+            assert c.readline(timeout=30) == b"MN\r\n"
+
+
 def test_node_back_after_its_backlog_drops_what_was_flushed_meanwhile(make_cluster):
     """b (with its data) was down while a ran flush_all and then more than b's
     backlog of writes: b gets a full copy, and the items it kept on disk from
@@ -280,12 +291,7 @@ def test_node_back_after_its_backlog_drops_what_was_flushed_meanwhile(make_clust
     with a.client() as c:
         assert c.call(b"flush_all\r\n") == b"OK\r\n"
     time.sleep(1.1)  # writes in the flush's second count as before it, as in memcached
-    value = b"n" * 8192
-    with a.client(timeout=30) as c:  # 3 MB of overwrites: b's position leaves the backlog
-        for start in range(0, 384, 64):
-            c.send(b"".join(b"set new%d 0 0 8192 noreply\r\n%s\r\n" % (i % 50, value)
-                            for i in range(start, start + 64)) + b"mn\r\n")
-            assert c.readline(timeout=30) == b"MN\r\n"
+    overwrite_past_backlog(a, keys=50)
     b.start()
     snap = wait_converged(nodes, timeout=20)
     assert sorted(snap) == sorted("new%d" % i for i in range(50))
@@ -316,12 +322,7 @@ def test_node_away_longer_than_tombstones_last_drops_what_was_deleted_meanwhile(
             assert c.call(b"delete k%d\r\n" % i) == b"DELETED\r\n"
         assert c.call(b"set k50 0 0 7\r\nupdated\r\n") == b"STORED\r\n"
         assert c.call(b"set fresh 0 0 1\r\nf\r\n") == b"STORED\r\n"
-    value = b"n" * 8192
-    with a.client(timeout=30) as c:  # 3 MB of overwrites: b's position leaves the backlog
-        for start in range(0, 384, 64):
-            c.send(b"".join(b"set new%d 0 0 8192 noreply\r\n%s\r\n" % (i % 10, value)
-                            for i in range(start, start + 64)) + b"mn\r\n")
-            assert c.readline(timeout=30) == b"MN\r\n"
+    overwrite_past_backlog(a, keys=10)
     # The stats are rendered twice a second: see the tombstones come, then go.
     deadline = time.monotonic() + 15
     seen = False

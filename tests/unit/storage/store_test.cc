@@ -525,18 +525,28 @@ TEST(StoreApply, FlushFloorRefusesOlderWrites) {
   EXPECT_EQ(s.Apply(PutChange("b", "new", 250, 3)), ApplyResult::kApplied);
 }
 
+// Another node of the cluster (node 5).
+Options ReplicaOptions() {
+  Options o = Replicated();
+  o.node_id = 5;
+  return o;
+}
+
+// A full copy of src into dst, shard by shard, as replication sends one.
+void CopyInto(Store& src, Store& dst) {
+  for (size_t i = 0; i < src.shard_count(); ++i) {
+    src.SnapshotShard(i, [&](const record::ChangeView& c) { dst.Apply(c); });
+  }
+}
+
 TEST(StoreApply, SnapshotCarriesItemsAndTombstonesWithVersions) {
   ManualClock clock;
   Store src(Replicated(), &clock);
   src.Apply(PutChange("a", "1", 100, 2));
   src.Apply(PutChange("b", "2", 110, 2));
   src.Apply(record::ChangeView{record::Kind::kDelete, {120, 2}, "b", {}, 0, 0});
-  Options o = Replicated();
-  o.node_id = 5;
-  Store dst(o, &clock);
-  for (size_t i = 0; i < src.shard_count(); ++i) {
-    src.SnapshotShard(i, [&](const record::ChangeView& c) { dst.Apply(c); });
-  }
+  Store dst(ReplicaOptions(), &clock);
+  CopyInto(src, dst);
   EXPECT_EQ(Get(dst, "a"), "1");
   EXPECT_EQ(dst.Apply(PutChange("b", "late", 115, 3)), ApplyResult::kStale);
   uint64_t cas = dst.Access("a", [](Accessor& acc) { return acc.Find().cas(); });
@@ -546,16 +556,12 @@ TEST(StoreApply, SnapshotCarriesItemsAndTombstonesWithVersions) {
 TEST(StoreApply, SnapshotCarriesTheVersionOfAnExpiredUpdate) {
   ManualClock clock;
   Store src(Replicated(), &clock);
-  Options o = Replicated();
-  o.node_id = 5;
-  Store dst(o, &clock);
+  Store dst(ReplicaOptions(), &clock);
   dst.Apply(PutChange("k", "old, no expiry", 100, 2));
   uint32_t soon = clock.NowSeconds() + 1;
   src.Apply(record::ChangeView{record::Kind::kPut, {200, 2}, "k", "new, short", 0, soon});
   clock.Advance(2000);
-  for (size_t i = 0; i < src.shard_count(); ++i) {
-    src.SnapshotShard(i, [&](const record::ChangeView& c) { dst.Apply(c); });
-  }
+  CopyInto(src, dst);
   EXPECT_EQ(Get(dst, "k"), "<miss>");
   EXPECT_EQ(dst.Apply(PutChange("k", "late", 150, 2)), ApplyResult::kStale);
 }
