@@ -18,6 +18,9 @@
 namespace syncached::replication {
 
 uint64_t NowMillis();
+// now - then, or 0 when `then` was read after `now` (callers pass one reading down a
+// whole step, and a message handled within it may carry a later one).
+inline uint64_t Elapsed(uint64_t now, uint64_t then) { return now > then ? now - then : 0; }
 
 // Local changes waiting for the replication thread (filled by worker threads).
 struct Pending {
@@ -79,6 +82,8 @@ class Backlog {
 struct Session {
   std::string identity;  // ZeroMQ routing id
   uint16_t node_id = 0;
+  Hello hello;            // the HELLO that set the session up, and when
+  uint64_t hello_ms = 0;  // (a repeat of it soon after is not a new request)
   enum class Mode { kStream, kFullCopy } mode = Mode::kStream;
   uint64_t next_seq = 0;  // next sequence to send (a copy streams beside its walk)
   uint64_t acked_seq = 0;
@@ -104,7 +109,8 @@ struct Session {
 
 // One peer whose stream we apply (subscriber side of a link).
 struct Link {
-  std::string address;  // host:port
+  std::string address;   // host:port
+  std::string endpoint;  // tcp://host:port, as connected
   void* socket = nullptr;
   enum class Phase {
     kConnecting,
@@ -118,6 +124,10 @@ struct Link {
   uint64_t next_seq = 0;
   uint64_t publisher_next = 0;  // from the last ping
   uint64_t last_rx_ms = 0, last_hello_ms = 0, last_ack_ms = 0, acked = 0;
+  // HELLOs while connecting back off from 20 ms to kHelloEveryMs: the first ones after a
+  // (re)connect are dropped by ZeroMQ until the connection is up (ZMQ_IMMEDIATE).
+  uint64_t hello_interval_ms = 0;
+  uint64_t connecting_since_ms = 0;  // kConnecting since (ZeroMQ's backoff grows meanwhile)
   uint64_t last_applied_hlc_ms = 0;
   uint64_t stream_hlc = 0;  // newest version applied from this epoch's stream (0: none)
   int64_t clock_offset_ms = 0;
@@ -134,6 +144,13 @@ struct Link {
   std::string last_error;
 };
 
+// CURVE keys derived from the cluster secret (and name), and the ZAP handler that
+// admits only peers holding them.
+struct CurveKeys {
+  unsigned char public_key[32];
+  unsigned char secret_key[32];
+};
+
 struct Replicator::Impl {
   Impl(const Options& o, storage::Store* s) : opts(o), store(s), backlog(o.backlog_bytes) {}
 
@@ -141,7 +158,7 @@ struct Replicator::Impl {
   void Run();
   void DrainPending();
   void ServeRouter();
-  void HandleHello(const std::string& identity, const Hello& h);
+  void HandleHello(const std::string& identity, const Hello& h, uint64_t now);
   void PumpSessions(uint64_t now, bool* busy);
   bool PumpSession(Session& s, uint64_t now);
   bool PumpStream(Session& s);
@@ -157,6 +174,12 @@ struct Replicator::Impl {
   void TickLinks(uint64_t now);
   void SendHello(Link& l, uint64_t now);
   void ResetLink(Link& l, const std::string& error);
+  void Reconnect(Link& l);
+  bool OpenLink(Link& l);
+  void NoticePeerRun(const Hello& h, uint64_t now);
+  void UpdateGate(uint64_t now);
+  bool AllLivePeersFollow(uint64_t now) const;
+  uint64_t StatsSignature() const;
   void ServeMonitor();
   void RenderStats(uint64_t now);
   void FlushOnStop();
@@ -167,6 +190,8 @@ struct Replicator::Impl {
   uint64_t started_ms = 0;
   void* ctx = nullptr;
   void* router = nullptr;
+  bool curve = false;
+  CurveKeys keys{};  // links opened later need them too
   void* monitor = nullptr;
   int wake_fd = -1;
   std::thread thread;
@@ -178,6 +203,13 @@ struct Replicator::Impl {
   Backlog backlog;
   std::map<std::string, Session> sessions;  // by identity
   std::vector<Link> links;
+  // HELLOs of peers that followed an earlier run of this node, held until our own
+  // initial sync is done and answered the moment it is (by node: identity, hello).
+  std::map<uint16_t, std::pair<std::string, Hello>> deferred_hellos;
+  std::map<uint16_t, uint64_t> peer_runs;  // node -> the epoch its last HELLO named
+  // The join gate as last published (replication thread's copy; mu guards the shared one).
+  bool gate_all_synced = false, gate_any_synced = false;
+  uint64_t stats_signature = 0;  // link phases and sessions as last rendered
 
   // Shared with other threads (stats, join gate): guarded by mu.
   mutable std::mutex mu;
@@ -188,7 +220,8 @@ struct Replicator::Impl {
   std::atomic<uint64_t> auth_failures{0};
   uint64_t refused_hellos = 0;
   uint64_t stat_refused = 0;
-  bool initial_sync_done = false;  // replication thread: the join gate opened
+  bool initial_sync_done = false;  // replication thread: our initial sync is done
+  uint64_t synced_at_ms = 0;
   std::string last_accepted_peer;  // for naming a peer whose handshake failed
   std::map<std::string, std::pair<uint64_t, uint64_t>> refusal_log;  // host: last ms, quiet
   uint64_t overflows = 0;
@@ -206,12 +239,6 @@ struct Replicator::Impl {
   std::atomic<uint64_t> sync_waits{0}, sync_timeouts{0}, sync_wait_us{0};
 };
 
-// CURVE keys derived from the cluster secret (and name), and the ZAP handler that
-// admits only peers holding them.
-struct CurveKeys {
-  unsigned char public_key[32];
-  unsigned char secret_key[32];
-};
 bool DeriveKeys(const std::string& secret, const std::string& cluster, CurveKeys* keys);
 void RunZapHandler(void* ctx, CurveKeys keys, std::atomic<bool>* stop,
                    std::atomic<uint64_t>* failures);

@@ -15,6 +15,7 @@ namespace {
 constexpr size_t kSealBytes = 256 * 1024;  // a batch message stays about this size
 constexpr size_t kSnapBytes = 256 * 1024;  // full copy messages too
 constexpr uint64_t kPingMs = 300;
+constexpr uint64_t kRepeatHelloMs = 1000;
 constexpr uint64_t kSessionTimeoutMs = 30000;
 // A copy whose peer took nothing for this long is stalled: it no longer holds the backlog.
 constexpr uint64_t kStalledMs = 1000;
@@ -116,7 +117,8 @@ void Replicator::Impl::DrainPending() {
   uint64_t now = NowMillis();
   for (const auto& [id, s] : sessions) {
     // Only a copy that is moving: one stuck on a paused peer must not hold memory.
-    if (s.mode == Session::Mode::kFullCopy && !s.gone && now - s.last_sent_ms < kStalledMs) {
+    if (s.mode == Session::Mode::kFullCopy && !s.gone &&
+        Elapsed(now, s.last_sent_ms) < kStalledMs) {
       pin = std::min(pin, s.next_seq);
     }
   }
@@ -161,7 +163,7 @@ bool Replicator::Impl::SendTo(Session& s, std::string msg) {
   return true;
 }
 
-void Replicator::Impl::HandleHello(const std::string& identity, const Hello& h) {
+void Replicator::Impl::HandleHello(const std::string& identity, const Hello& h, uint64_t now) {
   if (h.cluster != opts.cluster_name || h.node_id == opts.node_id || h.node_id == 0) {
     const char* why = h.cluster != opts.cluster_name ? "cluster name differs"
                       : h.node_id == 0               ? "peer has no node id"
@@ -177,6 +179,16 @@ void Replicator::Impl::HandleHello(const std::string& identity, const Hello& h) 
     zmq_send(router, reply.data(), reply.size(), ZMQ_DONTWAIT);
     return;
   }
+  // A subscriber says HELLO again every 20, 40, 80 ms ... until it hears from us: a
+  // repeat of the request a live session already answers would only restart its copy.
+  if (auto it = sessions.find(identity); it != sessions.end()) {
+    const Session& old = it->second;
+    if (!old.gone && Elapsed(now, old.hello_ms) < kRepeatHelloMs && old.hello.epoch == h.epoch &&
+        old.hello.next_seq == h.next_seq && old.hello.stream_hlc == h.stream_hlc &&
+        old.hello.sender_epoch == h.sender_epoch) {
+      return;
+    }
+  }
   bool can_stream =
       h.epoch == epoch && h.next_seq >= backlog.front_seq() && h.next_seq <= backlog.next_seq();
   // A peer that followed an earlier run of this node may lack changes that run made
@@ -186,15 +198,22 @@ void Replicator::Impl::HandleHello(const std::string& identity, const Hello& h) 
   // peers is done; the peer says HELLO again meanwhile.
   bool earlier_run = h.epoch != 0 && h.epoch != epoch;
   if (!can_stream && earlier_run && !opts.has_data && !initial_sync_done) {
+    // Answered the moment the sync is done (UpdateGate), before we serve clients, so
+    // the peer follows our first writes.
     sessions.erase(identity);
+    deferred_hellos[h.node_id] = {identity, h};
     return;
   }
+  deferred_hellos.erase(h.node_id);
   Session& s = sessions[identity];
   s.identity = identity;
   s.node_id = h.node_id;
   s.queued.clear();
-  s.last_heard_ms = NowMillis();
-  DrainPending();  // so "where we are" includes every change made so far
+  s.last_heard_ms = now;
+  s.hello = h;
+  s.hello_ms = now;
+  s.last_ping_ms = 0;  // a PING right after the WELCOME tells the peer it is caught up
+  DrainPending();      // so "where we are" includes every change made so far
   uint64_t start = h.next_seq;
   if (can_stream) {
     s.mode = Session::Mode::kStream;
@@ -377,6 +396,7 @@ bool Replicator::Impl::PumpSession(Session& s, uint64_t now) {
            s.delta_since ? "delta" : "full", s.node_id,
            static_cast<unsigned long long>(s.copy_items));
     s.mode = Session::Mode::kStream;
+    s.last_ping_ms = 0;  // the peer is caught up: say so now, not in kPingMs
   }
   PumpStream(s);
   if (now - s.last_ping_ms >= kPingMs) {
@@ -389,7 +409,7 @@ bool Replicator::Impl::PumpSession(Session& s, uint64_t now) {
 void Replicator::Impl::PumpSessions(uint64_t now, bool* busy) {
   for (auto it = sessions.begin(); it != sessions.end();) {
     Session& s = it->second;
-    if (s.gone || now - s.last_heard_ms > kSessionTimeoutMs) {
+    if (s.gone || Elapsed(now, s.last_heard_ms) > kSessionTimeoutMs) {
       SC_LOG(kInfo, "replication: node %u stopped acknowledging; dropping its session", s.node_id);
       it = sessions.erase(it);
       continue;
@@ -426,7 +446,9 @@ void Replicator::Impl::ServeRouter() {
     if (!PeekType(msg, &type)) {
       // fallthrough to the malformed case below
     } else if (type == MsgType::kHello && DecodeHello(msg, &hello)) {
-      HandleHello(identity, hello);
+      uint64_t now = NowMillis();
+      if (hello.cluster == opts.cluster_name) NoticePeerRun(hello, now);
+      HandleHello(identity, hello, now);
       zmq_msg_close(&body);
       continue;
     } else if (type == MsgType::kAck && DecodePosition(msg, &pos)) {

@@ -25,6 +25,10 @@ uint64_t NowMillis() {
 namespace {
 constexpr int kSendHwm = 64;  // messages (~256 KB each) queued per peer at most
 constexpr int kRecvHwm = 256;
+// A peer heard from this recently is expected to follow our stream: before we serve
+// (for at most kFollowerWaitMs after our sync) and before a SIGTERM lets us exit.
+constexpr uint64_t kFollowerGraceMs = 3000;
+constexpr uint64_t kFollowerWaitMs = 2000;
 
 void SetInt(void* sock, int opt, int v) { zmq_setsockopt(sock, opt, &v, sizeof v); }
 
@@ -69,8 +73,8 @@ Status Replicator::Start() {
   m.epoch = (NowMillis() << 16) ^ (uint64_t{rd()} & 0xffff);
   m.ctx = zmq_ctx_new();
   m.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  CurveKeys keys{};
-  bool curve = !m.opts.secret.empty();
+  CurveKeys& keys = m.keys;
+  bool curve = m.curve = !m.opts.secret.empty();
   if (curve) {
     if (!DeriveKeys(m.opts.secret, m.opts.cluster_name, &keys)) {
       return Status::Invalid("--cluster-secret-file: cannot derive keys (libsodium)");
@@ -113,23 +117,12 @@ Status Replicator::Start() {
     }
     Link l;
     l.address = peer;
-    l.socket = zmq_socket(m.ctx, ZMQ_DEALER);
-    SetInt(l.socket, ZMQ_LINGER, 0);
-    SetInt(l.socket, ZMQ_IMMEDIATE, 1);
-    SetInt(l.socket, ZMQ_SNDHWM, 16);
-    SetInt(l.socket, ZMQ_RCVHWM, kRecvHwm);
-    SetInt(l.socket, ZMQ_RECONNECT_IVL, 100);
-    SetInt(l.socket, ZMQ_RECONNECT_IVL_MAX, 2000);
-    if (curve) {
-      zmq_setsockopt(l.socket, ZMQ_CURVE_SERVERKEY, keys.public_key, 32);
-      zmq_setsockopt(l.socket, ZMQ_CURVE_PUBLICKEY, keys.public_key, 32);
-      zmq_setsockopt(l.socket, ZMQ_CURVE_SECRETKEY, keys.secret_key, 32);
-    }
     std::string host = peer.substr(0, colon);
     if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-    std::string ep = Endpoint(host, static_cast<uint16_t>(std::stoi(peer.substr(colon + 1))));
-    if (zmq_connect(l.socket, ep.c_str()) != 0) {
-      return Status::Invalid("--peers: cannot connect to " + ep + ": " + zmq_strerror(zmq_errno()));
+    l.endpoint = Endpoint(host, static_cast<uint16_t>(std::stoi(peer.substr(colon + 1))));
+    if (!m.OpenLink(l)) {
+      return Status::Invalid("--peers: cannot connect to " + l.endpoint + ": " +
+                             zmq_strerror(zmq_errno()));
     }
     // Resume where the data on disk left this peer's stream: a catch-up from its
     // backlog if it is still there, a full copy otherwise.
@@ -146,6 +139,7 @@ Status Replicator::Start() {
     m.links.push_back(std::move(l));
   }
   m.started_ms = NowMillis();
+  for (Link& l : m.links) l.connecting_since_ms = m.started_ms;
   {
     std::lock_guard lock(m.mu);
     m.all_synced = false;
@@ -154,6 +148,25 @@ Status Replicator::Start() {
   SC_LOG(kInfo, "replication: node %u listening on port %u, %zu peer(s)", m.opts.node_id,
          m.opts.port, m.opts.peers.size());
   return Status::Ok();
+}
+
+// A DEALER connected to the link's peer (a fresh one on each call: messages still in an
+// old socket's pipes must not reach the peer's new run under an identity about to die).
+bool Replicator::Impl::OpenLink(Link& l) {
+  if (l.socket) zmq_close(l.socket);
+  l.socket = zmq_socket(ctx, ZMQ_DEALER);
+  SetInt(l.socket, ZMQ_LINGER, 0);
+  SetInt(l.socket, ZMQ_IMMEDIATE, 1);
+  SetInt(l.socket, ZMQ_SNDHWM, 16);
+  SetInt(l.socket, ZMQ_RCVHWM, kRecvHwm);
+  SetInt(l.socket, ZMQ_RECONNECT_IVL, 100);
+  SetInt(l.socket, ZMQ_RECONNECT_IVL_MAX, 2000);
+  if (curve) {
+    zmq_setsockopt(l.socket, ZMQ_CURVE_SERVERKEY, keys.public_key, 32);
+    zmq_setsockopt(l.socket, ZMQ_CURVE_PUBLICKEY, keys.public_key, 32);
+    zmq_setsockopt(l.socket, ZMQ_CURVE_SECRETKEY, keys.secret_key, 32);
+  }
+  return zmq_connect(l.socket, l.endpoint.c_str()) == 0;
 }
 
 void Replicator::Stop() {
@@ -279,10 +292,15 @@ void Replicator::Impl::Run() {
     }
     uint64_t now = NowMillis();
     TickLinks(now);
+    UpdateGate(now);
     busy = false;
     PumpSessions(now, &busy);
-    if (now - last_stats >= 250) {
+    // At once when a link or session changed state (monitoring and tests poll for it),
+    // else a few times a second for the counters.
+    uint64_t signature = StatsSignature();
+    if (now - last_stats >= 250 || signature != stats_signature) {
       last_stats = now;
+      stats_signature = signature;
       RenderStats(now);
     }
   }
@@ -307,6 +325,9 @@ void Replicator::Impl::FlushOnStop() {
       done &= s.gone || (s.mode == Session::Mode::kStream && s.queued.empty() &&
                          s.next_seq >= backlog.next_seq() && s.acked_seq >= backlog.next_seq());
     }
+    // A peer we hear from but that follows no session of ours yet (we restarted a moment
+    // ago and its HELLO is on the way) is waited for too: it must get our first writes.
+    done &= !initial_sync_done || AllLivePeersFollow(now);
     if (done || now >= deadline) break;
     zmq_pollitem_t item{router, 0, ZMQ_POLLIN, 0};
     zmq_poll(&item, 1, 5);
@@ -341,12 +362,6 @@ void Replicator::Impl::RenderStats(uint64_t now) {
   stat("STAT sync_waits %" PRIu64 "\r\n", sync_waits.load());
   stat("STAT sync_timeouts %" PRIu64 "\r\n", sync_timeouts.load());
   stat("STAT sync_wait_us %" PRIu64 "\r\n", sync_wait_us.load());
-  // The join gate: every peer is either synced, refused, or has been silent longer
-  // than the join timeout (never answered since we started, or died mid-copy: the
-  // copies the other peers send cover what it had).
-  // Once any peer has answered, the cluster has data for us: the node then waits for
-  // some peer to finish a sync, however long, rather than serve part of a copy.
-  bool resolved_all = true, any_synced = false, ever_welcomed = false;
   for (const Link& l : links) {
     const char* p = l.address.c_str();
     uint64_t lag = l.publisher_next > l.next_seq ? l.publisher_next - l.next_seq : 0;
@@ -374,11 +389,6 @@ void Replicator::Impl::RenderStats(uint64_t now) {
       if (c == ' ' || c == '\r' || c == '\n') c = '_';
     }
     stat("STAT peer:%s:last_error %s\r\n", p, err.c_str());
-    uint64_t heard = l.last_rx_ms ? l.last_rx_ms : started_ms;
-    bool silent = now - heard > opts.join_timeout_ms;
-    resolved_all &= l.synced || l.phase == Link::Phase::kRefused || silent;
-    any_synced |= l.synced;
-    ever_welcomed |= l.welcomed;
   }
   for (const auto& [id, s] : sessions) {
     uint16_t n = s.node_id;
@@ -402,15 +412,70 @@ void Replicator::Impl::RenderStats(uint64_t now) {
     stat("STAT subscriber:%u:delta_copies %" PRIu64 "\r\n", n, s.delta_copies);
     stat("STAT subscriber:%u:copy_restarts %" PRIu64 "\r\n", n, s.copy_restarts);
   }
+  std::lock_guard lock(mu);
+  stats_text = std::move(out);
+  stat_refused = refused_hellos;
+}
+
+// The join gate: every peer is either synced, refused, or has been silent longer than
+// the join timeout (never answered since we started, or died mid-copy: the copies the
+// other peers send cover what it had). Once any peer has answered, the cluster has data
+// for us: the node then waits for some peer to finish a sync, however long, rather than
+// serve part of a copy. Then the peers that followed our earlier run and were told to
+// wait get their copies, and clients are let in once every live peer follows us.
+void Replicator::Impl::UpdateGate(uint64_t now) {
+  bool resolved_all = true, any_synced = false, ever_welcomed = false;
+  for (const Link& l : links) {
+    uint64_t heard = l.last_rx_ms ? l.last_rx_ms : started_ms;
+    bool silent = Elapsed(now, heard) > opts.join_timeout_ms;
+    resolved_all &= l.synced || l.phase == Link::Phase::kRefused || silent;
+    any_synced |= l.synced;
+    ever_welcomed |= l.welcomed;
+  }
+  if (resolved_all && (any_synced || !ever_welcomed) && !initial_sync_done) {
+    initial_sync_done = true;
+    synced_at_ms = now;
+    auto waiting = std::move(deferred_hellos);
+    deferred_hellos.clear();
+    for (auto& [node, hello] : waiting) HandleHello(hello.first, hello.second, now);
+  }
+  // Clients only once every peer we hear from follows our stream (or a moment passed:
+  // a link that works one way only must not keep us shut), so our first writes reach
+  // them, whatever the scheduling of their HELLOs.
+  bool open = initial_sync_done &&
+              (AllLivePeersFollow(now) || Elapsed(now, synced_at_ms) > kFollowerWaitMs);
+  if (open == gate_all_synced && any_synced == gate_any_synced) return;
+  gate_all_synced = open;
+  gate_any_synced = any_synced;
   {
     std::lock_guard lock(mu);
-    stats_text = std::move(out);
     any_welcomed = any_synced;
-    all_synced = resolved_all && (any_synced || !ever_welcomed);
-    if (all_synced) initial_sync_done = true;
-    stat_refused = refused_hellos;
+    all_synced = open;
   }
   cv.notify_all();
+}
+
+// Every peer we heard from lately has a session on our stream (a copy or the stream).
+bool Replicator::Impl::AllLivePeersFollow(uint64_t now) const {
+  for (const Link& l : links) {
+    if (l.peer_node == 0 || Elapsed(now, l.last_rx_ms) > kFollowerGraceMs) continue;
+    bool followed = false;
+    for (const auto& [id, s] : sessions) followed |= s.node_id == l.peer_node && !s.gone;
+    if (!followed) return false;
+  }
+  return true;
+}
+
+// Changes whenever a link's phase or the set of sessions and their modes change.
+uint64_t Replicator::Impl::StatsSignature() const {
+  uint64_t h = sessions.size();
+  for (const Link& l : links) {
+    h = h * 31 + static_cast<uint64_t>(l.phase) * 2 + (l.synced ? 1 : 0);
+  }
+  for (const auto& [id, s] : sessions) {
+    h = h * 31 + s.node_id * 2 + (s.mode == Session::Mode::kFullCopy ? 1 : 0);
+  }
+  return h;
 }
 
 bool Replicator::WaitInitialSync() {

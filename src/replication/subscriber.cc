@@ -18,6 +18,9 @@
 namespace syncached::replication {
 namespace {
 constexpr uint64_t kHelloEveryMs = 500;
+constexpr uint64_t kFirstHelloRetryMs = 20;
+// A link waiting this long has a ZeroMQ reconnect interval worth cutting short.
+constexpr uint64_t kReconnectAfterMs = 1000;
 constexpr uint64_t kSilenceMs = 3000;
 constexpr uint64_t kAckEveryMs = 200;
 
@@ -26,8 +29,14 @@ uint64_t KeyHash(std::string_view key) { return std::hash<std::string_view>()(ke
 
 void Replicator::Impl::SendHello(Link& l, uint64_t now) {
   l.last_hello_ms = now;
-  Hello h{opts.node_id, l.epoch, l.next_seq, opts.cluster_name,
-          l.phase == Link::Phase::kFullCopy ? 0 : l.stream_hlc};
+  l.hello_interval_ms =
+      std::clamp<uint64_t>(l.hello_interval_ms * 2, kFirstHelloRetryMs, kHelloEveryMs);
+  Hello h{opts.node_id,
+          l.epoch,
+          l.next_seq,
+          opts.cluster_name,
+          l.phase == Link::Phase::kFullCopy ? 0 : l.stream_hlc,
+          epoch};
   std::string msg = EncodeHello(h);
   zmq_send(l.socket, msg.data(), msg.size(), ZMQ_DONTWAIT);  // ZMQ_IMMEDIATE: dropped if down
 }
@@ -37,8 +46,42 @@ void Replicator::Impl::ResetLink(Link& l, const std::string& error) {
     l.last_error = error;
     SC_LOG(kInfo, "replication: link to %s: %s", l.address.c_str(), error.c_str());
   }
+  if (l.phase != Link::Phase::kConnecting) l.connecting_since_ms = NowMillis();
   l.phase = Link::Phase::kConnecting;
   l.last_hello_ms = 0;
+  l.hello_interval_ms = 0;
+}
+
+// A new connection now, instead of ZeroMQ's next attempt: after a peer was down for a
+// while its reconnect interval has grown to seconds. A new socket, too (OpenLink).
+void Replicator::Impl::Reconnect(Link& l) {
+  OpenLink(l);
+  l.last_hello_ms = 0;
+  l.hello_interval_ms = 0;
+}
+
+// A peer said HELLO to our publisher, so it is up and names its run. A link still
+// following an older run of it starts over at once: the new run's first writes reach us
+// now, not after kSilenceMs (until then they were only on the peer, and lost with it).
+// Links that have been waiting for an answer a while (from it, or from a peer we never
+// heard from) connect again at once when a run is new to us, for the same reason.
+void Replicator::Impl::NoticePeerRun(const Hello& h, uint64_t now) {
+  uint64_t& known = peer_runs[h.node_id];
+  bool new_run = known != h.sender_epoch;
+  known = h.sender_epoch;
+  for (Link& l : links) {
+    if (l.peer_node != h.node_id && l.peer_node != 0) continue;
+    bool following = l.phase == Link::Phase::kFullCopy || l.phase == Link::Phase::kCatchUp ||
+                     l.phase == Link::Phase::kStreaming;
+    if (following && l.peer_node == h.node_id && l.epoch != h.sender_epoch) {
+      ResetLink(l, "peer restarted");
+      Reconnect(l);
+      SendHello(l, now);
+    } else if (!following && new_run && Elapsed(now, l.connecting_since_ms) >= kReconnectAfterMs) {
+      Reconnect(l);
+      SendHello(l, now);
+    }
+  }
 }
 
 void Replicator::Impl::SavePosition(const Link& l) {
@@ -223,7 +266,7 @@ void Replicator::Impl::TickLinks(uint64_t now) {
   for (Link& l : links) {
     switch (l.phase) {
       case Link::Phase::kConnecting:
-        if (now - l.last_hello_ms >= kHelloEveryMs) SendHello(l, now);
+        if (now - l.last_hello_ms >= l.hello_interval_ms) SendHello(l, now);
         if (l.last_error.empty() && now - std::max(l.last_rx_ms, started_ms) > 5000) {
           // With CURVE, a wrong secret looks like a peer that never answers.
           l.last_error = "no answer: peer down, or cluster secret or name differ";
@@ -235,7 +278,7 @@ void Replicator::Impl::TickLinks(uint64_t now) {
         if (now - l.last_hello_ms >= 10 * kHelloEveryMs) SendHello(l, now);
         break;
       default:
-        if (now - l.last_rx_ms > kSilenceMs) {
+        if (Elapsed(now, l.last_rx_ms) > kSilenceMs) {
           ResetLink(l, "peer silent; reconnecting");
           SendHello(l, now);
         } else if (now - l.last_ack_ms >= kAckEveryMs && l.acked != l.next_seq) {

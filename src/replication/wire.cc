@@ -65,6 +65,7 @@ std::string EncodeHello(const Hello& h) {
   Put64(&o, h.epoch);
   Put64(&o, h.next_seq);
   Put64(&o, h.stream_hlc);
+  Put64(&o, h.sender_epoch);
   std::string_view name = std::string_view(h.cluster).substr(0, kMaxClusterName);
   Put8(&o, static_cast<uint8_t>(name.size()));
   o.append(name);
@@ -77,7 +78,7 @@ bool DecodeHello(std::string_view msg, Hello* h) {
   std::string_view name;
   if (!Expect(r, MsgType::kHello) || !r.U8(&version) || version != kProtocolVersion ||
       !r.U16(&h->node_id) || !r.U64(&h->epoch) || !r.U64(&h->next_seq) || !r.U64(&h->stream_hlc) ||
-      !r.U8(&len) || !r.Bytes(len, &name) || !r.done()) {
+      !r.U64(&h->sender_epoch) || !r.U8(&len) || !r.Bytes(len, &name) || !r.done()) {
     return false;
   }
   h->cluster.assign(name);

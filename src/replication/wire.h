@@ -16,8 +16,9 @@ namespace syncached::replication {
 
 // 2: HELLO carries stream_hlc. 3: a copy streams changes beside its walk (WELCOME start
 // seq), which a version-2 subscriber would drop. 4: WELCOME's sweep bit (a version-3
-// subscriber would take the mode byte as malformed).
-inline constexpr uint8_t kProtocolVersion = 4;
+// subscriber would take the mode byte as malformed). 5: HELLO names the sender's own run
+// (sender_epoch), so a peer recognises a restarted node from its first message.
+inline constexpr uint8_t kProtocolVersion = 5;
 
 enum class MsgType : uint8_t {
   kHello = 1,    // subscriber -> publisher: who I am, where I am
@@ -41,6 +42,10 @@ struct Hello {
   // streaming it: a publisher restarted with its data sends back only its own
   // changes from about then on (a delta copy) instead of its whole store.
   uint64_t stream_hlc = 0;
+  // The epoch of the sender's own publisher: a receiver still following an older run
+  // of the sender knows at once that it restarted and says HELLO to the new run (its
+  // first writes would otherwise wait for a silence timeout, and die with it).
+  uint64_t sender_epoch = 0;
 };
 struct Welcome {
   WelcomeMode mode = WelcomeMode::kStream;

@@ -6,7 +6,7 @@ namespace syncached::replication {
 namespace {
 
 TEST(Wire, HelloRoundTrip) {
-  Hello h{7, 123456789, 42, "prod-eu", 0x123456789abcull};
+  Hello h{7, 123456789, 42, "prod-eu", 0x123456789abcull, 0xfeedull};
   Hello d;
   ASSERT_TRUE(DecodeHello(EncodeHello(h), &d));
   EXPECT_EQ(d.node_id, 7);
@@ -14,6 +14,7 @@ TEST(Wire, HelloRoundTrip) {
   EXPECT_EQ(d.next_seq, 42u);
   EXPECT_EQ(d.cluster, "prod-eu");
   EXPECT_EQ(d.stream_hlc, 0x123456789abcull);
+  EXPECT_EQ(d.sender_epoch, 0xfeedull);
 }
 
 TEST(Wire, WelcomeAndPositions) {
