@@ -185,6 +185,7 @@ struct Replicator::Impl {
   std::string stats_text;  // rendered by the thread twice a second
   bool any_welcomed = false;
   bool all_synced = false;
+  bool curve = false;  // links use CURVE (a cluster secret); set by Start
   std::atomic<uint64_t> auth_failures{0};
   uint64_t refused_hellos = 0;
   uint64_t stat_refused = 0;
@@ -213,7 +214,8 @@ struct CurveKeys {
   unsigned char secret_key[32];
 };
 bool DeriveKeys(const std::string& secret, const std::string& cluster, CurveKeys* keys);
-void RunZapHandler(void* ctx, CurveKeys keys, std::atomic<bool>* stop,
+// `public_key`: the cluster's (32 bytes), the only client key admitted.
+void RunZapHandler(void* ctx, std::string public_key, std::atomic<bool>* stop,
                    std::atomic<uint64_t>* failures);
 
 }  // namespace syncached::replication
