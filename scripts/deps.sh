@@ -9,7 +9,8 @@ build=(cmake ninja-build g++ pkg-config libxxhash-dev libzmq3-dev libsodium-dev 
        libsasl2-modules)
 test=(clang libclang-rt-14-dev libgtest-dev libgmock-dev libbenchmark-dev
       memcached libmemcached-tools python3 python3-pytest python3-pymemcache python3-pylibmc
-      php-cli php-memcached php-memcache gnuplot-nox procps linux-perf strace sasl2-bin)
+      php-cli php-memcached php-memcache gnuplot-nox procps linux-perf strace sasl2-bin
+      iproute2)
 
 want=("${build[@]}")
 [[ "${1:-all}" == build ]] || want+=("${test[@]}")

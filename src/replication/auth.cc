@@ -30,6 +30,7 @@ bool DeriveKeys(const std::string& secret, const std::string& cluster, CurveKeys
   crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(secret.data()),
                             secret.size());
   crypto_generichash_final(&st, seed, sizeof seed);
+  sodium_memzero(&st, sizeof st);  // keyed with the secret
   int rc = crypto_box_seed_keypair(keys->public_key, keys->secret_key, seed);
   sodium_memzero(seed, sizeof seed);
   return rc == 0;
@@ -54,7 +55,7 @@ void Send(void* sock, const std::string& s, bool more) {
 // ZAP (RFC 27) over inproc: request frames version, request id, domain, address,
 // identity, mechanism, credentials...; reply version, request id, status code, text,
 // user id, metadata.
-void RunZapHandler(void* ctx, CurveKeys keys, std::atomic<bool>* stop,
+void RunZapHandler(void* ctx, std::string public_key, std::atomic<bool>* stop,
                    std::atomic<uint64_t>* failures) {
   void* rep = zmq_socket(ctx, ZMQ_REP);
   int linger = 0;
@@ -74,7 +75,7 @@ void RunZapHandler(void* ctx, CurveKeys keys, std::atomic<bool>* stop,
     const std::string& request_id = frames[1];
     const std::string& address = frames[3];
     bool ok = frames[5] == "CURVE" && frames.size() >= 7 && frames[6].size() == 32 &&
-              memcmp(frames[6].data(), keys.public_key, 32) == 0;
+              public_key.size() == 32 && frames[6] == public_key;
     if (!ok) {
       ++*failures;
       SC_LOG(kWarn, "replication: refused peer %s: it does not hold this cluster's secret",

@@ -190,8 +190,8 @@ struct Replicator::Impl {
   uint64_t started_ms = 0;
   void* ctx = nullptr;
   void* router = nullptr;
-  bool curve = false;
-  CurveKeys keys{};  // links opened later need them too
+  bool curve = false;  // links use CURVE (a cluster secret); set by Start
+  CurveKeys keys{};    // links opened later need them too
   void* monitor = nullptr;
   int wake_fd = -1;
   std::thread thread;
@@ -240,7 +240,8 @@ struct Replicator::Impl {
 };
 
 bool DeriveKeys(const std::string& secret, const std::string& cluster, CurveKeys* keys);
-void RunZapHandler(void* ctx, CurveKeys keys, std::atomic<bool>* stop,
+// `public_key`: the cluster's (32 bytes), the only client key admitted.
+void RunZapHandler(void* ctx, std::string public_key, std::atomic<bool>* stop,
                    std::atomic<uint64_t>* failures);
 
 }  // namespace syncached::replication

@@ -1,5 +1,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <string.h>  // explicit_bzero
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <random>
 
 #include "common/log.h"
+#include "common/wipe.h"
 #include "replication/impl.h"
 
 namespace syncached::replication {
@@ -73,13 +75,17 @@ Status Replicator::Start() {
   m.epoch = (NowMillis() << 16) ^ (uint64_t{rd()} & 0xffff);
   m.ctx = zmq_ctx_new();
   m.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  // Kept for the links' sockets, which are opened again on reconnects; libzmq holds
+  // its own copies for their lifetime anyway. Wiped at Stop.
   CurveKeys& keys = m.keys;
   bool curve = m.curve = !m.opts.secret.empty();
   if (curve) {
-    if (!DeriveKeys(m.opts.secret, m.opts.cluster_name, &keys)) {
-      return Status::Invalid("--cluster-secret-file: cannot derive keys (libsodium)");
-    }
-    m.zap_thread = std::thread(RunZapHandler, m.ctx, keys, &m.stop, &m.auth_failures);
+    bool derived = DeriveKeys(m.opts.secret, m.opts.cluster_name, &keys);
+    WipeString(&m.opts.secret);  // not needed again: the keys are what the links use
+    if (!derived) return Status::Invalid("--cluster-secret-file: cannot derive keys (libsodium)");
+    m.zap_thread = std::thread(RunZapHandler, m.ctx,
+                               std::string(reinterpret_cast<const char*>(keys.public_key), 32),
+                               &m.stop, &m.auth_failures);
   } else {
     SC_LOG(kWarn,
            "replication: no --cluster-secret-file: peer links are unauthenticated and "
@@ -171,6 +177,7 @@ bool Replicator::Impl::OpenLink(Link& l) {
 
 void Replicator::Stop() {
   Impl& m = *impl_;
+  WipeString(&m.opts.secret);  // if Start returned before deriving the keys
   if (m.stop.exchange(true)) return;
   if (m.wake_fd >= 0) {
     uint64_t one = 1;
@@ -178,6 +185,7 @@ void Replicator::Stop() {
   }
   if (m.thread.joinable()) m.thread.join();
   if (m.zap_thread.joinable()) m.zap_thread.join();
+  explicit_bzero(&m.keys, sizeof m.keys);
   for (Link& l : m.links) zmq_close(l.socket);
   m.links.clear();
   if (m.router) zmq_close(m.router);
@@ -347,6 +355,7 @@ void Replicator::Impl::RenderStats(uint64_t now) {
   };
   stat("STAT node_id %u\r\n", opts.node_id);
   stat("STAT cluster_name %s\r\n", opts.cluster_name.c_str());
+  stat("STAT auth %s\r\n", curve ? "curve" : "none");
   stat("STAT epoch %" PRIu64 "\r\n", epoch);
   stat("STAT next_seq %" PRIu64 "\r\n", backlog.next_seq());
   stat("STAT backlog_bytes %" PRIu64 "\r\n", backlog.bytes());

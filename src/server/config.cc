@@ -1,16 +1,18 @@
 #include "server/config.h"
 
 #include <getopt.h>
+#include <pwd.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 #include <set>
 #include <sstream>
 
+#include "server/peer_security.h"
 #include "server/version.h"
 
 namespace syncached::server {
@@ -33,6 +35,7 @@ enum LongOnly {
   kOptSyncTimeout,
   kOptSyncTimeoutMode,
   kOptTombstoneTtl,
+  kOptInsecurePeers,
 };
 
 const option kLongOptions[] = {
@@ -76,6 +79,7 @@ const option kLongOptions[] = {
     {"replication-port", required_argument, nullptr, kOptReplicationPort},
     {"cluster-name", required_argument, nullptr, kOptClusterName},
     {"cluster-secret-file", required_argument, nullptr, kOptClusterSecretFile},
+    {"insecure-peers", no_argument, nullptr, kOptInsecurePeers},
     {"backlog-size", required_argument, nullptr, kOptBacklogSize},
     {"join-timeout", required_argument, nullptr, kOptJoinTimeout},
     {"join-mode", required_argument, nullptr, kOptJoinMode},
@@ -119,15 +123,6 @@ uint64_t ParseSize(int opt, const char* arg, uint64_t min, uint64_t max) {
          std::to_string(max) + " bytes)");
   }
   return v;
-}
-
-std::string ReadSecretFile(const char* path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) Fail(std::string("--cluster-secret-file: cannot read '") + path + "'");
-  std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
-  if (secret.size() < 16) Fail("--cluster-secret-file: the secret must be at least 16 bytes");
-  return secret;
 }
 
 uint64_t ParseUnsigned(int opt, const char* arg, uint64_t min, uint64_t max) {
@@ -399,7 +394,11 @@ void Apply(int opt, const char* arg, Config* c) {
       c->cluster_name = arg;
       break;
     case kOptClusterSecretFile:
-      c->cluster_secret = ReadSecretFile(arg);
+      if (!*arg) Fail("--cluster-secret-file: a file is required");
+      c->cluster_secret_file = arg;  // read once parsing is done (CheckPeerSecurity)
+      break;
+    case kOptInsecurePeers:
+      c->insecure_peers = true;
       break;
     case kOptBacklogSize:
       c->backlog_bytes = ParseSize(opt, arg, 1ull << 20, 1ull << 40);
@@ -478,6 +477,33 @@ std::set<int> ParseArgs(std::vector<std::string> args, Config* c, const std::set
   return seen;
 }
 
+// Peer links secure by default (peer_security.h): the secret file is read and checked
+// here, once every source of options is merged; without one, replication must stay on
+// loopback unless --insecure-peers says otherwise.
+void CheckPeerSecurity(Config* c) {
+  if (!c->cluster_secret_file.empty()) {
+    // The file must belong to the user we run as; root started with -u may also read
+    // a file owned by that user (the service account owning its secret).
+    std::vector<uid_t> owners = {geteuid()};
+    if (geteuid() == 0 && !c->user.empty()) {
+      if (const passwd* pw = getpwnam(c->user.c_str())) {
+        if (pw->pw_uid != 0) owners.push_back(pw->pw_uid);
+      }
+    }
+    Status st = ReadSecretFile(c->cluster_secret_file, owners, &c->cluster_secret);
+    if (!st.ok()) Fail("--cluster-secret-file: " + st.message());
+    return;
+  }
+  if (c->peers.empty() || c->insecure_peers) return;
+  std::string exposure = ReplicationExposure(c->listen, c->peers);
+  if (exposure.empty()) return;
+  Fail("replication without --cluster-secret-file is limited to loopback addresses, but " +
+       exposure +
+       ": generate a secret (head -c 32 /dev/urandom | base64 > /etc/syncached/secret; chmod 600 "
+       "/etc/syncached/secret) and give every node --cluster-secret-file /etc/syncached/secret, "
+       "or pass --insecure-peers to accept unauthenticated peers");
+}
+
 }  // namespace
 
 Config ParseCommandLine(int argc, char** argv) {
@@ -492,7 +518,7 @@ Config ParseCommandLine(int argc, char** argv) {
     ParseArgs(file_args, &from_file, {kOptConfig});
     from_file.config_file = c.config_file;
     ParseArgs(args, &from_file, {kOptConfig});
-    c = from_file;
+    c = std::move(from_file);
   }
   // memcached: -U N without -p serves TCP on N as well.
   if (c.udp_specified && !c.tcp_specified && (c.engine.udpport != 0 || c.udp_ephemeral)) {
@@ -517,6 +543,7 @@ Config ParseCommandLine(int argc, char** argv) {
     if (!c.data_dir.empty()) Fail("-e and --data-dir both say where the data is kept; give one");
     c.data_dir = c.engine.memory_file;  // memory_file.h
   }
+  if (!c.show_help && !c.show_version && !c.show_license) CheckPeerSecurity(&c);
   return c;
 }
 
@@ -581,8 +608,13 @@ syncached's own options:
   --peers=<host:port,...>   the other nodes' replication addresses (turns replication on)
   --replication-port=<n>    port for peer links (default: 11212)
   --cluster-name=<name>     peers with another name are refused (default: syncached)
-  --cluster-secret-file=<f> shared secret (>= 16 bytes): peers authenticate and encrypt
-                            with CURVE keys derived from it; without it links are open
+  --cluster-secret-file=<f> shared secret (>= 16 bytes; a regular file of mode 600 or
+                            stricter, owned by the user syncached runs as): peers
+                            authenticate and encrypt with CURVE keys derived from it.
+                            Required unless the replication port's -l addresses and every
+                            peer are loopback (head -c 32 /dev/urandom | base64 > FILE)
+  --insecure-peers          replicate without a secret beyond loopback anyway: whoever can
+                            reach the replication port can read and write the whole cache
   --backlog-size=<bytes>    recent changes kept for peers that reconnect (k/m/g suffix,
                             default: 64m); a peer further behind gets a full copy
   --join-timeout=<secs>     how long a starting node waits for a peer before serving

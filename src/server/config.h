@@ -44,7 +44,8 @@ struct Config {
   std::vector<std::string> peers;          // --peers host:port,...
   uint16_t replication_port = 11212;       // --replication-port
   std::string cluster_name = "syncached";  // --cluster-name
-  std::string cluster_secret;              // read from --cluster-secret-file
+  std::string cluster_secret_file;         // --cluster-secret-file
+  bool insecure_peers = false;             // --insecure-peers: no secret beyond loopback
   uint64_t backlog_bytes = 64ull << 20;    // --backlog-size
   uint32_t join_timeout_ms = 5000;         // --join-timeout (seconds on the command line)
   bool join_refuse = true;                 // --join-mode refuse (default) | error
@@ -52,6 +53,9 @@ struct Config {
   uint32_t sync_timeout_ms = 1000;         // --sync-timeout
   bool sync_timeout_close = false;         // --sync-timeout-mode close (default: ack)
   uint32_t tombstone_ttl = 3600;           // --tombstone-ttl (seconds)
+  // Read from cluster_secret_file at the end of parsing (peer_security.h checks the file).
+  // Never logged or shown; wiped (WipeString) once handed to the replicator.
+  std::string cluster_secret;
   // Persistence (--data-dir turns it on).
   std::string data_dir;  // --data-dir, or -e's path (engine.memory_file, memory_file.h)
   persistence::FsyncPolicy fsync = persistence::FsyncPolicy::kEverySec;  // --fsync

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "common/wipe.h"
 #include "server/config.h"
 #include "server/server.h"
 #include "server/version.h"
@@ -98,6 +99,7 @@ int Main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   syncached::server::Server server(config);
+  syncached::WipeString(&config.cluster_secret);  // the server has its copy
   syncached::Status st = server.Start();
   if (!st.ok()) {
     fprintf(stderr, "syncached: %s\n", st.message().c_str());

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "common/log.h"
+#include "common/wipe.h"
 #include "engine/sasl.h"
 #include "server/memory_file.h"
 
@@ -137,7 +138,6 @@ Status Server::Start() {
   ro.listen = config_.listen;
   ro.port = config_.replication_port;
   ro.cluster_name = config_.cluster_name;
-  ro.secret = config_.cluster_secret;
   ro.backlog_bytes = config_.backlog_bytes;
   ro.join_timeout_ms = config_.join_timeout_ms;
   ro.sync_replicas = config_.sync_replicas;
@@ -154,8 +154,12 @@ Status Server::Start() {
     if (!ps.ok()) return ps;
   }
   if (!config_.peers.empty()) {
+    ro.secret = config_.cluster_secret;
     replicator_ = std::make_unique<replication::Replicator>(ro, store_.get());
   }
+  // The replicator holds the only copy it needs (and wipes it once it derived its keys).
+  WipeString(&ro.secret);
+  WipeString(&config_.cluster_secret);
   if (persistence_ && replicator_) {
     fan_out_ = std::make_unique<FanOutSink>(persistence_.get(), replicator_.get());
     store_->SetSink(fan_out_.get());
