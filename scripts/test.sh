@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds, and runs every test:
-#   1. RelWithDebInfo build: unit tests, integration tests (real clients), bench smoke;
+#   1. RelWithDebInfo build: unit tests, the replication simulator (3 x 1000 seeds),
+#      integration tests (real clients), bench smoke;
 #      then the -O3 Release build scripts/run.sh makes (counted as one test)
-#   2. ASan+UBSan build: unit and integration tests again
+#   2. ASan+UBSan build: unit and integration tests again, the simulator for 3 x 100 seeds
 #   3. clang libFuzzer build: each fuzz target for a short bounded run
 # Ends with one line "N passed, N failed" summing all stages.
 set -uo pipefail
@@ -53,9 +54,10 @@ else
 fi
 
 echo "== ASan+UBSan build"
-if build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSYNCACHED_SANITIZE=ON -DSYNCACHED_BENCH=OFF; then
+if build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSYNCACHED_SANITIZE=ON -DSYNCACHED_BENCH=OFF \
+    -DSYNCACHED_SIM_SEEDS=100; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_ctest build-asan -L 'unit|integration'
+    run_ctest build-asan -L 'unit|integration|sim'
 else
   echo "sanitizer build failed"; failed=$((failed + 1)); status=1
 fi

@@ -1,6 +1,6 @@
 #include <algorithm>
 
-#include "replication/impl.h"
+#include "replication/core.h"
 
 namespace syncached::replication {
 

@@ -1,14 +1,11 @@
 // Publisher side: our own changes into the backlog, and every subscribed peer fed
 // from it (catch-up and streaming) or from a full copy of the store.
-#include <unistd.h>
-#include <zmq.h>
-
 #include <algorithm>
 #include <cstring>
 #include <functional>
 
 #include "common/log.h"
-#include "replication/impl.h"
+#include "replication/core.h"
 
 namespace syncached::replication {
 namespace {
@@ -31,26 +28,26 @@ constexpr uint64_t kSameRunMarginHlc = uint64_t{1000} << 16;
 
 // The newest ticket this thread's changes got, and the newest it waited for.
 struct ThreadTicket {
-  const void* owner = nullptr;
+  uint64_t owner = 0;  // Core::instance_ (an address could be a later Core's)
   uint64_t ticket = 0, waited = 0;
 };
 thread_local ThreadTicket tl_ticket;
 }  // namespace
 
-void Replicator::OnChange(const record::ChangeView& change) {
+bool Core::OnChange(const record::ChangeView& change) {
   // Only changes this node originated travel: peers hear others' from the others.
-  if (change.version.node != impl_->opts.node_id) return;
-  Pending& p = impl_->pending;
+  if (change.version.node != opts_.node_id) return false;
+  Pending& p = pending_;
   bool wake;
   {
     std::lock_guard lock(p.mu);
-    if (p.overflowed) return;
+    if (p.overflowed) return false;
     wake = p.open.empty() && p.sealed.empty();
     if (p.open_count == 0) p.open_first_ticket = p.tickets + 1;
     record::EncodeChange(change, &p.open);
     p.nonempty.store(true, std::memory_order_seq_cst);
     ++p.open_count;
-    tl_ticket.owner = this;
+    if (tl_ticket.owner != instance_) tl_ticket = {instance_, 0, 0};
     tl_ticket.ticket = ++p.tickets;
     if (p.open.size() >= kSealBytes) {
       p.bytes += p.open.size();
@@ -61,7 +58,7 @@ void Replicator::OnChange(const record::ChangeView& change) {
       p.open_count = 0;
       // The replication thread fell this far behind: rather than grow without bound,
       // drop the queue and make every peer take a full copy (new epoch).
-      if (p.bytes > std::max(kMinPendingBytes, impl_->opts.backlog_bytes)) {
+      if (p.bytes > std::max(kMinPendingBytes, opts_.backlog_bytes)) {
         p.overflowed = true;
         p.sealed.clear();
         p.sealed_counts.clear();
@@ -70,91 +67,80 @@ void Replicator::OnChange(const record::ChangeView& change) {
       }
     }
   }
-  // Only a sleeping replication thread needs the eventfd: while it is busy it polls
-  // every millisecond, and a write per change would double a writer's syscalls.
-  // (Dekker-style: we publish `nonempty` then read `sleeping`; the thread publishes
-  // `sleeping` then reads `nonempty`, both seq_cst, so one of us sees the other.)
-  // A worker that will wait for this change (--sync-replicas) wakes it itself.
-  if (wake && impl_->sleeping.load(std::memory_order_seq_cst)) {
-    uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = write(impl_->wake_fd, &one, sizeof one);
-  }
+  // The driver wakes the thread only if it sleeps (see Replicator::OnChange).
+  return wake;
 }
 
-void Replicator::Impl::DrainPending() {
+void Core::DrainPending() {
   std::vector<std::string> runs;
   std::vector<uint32_t> counts;
   std::vector<uint64_t> first_tickets;
   bool overflowed;
   {
-    std::lock_guard lock(pending.mu);
-    runs.swap(pending.sealed);
-    counts.swap(pending.sealed_counts);
-    first_tickets.swap(pending.sealed_first_tickets);
-    if (!pending.open.empty()) {
-      runs.push_back(std::move(pending.open));
-      counts.push_back(pending.open_count);
-      first_tickets.push_back(pending.open_first_ticket);
-      pending.open.clear();
-      pending.open_count = 0;
+    std::lock_guard lock(pending_.mu);
+    runs.swap(pending_.sealed);
+    counts.swap(pending_.sealed_counts);
+    first_tickets.swap(pending_.sealed_first_tickets);
+    if (!pending_.open.empty()) {
+      runs.push_back(std::move(pending_.open));
+      counts.push_back(pending_.open_count);
+      first_tickets.push_back(pending_.open_first_ticket);
+      pending_.open.clear();
+      pending_.open_count = 0;
     }
-    pending.bytes = 0;
-    pending.nonempty.store(false, std::memory_order_seq_cst);
-    overflowed = pending.overflowed;
-    pending.overflowed = false;
+    pending_.bytes = 0;
+    pending_.nonempty.store(false, std::memory_order_seq_cst);
+    overflowed = pending_.overflowed;
+    pending_.overflowed = false;
   }
   if (overflowed) {
     SC_LOG(kWarn, "replication: change queue overflowed; peers will take a full copy");
-    ++overflows;
-    epoch = (NowMillis() << 16) | ((epoch + 1) & 0xffff);
-    backlog.Clear();
-    for (auto& [id, s] : sessions) {
+    ++overflows_;
+    epoch_ = (WallMillis() << 16) | ((epoch_ + 1) & 0xffff);
+    backlog_.Clear();
+    for (auto& [id, s] : sessions_) {
       s.queued.clear();
       StartCopy(s, 0);
     }
   }
   uint64_t pin = UINT64_MAX;
-  uint64_t now = NowMillis();
-  for (const auto& [id, s] : sessions) {
+  uint64_t now = now_;
+  for (const auto& [id, s] : sessions_) {
     // Only a copy that is moving: one stuck on a paused peer must not hold memory.
     if (s.mode == Session::Mode::kFullCopy && !s.gone &&
         Elapsed(now, s.last_sent_ms) < kStalledMs) {
       pin = std::min(pin, s.next_seq);
     }
   }
-  backlog.set_pin(pin);
-  uint64_t hlc = store->hlc().Last();
+  backlog_.set_pin(pin);
+  uint64_t hlc = store_->hlc().Last();
   for (size_t i = 0; i < runs.size(); ++i) {
     std::string msg;
     msg.reserve(runs[i].size() + 21);
-    BeginBatch(epoch, backlog.next_seq(), counts[i], &msg);
+    BeginBatch(epoch_, backlog_.next_seq(), counts[i], &msg);
     msg.append(runs[i]);
-    if (opts.sync_replicas > 0) {
-      ticket_runs.push_back({backlog.next_seq(), first_tickets[i], counts[i]});
+    if (opts_.sync_replicas > 0) {
+      ticket_runs_.push_back({backlog_.next_seq(), first_tickets[i], counts[i]});
       // Without enough peers nothing is acknowledged and the waiters time out: keep
       // the map bounded meanwhile.
-      if (ticket_runs.size() > 65536) ticket_runs.pop_front();
+      if (ticket_runs_.size() > 65536) ticket_runs_.pop_front();
     }
-    backlog.Append(backlog.next_seq(), counts[i], hlc, std::move(msg));
+    backlog_.Append(backlog_.next_seq(), counts[i], hlc, std::move(msg));
   }
 }
 
-// One message to one peer without blocking. With ZMQ_ROUTER_MANDATORY a full pipe
-// answers EAGAIN (the peer is slow: keep the message) and a vanished peer
-// EHOSTUNREACH (drop the session).
-bool Replicator::Impl::TrySend(Session& s, const std::string& msg) {
-  if (zmq_send(router, s.identity.data(), s.identity.size(), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
-    if (zmq_errno() == EHOSTUNREACH) s.gone = true;
-    return false;
-  }
-  // The identity frame is in: the body goes with it (same pipe, never EAGAIN now).
-  zmq_send(router, msg.data(), msg.size(), 0);
+// One message to one peer without blocking: a full pipe (the peer is slow) keeps the
+// message, a vanished peer drops the session.
+bool Core::TrySend(Session& s, const std::string& msg) {
+  Transport::Sent sent = transport_->ToSubscriber(s.identity, msg);
+  if (sent == Transport::Sent::kGone) s.gone = true;
+  if (sent != Transport::Sent::kOk) return false;
   s.bytes_sent += msg.size();
-  s.last_sent_ms = NowMillis();
+  s.last_sent_ms = now_;
   return true;
 }
 
-bool Replicator::Impl::SendTo(Session& s, std::string msg) {
+bool Core::SendTo(Session& s, std::string msg) {
   if (s.gone) return false;
   if (!s.queued.empty() || !TrySend(s, msg)) {
     if (!s.gone) s.queued.push_back(std::move(msg));
@@ -163,25 +149,22 @@ bool Replicator::Impl::SendTo(Session& s, std::string msg) {
   return true;
 }
 
-void Replicator::Impl::HandleHello(const std::string& identity, const Hello& h, uint64_t now) {
-  if (h.cluster != opts.cluster_name || h.node_id == opts.node_id || h.node_id == 0) {
-    const char* why = h.cluster != opts.cluster_name ? "cluster name differs"
-                      : h.node_id == 0               ? "peer has no node id"
-                                                     : "peer uses this node's id";
+void Core::HandleHello(const std::string& identity, const Hello& h) {
+  uint64_t now = now_;
+  if (h.cluster != opts_.cluster_name || h.node_id == opts_.node_id || h.node_id == 0) {
+    const char* why = h.cluster != opts_.cluster_name ? "cluster name differs"
+                      : h.node_id == 0                ? "peer has no node id"
+                                                      : "peer uses this node's id";
     SC_LOG(kWarn, "replication: refused node %u from cluster '%.40s': %s", h.node_id,
            h.cluster.c_str(), why);
-    {
-      std::lock_guard lock(mu);
-      ++refused_hellos;
-    }
+    ++refused_hellos_;
     std::string reply = EncodeRefuse(why);
-    zmq_send(router, identity.data(), identity.size(), ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    zmq_send(router, reply.data(), reply.size(), ZMQ_DONTWAIT);
+    transport_->ToSubscriber(identity, reply);
     return;
   }
   // A subscriber says HELLO again every 20, 40, 80 ms ... until it hears from us: a
   // repeat of the request a live session already answers would only restart its copy.
-  if (auto it = sessions.find(identity); it != sessions.end()) {
+  if (auto it = sessions_.find(identity); it != sessions_.end()) {
     const Session& old = it->second;
     if (!old.gone && Elapsed(now, old.hello_ms) < kRepeatHelloMs && old.hello.epoch == h.epoch &&
         old.hello.next_seq == h.next_seq && old.hello.stream_hlc == h.stream_hlc &&
@@ -190,22 +173,22 @@ void Replicator::Impl::HandleHello(const std::string& identity, const Hello& h, 
     }
   }
   bool can_stream =
-      h.epoch == epoch && h.next_seq >= backlog.front_seq() && h.next_seq <= backlog.next_seq();
+      h.epoch == epoch_ && h.next_seq >= backlog_.front_seq() && h.next_seq <= backlog_.next_seq();
   // A peer that followed an earlier run of this node may lack changes that run made
   // and never sent it: the ones that reached only other peers before this node died,
   // or (with --data-dir) only our disk. Whatever copy it gets from us must hold them,
   // so a node that started empty answers it only once its own initial sync from the
   // peers is done; the peer says HELLO again meanwhile.
-  bool earlier_run = h.epoch != 0 && h.epoch != epoch;
-  if (!can_stream && earlier_run && !opts.has_data && !initial_sync_done) {
+  bool earlier_run = h.epoch != 0 && h.epoch != epoch_;
+  if (!can_stream && earlier_run && !opts_.has_data && !initial_sync_done_) {
     // Answered the moment the sync is done (UpdateGate), before we serve clients, so
     // the peer follows our first writes.
-    sessions.erase(identity);
-    deferred_hellos[h.node_id] = {identity, h};
+    sessions_.erase(identity);
+    deferred_hellos_[h.node_id] = {identity, h};
     return;
   }
-  deferred_hellos.erase(h.node_id);
-  Session& s = sessions[identity];
+  deferred_hellos_.erase(h.node_id);
+  Session& s = sessions_[identity];
   s.identity = identity;
   s.node_id = h.node_id;
   s.queued.clear();
@@ -219,12 +202,12 @@ void Replicator::Impl::HandleHello(const std::string& identity, const Hello& h, 
     s.mode = Session::Mode::kStream;
     s.next_seq = start;
     s.sent_hlc = h.stream_hlc;
-    if (start < backlog.next_seq()) ++s.catch_ups;
+    if (start < backlog_.next_seq()) ++s.catch_ups;
     SC_LOG(kInfo, "replication: node %u catches up from seq %llu (%llu behind)", h.node_id,
            static_cast<unsigned long long>(start),
-           static_cast<unsigned long long>(backlog.next_seq() - start));
+           static_cast<unsigned long long>(backlog_.next_seq() - start));
     SendTo(s, EncodeWelcome(
-                  {WelcomeMode::kStream, epoch, start, opts.node_id, opts.sync_replicas > 0}));
+                  {WelcomeMode::kStream, epoch_, start, opts_.node_id, opts_.sync_replicas > 0}));
   } else {
     // The peer was streaming us (this run, or an earlier one) up to stream_hlc: all it
     // lacks is what we originated after that (in our store; an earlier run's from our
@@ -232,7 +215,7 @@ void Replicator::Impl::HandleHello(const std::string& identity, const Hello& h, 
     // and HLC order differ by at most the moment between a version and its queueing)
     // replace the whole store; items others wrote since reach it from them.
     uint64_t margin = earlier_run ? kDeltaMarginHlc : kSameRunMarginHlc;
-    if ((earlier_run || h.epoch == epoch) && h.stream_hlc > margin &&
+    if ((earlier_run || h.epoch == epoch_) && h.stream_hlc > margin &&
         DeltaIsWhole(s, h.stream_hlc - margin)) {
       ++s.delta_copies;
       SC_LOG(kInfo, "replication: delta copy to node %u (our changes since its last one%s)",
@@ -250,8 +233,8 @@ void Replicator::Impl::HandleHello(const std::string& identity, const Hello& h, 
 // A delta copy carries our deletes as tombstones; once one of those since `since` was
 // purged (a peer away longer than --tombstone-ttl), the delta would leave that key
 // alive on the peer for good, so the peer gets a full copy and sweeps instead.
-bool Replicator::Impl::DeltaIsWhole(const Session& s, uint64_t since) {
-  if (store->HoldsOwnDeletesSince(since)) return true;
+bool Core::DeltaIsWhole(const Session& s, uint64_t since) {
+  if (store_->HoldsOwnDeletesSince(since)) return true;
   SC_LOG(kWarn,
          "replication: node %u was away longer than our tombstones are kept; it gets a full "
          "copy and drops what we no longer hold",
@@ -262,9 +245,9 @@ bool Replicator::Impl::DeltaIsWhole(const Session& s, uint64_t since) {
 // Our store holds every item we originated that we still have (so a peer may drop
 // those of ours it holds and we do not): we loaded our data from disk, or took a copy
 // from a peer. A node that started empty and serves alone may have lost some.
-bool Replicator::Impl::HoldsAllOwnItems() const {
-  if (opts.has_data) return true;
-  for (const Link& l : links) {
+bool Core::HoldsAllOwnItems() const {
+  if (opts_.has_data) return true;
+  for (const Link& l : links_) {
     if (l.synced) return true;
   }
   return false;
@@ -274,23 +257,23 @@ bool Replicator::Impl::HoldsAllOwnItems() const {
 // changes made meanwhile are streamed beside it, from the sequence it started at: the
 // peer applies both by version, so the backlog only holds what is not sent yet and no
 // copy, however long, is overtaken by the writes running beside it.
-void Replicator::Impl::StartCopy(Session& s, uint64_t delta_since) {
+void Core::StartCopy(Session& s, uint64_t delta_since) {
   s.mode = Session::Mode::kFullCopy;
   s.snap_shard = 0;
   s.copy_items = 0;
   s.delta_since = delta_since;
   s.rewalk = false;
-  s.next_seq = backlog.next_seq();
-  s.sent_hlc = store->hlc().Last();
+  s.next_seq = backlog_.next_seq();
+  s.sent_hlc = store_->hlc().Last();
   s.sweep = delta_since == 0 && HoldsAllOwnItems();
-  SendTo(s, EncodeWelcome({WelcomeMode::kFullCopy, epoch, s.next_seq, opts.node_id,
-                           opts.sync_replicas > 0, s.sweep}));
+  SendTo(s, EncodeWelcome({WelcomeMode::kFullCopy, epoch_, s.next_seq, opts_.node_id,
+                           opts_.sync_replicas > 0, s.sweep}));
   // Our newest flush_all first: a peer that missed it (down longer than the backlog
   // covers) drops its older items as we did; no item in the walk is older than it.
   std::string msg;
   uint32_t count = 0;
   BeginSnap(0, &msg);
-  store->SnapshotFlushes([&](const record::ChangeView& c) {
+  store_->SnapshotFlushes([&](const record::ChangeView& c) {
     record::EncodeChange(c, &msg);
     ++count;
   });
@@ -303,11 +286,11 @@ void Replicator::Impl::StartCopy(Session& s, uint64_t delta_since) {
 // Sends the backlog from s.next_seq while ZeroMQ takes it. False when the session
 // cannot go on streaming now (its pipe is full, or it fell out of the backlog and a
 // copy starts instead).
-bool Replicator::Impl::PumpStream(Session& s) {
-  while (s.next_seq < backlog.next_seq() && s.queued.empty()) {
+bool Core::PumpStream(Session& s) {
+  while (s.next_seq < backlog_.next_seq() && s.queued.empty()) {
     uint64_t first, hlc;
     uint32_t count;
-    const std::string* msg = backlog.Find(s.next_seq, &first, &count, &hlc);
+    const std::string* msg = backlog_.Find(s.next_seq, &first, &count, &hlc);
     if (!msg) {
       // Fell out of the backlog (a slow or stopped peer; a copy stuck on one holds no
       // memory). After a copy, what it lacks is our changes since the last batch it was
@@ -323,10 +306,10 @@ bool Replicator::Impl::PumpStream(Session& s) {
                "replication: node %u fell behind the backlog during its copy; resending "
                "our changes since in one more pass",
                s.node_id);
-        s.next_seq = backlog.next_seq();
-        s.sent_hlc = store->hlc().Last();
-        SendTo(s, EncodeWelcome({WelcomeMode::kFullCopy, epoch, s.next_seq, opts.node_id,
-                                 opts.sync_replicas > 0, s.sweep}));
+        s.next_seq = backlog_.next_seq();
+        s.sent_hlc = store_->hlc().Last();
+        SendTo(s, EncodeWelcome({WelcomeMode::kFullCopy, epoch_, s.next_seq, opts_.node_id,
+                                 opts_.sync_replicas > 0, s.sweep}));
         return false;
       }
       bool delta =
@@ -347,19 +330,20 @@ bool Replicator::Impl::PumpStream(Session& s) {
 
 // Moves one session forward as far as ZeroMQ accepts without blocking. Returns true
 // when it still has work (so the loop polls again soon).
-bool Replicator::Impl::PumpSession(Session& s, uint64_t now) {
+bool Core::PumpSession(Session& s) {
+  uint64_t now = now_;
   while (!s.queued.empty()) {
     if (!TrySend(s, s.queued.front())) return !s.gone;
     s.queued.pop_front();
   }
   if (s.mode == Session::Mode::kFullCopy) {
-    while (s.snap_shard < store->shard_count()) {
+    while (s.snap_shard < store_->shard_count()) {
       if (!PumpStream(s)) return true;
       std::string msg;
       uint32_t count = 0;
       BeginSnap(0, &msg);
-      store->SnapshotShard(s.snap_shard, [&](const record::ChangeView& c) {
-        if (s.delta_since && (c.version.node != opts.node_id || c.version.hlc < s.delta_since)) {
+      store_->SnapshotShard(s.snap_shard, [&](const record::ChangeView& c) {
+        if (s.delta_since && (c.version.node != opts_.node_id || c.version.hlc < s.delta_since)) {
           return;
         }
         record::EncodeChange(c, &msg);
@@ -391,7 +375,7 @@ bool Replicator::Impl::PumpSession(Session& s, uint64_t now) {
     // Its millis: our clock's reading now, below every version we issue later (a
     // sweeping subscriber judges only our items older than it).
     SendTo(s, EncodePosition(MsgType::kSnapEnd,
-                             {epoch, s.next_seq, record::HlcMillis(store->hlc().Last())}));
+                             {epoch_, s.next_seq, record::HlcMillis(store_->hlc().Last())}));
     SC_LOG(kInfo, "replication: %s copy to node %u sent (%llu records)",
            s.delta_since ? "delta" : "full", s.node_id,
            static_cast<unsigned long long>(s.copy_items));
@@ -399,90 +383,70 @@ bool Replicator::Impl::PumpSession(Session& s, uint64_t now) {
     s.last_ping_ms = 0;  // the peer is caught up: say so now, not in kPingMs
   }
   PumpStream(s);
-  if (now - s.last_ping_ms >= kPingMs) {
+  if (Elapsed(now, s.last_ping_ms) >= kPingMs || s.last_ping_ms == 0) {
     s.last_ping_ms = now;
-    SendTo(s, EncodePosition(MsgType::kPing, {epoch, backlog.next_seq(), now}));
+    SendTo(s, EncodePosition(MsgType::kPing, {epoch_, backlog_.next_seq(), WallMillis()}));
   }
   return !s.queued.empty();
 }
 
-void Replicator::Impl::PumpSessions(uint64_t now, bool* busy) {
-  for (auto it = sessions.begin(); it != sessions.end();) {
+void Core::PumpSessions(bool* busy) {
+  uint64_t now = now_;
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
     Session& s = it->second;
     if (s.gone || Elapsed(now, s.last_heard_ms) > kSessionTimeoutMs) {
       SC_LOG(kInfo, "replication: node %u stopped acknowledging; dropping its session", s.node_id);
-      it = sessions.erase(it);
+      it = sessions_.erase(it);
       continue;
     }
-    if (PumpSession(s, now) || s.mode == Session::Mode::kFullCopy) *busy = true;
+    if (PumpSession(s) || s.mode == Session::Mode::kFullCopy) *busy = true;
     ++it;
   }
 }
 
-void Replicator::Impl::ServeRouter() {
-  for (int i = 0; i < 256; ++i) {
-    zmq_msg_t id, body;
-    zmq_msg_init(&id);
-    if (zmq_msg_recv(&id, router, ZMQ_DONTWAIT) < 0) {
-      zmq_msg_close(&id);
-      return;
-    }
-    std::string identity(static_cast<char*>(zmq_msg_data(&id)), zmq_msg_size(&id));
-    bool more = zmq_msg_more(&id);
-    zmq_msg_close(&id);
-    if (!more) continue;
-    zmq_msg_init(&body);
-    zmq_msg_recv(&body, router, 0);
-    std::string_view msg(static_cast<char*>(zmq_msg_data(&body)), zmq_msg_size(&body));
-    // Drop any further frames: our protocol has exactly two.
-    while (zmq_msg_more(&body)) {
-      zmq_msg_close(&body);
-      zmq_msg_init(&body);
-      zmq_msg_recv(&body, router, 0);
-    }
-    MsgType type;
-    Hello hello;
-    Position pos;
-    if (!PeekType(msg, &type)) {
-      // fallthrough to the malformed case below
-    } else if (type == MsgType::kHello && DecodeHello(msg, &hello)) {
-      uint64_t now = NowMillis();
-      if (hello.cluster == opts.cluster_name) NoticePeerRun(hello, now);
-      HandleHello(identity, hello, now);
-      zmq_msg_close(&body);
-      continue;
-    } else if (type == MsgType::kAck && DecodePosition(msg, &pos)) {
-      auto it = sessions.find(identity);
-      if (it != sessions.end()) {
-        it->second.last_heard_ms = NowMillis();
-        if (pos.epoch == epoch) it->second.acked_seq = pos.seq;
-        if (opts.sync_replicas > 0) AdvanceAcked();
-      }
-      zmq_msg_close(&body);
-      continue;
-    }
-    // Untrusted input that is not a valid message: forget the peer's session; it
-    // will say HELLO again. Other peers are unaffected.
-    SC_LOG(kWarn, "replication: malformed message from a subscriber; resetting its session");
-    sessions.erase(identity);
-    zmq_msg_close(&body);
+void Core::OnSubscriberMessage(const std::string& identity, std::string_view msg, uint64_t now) {
+  now_ = now;
+  MsgType type;
+  Hello hello;
+  Position pos;
+  if (!PeekType(msg, &type)) {
+    // fallthrough to the malformed case below
+  } else if (type == MsgType::kHello && DecodeHello(msg, &hello)) {
+    if (hello.cluster == opts_.cluster_name) NoticePeerRun(hello);
+    HandleHello(identity, hello);
+    return;
+  } else if (type == MsgType::kAck && DecodePosition(msg, &pos)) {
+    HandleAck(identity, pos);
+    return;
   }
+  // Untrusted input that is not a valid message: forget the peer's session; it will
+  // say HELLO again. Other peers are unaffected.
+  SC_LOG(kWarn, "replication: malformed message from a subscriber; resetting its session");
+  sessions_.erase(identity);
+}
+
+void Core::HandleAck(const std::string& identity, const Position& pos) {
+  auto it = sessions_.find(identity);
+  if (it == sessions_.end()) return;
+  it->second.last_heard_ms = now_;
+  if (pos.epoch == epoch_) it->second.acked_seq = pos.seq;
+  if (opts_.sync_replicas > 0) AdvanceAcked();
 }
 
 // --sync-replicas: the K-th highest acknowledged sequence among streaming peers
 // covers every change below it; their tickets are released to waiting workers.
-void Replicator::Impl::AdvanceAcked() {
+void Core::AdvanceAcked() {
   std::vector<uint64_t> acked;
-  for (const auto& [id, s] : sessions) {
+  for (const auto& [id, s] : sessions_) {
     if (!s.gone && s.mode == Session::Mode::kStream) acked.push_back(s.acked_seq);
   }
-  if (acked.size() < opts.sync_replicas) return;
-  std::nth_element(acked.begin(), acked.begin() + (opts.sync_replicas - 1), acked.end(),
+  if (acked.size() < opts_.sync_replicas) return;
+  std::nth_element(acked.begin(), acked.begin() + (opts_.sync_replicas - 1), acked.end(),
                    std::greater<>());
-  uint64_t covered = acked[opts.sync_replicas - 1];  // every seq < covered is applied there
+  uint64_t covered = acked[opts_.sync_replicas - 1];  // every seq < covered is applied there
   uint64_t released = 0;
-  while (!ticket_runs.empty() && ticket_runs.front().first_seq < covered) {
-    TicketRun& r = ticket_runs.front();
+  while (!ticket_runs_.empty() && ticket_runs_.front().first_seq < covered) {
+    TicketRun& r = ticket_runs_.front();
     uint64_t n = std::min(r.count, covered - r.first_seq);
     released = r.first_ticket + n - 1;
     if (n < r.count) {
@@ -491,39 +455,27 @@ void Replicator::Impl::AdvanceAcked() {
       r.count -= n;
       break;
     }
-    ticket_runs.pop_front();
+    ticket_runs_.pop_front();
   }
-  if (released > acked_ticket.load(std::memory_order_relaxed)) {
-    acked_ticket.store(released, std::memory_order_seq_cst);  // see IsAcked
-    if (ack_listener) ack_listener(released);
+  if (released > acked_ticket_.load(std::memory_order_relaxed)) {
+    acked_ticket_.store(released, std::memory_order_seq_cst);  // see IsAcked
+    if (ack_listener_) ack_listener_(released);
   }
 }
 
-uint64_t Replicator::BeginSyncWait() {
-  Impl& m = *impl_;
-  if (m.opts.sync_replicas == 0 || tl_ticket.owner != this) return 0;
+uint64_t Core::BeginSyncWait() {
+  if (opts_.sync_replicas == 0 || tl_ticket.owner != instance_) return 0;
   uint64_t t = tl_ticket.ticket;
   if (t <= tl_ticket.waited) return 0;
   tl_ticket.waited = t;
-  if (t <= m.acked_ticket.load(std::memory_order_acquire)) return 0;
-  ++m.sync_waits;
-  // No millisecond of the thread's busy polling to lose: the client is waiting.
-  uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = write(m.wake_fd, &one, sizeof one);
+  if (t <= acked_ticket_.load(std::memory_order_acquire)) return 0;
+  ++sync_waits_;
   return t;
 }
 
-bool Replicator::IsAcked(uint64_t ticket) const {
-  return impl_->acked_ticket.load(std::memory_order_seq_cst) >= ticket;
-}
-
-void Replicator::EndSyncWait(uint64_t waited_us, bool timed_out) {
-  impl_->sync_wait_us.fetch_add(waited_us, std::memory_order_relaxed);
-  if (timed_out) impl_->sync_timeouts.fetch_add(1, std::memory_order_relaxed);
-}
-
-void Replicator::SetAckListener(std::function<void(uint64_t)> fn) {
-  impl_->ack_listener = std::move(fn);
+void Core::EndSyncWait(uint64_t waited_us, bool timed_out) {
+  sync_wait_us_.fetch_add(waited_us, std::memory_order_relaxed);
+  if (timed_out) sync_timeouts_.fetch_add(1, std::memory_order_relaxed);
 }
 
 }  // namespace syncached::replication

@@ -18,6 +18,12 @@
 
 namespace syncached::replication {
 
+uint64_t SteadyMillis() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
 uint64_t NowMillis() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::system_clock::now().time_since_epoch())
@@ -27,10 +33,6 @@ uint64_t NowMillis() {
 namespace {
 constexpr int kSendHwm = 64;  // messages (~256 KB each) queued per peer at most
 constexpr int kRecvHwm = 256;
-// A peer heard from this recently is expected to follow our stream: before we serve
-// (for at most kFollowerWaitMs after our sync) and before a SIGTERM lets us exit.
-constexpr uint64_t kFollowerGraceMs = 3000;
-constexpr uint64_t kFollowerWaitMs = 2000;
 
 void SetInt(void* sock, int opt, int v) { zmq_setsockopt(sock, opt, &v, sizeof v); }
 
@@ -40,21 +42,6 @@ std::string Endpoint(const std::string& host, uint16_t port) {
   return "tcp://" + h + ":" + std::to_string(port);
 }
 
-const char* PhaseName(Link::Phase p) {
-  switch (p) {
-    case Link::Phase::kConnecting:
-      return "connecting";
-    case Link::Phase::kFullCopy:
-      return "full_copy";
-    case Link::Phase::kCatchUp:
-      return "catch_up";
-    case Link::Phase::kStreaming:
-      return "streaming";
-    case Link::Phase::kRefused:
-      return "refused";
-  }
-  return "unknown";
-}
 }  // namespace
 
 Replicator::Replicator(const Options& options, storage::Store* store)
@@ -69,10 +56,16 @@ Status Replicator::Start() {
     return Status::Invalid("--sync-replicas: more than the " + std::to_string(m.opts.peers.size()) +
                            " peer(s) given with --peers");
   }
-  // The epoch names this run of the publisher: a subscriber that saw another epoch
-  // cannot trust our sequence numbers and takes a full copy.
-  std::random_device rd;
-  m.epoch = (NowMillis() << 16) ^ (uint64_t{rd()} & 0xffff);
+  for (const std::string& peer : m.opts.peers) {
+    size_t colon = peer.rfind(':');
+    if (colon == std::string::npos || colon == 0) {
+      return Status::Invalid("--peers: expected host:port, got '" + peer + "'");
+    }
+    std::string host = peer.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+    m.link_endpoints.push_back(
+        Endpoint(host, static_cast<uint16_t>(std::stoi(peer.substr(colon + 1)))));
+  }
   m.ctx = zmq_ctx_new();
   m.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   // Kept for the links' sockets, which are opened again on reconnects; libzmq holds
@@ -116,36 +109,21 @@ Status Replicator::Start() {
       return Status::Io("--replication-port: cannot bind " + ep + ": " + zmq_strerror(zmq_errno()));
     }
   }
-  for (const std::string& peer : m.opts.peers) {
-    size_t colon = peer.rfind(':');
-    if (colon == std::string::npos || colon == 0) {
-      return Status::Invalid("--peers: expected host:port, got '" + peer + "'");
-    }
-    Link l;
-    l.address = peer;
-    std::string host = peer.substr(0, colon);
-    if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-    l.endpoint = Endpoint(host, static_cast<uint16_t>(std::stoi(peer.substr(colon + 1))));
-    if (!m.OpenLink(l)) {
-      return Status::Invalid("--peers: cannot connect to " + l.endpoint + ": " +
+  m.link_sockets.assign(m.link_endpoints.size(), nullptr);
+  for (size_t i = 0; i < m.link_endpoints.size(); ++i) {
+    if (!m.OpenLink(i)) {
+      return Status::Invalid("--peers: cannot connect to " + m.link_endpoints[i] + ": " +
                              zmq_strerror(zmq_errno()));
     }
-    // Resume where the data on disk left this peer's stream: a catch-up from its
-    // backlog if it is still there, a full copy otherwise.
-    auto saved = m.opts.saved_positions.find("peer:" + peer);
-    unsigned long long saved_epoch = 0, saved_seq = 0, saved_hlc = 0;
-    if (saved != m.opts.saved_positions.end() &&
-        sscanf(saved->second.c_str(), "%llu %llu %llu", &saved_epoch, &saved_seq, &saved_hlc) >=
-            2) {
-      l.epoch = saved_epoch;
-      l.next_seq = saved_seq;
-      l.stream_hlc = saved_hlc;
-      l.phase = Link::Phase::kConnecting;
-    }
-    m.links.push_back(std::move(l));
   }
-  m.started_ms = NowMillis();
-  for (Link& l : m.links) l.connecting_since_ms = m.started_ms;
+  // The epoch names this run of the publisher: a subscriber that saw another epoch
+  // cannot trust our sequence numbers and takes a copy.
+  std::random_device rd;
+  uint64_t now = NowMillis();
+  Options core_opts = m.opts;
+  m.core = std::make_unique<Core>(core_opts, m.store, &m, (now << 16) ^ (uint64_t{rd()} & 0xffff),
+                                  SteadyMillis());
+  if (m.ack_listener) m.core->SetAckListener(std::move(m.ack_listener));
   {
     std::lock_guard lock(m.mu);
     m.all_synced = false;
@@ -158,22 +136,41 @@ Status Replicator::Start() {
 
 // A DEALER connected to the link's peer (a fresh one on each call: messages still in an
 // old socket's pipes must not reach the peer's new run under an identity about to die).
-bool Replicator::Impl::OpenLink(Link& l) {
-  if (l.socket) zmq_close(l.socket);
-  l.socket = zmq_socket(ctx, ZMQ_DEALER);
-  SetInt(l.socket, ZMQ_LINGER, 0);
-  SetInt(l.socket, ZMQ_IMMEDIATE, 1);
-  SetInt(l.socket, ZMQ_SNDHWM, 16);
-  SetInt(l.socket, ZMQ_RCVHWM, kRecvHwm);
-  SetInt(l.socket, ZMQ_RECONNECT_IVL, 100);
-  SetInt(l.socket, ZMQ_RECONNECT_IVL_MAX, 2000);
+bool Replicator::Impl::OpenLink(size_t i) {
+  void*& sock = link_sockets[i];
+  if (sock) zmq_close(sock);
+  sock = zmq_socket(ctx, ZMQ_DEALER);
+  SetInt(sock, ZMQ_LINGER, 0);
+  SetInt(sock, ZMQ_IMMEDIATE, 1);
+  SetInt(sock, ZMQ_SNDHWM, 16);
+  SetInt(sock, ZMQ_RCVHWM, kRecvHwm);
+  SetInt(sock, ZMQ_RECONNECT_IVL, 100);
+  SetInt(sock, ZMQ_RECONNECT_IVL_MAX, 2000);
   if (curve) {
-    zmq_setsockopt(l.socket, ZMQ_CURVE_SERVERKEY, keys.public_key, 32);
-    zmq_setsockopt(l.socket, ZMQ_CURVE_PUBLICKEY, keys.public_key, 32);
-    zmq_setsockopt(l.socket, ZMQ_CURVE_SECRETKEY, keys.secret_key, 32);
+    zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, keys.public_key, 32);
+    zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, keys.public_key, 32);
+    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, keys.secret_key, 32);
   }
-  return zmq_connect(l.socket, l.endpoint.c_str()) == 0;
+  return zmq_connect(sock, link_endpoints[i].c_str()) == 0;
 }
+
+// With ZMQ_ROUTER_MANDATORY a full pipe answers EAGAIN (the peer is slow) and a vanished
+// peer EHOSTUNREACH.
+Transport::Sent Replicator::Impl::ToSubscriber(const std::string& identity,
+                                               const std::string& msg) {
+  if (zmq_send(router, identity.data(), identity.size(), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+    return zmq_errno() == EHOSTUNREACH ? Sent::kGone : Sent::kFull;
+  }
+  // The identity frame is in: the body goes with it (same pipe, never EAGAIN now).
+  zmq_send(router, msg.data(), msg.size(), 0);
+  return Sent::kOk;
+}
+
+void Replicator::Impl::ToPublisher(size_t link, const std::string& msg) {
+  zmq_send(link_sockets[link], msg.data(), msg.size(), ZMQ_DONTWAIT);  // ZMQ_IMMEDIATE
+}
+
+void Replicator::Impl::Reconnect(size_t link) { OpenLink(link); }
 
 void Replicator::Stop() {
   Impl& m = *impl_;
@@ -186,8 +183,10 @@ void Replicator::Stop() {
   if (m.thread.joinable()) m.thread.join();
   if (m.zap_thread.joinable()) m.zap_thread.join();
   explicit_bzero(&m.keys, sizeof m.keys);
-  for (Link& l : m.links) zmq_close(l.socket);
-  m.links.clear();
+  for (void* sock : m.link_sockets) {
+    if (sock) zmq_close(sock);
+  }
+  m.link_sockets.clear();
   if (m.router) zmq_close(m.router);
   if (m.monitor) zmq_close(m.monitor);
   if (m.ctx) zmq_ctx_term(m.ctx);
@@ -199,6 +198,43 @@ void Replicator::Stop() {
     m.all_synced = true;  // release any waiter
   }
   m.cv.notify_all();
+}
+
+void Replicator::OnChange(const record::ChangeView& change) {
+  Impl& m = *impl_;
+  if (!m.core || !m.core->OnChange(change)) return;
+  // Only a sleeping replication thread needs the eventfd: while it is busy it polls
+  // every millisecond, and a write per change would double a writer's syscalls.
+  // (Dekker-style: Core publishes `nonempty` then we read `sleeping`; the thread
+  // publishes `sleeping` then reads `nonempty`, both seq_cst, so one of us sees the
+  // other.) A worker that will wait for this change (--sync-replicas) wakes it itself.
+  if (m.sleeping.load(std::memory_order_seq_cst)) {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(m.wake_fd, &one, sizeof one);
+  }
+}
+
+uint64_t Replicator::BeginSyncWait() {
+  Impl& m = *impl_;
+  uint64_t t = m.core ? m.core->BeginSyncWait() : 0;
+  if (t) {
+    // No millisecond of the thread's busy polling to lose: the client is waiting.
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(m.wake_fd, &one, sizeof one);
+  }
+  return t;
+}
+
+bool Replicator::IsAcked(uint64_t ticket) const {
+  return !impl_->core || impl_->core->IsAcked(ticket);
+}
+
+void Replicator::EndSyncWait(uint64_t waited_us, bool timed_out) {
+  if (impl_->core) impl_->core->EndSyncWait(waited_us, timed_out);
+}
+
+void Replicator::SetAckListener(std::function<void(uint64_t)> fn) {
+  impl_->ack_listener = std::move(fn);
 }
 
 void Replicator::Impl::ServeMonitor() {
@@ -268,51 +304,106 @@ void Replicator::Impl::Run() {
   uint64_t last_stats = 0;
   uint64_t last_change_ms = 0;
   bool busy = false;
+  std::vector<zmq_pollitem_t> items;
   while (!stop) {
-    std::vector<zmq_pollitem_t> items;
+    items.clear();
     items.push_back({router, 0, ZMQ_POLLIN, 0});
     items.push_back({nullptr, wake_fd, ZMQ_POLLIN, 0});
     if (monitor) items.push_back({monitor, 0, ZMQ_POLLIN, 0});
     size_t first_link = items.size();
-    for (Link& l : links) items.push_back({l.socket, 0, ZMQ_POLLIN, 0});
+    for (void* sock : link_sockets) items.push_back({sock, 0, ZMQ_POLLIN, 0});
     // Short polls while changes flow (workers then skip the eventfd); a long sleep
     // only after a quiet spell, announced before the last look at the queue.
-    uint64_t now_ms = NowMillis();
-    bool quiet = now_ms - last_change_ms > 20;
+    bool quiet = SteadyMillis() - last_change_ms > 20;
     int timeout = busy ? 2 : 1;
     if (quiet && !busy) {
       sleeping.store(true, std::memory_order_seq_cst);
-      timeout = pending.nonempty.load(std::memory_order_seq_cst) ? 0 : 50;
+      timeout = core->pending_nonempty() ? 0 : 50;
     }
     zmq_poll(items.data(), static_cast<int>(items.size()), timeout);
     sleeping.store(false, std::memory_order_seq_cst);
-    if (pending.nonempty.load(std::memory_order_relaxed)) last_change_ms = NowMillis();
+    if (core->pending_nonempty()) last_change_ms = SteadyMillis();
     if (stop) break;
     if (items[1].revents & ZMQ_POLLIN) {
       uint64_t v;
       [[maybe_unused]] ssize_t n = read(wake_fd, &v, sizeof v);
     }
-    DrainPending();
     ServeRouter();
     if (monitor) ServeMonitor();
-    for (size_t i = 0; i < links.size(); ++i) {
-      if (items[first_link + i].revents & ZMQ_POLLIN) ServeLink(links[i]);
+    for (size_t i = 0; i < link_sockets.size(); ++i) {
+      if (items[first_link + i].revents & ZMQ_POLLIN) ServeLink(i);
     }
-    uint64_t now = NowMillis();
-    TickLinks(now);
-    UpdateGate(now);
-    busy = false;
-    PumpSessions(now, &busy);
-    // At once when a link or session changed state (monitoring and tests poll for it),
-    // else a few times a second for the counters.
-    uint64_t signature = StatsSignature();
-    if (now - last_stats >= 250 || signature != stats_signature) {
-      last_stats = now;
-      stats_signature = signature;
-      RenderStats(now);
-    }
+    uint64_t now = SteadyMillis();
+    busy = core->Step(now);
+    // Stats at once when a link or session changed state (monitoring and tests poll
+    // for it), else a few times a second for the counters.
+    bool stats_now = Elapsed(now, last_stats) >= 250 || core->StatsSignature() != stats_signature;
+    if (stats_now) last_stats = now;
+    Publish(now, stats_now);
   }
   FlushOnStop();
+}
+
+// The join gate and the stats, for the other threads.
+void Replicator::Impl::Publish(uint64_t now, bool stats_now) {
+  std::string text;
+  if (stats_now) {
+    stats_signature = core->StatsSignature();
+    text = core->RenderStats(now, curve ? "curve" : "none", auth_failures.load());
+  }
+  bool open = core->gate_open(), any = core->any_synced();
+  {
+    std::lock_guard lock(mu);
+    if (stats_now) {
+      stats_text = std::move(text);
+      stat_refused = core->refused_hellos();
+    }
+    if (open == all_synced && any == any_welcomed) return;
+    all_synced = open;
+    any_welcomed = any;
+  }
+  cv.notify_all();
+}
+
+void Replicator::Impl::ServeRouter() {
+  for (int i = 0; i < 256; ++i) {
+    zmq_msg_t id, body;
+    zmq_msg_init(&id);
+    if (zmq_msg_recv(&id, router, ZMQ_DONTWAIT) < 0) {
+      zmq_msg_close(&id);
+      return;
+    }
+    std::string identity(static_cast<char*>(zmq_msg_data(&id)), zmq_msg_size(&id));
+    bool more = zmq_msg_more(&id);
+    zmq_msg_close(&id);
+    if (!more) continue;
+    zmq_msg_init(&body);
+    zmq_msg_recv(&body, router, 0);
+    std::string_view msg(static_cast<char*>(zmq_msg_data(&body)), zmq_msg_size(&body));
+    core->OnSubscriberMessage(identity, msg, SteadyMillis());
+    // Drop any further frames: our protocol has exactly two.
+    while (zmq_msg_more(&body)) {
+      zmq_msg_close(&body);
+      zmq_msg_init(&body);
+      zmq_msg_recv(&body, router, 0);
+    }
+    zmq_msg_close(&body);
+  }
+}
+
+void Replicator::Impl::ServeLink(size_t link) {
+  for (int i = 0; i < 64; ++i) {
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    // The core may reopen the socket while handling a message (Reconnect).
+    if (zmq_msg_recv(&m, link_sockets[link], ZMQ_DONTWAIT) < 0) {
+      zmq_msg_close(&m);
+      return;
+    }
+    std::string_view msg(static_cast<char*>(zmq_msg_data(&m)), zmq_msg_size(&m));
+    core->OnPublisherMessage(link, msg, SteadyMillis());
+    zmq_msg_close(&m);
+  }
 }
 
 // SIGTERM drains: every change acknowledged to a client before the stop reaches the
@@ -321,178 +412,24 @@ void Replicator::Impl::Run() {
 // kernel send buffer are discarded if the socket closes with unread input (an RST),
 // and a peer's ACK may be just that input.
 void Replicator::Impl::FlushOnStop() {
-  DrainPending();
-  uint64_t deadline = NowMillis() + 2000;
+  uint64_t deadline = SteadyMillis() + 2000;
   for (;;) {
-    uint64_t now = NowMillis();
-    bool busy = false;
-    PumpSessions(now, &busy);
-    ServeRouter();  // their ACKs
-    bool done = true;
-    for (const auto& [id, s] : sessions) {
-      done &= s.gone || (s.mode == Session::Mode::kStream && s.queued.empty() &&
-                         s.next_seq >= backlog.next_seq() && s.acked_seq >= backlog.next_seq());
-    }
-    // A peer we hear from but that follows no session of ours yet (we restarted a moment
-    // ago and its HELLO is on the way) is waited for too: it must get our first writes.
-    done &= !initial_sync_done || AllLivePeersFollow(now);
-    if (done || now >= deadline) break;
+    uint64_t now = SteadyMillis();
+    core->Drain(now);
+    ServeRouter();  // their ACKs (and HELLOs)
+    if (core->Drained() || now >= deadline) break;
     zmq_pollitem_t item{router, 0, ZMQ_POLLIN, 0};
     zmq_poll(&item, 1, 5);
   }
   // Let ZeroMQ's I/O thread put what we queued on the wire before the sockets close.
   int linger = static_cast<int>(
-      std::max<int64_t>(0, static_cast<int64_t>(deadline) - static_cast<int64_t>(NowMillis())));
+      std::max<int64_t>(0, static_cast<int64_t>(deadline) - static_cast<int64_t>(SteadyMillis())));
   zmq_setsockopt(router, ZMQ_LINGER, &linger, sizeof linger);
-}
-
-void Replicator::Impl::RenderStats(uint64_t now) {
-  std::string out;
-  char line[512];
-  auto stat = [&](const char* fmt, auto... args) {
-    int n = snprintf(line, sizeof line, fmt, args...);
-    out.append(line, static_cast<size_t>(std::max(0, std::min<int>(n, sizeof line - 1))));
-  };
-  stat("STAT node_id %u\r\n", opts.node_id);
-  stat("STAT cluster_name %s\r\n", opts.cluster_name.c_str());
-  stat("STAT auth %s\r\n", curve ? "curve" : "none");
-  stat("STAT epoch %" PRIu64 "\r\n", epoch);
-  stat("STAT next_seq %" PRIu64 "\r\n", backlog.next_seq());
-  stat("STAT backlog_bytes %" PRIu64 "\r\n", backlog.bytes());
-  stat("STAT backlog_limit %" PRIu64 "\r\n", backlog.max_bytes());
-  stat("STAT backlog_first_seq %" PRIu64 "\r\n", backlog.front_seq());
-  stat("STAT peers %zu\r\n", links.size());
-  stat("STAT subscribers %zu\r\n", sessions.size());
-  stat("STAT conflicts %" PRIu64 "\r\n", store->conflicts());
-  stat("STAT tombstones %" PRIu64 "\r\n", store->tombstones());
-  stat("STAT auth_failures %" PRIu64 "\r\n", auth_failures.load());
-  stat("STAT queue_overflows %" PRIu64 "\r\n", overflows);
-  stat("STAT sync_replicas %u\r\n", opts.sync_replicas);
-  stat("STAT sync_waits %" PRIu64 "\r\n", sync_waits.load());
-  stat("STAT sync_timeouts %" PRIu64 "\r\n", sync_timeouts.load());
-  stat("STAT sync_wait_us %" PRIu64 "\r\n", sync_wait_us.load());
-  for (const Link& l : links) {
-    const char* p = l.address.c_str();
-    uint64_t lag = l.publisher_next > l.next_seq ? l.publisher_next - l.next_seq : 0;
-    int64_t lag_ms = l.last_applied_hlc_ms && lag
-                         ? static_cast<int64_t>(now) - static_cast<int64_t>(l.last_applied_hlc_ms)
-                         : 0;
-    stat("STAT peer:%s:node %u\r\n", p, l.peer_node);
-    stat("STAT peer:%s:state %s\r\n", p, PhaseName(l.phase));
-    if (l.phase == Link::Phase::kFullCopy) {
-      stat("STAT peer:%s:full_copy_records %" PRIu64 "\r\n", p, l.copy_received);
-    }
-    stat("STAT peer:%s:lag_changes %" PRIu64 "\r\n", p, lag);
-    stat("STAT peer:%s:lag_ms %" PRId64 "\r\n", p, lag_ms < 0 ? 0 : lag_ms);
-    stat("STAT peer:%s:applied %" PRIu64 "\r\n", p, l.changes_applied);
-    stat("STAT peer:%s:bytes_received %" PRIu64 "\r\n", p, l.bytes_received);
-    stat("STAT peer:%s:full_copies %" PRIu64 "\r\n", p, l.full_copies);
-    stat("STAT peer:%s:catch_ups %" PRIu64 "\r\n", p, l.catch_ups);
-    stat("STAT peer:%s:last_copy_records %" PRIu64 "\r\n", p, l.last_copy_records);
-    stat("STAT peer:%s:clock_offset_ms %" PRId64 "\r\n", p, l.clock_offset_ms);
-    stat("STAT peer:%s:malformed %" PRIu64 "\r\n", p, l.malformed);
-    stat("STAT peer:%s:missed_at_restart %" PRIu64 "\r\n", p, l.missed_at_restart);
-    stat("STAT peer:%s:swept %" PRIu64 "\r\n", p, l.swept);
-    std::string err = l.last_error.empty() ? "none" : l.last_error;
-    for (char& c : err) {
-      if (c == ' ' || c == '\r' || c == '\n') c = '_';
-    }
-    stat("STAT peer:%s:last_error %s\r\n", p, err.c_str());
-  }
-  for (const auto& [id, s] : sessions) {
-    uint16_t n = s.node_id;
-    stat("STAT subscriber:%u:mode %s\r\n", n,
-         s.mode == Session::Mode::kFullCopy ? "full_copy" : "streaming");
-    if (s.mode == Session::Mode::kFullCopy) {
-      stat("STAT subscriber:%u:full_copy_progress %zu/%zu\r\n", n, s.snap_shard,
-           store->shard_count());
-    }
-    stat("STAT subscriber:%u:sent_seq %" PRIu64 "\r\n", n, s.next_seq);
-    stat("STAT subscriber:%u:acked_seq %" PRIu64 "\r\n", n, s.acked_seq);
-    // Changes this node acknowledged to clients that the peer has not confirmed:
-    // what the peer would miss if this node died now (bounded by the ACK interval).
-    stat("STAT subscriber:%u:unacked_changes %" PRIu64 "\r\n", n,
-         s.mode == Session::Mode::kStream && backlog.next_seq() > s.acked_seq
-             ? backlog.next_seq() - std::max<uint64_t>(s.acked_seq, 1)
-             : 0);
-    stat("STAT subscriber:%u:bytes_sent %" PRIu64 "\r\n", n, s.bytes_sent);
-    stat("STAT subscriber:%u:full_copies %" PRIu64 "\r\n", n, s.full_copies);
-    stat("STAT subscriber:%u:catch_ups %" PRIu64 "\r\n", n, s.catch_ups);
-    stat("STAT subscriber:%u:delta_copies %" PRIu64 "\r\n", n, s.delta_copies);
-    stat("STAT subscriber:%u:copy_restarts %" PRIu64 "\r\n", n, s.copy_restarts);
-  }
-  std::lock_guard lock(mu);
-  stats_text = std::move(out);
-  stat_refused = refused_hellos;
-}
-
-// The join gate: every peer is either synced, refused, or has been silent longer than
-// the join timeout (never answered since we started, or died mid-copy: the copies the
-// other peers send cover what it had). Once any peer has answered, the cluster has data
-// for us: the node then waits for some peer to finish a sync, however long, rather than
-// serve part of a copy. Then the peers that followed our earlier run and were told to
-// wait get their copies, and clients are let in once every live peer follows us.
-void Replicator::Impl::UpdateGate(uint64_t now) {
-  bool resolved_all = true, any_synced = false, ever_welcomed = false;
-  for (const Link& l : links) {
-    uint64_t heard = l.last_rx_ms ? l.last_rx_ms : started_ms;
-    bool silent = Elapsed(now, heard) > opts.join_timeout_ms;
-    resolved_all &= l.synced || l.phase == Link::Phase::kRefused || silent;
-    any_synced |= l.synced;
-    ever_welcomed |= l.welcomed;
-  }
-  if (resolved_all && (any_synced || !ever_welcomed) && !initial_sync_done) {
-    initial_sync_done = true;
-    synced_at_ms = now;
-    auto waiting = std::move(deferred_hellos);
-    deferred_hellos.clear();
-    for (auto& [node, hello] : waiting) HandleHello(hello.first, hello.second, now);
-  }
-  // Clients only once every peer we hear from follows our stream (or a moment passed:
-  // a link that works one way only must not keep us shut), so our first writes reach
-  // them, whatever the scheduling of their HELLOs.
-  bool open = initial_sync_done &&
-              (AllLivePeersFollow(now) || Elapsed(now, synced_at_ms) > kFollowerWaitMs);
-  if (open == gate_all_synced && any_synced == gate_any_synced) return;
-  gate_all_synced = open;
-  gate_any_synced = any_synced;
-  {
-    std::lock_guard lock(mu);
-    any_welcomed = any_synced;
-    all_synced = open;
-  }
-  cv.notify_all();
-}
-
-// Every peer we heard from lately has a session on our stream (a copy or the stream).
-bool Replicator::Impl::AllLivePeersFollow(uint64_t now) const {
-  for (const Link& l : links) {
-    if (l.peer_node == 0 || Elapsed(now, l.last_rx_ms) > kFollowerGraceMs) continue;
-    bool followed = false;
-    for (const auto& [id, s] : sessions) followed |= s.node_id == l.peer_node && !s.gone;
-    if (!followed) return false;
-  }
-  return true;
-}
-
-// Changes whenever a link's phase or the set of sessions and their modes change.
-uint64_t Replicator::Impl::StatsSignature() const {
-  uint64_t h = sessions.size();
-  for (const Link& l : links) {
-    h = h * 31 + static_cast<uint64_t>(l.phase) * 2 + (l.synced ? 1 : 0);
-  }
-  for (const auto& [id, s] : sessions) {
-    h = h * 31 + s.node_id * 2 + (s.mode == Session::Mode::kFullCopy ? 1 : 0);
-  }
-  return h;
 }
 
 bool Replicator::WaitInitialSync() {
   Impl& m = *impl_;
-  if (m.links.empty()) return true;
-  auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(m.opts.join_timeout_ms);
-  (void)deadline;
+  if (m.opts.peers.empty()) return true;
   std::unique_lock lock(m.mu);
   for (;;) {
     if (m.all_synced) {

@@ -1,19 +1,17 @@
-// Subscriber side: one DEALER link per peer, applying that peer's stream.
+// Subscriber side: one link per peer, applying that peer's stream.
 //
 // A link says HELLO until the peer answers, then follows it: a full copy (SNAP ...
 // SNAP_END) or a catch-up from its backlog, then the live stream. Sequence numbers
 // detect gaps (a message lost with a broken connection): on a gap, or when the peer
 // goes quiet for kSilenceMs, or when its epoch changes (it restarted), the link says
 // HELLO again from where it is, which turns into a catch-up or a full copy.
-#include <zmq.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <string_view>
 
 #include "common/log.h"
-#include "replication/impl.h"
+#include "replication/core.h"
 
 namespace syncached::replication {
 namespace {
@@ -27,35 +25,41 @@ constexpr uint64_t kAckEveryMs = 200;
 uint64_t KeyHash(std::string_view key) { return std::hash<std::string_view>()(key); }
 }  // namespace
 
-void Replicator::Impl::SendHello(Link& l, uint64_t now) {
-  l.last_hello_ms = now;
+void Core::SendHello(Link& l) {
+  l.last_hello_ms = now_;
   l.hello_interval_ms =
       std::clamp<uint64_t>(l.hello_interval_ms * 2, kFirstHelloRetryMs, kHelloEveryMs);
-  Hello h{opts.node_id,
+  Hello h{opts_.node_id,
           l.epoch,
           l.next_seq,
-          opts.cluster_name,
+          opts_.cluster_name,
           l.phase == Link::Phase::kFullCopy ? 0 : l.stream_hlc,
-          epoch};
-  std::string msg = EncodeHello(h);
-  zmq_send(l.socket, msg.data(), msg.size(), ZMQ_DONTWAIT);  // ZMQ_IMMEDIATE: dropped if down
+          epoch_};
+  transport_->ToPublisher(l.index, EncodeHello(h));  // dropped while not connected
 }
 
-void Replicator::Impl::ResetLink(Link& l, const std::string& error) {
+void Core::SendAck(Link& l) {
+  l.last_ack_ms = now_;
+  l.acked = l.next_seq;
+  transport_->ToPublisher(l.index,
+                          EncodePosition(MsgType::kAck, {l.epoch, l.next_seq, WallMillis()}));
+}
+
+void Core::ResetLink(Link& l, const std::string& error) {
   if (!error.empty()) {
     l.last_error = error;
     SC_LOG(kInfo, "replication: link to %s: %s", l.address.c_str(), error.c_str());
   }
-  if (l.phase != Link::Phase::kConnecting) l.connecting_since_ms = NowMillis();
+  if (l.phase != Link::Phase::kConnecting) l.connecting_since_ms = now_;
   l.phase = Link::Phase::kConnecting;
   l.last_hello_ms = 0;
   l.hello_interval_ms = 0;
 }
 
-// A new connection now, instead of ZeroMQ's next attempt: after a peer was down for a
-// while its reconnect interval has grown to seconds. A new socket, too (OpenLink).
-void Replicator::Impl::Reconnect(Link& l) {
-  OpenLink(l);
+// A new connection now, instead of the transport's next attempt: after a peer was down
+// for a while ZeroMQ's reconnect interval has grown to seconds.
+void Core::Reconnect(Link& l) {
+  transport_->Reconnect(l.index);
   l.last_hello_ms = 0;
   l.hello_interval_ms = 0;
 }
@@ -65,38 +69,38 @@ void Replicator::Impl::Reconnect(Link& l) {
 // now, not after kSilenceMs (until then they were only on the peer, and lost with it).
 // Links that have been waiting for an answer a while (from it, or from a peer we never
 // heard from) connect again at once when a run is new to us, for the same reason.
-void Replicator::Impl::NoticePeerRun(const Hello& h, uint64_t now) {
-  uint64_t& known = peer_runs[h.node_id];
+void Core::NoticePeerRun(const Hello& h) {
+  uint64_t& known = peer_runs_[h.node_id];
   bool new_run = known != h.sender_epoch;
   known = h.sender_epoch;
-  for (Link& l : links) {
+  for (Link& l : links_) {
     if (l.peer_node != h.node_id && l.peer_node != 0) continue;
     bool following = l.phase == Link::Phase::kFullCopy || l.phase == Link::Phase::kCatchUp ||
                      l.phase == Link::Phase::kStreaming;
     if (following && l.peer_node == h.node_id && l.epoch != h.sender_epoch) {
       ResetLink(l, "peer restarted");
       Reconnect(l);
-      SendHello(l, now);
-    } else if (!following && new_run && Elapsed(now, l.connecting_since_ms) >= kReconnectAfterMs) {
+      SendHello(l);
+    } else if (!following && new_run && Elapsed(now_, l.connecting_since_ms) >= kReconnectAfterMs) {
       Reconnect(l);
-      SendHello(l, now);
+      SendHello(l);
     }
   }
 }
 
-void Replicator::Impl::SavePosition(const Link& l) {
-  if (!opts.save_position) return;
+void Core::SavePosition(const Link& l) {
+  if (!opts_.save_position) return;
   char value[72];
   snprintf(value, sizeof value, "%llu %llu %llu", static_cast<unsigned long long>(l.epoch),
            static_cast<unsigned long long>(l.next_seq),
            static_cast<unsigned long long>(l.stream_hlc));
-  opts.save_position("peer:" + l.address, value);
+  opts_.save_position("peer:" + l.address, value);
 }
 
-void Replicator::Impl::ApplyChanges(Link& l, const Changes& c, size_t skip) {
+void Core::ApplyChanges(Link& l, const Changes& c, size_t skip) {
   bool note = l.sweep && l.phase == Link::Phase::kFullCopy;
   for (size_t i = skip; i < c.changes.size(); ++i) {
-    store->Apply(c.changes[i]);
+    store_->Apply(c.changes[i]);
     if (note) l.carried.push_back(KeyHash(c.changes[i].key));
     ++l.changes_applied;
     l.last_applied_hlc_ms = record::HlcMillis(c.changes[i].version.hlc);
@@ -107,12 +111,12 @@ void Replicator::Impl::ApplyChanges(Link& l, const Changes& c, size_t skip) {
 // it did not carry it deleted while we were away, past its tombstones' lifetime (or
 // evicted). Only items older than the copy's end are judged: one the peer wrote after
 // it can reach us first through another peer's copy. A hash collision spares a key.
-void Replicator::Impl::FinishSweep(Link& l, uint64_t end_millis) {
+void Core::FinishSweep(Link& l, uint64_t end_millis) {
   if (!l.sweep) return;
   l.sweep = false;
   std::sort(l.carried.begin(), l.carried.end());
   uint64_t before = record::MakeHlc(end_millis, 0);
-  uint64_t swept = store->SweepOrigin(l.peer_node, before, [&](std::string_view key) {
+  uint64_t swept = store_->SweepOrigin(l.peer_node, before, [&](std::string_view key) {
     return std::binary_search(l.carried.begin(), l.carried.end(), KeyHash(key));
   });
   std::vector<uint64_t>().swap(l.carried);
@@ -123,151 +127,138 @@ void Replicator::Impl::FinishSweep(Link& l, uint64_t end_millis) {
   }
 }
 
-void Replicator::Impl::ServeLink(Link& l) {
-  for (int i = 0; i < 64; ++i) {
-    zmq_msg_t m;
-    zmq_msg_init(&m);
-    if (zmq_msg_recv(&m, l.socket, ZMQ_DONTWAIT) < 0) {
-      zmq_msg_close(&m);
-      return;
-    }
-    std::string_view msg(static_cast<char*>(zmq_msg_data(&m)), zmq_msg_size(&m));
-    uint64_t now = NowMillis();
-    l.last_rx_ms = now;
-    l.bytes_received += msg.size();
-    MsgType type;
-    Welcome w;
-    Position pos;
-    Changes changes;
-    std::string reason;
-    bool ok = PeekType(msg, &type);
-    if (ok) {
-      switch (type) {
-        case MsgType::kWelcome:
-          if ((ok = DecodeWelcome(msg, &w))) {
-            l.welcomed = true;
-            l.ack_every_batch = w.ack_every_batch;
-            if (l.epoch != 0 && w.epoch != l.epoch && l.publisher_next > l.next_seq) {
-              // The peer restarted before sending changes it had announced (by ping):
-              // async writes in flight, lost unless it kept them on disk.
-              l.missed_at_restart += l.publisher_next - l.next_seq;
-              SC_LOG(kWarn, "replication: %s restarted; %llu announced change(s) never arrived",
-                     l.address.c_str(),
-                     static_cast<unsigned long long>(l.publisher_next - l.next_seq));
-            }
-            if (w.epoch != l.epoch) l.publisher_next = 0;
-            if (w.epoch != l.epoch || w.mode == WelcomeMode::kFullCopy) l.stream_hlc = 0;
-            l.peer_node = w.node_id;
-            l.epoch = w.epoch;
-            l.last_error.clear();
-            if (w.mode == WelcomeMode::kFullCopy) {
-              // A second WELCOME within one copy (its stream fell out of the backlog)
-              // continues it: what the copy carried so far still counts.
-              if (l.phase != Link::Phase::kFullCopy) std::vector<uint64_t>().swap(l.carried);
-              l.sweep = w.sweep;
-              l.phase = Link::Phase::kFullCopy;
-              l.copy_received = 0;
-              l.next_seq = w.start_seq;  // the stream runs beside the copy from here
-            } else {
-              l.phase = Link::Phase::kCatchUp;
-              l.next_seq = w.start_seq;
-              ++l.catch_ups;
-            }
+void Core::OnPublisherMessage(size_t link, std::string_view msg, uint64_t now) {
+  if (link >= links_.size()) return;
+  Link& l = links_[link];
+  now_ = now;
+  l.last_rx_ms = now;
+  l.bytes_received += msg.size();
+  MsgType type;
+  Welcome w;
+  Position pos;
+  Changes changes;
+  std::string reason;
+  bool ok = PeekType(msg, &type);
+  if (ok) {
+    switch (type) {
+      case MsgType::kWelcome:
+        if ((ok = DecodeWelcome(msg, &w))) {
+          l.welcomed = true;
+          l.ack_every_batch = w.ack_every_batch;
+          if (l.epoch != 0 && w.epoch != l.epoch && l.publisher_next > l.next_seq) {
+            // The peer restarted before sending changes it had announced (by ping):
+            // async writes in flight, lost unless it kept them on disk.
+            l.missed_at_restart += l.publisher_next - l.next_seq;
+            SC_LOG(kWarn, "replication: %s restarted; %llu announced change(s) never arrived",
+                   l.address.c_str(),
+                   static_cast<unsigned long long>(l.publisher_next - l.next_seq));
           }
-          break;
-        case MsgType::kSnap:
-          if ((ok = DecodeChanges(msg, &changes)) && l.phase == Link::Phase::kFullCopy) {
-            ApplyChanges(l, changes, 0);
-            l.copy_received += changes.changes.size();
-          }
-          break;
-        case MsgType::kSnapEnd:
-          if ((ok = DecodePosition(msg, &pos)) && l.phase == Link::Phase::kFullCopy &&
-              pos.epoch == l.epoch) {
-            l.next_seq = pos.seq;
-            FinishSweep(l, pos.millis);
+          if (w.epoch != l.epoch) l.publisher_next = 0;
+          if (w.epoch != l.epoch || w.mode == WelcomeMode::kFullCopy) l.stream_hlc = 0;
+          l.peer_node = w.node_id;
+          l.epoch = w.epoch;
+          l.last_error.clear();
+          if (w.mode == WelcomeMode::kFullCopy) {
+            // A second WELCOME within one copy (its stream fell out of the backlog)
+            // continues it: what the copy carried so far still counts.
+            if (l.phase != Link::Phase::kFullCopy) std::vector<uint64_t>().swap(l.carried);
+            l.sweep = w.sweep;
+            l.phase = Link::Phase::kFullCopy;
+            l.copy_received = 0;
+            l.next_seq = w.start_seq;  // the stream runs beside the copy from here
+          } else {
             l.phase = Link::Phase::kCatchUp;
-            ++l.full_copies;
-            l.last_copy_records = l.copy_received;
-            SavePosition(l);
-            SC_LOG(kInfo, "replication: full copy from %s done (%llu records)", l.address.c_str(),
-                   static_cast<unsigned long long>(l.copy_received));
+            l.next_seq = w.start_seq;
+            ++l.catch_ups;
           }
-          break;
-        case MsgType::kBatch:
-          if ((ok = DecodeChanges(msg, &changes)) &&
-              (l.phase == Link::Phase::kCatchUp || l.phase == Link::Phase::kStreaming ||
-               l.phase == Link::Phase::kFullCopy)) {
-            // During a copy, changes are applied as they come (by version, like the copy's)
-            // but no position is saved or acknowledged: it claims nothing until SNAP_END.
-            bool copying = l.phase == Link::Phase::kFullCopy;
-            uint64_t end = changes.first_seq + changes.changes.size();
-            if (changes.epoch != l.epoch) {
-              // From a session before the peer restarted: ignore, its ping will tell.
-            } else if (changes.first_seq > l.next_seq) {
-              ResetLink(l, "gap in the change stream; asking to catch up");
-            } else if (end > l.next_seq) {
-              ApplyChanges(l, changes, static_cast<size_t>(l.next_seq - changes.first_seq));
-              for (const record::ChangeView& c : changes.changes) {
-                l.stream_hlc = std::max(l.stream_hlc, c.version.hlc);
-              }
-              l.next_seq = end;
-              if (!copying) SavePosition(l);
-              if (l.ack_every_batch && !copying) {
-                l.last_ack_ms = now;
-                l.acked = l.next_seq;
-                std::string ack = EncodePosition(MsgType::kAck, {l.epoch, l.next_seq, now});
-                zmq_send(l.socket, ack.data(), ack.size(), ZMQ_DONTWAIT);
-              }
+        }
+        break;
+      case MsgType::kSnap:
+        if ((ok = DecodeChanges(msg, &changes)) && l.phase == Link::Phase::kFullCopy) {
+          ApplyChanges(l, changes, 0);
+          l.copy_received += changes.changes.size();
+        }
+        break;
+      case MsgType::kSnapEnd:
+        if ((ok = DecodePosition(msg, &pos)) && l.phase == Link::Phase::kFullCopy &&
+            pos.epoch == l.epoch) {
+          l.next_seq = pos.seq;
+          FinishSweep(l, pos.millis);
+          l.phase = Link::Phase::kCatchUp;
+          ++l.full_copies;
+          l.last_copy_records = l.copy_received;
+          SavePosition(l);
+          SC_LOG(kInfo, "replication: full copy from %s done (%llu records)", l.address.c_str(),
+                 static_cast<unsigned long long>(l.copy_received));
+        }
+        break;
+      case MsgType::kBatch:
+        if ((ok = DecodeChanges(msg, &changes)) &&
+            (l.phase == Link::Phase::kCatchUp || l.phase == Link::Phase::kStreaming ||
+             l.phase == Link::Phase::kFullCopy)) {
+          // During a copy, changes are applied as they come (by version, like the copy's)
+          // but no position is saved or acknowledged: it claims nothing until SNAP_END.
+          bool copying = l.phase == Link::Phase::kFullCopy;
+          uint64_t end = changes.first_seq + changes.changes.size();
+          if (changes.epoch != l.epoch) {
+            // From a session before the peer restarted: ignore, its ping will tell.
+          } else if (changes.first_seq > l.next_seq) {
+            ResetLink(l, "gap in the change stream; asking to catch up");
+          } else if (end > l.next_seq) {
+            ApplyChanges(l, changes, static_cast<size_t>(l.next_seq - changes.first_seq));
+            for (const record::ChangeView& c : changes.changes) {
+              l.stream_hlc = std::max(l.stream_hlc, c.version.hlc);
             }
+            l.next_seq = end;
+            if (!copying) SavePosition(l);
+            if (l.ack_every_batch && !copying) SendAck(l);
           }
-          break;
-        case MsgType::kPing:
-          if ((ok = DecodePosition(msg, &pos))) {
-            l.clock_offset_ms = static_cast<int64_t>(pos.millis) - static_cast<int64_t>(now);
-            if (l.phase == Link::Phase::kCatchUp || l.phase == Link::Phase::kStreaming) {
-              if (pos.epoch != l.epoch) {
-                ResetLink(l, "peer restarted");
-              } else {
-                l.publisher_next = pos.seq;
-                if (l.next_seq >= pos.seq && l.phase == Link::Phase::kCatchUp) {
-                  l.phase = Link::Phase::kStreaming;
-                  if (!l.synced) {
-                    SC_LOG(kInfo, "replication: in sync with %s", l.address.c_str());
-                  }
-                  l.synced = true;
+        }
+        break;
+      case MsgType::kPing:
+        if ((ok = DecodePosition(msg, &pos))) {
+          l.clock_offset_ms = static_cast<int64_t>(pos.millis) - static_cast<int64_t>(WallMillis());
+          if (l.phase == Link::Phase::kCatchUp || l.phase == Link::Phase::kStreaming) {
+            if (pos.epoch != l.epoch) {
+              ResetLink(l, "peer restarted");
+            } else {
+              l.publisher_next = pos.seq;
+              if (l.next_seq >= pos.seq && l.phase == Link::Phase::kCatchUp) {
+                l.phase = Link::Phase::kStreaming;
+                if (!l.synced) {
+                  SC_LOG(kInfo, "replication: in sync with %s", l.address.c_str());
                 }
+                l.synced = true;
               }
             }
           }
-          break;
-        case MsgType::kRefuse:
-          if ((ok = DecodeRefuse(msg, &reason))) {
-            l.phase = Link::Phase::kRefused;
-            l.last_error = "refused by peer: " + reason;
-            SC_LOG(kWarn, "replication: %s refused this node: %s", l.address.c_str(),
-                   reason.c_str());
-          }
-          break;
-        default:
-          ok = false;
-      }
+        }
+        break;
+      case MsgType::kRefuse:
+        if ((ok = DecodeRefuse(msg, &reason))) {
+          l.phase = Link::Phase::kRefused;
+          l.last_error = "refused by peer: " + reason;
+          SC_LOG(kWarn, "replication: %s refused this node: %s", l.address.c_str(), reason.c_str());
+        }
+        break;
+      default:
+        ok = false;
     }
-    zmq_msg_close(&m);
-    if (!ok) {
-      // Untrusted bytes that do not decode: this link only starts over.
-      ++l.malformed;
-      ResetLink(l, "malformed message from peer");
-    }
+  }
+  if (!ok) {
+    // Untrusted bytes that do not decode: this link only starts over.
+    ++l.malformed;
+    ResetLink(l, "malformed message from peer");
   }
 }
 
-void Replicator::Impl::TickLinks(uint64_t now) {
-  for (Link& l : links) {
+void Core::TickLinks() {
+  uint64_t now = now_;
+  for (Link& l : links_) {
     switch (l.phase) {
       case Link::Phase::kConnecting:
-        if (now - l.last_hello_ms >= l.hello_interval_ms) SendHello(l, now);
-        if (l.last_error.empty() && now - std::max(l.last_rx_ms, started_ms) > 5000) {
+        if (Elapsed(now, l.last_hello_ms) >= l.hello_interval_ms) SendHello(l);
+        if (l.last_error.empty() && Elapsed(now, std::max(l.last_rx_ms, started_ms_)) > 5000) {
           // With CURVE, a wrong secret looks like a peer that never answers.
           l.last_error = "no answer: peer down, or cluster secret or name differ";
           SC_LOG(kWarn, "replication: no answer from %s (down, or another cluster secret?)",
@@ -275,22 +266,16 @@ void Replicator::Impl::TickLinks(uint64_t now) {
         }
         break;
       case Link::Phase::kRefused:
-        if (now - l.last_hello_ms >= 10 * kHelloEveryMs) SendHello(l, now);
+        if (Elapsed(now, l.last_hello_ms) >= 10 * kHelloEveryMs) SendHello(l);
         break;
       default:
         if (Elapsed(now, l.last_rx_ms) > kSilenceMs) {
           ResetLink(l, "peer silent; reconnecting");
-          SendHello(l, now);
-        } else if (now - l.last_ack_ms >= kAckEveryMs && l.acked != l.next_seq) {
-          l.last_ack_ms = now;
-          l.acked = l.next_seq;
-          std::string ack = EncodePosition(MsgType::kAck, {l.epoch, l.next_seq, now});
-          zmq_send(l.socket, ack.data(), ack.size(), ZMQ_DONTWAIT);
-        } else if (now - l.last_ack_ms >= 5 * kAckEveryMs) {
-          // Keep the session alive at the publisher even when nothing changes.
-          l.last_ack_ms = now;
-          std::string ack = EncodePosition(MsgType::kAck, {l.epoch, l.next_seq, now});
-          zmq_send(l.socket, ack.data(), ack.size(), ZMQ_DONTWAIT);
+          SendHello(l);
+        } else if (Elapsed(now, l.last_ack_ms) >= kAckEveryMs && l.acked != l.next_seq) {
+          SendAck(l);
+        } else if (Elapsed(now, l.last_ack_ms) >= 5 * kAckEveryMs) {
+          SendAck(l);  // keeps the session alive at the publisher when nothing changes
         }
         break;
     }

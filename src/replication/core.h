@@ -1,0 +1,284 @@
+// The replication state machine of one node, without I/O: decoded peers' messages,
+// local changes and the current time go in; messages to send (through Transport) and
+// changes to the store come out. The ZeroMQ driver (replicator.cc) and the simulator
+// (tests/sim) each feed it; neither the clock nor a socket is read here.
+//
+// Publisher side (publisher.cc): our changes numbered into the backlog, and a Session
+// per subscribed peer fed from it or from a copy of the store. Subscriber side
+// (subscriber.cc): a Link per peer whose stream we apply. core.cc: the step, the join
+// gate, --sync-replicas tickets, stats. docs/REPLICATION.md has the protocol.
+//
+// Threads: everything is the replication thread's except OnChange and the sync-wait
+// calls (any thread), as their comments say.
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "replication/replication.h"
+#include "replication/wire.h"
+
+namespace syncached::replication {
+
+// now - then, or 0 when `then` was read after `now` (callers pass one reading down a
+// whole step, and a message handled within it may carry a later one).
+inline uint64_t Elapsed(uint64_t now, uint64_t then) { return now > then ? now - then : 0; }
+
+// What the core asks of the network. Per connection, messages arrive in order or not
+// at all (a broken connection loses what was in flight; a new one is a new identity).
+class Transport {
+ public:
+  enum class Sent { kOk, kFull, kGone };
+  virtual ~Transport() = default;
+  // Publisher side: one message to the subscriber that said HELLO from `identity`.
+  // kFull: its pipe is full now (try later); kGone: that connection is no more.
+  virtual Sent ToSubscriber(const std::string& identity, const std::string& msg) = 0;
+  // Subscriber side: one message to the publisher of link `link`; dropped unless the
+  // link's connection is up.
+  virtual void ToPublisher(size_t link, const std::string& msg) = 0;
+  // A new connection for link `link` now (a new identity at the publisher).
+  virtual void Reconnect(size_t link) = 0;
+};
+
+// Local changes waiting for the replication thread (filled by worker threads).
+struct Pending {
+  std::mutex mu;
+  std::vector<std::string> sealed;  // record runs of ~kSealBytes, each with its count
+  std::vector<uint32_t> sealed_counts;
+  std::string open;
+  uint32_t open_count = 0;
+  // --sync-replicas: every own change gets the next ticket; a run's tickets are
+  // consecutive, so the replication thread maps them to sequence numbers.
+  uint64_t tickets = 0;
+  std::vector<uint64_t> sealed_first_tickets;
+  uint64_t open_first_ticket = 0;
+  uint64_t bytes = 0;
+  bool overflowed = false;            // more than the backlog could ever hold: peers must full-copy
+  std::atomic<bool> nonempty{false};  // something waits (read without the mutex)
+};
+
+// Sent changes, newest last, bounded in bytes. Each entry is a complete kBatch message.
+class Backlog {
+ public:
+  explicit Backlog(uint64_t max_bytes) : max_bytes_(max_bytes) {}
+  // `hlc`: our clock after the batch's changes were taken, so no change in it is newer
+  // and every later batch's changes are newer (up to the moment between a version and
+  // its queueing).
+  void Append(uint64_t first_seq, uint32_t count, uint64_t hlc, std::string msg);
+  // The batch holding `seq`, or null if it fell out (or is not written yet).
+  const std::string* Find(uint64_t seq, uint64_t* first, uint32_t* count, uint64_t* hlc) const;
+  uint64_t front_seq() const { return entries_.empty() ? next_seq_ : entries_.front().first; }
+  uint64_t next_seq() const { return next_seq_; }
+  void set_next_seq(uint64_t s) { next_seq_ = s; }
+  uint64_t bytes() const { return bytes_; }
+  uint64_t max_bytes() const { return max_bytes_; }
+  // A full copy in progress resumes streaming at `seq`: batches from there on are
+  // kept past max_bytes (up to 4 x max_bytes), or a copy slower than the writes would
+  // restart forever. UINT64_MAX: nothing pinned.
+  void set_pin(uint64_t seq) { pin_ = seq; }
+  uint64_t hard_cap() const { return 4 * max_bytes_; }
+  void Clear() {
+    entries_.clear();
+    bytes_ = 0;
+  }
+
+ private:
+  struct Entry {
+    uint64_t first;
+    uint32_t count;
+    uint64_t hlc;
+    std::string msg;
+  };
+  uint64_t max_bytes_;
+  uint64_t bytes_ = 0;
+  uint64_t next_seq_ = 1;
+  uint64_t pin_ = UINT64_MAX;
+  std::deque<Entry> entries_;
+};
+
+// A peer subscribed to our stream (publisher side of a link).
+struct Session {
+  std::string identity;  // ZeroMQ routing id
+  uint16_t node_id = 0;
+  Hello hello;            // the HELLO that set the session up, and when
+  uint64_t hello_ms = 0;  // (a repeat of it soon after is not a new request)
+  enum class Mode { kStream, kFullCopy } mode = Mode::kStream;
+  uint64_t next_seq = 0;  // next sequence to send (a copy streams beside its walk)
+  uint64_t acked_seq = 0;
+  size_t snap_shard = 0;     // kFullCopy: next shard to copy
+  uint64_t delta_since = 0;  // kFullCopy: only our own changes from this HLC (0: all)
+  // The peer holds every change of ours up to about this HLC (0: unknown), so if it
+  // falls out of the backlog a delta from here is enough.
+  uint64_t sent_hlc = 0;
+  // kFullCopy: the stream fell out of the backlog during the walk, so one more pass
+  // sends our items changed from rewalk_since on.
+  bool rewalk = false;
+  uint64_t rewalk_since = 0;
+  bool sweep = false;              // kFullCopy: the peer sweeps at SNAP_END (Welcome::sweep)
+  std::deque<std::string> queued;  // built but not yet accepted by the transport
+  uint64_t last_heard_ms = 0;
+  uint64_t last_ping_ms = 0;
+  uint64_t last_sent_ms = 0;  // the transport last took a message for the peer
+  uint64_t bytes_sent = 0;
+  uint64_t full_copies = 0, catch_ups = 0, delta_copies = 0, copy_restarts = 0;
+  uint64_t copy_items = 0;
+  bool gone = false;  // the transport no longer knows the peer
+};
+
+// One peer whose stream we apply (subscriber side of a link).
+struct Link {
+  size_t index = 0;     // in Options::peers, and for the Transport
+  std::string address;  // host:port
+  enum class Phase {
+    kConnecting,
+    kFullCopy,
+    kCatchUp,
+    kStreaming,
+    kRefused
+  } phase = Phase::kConnecting;
+  uint16_t peer_node = 0;
+  uint64_t epoch = 0;
+  uint64_t next_seq = 0;
+  uint64_t publisher_next = 0;  // from the last ping
+  uint64_t last_rx_ms = 0, last_hello_ms = 0, last_ack_ms = 0, acked = 0;
+  // HELLOs while connecting back off from 20 ms to kHelloEveryMs: the first ones after a
+  // (re)connect are dropped by ZeroMQ until the connection is up (ZMQ_IMMEDIATE).
+  uint64_t hello_interval_ms = 0;
+  uint64_t connecting_since_ms = 0;  // kConnecting since (ZeroMQ's backoff grows meanwhile)
+  uint64_t last_applied_hlc_ms = 0;
+  uint64_t stream_hlc = 0;  // newest version applied from this epoch's stream (0: none)
+  int64_t clock_offset_ms = 0;
+  bool welcomed = false;         // answered at least once
+  bool ack_every_batch = false;  // the publisher waits for our ACKs (--sync-replicas)
+  bool synced = false;           // finished a full copy or catch-up at least once
+  uint64_t bytes_received = 0, changes_applied = 0, full_copies = 0, catch_ups = 0;
+  uint64_t copy_received = 0, malformed = 0, last_copy_records = 0;
+  uint64_t missed_at_restart = 0;  // announced by the peer, never received: it restarted
+  // A sweeping copy (Welcome::sweep): hashes of the keys it carried, copy and stream.
+  bool sweep = false;
+  std::vector<uint64_t> carried;
+  uint64_t swept = 0;  // our items of the peer's origin dropped after its copies
+  std::string last_error;
+};
+
+class Core {
+ public:
+  // `epoch` names this run of our stream. Every `now` given to the core is monotonic
+  // milliseconds (timers: silence, retries, timeouts), never the wall clock, which may
+  // step; the wall clock (PINGs, lag, clock offsets) is the store's Clock.
+  Core(const Options& options, storage::Store* store, Transport* transport, uint64_t epoch,
+       uint64_t now);
+  Core(const Core&) = delete;
+  Core& operator=(const Core&) = delete;
+
+  // Any thread: a local change (only ours travel). True when the replication thread
+  // may be asleep and should be woken.
+  bool OnChange(const record::ChangeView& change);
+  bool pending_nonempty() const { return pending_.nonempty.load(std::memory_order_seq_cst); }
+
+  // Replication thread. Untrusted bytes from a peer: a subscriber's (publisher side)
+  // or a link's publisher's (subscriber side).
+  void OnSubscriberMessage(const std::string& identity, std::string_view msg, uint64_t now);
+  void OnPublisherMessage(size_t link, std::string_view msg, uint64_t now);
+  // Queues local changes, ticks links, moves the join gate, feeds sessions. True while
+  // sessions have work (call again soon).
+  bool Step(uint64_t now);
+  // SIGTERM: queue and push what is pending; Drained once every peer following us (and
+  // every live peer about to) acknowledged all of it.
+  void Drain(uint64_t now);
+  bool Drained() const;
+
+  // The join gate: open once our initial sync is done and the live peers follow us.
+  bool gate_open() const { return gate_open_; }
+  bool any_synced() const { return any_synced_; }
+  // `stats replication` lines; `auth` and `auth_failures` come from the transport.
+  std::string RenderStats(uint64_t now, const char* auth, uint64_t auth_failures) const;
+  // Changes whenever a link's phase or the set of sessions and their modes change.
+  uint64_t StatsSignature() const;
+  uint64_t refused_hellos() const { return refused_hellos_; }
+
+  // --sync-replicas (see Replicator): any thread.
+  uint64_t BeginSyncWait();
+  bool IsAcked(uint64_t ticket) const {
+    return acked_ticket_.load(std::memory_order_seq_cst) >= ticket;
+  }
+  void EndSyncWait(uint64_t waited_us, bool timed_out);
+  void SetAckListener(std::function<void(uint64_t)> fn) { ack_listener_ = std::move(fn); }
+
+  // For tests and the simulator.
+  const std::vector<Link>& links() const { return links_; }
+  const std::map<std::string, Session>& sessions() const { return sessions_; }
+  const Backlog& backlog() const { return backlog_; }
+  uint64_t epoch() const { return epoch_; }
+  bool initial_sync_done() const { return initial_sync_done_; }
+
+ private:
+  // Publisher side (publisher.cc).
+  void DrainPending();
+  void HandleHello(const std::string& identity, const Hello& h);
+  void HandleAck(const std::string& identity, const Position& pos);
+  void PumpSessions(bool* busy);
+  bool PumpSession(Session& s);
+  bool PumpStream(Session& s);
+  void StartCopy(Session& s, uint64_t delta_since);
+  bool DeltaIsWhole(const Session& s, uint64_t since);
+  bool HoldsAllOwnItems() const;
+  bool SendTo(Session& s, std::string msg);  // false: not accepted now (queued) or gone
+  bool TrySend(Session& s, const std::string& msg);
+  void AdvanceAcked();
+  // Subscriber side (subscriber.cc).
+  void ApplyChanges(Link& l, const Changes& c, size_t skip);
+  void FinishSweep(Link& l, uint64_t end_millis);
+  void SavePosition(const Link& l);
+  void TickLinks();
+  void SendHello(Link& l);
+  void SendAck(Link& l);
+  void ResetLink(Link& l, const std::string& error);
+  void Reconnect(Link& l);
+  void NoticePeerRun(const Hello& h);
+  // core.cc
+  uint64_t WallMillis() const;
+  void UpdateGate();
+  bool AllLivePeersFollow() const;
+
+  Options opts_;
+  const uint64_t instance_;  // unique in the process (thread-local tickets name it)
+  storage::Store* store_;
+  Transport* transport_;
+  uint64_t epoch_;
+  uint64_t started_ms_;
+  uint64_t now_;  // of the step or message being handled
+
+  Pending pending_;
+  Backlog backlog_;
+  std::map<std::string, Session> sessions_;  // by identity
+  std::vector<Link> links_;
+  // HELLOs of peers that followed an earlier run of this node, held until our own
+  // initial sync is done and answered the moment it is (by node: identity, hello).
+  std::map<uint16_t, std::pair<std::string, Hello>> deferred_hellos_;
+  std::map<uint16_t, uint64_t> peer_runs_;  // node -> the epoch its last HELLO named
+  bool initial_sync_done_ = false;
+  uint64_t synced_at_ms_ = 0;
+  bool gate_open_ = false, any_synced_ = false;
+  uint64_t refused_hellos_ = 0;
+  uint64_t overflows_ = 0;
+
+  // --sync-replicas. The replication thread maps sequence numbers to tickets and
+  // publishes the newest ticket that enough peers acknowledged, then calls ack_listener_
+  // (which wakes the workers holding replies for it).
+  struct TicketRun {
+    uint64_t first_seq, first_ticket, count;
+  };
+  std::deque<TicketRun> ticket_runs_;
+  std::atomic<uint64_t> acked_ticket_{0};
+  std::function<void(uint64_t)> ack_listener_;  // set before the thread starts
+  std::atomic<uint64_t> sync_waits_{0}, sync_timeouts_{0}, sync_wait_us_{0};
+};
+
+}  // namespace syncached::replication

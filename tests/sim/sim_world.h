@@ -1,0 +1,165 @@
+// A deterministic simulation of a replicated cluster: N nodes in one process, each a
+// real storage::Store and replication::Core, over a simulated network and clocks.
+// A seed decides every choice, so any run replays exactly (docs/RELIABILITY.md).
+//
+// The network models what ZeroMQ over TCP gives the core: per connection, messages
+// arrive in order after a delay, or not at all once the connection breaks (a partition,
+// a crash); a link reconnects with backoff and then is a new identity at the
+// publisher; pipes are bounded (HWM). Clocks are per node: an offset that faults step
+// and a drift. A node's "disk" (with data dirs) is its store and saved positions at the
+// moment it crashes: every change it acknowledged, as with --fsync always.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "replication/core.h"
+#include "storage/storage.h"
+
+namespace syncached::sim {
+
+struct Config {
+  uint64_t seed = 1;
+  int nodes = 3;
+  bool data_dirs = false;      // crashed nodes come back with their data
+  uint32_t sync_replicas = 0;  // --sync-replicas
+  uint64_t fault_ms = 8000;    // faults and writes for this long
+  uint64_t heal_ms = 12000;    // then everything heals; writes stop; convergence after
+  int keys = 24;               // key space (small: conflicts)
+  uint64_t backlog_bytes = 64 << 10;
+  bool verbose = false;
+};
+
+// One client operation and what came of it.
+struct Op {
+  int node;
+  std::string key;
+  bool del;
+  record::Version version;
+  uint64_t at_ms;
+  uint64_t ticket = 0;  // --sync-replicas: acknowledged once IsAcked(ticket)
+  bool acked = false;   // answered to the client
+  uint64_t acked_at = 0;
+  bool quiet = false;    // made in a quiet cluster (see World::CheckLag)
+  bool excused = false;  // async, and its node lost its memory before shipping it
+};
+
+class SimClock final : public Clock {
+ public:
+  explicit SimClock(const uint64_t* world_ms) : world_ms_(world_ms) {}
+  uint64_t NowMillis() const override {
+    int64_t drift = static_cast<int64_t>(*world_ms_ - kEpochMs) * drift_ppm / 1'000'000;
+    return static_cast<uint64_t>(static_cast<int64_t>(*world_ms_) + offset_ms + drift);
+  }
+  uint32_t NowSeconds() const override { return static_cast<uint32_t>(NowMillis() / 1000); }
+  static constexpr uint64_t kEpochMs = 1'700'000'000'000ull;
+  int64_t offset_ms = 0;
+  int64_t drift_ppm = 0;
+
+ private:
+  const uint64_t* world_ms_;
+};
+
+class World;
+
+// A connection from node `sub`'s link `link` to node `pub`'s publisher.
+struct Conn {
+  int sub = 0, pub = 0;
+  size_t link = 0;
+  bool up = false;
+  std::string identity;
+  uint64_t next_attempt = 0, backoff = 100;
+  struct Msg {
+    uint64_t at;
+    std::string body;
+  };
+  std::deque<Msg> to_pub, to_sub;
+};
+
+struct Node;
+
+class NodeTransport final : public replication::Transport {
+ public:
+  NodeTransport(World* w, int node) : world_(w), node_(node) {}
+  Sent ToSubscriber(const std::string& identity, const std::string& msg) override;
+  void ToPublisher(size_t link, const std::string& msg) override;
+  void Reconnect(size_t link) override;
+
+ private:
+  World* world_;
+  int node_;
+};
+
+struct Node {
+  int index = 0;
+  uint16_t id = 0;
+  bool alive = false, paused = false;
+  bool restarted_empty = false;  // the gate check applies once, at its first opening
+  uint64_t started_at = 0;
+  std::unique_ptr<SimClock> clock;
+  std::unique_ptr<storage::Store> store;
+  std::unique_ptr<NodeTransport> transport;
+  std::unique_ptr<replication::Core> core;
+  std::map<std::string, std::string> positions;  // saved with its data
+  std::vector<record::Change> disk;              // its store at its last crash
+  bool has_disk = false;
+  std::vector<size_t> unshipped;  // its acknowledged ops no one else held at its crash
+};
+
+class World {
+ public:
+  explicit World(const Config& c);
+  // Runs the faults, the heal and the checks; returns the problems found (none: pass).
+  std::vector<std::string> Run();
+  // Counters for the summary line.
+  std::map<std::string, uint64_t> faults;
+  uint64_t messages = 0, ops_acked = 0, ops_excused = 0, lag_checks = 0;
+
+ private:
+  friend class NodeTransport;
+  void Start(int n, bool with_data);
+  void Crash(int n);
+  void Tick();
+  void Deliver();
+  void Connect();
+  void ClientOp();
+  void Fault();
+  void Break(Conn& c);
+  bool Blocked(int sub, int pub) const;
+  Conn& ConnOf(int sub, size_t link) { return conns_[sub][link]; }
+  std::vector<record::Change> Contents(const Node& n) const;
+  void CheckGate(Node& n);
+  void CheckLag();
+  std::string LinkStates() const;
+  std::vector<std::string> CheckConverged();
+  uint64_t Rand(uint64_t n) { return rng_() % n; }
+  bool Chance(double p) { return std::uniform_real_distribution<double>(0, 1)(rng_) < p; }
+  void Log(const char* fmt, ...);
+
+  Config cfg_;
+  std::mt19937_64 rng_;
+  uint64_t now_ = SimClock::kEpochMs;
+  uint64_t conn_gen_ = 0;
+  std::vector<Node> nodes_;
+  std::vector<std::vector<Conn>> conns_;   // [sub][link]
+  std::set<std::pair<int, int>> blocked_;  // (sub, pub): that connection cannot exist
+  std::map<int, uint64_t> resume_at_, restart_at_;
+  std::map<int, uint64_t> last_other_crash_;  // node -> when another node last crashed
+  std::vector<std::pair<uint64_t, std::set<std::pair<int, int>>>> heals_;
+  std::vector<Op> ops_;
+  std::vector<std::string> problems_;
+  bool healing_ = false;
+  uint64_t disturbed_at_ = 0;                         // last crash, pause or partition began
+  uint64_t calm_at_ = 0;                              // last pause or partition ended
+  size_t lag_checked_ = 0;                            // ops before this were checked by CheckLag
+  std::map<std::string, record::Version> newest_op_;  // key -> its newest op's version
+};
+
+}  // namespace syncached::sim
