@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds, and runs every test:
-#   1. RelWithDebInfo build: unit tests, integration tests (real clients), bench smoke;
-#      then the -O3 Release build scripts/run.sh makes (counted as one test)
+#   1. RelWithDebInfo build: unit tests, integration tests (real clients, and the Debian
+#      package built from it and checked: tests/integration/test_package.py), bench smoke;
+#      then the -O3 Release build scripts/run.sh makes and its package as
+#      scripts/package.sh makes it (counted as one test)
 #   2. ASan+UBSan build: unit and integration tests again
 #   3. clang libFuzzer build: each fuzz target for a short bounded run
 # Ends with one line "N passed, N failed" summing all stages.
@@ -45,15 +47,16 @@ else
   echo "release build failed"; failed=$((failed + 1)); status=1
 fi
 
-echo "== release build exactly as scripts/run.sh makes it (-O3 finds other warnings)"
-if build build-release -DCMAKE_BUILD_TYPE=Release -DSYNCACHED_TESTS=OFF -DSYNCACHED_BENCH=OFF; then
+echo "== release build exactly as scripts/run.sh makes it (-O3 finds other warnings), and its package"
+if scripts/package.sh; then  # scripts/run.sh's build, then cpack
   passed=$((passed + 1))
 else
-  echo "release build failed"; failed=$((failed + 1)); status=1
+  echo "release build or package failed"; failed=$((failed + 1)); status=1
 fi
 
 echo "== ASan+UBSan build"
-if build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSYNCACHED_SANITIZE=ON -DSYNCACHED_BENCH=OFF; then
+if build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSYNCACHED_SANITIZE=ON -DSYNCACHED_BENCH=OFF \
+    -DSYNCACHED_PACKAGE=OFF; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_ctest build-asan -L 'unit|integration'
 else
@@ -62,7 +65,7 @@ fi
 
 echo "== fuzz build (clang, libFuzzer), ${fuzz_seconds}s per target"
 if build build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DSYNCACHED_FUZZ=ON -DSYNCACHED_TESTS=OFF -DSYNCACHED_BENCH=OFF \
+    -DSYNCACHED_FUZZ=ON -DSYNCACHED_TESTS=OFF -DSYNCACHED_BENCH=OFF -DSYNCACHED_PACKAGE=OFF \
     -DSYNCACHED_FUZZ_SECONDS="$fuzz_seconds"; then
   run_ctest build-fuzz -j1
 else
