@@ -3,6 +3,7 @@
 # packages. Idempotent and quick when everything is already there.
 #   scripts/deps.sh          build + test + bench dependencies
 #   scripts/deps.sh build    only what building the server needs
+#   scripts/deps.sh package  building it plus making the Debian package (scripts/package.sh)
 set -euo pipefail
 
 build=(cmake ninja-build g++ pkg-config libxxhash-dev libzmq3-dev libsodium-dev libsasl2-dev
@@ -10,10 +11,17 @@ build=(cmake ninja-build g++ pkg-config libxxhash-dev libzmq3-dev libsodium-dev 
 test=(clang libclang-rt-14-dev libgtest-dev libgmock-dev libbenchmark-dev
       memcached libmemcached-tools python3 python3-pytest python3-pymemcache python3-pylibmc
       php-cli php-memcached php-memcache gnuplot-nox procps linux-perf strace sasl2-bin
-      iproute2)
+      iproute2 systemd man-db)
+# cpack -G DEB: dpkg-shlibdeps computes the package's dependencies; CPack finds the
+# binaries with file(1).
+package=(dpkg-dev file)
 
 want=("${build[@]}")
-[[ "${1:-all}" == build ]] || want+=("${test[@]}")
+case "${1:-all}" in
+  build) ;;
+  package) want+=("${package[@]}") ;;
+  *) want+=("${package[@]}" "${test[@]}") ;;
+esac
 
 missing=()
 for p in "${want[@]}"; do

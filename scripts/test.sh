@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds, and runs every test:
 #   1. RelWithDebInfo build: unit tests, the replication simulator (3 x 1000 seeds),
-#      integration tests (real clients), bench smoke;
-#      then the -O3 Release build scripts/run.sh makes (counted as one test)
+#      integration tests (real clients, and the Debian package built from it and
+#      checked: tests/integration/test_package.py), bench smoke;
+#      then the -O3 Release build scripts/run.sh makes and its package as
+#      scripts/package.sh makes it (counted as one test)
 #   2. ASan+UBSan build: unit and integration tests again, the simulator for 3 x 100 seeds
 #   3. clang libFuzzer build: each fuzz target for a short bounded run
 # Ends with one line "N passed, N failed" summing all stages.
@@ -46,16 +48,16 @@ else
   echo "release build failed"; failed=$((failed + 1)); status=1
 fi
 
-echo "== release build exactly as scripts/run.sh makes it (-O3 finds other warnings)"
-if build build-release -DCMAKE_BUILD_TYPE=Release -DSYNCACHED_TESTS=OFF -DSYNCACHED_BENCH=OFF; then
+echo "== release build exactly as scripts/run.sh makes it (-O3 finds other warnings), and its package"
+if scripts/package.sh; then  # scripts/run.sh's build, then cpack
   passed=$((passed + 1))
 else
-  echo "release build failed"; failed=$((failed + 1)); status=1
+  echo "release build or package failed"; failed=$((failed + 1)); status=1
 fi
 
 echo "== ASan+UBSan build"
 if build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSYNCACHED_SANITIZE=ON -DSYNCACHED_BENCH=OFF \
-    -DSYNCACHED_SIM_SEEDS=100; then
+    -DSYNCACHED_SIM_SEEDS=100 -DSYNCACHED_PACKAGE=OFF; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_ctest build-asan -L 'unit|integration|sim'
 else
@@ -64,7 +66,7 @@ fi
 
 echo "== fuzz build (clang, libFuzzer), ${fuzz_seconds}s per target"
 if build build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DSYNCACHED_FUZZ=ON -DSYNCACHED_TESTS=OFF -DSYNCACHED_BENCH=OFF \
+    -DSYNCACHED_FUZZ=ON -DSYNCACHED_TESTS=OFF -DSYNCACHED_BENCH=OFF -DSYNCACHED_PACKAGE=OFF \
     -DSYNCACHED_FUZZ_SECONDS="$fuzz_seconds"; then
   run_ctest build-fuzz -j1
 else

@@ -8,10 +8,10 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <set>
 #include <sstream>
 
+#include "server/config_file.h"
 #include "server/peer_security.h"
 #include "server/version.h"
 
@@ -36,6 +36,7 @@ enum LongOnly {
   kOptSyncTimeoutMode,
   kOptTombstoneTtl,
   kOptInsecurePeers,
+  kOptLogFile,
 };
 
 const option kLongOptions[] = {
@@ -90,6 +91,7 @@ const option kLongOptions[] = {
     {"sync-replicas", required_argument, nullptr, kOptSyncReplicas},
     {"sync-timeout", required_argument, nullptr, kOptSyncTimeout},
     {"sync-timeout-mode", required_argument, nullptr, kOptSyncTimeoutMode},
+    {"log-file", required_argument, nullptr, kOptLogFile},
     {nullptr, 0, nullptr, 0},
 };
 const char kShortOptions[] = ":p:U:s:a:Al:dru:m:Mc:kvhiVP:f:n:LD:t:R:Cb:B:I:SFXWY:e:o:Z";
@@ -212,34 +214,6 @@ void ParseExtended(const char* arg, Config* c) {
       FailVerbatim("Illegal suboption \"" + name + "\"");
     }
   }
-}
-
-// --config FILE: "name = value" or "name" lines, '#' comments, names are long options.
-std::vector<std::string> ReadConfigFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) Fail("--config: cannot read '" + path + "': " + strerror(errno));
-  std::vector<std::string> args;
-  std::string line;
-  int lineno = 0;
-  while (std::getline(in, line)) {
-    ++lineno;
-    line = line.substr(0, line.find('#'));
-    auto trim = [](std::string s) {
-      size_t b = s.find_first_not_of(" \t\r");
-      size_t e = s.find_last_not_of(" \t\r");
-      return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
-    };
-    line = trim(line);
-    if (line.empty()) continue;
-    size_t eq = line.find('=');
-    std::string name = trim(line.substr(0, eq));
-    if (name.empty() || name.find(' ') != std::string::npos) {
-      Fail("--config " + path + ":" + std::to_string(lineno) + ": expected 'name = value'");
-    }
-    args.push_back("--" + name);
-    if (eq != std::string::npos) args.push_back(trim(line.substr(eq + 1)));
-  }
-  return args;
 }
 
 void Apply(int opt, const char* arg, Config* c) {
@@ -440,6 +414,10 @@ void Apply(int opt, const char* arg, Config* c) {
     case kOptJournalSize:
       c->journal_size = ParseSize(opt, arg, 1ull << 10, 1ull << 40);
       break;
+    case kOptLogFile:
+      if (!*arg) Fail("--log-file: a file is required");
+      c->log_file = arg;
+      break;
     case kOptTombstoneTtl:
       c->tombstone_ttl = static_cast<uint32_t>(ParseUnsigned(opt, arg, 1, 30u * 86400));
       break;
@@ -513,9 +491,14 @@ Config ParseCommandLine(int argc, char** argv) {
   if (!c.config_file.empty()) {
     // The file first, then the command line again so that a flag overrides the file.
     Config from_file;
-    std::vector<std::string> file_args = ReadConfigFile(c.config_file);
-    file_args.insert(file_args.begin(), args[0]);
-    ParseArgs(file_args, &from_file, {kOptConfig});
+    for (ConfigLine& line : ReadConfigFile(c.config_file)) {
+      line.words.insert(line.words.begin(), args[0]);
+      try {
+        ParseArgs(line.words, &from_file, {kOptConfig});
+      } catch (const ConfigError& e) {
+        Fail("--config " + c.config_file + ":" + std::to_string(line.lineno) + ": " + e.what());
+      }
+    }
     from_file.config_file = c.config_file;
     ParseArgs(args, &from_file, {kOptConfig});
     c = std::move(from_file);
@@ -602,8 +585,12 @@ std::string HelpText() {
       no effect; ext_* and ssl_* are refused; anything else is an error.
 
 syncached's own options:
-  --config=<file>           read options from <file>: one "name = value" per line,
-                            names are the long options above; the command line wins
+  --config=<file>           read options from <file>, in Debian's memcached.conf format
+                            ("-m 64", "-l 127.0.0.1", "logfile <file>"; -d is ignored)
+                            or as "name = value" lines naming long options; '#' starts a
+                            comment; the command line wins
+  --log-file=<file>         append log lines (and anything else written to stderr) to
+                            <file> instead of stderr; SIGHUP reopens it (logrotate)
   --node-id=<n>             this node's id, 1..65535, unique and stable in the cluster
   --peers=<host:port,...>   the other nodes' replication addresses (turns replication on)
   --replication-port=<n>    port for peer links (default: 11212)

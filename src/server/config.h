@@ -1,6 +1,7 @@
 // Command line and config file. memcached's flags keep memcached's letters, defaults
 // and meanings (so syncached drops into an existing unit file); syncached's own
-// options use long names and may also come from --config FILE, where a flag given on
+// options use long names. Any option may also come from --config FILE (Debian's
+// memcached.conf format or "name = value" lines, config_file.h), where a flag given on
 // the command line wins. Parsing runs once at start and reports errors by throwing
 // ConfigError with one line naming the option; main prints it and exits 64 (EX_USAGE,
 // as memcached does).
@@ -38,7 +39,8 @@ struct Config {
   bool lock_memory = false;                           // -k
   bool raise_core_limit = false;                      // -r
   uint32_t hashpower = 0;                             // -o hashpower
-  std::string config_file;                            // --config
+  std::string config_file;                            // --config (config_file.h)
+  std::string log_file;                               // --log-file, memcached.conf's logfile
   // Replication (--peers turns it on).
   uint16_t node_id = 0;                    // --node-id
   std::vector<std::string> peers;          // --peers host:port,...

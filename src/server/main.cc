@@ -1,4 +1,5 @@
 // syncached entry point: flags, process setup (daemon, user, limits, signals), run.
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -8,11 +9,14 @@
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <string>
 #include <thread>
 
 #include "common/log.h"
 #include "common/wipe.h"
 #include "server/config.h"
+#include "server/sd_notify.h"
 #include "server/server.h"
 #include "server/version.h"
 
@@ -37,19 +41,55 @@ void RaiseFileLimit(uint32_t maxconns) {
   }
 }
 
-bool SwitchUser(const std::string& user) {
-  if (getuid() != 0 && geteuid() != 0) return true;  // -u only applies to root
-  if (user.empty()) return true;
+// "" when done (or nothing to do), else memcached's message.
+std::string SwitchUser(const std::string& user) {
+  if (getuid() != 0 && geteuid() != 0) return "";  // -u only applies to root
+  if (user.empty()) return "";
   passwd* pw = getpwnam(user.c_str());
-  if (!pw) {
-    fprintf(stderr, "can't find the user %s to switch to\n", user.c_str());
-    return false;
-  }
+  if (!pw) return "can't find the user " + user + " to switch to";
   if (setgroups(0, nullptr) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
-    fprintf(stderr, "failed to assume identity of user %s: %s\n", user.c_str(), strerror(errno));
-    return false;
+    return "failed to assume identity of user " + user + ": " + strerror(errno);
   }
-  return true;
+  return "";
+}
+
+// A failed start, on stderr and, when --log-file took stderr's place, also on the
+// stderr the process started with (`console`, -1 if none): whoever started the node
+// looks there (a terminal, or the journal under systemd).
+void ReportStartFailure(int console, const std::string& message) {
+  std::string line = message + "\n";
+  for (int fd : {STDERR_FILENO, console}) {
+    if (fd < 0) continue;
+    ssize_t n = write(fd, line.data(), line.size());
+    (void)n;  // nowhere left to report that
+  }
+}
+
+// --log-file: from here on the log (and fd 2) goes to the file. A file that cannot be
+// opened is not fatal: the lines stay on stderr (the journal, under systemd) with a
+// warning saying why, and SIGHUP tries again. (An operator's memcached.conf names
+// /var/log/memcached.log, which the service user may not write; the node should start.)
+bool OpenLogFile(const std::string& path) {
+  syncached::Status st = syncached::log::OpenFile(path);
+  if (!st.ok()) SC_LOG(kWarn, "--log-file: %s; logging to stderr", st.message().c_str());
+  return st.ok();
+}
+
+// SIGHUP: reopen the log file (logrotate moved it), then whatever else the server can
+// reload (Server::Reload, the hook for TLS certificates and the members file).
+void Reload(syncached::server::Server& server, const std::string& log_file) {
+  if (log_file.empty()) {
+    SC_LOG(kInfo, "SIGHUP: no --log-file, logs go to stderr; nothing to reopen");
+  } else {
+    SC_LOG(kInfo, "SIGHUP: reopening the log file %s", log_file.c_str());
+    syncached::Status st = syncached::log::ReopenFile();
+    if (st.ok()) {
+      SC_LOG(kInfo, "SIGHUP: log file reopened");
+    } else {
+      SC_LOG(kWarn, "SIGHUP: %s; logging to the previous file", st.message().c_str());
+    }
+  }
+  server.Reload();
 }
 
 int Main(int argc, char** argv) {
@@ -83,9 +123,23 @@ int Main(int argc, char** argv) {
     if (setrlimit(RLIMIT_CORE, &rl) != 0) SC_LOG(kWarn, "-r: cannot raise the core limit");
   }
   RaiseFileLimit(config.engine.maxconns);
+  if (!config.log_file.empty()) {
+    // daemon() moves to /; the file is reopened by the same name later.
+    std::error_code ec;
+    std::filesystem::path abs = std::filesystem::absolute(config.log_file, ec);
+    if (!ec) config.log_file = abs.string();
+  }
   if (config.daemonize && daemon(0, 0) != 0) {
     fprintf(stderr, "failed to daemonize: %s\n", strerror(errno));
     return 71;
+  }
+  int console = -1;  // the original stderr, once --log-file has taken fd 2
+  if (!config.log_file.empty()) {
+    console = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+    if (!OpenLogFile(config.log_file) && console >= 0) {
+      close(console);
+      console = -1;
+    }
   }
 
   // Signals go to one waiting thread, never to workers mid-request.
@@ -102,10 +156,13 @@ int Main(int argc, char** argv) {
   syncached::WipeString(&config.cluster_secret);  // the server has its copy
   syncached::Status st = server.Start();
   if (!st.ok()) {
-    fprintf(stderr, "syncached: %s\n", st.message().c_str());
+    ReportStartFailure(console, "syncached: " + st.message());
     return 71;  // EX_OSERR
   }
-  if (!SwitchUser(config.user)) return 71;
+  if (std::string err = SwitchUser(config.user); !err.empty()) {
+    ReportStartFailure(console, err);
+    return 71;
+  }
   if (config.lock_memory && mlockall(MCL_CURRENT | MCL_FUTURE) != 0) {
     SC_LOG(kWarn, "-k: mlockall failed: %s", strerror(errno));
   }
@@ -117,13 +174,18 @@ int Main(int argc, char** argv) {
       SC_LOG(kWarn, "-P: cannot write %s: %s", config.pid_file.c_str(), strerror(errno));
     }
   }
+  // Type=notify: the node serves (Start returned after the join gate opened).
+  std::string status = "READY=1\nSTATUS=serving";
+  if (server.port() != 0) status += " on port " + std::to_string(server.port());
+  syncached::server::NotifyServiceManager(status);
+  if (console >= 0) close(console);
 
   std::thread signals([&] {
     for (;;) {
       int sig = 0;
       if (sigwait(&sigs, &sig) != 0) continue;
       if (sig == SIGHUP) {
-        SC_LOG(kInfo, "SIGHUP: logs go to stderr, nothing to reopen");
+        Reload(server, config.log_file);
         continue;
       }
       SC_LOG(kInfo, "signal %d: shutting down", sig);

@@ -11,6 +11,7 @@
 #include "common/wipe.h"
 #include "engine/sasl.h"
 #include "server/memory_file.h"
+#include "server/sd_notify.h"
 
 namespace syncached::server {
 
@@ -150,6 +151,7 @@ Status Server::Start() {
     if (!ms.ok()) return ms;
   }
   if (!config_.data_dir.empty()) {
+    NotifyServiceManager("STATUS=loading the data directory " + config_.data_dir);
     Status ps = OpenPersistence(&ro);
     if (!ps.ok()) return ps;
   }
@@ -181,6 +183,9 @@ Status Server::Start() {
     if (config_.join_refuse) {
       // The join gate: clients are refused (nothing listens yet) until this node holds
       // what its peers hold, so no client reads a half-filled node.
+      NotifyServiceManager(
+          "STATUS=joining the cluster: clients are refused until this node "
+          "holds its peers' data");
       replicator_->WaitInitialSync();
     } else {
       engine_->SetSyncing(true);
@@ -199,6 +204,9 @@ Status Server::Start() {
   WritePortsFile();
   if (!maintenance_.joinable()) maintenance_ = std::thread([this] { MaintenanceLoop(); });
   if (engine_->syncing()) {
+    NotifyServiceManager(
+        "STATUS=joining the cluster: clients get SERVER_ERROR syncing until "
+        "this node holds its peers' data");
     replicator_->WaitInitialSync();
     engine_->SetSyncing(false);
   }
@@ -219,12 +227,20 @@ void Server::Run() {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] { return stop_; });
   }
+  NotifyServiceManager("STOPPING=1\nSTATUS=stopping");
   if (net_) net_->Stop();
   if (udp_) udp_->Stop();
   if (replicator_) replicator_->Stop();
   if (maintenance_.joinable()) maintenance_.join();
   // Last: everything the peers sent while draining is journaled too.
   if (persistence_) persistence_->Close();
+}
+
+void Server::Reload() {
+  // Nothing of the server's own is reloadable yet. This is where SIGHUP will reload the
+  // client TLS certificates (-Z, ssl_*) and the members file (--members) once they exist
+  // (DESIGN.md §7); the log file is reopened by main before this is called.
+  SC_LOG(kDebug, "SIGHUP: nothing else to reload");
 }
 
 void Server::MaintenanceLoop() {

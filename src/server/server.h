@@ -30,6 +30,8 @@ class Server final : public net::Handler, public engine::Host {
   void RequestStop();
   // Blocks until stopped, then tears everything down.
   void Run();
+  // SIGHUP (from the signal thread): reloads what can change without a restart.
+  void Reload();
   uint16_t port() const { return net_ ? net_->bound_port() : 0; }
 
   // net::Handler
