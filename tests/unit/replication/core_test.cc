@@ -91,6 +91,7 @@ class Net {
     nodes[i].reset();
     ++generation[i];
   }
+  bool Live(int i) const { return i < static_cast<int>(nodes.size()) && nodes[i] != nullptr; }
   int PubOf(int sub, size_t link) const {
     int l = static_cast<int>(link);
     return l < sub ? l : l + 1;
@@ -127,8 +128,8 @@ class Net {
     int pub = PubOf(m.sub, m.link);
     if (m.identity != Identity(m.sub, m.link)) return;  // that connection is gone
     if (m.to_pub) {
-      if (nodes[pub]) nodes[pub]->core->OnSubscriberMessage(m.identity, m.body, mono);
-    } else if (nodes[m.sub]) {
+      if (Live(pub)) nodes[pub]->core->OnSubscriberMessage(m.identity, m.body, mono);
+    } else if (Live(m.sub)) {
       nodes[m.sub]->core->OnPublisherMessage(m.link, m.body, mono);
     }
   }
@@ -156,7 +157,7 @@ Transport::Sent TestNode::ToSubscriber(const std::string& identity, const std::s
 }
 
 void TestNode::ToPublisher(size_t link, const std::string& msg) {
-  if (!net->nodes[net->PubOf(index, link)]) return;  // not connected: dropped
+  if (!net->Live(net->PubOf(index, link))) return;  // not connected: dropped
   net->queue.push_back({true, index, link, net->Identity(index, link), msg});
 }
 
