@@ -619,6 +619,18 @@ def pool_run(servers, file_settings, workers, replicated):
 FAILS_OVER = {"memcached-binary", "memcache"}
 
 
+
+def check_syncached_run(label, figures, problems, chains, stretches):
+    """What every syncached run must show: every session whole, nobody kept out
+    longer than the lock TTL (plus LOCK_MARGIN), and the leftover lock of the
+    request killed with its node really holding its session a while."""
+    report(label, figures)
+    assert not problems, describe(problems, chains)
+    ttl = figures["lock_ttl"]
+    too_long = {sid: round(s, 2) for sid, s in stretches.items() if s > ttl + LOCK_MARGIN}
+    assert not too_long, "sessions unusable longer than the lock TTL %d s: %r" % (ttl, too_long)
+    assert figures["holder_stretch"] >= 1.0, figures
+
 @pytest.mark.time_limit(120)
 @pytest.mark.parametrize("config", sorted(CONFIGS))
 def test_pool_sessions_survive_a_node_loss(config, make_cluster, make_plain, workers):
@@ -642,12 +654,7 @@ def test_pool_sessions_survive_a_node_loss(config, make_cluster, make_plain, wor
     nodes = make_cluster(3, server_flags(pool_file))
     figures, problems, chains, stretches = pool_run(nodes, file_settings, workers,
                                                     replicated=True)
-    report("syncached-3 %s pool" % config, figures)
-    assert not problems, describe(problems, chains)
-    ttl = figures["lock_ttl"]
-    too_long = {sid: round(s, 2) for sid, s in stretches.items() if s > ttl + LOCK_MARGIN}
-    assert not too_long, "sessions unusable longer than the lock TTL %d s: %r" % (ttl, too_long)
-    assert figures["holder_stretch"] >= 1.0, figures
+    check_syncached_run("syncached-3 %s pool" % config, figures, problems, chains, stretches)
     assert sum(r["acks"] for c in chains.values() for r in c) > USERS * 20
     if plain is not None and config in FAILS_OVER:
         # At most one more per user: on syncached a lock that a request in
@@ -753,9 +760,4 @@ def test_local_node_sessions_follow_their_users(config, make_cluster, workers):
     local_file = CONFIGS[config][1]
     nodes = make_cluster(3, server_flags(local_file))
     figures, problems, chains, stretches = local_run(nodes, read_ini(local_file), workers)
-    report("syncached-3 %s local" % config, figures)
-    assert not problems, describe(problems, chains)
-    ttl = figures["lock_ttl"]
-    too_long = {sid: round(s, 2) for sid, s in stretches.items() if s > ttl + LOCK_MARGIN}
-    assert not too_long, "sessions unusable longer than the lock TTL %d s: %r" % (ttl, too_long)
-    assert figures["holder_stretch"] >= 1.0, figures
+    check_syncached_run("syncached-3 %s local" % config, figures, problems, chains, stretches)

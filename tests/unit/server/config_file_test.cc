@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "server/config.h"
+#include "temp_dir_test.h"
 
 namespace syncached::server {
 namespace {
@@ -152,20 +153,8 @@ TEST(ConfigFile, ErrorsNameTheFileAndLine) {
   EXPECT_EQ(ErrorOf("-m 1\nnode-id = 1\n"), "");
 }
 
-class ConfigFileParse : public ::testing::Test {
+class ConfigFileParse : public TempDirTest {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/syncached-config-file-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string Write(const std::string& name, const std::string& content, mode_t mode = 0600) {
-    std::string path = dir_ + "/" + name;
-    std::ofstream(path) << content;
-    EXPECT_EQ(chmod(path.c_str(), mode), 0);
-    return path;
-  }
   static Config Parse(std::vector<std::string> args) {
     args.insert(args.begin(), "syncached");
     std::vector<char*> argv;
@@ -181,7 +170,6 @@ class ConfigFileParse : public ::testing::Test {
     }
     return "";
   }
-  std::string dir_;
 };
 
 TEST_F(ConfigFileParse, DebianMemcachedConfStartsAServerAsIntended) {

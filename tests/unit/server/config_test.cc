@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir_test.h"
+
 namespace syncached::server {
 namespace {
 
@@ -41,21 +43,8 @@ std::vector<std::string> With(std::vector<std::string> a, const std::vector<std:
   return a;
 }
 
-class ConfigPeerSecurity : public ::testing::Test {
+class ConfigPeerSecurity : public TempDirTest {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/syncached-config-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string Write(const std::string& name, const std::string& content, mode_t mode = 0600) {
-    std::string path = dir_ + "/" + name;
-    std::ofstream(path) << content;
-    EXPECT_EQ(chmod(path.c_str(), mode), 0);
-    return path;
-  }
-  std::string dir_;
 };
 
 TEST_F(ConfigPeerSecurity, LoopbackOnlyNeedsNoSecret) {

@@ -11,6 +11,8 @@
 #include <fstream>
 #include <string>
 
+#include "temp_dir_test.h"
+
 namespace syncached::server {
 namespace {
 
@@ -79,21 +81,8 @@ TEST(PeerSecurity, ExposureNamesTheFirstNonLoopbackAddress) {
             "peer db1:11212 is not a loopback address");
 }
 
-class SecretFile : public ::testing::Test {
+class SecretFile : public TempDirTest {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/syncached-secret-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  std::string Write(const std::string& name, const std::string& content, mode_t mode) {
-    std::string path = dir_ + "/" + name;
-    std::ofstream(path, std::ios::binary) << content;
-    EXPECT_EQ(chmod(path.c_str(), mode), 0);
-    return path;
-  }
   // The message of a refusal ("" when the file is accepted).
   std::string Refusal(const std::string& path, std::vector<uid_t> owners = {geteuid()}) {
     std::string secret;
@@ -102,8 +91,6 @@ class SecretFile : public ::testing::Test {
     EXPECT_TRUE(secret.empty());
     return st.message();
   }
-
-  std::string dir_;
 };
 
 constexpr char kSecret[] = "Zq7kp0XwT4-cluster-secret";
