@@ -141,8 +141,7 @@ uint64_t Core::StatsSignature() const {
   return h;
 }
 
-std::string Core::RenderStats(uint64_t now, const char* auth, uint64_t auth_failures) const {
-  (void)now;
+std::string Core::RenderStats(const char* auth, uint64_t auth_failures) const {
   uint64_t wall = WallMillis();
   std::string out;
   char line[512];

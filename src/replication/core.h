@@ -198,7 +198,7 @@ class Core {
   bool gate_open() const { return gate_open_; }
   bool any_synced() const { return any_synced_; }
   // `stats replication` lines; `auth` and `auth_failures` come from the transport.
-  std::string RenderStats(uint64_t now, const char* auth, uint64_t auth_failures) const;
+  std::string RenderStats(const char* auth, uint64_t auth_failures) const;
   // Changes whenever a link's phase or the set of sessions and their modes change.
   uint64_t StatsSignature() const;
   uint64_t refused_hellos() const { return refused_hellos_; }

@@ -120,8 +120,7 @@ Status Replicator::Start() {
   // cannot trust our sequence numbers and takes a copy.
   std::random_device rd;
   uint64_t now = NowMillis();
-  Options core_opts = m.opts;
-  m.core = std::make_unique<Core>(core_opts, m.store, &m, (now << 16) ^ (uint64_t{rd()} & 0xffff),
+  m.core = std::make_unique<Core>(m.opts, m.store, &m, (now << 16) ^ (uint64_t{rd()} & 0xffff),
                                   SteadyMillis());
   if (m.ack_listener) m.core->SetAckListener(std::move(m.ack_listener));
   {
@@ -349,7 +348,7 @@ void Replicator::Impl::Publish(uint64_t now, bool stats_now) {
   std::string text;
   if (stats_now) {
     stats_signature = core->StatsSignature();
-    text = core->RenderStats(now, curve ? "curve" : "none", auth_failures.load());
+    text = core->RenderStats(curve ? "curve" : "none", auth_failures.load());
   }
   bool open = core->gate_open(), any = core->any_synced();
   {

@@ -24,7 +24,6 @@ class CoreSink final : public record::Sink {
  private:
   replication::Core* core_;
 };
-std::map<const storage::Store*, std::unique_ptr<CoreSink>> sinks;
 }  // namespace
 
 World::World(const Config& c) : cfg_(c), rng_(c.seed) {
@@ -93,9 +92,8 @@ void World::Start(int n, bool with_data) {
   uint64_t epoch = (node.clock->NowMillis() << 16) | (rng_() & 0xffff);
   node.core =
       std::make_unique<replication::Core>(ro, node.store.get(), node.transport.get(), epoch, now_);
-  auto& sink = sinks[node.store.get()];
-  sink = std::make_unique<CoreSink>(node.core.get());
-  node.store->SetSink(sink.get());
+  node.sink = std::make_unique<CoreSink>(node.core.get());
+  node.store->SetSink(node.sink.get());
   node.alive = true;
   node.paused = false;
   node.started_at = now_;
@@ -147,7 +145,6 @@ void World::Crash(int n) {
   node.has_disk = cfg_.data_dirs;
   node.disk = cfg_.data_dirs ? Contents(node) : std::vector<record::Change>{};
   node.store->SetSink(nullptr);
-  sinks.erase(node.store.get());
   node.core.reset();
   node.store.reset();
   node.alive = false;
@@ -573,7 +570,6 @@ std::vector<std::string> World::Run() {
   for (Node& n : nodes_) {
     if (n.alive) {
       n.store->SetSink(nullptr);
-      sinks.erase(n.store.get());
     }
   }
   return out;

@@ -107,6 +107,7 @@ struct Node {
   std::unique_ptr<storage::Store> store;
   std::unique_ptr<NodeTransport> transport;
   std::unique_ptr<replication::Core> core;
+  std::unique_ptr<record::Sink> sink;            // the store's: feeds the core
   std::map<std::string, std::string> positions;  // saved with its data
   std::vector<record::Change> disk;              // its store at its last crash
   bool has_disk = false;
