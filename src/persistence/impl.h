@@ -3,12 +3,11 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <map>
-#include <mutex>
 #include <string>
 #include <thread>
 
+#include "common/mutex.h"
 #include "persistence/persistence.h"
 
 namespace syncached::persistence {
@@ -22,14 +21,15 @@ struct Persistence::Impl {
   Impl(const Options& o, storage::Store* s) : opts(o), store(s) {}
 
   Status Lock();
-  Status Load(Recovery* r);
-  Status OpenJournal(uint64_t generation);
-  void WriterLoop();
-  // Under write_mu: the buffer to the journal file, then an fsync if `sync`.
+  Status Load(Recovery* r) REQUIRES(write_mu);
+  Status OpenJournal(uint64_t generation) REQUIRES(write_mu);
+  void WriterLoop() EXCLUDES(mu, write_mu);
+  // The buffer to the journal file, then an fsync if `sync`.
   // meta_at_swap: when set, receives the saved meta as of the swap (a journal boundary).
-  void WriteBufferLocked(bool sync, std::map<std::string, std::string>* meta_at_swap = nullptr);
-  void Rotate();  // under write_mu: new segment, old ones to compaction
-  void CompactorLoop();
+  void WriteBufferLocked(bool sync, std::map<std::string, std::string>* meta_at_swap = nullptr)
+      REQUIRES(write_mu) EXCLUDES(mu);
+  void Rotate() REQUIRES(write_mu) EXCLUDES(mu);  // new segment, old ones to compaction
+  void CompactorLoop() EXCLUDES(compact_mu, mu);
   Status WriteSnapshot(uint64_t generation, const std::map<std::string, std::string>& meta,
                        uint64_t* bytes, uint64_t* records);
   void RemoveOlderThan(uint64_t generation);
@@ -40,50 +40,53 @@ struct Persistence::Impl {
   int lock_fd = -1;
 
   // Filled by any thread, drained by the writer; guarded by mu.
-  mutable std::mutex mu;
-  std::condition_variable wake;     // the writer sleeps on it
-  std::condition_variable written;  // Sync() waits on it
-  std::string buf;
-  std::map<std::string, std::string> meta;  // newest value appended under each name
-  bool writer_sleeping = false;
-  bool stop = false;
-  bool snapshot_requested = false;
-  uint64_t appended_batches = 0;  // buffer swaps requested by Sync()
-  uint64_t written_batches = 0;
-  uint64_t records_appended = 0;
+  mutable Mutex mu;
+  CondVar wake;     // the writer sleeps on it
+  CondVar written;  // Sync() waits on it
+  std::string buf GUARDED_BY(mu);
+  std::map<std::string, std::string> meta GUARDED_BY(mu);  // newest value under each name
+  bool writer_sleeping GUARDED_BY(mu) = false;
+  bool stop GUARDED_BY(mu) = false;
+  bool snapshot_requested GUARDED_BY(mu) = false;
+  uint64_t appended_batches GUARDED_BY(mu) = 0;  // buffer swaps requested by Sync()
+  uint64_t written_batches GUARDED_BY(mu) = 0;
+  uint64_t records_appended GUARDED_BY(mu) = 0;
 
-  uint64_t appended_seq = 0;             // appends so far (under mu)
+  uint64_t appended_seq GUARDED_BY(mu) = 0;  // appends so far
   std::atomic<uint64_t> written_seq{0};  // appends written to the file so far
 
   // The journal file: whoever writes to it (the writer thread, or a worker in Commit)
   // holds write_mu from taking the buffer until the write returned, so the file keeps
   // the buffer's order.
-  std::mutex write_mu;
-  std::string out;
-  int journal_fd = -1;
-  uint64_t generation = 0;
-  uint64_t journal_bytes = 0;       // in journal segments since the newest snapshot
-  uint64_t prev_journal_bytes = 0;  // the segment before them, kept as a fallback
-  bool dirty = false;               // written since the last fsync
-  std::chrono::steady_clock::time_point last_sync = std::chrono::steady_clock::now();
-  uint64_t last_error_log = 0;
+  Mutex write_mu;
+  std::string out GUARDED_BY(write_mu);
+  int journal_fd GUARDED_BY(write_mu) = -1;
+  uint64_t generation GUARDED_BY(write_mu) = 0;
+  // In journal segments since the newest snapshot, and in the one before them, kept
+  // as a fallback.
+  uint64_t journal_bytes GUARDED_BY(write_mu) = 0;
+  uint64_t prev_journal_bytes GUARDED_BY(write_mu) = 0;
+  bool dirty GUARDED_BY(write_mu) = false;  // written since the last fsync
+  std::chrono::steady_clock::time_point last_sync GUARDED_BY(write_mu) =
+      std::chrono::steady_clock::now();
+  uint64_t last_error_log GUARDED_BY(write_mu) = 0;
 
   // Compaction: the writer hands over a generation and the meta at its start.
-  std::mutex compact_mu;
-  std::condition_variable compact_cv;
-  bool compact_pending = false;
-  bool compacting = false;
-  bool compact_stop = false;
+  Mutex compact_mu;
+  CondVar compact_cv;
+  bool compact_pending GUARDED_BY(compact_mu) = false;
+  bool compacting GUARDED_BY(compact_mu) = false;
+  bool compact_stop GUARDED_BY(compact_mu) = false;
   // compact_pending || compacting, readable under mu (the writer's wait predicate).
   std::atomic<bool> compaction_busy{false};
   // Files of generations below this are deleted by the next compaction: the previous
   // snapshot and the journal after it are kept as a fallback for a damaged newest one.
   uint64_t keep_from_generation = 0;
-  uint64_t compact_generation = 0;
-  std::map<std::string, std::string> compact_meta;
+  uint64_t compact_generation GUARDED_BY(compact_mu) = 0;
+  std::map<std::string, std::string> compact_meta GUARDED_BY(compact_mu);
 
   std::thread writer, compactor;
-  bool open = false;
+  bool open GUARDED_BY(mu) = false;
 
   // Stats (any thread).
   std::atomic<uint64_t> st_bytes{0}, st_fsyncs{0}, st_write_errors{0};

@@ -119,51 +119,63 @@ Status Persistence::Impl::OpenJournal(uint64_t g) {
 Status Persistence::Open(Recovery* recovered) {
   Impl& m = *impl_;
   Status st = m.Lock();
-  if (st.ok()) st = m.Load(&m.recovered);
-  if (st.ok()) st = m.OpenJournal(m.generation + 1);
+  uint64_t generation = 0;
+  {
+    MutexLock wl(m.write_mu);  // no other thread yet: taken for the analysis' sake
+    if (st.ok()) st = m.Load(&m.recovered);
+    if (st.ok()) st = m.OpenJournal(m.generation + 1);
+    m.st_journal_bytes = m.journal_bytes;
+    generation = m.generation;
+  }
   if (!st.ok()) {
     if (m.lock_fd >= 0) close(m.lock_fd);  // releases the flock
     m.lock_fd = -1;
     return st;
   }
   if (recovered) *recovered = m.recovered;
-  // The next snapshot must carry what earlier runs saved, not only what this one does.
-  m.meta = m.recovered.meta;
+  {
+    MutexLock lock(m.mu);
+    // The next snapshot must carry what earlier runs saved, not only what this one does.
+    m.meta = m.recovered.meta;
+    m.open = true;
+  }
   m.keep_from_generation = m.recovered.snapshot_generation;
-  m.open = true;
-  m.st_journal_bytes = m.journal_bytes;
   m.writer = std::thread([&m] { m.WriterLoop(); });
   m.compactor = std::thread([&m] { m.CompactorLoop(); });
   SC_LOG(kInfo, "persistence: %s, fsync %s, journal generation %" PRIu64, m.opts.dir.c_str(),
-         FsyncPolicyName(m.opts.fsync), m.generation);
+         FsyncPolicyName(m.opts.fsync), generation);
   return Status::Ok();
 }
 
 void Persistence::Close() {
   Impl& m = *impl_;
-  if (!m.open) return;
   {
-    std::lock_guard lock(m.mu);  // Sync() reads both under it
+    MutexLock lock(m.mu);  // Sync() reads both under it
+    if (!m.open) return;
     m.open = false;
     m.stop = true;
   }
-  m.wake.notify_all();
+  m.wake.NotifyAll();
   if (m.writer.joinable()) m.writer.join();
   {
-    std::lock_guard lock(m.compact_mu);
+    MutexLock lock(m.compact_mu);
     m.compact_stop = true;
   }
-  m.compact_cv.notify_all();
+  m.compact_cv.NotifyAll();
   if (m.compactor.joinable()) m.compactor.join();
-  if (m.journal_fd >= 0) close(m.journal_fd);
+  {
+    MutexLock wl(m.write_mu);
+    if (m.journal_fd >= 0) close(m.journal_fd);
+    m.journal_fd = -1;
+  }
   if (m.lock_fd >= 0) close(m.lock_fd);  // releases the flock
-  m.journal_fd = m.lock_fd = -1;
+  m.lock_fd = -1;
 }
 
 void Persistence::OnChange(const record::ChangeView& change) {
   Impl& m = *impl_;
   {
-    std::lock_guard lock(m.mu);
+    MutexLock lock(m.mu);
     if (m.buf.size() > kMaxBuffer) {
       // Dropped changes are in the store: the snapshot this asks for writes them.
       ++m.st_write_errors;
@@ -184,7 +196,7 @@ void Persistence::OnChange(const record::ChangeView& change) {
 void Persistence::SaveMeta(const std::string& name, const std::string& value) {
   Impl& m = *impl_;
   if (name.empty() || name.size() > 255 || value.size() > kMaxMetaValue) return;
-  std::lock_guard lock(m.mu);
+  MutexLock lock(m.mu);
   EncodeMeta(name, value, &m.buf);
   ++m.appended_seq;
   m.meta[name] = value;
@@ -195,7 +207,7 @@ void Persistence::Commit() {
   if (tl_last.owner != this || tl_last.seq <= m.written_seq.load(std::memory_order_acquire)) {
     return;
   }
-  std::lock_guard wl(m.write_mu);
+  MutexLock wl(m.write_mu);
   if (tl_last.seq <= m.written_seq.load(std::memory_order_acquire)) return;  // written meanwhile
   m.WriteBufferLocked(m.opts.fsync == FsyncPolicy::kAlways);
 }
@@ -203,21 +215,21 @@ void Persistence::Commit() {
 void Persistence::RequestSnapshot() {
   Impl& m = *impl_;
   {
-    std::lock_guard lock(m.mu);
+    MutexLock lock(m.mu);
     m.snapshot_requested = true;
     m.writer_sleeping = false;
   }
-  m.wake.notify_one();
+  m.wake.NotifyOne();
 }
 
 void Persistence::Sync() {
   Impl& m = *impl_;
-  std::unique_lock lock(m.mu);
+  MutexLock lock(m.mu);
   if (!m.open || m.stop) return;
   uint64_t target = ++m.appended_batches;
   m.writer_sleeping = false;
-  m.wake.notify_one();
-  m.written.wait(lock, [&] { return m.written_batches >= target || m.stop; });
+  m.wake.NotifyOne();
+  while (m.written_batches < target && !m.stop) m.written.Wait(m.mu);
 }
 
 void Persistence::AppendStats(std::string* out) const {
@@ -234,7 +246,7 @@ void Persistence::AppendStats(std::string* out) const {
   stat("STAT journal_bytes %" PRIu64 "\r\n", m.st_journal_bytes.load());
   uint64_t records;
   {
-    std::lock_guard lock(m.mu);
+    MutexLock lock(m.mu);
     records = m.records_appended;
   }
   stat("STAT journal_records %" PRIu64 "\r\n", records);

@@ -18,15 +18,15 @@
 namespace syncached::persistence {
 
 void Persistence::Impl::CompactorLoop() {
-  std::unique_lock lock(compact_mu);
+  compact_mu.lock();
   for (;;) {
-    compact_cv.wait(lock, [&] { return compact_pending || compact_stop; });
-    if (compact_stop) return;
+    while (!compact_pending && !compact_stop) compact_cv.Wait(compact_mu);
+    if (compact_stop) break;
     uint64_t g = compact_generation;
     std::map<std::string, std::string> m = std::move(compact_meta);
     compact_pending = false;
     compacting = true;
-    lock.unlock();
+    compact_mu.unlock();
     auto start = std::chrono::steady_clock::now();
     uint64_t bytes = 0, records = 0;
     Status st = WriteSnapshot(g, m, &bytes, &records);
@@ -49,16 +49,17 @@ void Persistence::Impl::CompactorLoop() {
       SC_LOG(kError, "persistence: snapshot %llu failed: %s", static_cast<unsigned long long>(g),
              st.message().c_str());
     }
-    lock.lock();
+    compact_mu.lock();
     compacting = false;
     compaction_busy = compact_pending;
     {
       // A snapshot asked for meanwhile can start now.
-      std::lock_guard l(mu);
+      MutexLock l(mu);
       writer_sleeping = false;
     }
-    wake.notify_one();
+    wake.NotifyOne();
   }
+  compact_mu.unlock();
 }
 
 Status Persistence::Impl::WriteSnapshot(uint64_t g, const std::map<std::string, std::string>& meta,
@@ -85,7 +86,7 @@ Status Persistence::Impl::WriteSnapshot(uint64_t g, const std::map<std::string, 
   for (size_t i = 0; i < store->shard_count() && ok; ++i) {
     store->SnapshotShard(i, add);  // encodes under the shard's lock, writes after
     if (out.size() >= (4u << 20)) flush_out();
-    std::lock_guard l(mu);
+    MutexLock l(mu);
     if (stop) ok = false;  // closing: the journal still has everything
   }
   for (const auto& [name, value] : meta) EncodeMeta(name, value, &out);
@@ -95,7 +96,7 @@ Status Persistence::Impl::WriteSnapshot(uint64_t g, const std::map<std::string, 
   flush_out();
   bool closing = false;
   {
-    std::lock_guard l(mu);
+    MutexLock l(mu);
     closing = stop;
   }
   int err = 0;

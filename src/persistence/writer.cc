@@ -16,7 +16,7 @@ void Persistence::Impl::WriteBufferLocked(bool sync,
                                           std::map<std::string, std::string>* meta_at_swap) {
   uint64_t seq;
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     out.swap(buf);
     seq = appended_seq;
     if (meta_at_swap) *meta_at_swap = meta;
@@ -36,7 +36,7 @@ void Persistence::Impl::WriteBufferLocked(bool sync,
         SC_LOG(kError, "persistence: journal write failed: %s", strerror(errno));
         last_error_log = now;
       }
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       snapshot_requested = true;
     }
     if (out.capacity() > (16u << 20)) {
@@ -55,7 +55,7 @@ void Persistence::Impl::WriteBufferLocked(bool sync,
 
 void Persistence::Impl::Rotate() {
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     snapshot_requested = false;
   }
   // Everything saved up to the end of this segment goes with the snapshot; every
@@ -73,12 +73,12 @@ void Persistence::Impl::Rotate() {
   prev_journal_bytes = journal_bytes;
   journal_bytes = 0;
   st_journal_bytes = 0;
-  std::lock_guard cl(compact_mu);
+  MutexLock cl(compact_mu);
   compact_pending = true;
   compaction_busy = true;
   compact_generation = generation;
   compact_meta = std::move(meta_now);
-  compact_cv.notify_one();
+  compact_cv.NotifyOne();
 }
 
 void Persistence::Impl::WriterLoop() {
@@ -87,24 +87,24 @@ void Persistence::Impl::WriterLoop() {
   // Nobody wakes the writer for a change (that would cost every write a futex wake
   // and a context switch); it comes by this often, or at once when asked to.
   const auto kTick = std::chrono::milliseconds(5);
-  std::unique_lock lock(mu);
+  mu.lock();
   for (;;) {
     if (!stop && !(snapshot_requested && !compaction_busy) && written_batches == appended_batches) {
       writer_sleeping = true;
-      wake.wait_for(lock, kTick);
+      wake.WaitFor(mu, kTick);
       writer_sleeping = false;
     }
     uint64_t batch = appended_batches;
     bool stopping = stop;
-    lock.unlock();
+    mu.unlock();
     {
-      std::lock_guard wl(write_mu);
+      MutexLock wl(write_mu);
       bool due = opts.fsync == FsyncPolicy::kAlways ||
                  (opts.fsync == FsyncPolicy::kEverySec && Clock::now() - last_sync >= kSecond);
       WriteBufferLocked(due || stopping);
       bool requested;
       {
-        std::lock_guard l(mu);
+        MutexLock l(mu);
         requested = snapshot_requested;
       }
       // The journal kept on disk is the segment closed at the last rotation (the
@@ -116,11 +116,12 @@ void Persistence::Impl::WriterLoop() {
         Rotate();
       }
     }
-    lock.lock();
+    mu.lock();
     written_batches = batch;
-    written.notify_all();
+    written.NotifyAll();
     if (stopping && buf.empty()) break;
   }
+  mu.unlock();
 }
 
 }  // namespace syncached::persistence

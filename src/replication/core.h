@@ -16,11 +16,11 @@
 #include <deque>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/mutex.h"
 #include "replication/replication.h"
 #include "replication/wire.h"
 
@@ -48,18 +48,20 @@ class Transport {
 
 // Local changes waiting for the replication thread (filled by worker threads).
 struct Pending {
-  std::mutex mu;
-  std::vector<std::string> sealed;  // record runs of ~kSealBytes, each with its count
-  std::vector<uint32_t> sealed_counts;
-  std::string open;
-  uint32_t open_count = 0;
+  Mutex mu;
+  // Record runs of ~kSealBytes, each with its count.
+  std::vector<std::string> sealed GUARDED_BY(mu);
+  std::vector<uint32_t> sealed_counts GUARDED_BY(mu);
+  std::string open GUARDED_BY(mu);
+  uint32_t open_count GUARDED_BY(mu) = 0;
   // --sync-replicas: every own change gets the next ticket; a run's tickets are
   // consecutive, so the replication thread maps them to sequence numbers.
-  uint64_t tickets = 0;
-  std::vector<uint64_t> sealed_first_tickets;
-  uint64_t open_first_ticket = 0;
-  uint64_t bytes = 0;
-  bool overflowed = false;            // more than the backlog could ever hold: peers must full-copy
+  uint64_t tickets GUARDED_BY(mu) = 0;
+  std::vector<uint64_t> sealed_first_tickets GUARDED_BY(mu);
+  uint64_t open_first_ticket GUARDED_BY(mu) = 0;
+  uint64_t bytes GUARDED_BY(mu) = 0;
+  // More than the backlog could ever hold: peers must full-copy.
+  bool overflowed GUARDED_BY(mu) = false;
   std::atomic<bool> nonempty{false};  // something waits (read without the mutex)
 };
 

@@ -5,11 +5,9 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -67,16 +65,18 @@ struct Replicator::Impl final : Transport {
   uint64_t stats_signature = 0;                // link phases and sessions as last rendered
   std::function<void(uint64_t)> ack_listener;  // given to the core at Start
 
-  // Shared with other threads (stats, join gate): guarded by mu.
-  mutable std::mutex mu;
-  std::condition_variable cv;
-  std::string stats_text;  // rendered by the thread a few times a second
-  bool any_welcomed = false;
-  bool all_synced = false;
-  uint64_t stat_refused = 0;
-  std::atomic<uint64_t> auth_failures{0};
+  // The replication thread's, from the monitor socket.
   std::string last_accepted_peer;  // for naming a peer whose handshake failed
   std::map<std::string, std::pair<uint64_t, uint64_t>> refusal_log;  // host: last ms, quiet
+
+  // Shared with other threads (stats, join gate).
+  mutable Mutex mu;
+  CondVar cv;
+  std::string stats_text GUARDED_BY(mu);  // rendered by the thread a few times a second
+  bool any_welcomed GUARDED_BY(mu) = false;
+  bool all_synced GUARDED_BY(mu) = false;
+  uint64_t stat_refused GUARDED_BY(mu) = 0;
+  std::atomic<uint64_t> auth_failures{0};
 };
 
 }  // namespace syncached::replication

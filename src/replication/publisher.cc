@@ -40,7 +40,7 @@ bool Core::OnChange(const record::ChangeView& change) {
   Pending& p = pending_;
   bool wake;
   {
-    std::lock_guard lock(p.mu);
+    MutexLock lock(p.mu);
     if (p.overflowed) return false;
     wake = p.open.empty() && p.sealed.empty();
     if (p.open_count == 0) p.open_first_ticket = p.tickets + 1;
@@ -77,7 +77,7 @@ void Core::DrainPending() {
   std::vector<uint64_t> first_tickets;
   bool overflowed;
   {
-    std::lock_guard lock(pending_.mu);
+    MutexLock lock(pending_.mu);
     runs.swap(pending_.sealed);
     counts.swap(pending_.sealed_counts);
     first_tickets.swap(pending_.sealed_first_tickets);

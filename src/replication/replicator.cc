@@ -124,7 +124,7 @@ Status Replicator::Start() {
                                   SteadyMillis());
   if (m.ack_listener) m.core->SetAckListener(std::move(m.ack_listener));
   {
-    std::lock_guard lock(m.mu);
+    MutexLock lock(m.mu);
     m.all_synced = false;
   }
   m.thread = std::thread([&m] { m.Run(); });
@@ -193,10 +193,10 @@ void Replicator::Stop() {
   m.router = m.monitor = m.ctx = nullptr;
   m.wake_fd = -1;
   {
-    std::lock_guard lock(m.mu);
+    MutexLock lock(m.mu);
     m.all_synced = true;  // release any waiter
   }
-  m.cv.notify_all();
+  m.cv.NotifyAll();
 }
 
 void Replicator::OnChange(const record::ChangeView& change) {
@@ -352,7 +352,7 @@ void Replicator::Impl::Publish(uint64_t now, bool stats_now) {
   }
   bool open = core->gate_open(), any = core->any_synced();
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     if (stats_now) {
       stats_text = std::move(text);
       stat_refused = core->refused_hellos();
@@ -361,7 +361,7 @@ void Replicator::Impl::Publish(uint64_t now, bool stats_now) {
     all_synced = open;
     any_welcomed = any;
   }
-  cv.notify_all();
+  cv.NotifyAll();
 }
 
 void Replicator::Impl::ServeRouter() {
@@ -429,7 +429,7 @@ void Replicator::Impl::FlushOnStop() {
 bool Replicator::WaitInitialSync() {
   Impl& m = *impl_;
   if (m.opts.peers.empty()) return true;
-  std::unique_lock lock(m.mu);
+  MutexLock lock(m.mu);
   for (;;) {
     if (m.all_synced) {
       if (m.any_welcomed) return true;
@@ -437,12 +437,12 @@ bool Replicator::WaitInitialSync() {
              m.opts.join_timeout_ms);
       return false;
     }
-    m.cv.wait_for(lock, std::chrono::milliseconds(100));
+    m.cv.WaitFor(m.mu, std::chrono::milliseconds(100));
   }
 }
 
 void Replicator::AppendStats(std::string* out) const {
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   out->append(impl_->stats_text);
   out->append("STAT refused_peers ");
   out->append(std::to_string(impl_->stat_refused));
