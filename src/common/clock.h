@@ -25,7 +25,8 @@ class SystemClock final : public Clock {
 };
 
 // The system clock plus an adjustable offset: memcached's `debugtime` test command
-// moves the server's notion of now (enabled only with -o relaxed_privileges).
+// moves the server's notion of now (enabled only with -o relaxed_privileges), and
+// tests skew a node's clock with --test-clock-offset-ms.
 class OffsetClock final : public Clock {
  public:
   explicit OffsetClock(const Clock* base) : base_(base) {}
@@ -37,6 +38,7 @@ class OffsetClock final : public Clock {
     return static_cast<uint64_t>(static_cast<int64_t>(base_->NowMillis()) + offset_ms_.load());
   }
   void AdvanceSeconds(int64_t s) { offset_ms_ += s * 1000; }
+  void AdvanceMillis(int64_t ms) { offset_ms_ += ms; }
 
  private:
   const Clock* base_;

@@ -37,6 +37,7 @@ enum LongOnly {
   kOptTombstoneTtl,
   kOptInsecurePeers,
   kOptLogFile,
+  kOptTestClockOffset,
 };
 
 const option kLongOptions[] = {
@@ -92,6 +93,7 @@ const option kLongOptions[] = {
     {"sync-timeout", required_argument, nullptr, kOptSyncTimeout},
     {"sync-timeout-mode", required_argument, nullptr, kOptSyncTimeoutMode},
     {"log-file", required_argument, nullptr, kOptLogFile},
+    {"test-clock-offset-ms", required_argument, nullptr, kOptTestClockOffset},
     {nullptr, 0, nullptr, 0},
 };
 const char kShortOptions[] = ":p:U:s:a:Al:dru:m:Mc:kvhiVP:f:n:LD:t:R:Cb:B:I:SFXWY:e:o:Z";
@@ -374,6 +376,18 @@ void Apply(int opt, const char* arg, Config* c) {
     case kOptInsecurePeers:
       c->insecure_peers = true;
       break;
+    case kOptTestClockOffset: {
+      // Not in --help: lets tests give nodes skewed clocks without faketime.
+      char* end = nullptr;
+      errno = 0;
+      long long v = strtoll(arg, &end, 10);
+      if (errno || end == arg || *end || v < -86'400'000 || v > 86'400'000) {
+        Fail(std::string("invalid value for --test-clock-offset-ms: '") + arg +
+             "' (-86400000 to 86400000)");
+      }
+      c->test_clock_offset_ms = v;
+      break;
+    }
     case kOptBacklogSize:
       c->backlog_bytes = ParseSize(opt, arg, 1ull << 20, 1ull << 40);
       break;

@@ -62,6 +62,7 @@ struct Config {
   std::string data_dir;  // --data-dir, or -e's path (engine.memory_file, memory_file.h)
   persistence::FsyncPolicy fsync = persistence::FsyncPolicy::kEverySec;  // --fsync
   uint64_t journal_size = 64ull << 20;                                   // --journal-size
+  int64_t test_clock_offset_ms = 0;  // hidden --test-clock-offset-ms: skew for tests
   bool show_help = false;                                                // -h
   bool show_version = false;                                             // -V
   bool show_license = false;                                             // -i

@@ -16,68 +16,15 @@ import os
 import random
 import shutil
 import signal
-import threading
 import time
 
 import pytest
 
-from cluster import Writer, make_cluster, wait_converged  # noqa: F401 (fixture)
+from chaos_ops import check_own_keys, start_writers
+from cluster import make_cluster, wait_converged  # noqa: F401 (fixture)
 
 SECONDS = float(os.environ.get("SYNCACHED_CHAOS_SECONDS", "20"))
 pytestmark = [pytest.mark.syncached_only, pytest.mark.time_limit(SECONDS + 150)]
-
-SHARED_KEYS = 64
-
-
-class OwnKeys:
-    """What one writer was told about its own keys: per key, the states it may
-    be in (the last acknowledged one, plus any attempted since whose answer
-    was lost with the connection); None stands for deleted."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.possible = {}
-        self.wiped = False
-
-    def attempt(self, c, key, value, request, ok):
-        try:
-            reply = c.call(request)
-        except Exception:
-            with self.lock:
-                self.possible.setdefault(key, {None}).add(value)
-            raise
-        with self.lock:
-            if reply in ok:
-                self.possible[key] = {value}
-            else:
-                self.possible.setdefault(key, {None}).add(value)
-        return reply in ok
-
-
-def chaos_op(rng, tag, own):
-    def op(c, i):
-        r = rng.random()
-        if r < 0.35:
-            key = "own:%s:%d" % (tag, rng.randrange(200))
-            value = b"%s-%d" % (tag.encode(), i)
-            request = b"set %s 0 0 %d\r\n%s\r\n" % (key.encode(), len(value), value)
-            return (key, value) if own.attempt(c, key, value, request, (b"STORED\r\n",)) else None
-        if r < 0.45:
-            key = "own:%s:%d" % (tag, rng.randrange(200))
-            request = b"delete %s\r\n" % key.encode()
-            ok = (b"DELETED\r\n", b"NOT_FOUND\r\n")
-            return (key, None) if own.attempt(c, key, None, request, ok) else None
-        key = "shared:%d" % rng.randrange(SHARED_KEYS)
-        if r < 0.75:
-            value = b"%s-%d" % (tag.encode(), i) * rng.choice((1, 10, 100))
-            c.call(b"set %s 0 0 %d\r\n%s\r\n" % (key.encode(), len(value), value))
-        elif r < 0.85:
-            c.call(b"delete %s\r\n" % key.encode())
-        else:
-            c.call(b"incr %s 1\r\n" % key.encode())
-        return None
-    return op
-
 
 def with_data(node, extra):
     node.data_dir = os.path.join(node.workdir, "data%d" % node.node_id)
@@ -110,14 +57,7 @@ def test_random_faults_end_converged_with_every_acknowledged_write(make_cluster,
     for node in nodes:
         setup(node, extra)
     nodes.start()
-    owns = {}
-    writers = []
-    for node in nodes:
-        tag = "w%d" % node.node_id
-        owns[tag] = OwnKeys()
-        w = Writer(node, chaos_op(random.Random(rng.random()), tag, owns[tag]), reconnect=True)
-        w.start()
-        writers.append(w)
+    owns, writers = start_writers(nodes, rng)
 
     log = ["seed %d" % seed]
     deadline = time.monotonic() + seconds
@@ -148,12 +88,6 @@ def test_random_faults_end_converged_with_every_acknowledged_write(make_cluster,
         if node.paused:
             node.resume()
     try:
-        snap = wait_converged(nodes, timeout=60)
-        for own in owns.values():
-            if own.wiped:
-                continue
-            for key, possible in own.possible.items():
-                got = snap.get(key)
-                assert (got[0] if got else None) in possible, (key, possible, got)
+        check_own_keys(owns, wait_converged(nodes, timeout=60))
     except AssertionError as e:
         raise AssertionError("%s\nschedule: %s" % (e, "; ".join(log))) from None

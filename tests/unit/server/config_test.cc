@@ -138,5 +138,16 @@ TEST(ConfigHelp, DocumentsTheOptions) {
   EXPECT_NE(h.find("head -c 32 /dev/urandom | base64"), std::string::npos);
 }
 
+// Hidden from --help: only the partition and skew tests give a node a skewed clock.
+TEST(ConfigTestClock, OffsetIsSignedMillisecondsWithinADay) {
+  EXPECT_EQ(Parse({}).test_clock_offset_ms, 0);
+  EXPECT_EQ(Parse({"--test-clock-offset-ms=-4500"}).test_clock_offset_ms, -4500);
+  EXPECT_EQ(Parse({"--test-clock-offset-ms", "86400000"}).test_clock_offset_ms, 86400000);
+  for (const char* bad : {"", "abc", "12x", "86400001", "-86400001"}) {
+    EXPECT_EQ(Refusal({"--test-clock-offset-ms", bad}).find("invalid value for"), 0u) << bad;
+  }
+  EXPECT_EQ(HelpText().find("test-clock"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace syncached::server
