@@ -11,6 +11,7 @@
 #include "common/wipe.h"
 #include "engine/sasl.h"
 #include "server/memory_file.h"
+#include "server/peer_security.h"
 #include "server/sd_notify.h"
 
 namespace syncached::server {
@@ -137,7 +138,15 @@ Status Server::Start() {
   replication::Options ro;
   ro.node_id = config_.node_id;
   ro.peers = config_.peers;
-  ro.listen = config_.listen;
+  // The replication port binds the hosts clients are served on; a port in "-l
+  // host:port" (memcached's form) is the client port's, not this one's.
+  for (const std::string& spec : config_.listen) {
+    std::string host = ListenHost(spec);
+    if (host.empty()) host = "*";
+    if (std::find(ro.listen.begin(), ro.listen.end(), host) == ro.listen.end()) {
+      ro.listen.push_back(host);
+    }
+  }
   ro.port = config_.replication_port;
   ro.cluster_name = config_.cluster_name;
   ro.backlog_bytes = config_.backlog_bytes;

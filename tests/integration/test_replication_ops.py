@@ -8,7 +8,9 @@ import time
 
 import pytest
 
-from cluster import cluster3, make_cluster, wait_converged  # noqa: F401 (fixtures)
+import harness
+
+from cluster import cluster3, distinct_free_ports, make_cluster, wait_converged  # noqa: F401
 
 pytestmark = pytest.mark.syncached_only
 
@@ -448,3 +450,17 @@ def test_binary_mutations_replicate(nodes):
     assert replicated(nodes, "bin:n", a)[0].rstrip(b" ") == b"0"
     assert bin_call(b, DELETE, b"bin:k")[0] == 0
     assert replicated(nodes, "bin:k", b) is None
+
+
+def test_listen_with_a_port_still_replicates(make_cluster):
+    """memcached's "-l host:port" form names a client port: the replication port
+    binds that host on --replication-port (it used to bind "host:port:rport")."""
+    nodes = make_cluster(2, start=False)
+    extra_ports = distinct_free_ports(2)
+    for node, port in zip(nodes, extra_ports):
+        node.extra += ["-l", "127.0.0.1:%d" % port]
+    nodes.start()
+    c = harness.Client(harness.HOST, extra_ports[0])
+    assert c.call(b"set lport 0 0 2\r\nok\r\n") == b"STORED\r\n"
+    wait_converged(nodes)
+    assert nodes[1].client().value("lport") == b"ok"
