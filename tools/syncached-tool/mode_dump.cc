@@ -53,6 +53,7 @@ int RunDump(const Options& o) {
   std::vector<MetadumpEntry> entries;
   std::string line;
   long count = 0;
+  size_t untextual = 0;  // keys with spaces or control bytes (set in binary form)
   bool stopped_early = false;
   for (;;) {
     if (!c.ReadLine(&line)) return Fail("metadump: " + c.error());
@@ -62,7 +63,16 @@ int RunDump(const Options& o) {
       break;
     }
     if (IsErrorReply(line)) return Fail("lru_crawler metadump: " + std::string(StripEol(line)));
-    if (auto e = ParseMetadumpLine(line)) entries.push_back(std::move(*e));
+    if (auto e = ParseMetadumpLine(line)) {
+      // A key a text-protocol get cannot carry would garble the request.
+      bool textual = !e->key.empty();
+      for (unsigned char ch : e->key) textual &= ch > ' ' && ch != 0x7f;
+      if (textual) {
+        entries.push_back(std::move(*e));
+      } else {
+        ++untextual;
+      }
+    }
     ++count;
   }
   if (stopped_early) {
@@ -119,6 +129,10 @@ int RunDump(const Options& o) {
   }
   if (to_file) {
     progress.Finish("dumped " + std::to_string(written) + " items to " + o.output);
+  }
+  if (untextual) {
+    fprintf(stderr, "syncached-tool: skipped %zu keys with bytes the text protocol cannot carry\n",
+            untextual);
   }
   return 0;
 }
