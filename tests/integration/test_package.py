@@ -115,11 +115,13 @@ def test_files_modes_and_contents(deb, root):
     files = listing(deb)
     expect = {
         "/usr/bin/syncached": "-rwxr-xr-x",
+        "/usr/bin/syncached-tool": "-rwxr-xr-x",
         "/lib/systemd/system/syncached.service": "-rw-r--r--",
         "/lib/systemd/system/syncached@.service": "-rw-r--r--",
         "/etc/syncached.conf": "-rw-r--r--",
         "/etc/logrotate.d/syncached": "-rw-r--r--",
         "/usr/share/man/man1/syncached.1.gz": "-rw-r--r--",
+        "/usr/share/man/man1/syncached-tool.1.gz": "-rw-r--r--",
         "/usr/share/doc/syncached/OPERATIONS.md": "-rw-r--r--",
         "/usr/share/doc/syncached/examples/cluster/README": "-rw-r--r--",
         "/usr/share/doc/syncached/examples/cluster/node1.conf": "-rw-r--r--",
@@ -146,6 +148,29 @@ def test_files_modes_and_contents(deb, root):
     assert "not stripped" not in described, described
     version = run([str(root / "usr/bin/syncached"), "-V"]).stdout
     assert version == run([harness.server_bin(), "-V"]).stdout
+    described = run(["file", "-b", str(root / "usr/bin/syncached-tool")]).stdout
+    assert "not stripped" not in described, described
+    tool_help = run([str(root / "usr/bin/syncached-tool"), "--help"])
+    assert tool_help.returncode == 0 and "wait-synced" in tool_help.stdout
+
+
+def test_the_tool_man_page_lists_every_option_of_its_help(root):
+    with gzip.open(root / "usr/share/man/man1/syncached-tool.1.gz", "rt") as f:
+        page = f.read()
+    help_text = run([str(root / "usr/bin/syncached-tool"), "--help"]).stdout
+    options = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", help_text))
+    assert len(options) >= 8, options
+    for option in options:
+        assert option.replace("-", "\\-") in page, option
+    for mode in ("display", "stats", "settings", "sizes", "keys", "dump", "restore", "cluster",
+                 "wait\\-synced"):
+        assert re.search(r"(?m)^\.B[IR]? " + re.escape(mode), page), mode
+    assert "@PROJECT_VERSION@" not in page
+    if shutil.which("man"):
+        rendered = run(["man", "--warnings", "-l",
+                        str(root / "usr/share/man/man1/syncached-tool.1.gz")],
+                       env=dict(os.environ, MANWIDTH="80"))
+        assert rendered.returncode == 0 and not rendered.stderr, rendered.stderr
 
 
 def test_the_man_page_lists_every_option_of_help(root):
