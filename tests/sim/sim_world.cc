@@ -124,7 +124,7 @@ void World::Crash(int n) {
     }
     for (size_t i = 0; i < ops_.size(); ++i) {
       const Op& op = ops_[i];
-      if (!op.acked || op.excused) continue;
+      if (!op.acked || op.excused || ExpiredSince(op.key, op.version)) continue;
       auto m = mine.find(op.key);
       bool here = op.node == n || (m != mine.end() && m->second >= op.version);
       auto o = others.find(op.key);
@@ -278,6 +278,9 @@ void World::ClientOp() {
     storage::PutArgs args;
     args.value = value;
     args.flags = static_cast<uint32_t>(ops_.size());
+    // Some expire within the run, on each node by its own (skewed) clock.
+    if (Chance(0.3)) args.exptime = node.clock->NowSeconds() + 1 + static_cast<uint32_t>(Rand(20));
+    op.exptime = args.exptime;
     storage::ItemRef ref;
     if (a.Put(args, &ref) != storage::PutStatus::kOk) return false;
     op.version = ref.version();
@@ -294,6 +297,7 @@ void World::ClientOp() {
   if (op.acked) ++ops_acked;
   record::Version& newest = newest_op_[op.key];
   newest = std::max(newest, op.version);
+  if (op.exptime) exptimes_[op.key][op.version] = op.exptime;
   ops_.push_back(std::move(op));
 }
 
@@ -350,6 +354,29 @@ void World::Fault() {
   }
 }
 
+// A node expires an item by its own clock: one whose time is within the clocks' spread
+// of now may be gone on one node (expired, or reaped without a trace) and live on another.
+bool World::MayHaveExpired(uint32_t exptime) const {
+  if (exptime == 0) return false;
+  int64_t spread_ms = 0;
+  for (const Node& n : nodes_) {
+    spread_ms = std::max(spread_ms, std::abs(static_cast<int64_t>(n.clock->NowMillis()) -
+                                             static_cast<int64_t>(now_)));
+  }
+  return static_cast<int64_t>(exptime) * 1000 <= static_cast<int64_t>(now_) + spread_ms + 1000;
+}
+
+// Whether `key` at `v`, or a newer version of it, may have expired: then no trace of
+// `v` need be left anywhere.
+bool World::ExpiredSince(const std::string& key, record::Version v) const {
+  auto k = exptimes_.find(key);
+  if (k == exptimes_.end()) return false;
+  for (auto e = k->second.lower_bound(v); e != k->second.end(); ++e) {
+    if (MayHaveExpired(e->second)) return true;
+  }
+  return false;
+}
+
 void World::CheckGate(Node& n) {
   if (!n.restarted_empty || !n.core->gate_open()) return;
   n.restarted_empty = false;
@@ -368,6 +395,7 @@ void World::CheckGate(Node& n) {
     for (const record::Change& c : Contents(o)) {
       uint64_t ms = record::HlcMillis(c.version.hlc);
       if (ms + 5000 + static_cast<uint64_t>(skew) * 2 > n.clock->NowMillis()) continue;
+      if (ExpiredSince(c.key, c.version)) continue;
       auto it = mine.find(c.key);
       if (it == mine.end() || it->second < c.version) {
         problems_.push_back("node " + std::to_string(n.id) +
@@ -484,7 +512,7 @@ void World::CheckLag() {
   constexpr uint64_t kMaxLagMs = 1000;
   while (lag_checked_ < ops_.size() && ops_[lag_checked_].at_ms + kMaxLagMs <= now_) {
     const Op& op = ops_[lag_checked_++];
-    if (!op.acked || !op.quiet || op.at_ms <= disturbed_at_) continue;
+    if (!op.acked || !op.quiet || op.at_ms <= disturbed_at_ || MayHaveExpired(op.exptime)) continue;
     if (newest_op_[op.key] != op.version) continue;  // a newer op (by version) decides it
     ++lag_checks;
     for (const Node& n : nodes_) {
@@ -514,13 +542,15 @@ std::vector<std::string> World::CheckConverged() {
     bool live = false;
     std::string value;
     uint32_t flags = 0;
+    uint32_t exptime = 0;
   };
+  auto expiring = [&](const State& st) { return MayHaveExpired(st.exptime); };
   std::vector<std::map<std::string, State>> states;
   for (const Node& n : nodes_) {
     std::map<std::string, State> m;
     for (const record::Change& c : Contents(n)) {
       bool live = c.kind == record::Kind::kPut || c.kind == record::Kind::kStalePut;
-      m[c.key] = {c.version, live, c.value, c.flags};
+      m[c.key] = {c.version, live, c.value, c.flags, c.exptime};
     }
     states.push_back(std::move(m));
   }
@@ -532,9 +562,12 @@ std::vector<std::string> World::CheckConverged() {
     for (const std::string& k : keys) {
       auto a = states[0].find(k), b = states[i].find(k);
       bool la = a != states[0].end() && a->second.live, lb = b != states[i].end() && b->second.live;
+      if (la != lb && expiring(la ? a->second : b->second)) {
+        continue;  // expired (or reaped) by one node's clock, not yet by the other's
+      }
       if (la != lb ||
           (la && (a->second.version != b->second.version || a->second.value != b->second.value ||
-                  a->second.flags != b->second.flags))) {
+                  a->second.flags != b->second.flags || a->second.exptime != b->second.exptime))) {
         out.push_back("not converged: key " + k + " on node 1 " +
                       (la ? a->second.version.ToString() : "absent") + ", on node " +
                       std::to_string(i + 1) + " " + (lb ? b->second.version.ToString() : "absent"));
@@ -545,7 +578,7 @@ std::vector<std::string> World::CheckConverged() {
   // No acknowledged write or delete is lost (older than what the key ends with), but
   // the excused ones; a delete never comes back.
   for (const Op& op : ops_) {
-    if (!op.acked || op.excused) continue;
+    if (!op.acked || op.excused || ExpiredSince(op.key, op.version)) continue;
     record::Version final{};
     for (const auto& m : states) {
       auto it = m.find(op.key);

@@ -49,6 +49,7 @@ struct Op {
   uint64_t acked_at = 0;
   bool quiet = false;    // made in a quiet cluster (see World::CheckLag)
   bool excused = false;  // async, and its node lost its memory before shipping it
+  uint32_t exptime = 0;  // absolute, by its node's clock; 0: never
 };
 
 class SimClock final : public Clock {
@@ -137,6 +138,8 @@ class World {
   Conn& ConnOf(int sub, size_t link) { return conns_[sub][link]; }
   std::vector<record::Change> Contents(const Node& n) const;
   void CheckGate(Node& n);
+  bool MayHaveExpired(uint32_t exptime) const;
+  bool ExpiredSince(const std::string& key, record::Version v) const;
   void CheckLag();
   std::string LinkStates() const;
   std::vector<std::string> CheckConverged();
@@ -161,6 +164,7 @@ class World {
   uint64_t calm_at_ = 0;                              // last pause or partition ended
   size_t lag_checked_ = 0;                            // ops before this were checked by CheckLag
   std::map<std::string, record::Version> newest_op_;  // key -> its newest op's version
+  std::map<std::string, std::map<record::Version, uint32_t>> exptimes_;  // of sets with one
 };
 
 }  // namespace syncached::sim
