@@ -24,7 +24,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     bool rendered = false;
     std::string out;
     bool keep = syncached::metrics::Respond(
-        r, [&](std::string* b) { rendered = true, b->append("x 1\n"); }, &out);
+        r,
+        [&](std::string* b) {
+          rendered = true;
+          b->append("x 1\n");
+        },
+        &out);
     if (r.status == HttpRequest::Status::kIncomplete) break;
     Check(out.rfind("HTTP/1.1 ", 0) == 0);
     if (rendered) {
