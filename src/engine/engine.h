@@ -150,4 +150,9 @@ class Engine {
   std::unique_ptr<EvictionLog> eviction_log_;
 };
 
+// What `stats <group>` answers for "" (general), settings, items, slabs and sizes, as
+// "STAT name value\r\n" lines without END (the metrics endpoint renders these). Any
+// thread. False for other groups.
+bool AppendStatsText(Engine& e, std::string_view group, std::string* out);
+
 }  // namespace syncached::engine

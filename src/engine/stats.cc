@@ -377,6 +377,11 @@ bool ProduceStats(Engine& e, std::string_view group, StatSink& sink) {
   return true;
 }
 
+bool AppendStatsText(Engine& e, std::string_view group, std::string* out) {
+  TextStatSink sink(out);
+  return ProduceStats(e, group, sink);
+}
+
 void ExecuteStats(Engine& e, Session& s, std::string_view args, std::string* out) {
   std::string_view rest = args;
   std::string_view sub = NextToken(&rest);
@@ -405,8 +410,7 @@ void ExecuteStats(Engine& e, Session& s, std::string_view args, std::string* out
   } else if (sub == "persistence") {
     if (e.host()) e.host()->AppendPersistenceStats(out);
   } else {
-    TextStatSink sink(out);
-    if (!ProduceStats(e, sub, sink)) {
+    if (!AppendStatsText(e, sub, out)) {
       AppendLine(out, "ERROR");
       return;
     }

@@ -38,6 +38,8 @@ enum LongOnly {
   kOptInsecurePeers,
   kOptLogFile,
   kOptTestClockOffset,
+  kOptMetricsPort,
+  kOptMetricsAddr,
 };
 
 const option kLongOptions[] = {
@@ -94,6 +96,8 @@ const option kLongOptions[] = {
     {"sync-timeout-mode", required_argument, nullptr, kOptSyncTimeoutMode},
     {"log-file", required_argument, nullptr, kOptLogFile},
     {"test-clock-offset-ms", required_argument, nullptr, kOptTestClockOffset},
+    {"metrics-port", required_argument, nullptr, kOptMetricsPort},
+    {"metrics-addr", required_argument, nullptr, kOptMetricsAddr},
     {nullptr, 0, nullptr, 0},
 };
 const char kShortOptions[] = ":p:U:s:a:Al:dru:m:Mc:kvhiVP:f:n:LD:t:R:Cb:B:I:SFXWY:e:o:Z";
@@ -432,6 +436,14 @@ void Apply(int opt, const char* arg, Config* c) {
       if (!*arg) Fail("--log-file: a file is required");
       c->log_file = arg;
       break;
+    case kOptMetricsPort:
+      c->metrics_port = static_cast<uint16_t>(ParseUnsigned(opt, arg, 0, 65535));
+      break;
+    case kOptMetricsAddr:
+      c->metrics_addr.clear();
+      SplitInto(arg, ',', &c->metrics_addr);
+      if (c->metrics_addr.empty()) Fail("--metrics-addr: an address is required");
+      break;
     case kOptTombstoneTtl:
       c->tombstone_ttl = static_cast<uint32_t>(ParseUnsigned(opt, arg, 1, 30u * 86400));
       break;
@@ -605,6 +617,11 @@ syncached's own options:
                             comment; the command line wins
   --log-file=<file>         append log lines (and anything else written to stderr) to
                             <file> instead of stderr; SIGHUP reopens it (logrotate)
+  --metrics-port=<n>        serve Prometheus metrics (memcached_exporter's names plus
+                            replication and persistence) at http://<addr>:<n>/metrics
+                            (default: 0, off; memcached_exporter uses 9150)
+  --metrics-addr=<a,...>    addresses for --metrics-port (default: the -l addresses, as
+                            for the client and replication ports)
   --node-id=<n>             this node's id, 1..65535, unique and stable in the cluster
   --peers=<host:port,...>   the other nodes' replication addresses (turns replication on)
   --replication-port=<n>    port for peer links (default: 11212)

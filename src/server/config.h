@@ -41,6 +41,8 @@ struct Config {
   uint32_t hashpower = 0;                             // -o hashpower
   std::string config_file;                            // --config (config_file.h)
   std::string log_file;                               // --log-file, memcached.conf's logfile
+  uint16_t metrics_port = 0;                          // --metrics-port (0: no endpoint)
+  std::vector<std::string> metrics_addr;              // --metrics-addr (empty: -l's)
   // Replication (--peers turns it on).
   uint16_t node_id = 0;                    // --node-id
   std::vector<std::string> peers;          // --peers host:port,...

@@ -86,6 +86,7 @@ Status Server::OpenPersistence(replication::Options* ro) {
 
 Server::~Server() {
   RequestStop();
+  if (metrics_) metrics_->Stop();  // its scrapes read everything below
   if (maintenance_.joinable()) maintenance_.join();
   // The replicator's ack listener wakes net workers: the net server outlives its thread.
   if (net_) net_->Stop();
@@ -180,6 +181,11 @@ Status Server::Start() {
   } else if (replicator_) {
     store_->SetSink(replicator_.get());
   }
+  // Before the join gate: a joining node's copy progress is worth watching.
+  if (config_.metrics_port != 0) {
+    Status ms = StartMetrics();
+    if (!ms.ok()) return ms;
+  }
   if (replicator_ && config_.sync_replicas > 0) {
     replica_wait_ = std::make_unique<ReplicaWait>(
         replicator_.get(), static_cast<int>(config_.engine.num_threads), config_.sync_timeout_ms,
@@ -226,6 +232,25 @@ Status Server::Start() {
   return Status::Ok();
 }
 
+// Every scrape reads the same text the stats commands answer, so the two cannot differ.
+Status Server::StartMetrics() {
+  metrics::EndpointOptions mo;
+  mo.listen = config_.metrics_addr.empty() ? config_.listen : config_.metrics_addr;
+  mo.port = config_.metrics_port;
+  metrics_ = std::make_unique<metrics::Endpoint>(mo, [this](metrics::StatTexts* t) {
+    engine::AppendStatsText(*engine_, "", &t->general);
+    engine::AppendStatsText(*engine_, "settings", &t->settings);
+    engine::AppendStatsText(*engine_, "items", &t->items);
+    engine::AppendStatsText(*engine_, "slabs", &t->slabs);
+    AppendReplicationStats(&t->replication);
+    AppendPersistenceStats(&t->persistence);
+  });
+  Status st = metrics_->Start();
+  if (!st.ok()) return Status::Invalid("--metrics-port: " + st.message());
+  SC_LOG(kInfo, "metrics on port %u (/metrics)", metrics_->bound_port());
+  return Status::Ok();
+}
+
 void Server::RequestStop() {
   std::lock_guard lock(mu_);
   stop_ = true;
@@ -238,6 +263,7 @@ void Server::Run() {
     cv_.wait(lock, [&] { return stop_; });
   }
   NotifyServiceManager("STOPPING=1\nSTATUS=stopping");
+  if (metrics_) metrics_->Stop();
   if (net_) net_->Stop();
   if (udp_) udp_->Stop();
   if (replicator_) replicator_->Stop();

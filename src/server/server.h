@@ -10,6 +10,7 @@
 
 #include "common/status.h"
 #include "engine/engine.h"
+#include "metrics/metrics.h"
 #include "net/net.h"
 #include "persistence/persistence.h"
 #include "replication/replication.h"
@@ -33,6 +34,7 @@ class Server final : public net::Handler, public engine::Host {
   // SIGHUP (from the signal thread): reloads what can change without a restart.
   void Reload();
   uint16_t port() const { return net_ ? net_->bound_port() : 0; }
+  uint16_t metrics_port() const { return metrics_ ? metrics_->bound_port() : 0; }
 
   // net::Handler
   void OnOpen(net::Connection& c) override;
@@ -55,6 +57,7 @@ class Server final : public net::Handler, public engine::Host {
   void LogConnEvent(const net::Connection& c, bool open, watch::CloseReason reason);
   void MaintenanceLoop();
   Status OpenPersistence(replication::Options* ro);
+  Status StartMetrics();
   void WritePortsFile() const;
 
   Config config_;
@@ -67,6 +70,7 @@ class Server final : public net::Handler, public engine::Host {
   std::unique_ptr<persistence::Persistence> persistence_;
   std::unique_ptr<record::Sink> fan_out_;      // both of the above, when both are on
   std::unique_ptr<ReplicaWait> replica_wait_;  // --sync-replicas K > 0
+  std::unique_ptr<metrics::Endpoint> metrics_;  // --metrics-port
   size_t output_high_water_ = 1 << 20;
 
   std::mutex mu_;

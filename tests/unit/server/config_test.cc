@@ -131,11 +131,22 @@ TEST_F(ConfigPeerSecurity, BadSecretFilesAreRefusedEvenOnLoopback) {
   EXPECT_NE(Refusal({"--cluster-secret-file", ""}).find("a file is required"), std::string::npos);
 }
 
+TEST(ConfigMetrics, PortAndAddresses) {
+  EXPECT_EQ(Parse({}).metrics_port, 0);  // off unless asked for
+  Config c = Parse({"--metrics-port", "9150", "--metrics-addr", "127.0.0.1,::1"});
+  EXPECT_EQ(c.metrics_port, 9150);
+  EXPECT_EQ(c.metrics_addr, (std::vector<std::string>{"127.0.0.1", "::1"}));
+  EXPECT_NE(Refusal({"--metrics-port", "65536"}).find("--metrics-port"), std::string::npos);
+  EXPECT_NE(Refusal({"--metrics-port", "x"}).find("--metrics-port"), std::string::npos);
+  EXPECT_NE(Refusal({"--metrics-addr", ""}).find("--metrics-addr"), std::string::npos);
+}
+
 TEST(ConfigHelp, DocumentsTheOptions) {
   std::string h = HelpText();
   EXPECT_NE(h.find("--insecure-peers"), std::string::npos);
   EXPECT_NE(h.find("mode 600"), std::string::npos);
   EXPECT_NE(h.find("head -c 32 /dev/urandom | base64"), std::string::npos);
+  EXPECT_NE(h.find("--metrics-port"), std::string::npos);
 }
 
 // Hidden from --help: only the partition and skew tests give a node a skewed clock.
