@@ -140,10 +140,12 @@ TEST(Store, EvictionFollowsAgeAcrossShards) {
   for (int i = oldest; i < n; ++i) gaps += Get(s, "k" + std::to_string(i)) != v;
   // One LRU keeps exactly the last `alive` (here ~137). Per-shard LRUs alone kept keys
   // from anywhere (measured: oldest survivor 250, 623 of the keys after it evicted);
-  // with the sampling the horizon is within a few percent of exact (831, 42).
+  // with the sampling the horizon is within a few percent of exact (831, 42). The
+  // sampling is random: over 300 runs the worst was 101 keys short of exact with 100
+  // gaps, so the bounds are one `alive` each, still far from per-shard LRUs.
   int ideal = n - static_cast<int>(alive);
-  EXPECT_GE(oldest, ideal - static_cast<int>(alive) / 2);
-  EXPECT_LE(gaps, static_cast<int>(alive) / 2);
+  EXPECT_GE(oldest, ideal - static_cast<int>(alive));
+  EXPECT_LE(gaps, static_cast<int>(alive));
 }
 
 // Slab memory follows the size mix: after small items filled -m, larger ones take
