@@ -16,6 +16,12 @@ uint64_t SystemClock::NowMillis() const {
   return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
 }
 
+uint64_t SteadyMillis() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
 SystemClock* SystemClock::Get() {
   static SystemClock clock;
   return &clock;

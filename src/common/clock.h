@@ -16,6 +16,10 @@ class Clock {
   virtual uint64_t NowMillis() const = 0;
 };
 
+// Milliseconds of a monotonic clock (CLOCK_MONOTONIC): for timers and timeouts, which
+// must not jump with the wall clock.
+uint64_t SteadyMillis();
+
 // Reads the system clock on each call (cheap with the vDSO).
 class SystemClock final : public Clock {
  public:

@@ -3,6 +3,7 @@
 // Handler that parses heads and answers them in order (keep-alive, pipelining).
 #include <chrono>
 
+#include "common/clock.h"
 #include "metrics/metrics.h"
 #include "net/net.h"
 
@@ -11,11 +12,7 @@ namespace {
 
 constexpr size_t kOutputHighWater = 1 << 20;
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+int64_t NowMs() { return static_cast<int64_t>(SteadyMillis()); }
 
 }  // namespace
 

@@ -12,13 +12,13 @@
 #include <thread>
 #include <vector>
 
+#include "common/clock.h"
 #include "replication/core.h"
 #include "replication/replication.h"
 
 namespace syncached::replication {
 
 uint64_t NowMillis();     // wall clock
-uint64_t SteadyMillis();  // what the core's timers run on
 
 // CURVE keys derived from the cluster secret (and name), and the ZAP handler that
 // admits only peers holding them.

@@ -13,17 +13,14 @@
 #include <chrono>
 #include <cstring>
 
+#include "common/clock.h"
 #include "stat_lines.h"
 
 namespace syncached::tool {
 
 namespace {
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+int64_t NowMs() { return static_cast<int64_t>(SteadyMillis()); }
 
 // Waits for events on fd until the deadline; 1 ready, 0 timeout, -1 error.
 int WaitFd(int fd, short events, int64_t deadline) {

@@ -5,15 +5,13 @@
 #include <chrono>
 #include <cstdio>
 
+#include "common/clock.h"
+
 namespace syncached::tool {
 
 namespace {
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+int64_t NowMs() { return static_cast<int64_t>(SteadyMillis()); }
 
 }  // namespace
 
