@@ -8,6 +8,7 @@ import resource
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -17,6 +18,35 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 class BenchError(Exception):
     """A failure that must fail the whole run (server did not start, loadgen errors...)."""
+
+
+# --tls: the servers run with -Z and every connection here and from the loadgen is TLS
+# (the self-signed certificate is not verified: a benchmark, not a security test).
+_tls_context = None
+
+
+def enable_tls(workdir):
+    """Makes a self-signed EC certificate in workdir; returns the server flags for it."""
+    global _tls_context
+    crt, key = os.path.join(workdir, "bench.crt"), os.path.join(workdir, "bench.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", crt,
+                    "-days", "2", "-subj", "/CN=bench"], check=True, capture_output=True,
+                   timeout=30)
+    _tls_context = ssl.create_default_context()
+    _tls_context.check_hostname = False
+    _tls_context.verify_mode = ssl.CERT_NONE
+    return ["-Z", "-o", f"ssl_chain_cert={crt},ssl_key={key}"]
+
+
+def tls_enabled():
+    return _tls_context is not None
+
+
+def connect(port, timeout):
+    """A connection to a bench server on 127.0.0.1 (TLS with --tls)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    return _tls_context.wrap_socket(s) if _tls_context else s
 
 
 def free_port():
@@ -93,7 +123,7 @@ class Server:
                 raise BenchError(f"{self.name} exited at start (status {self.proc.returncode}): "
                                  f"{' '.join(cmd)}\n{self._log_text()}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                with connect(self.port, 0.5) as s:
                     s.sendall(b"version\r\n")
                     if s.recv(100).startswith(b"VERSION"):
                         return
@@ -116,7 +146,7 @@ class Server:
     def stats(self):
         """The text protocol 'stats' reply as a dict of strings."""
         out = {}
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+        with connect(self.port, 5) as s:
             s.sendall(b"stats\r\n")
             buf = b""
             while not buf.endswith(b"END\r\n"):
@@ -171,6 +201,8 @@ class Loadgen:
 
     def run(self, port, args, timeout):
         cmd = ["taskset", "-c", self.cpus, self.path, "--port", str(port)] + [str(a) for a in args]
+        if tls_enabled():
+            cmd.append("--tls")
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         try:
             p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
@@ -212,7 +244,7 @@ class SyscallCounter:
             c = SyscallCounter(method)
             try:
                 c.start(server.pid)
-                with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+                with connect(server.port, 5) as s:
                     s.sendall(b"version\r\n")
                     s.recv(100)
                 n = c.stop()

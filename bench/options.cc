@@ -34,6 +34,7 @@ Drives a memcached-compatible server and prints one JSON object on stdout.
   --verify V           none | length | full: check value bytes (default full)
   --stall-timeout SEC  fail if nothing arrives for SEC seconds (default 10)
   --seed N             random seed (default 1)
+  --tls                TLS (server started with -Z; its certificate is not checked)
 Exit status: 0 no errors, 1 errors were counted (still prints JSON), 2 setup failure.
 )";
 
@@ -163,6 +164,10 @@ bool ParseOptions(int argc, char** argv, Options* o) {
     }
     if (arg == "--readback") {
       o->readback = true;
+      continue;
+    }
+    if (arg == "--tls") {
+      o->tls = true;
       continue;
     }
     if (arg.substr(0, 2) != "--") {

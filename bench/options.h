@@ -30,6 +30,7 @@ struct Options {
   Verify verify = Verify::kFull;
   double stall_timeout = 10.0;  // seconds without any response while waiting: fail
   uint64_t seed = 1;
+  bool tls = false;  // --tls: TLS to the server (memcached -Z), certificate not verified
 
   bool measure() const { return duration > 0 || requests > 0; }
 };

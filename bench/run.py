@@ -10,14 +10,17 @@ A B) and a second memcached (A/A) shows the noise band. Python 3 stdlib only.
 """
 
 import argparse
+import atexit
 import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_lib  # noqa: E402
 import bench_report  # noqa: E402
 from bench_lib import (BenchError, Loadgen, Server, SyscallCounter, machine_busy_seconds,  # noqa
                        proc_cpu_seconds, proc_ctx_switches, proc_rss_bytes, reap_all)
@@ -209,6 +212,8 @@ def parse_args():
     p.add_argument("--plot", action="store_true", help="throughput and p99 vs connections")
     p.add_argument("--plot-out", default=str(REPO / "docs/perf-conns.png"))
     p.add_argument("--plot-duration", type=float, default=2.0)
+    p.add_argument("--tls", action="store_true",
+                   help="both servers with -Z (a fresh self-signed certificate), TLS clients")
     p.add_argument("--quick", action="store_true",
                    help="smoke test: tiny key space, short passes, one round, no A/A")
     opt = p.parse_args()
@@ -240,7 +245,11 @@ def cpu_list(spec):
 def main():
     opt = parse_args()
     lg = Loadgen(opt.loadgen, opt.client_cpus)
-    extra = opt.server_arg
+    extra = list(opt.server_arg)
+    if opt.tls:
+        tls_dir = tempfile.mkdtemp(prefix="bench-tls-")
+        atexit.register(shutil.rmtree, tls_dir, True)
+        extra += bench_lib.enable_tls(tls_dir)
     mk = lambda name, binary, m: Server(name, binary, opt.threads, m, opt.server_cpus, extra)  # noqa
     a, b = mk("syncached", opt.syncached, opt.memory), mk("memcached", opt.memcached, opt.memory)
     servers = [a, b] + ([] if opt.no_aa else [mk("memcached-aa", opt.memcached, opt.memory)])

@@ -5,6 +5,9 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <fcntl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -52,6 +55,7 @@ struct Worker::Conn {
       : parser(opt.proto, keys, enc, opt.verify, multi) {}
 
   int fd = -1;
+  SSL* ssl = nullptr;  // --tls
   bool alive = false;
   bool want_out = false;
   std::unique_ptr<char[]> rbuf;
@@ -88,9 +92,62 @@ Worker::Worker(const Options& opt, const KeySpace& keys, const Encoder& enc, int
 
 Worker::~Worker() {
   for (auto& c : conns_) {
+    SSL_free(c->ssl);
     if (c->fd >= 0) close(c->fd);
   }
+  SSL_CTX_free(tls_ctx_);
   if (epfd_ >= 0) close(epfd_);
+}
+
+// A blocking handshake right after connect, then the socket goes non-blocking like the
+// plain ones (their send/recv pass MSG_DONTWAIT). Partial writes: SSL_write returns per
+// record, and a retry presents the same unsent bytes, which sbuf keeps anyway.
+bool Worker::StartTls(Conn& c, std::string* err) {
+  if (!tls_ctx_) {
+    tls_ctx_ = SSL_CTX_new(TLS_client_method());
+    if (!tls_ctx_) return *err = "SSL_CTX_new failed", false;
+    SSL_CTX_set_mode(tls_ctx_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_verify(tls_ctx_, SSL_VERIFY_NONE, nullptr);
+  }
+  c.ssl = SSL_new(tls_ctx_);
+  if (!c.ssl || !SSL_set_fd(c.ssl, c.fd) || SSL_connect(c.ssl) != 1) {
+    char buf[256] = "TLS handshake failed";
+    if (unsigned long e = ERR_get_error()) ERR_error_string_n(e, buf, sizeof buf);
+    *err = buf;
+    return false;
+  }
+  fcntl(c.fd, F_SETFL, fcntl(c.fd, F_GETFL) | O_NONBLOCK);
+  return true;
+}
+
+ssize_t Worker::Send(Conn& c, const char* p, size_t n) {
+  if (!c.ssl) return send(c.fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+  int r = SSL_write(c.ssl, p, static_cast<int>(n));
+  if (r > 0) return r;
+  int e = SSL_get_error(c.ssl, r);
+  errno = e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? EAGAIN : EPIPE;
+  ERR_clear_error();
+  return -1;
+}
+
+// TLS: reads on while OpenSSL holds decrypted bytes (epoll cannot see those).
+ssize_t Worker::Recv(Conn& c, char* p, size_t n) {
+  if (!c.ssl) return recv(c.fd, p, n, MSG_DONTWAIT);
+  size_t got = 0;
+  while (got < n) {
+    int r = SSL_read(c.ssl, p + got, static_cast<int>(n - got));
+    if (r > 0) {
+      got += static_cast<size_t>(r);
+      continue;
+    }
+    int e = SSL_get_error(c.ssl, r);
+    ERR_clear_error();
+    if (got > 0) break;
+    if (e == SSL_ERROR_ZERO_RETURN) return 0;
+    errno = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? EAGAIN : ECONNRESET;
+    return -1;
+  }
+  return static_cast<ssize_t>(got);
 }
 
 bool Worker::Connect(std::string* err) {
@@ -123,6 +180,11 @@ bool Worker::Connect(std::string* err) {
     }
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (opt_.tls && !StartTls(*c, err)) {
+      *err = "TLS to " + opt_.host + ":" + port + ": " + *err;
+      ok = false;
+      break;
+    }
     c->alive = true;
     ++alive_;
     c->rcap = rcap;
@@ -209,7 +271,7 @@ void Worker::SetWantOut(Conn& c, bool want) {
 void Worker::Flush(Conn& c) {
   if (!c.alive) return;
   if (c.spos < c.slen) {
-    ssize_t n = send(c.fd, c.sbuf.get() + c.spos, c.slen - c.spos, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = Send(c, c.sbuf.get() + c.spos, c.slen - c.spos);
     if (n > 0) {
       c.spos += static_cast<size_t>(n);
     } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
@@ -221,7 +283,7 @@ void Worker::Flush(Conn& c) {
 }
 
 void Worker::OnReadable(Conn& c) {
-  ssize_t n = recv(c.fd, c.rbuf.get() + c.rlen, c.rcap - c.rlen, MSG_DONTWAIT);
+  ssize_t n = Recv(c, c.rbuf.get() + c.rlen, c.rcap - c.rlen);
   if (n == 0) {
     Drop(c, &Tally::conn_errors, "connection closed by server");
     return;
@@ -261,6 +323,8 @@ void Worker::OnReadable(Conn& c) {
   }
   Fill(c);
   Flush(c);
+  // A record bigger than the room left: the rest is decrypted already, no epoll event.
+  if (c.ssl && c.alive && SSL_pending(c.ssl) > 0) OnReadable(c);
 }
 
 void Worker::Complete(Conn& c, const Outcome& o) {
@@ -294,6 +358,8 @@ void Worker::Drop(Conn& c, uint64_t Tally::*counter, const char* why) {
     std::fprintf(stderr, "syncached-loadgen: dropping connection (%s)%s\n", why,
                  drops_logged_ == 3 ? "; not logging further drops of this thread" : "");
   }
+  SSL_free(c.ssl);
+  c.ssl = nullptr;
   close(c.fd);
   c.fd = -1;
   c.alive = false;

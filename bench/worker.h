@@ -19,6 +19,8 @@
 #include "options.h"
 #include "response_parser.h"
 
+struct ssl_ctx_st;  // OpenSSL's SSL_CTX
+
 namespace syncached::bench {
 
 enum class Phase { kPreload, kMeasure, kReadback };
@@ -71,6 +73,9 @@ class Worker {
   void Complete(Conn& c, const Outcome& o);
   void Drop(Conn& c, uint64_t Tally::*counter, const char* why);
   void SetWantOut(Conn& c, bool want);
+  bool StartTls(Conn& c, std::string* err);
+  ssize_t Send(Conn& c, const char* p, size_t n);
+  ssize_t Recv(Conn& c, char* p, size_t n);
 
   const Options& opt_;
   const KeySpace& keys_;
@@ -78,6 +83,7 @@ class Worker {
   const int id_;
   const bool multi_;
   int epfd_ = -1;
+  ::ssl_ctx_st* tls_ctx_ = nullptr;  // --tls
   std::vector<std::unique_ptr<Conn>> conns_;
   int alive_ = 0;  // connections not dropped
   int drops_logged_ = 0;

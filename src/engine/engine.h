@@ -38,6 +38,8 @@ class Host {
     uint64_t listen_disabled_num = 0;
     uint64_t idle_kicks = 0;
     bool accepting = true;
+    uint64_t ssl_handshake_errors = 0, ssl_new_sessions = 0;
+    uint32_t ssl_cert_loaded_at = 0;  // unix seconds
   };
   virtual NetStats GetNetStats() const = 0;
   // `stats conns` lines, each "STAT <fd>:<name> <value>\r\n".
@@ -47,6 +49,9 @@ class Host {
   virtual void AppendReplicationStats(std::string* out) const {}
   // `stats persistence` lines; nothing on a node without --data-dir.
   virtual void AppendPersistenceStats(std::string* out) const {}
+  // memcached's `refresh_certs`: reloads the TLS certificates. "" on success, else the
+  // error line (memcached's text, without CRLF).
+  virtual std::string RefreshCerts() { return "Error TLS not enabled"; }
   // `watch`: a function, callable from any thread, that makes the session's connection
   // call Engine::DrainWatch soon on its own thread. Empty when the session cannot watch
   // (UDP), which memcached's WATCHER_FAILED reply then reports.

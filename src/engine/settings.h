@@ -44,6 +44,16 @@ struct Settings {
   std::atomic<uint32_t> verbosity{0};  // -v / verbosity
   std::string version = "1.6.18";      // what `version` answers (memcached's, for clients
                                        // that gate features on it); see --help
+  // Client TLS (-Z, -o ssl_*), as memcached stores them (OpenSSL constants) for `stats
+  // settings`; empty strings print as memcached's (null) / NULL.
+  bool ssl_enabled = false;
+  std::string ssl_chain_cert, ssl_key, ssl_ciphers, ssl_ca_cert;
+  int ssl_verify_mode = 0;          // SSL_VERIFY_* bits
+  int ssl_keyformat = 1;            // SSL_FILETYPE_PEM
+  uint32_t ssl_wbuf_size = 16384;   // accepted and shown; output is buffered per connection
+  bool ssl_session_cache = false;
+  bool ssl_kernel_tls = false;
+  int ssl_min_version = 0x0303;     // TLS1_2_VERSION
 
   Settings() = default;
   Settings(const Settings& o) { *this = o; }
@@ -82,6 +92,17 @@ struct Settings {
     relaxed_privileges = o.relaxed_privileges;
     verbosity = o.verbosity.load();
     version = o.version;
+    ssl_enabled = o.ssl_enabled;
+    ssl_chain_cert = o.ssl_chain_cert;
+    ssl_key = o.ssl_key;
+    ssl_ciphers = o.ssl_ciphers;
+    ssl_ca_cert = o.ssl_ca_cert;
+    ssl_verify_mode = o.ssl_verify_mode;
+    ssl_keyformat = o.ssl_keyformat;
+    ssl_wbuf_size = o.ssl_wbuf_size;
+    ssl_session_cache = o.ssl_session_cache;
+    ssl_kernel_tls = o.ssl_kernel_tls;
+    ssl_min_version = o.ssl_min_version;
     return *this;
   }
 };

@@ -12,6 +12,22 @@
 namespace syncached::engine {
 namespace {
 
+// memcached's ssl_proto_text.
+const char* SslProtoText(int version) {
+  switch (version) {
+    case 0x0301:
+      return "tlsv1.0";
+    case 0x0302:
+      return "tlsv1.1";
+    case 0x0303:
+      return "tlsv1.2";
+    case 0x0304:
+      return "tlsv1.3";
+    default:
+      return "unknown";
+  }
+}
+
 // Formats values for a StatSink with memcached's printf conventions.
 class StatWriter {
  public:
@@ -145,6 +161,12 @@ void GeneralStats(Engine& e, StatWriter& w) {
   w.U("log_watcher_skipped", ws.skipped);
   w.U("log_watcher_sent", ws.sent);
   w.U("log_watchers", ws.watchers);
+  if (cfg.ssl_enabled) {
+    if (cfg.ssl_session_cache) w.U("ssl_new_sessions", net.ssl_new_sessions);
+    w.U("ssl_handshake_errors", net.ssl_handshake_errors);
+    w.U("time_since_server_cert_refresh",
+        now > net.ssl_cert_loaded_at ? now - net.ssl_cert_loaded_at : 0);
+  }
   for (const char* zero : {"unexpected_napi_ids", "round_robin_fallback"}) w.U(zero, 0);
   w.U("bytes", st.bytes);
   w.U("curr_items", st.curr_items);
@@ -222,7 +244,20 @@ void SettingsStats(Engine& e, StatWriter& w) {
   w.U("read_buf_mem_limit", 0);
   w.B("track_sizes", false);
   w.B("inline_ascii_response", false);
-  w.B("ssl_enabled", false);
+  w.B("ssl_enabled", c.ssl_enabled);
+  auto or_null = [](const std::string& v, const char* null) {
+    return v.empty() ? std::string_view(null) : std::string_view(v);
+  };
+  w.S("ssl_chain_cert", or_null(c.ssl_chain_cert, "(null)"));
+  w.S("ssl_key", or_null(c.ssl_key, "(null)"));
+  w.S("ssl_verify_mode", std::to_string(c.ssl_verify_mode));
+  w.S("ssl_keyformat", std::to_string(c.ssl_keyformat));
+  w.S("ssl_ciphers", or_null(c.ssl_ciphers, "NULL"));
+  w.S("ssl_ca_cert", or_null(c.ssl_ca_cert, "NULL"));
+  w.U("ssl_wbuf_size", c.ssl_wbuf_size);
+  w.B("ssl_session_cache", c.ssl_session_cache);
+  w.B("ssl_kernel_tls", c.ssl_kernel_tls);
+  w.S("ssl_min_version", SslProtoText(c.ssl_min_version));
   w.S("memory_file", c.memory_file.empty() ? "(null)" : c.memory_file.c_str());
 }
 

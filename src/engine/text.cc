@@ -371,6 +371,11 @@ void ExecuteText(Engine& e, Session& s, const Request& req, std::string* out) {
       return ExecuteSlabs(req.args, out);
     case Command::kDebugTime:
       return ExecuteDebugTime(e, req.args, out);
+    case Command::kRefreshCerts: {
+      std::string err = e.host() ? e.host()->RefreshCerts() : "Error TLS not enabled";
+      AppendLine(out, err.empty() ? "OK" : err);
+      return;
+    }
     case Command::kClose:
       s.close = true;
       return;

@@ -103,6 +103,8 @@ void Conn::Reset(int fd, uint64_t id, std::string peer, size_t read_chunk, uint3
   events_ = 0;
   open_ = true;
   in_handler_ = scheduled_ = wake_ = want_write_ = rerun_ = want_drain_ = false;
+  ssl_ = nullptr;
+  tls_more_ = tls_read_wants_write_ = tls_failed_ = tls_established_ = false;
   set_last_active(now);
   set_state(ConnState::kWaiting);
 }
@@ -158,7 +160,7 @@ char* Conn::ReadSpaceSlow(size_t* room) {
   return buf_.get() + in_end_;
 }
 
-ssize_t Conn::WriteOnce() {
+ssize_t Conn::WritePlain() {
   size_t tail = sending_.size() - send_off_;
   ssize_t n;
   if (tail == 0) {

@@ -73,8 +73,16 @@ class Conn final : public Connection {
   void Commit(size_t n) { in_end_ += n; }
 
   size_t pending_out() const { return sending_.size() - send_off_ + out_.size(); }
-  // One send()/sendmsg() of all pending output. Returns bytes written or -1 with errno.
-  ssize_t WriteOnce();
+  // One send()/sendmsg() of all pending output (TLS: SSL_writes until sent or the socket is
+  // full). Returns bytes written or -1 with errno.
+  ssize_t WriteOnce() {
+    if (ssl_) [[unlikely]]
+      return WriteTls();
+    return WritePlain();
+  }
+  // The connection's SSL, from a TLS listener; freed (close_notify sent) by TlsClose.
+  void set_ssl(::ssl_st* ssl) { ssl_ = ssl; }
+  ::ssl_st* ssl() const { return ssl_; }
 
   bool close_requested() const { return close_now_; }
   bool close_after_write() const { return close_after_write_; }
@@ -103,9 +111,17 @@ class Conn final : public Connection {
   size_t hold_slot_ = 0;
   void set_held(bool h) { held_ = h; }
   bool want_drain_ = false;  // WantDrain(): call OnDrain once output is below high water
+  // TLS (tls.h): OpenSSL holds decrypted-to-be bytes epoll cannot see; the handshake must
+  // write before it can read on (EPOLLOUT re-runs the read); a fatal error (no close_notify).
+  bool tls_more_ = false;
+  bool tls_read_wants_write_ = false;
+  bool tls_failed_ = false;
+  bool tls_established_ = false;  // the handshake completed
 
  private:
   char* ReadSpaceSlow(size_t* room);
+  ssize_t WritePlain();
+  ssize_t WriteTls();  // tls.cc
 
   std::unique_ptr<char[]> buf_;
   size_t cap_ = 0, in_start_ = 0, in_end_ = 0;

@@ -14,6 +14,8 @@
 namespace syncached::net {
 namespace {
 
+constexpr char kNoTls[] = "notls:";  // memcached's per-listener opt-out of TLS
+
 std::string Errno(const std::string& what, int err) { return what + ": " + std::strerror(err); }
 
 // Port in a sockaddr (host order), or 0.
@@ -34,7 +36,12 @@ class Opener {
   ~Opener() { CloseListeners(&out_); }
 
   // One -l entry. `optional_v6`: skip silently if the host has no IPv6 (the default "::").
-  Status OpenSpec(const std::string& spec, bool optional_v6) {
+  Status OpenSpec(std::string spec, bool optional_v6) {
+    tls_ = opts_.tls.enabled;
+    if (spec.rfind(kNoTls, 0) == 0) {
+      tls_ = false;
+      spec.erase(0, sizeof kNoTls - 1);
+    }
     std::string host;
     int port = -1;
     if (!SplitHostPort(spec, &host, &port))
@@ -76,7 +83,7 @@ class Opener {
       return Status::Io(Errno("bind " + path, err));
     }
     // Not yet listening, so nobody can connect before the mode is set.
-    out_.push_back(Listener{fd, false, path});
+    out_.push_back(Listener{fd, false, false, path});
     if (chmod(path.c_str(), static_cast<mode_t>(opts_.unix_mask & 07777)) != 0) {
       return Status::Io(Errno("chmod " + path, errno));
     }
@@ -119,7 +126,8 @@ class Opener {
     // An ephemeral port is shared by the remaining addresses without an explicit port.
     if (default_port && default_port_ == 0) default_port_ = port;
     if (first_port_ == 0) first_port_ = port;
-    out_.push_back(Listener{fd, true, FormatAddress(reinterpret_cast<sockaddr*>(&actual), alen)});
+    out_.push_back(
+        Listener{fd, true, tls_, FormatAddress(reinterpret_cast<sockaddr*>(&actual), alen)});
     return Status::Ok();
   }
 
@@ -128,6 +136,7 @@ class Opener {
   uint16_t first_port_ = 0;
   std::vector<sockaddr_storage> bound_;
   std::vector<Listener> out_;
+  bool tls_ = false;  // the spec being opened
 };
 
 }  // namespace

@@ -16,6 +16,7 @@ namespace syncached::net {
 struct Listener {
   int fd = -1;
   bool tcp = true;
+  bool tls = false;  // connections speak TLS (Options::tls, not "notls:")
   std::string name;  // "127.0.0.1:11211", "[::]:11211" or the unix path
 };
 

@@ -31,11 +31,29 @@
 
 #include "common/status.h"
 
+struct ssl_st;  // OpenSSL's SSL
+
 namespace syncached::net {
+
+// Client TLS, as memcached's -Z and -o ssl_* (net/tls.h). Values are OpenSSL's constants,
+// which memcached also stores and prints in `stats settings`.
+struct TlsOptions {
+  bool enabled = false;
+  std::string chain_cert;     // PEM certificate chain
+  std::string key;            // private key; empty: the key is in chain_cert
+  int key_format = 1;         // SSL_FILETYPE_PEM (1) or SSL_FILETYPE_ASN1 (2)
+  int verify_mode = 0;        // SSL_VERIFY_* bits (memcached's 0..3 become 0, 1, 3, 7)
+  std::string ca_cert;        // PEM file of acceptable client CAs; empty: none
+  std::string ciphers;        // TLS 1.2 cipher list; empty: OpenSSL's default
+  int min_version = 0x0303;   // TLS1_2_VERSION
+  bool session_cache = false;  // server-side session cache (resumption)
+  bool kernel_tls = false;     // SSL_OP_ENABLE_KTLS
+};
 
 struct Options {
   // "host", "host:port", "[v6]", "[v6]:port" or a bare v6 literal; a hostname binds all its
-  // addresses. Empty = 0.0.0.0 and :: (the latter skipped if the host has no IPv6).
+  // addresses. Empty = 0.0.0.0 and :: (the latter skipped if the host has no IPv6). With TLS
+  // on, a "notls:" prefix makes that listener plain (memcached's -l notls:<ip>:<port>).
   std::vector<std::string> listen;
   // 0 with unix_path set: no TCP (memcached -s). 0 without: an ephemeral port (bound_port()).
   uint16_t port = 11211;
@@ -51,6 +69,8 @@ struct Options {
   uint32_t idle_timeout_secs = 0;      // close connections idle this long (0: never)
   // Server::Stop: the longest a held connection (Connection::Hold) is still waited for.
   uint32_t stop_hold_grace_ms = 1000;
+  // TCP listeners speak TLS when enabled (not the unix socket, not "notls:" ones).
+  TlsOptions tls;
 };
 
 // Why a connection closed, as known in Handler::OnClose.
@@ -106,6 +126,7 @@ class Connection {
 
   uint64_t id() const { return id_; }  // unique per Server, never reused
   int fd() const { return fd_; }
+  bool tls() const { return ssl_ != nullptr; }
   int worker() const { return worker_index_; }       // for Server::Post
   const std::string& peer() const { return peer_; }  // "127.0.0.1:5555", "[::1]:5555", "unix"
   // Coarse unix seconds of the last OnData call (or of accept).
@@ -127,6 +148,7 @@ class Connection {
   bool held_ = false;
   bool no_idle_timeout_ = false;
   bool close_reason_known_ = false;
+  ::ssl_st* ssl_ = nullptr;  // OpenSSL's SSL, on a TLS listener's connection
   CloseReason close_reason_ = CloseReason::kError;
   // Records why, the first time a close is decided.
   void NoteClose(CloseReason r) {
@@ -173,6 +195,10 @@ struct Stats {  // named as memcached's stats
   uint64_t idle_kicks = 0;           // connections closed for idling past idle_timeout_secs
   uint32_t threads = 0;
   bool accepting_conns = true;
+  // With TLS (memcached's names): failed handshakes, sessions made for the session cache,
+  // and the unix time the certificates were last (re)loaded.
+  uint64_t ssl_handshake_errors = 0, ssl_new_sessions = 0;
+  uint32_t ssl_cert_loaded_at = 0;
 };
 
 // One line of "stats conns". Listening sockets come first (state "conn_listening", id 0).
@@ -211,6 +237,10 @@ class Server {
   Stats GetStats() const;                     // any thread; relaxed counters summed
   std::vector<ConnInfo> Connections() const;  // any thread; a snapshot
   void SetAccepting(bool on);   // pause/resume accepting; applied on each worker's next turn
+  // Reloads the TLS certificate, key and CA files into a new context that new connections
+  // use (open ones keep theirs). Any thread. On failure the old context stays and the
+  // Status carries memcached's message ("Error loading the certificate chain: ...").
+  Status ReloadTls();
   uint16_t bound_port() const;  // the first TCP listener's port (0 if none)
   int threads() const;
   // Runs fn on worker `worker`'s thread soon (in order, after that turn's events). Dropped

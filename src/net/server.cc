@@ -73,6 +73,12 @@ Status Server::Impl::BindLocked() {
         "net::Options: threads, max_conns, read_chunk and "
         "output_high_water must be positive");
   }
+  if (o.tls.enabled && !shared.tls) {
+    auto tls = std::make_unique<TlsContext>(o.tls);
+    Status ts = tls->Load();
+    if (!ts.ok()) return ts;
+    shared.tls = std::move(tls);
+  }
   auto listeners = OpenListeners(o, &port);
   if (!listeners) return listeners.error();
   shared.listeners = std::move(*listeners);
@@ -146,6 +152,7 @@ Stats Server::GetStats() const {
   s.curr_connections = open > 0 ? static_cast<uint64_t>(open) : 0;
   s.threads = static_cast<uint32_t>(impl_->shared.opts.threads);
   s.accepting_conns = impl_->accepting.load(std::memory_order_relaxed);
+  if (impl_->shared.tls) impl_->shared.tls->AddStats(&s);
   return s;
 }
 
@@ -183,6 +190,12 @@ void Server::SetAccepting(bool on) {
 void Server::WakeWorker(int worker) {
   if (worker < 0 || worker >= impl_->live_workers.load(std::memory_order_acquire)) return;
   impl_->workers[worker]->WakeHandler();
+}
+
+Status Server::ReloadTls() {
+  // The context is made in Bind, before any other thread can call this.
+  if (!impl_->shared.tls) return Status::Invalid("Error TLS not enabled");
+  return impl_->shared.tls->Load();
 }
 
 uint16_t Server::bound_port() const { return impl_->port; }

@@ -14,6 +14,7 @@
 #include <exception>
 
 #include "common/log.h"
+#include "net/tls.h"
 
 namespace syncached::net {
 namespace {
@@ -91,7 +92,7 @@ void Worker::Run() {
     // one an idle server sleeps in epoll_wait and costs nothing.
     if (shared_->opts.idle_timeout_secs) timeout = 1000;
     // Connections that yielded (-R) continue right after this poll, without waiting.
-    if (!yielded_.empty()) timeout = 0;
+    if (!yielded_.empty() || !tls_buffered_.empty()) timeout = 0;
     if (backoff_until_ms_ != 0) {
       timeout = static_cast<int>(std::max<int64_t>(0, backoff_until_ms_ - MonotonicMs()));
     }
@@ -107,7 +108,12 @@ void Worker::Run() {
     now_ = CoarseUnixSeconds();
     std::vector<Conn*> resume;
     resume.swap(yielded_);
+    std::vector<Conn*> buffered;
+    buffered.swap(tls_buffered_);
     for (int i = 0; i < n; ++i) Dispatch(events[i]);
+    for (Conn* c : buffered) {
+      if (c->open_ && c->tls_more_ && !c->held()) HandleRead(c, kReadRounds);
+    }
     for (Conn* c : resume) {
       c->wake_ = true;
       Schedule(c);
@@ -267,8 +273,14 @@ void Worker::Accept(const Listener& l) {
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.ptr = c;
-  if (epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-    SC_LOG(kError, "epoll_ctl add %s: %s", c->peer().c_str(), std::strerror(errno));
+  // The handshake starts with the first read (tls.h); nothing is sent before the client's hello.
+  if (l.tls) c->set_ssl(shared_->tls->NewSsl(fd, c));
+  if ((l.tls && !c->ssl()) || epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    if (!l.tls || c->ssl()) {
+      SC_LOG(kError, "epoll_ctl add %s: %s", c->peer().c_str(), std::strerror(errno));
+    }
+    c->tls_failed_ = true;  // nothing to shut down
+    TlsClose(c);
     close(fd);
     shared_->open_conns.fetch_sub(1, std::memory_order_relaxed);
     c->open_ = false;

@@ -10,6 +10,7 @@
 #include <exception>
 
 #include "common/log.h"
+#include "net/tls.h"
 #include "net/worker.h"
 
 namespace syncached::net {
@@ -22,13 +23,13 @@ void Worker::HandleRead(Conn* c, int max_rounds) {
     if (c->closing() || c->held() || c->pending_out() >= high_water_) break;
     size_t room;
     char* p = c->ReadSpace(&room);
-    ssize_t n = SysRecv(c->fd(), p, room);
+    ssize_t n = c->ssl() ? TlsRead(c, p, room) : SysRecv(c->fd(), p, room);
     if (n > 0) {
       c->Commit(static_cast<size_t>(n));
       Bump(counters_.bytes_read, static_cast<uint64_t>(n));
       RunHandler(c);
       if (!c->open_) return;
-      if (static_cast<size_t>(n) < room) break;
+      if (static_cast<size_t>(n) < room && !c->tls_more_) break;
       continue;
     }
     if (n == 0) {  // the peer finished sending: answer what it sent, then close
@@ -37,7 +38,11 @@ void Worker::HandleRead(Conn* c, int max_rounds) {
       break;
     }
     if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (c->tls_read_wants_write_) [[unlikely]]
+        c->want_write_ = true;  // EPOLLOUT comes back to the read (HandleWrite)
+      break;
+    }
     return Close(c);
   }
   Settle(c);
@@ -45,6 +50,11 @@ void Worker::HandleRead(Conn* c, int max_rounds) {
 
 void Worker::HandleWrite(Conn* c) {
   if (c->held()) return Settle(c);
+  if (c->tls_read_wants_write_) [[unlikely]] {  // a TLS handshake waited to write
+    c->tls_read_wants_write_ = false;
+    c->want_write_ = false;
+    return HandleRead(c, kReadRounds);
+  }
   if (c->pending_out() > 0) {
     if (!Flush(c)) return;
   } else {
@@ -107,7 +117,7 @@ bool Worker::Flush(Conn* c) {
     n = 0;
   }
   Bump(counters_.bytes_written, static_cast<uint64_t>(n));
-  c->want_write_ = c->pending_out() > 0;
+  c->want_write_ = c->pending_out() > 0 || c->tls_read_wants_write_;
   return true;
 }
 
@@ -130,6 +140,9 @@ void Worker::Settle(Conn* c) {
   if (c->want_write_) want |= EPOLLOUT;
   if (!c->closing() && c->pending_out() < high_water_) want |= EPOLLIN;
   if (!SetInterest(c, want)) return;
+  // Bytes OpenSSL read ahead raise no epoll event: read them next turn.
+  if (c->tls_more_ && (want & EPOLLIN)) [[unlikely]]
+    tls_buffered_.push_back(c);
   if (c->closing()) {
     c->set_state(ConnState::kClosing);
   } else if (c->want_write_) {
@@ -173,6 +186,7 @@ void Worker::Close(Conn* c) {
   }
   c->in_handler_ = false;
   Unhold(c);  // after OnClose, which may ask held()
+  if (c->ssl()) TlsClose(c);
   close(c->fd());
   {
     std::lock_guard<std::mutex> lock(conns_mu_);

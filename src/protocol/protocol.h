@@ -70,6 +70,7 @@ enum class Command : uint8_t {
   kCacheMemlimit,
   kSlabs,
   kDebugTime,
+  kRefreshCerts,  // memcached's refresh_certs (TLS)
   kWatch,
   kMetaGet,
   kMetaSet,

@@ -202,6 +202,9 @@ ParseResult ParseMisc(const Tokens& tk, std::string_view cmd, size_t line_end, R
     req->cmd = Command::kLruCrawler;
   } else if (cmd == "slabs") {
     req->cmd = Command::kSlabs;
+  } else if (cmd == "refresh_certs") {
+    req->noreply = IsNoreply(tk);
+    req->cmd = Command::kRefreshCerts;
   } else if (cmd == "debugtime") {
     if (nt < 2) return Error(req, "ERROR", line_end);
     req->cmd = Command::kDebugTime;

@@ -77,6 +77,7 @@ const option kLongOptions[] = {
     {"auth-file", required_argument, nullptr, 'Y'},
     {"memory-file", required_argument, nullptr, 'e'},
     {"extended", required_argument, nullptr, 'o'},
+    {"enable-ssl", no_argument, nullptr, 'Z'},
     {"config", required_argument, nullptr, kOptConfig},
     {"node-id", required_argument, nullptr, kOptNodeId},
     {"peers", required_argument, nullptr, kOptPeers},
@@ -178,6 +179,71 @@ void SplitInto(const std::string& s, char sep, std::vector<std::string>* out) {
   }
 }
 
+// memcached's safe_strtol: the whole string, base 10.
+bool SslNumber(const std::string& v, long* out) {
+  if (v.empty()) return false;
+  char* end;
+  errno = 0;
+  *out = strtol(v.c_str(), &end, 10);
+  return errno == 0 && (*end == '\0' || isspace(static_cast<unsigned char>(*end)));
+}
+
+// -o ssl_*, with memcached's messages. memcached 1.6.18 takes ssl_min_version as 0..3; the
+// names it prints (tlsv1.2...) are accepted too. False: not an ssl_ option memcached has.
+bool ParseSslOption(const std::string& name, const std::string& sub, const std::string& value,
+                    engine::Settings* e) {
+  bool has_value = sub.find('=') != std::string::npos;
+  auto need = [&](const char* what) {
+    if (!has_value) FailVerbatim(std::string("Missing ") + what + " argument");
+  };
+  long n = 0;
+  if (name == "ssl_chain_cert") {
+    need("ssl_chain_cert");
+    e->ssl_chain_cert = value;
+  } else if (name == "ssl_key") {
+    need("ssl_key");
+    e->ssl_key = value;
+  } else if (name == "ssl_verify_mode") {
+    need("ssl_verify_mode");
+    if (!SslNumber(value, &n)) FailVerbatim("could not parse argument to ssl_verify_mode");
+    static const int kModes[] = {0, 1, 3, 7};  // SSL_VERIFY_NONE, PEER, |FAIL_IF_NO_PEER_CERT,
+                                               // |CLIENT_ONCE
+    if (n < 0 || n > 3) FailVerbatim("Invalid ssl_verify_mode. Use help to see valid options.");
+    e->ssl_verify_mode = kModes[n];
+  } else if (name == "ssl_keyformat") {
+    need("ssl_keyformat");
+    if (!SslNumber(value, &n)) FailVerbatim("could not parse argument to ssl_keyformat");
+    e->ssl_keyformat = static_cast<int>(n);
+  } else if (name == "ssl_ciphers") {
+    need("ssl_ciphers");
+    e->ssl_ciphers = value;
+  } else if (name == "ssl_ca_cert") {
+    need("ssl_ca_cert");
+    e->ssl_ca_cert = value;
+  } else if (name == "ssl_wbuf_size") {
+    need("ssl_wbuf_size");
+    if (!SslNumber(value, &n) || n < 0) FailVerbatim("could not parse argument to ssl_wbuf_size");
+    e->ssl_wbuf_size = static_cast<uint32_t>(n) * 1024;
+  } else if (name == "ssl_session_cache") {
+    e->ssl_session_cache = true;
+  } else if (name == "ssl_kernel_tls") {
+    e->ssl_kernel_tls = true;
+  } else if (name == "ssl_min_version") {
+    need("ssl_min_version");
+    static const char* kNames[] = {"tlsv1.0", "tlsv1.1", "tlsv1.2", "tlsv1.3"};
+    n = -1;
+    for (long i = 0; i < 4; ++i) {
+      if (value == kNames[i]) n = i;
+    }
+    if (n < 0 && !SslNumber(value, &n)) FailVerbatim("could not parse argument to ssl_min_version");
+    if (n < 0 || n > 3) FailVerbatim("Invalid ssl_min_version. Use help to see valid options.");
+    e->ssl_min_version = 0x0301 + static_cast<int>(n);  // TLS1_VERSION .. TLS1_3_VERSION
+  } else {
+    return false;
+  }
+  return true;
+}
+
 // -o sub-options. memcached's own ones that steer internals we do not have are accepted
 // and have no effect (documented in --help); an unknown one is refused as memcached does.
 void ParseExtended(const char* arg, Config* c) {
@@ -214,8 +280,9 @@ void ParseExtended(const char* arg, Config* c) {
     } else if (name == "no_modern" || name == "modern") {
       // As memcached: no_modern starts neither the LRU crawler nor the maintainer.
       c->engine.lru_crawler = c->engine.lru_maintainer = name == "modern";
-    } else if (name.rfind("ext_", 0) == 0 || name.rfind("ssl_", 0) == 0) {
-      Fail("-o " + name + ": extstore and TLS options are not supported by syncached");
+    } else if (name.rfind("ssl_", 0) == 0 && ParseSslOption(name, sub, value, &c->engine)) {
+    } else if (name.rfind("ext_", 0) == 0) {
+      Fail("-o " + name + ": extstore options are not supported by syncached");
     } else if (!kAcceptedNoEffect.count(name)) {
       FailVerbatim("Illegal suboption \"" + name + "\"");
     }
@@ -346,7 +413,8 @@ void Apply(int opt, const char* arg, Config* c) {
       e.memory_file = arg;
       break;
     case 'Z':
-      Fail("-Z: TLS is not supported yet");
+      e.ssl_enabled = true;
+      break;
     case 'o':
       ParseExtended(arg, c);
       break;
@@ -510,6 +578,21 @@ void CheckPeerSecurity(Config* c) {
 
 }  // namespace
 
+// memcached's TLS start-up checks. Afterwards listen holds plain addresses (for UDP and
+// replication) and client_listen the -l entries as given, "notls:" prefixes included.
+void CheckTls(Config* c) {
+  constexpr std::string_view kNoTls = "notls:";
+  c->client_listen = c->listen;
+  for (std::string& l : c->listen) {
+    if (!l.starts_with(kNoTls)) continue;
+    if (!c->engine.ssl_enabled) FailVerbatim("'notls' option is valid only when SSL is enabled");
+    l.erase(0, kNoTls.size());
+  }
+  if (c->engine.ssl_enabled && c->tcp_specified && c->engine.tcpport == 0 && !c->tcp_ephemeral) {
+    FailVerbatim("ERROR: You cannot enable SSL without a TCP port.");
+  }
+}
+
 Config ParseCommandLine(int argc, char** argv) {
   Config c;
   std::vector<std::string> args(argv, argv + argc);
@@ -547,6 +630,7 @@ Config ParseCommandLine(int argc, char** argv) {
     Fail("-I: cannot set item size limit higher than 1/2 of memory max (-m)");
   }
   for (const auto& l : c.listen) c.engine.inter += (c.engine.inter.empty() ? "" : ",") + l;
+  CheckTls(&c);
   if (!c.peers.empty() && c.node_id == 0) Fail("--peers needs --node-id (1..65535, unique)");
   if (!c.engine.memory_file.empty()) {
     if (!c.data_dir.empty()) Fail("-e and --data-dir both say where the data is kept; give one");
@@ -569,6 +653,8 @@ std::string HelpText() {
   -a, --unix-mask=<mask>    access mask for the UNIX socket, octal (default: 700)
   -A, --enable-shutdown     enable the ascii "shutdown" command
   -l, --listen=<addr>       interfaces to listen on, comma separated (default: all)
+                            with -Z, a 'notls:' prefix makes that listener plain
+                            (-l notls:127.0.0.1:11212)
   -d, --daemon              run as a daemon
   -r, --enable-coredumps    maximize the core file limit
   -u, --user=<user>         assume the identity of <user> (only when run as root)
@@ -596,6 +682,8 @@ std::string HelpText() {
   -X, --disable-dumping     disable lru_crawler metadump
   -W, --disable-watch       disable the watch command (live log streams)
   -Y, --auth-file=<file>    ascii protocol authentication, lines "user:pass"
+  -Z, --enable-ssl          TLS on the TCP listeners (not UDP, not the unix socket);
+                            see the ssl_* options under -o
   -e, --memory-file=<path>  keep the data over restarts at <path>: a directory of
                             journal and snapshots (--data-dir) plus <path>.meta;
                             survives SIGUSR1, SIGTERM and kill -9 alike
@@ -607,8 +695,21 @@ std::string HelpText() {
         no_modern           both of the above
         relaxed_privileges  enables memcached's test-only `debugtime <secs>` command
         watcher_logbuf_size=<KiB>  each `watch` connection's line buffer (default 256)
+        ssl_chain_cert=<f>  certificate chain file in PEM format
+        ssl_key=<f>         private key (default: in the ssl_chain_cert file)
+        ssl_keyformat=<n>   private key format: 1 PEM, 2 DER (default: 1)
+        ssl_verify_mode=<n> client certificates: 0 none (default), 1 request,
+                            2 require, 3 once
+        ssl_ciphers=<list>  TLS 1.2 cipher list (OpenSSL's syntax)
+        ssl_ca_cert=<f>     PEM file of acceptable client CAs
+        ssl_min_version=<n> oldest protocol accepted: 0 (tlsv1.0), 1 (tlsv1.1),
+                            2 (tlsv1.2, default) or 3 (tlsv1.3); the names work too
+        ssl_session_cache   server-side session cache (resumption)
+        ssl_kernel_tls      kernel TLS offload, where OpenSSL and the kernel have it
+        ssl_wbuf_size=<KiB> accepted and shown (output is buffered per connection)
+      `refresh_certs` and SIGHUP reload the certificate, key and CA files.
       memcached's other -o options (lru/slab/logging tuning) are accepted and have
-      no effect; ext_* and ssl_* are refused; anything else is an error.
+      no effect; ext_* are refused; anything else is an error.
 
 syncached's own options:
   --config=<file>           read options from <file>, in Debian's memcached.conf format

@@ -30,7 +30,8 @@ class ConfigError : public std::runtime_error {
 
 struct Config {
   engine::Settings engine;
-  std::vector<std::string> listen;                    // -l, split on commas
+  std::vector<std::string> listen;                    // -l, split on commas, no "notls:"
+  std::vector<std::string> client_listen;  // -l as given: the client listeners ("notls:" kept)
   bool tcp_specified = false, udp_specified = false;  // -p / -U given
   bool tcp_ephemeral = false, udp_ephemeral = false;  // -p -1 / -U -1 (tcpport/udpport 0)
   bool daemonize = false;                             // -d

@@ -41,6 +41,21 @@ uint32_t ShardBits(uint32_t threads) {
 }
 }  // namespace
 
+net::TlsOptions TlsOptionsFrom(const engine::Settings& e) {
+  net::TlsOptions t;
+  t.enabled = e.ssl_enabled;
+  t.chain_cert = e.ssl_chain_cert;
+  t.key = e.ssl_key;
+  t.key_format = e.ssl_keyformat;
+  t.verify_mode = e.ssl_verify_mode;
+  t.ca_cert = e.ssl_ca_cert;
+  t.ciphers = e.ssl_ciphers;
+  t.min_version = e.ssl_min_version;
+  t.session_cache = e.ssl_session_cache;
+  t.kernel_tls = e.ssl_kernel_tls;
+  return t;
+}
+
 Server::Server(const Config& config) : config_(config) {
   storage::Options so;
   so.max_bytes = config.engine.maxbytes;
@@ -117,7 +132,9 @@ Status Server::Start() {
     engine_->SetAsciiUsers(std::move(users));
   }
   net::Options no;
-  no.listen = config_.listen;
+  // Configs made by ParseCommandLine have client_listen; hand-made ones (tests) may not.
+  no.listen = config_.client_listen.empty() ? config_.listen : config_.client_listen;
+  no.tls = TlsOptionsFrom(config_.engine);
   // memcached: -s serves the unix socket only ("disables network support").
   no.port =
       static_cast<uint16_t>(config_.engine.domain_socket.empty() ? config_.engine.tcpport : 0);
@@ -273,10 +290,21 @@ void Server::Run() {
 }
 
 void Server::Reload() {
-  // Nothing of the server's own is reloadable yet. This is where SIGHUP will reload the
-  // client TLS certificates (-Z, ssl_*) and the members file (--members) once they exist
-  // (DESIGN.md §7); the log file is reopened by main before this is called.
-  SC_LOG(kDebug, "SIGHUP: nothing else to reload");
+  // The log file is reopened by main before this is called. Still to come here: the
+  // members file (--members, DESIGN.md §7).
+  if (!config_.engine.ssl_enabled || !net_) return;
+  std::string err = RefreshCerts();
+  if (err.empty()) {
+    SC_LOG(kInfo, "SIGHUP: TLS certificates reloaded");
+  } else {
+    SC_LOG(kError, "SIGHUP: TLS certificates not reloaded (the old ones stay): %s", err.c_str());
+  }
+}
+
+std::string Server::RefreshCerts() {
+  if (!net_) return "Error TLS not enabled";
+  Status st = net_->ReloadTls();
+  return st.ok() ? std::string() : st.message();
 }
 
 void Server::MaintenanceLoop() {
@@ -424,6 +452,9 @@ engine::Host::NetStats Server::GetNetStats() const {
   ns.listen_disabled_num = s.listen_disabled_num;
   ns.idle_kicks = s.idle_kicks;
   ns.accepting = s.accepting_conns;
+  ns.ssl_handshake_errors = s.ssl_handshake_errors;
+  ns.ssl_new_sessions = s.ssl_new_sessions;
+  ns.ssl_cert_loaded_at = s.ssl_cert_loaded_at;
   return ns;
 }
 

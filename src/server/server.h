@@ -51,6 +51,7 @@ class Server final : public net::Handler, public engine::Host {
   void AppendReplicationStats(std::string* out) const override;
   void AppendPersistenceStats(std::string* out) const override;
   std::function<void()> WatchWaker(engine::Session& s) override;
+  std::string RefreshCerts() override;
 
  private:
   struct ConnState;

@@ -33,6 +33,13 @@ Status UdpServer::Start() {
     addrinfo* res = nullptr;
     std::string port = std::to_string(port_);
     std::string h = host;
+    // As memcached: an -l entry's own port ("host:port", "[v6]:port") is UDP's port too.
+    size_t colon = h.rfind(':');
+    bool v6_literal = h.find(':') != colon && h.front() != '[';
+    if (colon != std::string::npos && !v6_literal && (h.front() != '[' || h[colon - 1] == ']')) {
+      port = h.substr(colon + 1);
+      h.resize(colon);
+    }
     if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
     if (getaddrinfo(h.c_str(), port.c_str(), &hints, &res) != 0) {
       return Status::Invalid("-U: cannot resolve " + host);

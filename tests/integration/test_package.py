@@ -77,7 +77,7 @@ def test_control_fields_and_computed_dependencies(deb):
     depends = {d.split()[0]: d for d in field(deb, "Depends").split(", ")}
     # dpkg-shlibdeps' runtime libraries (versions vary), plus adduser for postinst.
     for package in ("adduser", "libc6", "libstdc++6", "libzmq5", "libsodium23", "libxxhash0",
-                    "libsasl2-2"):
+                    "libsasl2-2", "libssl3"):
         assert package in depends, depends
     assert not [d for d in depends if d.endswith("-dev") or "asan" in d], depends
     # Every dependency names a package this Debian has (they are installed: we built).
