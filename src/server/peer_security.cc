@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -51,6 +52,15 @@ std::string ListenHost(const std::string& spec) {
   size_t colon = spec.find(':');
   if (colon == std::string::npos || spec.find(':', colon + 1) != std::string::npos) return spec;
   return spec.substr(0, colon);
+}
+
+std::vector<std::string> ListenHosts(const std::vector<std::string>& listen) {
+  std::vector<std::string> hosts;
+  for (const std::string& spec : listen) {
+    std::string host = ListenHost(spec);
+    if (std::find(hosts.begin(), hosts.end(), host) == hosts.end()) hosts.push_back(host);
+  }
+  return hosts;
 }
 
 std::string ReplicationExposure(const std::vector<std::string>& listen,

@@ -30,6 +30,9 @@ std::string PeerHost(const std::string& peer);
 // The host an -l entry binds ("host", "host:port", "[v6]:port" or a bare IPv6 literal,
 // as net::SplitHostPort reads them); empty when it names no host (all interfaces).
 std::string ListenHost(const std::string& spec);
+// The distinct hosts of the -l entries, in order: what the replication and metrics
+// ports bind (a port in "-l host:port", memcached's form, is the client port's).
+std::vector<std::string> ListenHosts(const std::vector<std::string>& listen);
 
 // Why replication links would be reachable from beyond this host: the replication
 // listener binds the -l addresses (none: all interfaces) and dials the peers. Empty when

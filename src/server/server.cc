@@ -156,14 +156,8 @@ Status Server::Start() {
   replication::Options ro;
   ro.node_id = config_.node_id;
   ro.peers = config_.peers;
-  // The replication port binds the hosts clients are served on; a port in "-l
-  // host:port" (memcached's form) is the client port's, not this one's.
-  for (const std::string& spec : config_.listen) {
-    std::string host = ListenHost(spec);
-    if (host.empty()) host = "*";
-    if (std::find(ro.listen.begin(), ro.listen.end(), host) == ro.listen.end()) {
-      ro.listen.push_back(host);
-    }
+  for (const std::string& host : ListenHosts(config_.listen)) {
+    ro.listen.push_back(host.empty() ? "*" : host);
   }
   ro.port = config_.replication_port;
   ro.cluster_name = config_.cluster_name;
@@ -252,7 +246,7 @@ Status Server::Start() {
 // Every scrape reads the same text the stats commands answer, so the two cannot differ.
 Status Server::StartMetrics() {
   metrics::EndpointOptions mo;
-  mo.listen = config_.metrics_addr.empty() ? config_.listen : config_.metrics_addr;
+  mo.listen = config_.metrics_addr.empty() ? ListenHosts(config_.listen) : config_.metrics_addr;
   mo.port = config_.metrics_port;
   metrics_ = std::make_unique<metrics::Endpoint>(mo, [this](metrics::StatTexts* t) {
     engine::AppendStatsText(*engine_, "", &t->general);

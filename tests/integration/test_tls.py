@@ -16,46 +16,22 @@ import time
 import pytest
 
 import harness
+from tls_support import OPENSSL, TlsClient, context, make_ca, make_cert
 
 pymemcache = pytest.importorskip("pymemcache.client.base")
 
-OPENSSL = shutil.which("openssl")
 pytestmark = pytest.mark.skipif(OPENSSL is None, reason="needs the openssl CLI")
-
-
-def _openssl(*args, cwd):
-    subprocess.run([OPENSSL] + list(args), cwd=cwd, check=True, capture_output=True, timeout=30)
-
-
-def _make_ca(d, name):
-    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-             "-nodes", "-keyout", name + ".key", "-out", name + ".crt", "-days", "2",
-             "-subj", "/CN=" + name, cwd=d)
-
-
-def _make_cert(d, name, ca, serial, server):
-    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name, cwd=d)
-    ext = name + ".ext"
-    with open(os.path.join(d, ext), "w") as f:
-        if server:
-            f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
-        else:
-            f.write("extendedKeyUsage=clientAuth\n")
-    _openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt", "-CAkey", ca + ".key",
-             "-set_serial", str(serial), "-days", "2", "-extfile", ext, "-out", name + ".crt",
-             cwd=d)
 
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):
     d = str(tmp_path_factory.mktemp("tls"))
-    _make_ca(d, "ca")
-    _make_ca(d, "otherca")
-    _make_cert(d, "server1", "ca", 1001, True)
-    _make_cert(d, "server2", "ca", 2002, True)
-    _make_cert(d, "client", "ca", 3003, False)
-    _make_cert(d, "intruder", "otherca", 4004, False)
+    make_ca(d, "ca")
+    make_ca(d, "otherca")
+    make_cert(d, "server1", "ca", 1001, True)
+    make_cert(d, "server2", "ca", 2002, True)
+    make_cert(d, "client", "ca", 3003, False)
+    make_cert(d, "intruder", "otherca", 4004, False)
     return d
 
 
@@ -69,35 +45,6 @@ def _live_cert(certs, tmp_path, name="server1"):
 def _tls_args(crt, key, *opts):
     o = ["ssl_chain_cert=" + crt, "ssl_key=" + key] + list(opts)
     return ["-Z", "-o", ",".join(o)]
-
-
-def _context(certs, client=None, **kw):
-    ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.crt"))
-    if client:
-        ctx.load_cert_chain(os.path.join(certs, client + ".crt"), os.path.join(certs, client + ".key"))
-    for k, v in kw.items():
-        setattr(ctx, k, v)
-    return ctx
-
-
-class TlsClient(harness.Client):
-    """harness.Client over TLS (same deadlines)."""
-
-    def __init__(self, port, ctx, timeout=harness.IO_TIMEOUT):
-        self.timeout = timeout
-        raw = socket.create_connection((harness.HOST, port), timeout=timeout)
-        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock = ctx.wrap_socket(raw, server_hostname=harness.HOST)
-        self.buf = b""
-
-    def _fill(self, deadline, want):
-        try:
-            super()._fill(deadline, want)
-        except ssl.SSLZeroReturnError:
-            raise ConnectionError("TLS closed while waiting for %s" % want)
-
-    def serial(self):
-        return int(self.sock.getpeercert()["serialNumber"], 16)
 
 
 def _stats(c, group=""):
@@ -132,7 +79,7 @@ def test_s_client_version(start_server, certs, tmp_path):
 def test_pymemcache_set_get(start_server, certs, tmp_path):
     crt, key = _live_cert(certs, tmp_path)
     srv = start_server(*_tls_args(crt, key))
-    c = pymemcache.Client((harness.HOST, srv.port), tls_context=_context(certs),
+    c = pymemcache.Client((harness.HOST, srv.port), tls_context=context(certs),
                           connect_timeout=5, timeout=10)
     try:
         assert c.set(b"k", b"v")
@@ -152,7 +99,7 @@ def test_pipelined_over_tls(start_server, certs, tmp_path):
     """Many requests in one write, replies bigger than the socket buffer."""
     crt, key = _live_cert(certs, tmp_path)
     srv = start_server(*_tls_args(crt, key))
-    with TlsClient(srv.port, _context(certs)) as c:
+    with TlsClient(srv.port, context(certs)) as c:
         value = b"y" * 100000
         assert c.call(b"set p 0 0 %d\r\n%s\r\n" % (len(value), value)) == b"STORED\r\n"
         c.send(b"get p\r\n" * 40)
@@ -166,23 +113,23 @@ def test_client_cert_required(start_server, certs, tmp_path):
     crt, key = _live_cert(certs, tmp_path)
     srv = start_server(*_tls_args(crt, key, "ssl_verify_mode=2",
                                   "ssl_ca_cert=" + os.path.join(certs, "ca.crt")))
-    with TlsClient(srv.port, _context(certs, "client")) as c:
+    with TlsClient(srv.port, context(certs, "client")) as c:
         assert c.call("version\r\n").startswith(b"VERSION ")
-    assert _refused(srv.port, _context(certs))  # no client certificate
-    assert _refused(srv.port, _context(certs, "intruder"))  # signed by another CA
+    assert _refused(srv.port, context(certs))  # no client certificate
+    assert _refused(srv.port, context(certs, "intruder"))  # signed by another CA
     assert srv.alive()
 
 
 def test_min_version(start_server, certs, tmp_path):
     crt, key = _live_cert(certs, tmp_path)
     srv = start_server(*_tls_args(crt, key, "ssl_min_version=3"))
-    assert _refused(srv.port, _context(certs, maximum_version=ssl.TLSVersion.TLSv1_2))
-    with TlsClient(srv.port, _context(certs, maximum_version=ssl.TLSVersion.TLSv1_3)) as c:
+    assert _refused(srv.port, context(certs, maximum_version=ssl.TLSVersion.TLSv1_2))
+    with TlsClient(srv.port, context(certs, maximum_version=ssl.TLSVersion.TLSv1_3)) as c:
         assert c.sock.version() == "TLSv1.3"
         settings = _stats(c, "settings")
         assert settings["ssl_min_version"] == "tlsv1.3"
     srv2 = start_server(*_tls_args(crt, key))  # default tlsv1.2: a 1.2 client is fine
-    with TlsClient(srv2.port, _context(certs, maximum_version=ssl.TLSVersion.TLSv1_2)) as c:
+    with TlsClient(srv2.port, context(certs, maximum_version=ssl.TLSVersion.TLSv1_2)) as c:
         assert c.sock.version() == "TLSv1.2"
         assert c.call("version\r\n").startswith(b"VERSION ")
 
@@ -192,7 +139,7 @@ def test_stats_settings_and_stats(start_server, certs, tmp_path):
     ca = os.path.join(certs, "ca.crt")
     srv = start_server(*_tls_args(crt, key, "ssl_verify_mode=1", "ssl_ca_cert=" + ca,
                                   "ssl_session_cache", "ssl_ciphers=ECDHE-ECDSA-AES128-GCM-SHA256"))
-    with TlsClient(srv.port, _context(certs, "client")) as c:
+    with TlsClient(srv.port, context(certs, "client")) as c:
         s = _stats(c, "settings")
         assert s["ssl_enabled"] == "yes"
         assert s["ssl_chain_cert"] == crt and s["ssl_key"] == key
@@ -228,7 +175,7 @@ def test_notls_listener(start_server, certs, tmp_path):
     srv = start_server(*_tls_args(crt, key), "-l", "notls:127.0.0.1:%d" % plain_port)
     with harness.Client(harness.HOST, plain_port) as c:
         assert c.call("set a 0 0 1\r\nx\r\n") == b"STORED\r\n"
-    with TlsClient(srv.port, _context(certs)) as c:
+    with TlsClient(srv.port, context(certs)) as c:
         assert c.call("get a\r\n", b"END\r\n") == b"VALUE a 0 1\r\nx\r\nEND\r\n"
 
 
@@ -255,7 +202,7 @@ def test_garbage_closes_and_counts(start_server, certs, tmp_path):
         assert after >= before
     else:
         assert after == before + 3
-    with TlsClient(srv.port, _context(certs)) as c:
+    with TlsClient(srv.port, context(certs)) as c:
         assert c.call("version\r\n").startswith(b"VERSION ")
 
 
@@ -273,7 +220,7 @@ def _wait_serial(port, ctx, want, deadline):
 def test_refresh_certs_and_sighup(start_server, certs, tmp_path):
     crt, key = _live_cert(certs, tmp_path, "server1")
     srv = start_server(*_tls_args(crt, key))
-    ctx = _context(certs)
+    ctx = context(certs)
     old = TlsClient(srv.port, ctx)
     try:
         assert old.serial() == 1001

@@ -61,6 +61,9 @@ TEST(PeerSecurity, HostsOfPeersAndListenEntries) {
   EXPECT_EQ(ListenHost("::1"), "::1");
   EXPECT_EQ(ListenHost("localhost"), "localhost");
   EXPECT_EQ(ListenHost(":11211"), "");
+  // What the replication and metrics ports bind: each host once, ports dropped.
+  EXPECT_EQ(ListenHosts({"127.0.0.1", "127.0.0.1:11311", "[::1]:11211", "::1", ":11411"}),
+            (std::vector<std::string>{"127.0.0.1", "::1", ""}));
 }
 
 TEST(PeerSecurity, ExposureNamesTheFirstNonLoopbackAddress) {
