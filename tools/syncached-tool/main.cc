@@ -11,6 +11,9 @@
 using namespace syncached::tool;
 
 int main(int argc, char** argv) {
+  if (argc > 1 && (std::string(argv[1]) == "owners" || std::string(argv[1]) == "check-members")) {
+    return RunPlacement(argc, argv);
+  }
   Options o;
   std::string address_text;
   CLI::App app{
@@ -27,7 +30,10 @@ int main(int argc, char** argv) {
       "  restore FILE|-      sends a dump's items back (set, or add with --add)\n"
       "  cluster             every node: link state, lag, errors (stats replication)\n"
       "  wait-synced         exits 0 once the node serves and follows every peer with no\n"
-      "                      lag, 1 after --timeout\n",
+      "                      lag, 1 after --timeout\n\n"
+      "placement (no server; see 'syncached-tool owners --help'):\n"
+      "  syncached-tool owners --members FILE [--ring KIND] [-R N] [--prefix P] [KEY...]\n"
+      "  syncached-tool check-members --members FILE SERVERLIST\n",
       "syncached-tool"};
   app.add_option("address", address_text, "HOST[:PORT] (port 11211 if absent) or a socket path")
       ->required();

@@ -34,4 +34,7 @@ int RunRestore(const Options& o);
 int RunCluster(const Options& o);
 int RunWaitSynced(const Options& o);
 
+// owners / check-members (argv[1] is the mode; no server address).
+int RunPlacement(int argc, char** argv);
+
 }  // namespace syncached::tool

@@ -1,0 +1,88 @@
+// pecl/memcache 3.x-8.x's consistent strategy with crc32 (memcache_consistent_hash.c,
+// memcache_pool.c), reimplemented. Each server has weight * 160 points named
+// "host:port-i" (always with the port); the ring is quantised into 1024 buckets, the
+// owner of bucket b being the first point >= b * (0xffffffff / 1024), wrapping; a key
+// goes to bucket crc32(key) % 1024. Dead servers stay on the ring: failover rehashes
+// "key-0", "key-1", ... up to memcache.max_failover_attempts.
+#include <algorithm>
+#include <array>
+
+#include "placement/hashes.h"
+#include "placement/ring_impl.h"
+
+namespace syncached::placement {
+namespace {
+
+constexpr uint32_t kPoints = 160;    // MMC_CONSISTENT_POINTS
+constexpr uint32_t kBuckets = 1024;  // MMC_CONSISTENT_BUCKETS
+
+class MemcacheRing : public Ring::Impl {
+ public:
+  MemcacheRing(const Members& members, unsigned max_attempts) : max_attempts_(max_attempts) {
+    struct Point {
+      uint32_t value;
+      uint32_t index;
+    };
+    std::vector<Point> points;
+    for (const auto& m : members.nodes()) {
+      auto idx = static_cast<uint32_t>(ids_.size());
+      ids_.push_back(m.id);
+      std::string stem = m.host + ":" + std::to_string(m.port) + "-";
+      for (uint32_t i = 0; i < m.weight * kPoints; ++i) {
+        points.push_back({Crc32(stem + std::to_string(i)), idx});
+      }
+    }
+    // pecl sorts with qsort on the value alone; equal values (rare) may order differently.
+    std::sort(points.begin(), points.end(), [](const Point& a, const Point& b) {
+      return a.value != b.value ? a.value < b.value : a.index < b.index;
+    });
+    const uint32_t step = 0xffffffffu / kBuckets;
+    for (uint32_t b = 0; b < kBuckets; ++b) {
+      uint32_t target = step * b;
+      auto it = std::lower_bound(points.begin(), points.end(), target,
+                                 [](const Point& p, uint32_t t) { return p.value < t; });
+      buckets_[b] = (it == points.end() ? points.front() : *it).index;
+    }
+  }
+
+  std::vector<NodeId> Owners(std::string_view key, size_t r, const Ring::Alive* alive) const override {
+    std::vector<NodeId> out;
+    r = std::min(r, ids_.size());
+    std::vector<bool> seen(ids_.size(), false);
+    auto consider = [&](uint32_t idx) {
+      if (seen[idx]) return;
+      seen[idx] = true;
+      if (!alive || (*alive)(ids_[idx])) out.push_back(ids_[idx]);
+    };
+    if (r == 0) return out;
+    consider(Find(key));
+    std::string probe(key);
+    probe += '-';
+    size_t base = probe.size();
+    for (unsigned i = 0; i < max_attempts_ && out.size() < r; ++i) {
+      probe.resize(base);
+      probe += std::to_string(i);
+      consider(Find(probe));
+    }
+    if (out.size() > r) out.resize(r);
+    return out;
+  }
+
+ private:
+  uint32_t Find(std::string_view key) const {
+    if (ids_.size() == 1) return 0;
+    return buckets_[Crc32(key) % kBuckets];
+  }
+
+  unsigned max_attempts_;
+  std::vector<NodeId> ids_;
+  std::array<uint32_t, kBuckets> buckets_{};
+};
+
+}  // namespace
+
+std::unique_ptr<Ring::Impl> MakeMemcacheRing(const Members& members, unsigned max_failover_attempts) {
+  return std::make_unique<MemcacheRing>(members, max_failover_attempts);
+}
+
+}  // namespace syncached::placement

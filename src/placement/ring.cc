@@ -1,0 +1,48 @@
+#include "placement/ring_impl.h"
+
+namespace syncached::placement {
+
+std::optional<RingKind> ParseRingKind(std::string_view name) {
+  if (name == "ketama") return RingKind::kKetama;
+  if (name == "ketama-weighted") return RingKind::kKetamaWeighted;
+  if (name == "memcache") return RingKind::kMemcache;
+  return std::nullopt;
+}
+
+const char* RingKindName(RingKind kind) {
+  switch (kind) {
+    case RingKind::kKetama: return "ketama";
+    case RingKind::kKetamaWeighted: return "ketama-weighted";
+    case RingKind::kMemcache: return "memcache";
+  }
+  return "?";
+}
+
+Ring::Ring(const Members& members, RingOptions options) : options_(std::move(options)) {
+  switch (options_.kind) {
+    case RingKind::kKetama: impl_ = MakeKetamaRing(members, false); break;
+    case RingKind::kKetamaWeighted: impl_ = MakeKetamaRing(members, true); break;
+    case RingKind::kMemcache: impl_ = MakeMemcacheRing(members, options_.max_failover_attempts); break;
+  }
+}
+
+Ring::~Ring() = default;
+Ring::Ring(Ring&&) noexcept = default;
+Ring& Ring::operator=(Ring&&) noexcept = default;
+
+namespace {
+std::string_view Hashed(std::string_view key, const std::string& prefix) {
+  if (!prefix.empty() && key.substr(0, prefix.size()) == prefix) key.remove_prefix(prefix.size());
+  return key;
+}
+}  // namespace
+
+std::vector<NodeId> Ring::Owners(std::string_view key, size_t r) const {
+  return impl_->Owners(Hashed(key, options_.prefix), r, nullptr);
+}
+
+std::vector<NodeId> Ring::Owners(std::string_view key, size_t r, const Alive& alive) const {
+  return impl_->Owners(Hashed(key, options_.prefix), r, &alive);
+}
+
+}  // namespace syncached::placement
