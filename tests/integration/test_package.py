@@ -158,12 +158,14 @@ def test_the_tool_man_page_lists_every_option_of_its_help(root):
     with gzip.open(root / "usr/share/man/man1/syncached-tool.1.gz", "rt") as f:
         page = f.read()
     help_text = run([str(root / "usr/bin/syncached-tool"), "--help"]).stdout
+    for command in ("owners", "check-members"):
+        help_text += run([str(root / "usr/bin/syncached-tool"), command, "--help"]).stdout
     options = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", help_text))
     assert len(options) >= 8, options
     for option in options:
         assert option.replace("-", "\\-") in page, option
     for mode in ("display", "stats", "settings", "sizes", "keys", "dump", "restore", "cluster",
-                 "wait\\-synced"):
+                 "wait\\-synced", "owners", "check\\-members"):
         assert re.search(r"(?m)^\.B[IR]? " + re.escape(mode), page), mode
     assert "@PROJECT_VERSION@" not in page
     if shutil.which("man"):
