@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "modes.h"
+#include "placement/placement.h"
 
 using namespace syncached::tool;
 
@@ -51,6 +52,9 @@ int main(int argc, char** argv) {
                  "cluster: the other nodes' client addresses, [ID=]HOST:PORT,... (else "
                  "guessed as each peer's replication port - 1)")
       ->delimiter(',');
+  std::string members_file;
+  app.add_option("--members", members_file,
+                 "cluster: a members file (docs/SHARDING.md) naming every node's client address");
   app.add_option("--probe-timeout", o.probe_timeout_s,
                  "cluster: seconds each other node may take to answer (default 1)")
       ->check(CLI::PositiveNumber);
@@ -69,6 +73,16 @@ int main(int argc, char** argv) {
   }
   o.address = *addr;
   signal(SIGPIPE, SIG_IGN);
+  if (!members_file.empty()) {
+    auto members = syncached::placement::Members::Load(members_file);
+    if (!members) {
+      fprintf(stderr, "syncached-tool: %s\n", members.error().message().c_str());
+      return 2;
+    }
+    for (const syncached::placement::Member& n : members->nodes()) {
+      o.nodes.push_back(std::to_string(n.id) + "=" + n.client_address);
+    }
+  }
 
   const std::string& m = o.mode;
   bool takes_limit = m == "dump" || m == "keys";
