@@ -63,10 +63,14 @@ ApplyResult Store::Apply(const record::ChangeView& c, ApplyMode mode) {
   if (c.kind == record::Kind::kFlush) {
     uint32_t now = clock_->NowSeconds();
     if (c.exptime == 0) {
+      // Older means a lower HLC reading, whatever the node: what the flush's origin
+      // hid (cas < its reading), so an item of another node with the very same
+      // reading survives everywhere alike (replication_sim seed 800066 --sync).
+      record::Version boundary{c.version.hlc, 0};
       // A flush we already hold (a copy starts with the source's newest) changes
       // nothing and is not passed on again.
-      if (!RaiseFlushFloor(c.version) && !restore) return ApplyResult::kStale;
-      WalkFlushOlderThan(c.version);
+      if (!RaiseFlushFloor(boundary) && !restore) return ApplyResult::kStale;
+      WalkFlushOlderThan(boundary);
     } else if (c.exptime <= now) {
       RaiseFlushBoundary(record::MakeHlc(uint64_t{c.exptime} * 1000, 0));
       WalkFlush();

@@ -124,7 +124,7 @@ void World::Crash(int n) {
     }
     for (size_t i = 0; i < ops_.size(); ++i) {
       const Op& op = ops_[i];
-      if (!op.acked || op.excused || ExpiredSince(op.key, op.version)) continue;
+      if (!op.acked || op.excused || Gone(op.key, op.version)) continue;
       auto m = mine.find(op.key);
       bool here = op.node == n || (m != mine.end() && m->second >= op.version);
       auto o = others.find(op.key);
@@ -260,6 +260,13 @@ void World::ClientOp() {
   }
   if (serving.empty()) return;
   Node& node = nodes_[serving[Rand(serving.size())]];
+  if (Chance(0.001)) {  // about two per run: flush_all, carried like any change
+    node.store->FlushAll(0);
+    flushes_.push_back({node.store->hlc().Last(), node.id});
+    ++faults["flush_all"];
+    Log("flush_all on node %d at %s", node.id, flushes_.back().ToString().c_str());
+    return;
+  }
   Op op;
   op.node = node.index;
   op.key = "k" + std::to_string(Rand(cfg_.keys));
@@ -377,6 +384,15 @@ bool World::ExpiredSince(const std::string& key, record::Version v) const {
   return false;
 }
 
+// Whether `key` at `v` may legitimately have left no trace: it, or a newer version,
+// expired, or a flush_all newer than it was made.
+bool World::Gone(const std::string& key, record::Version v) const {
+  for (const record::Version& f : flushes_) {
+    if (v < f) return true;
+  }
+  return ExpiredSince(key, v);
+}
+
 void World::CheckGate(Node& n) {
   if (!n.restarted_empty || !n.core->gate_open()) return;
   n.restarted_empty = false;
@@ -395,7 +411,7 @@ void World::CheckGate(Node& n) {
     for (const record::Change& c : Contents(o)) {
       uint64_t ms = record::HlcMillis(c.version.hlc);
       if (ms + 5000 + static_cast<uint64_t>(skew) * 2 > n.clock->NowMillis()) continue;
-      if (ExpiredSince(c.key, c.version)) continue;
+      if (Gone(c.key, c.version)) continue;
       auto it = mine.find(c.key);
       if (it == mine.end() || it->second < c.version) {
         problems_.push_back("node " + std::to_string(n.id) +
@@ -512,7 +528,7 @@ void World::CheckLag() {
   constexpr uint64_t kMaxLagMs = 1000;
   while (lag_checked_ < ops_.size() && ops_[lag_checked_].at_ms + kMaxLagMs <= now_) {
     const Op& op = ops_[lag_checked_++];
-    if (!op.acked || !op.quiet || op.at_ms <= disturbed_at_ || MayHaveExpired(op.exptime)) continue;
+    if (!op.acked || !op.quiet || op.at_ms <= disturbed_at_ || Gone(op.key, op.version)) continue;
     if (newest_op_[op.key] != op.version) continue;  // a newer op (by version) decides it
     ++lag_checks;
     for (const Node& n : nodes_) {
@@ -578,7 +594,7 @@ std::vector<std::string> World::CheckConverged() {
   // No acknowledged write or delete is lost (older than what the key ends with), but
   // the excused ones; a delete never comes back.
   for (const Op& op : ops_) {
-    if (!op.acked || op.excused || ExpiredSince(op.key, op.version)) continue;
+    if (!op.acked || op.excused || Gone(op.key, op.version)) continue;
     record::Version final{};
     for (const auto& m : states) {
       auto it = m.find(op.key);

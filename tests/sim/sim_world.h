@@ -140,6 +140,7 @@ class World {
   void CheckGate(Node& n);
   bool MayHaveExpired(uint32_t exptime) const;
   bool ExpiredSince(const std::string& key, record::Version v) const;
+  bool Gone(const std::string& key, record::Version v) const;
   void CheckLag();
   std::string LinkStates() const;
   std::vector<std::string> CheckConverged();
@@ -165,6 +166,7 @@ class World {
   size_t lag_checked_ = 0;                            // ops before this were checked by CheckLag
   std::map<std::string, record::Version> newest_op_;  // key -> its newest op's version
   std::map<std::string, std::map<record::Version, uint32_t>> exptimes_;  // of sets with one
+  std::vector<record::Version> flushes_;  // flush_all commands made, by their versions
 };
 
 }  // namespace syncached::sim

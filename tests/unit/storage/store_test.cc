@@ -527,6 +527,20 @@ TEST(StoreApply, FlushFloorRefusesOlderWrites) {
   EXPECT_EQ(s.Apply(PutChange("b", "new", 250, 3)), ApplyResult::kApplied);
 }
 
+// A write with the flush's very HLC reading from another node is concurrent with it:
+// the origin's flush hides only lower readings, so every replica must keep it too.
+TEST(StoreApply, FlushKeepsAnotherNodesWriteOfTheSameReading) {
+  ManualClock clock;
+  Store s(Replicated(), &clock);
+  s.Apply(PutChange("tie", "1", 200, 1));
+  s.Apply(PutChange("older", "1", 199, 9));
+  s.Apply(record::ChangeView{record::Kind::kFlush, {200, 3}, {}, {}, 0, 0});
+  EXPECT_EQ(Get(s, "tie"), "1");
+  EXPECT_EQ(Get(s, "older"), "<miss>");
+  EXPECT_EQ(s.Apply(PutChange("late", "1", 200, 2)), ApplyResult::kApplied);
+  EXPECT_EQ(s.Apply(PutChange("late2", "1", 199, 2)), ApplyResult::kStale);
+}
+
 // Another node of the cluster (node 5).
 Options ReplicaOptions() {
   Options o = Replicated();
