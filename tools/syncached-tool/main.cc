@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "modes.h"
-#include "placement/placement.h"
 
 using namespace syncached::tool;
 
@@ -74,11 +73,8 @@ int main(int argc, char** argv) {
   o.address = *addr;
   signal(SIGPIPE, SIG_IGN);
   if (!members_file.empty()) {
-    auto members = syncached::placement::Members::Load(members_file);
-    if (!members) {
-      fprintf(stderr, "syncached-tool: %s\n", members.error().message().c_str());
-      return 2;
-    }
+    auto members = LoadMembersOrComplain(members_file);
+    if (!members) return 2;
     for (const syncached::placement::Member& n : members->nodes()) {
       o.nodes.push_back(std::to_string(n.id) + "=" + n.client_address);
     }

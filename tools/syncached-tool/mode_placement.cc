@@ -12,6 +12,16 @@
 #include "server_list.h"
 
 namespace syncached::tool {
+
+std::optional<placement::Members> LoadMembersOrComplain(const std::string& path) {
+  auto members = placement::Members::Load(path);
+  if (!members) {
+    fprintf(stderr, "syncached-tool: %s\n", members.error().message().c_str());
+    return std::nullopt;
+  }
+  return std::move(*members);
+}
+
 namespace {
 
 int Owners(int argc, char** argv) {
@@ -42,11 +52,8 @@ int Owners(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
-  auto members = placement::Members::Load(members_path);
-  if (!members) {
-    fprintf(stderr, "syncached-tool: %s\n", members.error().message().c_str());
-    return 2;
-  }
+  auto members = LoadMembersOrComplain(members_path);
+  if (!members) return 2;
   placement::RingOptions opt;
   opt.kind = *placement::ParseRingKind(ring_name);
   opt.prefix = prefix;
@@ -93,11 +100,8 @@ int CheckMembers(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
-  auto members = placement::Members::Load(members_path);
-  if (!members) {
-    fprintf(stderr, "syncached-tool: %s\n", members.error().message().c_str());
-    return 2;
-  }
+  auto members = LoadMembersOrComplain(members_path);
+  if (!members) return 2;
   auto problems = CompareServerList(*members, ParseServerList(list));
   if (problems.empty()) {
     printf("OK: the list matches %s (%zu nodes, digest %016llx)\n", members_path.c_str(),

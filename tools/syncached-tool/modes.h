@@ -1,11 +1,13 @@
 // The tool's modes; each returns the process exit status (0 ok, 1 failure).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "address.h"
 #include "client.h"
+#include "placement/placement.h"
 
 namespace syncached::tool {
 
@@ -33,6 +35,9 @@ int RunDump(const Options& o);
 int RunRestore(const Options& o);
 int RunCluster(const Options& o);
 int RunWaitSynced(const Options& o);
+
+// A members file, or nothing after saying why on stderr.
+std::optional<placement::Members> LoadMembersOrComplain(const std::string& path);
 
 // owners / check-members (argv[1] is the mode; no server address).
 int RunPlacement(int argc, char** argv);
