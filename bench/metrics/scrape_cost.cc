@@ -5,7 +5,8 @@
 // without END) in the current directory:
 //   B=build/src; g++ -O2 -std=c++20 -Isrc bench/metrics/scrape_cost.cc $B/metrics/libmetrics.a \
 //     $B/net/libnet.a $B/common/libcommon.a -lprometheus-cpp-pull -lprometheus-cpp-core -lpthread
-//   ./a.out ours|pcpp|pcpp-ka PORT > pid & python3 bench/metrics/scrape.py $(cat pid) PORT 1000 [newconn] [gzip]
+//   ./a.out ours|pcpp|pcpp-ka PORT > pid & python3 bench/metrics/scrape.py $(cat pid) PORT 1000
+//   [newconn] [gzip]
 #include <prometheus/collectable.h>
 #include <prometheus/exposer.h>
 #include <prometheus/metric_family.h>
@@ -66,8 +67,8 @@ int main(int argc, char** argv) {
         f.help = line.substr(sp + 1);
         c->fams.push_back(f);
       } else if (line.rfind("# TYPE ", 0) == 0) {
-        c->fams.back().type = line.back() == 'r' ? prometheus::MetricType::Counter
-                                                 : prometheus::MetricType::Gauge;
+        c->fams.back().type =
+            line.back() == 'r' ? prometheus::MetricType::Counter : prometheus::MetricType::Gauge;
       } else {
         prometheus::ClientMetric m;
         size_t brace = line.find('{'), sp = line.rfind(' ');
@@ -81,8 +82,10 @@ int main(int argc, char** argv) {
           }
         }
         double v = std::stod(line.substr(sp + 1));
-        if (c->fams.back().type == prometheus::MetricType::Counter) m.counter.value = v;
-        else m.gauge.value = v;
+        if (c->fams.back().type == prometheus::MetricType::Counter)
+          m.counter.value = v;
+        else
+          m.gauge.value = v;
         c->fams.back().metric.push_back(m);
       }
     }

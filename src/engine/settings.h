@@ -48,12 +48,12 @@ struct Settings {
   // settings`; empty strings print as memcached's (null) / NULL.
   bool ssl_enabled = false;
   std::string ssl_chain_cert, ssl_key, ssl_ciphers, ssl_ca_cert;
-  int ssl_verify_mode = 0;          // SSL_VERIFY_* bits
-  int ssl_keyformat = 1;            // SSL_FILETYPE_PEM
-  uint32_t ssl_wbuf_size = 16384;   // accepted and shown; output is buffered per connection
+  int ssl_verify_mode = 0;         // SSL_VERIFY_* bits
+  int ssl_keyformat = 1;           // SSL_FILETYPE_PEM
+  uint32_t ssl_wbuf_size = 16384;  // accepted and shown; output is buffered per connection
   bool ssl_session_cache = false;
   bool ssl_kernel_tls = false;
-  int ssl_min_version = 0x0303;     // TLS1_2_VERSION
+  int ssl_min_version = 0x0303;  // TLS1_2_VERSION
 
   Settings() = default;
   Settings(const Settings& o) { *this = o; }

@@ -93,8 +93,6 @@ void Endpoint::Stop() {
   if (impl_->server) impl_->server->Stop();
 }
 
-uint16_t Endpoint::bound_port() const {
-  return impl_->server ? impl_->server->bound_port() : 0;
-}
+uint16_t Endpoint::bound_port() const { return impl_->server ? impl_->server->bound_port() : 0; }
 
 }  // namespace syncached::metrics

@@ -53,7 +53,9 @@ void Exposition::Write(std::string* out) const {
   for (const auto& [name, f] : families_) {
     out->append("# HELP ").append(name).push_back(' ');
     Escape(f.help, false, out);
-    out->append("\n# TYPE ").append(name).append(f.type == Type::kCounter ? " counter\n" : " gauge\n");
+    out->append("\n# TYPE ")
+        .append(name)
+        .append(f.type == Type::kCounter ? " counter\n" : " gauge\n");
     for (const auto& [labels, value] : f.samples) {
       out->append(name);
       if (!labels.empty()) out->append("{").append(labels).push_back('}');

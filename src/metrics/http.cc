@@ -155,7 +155,7 @@ HttpRequest ParseHttpRequest(std::string_view in, size_t max_head) {
       return r;
     }
     if (line.empty()) break;
-    if (r.status == Status::kBadVersion) continue;  // only the head's end matters now
+    if (r.status == Status::kBadVersion) continue;      // only the head's end matters now
     if (line.front() == ' ' || line.front() == '\t' ||  // obsolete line folding
         !ParseHeader(line, &r, &saw_close, &saw_keep_alive)) {
       r.status = Status::kBad;

@@ -25,7 +25,8 @@ struct Map {
 constexpr Map kGeneral[] = {
     {"uptime", "memcached_uptime_seconds", kC, "Seconds since the server started."},
     {"time", "memcached_time_seconds", kG, "The server's current Unix time."},
-    {"rusage_user", "memcached_process_user_cpu_seconds_total", kC, "User CPU time of the process."},
+    {"rusage_user", "memcached_process_user_cpu_seconds_total", kC,
+     "User CPU time of the process."},
     {"rusage_system", "memcached_process_system_cpu_seconds_total", kC,
      "System CPU time of the process."},
     {"bytes", "memcached_current_bytes", kG, "Bytes used by the stored items."},
@@ -35,7 +36,8 @@ constexpr Map kGeneral[] = {
     {"bytes_read", "memcached_read_bytes_total", kC, "Bytes read from clients."},
     {"bytes_written", "memcached_written_bytes_total", kC, "Bytes sent to clients."},
     {"curr_connections", "memcached_current_connections", kG, "Open client connections."},
-    {"total_connections", "memcached_connections_total", kC, "Client connections opened since the start."},
+    {"total_connections", "memcached_connections_total", kC,
+     "Client connections opened since the start."},
     {"rejected_connections", "memcached_connections_rejected_total", kC,
      "Connections refused for exceeding -c."},
     {"conn_yields", "memcached_connections_yielded_total", kC,
@@ -43,7 +45,8 @@ constexpr Map kGeneral[] = {
     {"listen_disabled_num", "memcached_connections_listener_disabled_total", kC,
      "Times accepting paused because the process ran out of descriptors."},
     {"evictions", "memcached_items_evicted_total", kC, "Live items evicted to make room."},
-    {"reclaimed", "memcached_items_reclaimed_total", kC, "Stores that reused an expired item's memory."},
+    {"reclaimed", "memcached_items_reclaimed_total", kC,
+     "Stores that reused an expired item's memory."},
     {"store_too_large", "memcached_item_too_large_total", kC, "Stores refused as larger than -I."},
     {"store_no_memory", "memcached_item_no_memory_total", kC, "Stores refused for lack of memory."},
     {"lru_crawler_starts", "memcached_lru_crawler_starts_total", kC, "LRU crawler runs started."},
@@ -53,27 +56,37 @@ constexpr Map kGeneral[] = {
      "Items examined by the LRU crawler."},
     {"crawler_reclaimed", "memcached_lru_crawler_reclaimed_total", kC,
      "Expired items freed by the LRU crawler."},
-    {"moves_to_cold", "memcached_lru_crawler_moves_to_cold_total", kC, "Items moved to the COLD LRU."},
-    {"moves_to_warm", "memcached_lru_crawler_moves_to_warm_total", kC, "Items moved to the WARM LRU."},
+    {"moves_to_cold", "memcached_lru_crawler_moves_to_cold_total", kC,
+     "Items moved to the COLD LRU."},
+    {"moves_to_warm", "memcached_lru_crawler_moves_to_warm_total", kC,
+     "Items moved to the WARM LRU."},
     {"moves_within_lru", "memcached_lru_crawler_moves_within_lru_total", kC,
      "Items moved within the HOT or WARM LRU."},
-    {"accepting_conns", "memcached_accepting_connections", kG, "1 while new connections are accepted."},
+    {"accepting_conns", "memcached_accepting_connections", kG,
+     "1 while new connections are accepted."},
 };
 
 // `stats settings` keys the exporter reads only while lru_crawler is "yes".
 constexpr Map kCrawlerSettings[] = {
-    {"lru_crawler_sleep", "memcached_lru_crawler_sleep", kG, "Microseconds the crawler sleeps between items."},
-    {"lru_crawler_tocrawl", "memcached_lru_crawler_to_crawl", kG, "Items crawled per class per run at most."},
-    {"hot_lru_pct", "memcached_lru_crawler_hot_percent", kG, "Percent of a class's memory for the HOT LRU."},
-    {"warm_lru_pct", "memcached_lru_crawler_warm_percent", kG, "Percent of a class's memory for the WARM LRU."},
-    {"hot_max_factor", "memcached_lru_crawler_hot_max_factor", kG, "HOT age limit as a factor of COLD age."},
-    {"warm_max_factor", "memcached_lru_crawler_warm_max_factor", kG, "WARM age limit as a factor of COLD age."},
+    {"lru_crawler_sleep", "memcached_lru_crawler_sleep", kG,
+     "Microseconds the crawler sleeps between items."},
+    {"lru_crawler_tocrawl", "memcached_lru_crawler_to_crawl", kG,
+     "Items crawled per class per run at most."},
+    {"hot_lru_pct", "memcached_lru_crawler_hot_percent", kG,
+     "Percent of a class's memory for the HOT LRU."},
+    {"warm_lru_pct", "memcached_lru_crawler_warm_percent", kG,
+     "Percent of a class's memory for the WARM LRU."},
+    {"hot_max_factor", "memcached_lru_crawler_hot_max_factor", kG,
+     "HOT age limit as a factor of COLD age."},
+    {"warm_max_factor", "memcached_lru_crawler_warm_max_factor", kG,
+     "WARM age limit as a factor of COLD age."},
 };
 
 // `stats items` fields, labelled {slab}.
 constexpr Map kItems[] = {
     {"number", "memcached_slab_current_items", kG, "Items stored now in the class."},
-    {"age", "memcached_slab_items_age_seconds", kG, "Seconds since the class's oldest item was used."},
+    {"age", "memcached_slab_items_age_seconds", kG,
+     "Seconds since the class's oldest item was used."},
     {"crawler_reclaimed", "memcached_slab_items_crawler_reclaimed_total", kC,
      "Expired items of the class freed by the LRU crawler."},
     {"evicted", "memcached_slab_items_evicted_total", kC, "Live items of the class evicted."},
@@ -86,12 +99,16 @@ constexpr Map kItems[] = {
      "Evicted items of the class never fetched."},
     {"expired_unfetched", "memcached_slab_items_expired_unfetched_total", kC,
      "Expired items of the class never fetched."},
-    {"outofmemory", "memcached_slab_items_outofmemory_total", kC, "Stores of the class refused for memory."},
-    {"reclaimed", "memcached_slab_items_reclaimed_total", kC, "Expired items of the class reclaimed."},
+    {"outofmemory", "memcached_slab_items_outofmemory_total", kC,
+     "Stores of the class refused for memory."},
+    {"reclaimed", "memcached_slab_items_reclaimed_total", kC,
+     "Expired items of the class reclaimed."},
     {"tailrepairs", "memcached_slab_items_tailrepairs_total", kC, "LRU tail repairs in the class."},
     {"mem_requested", "memcached_slab_mem_requested_bytes", kC, "Bytes the class's items take."},
-    {"moves_to_cold", "memcached_slab_items_moves_to_cold", kC, "Items of the class moved to COLD."},
-    {"moves_to_warm", "memcached_slab_items_moves_to_warm", kC, "Items of the class moved to WARM."},
+    {"moves_to_cold", "memcached_slab_items_moves_to_cold", kC,
+     "Items of the class moved to COLD."},
+    {"moves_to_warm", "memcached_slab_items_moves_to_warm", kC,
+     "Items of the class moved to WARM."},
     {"moves_within_lru", "memcached_slab_items_moves_within_lru", kC,
      "Items of the class moved within HOT or WARM."},
     {"number_hot", "memcached_slab_hot_items", kG, "Items of the class in the HOT LRU."},
@@ -110,7 +127,8 @@ constexpr Map kSlabs[] = {
     {"total_chunks", "memcached_slab_current_chunks", kG, "Chunks of the class."},
     {"used_chunks", "memcached_slab_chunks_used", kG, "Chunks of the class holding an item."},
     {"free_chunks", "memcached_slab_chunks_free", kG, "Free chunks of the class."},
-    {"free_chunks_end", "memcached_slab_chunks_free_end", kG, "Free chunks at the end of the last page."},
+    {"free_chunks_end", "memcached_slab_chunks_free_end", kG,
+     "Free chunks at the end of the last page."},
     {"mem_requested", "memcached_slab_mem_requested_bytes", kG, "Bytes the class's items take."},
 };
 
@@ -123,7 +141,8 @@ constexpr const char kSlabCommandsHelp[] = "Requests by size class, command and 
 void Command(const StatList& s, std::string_view stat, std::string_view cmd,
              std::string_view status, Exposition* e) {
   double v;
-  if (NumberOf(s, stat, &v)) e->Add(kCommands, kC, kCommandsHelp, v, {{"command", cmd}, {"status", status}});
+  if (NumberOf(s, stat, &v))
+    e->Add(kCommands, kC, kCommandsHelp, v, {{"command", cmd}, {"status", status}});
 }
 
 void Commands(const StatList& s, Exposition* e) {

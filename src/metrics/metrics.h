@@ -38,7 +38,7 @@ void Render(const StatTexts& s, std::string* out);
 struct HttpRequest {
   enum class Status { kIncomplete, kOk, kBad, kTooLarge, kBadVersion };
   Status status = Status::kIncomplete;
-  size_t length = 0;  // bytes of the head (kOk): where the next request starts
+  size_t length = 0;              // bytes of the head (kOk): where the next request starts
   std::string_view method, path;  // path without the query string
   bool keep_alive = false;
   bool has_body = false;  // Content-Length > 0 or Transfer-Encoding: we never read bodies
@@ -55,7 +55,7 @@ struct EndpointOptions {
   std::vector<std::string> listen;  // as net::Options::listen (empty: all interfaces)
   uint16_t port = 0;                // 0: an ephemeral port (tests; bound_port())
   int max_conns = 32;
-  uint32_t idle_timeout_secs = 30;  // a silent connection is closed
+  uint32_t idle_timeout_secs = 30;   // a silent connection is closed
   uint32_t head_timeout_ms = 10000;  // a request head trickling in longer is refused
 };
 

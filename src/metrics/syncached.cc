@@ -23,24 +23,32 @@ struct Map {
 
 constexpr Map kCluster[] = {
     {"epoch", "syncached_replication_epoch", kG, "This run's publisher epoch."},
-    {"next_seq", "syncached_replication_next_seq", kG, "Sequence number of this node's next change."},
-    {"backlog_bytes", "syncached_replication_backlog_bytes", kG, "Bytes of recent changes kept for peers."},
-    {"backlog_limit", "syncached_replication_backlog_limit_bytes", kG, "The backlog's size limit (--backlog-size)."},
-    {"backlog_first_seq", "syncached_replication_backlog_first_seq", kG, "Oldest change kept in the backlog."},
+    {"next_seq", "syncached_replication_next_seq", kG,
+     "Sequence number of this node's next change."},
+    {"backlog_bytes", "syncached_replication_backlog_bytes", kG,
+     "Bytes of recent changes kept for peers."},
+    {"backlog_limit", "syncached_replication_backlog_limit_bytes", kG,
+     "The backlog's size limit (--backlog-size)."},
+    {"backlog_first_seq", "syncached_replication_backlog_first_seq", kG,
+     "Oldest change kept in the backlog."},
     {"peers", "syncached_replication_peers", kG, "Configured peers (--peers)."},
     {"subscribers", "syncached_replication_subscribers", kG, "Peers following this node's stream."},
     {"conflicts", "syncached_replication_conflicts_total", kC,
      "Peer changes ignored because this node held a newer version."},
     {"tombstones", "syncached_replication_tombstones", kG, "Delete markers kept."},
-    {"auth_failures", "syncached_replication_auth_failures_total", kC, "Peer handshakes refused (secret)."},
-    {"refused_peers", "syncached_replication_refused_peers_total", kC, "HELLOs refused (cluster name, node id)."},
+    {"auth_failures", "syncached_replication_auth_failures_total", kC,
+     "Peer handshakes refused (secret)."},
+    {"refused_peers", "syncached_replication_refused_peers_total", kC,
+     "HELLOs refused (cluster name, node id)."},
     {"queue_overflows", "syncached_replication_queue_overflows_total", kC,
      "Times the local change queue overflowed (peers sent to full copies)."},
-    {"sync_replicas", "syncached_replication_sync_replicas", kG, "Peers a write waits for (--sync-replicas)."},
+    {"sync_replicas", "syncached_replication_sync_replicas", kG,
+     "Peers a write waits for (--sync-replicas)."},
     {"sync_waits", "syncached_replication_sync_waits_total", kC, "Writes that waited for peers."},
-    {"sync_timeouts", "syncached_replication_sync_timeouts_total", kC, "Waits for peers that timed out."},
-    {"sync_wait_us", "syncached_replication_sync_wait_seconds_total", kC, "Time writes spent waiting for peers.",
-     1e-6},
+    {"sync_timeouts", "syncached_replication_sync_timeouts_total", kC,
+     "Waits for peers that timed out."},
+    {"sync_wait_us", "syncached_replication_sync_wait_seconds_total", kC,
+     "Time writes spent waiting for peers.", 1e-6},
 };
 
 // peer:<address>:<field>: the link pulling that peer's stream. state, last_error apart.
@@ -48,34 +56,46 @@ constexpr Map kPeer[] = {
     {"node", "syncached_replication_peer_node_id", kG, "The peer's node id."},
     {"full_copy_records", "syncached_replication_peer_full_copy_records", kG,
      "Records received so far by a full copy in progress."},
-    {"lag_changes", "syncached_replication_peer_lag_changes", kG, "Changes of the peer not applied here yet."},
+    {"lag_changes", "syncached_replication_peer_lag_changes", kG,
+     "Changes of the peer not applied here yet."},
     {"lag_ms", "syncached_replication_peer_lag_seconds", kG,
      "Age of the last applied change while changes are outstanding.", 1e-3},
-    {"applied", "syncached_replication_peer_applied_total", kC, "Changes of the peer applied here."},
-    {"bytes_received", "syncached_replication_peer_received_bytes_total", kC, "Bytes received from the peer."},
-    {"full_copies", "syncached_replication_peer_full_copies_total", kC, "Full and delta copies taken from the peer."},
-    {"catch_ups", "syncached_replication_peer_catch_ups_total", kC, "Catch-ups from the peer's backlog."},
-    {"last_copy_records", "syncached_replication_peer_last_copy_records", kG, "Records in the last copy taken."},
+    {"applied", "syncached_replication_peer_applied_total", kC,
+     "Changes of the peer applied here."},
+    {"bytes_received", "syncached_replication_peer_received_bytes_total", kC,
+     "Bytes received from the peer."},
+    {"full_copies", "syncached_replication_peer_full_copies_total", kC,
+     "Full and delta copies taken from the peer."},
+    {"catch_ups", "syncached_replication_peer_catch_ups_total", kC,
+     "Catch-ups from the peer's backlog."},
+    {"last_copy_records", "syncached_replication_peer_last_copy_records", kG,
+     "Records in the last copy taken."},
     {"clock_offset_ms", "syncached_replication_peer_clock_offset_seconds", kG,
      "The peer's wall clock minus ours.", 1e-3},
-    {"malformed", "syncached_replication_peer_malformed_total", kC, "Malformed messages from the peer."},
+    {"malformed", "syncached_replication_peer_malformed_total", kC,
+     "Malformed messages from the peer."},
     {"missed_at_restart", "syncached_replication_peer_missed_at_restart_total", kC,
      "Changes the peer announced but never delivered before it restarted."},
     {"swept", "syncached_replication_peer_swept_total", kC,
      "Items of the peer's origin dropped after a sweeping copy."},
 };
-constexpr const char* kPeerStates[] = {"connecting", "full_copy", "catch_up", "streaming", "refused"};
+constexpr const char* kPeerStates[] = {"connecting", "full_copy", "catch_up", "streaming",
+                                       "refused"};
 
 // subscriber:<node>:<field>: a peer following our stream. mode, full_copy_progress apart.
 constexpr Map kSubscriber[] = {
     {"sent_seq", "syncached_replication_subscriber_sent_seq", kG, "Next sequence number to send."},
-    {"acked_seq", "syncached_replication_subscriber_acked_seq", kG, "Sequence number the peer confirmed."},
+    {"acked_seq", "syncached_replication_subscriber_acked_seq", kG,
+     "Sequence number the peer confirmed."},
     {"unacked_changes", "syncached_replication_subscriber_unacked_changes", kG,
      "Writes acknowledged here that the peer has not confirmed."},
-    {"bytes_sent", "syncached_replication_subscriber_sent_bytes_total", kC, "Bytes sent to the peer."},
+    {"bytes_sent", "syncached_replication_subscriber_sent_bytes_total", kC,
+     "Bytes sent to the peer."},
     {"full_copies", "syncached_replication_subscriber_full_copies_total", kC, "Full copies sent."},
-    {"catch_ups", "syncached_replication_subscriber_catch_ups_total", kC, "Catch-ups sent from the backlog."},
-    {"delta_copies", "syncached_replication_subscriber_delta_copies_total", kC, "Delta copies sent."},
+    {"catch_ups", "syncached_replication_subscriber_catch_ups_total", kC,
+     "Catch-ups sent from the backlog."},
+    {"delta_copies", "syncached_replication_subscriber_delta_copies_total", kC,
+     "Delta copies sent."},
     {"copy_restarts", "syncached_replication_subscriber_copy_restarts_total", kC,
      "Copies the backlog overtook, resumed as deltas."},
 };
@@ -83,14 +103,18 @@ constexpr const char* kSubscriberModes[] = {"streaming", "full_copy"};
 
 constexpr Map kPersistence[] = {
     {"generation", "syncached_persistence_generation", kG, "Journal segment being written."},
-    {"journal_bytes", "syncached_persistence_journal_bytes", kG, "Journal bytes since the last snapshot."},
+    {"journal_bytes", "syncached_persistence_journal_bytes", kG,
+     "Journal bytes since the last snapshot."},
     {"journal_records", "syncached_persistence_journal_records_total", kC, "Changes journaled."},
-    {"journal_bytes_written", "syncached_persistence_journal_written_bytes_total", kC, "Journal bytes written."},
+    {"journal_bytes_written", "syncached_persistence_journal_written_bytes_total", kC,
+     "Journal bytes written."},
     {"fsyncs", "syncached_persistence_fsyncs_total", kC, "fsyncs of the journal."},
     {"write_errors", "syncached_persistence_write_errors_total", kC, "Failed journal writes."},
     {"snapshots", "syncached_persistence_snapshots_total", kC, "Snapshots (compactions) written."},
-    {"last_snapshot_records", "syncached_persistence_last_snapshot_records", kG, "Records in the last snapshot."},
-    {"last_snapshot_bytes", "syncached_persistence_last_snapshot_bytes", kG, "Size of the last snapshot."},
+    {"last_snapshot_records", "syncached_persistence_last_snapshot_records", kG,
+     "Records in the last snapshot."},
+    {"last_snapshot_bytes", "syncached_persistence_last_snapshot_bytes", kG,
+     "Size of the last snapshot."},
     {"last_snapshot_ms", "syncached_persistence_last_snapshot_duration_seconds", kG,
      "Time the last snapshot took.", 1e-3},
     {"last_snapshot_time", "syncached_persistence_last_snapshot_timestamp_seconds", kG,
@@ -134,7 +158,8 @@ void Peer(std::string_view addr, std::string_view field, std::string_view value,
     }
   } else if (field == "last_error") {
     e->Add("syncached_replication_peer_last_error_info", kG,
-           "The link's last error (\"none\" if none) as a label.", 1, {{"peer", addr}, {"error", value}});
+           "The link's last error (\"none\" if none) as a label.", 1,
+           {{"peer", addr}, {"error", value}});
   } else if (const Map* m = Lookup(kPeer, field)) {
     double v;
     if (Number(value, &v)) e->Add(m->metric, m->type, m->help, v * m->scale, {{"peer", addr}});
@@ -154,7 +179,8 @@ void Subscriber(std::string_view node, std::string_view field, std::string_view 
     if (slash != std::string_view::npos && Number(value.substr(0, slash), &done) &&
         Number(value.substr(slash + 1), &total) && total > 0) {
       e->Add("syncached_replication_subscriber_full_copy_progress_ratio", kG,
-             "Share of the shards a full copy in progress has sent.", done / total, {{"node", node}});
+             "Share of the shards a full copy in progress has sent.", done / total,
+             {{"node", node}});
     }
   } else if (const Map* m = Lookup(kSubscriber, field)) {
     double v;

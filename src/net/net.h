@@ -39,13 +39,13 @@ namespace syncached::net {
 // which memcached also stores and prints in `stats settings`.
 struct TlsOptions {
   bool enabled = false;
-  std::string chain_cert;     // PEM certificate chain
-  std::string key;            // private key; empty: the key is in chain_cert
-  int key_format = 1;         // SSL_FILETYPE_PEM (1) or SSL_FILETYPE_ASN1 (2)
-  int verify_mode = 0;        // SSL_VERIFY_* bits (memcached's 0..3 become 0, 1, 3, 7)
-  std::string ca_cert;        // PEM file of acceptable client CAs; empty: none
-  std::string ciphers;        // TLS 1.2 cipher list; empty: OpenSSL's default
-  int min_version = 0x0303;   // TLS1_2_VERSION
+  std::string chain_cert;      // PEM certificate chain
+  std::string key;             // private key; empty: the key is in chain_cert
+  int key_format = 1;          // SSL_FILETYPE_PEM (1) or SSL_FILETYPE_ASN1 (2)
+  int verify_mode = 0;         // SSL_VERIFY_* bits (memcached's 0..3 become 0, 1, 3, 7)
+  std::string ca_cert;         // PEM file of acceptable client CAs; empty: none
+  std::string ciphers;         // TLS 1.2 cipher list; empty: OpenSSL's default
+  int min_version = 0x0303;    // TLS1_2_VERSION
   bool session_cache = false;  // server-side session cache (resumption)
   bool kernel_tls = false;     // SSL_OP_ENABLE_KTLS
 };
@@ -236,7 +236,7 @@ class Server {
 
   Stats GetStats() const;                     // any thread; relaxed counters summed
   std::vector<ConnInfo> Connections() const;  // any thread; a snapshot
-  void SetAccepting(bool on);   // pause/resume accepting; applied on each worker's next turn
+  void SetAccepting(bool on);  // pause/resume accepting; applied on each worker's next turn
   // Reloads the TLS certificate, key and CA files into a new context that new connections
   // use (open ones keep theirs). Any thread. On failure the old context stays and the
   // Status carries memcached's message ("Error loading the certificate chain: ...").

@@ -34,7 +34,7 @@ class TlsContext {
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
 
-  Status Load();              // (re)builds the context from the files; keeps the old on error
+  Status Load();                 // (re)builds the context from the files; keeps the old on error
   SSL* NewSsl(int fd, Conn* c);  // a server-side SSL on c's socket fd, or null (logged)
   void AddStats(Stats* s) const;
 

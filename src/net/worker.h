@@ -32,8 +32,8 @@
 #include "common/status.h"
 #include "net/conn.h"
 #include "net/listener.h"
-#include "net/tls.h"
 #include "net/net.h"
+#include "net/tls.h"
 
 namespace syncached::net {
 
@@ -47,7 +47,7 @@ struct Shared {
   Handler* const handler;
   std::vector<Listener> listeners;
   std::unique_ptr<TlsContext> tls;  // with Options::tls.enabled; set before workers start
-  std::atomic<int> open_conns{0};  // all workers; checked against max_conns on accept
+  std::atomic<int> open_conns{0};   // all workers; checked against max_conns on accept
   std::atomic<uint64_t> next_id{1};
   std::atomic<bool> stopping{false};
 };
@@ -153,11 +153,11 @@ class Worker {
   std::vector<std::unique_ptr<Conn>> dead_;  // closed this turn
   std::vector<std::unique_ptr<Conn>> pool_;  // reusable
   std::vector<Conn*> scheduled_;
-  std::vector<Conn*> yielded_;  // re-run next turn (Connection::Yield)
+  std::vector<Conn*> yielded_;       // re-run next turn (Connection::Yield)
   std::vector<Conn*> tls_buffered_;  // TLS input buffered in OpenSSL: read next turn
-  std::vector<Conn*> held_;     // Conn::hold_slot_ is the index
-  std::vector<Conn*> expired_;  // scratch for ExpireHolds
-  bool draining_ = false;       // stopping: only held connections are left, none is read
+  std::vector<Conn*> held_;          // Conn::hold_slot_ is the index
+  std::vector<Conn*> expired_;       // scratch for ExpireHolds
+  bool draining_ = false;            // stopping: only held connections are left, none is read
   int64_t drain_deadline_ms_ = 0;
   std::atomic<bool> wake_handler_{false};  // WakeHandler() pending
 

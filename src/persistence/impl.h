@@ -53,7 +53,7 @@ struct Persistence::Impl {
   uint64_t records_appended GUARDED_BY(mu) = 0;
 
   uint64_t appended_seq GUARDED_BY(mu) = 0;  // appends so far
-  std::atomic<uint64_t> written_seq{0};  // appends written to the file so far
+  std::atomic<uint64_t> written_seq{0};      // appends written to the file so far
 
   // The journal file: whoever writes to it (the writer thread, or a worker in Commit)
   // holds write_mu from taking the buffer until the write returned, so the file keeps

@@ -41,7 +41,8 @@ class KetamaRing : public Ring::Impl {
     stable_ = StableUnderEjection();
   }
 
-  std::vector<NodeId> Owners(std::string_view key, size_t r, const Ring::Alive* alive) const override {
+  std::vector<NodeId> Owners(std::string_view key, size_t r,
+                             const Ring::Alive* alive) const override {
     std::vector<NodeId> out;
     r = std::min(r, servers_.size());
     if (r == 0) return out;

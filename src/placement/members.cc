@@ -71,8 +71,10 @@ Result<Members> Members::Parse(std::string_view text) {
     auto f = Fields(line);
     if (f.empty()) continue;
     if (f.size() < 3 || f.size() > 4) {
-      return LineError(line_no, "expected 'node-id client-address replication-address "
-                                "[weight]', got " + std::to_string(f.size()) + " fields");
+      return LineError(line_no,
+                       "expected 'node-id client-address replication-address "
+                       "[weight]', got " +
+                           std::to_string(f.size()) + " fields");
     }
     Member mem;
     mem.line = line_no;

@@ -45,7 +45,8 @@ class MemcacheRing : public Ring::Impl {
     }
   }
 
-  std::vector<NodeId> Owners(std::string_view key, size_t r, const Ring::Alive* alive) const override {
+  std::vector<NodeId> Owners(std::string_view key, size_t r,
+                             const Ring::Alive* alive) const override {
     std::vector<NodeId> out;
     r = std::min(r, ids_.size());
     std::vector<bool> seen(ids_.size(), false);
@@ -81,7 +82,8 @@ class MemcacheRing : public Ring::Impl {
 
 }  // namespace
 
-std::unique_ptr<Ring::Impl> MakeMemcacheRing(const Members& members, unsigned max_failover_attempts) {
+std::unique_ptr<Ring::Impl> MakeMemcacheRing(const Members& members,
+                                             unsigned max_failover_attempts) {
   return std::make_unique<MemcacheRing>(members, max_failover_attempts);
 }
 

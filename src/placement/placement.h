@@ -21,12 +21,12 @@ using NodeId = uint16_t;
 // One line of the members file: `node-id client-address replication-address [weight]`.
 struct Member {
   NodeId id = 0;
-  std::string client_address;       // exactly as written
-  std::string host;                 // client_address before ':' (the text clients hash)
-  uint16_t port = 11211;            // client_address after ':', 11211 when absent
+  std::string client_address;  // exactly as written
+  std::string host;            // client_address before ':' (the text clients hash)
+  uint16_t port = 11211;       // client_address after ':', 11211 when absent
   std::string replication_address;
   uint32_t weight = 1;
-  int line = 0;                     // 1-based line in the file, for messages
+  int line = 0;  // 1-based line in the file, for messages
 };
 
 class Members {

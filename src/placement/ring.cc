@@ -11,18 +11,27 @@ std::optional<RingKind> ParseRingKind(std::string_view name) {
 
 const char* RingKindName(RingKind kind) {
   switch (kind) {
-    case RingKind::kKetama: return "ketama";
-    case RingKind::kKetamaWeighted: return "ketama-weighted";
-    case RingKind::kMemcache: return "memcache";
+    case RingKind::kKetama:
+      return "ketama";
+    case RingKind::kKetamaWeighted:
+      return "ketama-weighted";
+    case RingKind::kMemcache:
+      return "memcache";
   }
   return "?";
 }
 
 Ring::Ring(const Members& members, RingOptions options) : options_(std::move(options)) {
   switch (options_.kind) {
-    case RingKind::kKetama: impl_ = MakeKetamaRing(members, false); break;
-    case RingKind::kKetamaWeighted: impl_ = MakeKetamaRing(members, true); break;
-    case RingKind::kMemcache: impl_ = MakeMemcacheRing(members, options_.max_failover_attempts); break;
+    case RingKind::kKetama:
+      impl_ = MakeKetamaRing(members, false);
+      break;
+    case RingKind::kKetamaWeighted:
+      impl_ = MakeKetamaRing(members, true);
+      break;
+    case RingKind::kMemcache:
+      impl_ = MakeMemcacheRing(members, options_.max_failover_attempts);
+      break;
   }
 }
 

@@ -19,6 +19,7 @@ class Ring::Impl {
 // (MEMCACHED_BEHAVIOR_KETAMA), whose points turn weighted once any weight is > 1.
 std::unique_ptr<Ring::Impl> MakeKetamaRing(const Members& members, bool libketama_compatible);
 // pecl/memcache's consistent strategy with crc32.
-std::unique_ptr<Ring::Impl> MakeMemcacheRing(const Members& members, unsigned max_failover_attempts);
+std::unique_ptr<Ring::Impl> MakeMemcacheRing(const Members& members,
+                                             unsigned max_failover_attempts);
 
 }  // namespace syncached::placement

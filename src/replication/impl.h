@@ -18,7 +18,7 @@
 
 namespace syncached::replication {
 
-uint64_t NowMillis();     // wall clock
+uint64_t NowMillis();  // wall clock
 
 // CURVE keys derived from the cluster secret (and name), and the ZAP handler that
 // admits only peers holding them.

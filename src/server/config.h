@@ -30,7 +30,7 @@ class ConfigError : public std::runtime_error {
 
 struct Config {
   engine::Settings engine;
-  std::vector<std::string> listen;                    // -l, split on commas, no "notls:"
+  std::vector<std::string> listen;         // -l, split on commas, no "notls:"
   std::vector<std::string> client_listen;  // -l as given: the client listeners ("notls:" kept)
   bool tcp_specified = false, udp_specified = false;  // -p / -U given
   bool tcp_ephemeral = false, udp_ephemeral = false;  // -p -1 / -U -1 (tcpport/udpport 0)
@@ -66,9 +66,9 @@ struct Config {
   persistence::FsyncPolicy fsync = persistence::FsyncPolicy::kEverySec;  // --fsync
   uint64_t journal_size = 64ull << 20;                                   // --journal-size
   int64_t test_clock_offset_ms = 0;  // hidden --test-clock-offset-ms: skew for tests
-  bool show_help = false;                                                // -h
-  bool show_version = false;                                             // -V
-  bool show_license = false;                                             // -i
+  bool show_help = false;            // -h
+  bool show_version = false;         // -V
+  bool show_license = false;         // -i
 };
 
 // argv as main receives it. Throws ConfigError.

@@ -69,8 +69,8 @@ class Server final : public net::Handler, public engine::Host {
   std::unique_ptr<UdpServer> udp_;
   std::unique_ptr<replication::Replicator> replicator_;
   std::unique_ptr<persistence::Persistence> persistence_;
-  std::unique_ptr<record::Sink> fan_out_;      // both of the above, when both are on
-  std::unique_ptr<ReplicaWait> replica_wait_;  // --sync-replicas K > 0
+  std::unique_ptr<record::Sink> fan_out_;       // both of the above, when both are on
+  std::unique_ptr<ReplicaWait> replica_wait_;   // --sync-replicas K > 0
   std::unique_ptr<metrics::Endpoint> metrics_;  // --metrics-port
   size_t output_high_water_ = 1 << 20;
 

@@ -37,8 +37,9 @@ int main(int argc, char** argv) {
       "syncached-tool"};
   app.add_option("address", address_text, "HOST[:PORT] (port 11211 if absent) or a socket path")
       ->required();
-  app.add_option("mode", o.mode, "display, stats, settings, sizes, keys, dump, restore, "
-                                 "cluster, wait-synced");
+  app.add_option("mode", o.mode,
+                 "display, stats, settings, sizes, keys, dump, restore, "
+                 "cluster, wait-synced");
   app.add_option("args", o.args, "the mode's arguments (dump/keys: LIMIT; restore: FILE)");
   app.add_flag("--json", o.json, "display, stats, settings, sizes, cluster: JSON on stdout");
   app.add_option("-o,--output", o.output, "dump: write to FILE (progress on stderr)");

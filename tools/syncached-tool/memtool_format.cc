@@ -137,11 +137,11 @@ std::string ItemSizeCell(int64_t chunk_size) {
 }
 
 std::string FormatDisplay(const std::vector<SlabRow>& rows) {
-  std::string out =
-      "  #  Item_Size  Max_age   Pages   Count   Full?  Evicted Evict_Time OOM\n";
+  std::string out = "  #  Item_Size  Max_age   Pages   Count   Full?  Evicted Evict_Time OOM\n";
   for (const SlabRow& r : rows) {
-    Appendf(&out, "%3" PRId64 " %8s %9" PRId64 "s %7" PRId64 " %7" PRId64 " %7s %8" PRId64
-                  " %8" PRId64 " %4" PRId64 "\n",
+    Appendf(&out,
+            "%3" PRId64 " %8s %9" PRId64 "s %7" PRId64 " %7" PRId64 " %7s %8" PRId64 " %8" PRId64
+            " %4" PRId64 "\n",
             r.id, ItemSizeCell(r.chunk_size).c_str(), r.age, r.pages, r.count,
             r.full ? "yes" : " no", r.evicted, r.evict_time, r.oom);
   }

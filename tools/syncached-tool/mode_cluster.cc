@@ -171,11 +171,15 @@ int RunCluster(const Options& o) {
     for (size_t i = 0; i < rows.size(); ++i) {
       const Row& r = rows[i];
       auto opt = [](const std::string& s) { return s == "-" || s == "?" ? "null" : JsonScalar(s); };
-      out += std::string(i ? ", " : "") + "{\"node\": " + (r.node ? std::to_string(r.node) : "null") +
+      out += std::string(i ? ", " : "") +
+             "{\"node\": " + (r.node ? std::to_string(r.node) : "null") +
              ", \"client\": " + opt(r.client) + ", \"replication\": " + opt(r.replication) +
              ", \"status\": " + JsonString(r.status) + ", \"link\": " + JsonString(r.link) +
              ", \"lag_changes\": " + opt(r.lag_changes) + ", \"lag_ms\": " + opt(r.lag_ms) +
-             ", \"synced\": " + (r.synced == "-" ? "null" : r.synced == "yes" ? "true" : "false") +
+             ", \"synced\": " +
+             (r.synced == "-"     ? "null"
+              : r.synced == "yes" ? "true"
+                                  : "false") +
              ", \"ring\": null, \"last_error\": " + opt(r.last_error) + "}";
     }
     printf("%s]}\n", out.c_str());
@@ -187,13 +191,13 @@ int RunCluster(const Options& o) {
   } else {
     printf("%s: a single node (no replication)\n", o.address.display.c_str());
   }
-  std::vector<std::vector<std::string>> cells = {{"node", "client", "replication", "status",
-                                                  "link", "lag_changes", "lag_ms", "synced",
-                                                  "ring", "last_error"}};
+  std::vector<std::vector<std::string>> cells = {{"node", "client", "replication", "status", "link",
+                                                  "lag_changes", "lag_ms", "synced", "ring",
+                                                  "last_error"}};
   for (const Row& r : rows) {
     std::string node = r.node ? std::to_string(r.node) : self.view.replicated ? "?" : "-";
-    cells.push_back({node, r.client, r.replication, r.status,
-                     r.link, r.lag_changes, r.lag_ms, r.synced, "-", r.last_error});
+    cells.push_back({node, r.client, r.replication, r.status, r.link, r.lag_changes, r.lag_ms,
+                     r.synced, "-", r.last_error});
   }
   std::vector<size_t> w(cells[0].size(), 0);
   for (const auto& line : cells) {
@@ -211,7 +215,8 @@ int RunCluster(const Options& o) {
 
 int RunWaitSynced(const Options& o) {
   using Clock = std::chrono::steady_clock;
-  auto deadline = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(o.timeout_s * 1000));
+  auto deadline =
+      Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(o.timeout_s * 1000));
   std::vector<std::string> why;
   for (;;) {
     Client c;

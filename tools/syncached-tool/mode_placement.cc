@@ -31,17 +31,17 @@ int Owners(int argc, char** argv) {
   bool addresses = false;
   std::vector<placement::NodeId> dead;
   std::vector<std::string> keys;
-  CLI::App app{"syncached-tool owners: a key's owners, first owner first, in the client's "
-               "failover order.\nOne line per key: KEY OWNER...; keys from stdin (one a "
-               "line) when none are given.",
-               "syncached-tool owners"};
+  CLI::App app{
+      "syncached-tool owners: a key's owners, first owner first, in the client's "
+      "failover order.\nOne line per key: KEY OWNER...; keys from stdin (one a "
+      "line) when none are given.",
+      "syncached-tool owners"};
   app.add_option("--members", members_path, "the members file")->required();
   app.add_option("--ring", ring_name, "ketama (default), ketama-weighted or memcache")
       ->check(CLI::IsMember({"ketama", "ketama-weighted", "memcache"}));
   app.add_option("-R", r, "owners per key (default 1)")->check(CLI::Range(1, 65535));
   app.add_option("--prefix", prefix, "a key prefix the client does not hash (stripped)");
-  app.add_option("--dead", dead, "node ids to skip as the client's failover would")
-      ->delimiter(',');
+  app.add_option("--dead", dead, "node ids to skip as the client's failover would")->delimiter(',');
   app.add_option("--max-failover-attempts", attempts,
                  "memcache: memcache.max_failover_attempts (default 20)")
       ->check(CLI::Range(1, 1000));
@@ -87,9 +87,10 @@ int Owners(int argc, char** argv) {
 
 int CheckMembers(int argc, char** argv) {
   std::string members_path, list;
-  CLI::App app{"syncached-tool check-members: does a client's server list (php.ini "
-               "session.save_path) name the members' client addresses exactly, in order?",
-               "syncached-tool check-members"};
+  CLI::App app{
+      "syncached-tool check-members: does a client's server list (php.ini "
+      "session.save_path) name the members' client addresses exactly, in order?",
+      "syncached-tool check-members"};
   app.add_option("--members", members_path, "the members file")->required();
   app.add_option("serverlist", list,
                  "comma-separated, e.g. 10.0.0.1:11211,10.0.0.2:11211 or "

@@ -16,13 +16,13 @@ struct Options {
   std::string mode = "display";
   std::vector<std::string> args;  // the mode's positional arguments
   bool json = false;
-  double timeout_s = 60;     // wait-synced
-  double io_timeout_s = 5;   // any single reply
-  double probe_timeout_s = 1;  // cluster: each other node
-  std::string output;        // dump: file instead of stdout
+  double timeout_s = 60;           // wait-synced
+  double io_timeout_s = 5;         // any single reply
+  double probe_timeout_s = 1;      // cluster: each other node
+  std::string output;              // dump: file instead of stdout
   std::vector<std::string> nodes;  // cluster: other nodes' client addresses
-  bool restore_add = false;  // restore with add (keep existing keys) instead of set
-  int batch = 100;           // keys per get / commands per restore round trip
+  bool restore_add = false;        // restore with add (keep existing keys) instead of set
+  int batch = 100;                 // keys per get / commands per restore round trip
 };
 
 // memcached-tool's message and exit when the node does not answer.

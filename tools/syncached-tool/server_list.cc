@@ -54,7 +54,8 @@ std::vector<ListedServer> ParseServerList(const std::string& list) {
   size_t p = 0;
   while (p <= list.size()) {
     size_t comma = list.find(',', p);
-    std::string entry = Trim(list.substr(p, comma == std::string::npos ? std::string::npos : comma - p));
+    std::string entry =
+        Trim(list.substr(p, comma == std::string::npos ? std::string::npos : comma - p));
     if (!entry.empty()) out.push_back(ParseEntry(entry));
     if (comma == std::string::npos) break;
     p = comma + 1;

@@ -13,7 +13,7 @@ struct ListedServer {
   std::string host;
   int port = 11211;
   unsigned weight = 1;
-  bool ok = false;   // parsed
+  bool ok = false;  // parsed
 };
 
 // Comma-separated entries as php-memcached ("host:port[:weight]") or pecl/memcache

@@ -13,7 +13,8 @@ using S = HttpRequest::Status;
 
 std::string Answer(std::string_view in, bool* keep = nullptr) {
   std::string out;
-  bool k = Respond(ParseHttpRequest(in), [](std::string* b) { b->append("x 1\n"); }, &out);
+  bool k = Respond(
+      ParseHttpRequest(in), [](std::string* b) { b->append("x 1\n"); }, &out);
   if (keep) *keep = k;
   return out;
 }
@@ -56,7 +57,8 @@ TEST(Http, KeepAliveRules) {
 }
 
 TEST(Http, Incomplete) {
-  for (std::string_view in : std::initializer_list<std::string_view>{"", "GET", "GET /metrics HTTP/1.1\r\n", "GET /metrics HTTP/1.1\r\nHost: a\r\n"}) {
+  for (std::string_view in : std::initializer_list<std::string_view>{
+           "", "GET", "GET /metrics HTTP/1.1\r\n", "GET /metrics HTTP/1.1\r\nHost: a\r\n"}) {
     EXPECT_EQ(ParseHttpRequest(in).status, S::kIncomplete) << in;
   }
 }
@@ -70,7 +72,9 @@ TEST(Http, OtherPathsAndMethods) {
   EXPECT_EQ(out.substr(9, 3), "405");
   EXPECT_NE(out.find("Allow: GET, HEAD\r\n"), std::string::npos);
   EXPECT_FALSE(keep);  // its body is unread
-  EXPECT_EQ(Answer("GET /metrics HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", &keep).substr(9, 3), "400");
+  EXPECT_EQ(
+      Answer("GET /metrics HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", &keep).substr(9, 3),
+      "400");
   EXPECT_FALSE(keep);
   EXPECT_EQ(Answer("GET /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n").substr(9, 3), "200");
 }
@@ -81,10 +85,12 @@ TEST(Http, MalformedIsRefusedAndClosed) {
            "GET /metrics HTTP/1.1 x\r\n\r\n", "GET metrics HTTP/1.1\r\n\r\n",
            "G\x01T /metrics HTTP/1.1\r\n\r\n", "GET /met\x7frics HTTP/1.1\r\n\r\n",
            "GET /metrics HTTP/11\r\n\r\n", "GET /metrics FTP/1.1\r\n\r\n",
-           "GET /metrics HTTP/1.1\r\nNoColon\r\n\r\n", "GET /metrics HTTP/1.1\r\nBad Name: x\r\n\r\n",
-           "GET /metrics HTTP/1.1\r\n: x\r\n\r\n", "GET /metrics HTTP/1.1\r\nA: b\r\n folded\r\n\r\n",
+           "GET /metrics HTTP/1.1\r\nNoColon\r\n\r\n",
+           "GET /metrics HTTP/1.1\r\nBad Name: x\r\n\r\n", "GET /metrics HTTP/1.1\r\n: x\r\n\r\n",
+           "GET /metrics HTTP/1.1\r\nA: b\r\n folded\r\n\r\n",
            "GET /metrics HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
-           "GET /metrics HTTP/1.1\r\nX: a\x01\r\n\r\n", std::string_view("GET /\0 HTTP/1.1\r\n\r\n", 20)}) {
+           "GET /metrics HTTP/1.1\r\nX: a\x01\r\n\r\n",
+           std::string_view("GET /\0 HTTP/1.1\r\n\r\n", 20)}) {
     HttpRequest r = ParseHttpRequest(in);
     EXPECT_EQ(r.status, S::kBad) << in;
     bool keep = true;

@@ -51,13 +51,16 @@ StatTexts Sample() {
       "STAT incr_hits 0\r\nSTAT decr_misses 0\r\nSTAT decr_hits 0\r\nSTAT cas_misses 1\r\n"
       "STAT cas_hits 2\r\nSTAT cas_badval 3\r\nSTAT touch_hits 0\r\nSTAT touch_misses 0\r\n"
       "STAT bytes 1234\r\nSTAT limit_maxbytes 67108864\r\nSTAT evictions 5\r\n";
-  t.settings = "STAT maxconns 1024\r\nSTAT lru_crawler yes\r\nSTAT lru_crawler_sleep 100\r\n"
-               "STAT lru_maintainer_thread no\r\nSTAT hot_max_factor 0.20\r\n";
-  t.items = "STAT items:1:number 4\r\nSTAT items:1:age 7\r\nSTAT items:1:hits_to_temp 0\r\n"
-            "STAT items:1:mem_requested 400\r\n";
-  t.slabs = "STAT 1:chunk_size 96\r\nSTAT 1:cmd_set 5\r\nSTAT 1:cas_hits 1\r\n"
-            "STAT 1:cas_badval 1\r\nSTAT 1:get_hits 6\r\nSTAT active_slabs 1\r\n"
-            "STAT total_malloced 1048576\r\n";
+  t.settings =
+      "STAT maxconns 1024\r\nSTAT lru_crawler yes\r\nSTAT lru_crawler_sleep 100\r\n"
+      "STAT lru_maintainer_thread no\r\nSTAT hot_max_factor 0.20\r\n";
+  t.items =
+      "STAT items:1:number 4\r\nSTAT items:1:age 7\r\nSTAT items:1:hits_to_temp 0\r\n"
+      "STAT items:1:mem_requested 400\r\n";
+  t.slabs =
+      "STAT 1:chunk_size 96\r\nSTAT 1:cmd_set 5\r\nSTAT 1:cas_hits 1\r\n"
+      "STAT 1:cas_badval 1\r\nSTAT 1:get_hits 6\r\nSTAT active_slabs 1\r\n"
+      "STAT total_malloced 1048576\r\n";
   return t;
 }
 
@@ -115,7 +118,8 @@ TEST(Render, ReplicationPerPeer) {
   std::string out;
   Render(t, &out);
   auto m = Parse(out);
-  EXPECT_EQ(m["syncached_replication_info{node_id=\"1\",cluster_name=\"sessions\",auth=\"curve\"}"], "1");
+  EXPECT_EQ(m["syncached_replication_info{node_id=\"1\",cluster_name=\"sessions\",auth=\"curve\"}"],
+            "1");
   EXPECT_EQ(m["syncached_replication_conflicts_total"], "4");
   EXPECT_EQ(m["syncached_replication_sync_wait_seconds_total"], "1.5");
   EXPECT_EQ(m["syncached_replication_refused_peers_total"], "0");
@@ -127,12 +131,14 @@ TEST(Render, ReplicationPerPeer) {
   EXPECT_EQ(m["syncached_replication_peer_full_copy_records{peer=\"[::1]:11212\"}"], "9");
   EXPECT_EQ(m["syncached_replication_peer_lag_changes{" + a + "}"], "3");
   EXPECT_EQ(m["syncached_replication_peer_lag_seconds{" + a + "}"], "0.25");
-  EXPECT_EQ(m["syncached_replication_peer_last_error_info{" + a + ",error=\"connect_refused\"}"], "1");
+  EXPECT_EQ(m["syncached_replication_peer_last_error_info{" + a + ",error=\"connect_refused\"}"],
+            "1");
   EXPECT_EQ(m["syncached_replication_subscriber_mode{node=\"2\",mode=\"full_copy\"}"], "1");
   EXPECT_EQ(m["syncached_replication_subscriber_full_copy_progress_ratio{node=\"2\"}"], "0.25");
   EXPECT_EQ(m["syncached_replication_subscriber_unacked_changes{node=\"2\"}"], "5");
   EXPECT_EQ(m["syncached_replication_subscriber_sent_bytes_total{node=\"2\"}"], "100");
-  EXPECT_EQ(m["syncached_persistence_info{data_dir=\"/var/lib/a \\\"b\\\"\",fsync=\"everysec\"}"], "1");
+  EXPECT_EQ(m["syncached_persistence_info{data_dir=\"/var/lib/a \\\"b\\\"\",fsync=\"everysec\"}"],
+            "1");
   EXPECT_EQ(m["syncached_persistence_fsyncs_total"], "12");
   EXPECT_EQ(m["syncached_persistence_last_snapshot_duration_seconds"], "1.5");
   EXPECT_EQ(m["syncached_persistence_journal_bytes"], "77");
@@ -148,7 +154,8 @@ TEST(Render, GarbageStatsAreSkipped) {
   StatTexts t;
   t.general = "STAT uptime abc\r\nnot a stat\r\nSTAT \r\nSTAT bytes 12x\r\nSTAT curr_items 1";
   t.items = "STAT items::number 1\r\nSTAT items:x:number 1\r\nSTAT items:2\r\n";
-  t.replication = "STAT peer::state streaming\r\nSTAT subscriber::mode x\r\nSTAT peer:a:lag_ms -\r\n";
+  t.replication =
+      "STAT peer::state streaming\r\nSTAT subscriber::mode x\r\nSTAT peer:a:lag_ms -\r\n";
   std::string out;
   Render(t, &out);
   auto m = Parse(out);

@@ -43,8 +43,9 @@ TEST(Members, ErrorsNameTheLine) {
             "members line 2: client address a:11211 already on line 1");
   EXPECT_EQ(ErrorOf("1 a:1 b:1\n2 c:1 b:1\n"),
             "members line 2: replication address b:1 already on line 1");
-  EXPECT_EQ(ErrorOf("1 a:0 b:1\n"),
-            "members line 1: client address 'a:0' is not HOST or HOST:PORT (IPv6 not supported yet)");
+  EXPECT_EQ(
+      ErrorOf("1 a:0 b:1\n"),
+      "members line 1: client address 'a:0' is not HOST or HOST:PORT (IPv6 not supported yet)");
   EXPECT_EQ(ErrorOf("1 [::1]:11211 b:1\n").substr(0, 38), "members line 1: client address '[::1]:");
   EXPECT_EQ(ErrorOf("1 a:1 b:1 0\n"), "members line 1: weight '0' is not in 1..1000000");
   EXPECT_EQ(ErrorOf("# nothing\n"), "members: no nodes listed");

@@ -28,7 +28,8 @@ const std::string kThree =  // kFour without node 3
 const std::string kWeighted =
     "1 10.0.0.1:11211 r1 1\n2 10.0.0.2:11211 r2 3\n3 10.0.0.3:11211 r3 2\n4 10.0.0.4:11211 r4 1\n";
 
-constexpr RingKind kAllKinds[] = {RingKind::kKetama, RingKind::kKetamaWeighted, RingKind::kMemcache};
+constexpr RingKind kAllKinds[] = {RingKind::kKetama, RingKind::kKetamaWeighted,
+                                  RingKind::kMemcache};
 
 RingOptions Options(RingKind kind, std::string prefix = "") {
   RingOptions o;

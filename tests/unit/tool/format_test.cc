@@ -23,19 +23,20 @@ TEST(Listing, SettingsAndSizes) {
   EXPECT_EQ(FormatNarrowListing("h:1", "Field", "Value", m),
             "#h:1               Field       Value\n"
             "                maxbytes    67108864\r\n");
-  EXPECT_EQ(FormatNarrowListing("h:1", "Size", "Count", PerlStatMap({"STAT sizes_status disabled\r\n"})),
-            "#h:1                Size       Count\n"
-            "            sizes_status    disabled\r\n");
+  EXPECT_EQ(
+      FormatNarrowListing("h:1", "Size", "Count", PerlStatMap({"STAT sizes_status disabled\r\n"})),
+      "#h:1                Size       Count\n"
+      "            sizes_status    disabled\r\n");
 }
 
 TEST(Display, RowsAsTheScript) {
   std::vector<std::string> items = {"STAT items:1:number 2\r\n", "STAT items:1:age 7\r\n",
                                     "STAT items:1:evicted 4\r\n", "STAT items:17:number 1\r\n"};
   std::vector<std::string> slabs = {
-      "STAT 1:chunk_size 96\r\n",     "STAT 1:total_pages 2\r\n",   "STAT 1:total_chunks 2\r\n",
-      "STAT 1:used_chunks 2\r\n",     "STAT 5:chunk_size 240\r\n",  "STAT 5:total_pages 0\r\n",
-      "STAT 17:chunk_size 3632\r\n",  "STAT 17:total_pages 1\r\n",  "STAT 17:total_chunks 4\r\n",
-      "STAT 17:used_chunks 1\r\n",    "STAT active_slabs 2\r\n",    "STAT total_malloced 3\r\n"};
+      "STAT 1:chunk_size 96\r\n",    "STAT 1:total_pages 2\r\n",  "STAT 1:total_chunks 2\r\n",
+      "STAT 1:used_chunks 2\r\n",    "STAT 5:chunk_size 240\r\n", "STAT 5:total_pages 0\r\n",
+      "STAT 17:chunk_size 3632\r\n", "STAT 17:total_pages 1\r\n", "STAT 17:total_chunks 4\r\n",
+      "STAT 17:used_chunks 1\r\n",   "STAT active_slabs 2\r\n",   "STAT total_malloced 3\r\n"};
   std::vector<SlabRow> rows = SlabRows(items, slabs);
   ASSERT_EQ(rows.size(), 2u);  // class 5 has no pages
   EXPECT_EQ(FormatDisplay(rows),

@@ -103,8 +103,8 @@ std::string ReadAll(const std::string& bytes, std::vector<DumpRecord>* out) {
 
 TEST(DumpFile, RoundTripsBinaryValues) {
   std::string value("a\r\nb\0c", 6);
-  std::string file = FormatDumpRecord("k1", "7", 1796549030, value) +
-                     FormatDumpRecord("k2", "0", 0, "");
+  std::string file =
+      FormatDumpRecord("k1", "7", 1796549030, value) + FormatDumpRecord("k2", "0", 0, "");
   EXPECT_EQ(file.substr(0, 24), "add k1 7 1796549030 6\r\na");
   std::vector<DumpRecord> recs;
   EXPECT_EQ(ReadAll(file, &recs), "");
@@ -137,9 +137,9 @@ TEST(DumpFile, ReportsWhereItIsMalformed) {
 }
 
 TEST(DumpFile, ExptimeAbsoluteToRemaining) {
-  EXPECT_EQ(ExptimeToSend(0, 1000), 0);           // never expires
-  EXPECT_EQ(ExptimeToSend(1100, 1000), 100);      // 100 s left
-  EXPECT_EQ(ExptimeToSend(1000, 1000), -1);       // expired: skipped
+  EXPECT_EQ(ExptimeToSend(0, 1000), 0);       // never expires
+  EXPECT_EQ(ExptimeToSend(1100, 1000), 100);  // 100 s left
+  EXPECT_EQ(ExptimeToSend(1000, 1000), -1);   // expired: skipped
   EXPECT_EQ(ExptimeToSend(900, 1000), -1);
   int64_t far = 1000 + kMaxRelativeExptime + 1;  // past 30 days: stays absolute
   EXPECT_EQ(ExptimeToSend(far, 1000), far);

@@ -22,17 +22,19 @@ TEST(ServerList, ParsesBothClientsSpellings) {
 }
 
 TEST(ServerList, MatchesWhenOrderSpellingAndWeightsAgree) {
-  EXPECT_TRUE(CompareServerList(
-                  Members3(), ParseServerList("10.0.0.1:11211,10.0.0.2,cache3:11212:2"))
-                  .empty());
+  EXPECT_TRUE(
+      CompareServerList(Members3(), ParseServerList("10.0.0.1:11211,10.0.0.2,cache3:11212:2"))
+          .empty());
 }
 
 TEST(ServerList, ExplainsEachMismatch) {
-  auto p = CompareServerList(Members3(), ParseServerList("10.0.0.2:11211,10.0.0.1:11211,10.0.0.3:11212"));
+  auto p = CompareServerList(Members3(),
+                             ParseServerList("10.0.0.2:11211,10.0.0.1:11211,10.0.0.3:11212"));
   ASSERT_EQ(p.size(), 4u);
   EXPECT_NE(p[0].find("members line 2 (node 2), position 2"), std::string::npos) << p[0];
   EXPECT_NE(p[2].find("no member has client address 10.0.0.3:11212"), std::string::npos) << p[2];
-  EXPECT_NE(p[3].find("node 3 (cache3:11212, members line 3) is missing"), std::string::npos) << p[3];
+  EXPECT_NE(p[3].find("node 3 (cache3:11212, members line 3) is missing"), std::string::npos)
+      << p[3];
   auto w = CompareServerList(Members3(), ParseServerList("10.0.0.1,10.0.0.2,cache3:11212"));
   ASSERT_EQ(w.size(), 1u);
   EXPECT_NE(w[0].find("weight 1 but node 3 has weight 2"), std::string::npos) << w[0];
