@@ -93,15 +93,6 @@ class FaultNet:
             self._refresh(link)
         self._wake()
 
-    def heal(self, a, b, reset=False):
-        with self._lock:
-            link = self._links[(a.node_id, b.node_id)]
-            if reset:
-                self._reset_pipes(link)
-            link.mode = "up"
-            self._refresh(link)
-        self._wake()
-
     def heal_all(self, reset=False):
         for (ai, bi) in list(self._links):
             with self._lock:
@@ -112,10 +103,6 @@ class FaultNet:
                     link.mode = "up"
                     self._refresh(link)
         self._wake()
-
-    def cut_links(self):
-        with self._lock:
-            return sorted(k for k, link in self._links.items() if link.mode != "up")
 
     def close(self):
         self._stop = True

@@ -157,7 +157,8 @@ def test_three_node_cluster_with_tls_metrics_and_the_tool(cluster):
     # The client port speaks only TLS: a plain request gets no memcached reply.
     plain = harness.Client(harness.HOST, ports[2]["client"], timeout=2)
     plain.send(b"version\r\n")
-    with pytest.raises(Exception):
+    try:
         reply = plain.readline(2)
-        assert not reply.startswith(b"VERSION"), reply
-        raise ConnectionError(reply)
+    except OSError:  # closed, or silent for 2 s (TimeoutError): both refuse it
+        reply = b""
+    assert not reply.startswith(b"VERSION"), reply
