@@ -12,7 +12,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 jobs=$(nproc)
-fuzz_seconds=${SYNCACHED_FUZZ_SECONDS:-20}
+fuzz_seconds=${SYNCACHED_FUZZ_SECONDS:-15}
 passed=0
 failed=0
 status=0
@@ -58,6 +58,8 @@ fi
 echo "== ASan+UBSan build"
 if build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSYNCACHED_SANITIZE=ON -DSYNCACHED_BENCH=OFF \
     -DSYNCACHED_SIM_SEEDS=100 -DSYNCACHED_PACKAGE=OFF; then
+  # Fewer rounds of the long fault schedules: the release stage runs them whole.
+  SYNCACHED_RESTART_ROUNDS=8 SYNCACHED_CHAOS_SECONDS=10 \
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_ctest build-asan -L 'unit|integration|sim'
 else

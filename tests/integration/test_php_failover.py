@@ -645,7 +645,8 @@ def test_pool_sessions_survive_a_node_loss(config, make_cluster, make_plain, wor
     pool_file = CONFIGS[config][0]
     file_settings = read_ini(pool_file)
     plain = None
-    if os.access(MEMCACHED, os.X_OK):
+    # Under ASan the comparison would time memcached, not our code: skip it.
+    if os.access(MEMCACHED, os.X_OK) and not harness.sanitized_build():
         plain, _, _, _ = pool_run(make_plain(2), file_settings, workers, replicated=False)
         workers.kill_all()
         report("memcached-2 %s pool" % config, plain)
