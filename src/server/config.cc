@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "server/config_file.h"
+#include "server/membership.h"
 #include "server/peer_security.h"
 #include "server/version.h"
 
@@ -40,6 +41,10 @@ enum LongOnly {
   kOptTestClockOffset,
   kOptMetricsPort,
   kOptMetricsAddr,
+  kOptMembers,
+  kOptReplicationFactor,
+  kOptRing,
+  kOptRingKeyPrefix,
 };
 
 const option kLongOptions[] = {
@@ -99,6 +104,10 @@ const option kLongOptions[] = {
     {"test-clock-offset-ms", required_argument, nullptr, kOptTestClockOffset},
     {"metrics-port", required_argument, nullptr, kOptMetricsPort},
     {"metrics-addr", required_argument, nullptr, kOptMetricsAddr},
+    {"members", required_argument, nullptr, kOptMembers},
+    {"replication-factor", required_argument, nullptr, kOptReplicationFactor},
+    {"ring", required_argument, nullptr, kOptRing},
+    {"ring-key-prefix", required_argument, nullptr, kOptRingKeyPrefix},
     {nullptr, 0, nullptr, 0},
 };
 const char kShortOptions[] = ":p:U:s:a:Al:dru:m:Mc:kvhiVP:f:n:LD:t:R:Cb:B:I:SFXWY:e:o:Z";
@@ -512,6 +521,23 @@ void Apply(int opt, const char* arg, Config* c) {
       SplitInto(arg, ',', &c->metrics_addr);
       if (c->metrics_addr.empty()) Fail("--metrics-addr: an address is required");
       break;
+    case kOptMembers:
+      if (!*arg) Fail("--members: a file is required");
+      c->members_file = arg;
+      break;
+    case kOptReplicationFactor:
+      c->replication_factor = static_cast<uint32_t>(ParseUnsigned(opt, arg, 1, 65535));
+      break;
+    case kOptRing: {
+      std::optional<placement::RingKind> kind = placement::ParseRingKind(arg);
+      if (!kind) Fail("--ring: expected ketama, ketama-weighted or memcache");
+      c->ring.kind = *kind;
+      break;
+    }
+    case kOptRingKeyPrefix:
+      if (strlen(arg) > 250) Fail("--ring-key-prefix: at most 250 bytes");
+      c->ring.prefix = arg;
+      break;
     case kOptTombstoneTtl:
       c->tombstone_ttl = static_cast<uint32_t>(ParseUnsigned(opt, arg, 1, 30u * 86400));
       break;
@@ -631,6 +657,7 @@ Config ParseCommandLine(int argc, char** argv) {
   }
   for (const auto& l : c.listen) c.engine.inter += (c.engine.inter.empty() ? "" : ",") + l;
   CheckTls(&c);
+  if (!c.show_help && !c.show_version && !c.show_license) ApplyMembers(&c);
   if (!c.peers.empty() && c.node_id == 0) Fail("--peers needs --node-id (1..65535, unique)");
   if (!c.engine.memory_file.empty()) {
     if (!c.data_dir.empty()) Fail("-e and --data-dir both say where the data is kept; give one");
@@ -723,6 +750,17 @@ syncached's own options:
                             (default: 0, off; memcached_exporter uses 9150)
   --metrics-addr=<a,...>    addresses for --metrics-port (default: the -l addresses, as
                             for the client and replication ports)
+  --members=<file>          the cluster's nodes, one line each: "node-id client-address
+                            replication-address [weight]", the same file on every node,
+                            client addresses as the clients list them (turns
+                            replication on; replaces --peers). docs/SHARDING.md
+  --replication-factor=<r>  with --members: each key lives on r nodes, the first r of
+                            the clients' own failover order (default: every node)
+  --ring=<kind>             how clients place keys: ketama (php-memcached, libmemcached;
+                            default), ketama-weighted (libketama compatible) or memcache
+                            (pecl/memcache consistent hashing, crc32)
+  --ring-key-prefix=<s>     a prefix the client adds but does not hash, stripped before
+                            placing a key (php-memcached sessions: memc.sess.key.)
   --node-id=<n>             this node's id, 1..65535, unique and stable in the cluster
   --peers=<host:port,...>   the other nodes' replication addresses (turns replication on)
   --replication-port=<n>    port for peer links (default: 11212)

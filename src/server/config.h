@@ -7,12 +7,14 @@
 // as memcached does).
 #pragma once
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "engine/settings.h"
 #include "persistence/persistence.h"
+#include "placement/placement.h"
 
 namespace syncached::server {
 
@@ -58,6 +60,11 @@ struct Config {
   uint32_t sync_timeout_ms = 1000;         // --sync-timeout
   bool sync_timeout_close = false;         // --sync-timeout-mode close (default: ack)
   uint32_t tombstone_ttl = 3600;           // --tombstone-ttl (seconds)
+  // Sharding (--members; membership.h). The file is read at the end of parsing.
+  std::string members_file;                   // --members
+  std::optional<placement::Members> members;  // its contents
+  uint32_t replication_factor = 0;            // --replication-factor (0: every node)
+  placement::RingOptions ring;                // --ring, --ring-key-prefix
   // Read from cluster_secret_file at the end of parsing (peer_security.h checks the file).
   // Never logged or shown; wiped (WipeString) once handed to the replicator.
   std::string cluster_secret;
