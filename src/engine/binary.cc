@@ -326,6 +326,8 @@ size_t Engine::ProcessBinary(Session& s, std::string_view in, std::string* out, 
       // Join gate, --join-mode error: the text protocol's SERVER_ERROR syncing.
       bin::AppendResponse(out, req.opcode, bin::kTmpFail, req.opaque, 0, {}, {},
                           bin::StatusMessage(bin::kTmpFail));
+    } else if (router_ && RouteBinary(*this, req, in.substr(0, r.consumed), out)) {
+      // ran on an owner elsewhere; its reply is in `out`
     } else {
       ExecuteBinary(*this, s, req, out);
     }

@@ -18,9 +18,19 @@ inline bool IsMeta(protocol::Command c) {
 }
 
 void ExecuteText(Engine& e, Session& s, const protocol::Request& req, std::string* out);
+// One key of a get/gets/gat/gats: its VALUE block if it is a hit (no END).
+void ExecuteGetKey(Engine& e, Session& s, const protocol::Request& req, std::string_view key,
+                   std::string* out);
 void ExecuteMeta(Engine& e, Session& s, const protocol::Request& req, std::string* out);
 void ExecuteStats(Engine& e, Session& s, std::string_view args, std::string* out);
 void ExecuteBinary(Engine& e, Session& s, const protocol::Request& req, std::string* out);
+
+// Sharded nodes (engine/router.h, route.cc): runs a keyed request on the node the
+// router picks, writing its reply to `out`. False: nothing done, run it here. `raw` is
+// the request's bytes as the client sent them.
+bool RouteText(Engine& e, Session& s, const protocol::Request& req, std::string_view raw,
+               std::string* out);
+bool RouteBinary(Engine& e, const protocol::Request& req, std::string_view raw, std::string* out);
 
 // Receives `stats` output as name/value pairs; each protocol formats them its own way
 // (text "STAT name value" lines, binary one packet per stat).

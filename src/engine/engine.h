@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "engine/prefix_stats.h"
+#include "engine/router.h"
 #include "engine/settings.h"
 #include "engine/thread_stats.h"
 #include "engine/watch_log.h"
@@ -49,6 +50,8 @@ class Host {
   virtual void AppendReplicationStats(std::string* out) const {}
   // `stats persistence` lines; nothing on a node without --data-dir.
   virtual void AppendPersistenceStats(std::string* out) const {}
+  // `stats cluster` lines; nothing on a node without --members.
+  virtual void AppendClusterStats(std::string* out) const {}
   // memcached's `refresh_certs`: reloads the TLS certificates. "" on success, else the
   // error line (memcached's text, without CRLF).
   virtual std::string RefreshCerts() { return "Error TLS not enabled"; }
@@ -134,6 +137,12 @@ class Engine {
   bool syncing() const { return syncing_.load(std::memory_order_relaxed); }
   static bool AllowedWhileSyncing(protocol::Command c);
 
+  // Sharded (engine/router.h): keyed requests go where `router` says. Null (the
+  // default, and every unsharded node): everything runs here, as before. Set before
+  // serving; the router outlives the engine's use of it.
+  void SetRouter(Router* router) { router_ = router; }
+  Router* router() const { return router_; }
+
  private:
   size_t ProcessText(Session& s, std::string_view in, std::string* out, size_t out_limit);
   size_t ProcessBinary(Session& s, std::string_view in, std::string* out, size_t out_limit);
@@ -149,6 +158,7 @@ class Engine {
   PrefixStats prefix_stats_;
   OffsetClock* debug_clock_ = nullptr;
   std::atomic<bool> syncing_{false};
+  Router* router_ = nullptr;
   watch::Hub hub_;
   // Tells hub_ of the store's evictions (storage::EvictionListener).
   class EvictionLog;

@@ -87,25 +87,8 @@ void AppendValueBlock(std::string* out, const storage::ItemRef& it, bool with_ca
 
 // get/gets/gat/gats: one VALUE block per hit, then END.
 void ExecuteGet(Engine& e, Session& s, const Request& req, std::string* out) {
-  bool with_cas = req.cmd == Command::kGets || req.cmd == Command::kGats;
-  bool touch = req.cmd == Command::kGat || req.cmd == Command::kGats;
-  uint32_t exptime = touch ? e.AbsoluteExptime(req.exptime) : 0;
-  bool cas_enabled = e.settings().cas_enabled;
-  storage::Store& store = *e.store();
-  LogCtx log = e.LogFor(s);
   std::string_view rest = req.keys, key;
-  while (protocol::NextKey(&rest, &key)) {
-    store.Access(key, [&](storage::Accessor& acc) {
-      storage::ItemRef it = acc.Find();
-      LogGet(log, store, key, it, acc);
-      CountGet(store, *s.stats, it, touch);
-      e.prefix_stats().RecordGet(key, static_cast<bool>(it));
-      if (!it) return;
-      if (touch) acc.SetExptime(exptime);
-      acc.MarkFetched();
-      AppendValueBlock(out, it, with_cas, cas_enabled);
-    });
-  }
+  while (protocol::NextKey(&rest, &key)) ExecuteGetKey(e, s, req, key, out);
   out->append("END\r\n", 5);
 }
 
@@ -316,6 +299,25 @@ void ExecuteWatch(Engine& e, Session& s, const Request& req, std::string* out) {
 }
 
 }  // namespace
+
+void ExecuteGetKey(Engine& e, Session& s, const Request& req, std::string_view key,
+                   std::string* out) {
+  bool with_cas = req.cmd == Command::kGets || req.cmd == Command::kGats;
+  bool touch = req.cmd == Command::kGat || req.cmd == Command::kGats;
+  uint32_t exptime = touch ? e.AbsoluteExptime(req.exptime) : 0;
+  bool cas_enabled = e.settings().cas_enabled;
+  storage::Store& store = *e.store();
+  store.Access(key, [&](storage::Accessor& acc) {
+    storage::ItemRef it = acc.Find();
+    LogGet(e.LogFor(s), store, key, it, acc);
+    CountGet(store, *s.stats, it, touch);
+    e.prefix_stats().RecordGet(key, static_cast<bool>(it));
+    if (!it) return;
+    if (touch) acc.SetExptime(exptime);
+    acc.MarkFetched();
+    AppendValueBlock(out, it, with_cas, cas_enabled);
+  });
+}
 
 void ExecuteText(Engine& e, Session& s, const Request& req, std::string* out) {
   switch (req.cmd) {

@@ -1,0 +1,276 @@
+// Sharded nodes: which keyed requests run elsewhere, and relaying them (router.h).
+// A request that runs on another node is sent as the client sent it, so that node
+// answers it exactly as if the client had asked it: q, noreply, O, k, opaque and quiet
+// misses need no translation here. Only a multi-key get is split per owner and its
+// VALUE blocks merged back in the client's key order.
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "engine/commands.h"
+#include "protocol/binary.h"
+
+namespace syncached::engine {
+namespace {
+
+using protocol::Command;
+using protocol::Request;
+namespace bin = protocol::binary;
+
+constexpr char kFailedLine[] = "SERVER_ERROR forwarding failed";
+// Picks per request: one per owner at most, plus a spare for a pick that races a node
+// coming back.
+constexpr int kMaxAttempts = 8;
+
+// Read-modify-writes run on the first live owner, so two nodes never both grant an
+// add (a lock) or both increment from the same value. meta: mg that writes (T, N, R,
+// E), ms in any mode but set or with a compare CAS (C) or invalidate (I), md with C.
+bool IsRmwText(const Request& req) {
+  const protocol::MetaFlags& m = req.meta;
+  switch (req.cmd) {
+    case Command::kSet:
+    case Command::kDelete:
+    case Command::kGet:
+    case Command::kGets:
+    case Command::kMetaDebug:
+      return false;
+    case Command::kMetaGet:
+      return m.Has('T') || m.Has('N') || m.Has('R') || m.Has('E');
+    case Command::kMetaSet:
+      return !(m.mode == 0 || m.mode == 'S') || m.Has('C') || m.Has('I');
+    case Command::kMetaDelete:
+      return m.Has('C');
+    default:
+      return true;  // add replace append prepend cas incr decr touch gat gats ma
+  }
+}
+
+bool IsKeyedText(Command c) {
+  switch (c) {
+    case Command::kSet:
+    case Command::kAdd:
+    case Command::kReplace:
+    case Command::kAppend:
+    case Command::kPrepend:
+    case Command::kCas:
+    case Command::kDelete:
+    case Command::kIncr:
+    case Command::kDecr:
+    case Command::kTouch:
+    case Command::kMetaGet:
+    case Command::kMetaSet:
+    case Command::kMetaDelete:
+    case Command::kMetaArith:
+    case Command::kMetaDebug:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// A binary CAS turns set and delete into compare-and-swap.
+bool IsRmwBinary(const Request& req) {
+  switch (req.cmd) {
+    case Command::kGet:
+      return false;
+    case Command::kSet:
+    case Command::kDelete:
+      return req.cas != 0;
+    default:
+      return true;
+  }
+}
+
+bool IsKeyedBinary(Command c) {
+  switch (c) {
+    case Command::kGet:
+    case Command::kGat:
+    case Command::kTouch:
+    case Command::kSet:
+    case Command::kAdd:
+    case Command::kReplace:
+    case Command::kAppend:
+    case Command::kPrepend:
+    case Command::kDelete:
+    case Command::kIncr:
+    case Command::kDecr:
+      return true;
+    default:
+      return false;
+  }
+}
+
+enum class Routed : uint8_t { kLocal, kDone, kFailed };
+
+// One request for one key: sent to the node the router picks, again to the next pick
+// while nodes turn out unreachable before anything was sent.
+Routed RouteOne(Router& r, std::string_view key, bool rmw, Router::Wire wire, std::string_view raw,
+                std::string* out) {
+  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+    int node = r.Pick(key, rmw);
+    if (node == Router::kLocal) return Routed::kLocal;
+    if (node == Router::kNoOwner) break;
+    Router::Sent sent = r.Forward(node, wire, raw, out);
+    if (sent == Router::Sent::kOk) return Routed::kDone;
+    // It may have run there: sending it again could apply it twice (an incr).
+    if (sent == Router::Sent::kFailed) break;
+  }
+  r.CountFailure();
+  return Routed::kFailed;
+}
+
+// The VALUE blocks of a get reply ("VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n"
+// ... "END\r\n"), each with its key. False when the reply is anything else (an error).
+struct Block {
+  std::string_view key, bytes;
+};
+bool SplitValueBlocks(std::string_view reply, std::vector<Block>* blocks) {
+  while (true) {
+    size_t eol = reply.find("\r\n");
+    if (eol == std::string_view::npos) return false;
+    std::string_view line = reply.substr(0, eol);
+    if (line == "END") return eol + 2 == reply.size();
+    if (!line.starts_with("VALUE ")) return false;
+    std::string_view rest = line.substr(6), key, flags, len;
+    if (!protocol::NextKey(&rest, &key) || !protocol::NextKey(&rest, &flags) ||
+        !protocol::NextKey(&rest, &len)) {
+      return false;
+    }
+    uint64_t n;
+    if (!protocol::ParseU64(len, &n) || n > reply.size()) return false;
+    size_t end = eol + 2 + static_cast<size_t>(n) + 2;
+    if (end > reply.size()) return false;
+    blocks->push_back({key, reply.substr(0, end)});
+    reply.remove_prefix(end);
+  }
+}
+
+// get/gets/gat/gats over keys of several owners: one request per owner with its keys
+// in the client's order, then the hits in the client's order and one END. A failed
+// owner's keys are picked again (a get may run twice); any key left without a live
+// owner fails the whole request, as a get that cannot answer every key.
+Routed RouteGet(Engine& e, Session& s, Router& r, const Request& req, std::string* out) {
+  bool rmw = req.cmd == Command::kGat || req.cmd == Command::kGats;
+  std::vector<std::string_view> keys;
+  std::vector<int> node;
+  bool remote = false;
+  std::string_view rest = req.keys, key;
+  while (protocol::NextKey(&rest, &key)) {
+    int n = r.Pick(key, rmw);
+    if (n == Router::kNoOwner) {
+      r.CountFailure();
+      return Routed::kFailed;
+    }
+    remote |= n != Router::kLocal;
+    keys.push_back(key);
+    node.push_back(n);
+  }
+  if (!remote) return Routed::kLocal;  // the common case on an owner: nothing to split
+  std::deque<std::string> replies;     // kept in place: hits point into them
+  std::vector<std::string_view> hit(keys.size());
+  std::vector<bool> answered(keys.size(), false);
+  std::string line;
+  std::vector<Block> blocks;
+  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+    bool pending = false;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (node[i] == Router::kLocal || answered[i]) continue;
+      // A request for every key of node[i] not yet answered.
+      int target = node[i];
+      line.clear();
+      switch (req.cmd) {
+        case Command::kGets:
+          line = "gets";
+          break;
+        case Command::kGat:
+        case Command::kGats:
+          line = req.cmd == Command::kGat ? "gat " : "gats ";
+          AppendI64(&line, req.exptime);
+          break;
+        default:
+          line = "get";
+          break;
+      }
+      std::vector<size_t> mine;
+      for (size_t j = i; j < keys.size(); ++j) {
+        if (node[j] != target || answered[j]) continue;
+        mine.push_back(j);
+        line.push_back(' ');
+        line.append(keys[j]);
+      }
+      line.append("\r\n", 2);
+      replies.emplace_back();
+      std::string& reply = replies.back();
+      Router::Sent sent = r.Forward(target, Router::Wire::kText, line, &reply);
+      blocks.clear();
+      if (sent == Router::Sent::kOk && SplitValueBlocks(reply, &blocks)) {
+        // Blocks come in the order of `mine`, misses absent.
+        size_t b = 0;
+        for (size_t j : mine) {
+          answered[j] = true;
+          if (b < blocks.size() && blocks[b].key == keys[j]) hit[j] = blocks[b++].bytes;
+        }
+        continue;
+      }
+      if (sent == Router::Sent::kOk) {
+        // The owner answered with an error line (it is syncing, say): relay it.
+        out->append(reply);
+        return Routed::kDone;
+      }
+      for (size_t j : mine) {
+        node[j] = r.Pick(keys[j], rmw);
+        if (node[j] == Router::kNoOwner) {
+          r.CountFailure();
+          return Routed::kFailed;
+        }
+        pending = true;
+      }
+    }
+    if (!pending) break;
+    if (attempt + 1 == kMaxAttempts) {
+      r.CountFailure();
+      return Routed::kFailed;
+    }
+  }
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (node[i] == Router::kLocal) {
+      ExecuteGetKey(e, s, req, keys[i], out);
+    } else {
+      out->append(hit[i]);
+    }
+  }
+  out->append("END\r\n", 5);
+  return Routed::kDone;
+}
+
+}  // namespace
+
+bool RouteText(Engine& e, Session& s, const Request& req, std::string_view raw, std::string* out) {
+  Router& r = *e.router();
+  Routed routed;
+  if (req.cmd == Command::kGet || req.cmd == Command::kGets || req.cmd == Command::kGat ||
+      req.cmd == Command::kGats) {
+    routed = RouteGet(e, s, r, req, out);
+  } else if (IsKeyedText(req.cmd)) {
+    routed = RouteOne(r, req.key, IsRmwText(req), Router::Wire::kText, raw, out);
+  } else {
+    return false;  // stats, version, flush_all...: about this node
+  }
+  if (routed == Routed::kLocal) return false;
+  if (routed == Routed::kFailed) AppendLine(out, kFailedLine);
+  return true;
+}
+
+bool RouteBinary(Engine& e, const Request& req, std::string_view raw, std::string* out) {
+  if (!IsKeyedBinary(req.cmd)) return false;
+  Routed routed = RouteOne(*e.router(), req.key, IsRmwBinary(req), Router::Wire::kBinary, raw, out);
+  if (routed == Routed::kLocal) return false;
+  if (routed == Routed::kFailed) {
+    // Errors are answered even to quiet opcodes.
+    bin::AppendResponse(out, req.opcode, bin::kTmpFail, req.opaque, 0, {}, {},
+                        bin::StatusMessage(bin::kTmpFail));
+  }
+  return true;
+}
+
+}  // namespace syncached::engine
