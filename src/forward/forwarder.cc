@@ -1,0 +1,219 @@
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "common/log.h"
+#include "forward/forward.h"
+
+namespace syncached::forward {
+namespace {
+
+// Which forwarder a thread's cached pool belongs to (ids, not addresses: tests make
+// many forwarders, and a new one may reuse a freed one's address).
+std::atomic<uint64_t> g_next_id{1};
+thread_local uint64_t t_forwarder_id = 0;
+thread_local void* t_pool = nullptr;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Waits for `events` on fd until `deadline_ms`; false on timeout or error.
+bool WaitFor(int fd, short events, int64_t deadline_ms) {
+  while (true) {
+    int64_t left = deadline_ms - NowMs();
+    if (left <= 0) return false;
+    pollfd p{fd, events, 0};
+    int n = poll(&p, 1, static_cast<int>(left));
+    if (n > 0) return true;
+    if (n < 0 && errno != EINTR) return false;
+  }
+}
+
+int Connect(const sockaddr_storage& addr, socklen_t len, int timeout_ms) {
+  int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&addr), len) != 0) {
+    if (errno != EINPROGRESS || !WaitFor(fd, POLLOUT, NowMs() + timeout_ms)) {
+      close(fd);
+      return -1;
+    }
+    int err = 0;
+    socklen_t elen = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0 || err != 0) {
+      close(fd);
+      return -1;
+    }
+  }
+  return fd;
+}
+
+// An idle pooled connection has nothing to read: readable means the node closed it
+// (restarted, killed) or sent junk. Checked before sending, so a dead node is found
+// without sending it a request that might have run.
+bool IdleHealthy(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return poll(&p, 1, 0) == 0;
+}
+
+}  // namespace
+
+struct Forwarder::Node {
+  placement::NodeId id = 0;
+  bool self = false;
+  bool resolved = false;
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
+  std::atomic<int64_t> down_until_ms{0};
+};
+
+// One thread's connections, two per node (text, binary: a node's session keeps the
+// protocol its first byte chose), at 2 * node index + wire; -1 when none is open.
+struct Forwarder::Pool {
+  std::vector<int> fds;
+  std::string buf;  // reused receive buffer
+};
+
+Forwarder::Forwarder(const placement::Members& members, placement::NodeId self, Options options)
+    : options_(std::move(options)), id_(g_next_id++) {
+  for (const placement::Member& m : members.nodes()) {
+    auto n = std::make_unique<Node>();
+    n->id = m.id;
+    n->self = m.id == self;
+    // Resolved once: the members file is fixed for a run.
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    std::string port = std::to_string(m.port);
+    if (!n->self && getaddrinfo(m.host.c_str(), port.c_str(), &hints, &res) == 0 && res) {
+      memcpy(&n->addr, res->ai_addr, res->ai_addrlen);
+      n->addr_len = res->ai_addrlen;
+      n->resolved = true;
+    } else if (!n->self) {
+      SC_LOG(kWarn, "forwarding: cannot resolve node %u's client address %s", m.id,
+             m.client_address.c_str());
+    }
+    if (res) freeaddrinfo(res);
+    nodes_.push_back(std::move(n));
+  }
+}
+
+Forwarder::~Forwarder() {
+  for (auto& p : pools_) {
+    for (int fd : p->fds) {
+      if (fd >= 0) close(fd);
+    }
+  }
+}
+
+Forwarder::Pool& Forwarder::ThisThreadPool() {
+  if (t_forwarder_id == id_) return *static_cast<Pool*>(t_pool);
+  std::lock_guard lock(pools_mu_);
+  pools_.push_back(std::make_unique<Pool>());
+  pools_.back()->fds.assign(2 * nodes_.size(), -1);
+  t_pool = pools_.back().get();
+  t_forwarder_id = id_;
+  return *pools_.back();
+}
+
+bool Forwarder::Alive(placement::NodeId id) const {
+  for (const auto& n : nodes_) {
+    if (n->id != id) continue;
+    if (n->self) return true;
+    if (!n->resolved || n->down_until_ms.load(std::memory_order_relaxed) > NowMs()) return false;
+    return !options_.alive || options_.alive(id);
+  }
+  return false;
+}
+
+void Forwarder::MarkDown(size_t index) {
+  errors_.fetch_add(1, std::memory_order_relaxed);
+  nodes_[index]->down_until_ms.store(NowMs() + options_.down_ms, std::memory_order_relaxed);
+}
+
+Result Forwarder::Send(placement::NodeId id, Wire wire, std::string_view request,
+                       std::string* reply) {
+  size_t index = 0;
+  while (index < nodes_.size() && nodes_[index]->id != id) ++index;
+  if (index == nodes_.size() || nodes_[index]->self || !Alive(id)) return Result::kUnreachable;
+  Node& node = *nodes_[index];
+  Pool& pool = ThisThreadPool();
+  int& fd = pool.fds[2 * index + (wire == Wire::kBinary ? 1 : 0)];
+  if (fd >= 0 && !IdleHealthy(fd)) {
+    close(fd);
+    fd = -1;
+  }
+  if (fd < 0) {
+    fd = Connect(node.addr, node.addr_len, options_.timeout_ms);
+    if (fd < 0) {
+      MarkDown(index);
+      return Result::kUnreachable;
+    }
+  }
+  auto fail = [&](Result r) {
+    close(fd);
+    fd = -1;
+    MarkDown(index);
+    return r;
+  };
+  // The request and the sentinel in one write when they fit the socket buffer.
+  std::string_view sentinel = Sentinel(wire);
+  std::string_view parts[2] = {request, sentinel};
+  size_t sent_total = 0;
+  for (std::string_view part : parts) {
+    while (!part.empty()) {
+      ssize_t n = send(fd, part.data(), part.size(),
+                       MSG_NOSIGNAL | (part.data() == request.data() ? MSG_MORE : 0));
+      if (n > 0) {
+        part.remove_prefix(static_cast<size_t>(n));
+        sent_total += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+          WaitFor(fd, POLLOUT, NowMs() + options_.timeout_ms)) {
+        continue;
+      }
+      return fail(sent_total == 0 ? Result::kUnreachable : Result::kFailed);
+    }
+  }
+  std::string& buf = pool.buf;
+  buf.clear();
+  size_t scanned = 0, before = 0, after = 0;
+  char chunk[16384];
+  while (!FindSentinelReply(wire, buf, &scanned, &before, &after)) {
+    ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+    if (n > 0) {
+      buf.append(chunk, static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+        WaitFor(fd, POLLIN, NowMs() + options_.timeout_ms)) {
+      continue;
+    }
+    return fail(Result::kFailed);  // closed, reset or timed out
+  }
+  // Anything after the sentinel's reply was not asked for: start afresh next time.
+  if (after != buf.size()) {
+    close(fd);
+    fd = -1;
+  }
+  reply->append(buf, 0, before);
+  forwarded_.fetch_add(1, std::memory_order_relaxed);
+  return Result::kOk;
+}
+
+}  // namespace syncached::forward
