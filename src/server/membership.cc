@@ -36,6 +36,19 @@ void ApplyMembers(Config* c) {
     Fail("--replication-factor " + std::to_string(c->replication_factor) +
          ": the members file has " + std::to_string(n) + " node(s)");
   }
+  if (c->replication_factor < n) {
+    // Forwarding connects as a plain client: it speaks neither TLS nor SASL/-Y.
+    const char* why = c->engine.ssl_enabled          ? "client TLS (-Z)"
+                      : c->engine.sasl               ? "SASL (-S)"
+                      : !c->engine.auth_file.empty() ? "an auth file (-Y)"
+                                                     : nullptr;
+    if (why) {
+      Fail("--replication-factor " + std::to_string(c->replication_factor) + " < " +
+           std::to_string(n) +
+           " nodes forwards requests between nodes, which is not supported with " + why +
+           " yet; use --replication-factor " + std::to_string(n) + " or turn it off");
+    }
+  }
   c->members = std::move(members);
 }
 

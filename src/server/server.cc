@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/wipe.h"
 #include "engine/sasl.h"
+#include "server/membership.h"
 #include "server/memory_file.h"
 #include "server/peer_security.h"
 #include "server/sd_notify.h"
@@ -77,6 +78,12 @@ Server::Server(const Config& config) : config_(config) {
   store_->SetCrawlerEnabled(config.engine.lru_crawler);
   engine_ = std::make_unique<engine::Engine>(config.engine, store_.get(), this);
   engine_->SetDebugClock(&clock_);
+  if (Sharded(config)) {
+    // Unsharded nodes get no router: their requests take exactly today's path.
+    router_ = std::make_unique<KeyRouter>(*config.members, config.node_id,
+                                          config.replication_factor, config.ring);
+    engine_->SetRouter(router_.get());
+  }
 }
 
 // Loads the data dir into the store before anything can change it, and hands the
@@ -513,6 +520,29 @@ void Server::AppendReplicationStats(std::string* out) const {
 
 void Server::AppendPersistenceStats(std::string* out) const {
   if (persistence_) persistence_->AppendStats(out);
+}
+
+void Server::AppendClusterStats(std::string* out) const {
+  if (!config_.members) return;
+  char line[160];
+  auto add = [&](const char* name, const std::string& v) {
+    int n = snprintf(line, sizeof line, "STAT %s %s\r\n", name, v.c_str());
+    out->append(line, static_cast<size_t>(n));
+  };
+  add("node_id", std::to_string(config_.node_id));
+  add("ring", placement::RingKindName(config_.ring.kind));
+  add("replication_factor", std::to_string(config_.replication_factor));
+  add("members", std::to_string(config_.members->nodes().size()));
+  char share[32];
+  snprintf(share, sizeof share, "%.4f", router_ ? router_->owned_share() : 1.0);
+  add("owned_share", share);
+  if (router_) {
+    router_->AppendStats(out);
+  } else {
+    add("forwarded", "0");
+    add("forward_errors", "0");
+    add("forward_unavailable", "0");
+  }
 }
 
 void Server::Shutdown(bool graceful) {

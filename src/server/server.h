@@ -16,6 +16,7 @@
 #include "replication/replication.h"
 #include "server/config.h"
 #include "server/replica_wait.h"
+#include "server/router.h"
 #include "server/udp.h"
 #include "storage/storage.h"
 
@@ -50,6 +51,7 @@ class Server final : public net::Handler, public engine::Host {
   void Shutdown(bool graceful) override;
   void AppendReplicationStats(std::string* out) const override;
   void AppendPersistenceStats(std::string* out) const override;
+  void AppendClusterStats(std::string* out) const override;
   std::function<void()> WatchWaker(engine::Session& s) override;
   std::string RefreshCerts() override;
 
@@ -65,6 +67,7 @@ class Server final : public net::Handler, public engine::Host {
   OffsetClock clock_{SystemClock::Get()};
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<KeyRouter> router_;  // sharded only: keys this node does not own
   std::unique_ptr<net::Server> net_;
   std::unique_ptr<UdpServer> udp_;
   std::unique_ptr<replication::Replicator> replicator_;
