@@ -1,0 +1,250 @@
+"""Any node serves any key (issue 19, docs/SHARDING.md): 4 nodes, --replication-factor 2.
+
+Random keys are written and read through random nodes, owners or not, in text
+(pymemcache), meta and binary; read-modify-writes run on the first live owner, so
+`add` grants once and `incr` is exact whichever nodes the clients use; a multi-get
+through a non-owner keeps the client's key order; with one owner of a key killed,
+the other serves it through every node; with both killed, the reply is
+SERVER_ERROR (binary: temporary failure) within a bounded time, never a hang.
+
+Not asserted yet: that non-owners hold no copy (replication still sends every
+change to every peer until it carries owned ranges only).
+"""
+
+import os
+import random
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+
+import harness
+from cluster import HOST, make_cluster  # noqa: F401 (fixture)
+
+pymemcache = pytest.importorskip("pymemcache")
+from pymemcache.client.base import Client as PyClient  # noqa: E402
+
+pytestmark = [pytest.mark.syncached_only, pytest.mark.time_limit(120)]
+
+TOOL = os.path.join(harness.build_dir(), "bin", "syncached-tool")
+R = 2
+HEADER = struct.Struct(">BBHBBHIIQ")
+GET, SET, ADD, INCR, NOOP, GETKQ, SETQ = 0x00, 0x01, 0x02, 0x05, 0x0A, 0x0D, 0x11
+TMPFAIL = 0x86
+
+
+def start_sharded(make_cluster, n=4, r=R):  # noqa: F811
+    nodes = make_cluster(n, start=False)
+    path = os.path.join(nodes[0].workdir, "members")
+    with open(path, "w") as f:
+        for node in nodes:
+            f.write("%d %s:%d %s:%d\n" % (node.node_id, HOST, node.port, HOST, node.rport))
+    for node in nodes:
+        node.peers = []  # --members names them
+        node.extra = ["--members", path, "--replication-factor", str(r)]
+    nodes.members = path
+    return nodes.start()
+
+
+def owners(nodes, keys):
+    """key -> [node ids] in failover order, from syncached-tool (the clients' ring)."""
+    out = subprocess.run([TOOL, "owners", "--members", nodes.members, "--ring", "ketama",
+                          "-R", str(R)], input="\n".join(keys) + "\n", capture_output=True,
+                         text=True, timeout=30, check=True).stdout
+    return {k: [int(x) for x in rest] for k, *rest in (l.split(" ") for l in out.splitlines())}
+
+
+def node_by_id(nodes, node_id):
+    return next(n for n in nodes if n.node_id == node_id)
+
+
+def non_owner(nodes, own):
+    return next(n for n in nodes if n.node_id not in own)
+
+
+def packet(op, key=b"", extras=b"", value=b"", cas=0, opaque=0):
+    return HEADER.pack(0x80, op, len(key), len(extras), 0, 0,
+                       len(extras) + len(key) + len(value), opaque, cas) + extras + key + value
+
+
+class Bin:
+    def __init__(self, node):
+        self.c = node.client()
+
+    def read(self):
+        head = self.c.read_exact(24)
+        f = HEADER.unpack(head)
+        body = self.c.read_exact(f[6])
+        extlen, keylen = f[3], f[2]
+        return {"op": f[1], "status": f[5], "opaque": f[7], "key": body[extlen:extlen + keylen],
+                "value": body[extlen + keylen:]}
+
+    def until_noop(self, data, opaque=0xABCD):
+        self.c.send(data + packet(NOOP, opaque=opaque))
+        out = []
+        while True:
+            r = self.read()
+            if r["op"] == NOOP and r["opaque"] == opaque:
+                return out
+            out.append(r)
+
+
+def meta(node, request, terminator=b"MN\r\n"):
+    with node.client() as c:
+        return c.call(request + b"mn\r\n", terminator)
+
+
+def py(node):
+    return PyClient((HOST, node.port), connect_timeout=5, timeout=5, default_noreply=False)
+
+
+def test_random_keys_through_random_nodes_every_protocol(make_cluster):  # noqa: F811
+    nodes = start_sharded(make_cluster)
+    rnd = random.Random(19)
+    keys = ["fw:%d:%s" % (i, rnd.randrange(10**9)) for i in range(150)]
+    want = {}
+    for i, key in enumerate(keys):
+        value = ("v%d-" % i + "x" * rnd.randrange(0, 300)).encode()
+        node = rnd.choice(nodes)
+        proto = i % 3
+        if proto == 0:
+            assert py(node).set(key, value, noreply=False) is True
+        elif proto == 1:
+            assert meta(node, b"ms %s %d T0\r\n%s\r\n" % (key.encode(), len(value), value)) == \
+                b"HD\r\nMN\r\n"
+        else:
+            b = Bin(node)
+            r = b.until_noop(packet(SET, key.encode(), struct.pack(">II", 7, 0), value, opaque=5))
+            assert [(x["op"], x["status"], x["opaque"]) for x in r] == [(SET, 0, 5)]
+        want[key] = value
+    for i, key in enumerate(keys):
+        node = rnd.choice(nodes)
+        # A write ran on one owner; the other gets it by replication, soon.
+        assert harness.wait_for(lambda: py(node).get(key) == want[key], timeout=5)
+        got = meta(node, b"mg %s v k Oq1\r\n" % key.encode())
+        value = want[key]
+        assert got == b"VA %d k%s Oq1\r\n%s\r\nMN\r\n" % (len(value), key.encode(), value)
+        r = Bin(node).until_noop(packet(GETKQ, key.encode(), opaque=9))
+        assert [(x["op"], x["status"], x["key"], x["value"], x["opaque"]) for x in r] == \
+            [(GETKQ, 0, key.encode(), value, 9)]
+    # The nodes forwarded (a non-owner cannot have served any of these itself).
+    forwarded = 0
+    for node in nodes:
+        with node.client() as c:
+            st = c.stats("cluster")
+        assert st["ring"] == "ketama" and st["replication_factor"] == "2"
+        assert st["members"] == "4" and 0.2 < float(st["owned_share"]) < 0.8
+        forwarded += int(st["forwarded"])
+    assert forwarded > 100
+
+
+def test_quiet_noreply_and_multiget_order_through_a_non_owner(make_cluster):  # noqa: F811
+    nodes = start_sharded(make_cluster)
+    keys = ["order:%d" % i for i in range(40)]
+    own = owners(nodes, keys)
+    via = nodes[0]
+    foreign = [k for k in keys if via.node_id not in own[k]]
+    assert len(foreign) > 5
+    with via.client() as c:
+        for k in keys[::2]:
+            c.send(b"set %s 3 0 %d noreply\r\n%s\r\n" % (k.encode(), len(k), k.encode()))
+        raw = c.call(b"get %s\r\n" % " ".join(reversed(keys)).encode(), b"END\r\n")
+    expect = b"".join(b"VALUE %s 3 %d\r\n%s\r\n" % (k.encode(), len(k), k.encode())
+                      for k in reversed(keys) if keys.index(k) % 2 == 0)
+    assert raw == expect + b"END\r\n"
+    k = foreign[0]
+    missing = next(m for m in foreign if keys.index(m) % 2 == 1 and m != k)
+    assert meta(via, b"ms %s 1 q O1\r\nz\r\nmg %s v q O2\r\nmg %s v q k O3\r\n" % (
+        k.encode(), missing.encode(), k.encode())) == b"VA 1 k%s O3\r\nz\r\nMN\r\n" % k.encode()
+    b = Bin(via)
+    r = b.until_noop(packet(SETQ, missing.encode(), struct.pack(">II", 0, 0), b"q", opaque=1) +
+                     packet(GETKQ, b"nope:" + missing.encode(), opaque=2) +
+                     packet(GETKQ, missing.encode(), opaque=3))
+    assert [(x["op"], x["status"], x["opaque"], x["value"]) for x in r] == \
+        [(GETKQ, 0, 3, b"q")]
+
+
+def test_add_grants_once_and_incr_is_exact(make_cluster):  # noqa: F811
+    nodes = start_sharded(make_cluster)
+    grants = {}
+
+    def add_all(node, key, barrier, results):
+        with node.client() as c:
+            barrier.wait(5)
+            results.append(c.call(b"add %s 0 0 1\r\n%d\r\n" % (key.encode(), node.node_id)))
+
+    for i in range(20):
+        key = "lock:%d" % i
+        barrier, results = threading.Barrier(len(nodes)), []
+        threads = [threading.Thread(target=add_all, args=(n, key, barrier, results))
+                   for n in nodes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        grants[key] = results
+        assert sorted(results) == [b"NOT_STORED\r\n"] * 3 + [b"STORED\r\n"], (key, results)
+
+    key = "counter"
+    own = owners(nodes, [key])[key]
+    assert py(nodes[0]).set(key, b"0", noreply=False)
+    replies = []
+
+    def incr(node):
+        with node.client() as c:
+            for _ in range(50):
+                replies.append(int(c.call(b"incr %s 1\r\n" % key.encode())))
+
+    threads = [threading.Thread(target=incr, args=(n,)) for n in nodes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(replies) == list(range(1, 201))
+    for node in nodes:  # owners and non-owners alike, once replication caught up
+        assert harness.wait_for(lambda: py(node).get(key) == b"200", timeout=5)
+
+
+def test_owner_down_other_owner_serves_then_server_error(make_cluster):  # noqa: F811
+    nodes = start_sharded(make_cluster)
+    keys = ["down:%d" % i for i in range(200)]
+    own = owners(nodes, keys)
+    victim = nodes[1]
+    hit = [k for k in keys if victim.node_id in own[k]]
+    assert len(hit) > 20
+    for k in hit:
+        assert py(nodes[0]).set(k, k.encode(), noreply=False)
+    # Both owners hold every key (a get sent to an owner runs there) before one dies.
+    for k in hit:
+        for o in own[k]:
+            assert harness.wait_for(lambda: py(node_by_id(nodes, o)).get(k) == k.encode(), timeout=5)
+    victim.kill()
+    rnd = random.Random(5)
+    live = [n for n in nodes if n is not victim]
+    for k in hit:
+        node = rnd.choice(live)
+        assert py(node).get(k) == k.encode(), (k, own[k], node)
+        with node.client() as c:
+            assert c.call(b"add %s 0 0 1\r\nx\r\n" % k.encode()) == b"NOT_STORED\r\n"
+            assert c.call(b"append %s 0 0 1\r\n+\r\n" % k.encode()) == b"STORED\r\n"
+    # Both owners of these keys gone: every node answers SERVER_ERROR, quickly.
+    second = node_by_id(nodes, next(o for o in own[hit[0]] if o != victim.node_id))
+    second.kill()
+    lost = [k for k in hit if second.node_id in own[k]]
+    for node in nodes:
+        if not node.alive():
+            continue
+        for k in lost[:3]:
+            start = time.monotonic()
+            with node.client() as c:
+                assert c.call(b"get %s\r\n" % k.encode()) == b"SERVER_ERROR forwarding failed\r\n"
+                assert c.call(b"mg %s v q\r\nmn\r\n" % k.encode(), b"MN\r\n") == \
+                    b"SERVER_ERROR forwarding failed\r\nMN\r\n"
+            r = Bin(node).until_noop(packet(GET, k.encode(), opaque=4))
+            assert [(x["op"], x["status"], x["opaque"]) for x in r] == [(GET, TMPFAIL, 4)]
+            assert time.monotonic() - start < 3.0
+        with node.client() as c:
+            st = c.stats("cluster")
+        assert int(st["forward_unavailable"]) > 0
