@@ -60,7 +60,8 @@ class Forwarder {
   struct Node;
   struct Pool;
   Pool& ThisThreadPool();
-  void MarkDown(size_t index);
+  // `what` happened to the node; errno says why (0: it closed the connection).
+  void MarkDown(size_t index, const char* what);
 
   Options options_;
   uint64_t id_;

@@ -28,11 +28,15 @@ int64_t NowMs() {
       .count();
 }
 
-// Waits for `events` on fd until `deadline_ms`; false on timeout or error.
+// Waits for `events` on fd until `deadline_ms`; false on timeout (errno ETIMEDOUT) or
+// error.
 bool WaitFor(int fd, short events, int64_t deadline_ms) {
   while (true) {
     int64_t left = deadline_ms - NowMs();
-    if (left <= 0) return false;
+    if (left <= 0) {
+      errno = ETIMEDOUT;
+      return false;
+    }
     pollfd p{fd, events, 0};
     int n = poll(&p, 1, static_cast<int>(left));
     if (n > 0) return true;
@@ -46,14 +50,15 @@ int Connect(const sockaddr_storage& addr, socklen_t len, int timeout_ms) {
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (connect(fd, reinterpret_cast<const sockaddr*>(&addr), len) != 0) {
-    if (errno != EINPROGRESS || !WaitFor(fd, POLLOUT, NowMs() + timeout_ms)) {
-      close(fd);
-      return -1;
+    int err = errno;
+    if (err == EINPROGRESS) {
+      err = WaitFor(fd, POLLOUT, NowMs() + timeout_ms) ? 0 : errno;
+      socklen_t elen = sizeof err;
+      if (err == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) err = errno;
     }
-    int err = 0;
-    socklen_t elen = sizeof err;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0 || err != 0) {
+    if (err != 0) {
       close(fd);
+      errno = err;  // for the caller's log line
       return -1;
     }
   }
@@ -138,9 +143,16 @@ bool Forwarder::Alive(placement::NodeId id) const {
   return false;
 }
 
-void Forwarder::MarkDown(size_t index) {
+void Forwarder::MarkDown(size_t index, const char* what) {
   errors_.fetch_add(1, std::memory_order_relaxed);
-  nodes_[index]->down_until_ms.store(NowMs() + options_.down_ms, std::memory_order_relaxed);
+  Node& n = *nodes_[index];
+  int64_t now = NowMs();
+  // Logged once per down period, not once per worker or request.
+  int64_t was = n.down_until_ms.exchange(now + options_.down_ms, std::memory_order_relaxed);
+  if (was <= now) {
+    SC_LOG(kWarn, "forwarding: node %u %s (%s); skipped for %d ms", n.id, what,
+           errno ? strerror(errno) : "closed", options_.down_ms);
+  }
 }
 
 Result Forwarder::Send(placement::NodeId id, Wire wire, std::string_view request,
@@ -158,14 +170,16 @@ Result Forwarder::Send(placement::NodeId id, Wire wire, std::string_view request
   if (fd < 0) {
     fd = Connect(node.addr, node.addr_len, options_.timeout_ms);
     if (fd < 0) {
-      MarkDown(index);
+      MarkDown(index, "could not be connected to");
       return Result::kUnreachable;
     }
   }
-  auto fail = [&](Result r) {
+  auto fail = [&](Result r, const char* what) {
+    int err = errno;
     close(fd);
     fd = -1;
-    MarkDown(index);
+    errno = err;
+    MarkDown(index, what);
     return r;
   };
   // The request and the sentinel in one write when they fit the socket buffer.
@@ -186,7 +200,7 @@ Result Forwarder::Send(placement::NodeId id, Wire wire, std::string_view request
           WaitFor(fd, POLLOUT, NowMs() + options_.timeout_ms)) {
         continue;
       }
-      return fail(sent_total == 0 ? Result::kUnreachable : Result::kFailed);
+      return fail(sent_total == 0 ? Result::kUnreachable : Result::kFailed, "failed a send");
     }
   }
   std::string& buf = pool.buf;
@@ -204,7 +218,8 @@ Result Forwarder::Send(placement::NodeId id, Wire wire, std::string_view request
         WaitFor(fd, POLLIN, NowMs() + options_.timeout_ms)) {
       continue;
     }
-    return fail(Result::kFailed);  // closed, reset or timed out
+    if (n == 0) errno = 0;
+    return fail(Result::kFailed, "gave no complete reply");  // closed, reset or timed out
   }
   // Anything after the sentinel's reply was not asked for: start afresh next time.
   if (after != buf.size()) {
