@@ -151,6 +151,13 @@ bool SplitValueBlocks(std::string_view reply, std::vector<Block>* blocks) {
 // owner fails the whole request, as a get that cannot answer every key.
 Routed RouteGet(Engine& e, Session& s, Router& r, const Request& req, std::string* out) {
   bool rmw = req.cmd == Command::kGat || req.cmd == Command::kGats;
+  {
+    // The common case on an owner, all keys here, checked without allocating.
+    bool remote = false;
+    std::string_view rest = req.keys, key;
+    while (!remote && protocol::NextKey(&rest, &key)) remote = r.Pick(key, rmw) != Router::kLocal;
+    if (!remote) return Routed::kLocal;
+  }
   std::vector<std::string_view> keys;
   std::vector<int> node;
   bool remote = false;
@@ -165,7 +172,7 @@ Routed RouteGet(Engine& e, Session& s, Router& r, const Request& req, std::strin
     keys.push_back(key);
     node.push_back(n);
   }
-  if (!remote) return Routed::kLocal;  // the common case on an owner: nothing to split
+  if (!remote) return Routed::kLocal;  // a node came back since the check above
   std::deque<std::string> replies;     // kept in place: hits point into them
   std::vector<std::string_view> hit(keys.size());
   std::vector<bool> answered(keys.size(), false);

@@ -444,6 +444,8 @@ void ExecuteStats(Engine& e, Session& s, std::string_view args, std::string* out
     if (e.host()) e.host()->AppendReplicationStats(out);
   } else if (sub == "persistence") {
     if (e.host()) e.host()->AppendPersistenceStats(out);
+  } else if (sub == "cluster") {
+    if (e.host()) e.host()->AppendClusterStats(out);
   } else {
     if (!AppendStatsText(e, sub, out)) {
       AppendLine(out, "ERROR");

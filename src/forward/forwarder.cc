@@ -4,8 +4,10 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -62,6 +64,12 @@ int Connect(const sockaddr_storage& addr, socklen_t len, int timeout_ms) {
       return -1;
     }
   }
+  // Blocking from here on, each send or receive bounded by the same timeout.
+  int flags = fcntl(fd, F_GETFL);
+  fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   return fd;
 }
 
@@ -182,42 +190,46 @@ Result Forwarder::Send(placement::NodeId id, Wire wire, std::string_view request
     MarkDown(index, what);
     return r;
   };
-  // The request and the sentinel in one write when they fit the socket buffer.
+  // The request and the sentinel in one sendmsg, the reply in (mostly) one blocking
+  // recv: every syscall here is paid on top of a local request.
   std::string_view sentinel = Sentinel(wire);
-  std::string_view parts[2] = {request, sentinel};
-  size_t sent_total = 0;
-  for (std::string_view part : parts) {
-    while (!part.empty()) {
-      ssize_t n = send(fd, part.data(), part.size(),
-                       MSG_NOSIGNAL | (part.data() == request.data() ? MSG_MORE : 0));
-      if (n > 0) {
-        part.remove_prefix(static_cast<size_t>(n));
-        sent_total += static_cast<size_t>(n);
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
-          WaitFor(fd, POLLOUT, NowMs() + options_.timeout_ms)) {
-        continue;
-      }
+  iovec iov[2] = {{const_cast<char*>(request.data()), request.size()},
+                  {const_cast<char*>(sentinel.data()), sentinel.size()}};
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = 2;
+  size_t sent_total = 0, total = request.size() + sentinel.size();
+  while (sent_total < total) {
+    ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) errno = ETIMEDOUT;
       return fail(sent_total == 0 ? Result::kUnreachable : Result::kFailed, "failed a send");
+    }
+    sent_total += static_cast<size_t>(n);
+    for (size_t left = static_cast<size_t>(n); left > 0;) {  // step over what went out
+      size_t step = std::min(left, msg.msg_iov->iov_len);
+      msg.msg_iov->iov_base = static_cast<char*>(msg.msg_iov->iov_base) + step;
+      msg.msg_iov->iov_len -= step;
+      left -= step;
+      if (msg.msg_iov->iov_len == 0 && msg.msg_iovlen > 1) {
+        ++msg.msg_iov;
+        --msg.msg_iovlen;
+      }
     }
   }
   std::string& buf = pool.buf;
   buf.clear();
   size_t scanned = 0, before = 0, after = 0;
-  char chunk[16384];
+  constexpr size_t kChunk = 16384;
   while (!FindSentinelReply(wire, buf, &scanned, &before, &after)) {
-    ssize_t n = recv(fd, chunk, sizeof chunk, 0);
-    if (n > 0) {
-      buf.append(chunk, static_cast<size_t>(n));
-      continue;
-    }
+    size_t old = buf.size();
+    buf.resize(old + kChunk);
+    ssize_t n = recv(fd, buf.data() + old, kChunk, 0);
+    buf.resize(old + static_cast<size_t>(std::max<ssize_t>(n, 0)));
+    if (n > 0) continue;
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
-        WaitFor(fd, POLLIN, NowMs() + options_.timeout_ms)) {
-      continue;
-    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) errno = ETIMEDOUT;
     if (n == 0) errno = 0;
     return fail(Result::kFailed, "gave no complete reply");  // closed, reset or timed out
   }
