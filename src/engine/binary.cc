@@ -326,6 +326,9 @@ size_t Engine::ProcessBinary(Session& s, std::string_view in, std::string* out, 
       // Join gate, --join-mode error: the text protocol's SERVER_ERROR syncing.
       bin::AppendResponse(out, req.opcode, bin::kTmpFail, req.opaque, 0, {}, {},
                           bin::StatusMessage(bin::kTmpFail));
+    } else if (router_ && s.defer_forwards && NeedsForward(*this, req, true)) {
+      s.deferred = r.consumed;  // not consumed: the host takes it from here
+      break;
     } else if (router_ && RouteBinary(*this, req, in.substr(0, r.consumed), out)) {
       // ran on an owner elsewhere; its reply is in `out`
     } else {

@@ -31,6 +31,9 @@ void ExecuteBinary(Engine& e, Session& s, const protocol::Request& req, std::str
 bool RouteText(Engine& e, Session& s, const protocol::Request& req, std::string_view raw,
                std::string* out);
 bool RouteBinary(Engine& e, const protocol::Request& req, std::string_view raw, std::string* out);
+// Whether the router sends a key of this request elsewhere, or has no live owner for
+// one: RouteText/RouteBinary would not run it here.
+bool NeedsForward(Engine& e, const protocol::Request& req, bool binary);
 
 // Receives `stats` output as name/value pairs; each protocol formats them its own way
 // (text "STAT name value" lines, binary one packet per stat).

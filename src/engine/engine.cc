@@ -186,6 +186,9 @@ size_t Engine::ProcessText(Session& s, std::string_view in, std::string* out, si
     size_t before = out->size();
     if (syncing_.load(std::memory_order_relaxed) && !AllowedWhileSyncing(req.cmd)) {
       AppendLine(out, "SERVER_ERROR syncing");  // join gate, --join-mode error
+    } else if (router_ && s.defer_forwards && NeedsForward(*this, req, false)) {
+      s.deferred = r.consumed;  // not consumed: the host takes it from here
+      break;
     } else if (router_ && RouteText(*this, s, req, in.substr(0, r.consumed), out)) {
       // ran on an owner elsewhere; its reply is in `out`
     } else {

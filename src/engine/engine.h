@@ -87,6 +87,12 @@ struct Session {
   void* host_data = nullptr;  // the Host's per-connection state (Host::WatchWaker)
   // Set once `watch` succeeded: the connection only streams log lines from then on.
   std::unique_ptr<watch::Watcher> watcher;
+  // Sharded (router.h): instead of forwarding in Process, stop before a request that
+  // runs on another node and leave its size in `deferred`; the host runs it elsewhere
+  // (Process on another thread, on a session without this flag) while this thread
+  // serves other connections. Without it, Process forwards and waits.
+  bool defer_forwards = false;
+  size_t deferred = 0;  // bytes at the start of the unconsumed input
 };
 
 class Engine {

@@ -268,6 +268,21 @@ bool RouteText(Engine& e, Session& s, const Request& req, std::string_view raw, 
   return true;
 }
 
+bool NeedsForward(Engine& e, const Request& req, bool binary) {
+  Router& r = *e.router();
+  if (binary) return IsKeyedBinary(req.cmd) && r.Pick(req.key, IsRmwBinary(req)) != Router::kLocal;
+  if (req.cmd == Command::kGet || req.cmd == Command::kGets || req.cmd == Command::kGat ||
+      req.cmd == Command::kGats) {
+    bool rmw = req.cmd == Command::kGat || req.cmd == Command::kGats;
+    std::string_view rest = req.keys, key;
+    while (protocol::NextKey(&rest, &key)) {
+      if (r.Pick(key, rmw) != Router::kLocal) return true;
+    }
+    return false;
+  }
+  return IsKeyedText(req.cmd) && r.Pick(req.key, IsRmwText(req)) != Router::kLocal;
+}
+
 bool RouteBinary(Engine& e, const Request& req, std::string_view raw, std::string* out) {
   if (!IsKeyedBinary(req.cmd)) return false;
   Routed routed = RouteOne(*e.router(), req.key, IsRmwBinary(req), Router::Wire::kBinary, raw, out);

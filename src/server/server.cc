@@ -112,6 +112,7 @@ Server::~Server() {
   if (maintenance_.joinable()) maintenance_.join();
   // The replicator's ack listener wakes net workers: the net server outlives its thread.
   if (net_) net_->Stop();
+  if (forward_pool_) forward_pool_->Stop();  // its tasks Post to net_
   if (replicator_) replicator_->Stop();
   net_.reset();
   if (persistence_) persistence_->Close();
@@ -226,6 +227,12 @@ Status Server::Start() {
     }
   }
   if (replica_wait_) replica_wait_->Attach(net_.get());
+  if (router_ && !replica_wait_) {
+    // Requests for other nodes leave the workers (DeferForward). With --sync-replicas the
+    // workers forward themselves: its holds and ours would release each other's.
+    int threads = std::max(4, 2 * static_cast<int>(config_.engine.num_threads));
+    forward_pool_ = std::make_unique<ForwardPool>(threads, 1024 * static_cast<size_t>(threads));
+  }
   Status st = net_->Start();
   if (!st.ok()) return st;
   if (config_.engine.udpport != 0 || config_.udp_ephemeral) {
@@ -283,6 +290,7 @@ void Server::Run() {
   NotifyServiceManager("STOPPING=1\nSTATUS=stopping");
   if (metrics_) metrics_->Stop();
   if (net_) net_->Stop();
+  if (forward_pool_) forward_pool_->Stop();
   if (udp_) udp_->Stop();
   if (replicator_) replicator_->Stop();
   if (maintenance_.joinable()) maintenance_.join();
@@ -328,13 +336,57 @@ struct Server::ConnState {
   engine::Session session;
   net::Connection* conn = nullptr;
   std::shared_ptr<WatchLink> link;
+  // A request of this connection runs on the forward pool (the connection is held).
+  std::shared_ptr<WatchLink> forward_link;
+  bool forward_pending = false;
 };
+
+namespace {
+// Longest a connection waits for its forwarded request: past every retry's timeouts.
+constexpr uint32_t kForwardHoldMs = 30000;
+}  // namespace
+
+// The request at the start of the unconsumed input runs on a pool thread (it forwards
+// and waits there); the connection is held, so its later requests and replies wait
+// behind it in order, while this worker serves its other connections.
+size_t Server::DeferForward(net::Connection& c, ConnState* st, std::string_view request) {
+  st->session.deferred = 0;
+  engine::Session::Proto proto = st->session.proto;
+  int cfd = st->session.cfd;
+  auto run = [this, proto, cfd](std::string_view req, std::string* out) {
+    engine::Session s;
+    s.proto = proto;
+    s.cfd = cfd;
+    engine_->Process(s, req, out, SIZE_MAX);
+  };
+  if (!st->forward_link) st->forward_link = std::make_shared<WatchLink>(WatchLink{&c});
+  auto task = [this, run, link = st->forward_link, worker = c.worker(),
+               req = std::string(request)] {
+    std::string reply;
+    run(req, &reply);
+    if (persistence_) persistence_->Commit();
+    net_->Post(worker, [link, reply = std::move(reply)] {
+      if (!link->conn) return;  // closed meanwhile
+      static_cast<ConnState*>(link->conn->user)->forward_pending = false;
+      link->conn->out().append(reply);
+      link->conn->Release();
+    });
+  };
+  if (!forward_pool_->Submit(std::move(task))) {
+    run(request, &c.out());  // the pool's queue is full: wait here rather than queue more
+    return request.size();
+  }
+  st->forward_pending = true;
+  c.Hold(kForwardHoldMs);
+  return request.size();
+}
 
 void Server::OnOpen(net::Connection& c) {
   auto* st = new ConnState();
   st->conn = &c;
   st->session.cfd = c.fd();
   st->session.host_data = st;
+  st->session.defer_forwards = forward_pool_ != nullptr;
   c.user = st;
   if (engine_->hub()->Wants(watch::kConnEvents)) [[unlikely]] {
     LogConnEvent(c, true, watch::CloseReason::kNormal);
@@ -386,6 +438,9 @@ void Server::OnDrain(net::Connection& c) {
 size_t Server::OnData(net::Connection& c, std::string_view input) {
   auto* s = &static_cast<ConnState*>(c.user)->session;
   size_t n = engine_->Process(*s, input, &c.out(), output_high_water_);
+  if (s->deferred) [[unlikely]] {
+    n += DeferForward(c, static_cast<ConnState*>(c.user), input.substr(n, s->deferred));
+  }
   // Changes hit the journal file before their replies leave: kill -9 loses no write a
   // client saw acknowledged.
   if (persistence_) persistence_->Commit();
@@ -407,7 +462,8 @@ void Server::OnClose(net::Connection& c) {
   if (replica_wait_) replica_wait_->OnClose(c);
   auto* st = static_cast<ConnState*>(c.user);
   if (st->link) st->link->conn = nullptr;  // wakes still queued find nothing
-  st->session.watcher.reset();             // unsubscribes
+  if (st->forward_link) st->forward_link->conn = nullptr;
+  st->session.watcher.reset();  // unsubscribes
   // memcached logs no closes when the whole server stops.
   if (engine_->hub()->Wants(watch::kConnEvents) && c.close_reason() != net::CloseReason::kStopped)
       [[unlikely]] {
@@ -433,6 +489,12 @@ void Server::OnClose(net::Connection& c) {
 }
 
 void Server::OnHoldExpired(net::Connection& c) {
+  auto* st = static_cast<ConnState*>(c.user);
+  if (st && st->forward_pending) {
+    // Its reply is still to come; letting later ones go first would reorder them.
+    c.CloseNow();
+    return;
+  }
   if (replica_wait_) replica_wait_->OnHoldExpired(c);
 }
 

@@ -248,3 +248,40 @@ def test_owner_down_other_owner_serves_then_server_error(make_cluster):  # noqa:
         with node.client() as c:
             st = c.stats("cluster")
         assert int(st["forward_unavailable"]) > 0
+
+
+def test_crossing_forwards_do_not_wait_on_each_other(make_cluster):  # noqa: F811
+    """Clients on every node at once, each key owned elsewhere half the time: nodes
+    forward to each other concurrently. A worker waiting on another node while that
+    node's worker waits on it would stall both until the timeout (SERVER_ERROR and a
+    node marked down); forwards run off the workers, so none may fail."""
+    nodes = start_sharded(make_cluster)
+    keys = ["cross:%d" % i for i in range(300)]
+    failures = []
+
+    def client(node, seed):
+        rnd = random.Random(seed)
+        with node.client() as c:
+            for i in range(300):
+                k = rnd.choice(keys).encode()
+                if rnd.random() < 0.5:
+                    r = c.call(b"set %s 0 0 2\r\nab\r\n" % k)
+                    if r != b"STORED\r\n":
+                        failures.append((node.node_id, r))
+                else:
+                    r = c.call(b"get %s %s\r\n" % (k, rnd.choice(keys).encode()), b"END\r\n")
+                    if b"SERVER_ERROR" in r:
+                        failures.append((node.node_id, r))
+
+    threads = [threading.Thread(target=client, args=(n, 10 * n.node_id + j))
+               for n in nodes for j in range(4)]
+    start = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not failures, failures[:5]
+    for node in nodes:
+        with node.client() as c:
+            assert c.stats("cluster")["forward_errors"] == "0", node
+    assert time.monotonic() - start < 30
