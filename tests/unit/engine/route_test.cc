@@ -218,3 +218,38 @@ TEST(Route, NoLiveOwnerIsServerError) {
 
 }  // namespace
 }  // namespace syncached::engine
+
+namespace syncached::engine {
+namespace {
+
+// defer_forwards: Process stops before the first request that runs elsewhere and
+// leaves its size; what ran before it is answered, nothing after it runs.
+TEST(Route, DeferStopsBeforeARequestForAnotherNode) {
+  Routed t;
+  t.r.owners["far"] = {1};
+  Session s;
+  s.defer_forwards = true;
+  std::string in = "set near 0 0 1\r\nx\r\nget near far\r\nget near\r\n";
+  std::string out;
+  size_t n = t.h.engine().Process(s, in, &out, SIZE_MAX);
+  EXPECT_EQ(out, "STORED\r\n");
+  EXPECT_EQ(n, strlen("set near 0 0 1\r\nx\r\n"));
+  EXPECT_EQ(s.deferred, strlen("get near far\r\n"));
+  EXPECT_TRUE(t.r.sent.empty());
+  // The host runs it on a session without the flag, which forwards and waits.
+  Session runner;
+  std::string reply;
+  t.h.engine().Process(runner, std::string_view(in).substr(n, s.deferred), &reply, SIZE_MAX);
+  EXPECT_EQ(reply, "VALUE near 0 1\r\nx\r\nEND\r\n");
+  EXPECT_EQ(t.r.sent.size(), 1u);
+  // Binary too.
+  Session b;
+  b.defer_forwards = true;
+  std::string get = BinReq(bin::kGetQ, "far", {}, {}, 0, 1);
+  out.clear();
+  EXPECT_EQ(t.h.engine().Process(b, get, &out, SIZE_MAX), 0u);
+  EXPECT_EQ(b.deferred, get.size());
+}
+
+}  // namespace
+}  // namespace syncached::engine
