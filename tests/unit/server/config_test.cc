@@ -162,3 +162,31 @@ TEST(ConfigTestClock, OffsetIsSignedMillisecondsWithinADay) {
 
 }  // namespace
 }  // namespace syncached::server
+
+namespace syncached::server {
+namespace {
+
+class ConfigSharding : public TempDirTest {};
+
+// Forwarding connects to the other nodes as a plain client, so R < N is refused with
+// client TLS, SASL or -Y; with R = N nothing is forwarded and they stay allowed.
+TEST_F(ConfigSharding, ForwardingRefusesClientTlsSaslAndAuthFile) {
+  std::string members = Write("members",
+                              "1 127.0.0.1:11211 127.0.0.1:11311\n"
+                              "2 127.0.0.1:11221 127.0.0.1:11321\n"
+                              "3 127.0.0.1:11231 127.0.0.1:11331\n");
+  std::vector<std::string> sharded = {
+      "-l", "127.0.0.1", "--members", members, "--node-id", "1", "--replication-factor", "2"};
+  EXPECT_EQ(Refusal(sharded), "");
+  EXPECT_NE(Refusal(With({"-S"}, sharded)).find("SASL (-S)"), std::string::npos);
+  EXPECT_NE(Refusal(With({"-Y", members}, sharded)).find("an auth file (-Y)"), std::string::npos);
+  std::string tls = Refusal(With({"-Z"}, sharded));
+  EXPECT_NE(tls.find("client TLS (-Z)"), std::string::npos) << tls;
+  EXPECT_NE(tls.find("--replication-factor 3"), std::string::npos) << tls;
+  std::vector<std::string> full = {
+      "-l", "127.0.0.1", "--members", members, "--node-id", "1", "--replication-factor", "3"};
+  EXPECT_EQ(Refusal(With({"-S"}, full)), "");
+}
+
+}  // namespace
+}  // namespace syncached::server
