@@ -46,6 +46,9 @@ class Forwarder {
   Forwarder(const Forwarder&) = delete;
   Forwarder& operator=(const Forwarder&) = delete;
 
+  // Replaces Options::alive (the replication link's state, say). Before serving: the
+  // hook is read without a lock.
+  void SetAlive(std::function<bool(placement::NodeId)> alive) { options_.alive = std::move(alive); }
   // False while the node is marked down (or the alive hook says so). Self is alive.
   bool Alive(placement::NodeId id) const;
   // Sends `request` (whole requests in `wire`'s protocol) to node `id` and appends its

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -25,6 +26,10 @@ class KeyRouter final : public engine::Router {
   Sent Forward(int node, Wire wire, std::string_view request, std::string* reply) override;
   void CountFailure() override { unavailable_.fetch_add(1, std::memory_order_relaxed); }
 
+  // A further liveness test for owners (Forwarder::SetAlive); before serving.
+  void SetAlive(std::function<bool(placement::NodeId)> alive) {
+    forwarder_.SetAlive(std::move(alive));
+  }
   // `stats cluster` lines (the ring's facts and this router's counters).
   void AppendStats(std::string* out) const;
   // The fraction of keys this node owns, from a sample of synthetic keys.
