@@ -329,8 +329,10 @@ size_t Engine::ProcessBinary(Session& s, std::string_view in, std::string* out, 
     } else if (router_ && s.defer_forwards && NeedsForward(*this, req, true)) {
       s.deferred = r.consumed;  // not consumed: the host takes it from here
       break;
-    } else if (router_ && RouteBinary(*this, req, in.substr(0, r.consumed), out)) {
-      // ran on an owner elsewhere; its reply is in `out`
+    } else if (router_ && !s.defer_forwards &&
+               RouteBinary(*this, req, in.substr(0, r.consumed), out)) {
+      // ran on an owner elsewhere; its reply is in `out` (a deferring session has just
+      // asked the router: the request runs here)
     } else {
       ExecuteBinary(*this, s, req, out);
     }

@@ -189,8 +189,10 @@ size_t Engine::ProcessText(Session& s, std::string_view in, std::string* out, si
     } else if (router_ && s.defer_forwards && NeedsForward(*this, req, false)) {
       s.deferred = r.consumed;  // not consumed: the host takes it from here
       break;
-    } else if (router_ && RouteText(*this, s, req, in.substr(0, r.consumed), out)) {
-      // ran on an owner elsewhere; its reply is in `out`
+    } else if (router_ && !s.defer_forwards &&
+               RouteText(*this, s, req, in.substr(0, r.consumed), out)) {
+      // ran on an owner elsewhere; its reply is in `out` (a deferring session has just
+      // asked the router: the request runs here)
     } else {
       ExecuteText(*this, s, req, out);
     }
