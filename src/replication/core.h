@@ -231,9 +231,12 @@ class Core {
   void StartCopy(Session& s, uint64_t delta_since);
   bool DeltaIsWhole(const Session& s, uint64_t since);
   bool HoldsAllOwnItems() const;
+  bool Carries(const Session& s, const record::ChangeView& c) const;
+  std::string SparseFor(const Session& s, const std::string& batch, uint64_t first, uint32_t count);
   bool SendTo(Session& s, std::string msg);  // false: not accepted now (queued) or gone
   bool TrySend(Session& s, const std::string& msg);
   void AdvanceAcked();
+  void AdvanceAckedSharded();
   // Subscriber side (subscriber.cc).
   void ApplyChanges(Link& l, const Changes& c, size_t skip);
   void FinishSweep(Link& l, uint64_t end_millis);

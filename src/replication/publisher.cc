@@ -151,10 +151,13 @@ bool Core::SendTo(Session& s, std::string msg) {
 
 void Core::HandleHello(const std::string& identity, const Hello& h) {
   uint64_t now = now_;
-  if (h.cluster != opts_.cluster_name || h.node_id == opts_.node_id || h.node_id == 0) {
-    const char* why = h.cluster != opts_.cluster_name ? "cluster name differs"
-                      : h.node_id == 0                ? "peer has no node id"
-                                                      : "peer uses this node's id";
+  if (h.cluster != opts_.cluster_name || h.node_id == opts_.node_id || h.node_id == 0 ||
+      h.members_digest != opts_.members_digest) {
+    const char* why = h.cluster != opts_.cluster_name            ? "cluster name differs"
+                      : h.node_id == 0                           ? "peer has no node id"
+                      : h.node_id == opts_.node_id               ? "peer uses this node's id"
+                      : h.members_digest != opts_.members_digest ? "members file differs"
+                                                                 : "";
     SC_LOG(kWarn, "replication: refused node %u from cluster '%.40s': %s", h.node_id,
            h.cluster.c_str(), why);
     ++refused_hellos_;
@@ -283,6 +286,33 @@ void Core::StartCopy(Session& s, uint64_t delta_since) {
   }
 }
 
+// Sharded: whether the session's peer holds change c (a flush reaches every node).
+bool Core::Carries(const Session& s, const record::ChangeView& c) const {
+  return !opts_.owns || c.kind == record::Kind::kFlush || opts_.owns(s.node_id, c.key);
+}
+
+// A backlog batch as the session's peer gets it when sharded: the same seqs, only the
+// changes of its keys.
+std::string Core::SparseFor(const Session& s, const std::string& batch, uint64_t first,
+                            uint32_t count) {
+  std::string out;
+  BeginSparse(epoch_, first, count, &out);
+  Changes all;
+  uint32_t kept = 0;
+  if (DecodeChanges(batch, &all)) {  // our own message: it decodes
+    std::string one;
+    for (size_t i = 0; i < all.changes.size(); ++i) {
+      if (!Carries(s, all.changes[i])) continue;
+      one.clear();
+      record::EncodeChange(all.changes[i], &one);
+      AddSparse(static_cast<uint32_t>(i), one, &out);
+      ++kept;
+    }
+  }
+  FinishSparse(&out, kept);
+  return out;
+}
+
 // Sends the backlog from s.next_seq while ZeroMQ takes it. False when the session
 // cannot go on streaming now (its pipe is full, or it fell out of the backlog and a
 // copy starts instead).
@@ -320,7 +350,8 @@ bool Core::PumpStream(Session& s) {
       StartCopy(s, delta ? s.sent_hlc - kSameRunMarginHlc : 0);
       return false;
     }
-    bool sent = SendTo(s, *msg);  // or queued, which counts as sent
+    bool sent = opts_.owns ? SendTo(s, SparseFor(s, *msg, first, count))
+                           : SendTo(s, *msg);  // or queued, which counts as sent
     s.next_seq = first + count;
     s.sent_hlc = hlc;
     if (!sent) return false;
@@ -346,6 +377,7 @@ bool Core::PumpSession(Session& s) {
         if (s.delta_since && (c.version.node != opts_.node_id || c.version.hlc < s.delta_since)) {
           return;
         }
+        if (!Carries(s, c)) return;
         record::EncodeChange(c, &msg);
         ++count;
         if (msg.size() >= kSnapBytes) {
@@ -436,6 +468,7 @@ void Core::HandleAck(const std::string& identity, const Position& pos) {
 // --sync-replicas: the K-th highest acknowledged sequence among streaming peers
 // covers every change below it; their tickets are released to waiting workers.
 void Core::AdvanceAcked() {
+  if (opts_.owns) return AdvanceAckedSharded();
   std::vector<uint64_t> acked;
   for (const auto& [id, s] : sessions_) {
     if (!s.gone && s.mode == Session::Mode::kStream) acked.push_back(s.acked_seq);
@@ -455,6 +488,46 @@ void Core::AdvanceAcked() {
       r.count -= n;
       break;
     }
+    ticket_runs_.pop_front();
+  }
+  if (released > acked_ticket_.load(std::memory_order_relaxed)) {
+    acked_ticket_.store(released, std::memory_order_seq_cst);  // see IsAcked
+    if (ack_listener_) ack_listener_(released);
+  }
+}
+
+// Sharded: a change is acknowledged once sync_replicas of its co-owners applied it, or
+// all of them that follow our stream if fewer do (a co-owner that is down holds no
+// write for long: waiting for it would only slow every write to its keys to the
+// timeout). Changes are released in order, walking the backlog's batches.
+void Core::AdvanceAckedSharded() {
+  uint64_t released = 0;
+  Changes batch;
+  while (!ticket_runs_.empty()) {
+    TicketRun& r = ticket_runs_.front();
+    uint64_t first, hlc;
+    uint32_t count;
+    const std::string* msg = backlog_.Find(r.first_seq, &first, &count, &hlc);
+    if (!msg || !DecodeChanges(*msg, &batch) || batch.changes.size() != count) {
+      released = r.first_ticket + r.count - 1;  // fell out of the backlog: not waited for
+      ticket_runs_.pop_front();
+      continue;
+    }
+    while (r.count > 0 && r.first_seq < first + count) {
+      const record::ChangeView& c = batch.changes[r.first_seq - first];
+      size_t owners = 0, applied = 0;
+      for (const auto& [id, s] : sessions_) {
+        if (s.gone || s.mode != Session::Mode::kStream || !Carries(s, c)) continue;
+        ++owners;
+        if (s.acked_seq > r.first_seq) ++applied;
+      }
+      if (applied < std::min<size_t>(owners, opts_.sync_replicas)) break;
+      released = r.first_ticket;
+      ++r.first_seq;
+      ++r.first_ticket;
+      --r.count;
+    }
+    if (r.count > 0) break;
     ticket_runs_.pop_front();
   }
   if (released > acked_ticket_.load(std::memory_order_relaxed)) {
