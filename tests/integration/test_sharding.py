@@ -120,3 +120,52 @@ def test_nodes_with_different_members_files_refuse_each_other(make_cluster):
                cl.log_has(nodes[1], "members file differs")):
         assert time.time() < deadline, nodes.logs()
         time.sleep(0.2)
+
+
+VALUE = b"x" * 200
+MEGABYTES = 8
+
+
+def fill_until_evicting(nodes, route, chunk=1000, limit=400000):
+    """Writes new keys in chunks (each to route(key) node) until a node evicts;
+    returns how many keys were written before the chunk that evicted."""
+    written = 0
+    while written < limit:
+        keys = ["cap%07d" % i for i in range(written, written + chunk)]
+        per_node = {}
+        for k in keys:
+            per_node.setdefault(route(k), []).append(k)
+        for node, ks in per_node.items():
+            with node.client(timeout=20) as c:
+                c.send(b"".join(b"set %s 0 0 %d noreply\r\n%s\r\n" % (k.encode(), len(VALUE), VALUE)
+                                for k in ks) + b"mn\r\n")
+                assert c.readline(timeout=20) == b"MN\r\n"
+        time.sleep(0.05)  # the copies on co-owners land
+        if any(int(n.client().stats()["evictions"]) for n in nodes):
+            return written
+        written += chunk
+    pytest.fail("no eviction after %d keys" % limit)
+
+
+def test_capacity_grows_with_the_nodes(make_cluster):
+    """4 nodes, R=2, the same -m each: the cluster holds as many keys before a node
+    evicts as the clients' ring allows (the fullest node holds its share, not a
+    byte more), which for 4 ketama nodes is 1.84-1.94x one node (docs/SHARDING.md),
+    and never less than 1.8x."""
+    single = make_cluster(1, ["-m", str(MEGABYTES)])
+    alone = fill_until_evicting(single, lambda k: single[0])
+    nodes = make_cluster(4, ["-m", str(MEGABYTES)], start=False)
+    members = shard(nodes, 2)
+    nodes.start()
+    all_keys = ["cap%07d" % i for i in range(4 * alone)]
+    own = owners(members, all_keys, 2)
+    ids = by_id(nodes)
+    together = fill_until_evicting(nodes, lambda k: ids[own[k][0]])
+    # The ring's own limit: the node with the largest share fills up first.
+    written = all_keys[:together]
+    fullest = max(sum(1 for k in written if n.node_id in own[k]) for n in nodes) / len(written)
+    ring_limit = alone / fullest
+    print("CAPACITY one node %d keys; 4 nodes R=2 %d keys (%.2fx); the ring allows %.0f (%.2fx)" %
+          (alone, together, together / alone, ring_limit, ring_limit / alone))
+    assert together >= 0.95 * ring_limit, (alone, together, ring_limit)
+    assert together >= 1.8 * alone, (alone, together)
