@@ -25,10 +25,13 @@ def shard(cluster, r, ring="ketama", extra=()):
     return path
 
 
-def owners(members, keys, r, ring="ketama"):
+def owners(members, keys, r, ring="ketama", prefix=None):
     """{key: [node ids]}, in the clients' failover order."""
     keys = list(keys)
-    out = subprocess.run([TOOL, "owners", "--members", members, "--ring", ring, "-R", str(r)],
+    argv = [TOOL, "owners", "--members", members, "--ring", ring, "-R", str(r)]
+    if prefix:
+        argv += ["--prefix", prefix]
+    out = subprocess.run(argv,
                          input="\n".join(keys) + "\n", capture_output=True, text=True,
                          timeout=60, check=True).stdout
     result = {}
