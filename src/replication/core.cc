@@ -75,6 +75,7 @@ bool Core::Step(uint64_t now) {
 
 void Core::Drain(uint64_t now) {
   now_ = now;
+  draining_ = true;
   DrainPending();
   bool busy = false;
   PumpSessions(&busy);

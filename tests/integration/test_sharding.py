@@ -68,6 +68,7 @@ def test_each_key_lives_on_exactly_its_owners(make_cluster):
     keys = ["k%05d" % i for i in range(3000)]
     own = owners(members, keys, 2)
     write_through_owners(nodes, own, keys)
+    wait_holdings(nodes, own, keys)
     # Deletes through the second owner (a client that failed over) reach the first.
     ids = by_id(nodes)
     deleted = set(random.Random(5).sample(keys, 300))
@@ -150,8 +151,8 @@ def fill_until_evicting(nodes, route, chunk=1000, limit=400000):
 def test_capacity_grows_with_the_nodes(make_cluster):
     """4 nodes, R=2, the same -m each: the cluster holds as many keys before a node
     evicts as the clients' ring allows (the fullest node holds its share, not a
-    byte more), which for 4 ketama nodes is 1.84-1.94x one node (docs/SHARDING.md),
-    and never less than 1.8x."""
+    byte more), which for 4 ketama nodes on random loopback ports is 1.67-1.96x one
+    node (docs/SHARDING.md)."""
     single = make_cluster(1, ["-m", str(MEGABYTES)])
     alone = fill_until_evicting(single, lambda k: single[0])
     nodes = make_cluster(4, ["-m", str(MEGABYTES)], start=False)
@@ -168,4 +169,5 @@ def test_capacity_grows_with_the_nodes(make_cluster):
     print("CAPACITY one node %d keys; 4 nodes R=2 %d keys (%.2fx); the ring allows %.0f (%.2fx)" %
           (alone, together, together / alone, ring_limit, ring_limit / alone))
     assert together >= 0.95 * ring_limit, (alone, together, ring_limit)
-    assert together >= 1.8 * alone, (alone, together)
+    # The ring itself depends on the (random) ports: bound it loosely.
+    assert together >= 1.6 * alone, (alone, together)
