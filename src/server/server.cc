@@ -9,7 +9,6 @@
 
 #include "common/log.h"
 #include "common/wipe.h"
-#include "engine/sasl.h"
 #include "server/membership.h"
 #include "server/memory_file.h"
 #include "server/peer_security.h"
