@@ -39,6 +39,9 @@ KeySpace::KeySpace(std::string prefix, uint32_t count)
   for (uint32_t max = count > 0 ? count - 1 : 0; max >= 10; max /= 10) ++width_;
 }
 
+KeySpace::KeySpace(std::vector<std::string> keys)
+    : count_(static_cast<uint32_t>(keys.size())), width_(0), list_(std::move(keys)) {}
+
 Encoder::Encoder(Proto proto, const KeySpace& keys, uint32_t value_size, bool multi)
     : proto_(proto), keys_(keys), value_size_(value_size), multi_(multi) {
   value_.resize(value_size + 2);

@@ -9,7 +9,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "options.h"
 
@@ -20,12 +22,19 @@ namespace syncached::bench {
 class KeySpace {
  public:
   KeySpace(std::string prefix, uint32_t count);
+  // --key-file: these keys (all of one length) instead of PREFIX0..PREFIX(N-1), e.g.
+  // the keys a sharded node owns, so a client sends each to its owner.
+  explicit KeySpace(std::vector<std::string> keys);
 
   uint32_t count() const { return count_; }
-  size_t key_len() const { return prefix_.size() + width_; }
+  size_t key_len() const { return list_.empty() ? prefix_.size() + width_ : list_[0].size(); }
 
   // Writes key_len() bytes.
   void Format(uint32_t index, char* out) const {
+    if (!list_.empty()) {
+      std::memcpy(out, list_[index].data(), list_[index].size());
+      return;
+    }
     for (size_t i = 0; i < prefix_.size(); ++i) out[i] = prefix_[i];
     char* d = out + prefix_.size() + width_;
     for (int i = 0; i < width_; ++i) {
@@ -38,6 +47,7 @@ class KeySpace {
   std::string prefix_;
   uint32_t count_;
   int width_;
+  std::vector<std::string> list_;
 };
 
 // memcached binary protocol (doc/protocol-binary.txt) pieces used here.

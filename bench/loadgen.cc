@@ -4,8 +4,10 @@
 // main parses options, connects every worker's connections, then runs the
 // phases (preload, measure, readback) on --threads worker threads separated by
 // barriers, merges the per-thread tallies and prints one JSON object.
+#include <algorithm>
 #include <barrier>
 #include <cstdio>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -73,7 +75,22 @@ void PrintRun(const Tally& t) {
 int Main(int argc, char** argv) {
   Options opt;
   if (!ParseOptions(argc, argv, &opt)) return 2;
-  KeySpace keys(opt.key_prefix, opt.keys);
+  std::vector<std::string> listed;
+  if (!opt.key_file.empty()) {
+    std::ifstream in(opt.key_file);
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty()) listed.push_back(line);
+    }
+    bool same = !listed.empty() && std::all_of(listed.begin(), listed.end(), [&](const auto& k) {
+      return k.size() == listed[0].size() && k.size() <= 250 && k.find(' ') == std::string::npos;
+    });
+    if (!same) {
+      std::fprintf(stderr, "syncached-loadgen: --key-file: keys of one length (<= 250) needed\n");
+      return 2;
+    }
+    opt.keys = static_cast<uint32_t>(listed.size());
+  }
+  KeySpace keys = listed.empty() ? KeySpace(opt.key_prefix, opt.keys) : KeySpace(std::move(listed));
   Encoder enc(opt.proto, keys, opt.value_size, opt.mget > 1);
 
   std::vector<std::unique_ptr<Worker>> workers;

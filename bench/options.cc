@@ -24,6 +24,7 @@ Drives a memcached-compatible server and prints one JSON object on stdout.
                        "mg k q"*N + "mn", binary GETKQ*N + NOOP (default 1)
   --keys N             key space: keys PREFIX0..PREFIX(N-1), fixed width (default 100000)
   --key-prefix S       key prefix (default "key:")
+  --key-file F         the keys, one a line, all of one length (instead of --keys)
   --value-size N       bytes per value (default 100)
   --ratio G:S          get:set weights, e.g. 9:1, 1:0, 0:1 (default 9:1)
   --proto P            text | meta | binary (default text)
@@ -114,6 +115,10 @@ bool Apply(std::string_view name, std::string_view v, Options* o) {
     return v.size() < 200 && std::all_of(v.begin(), v.end(), [](char c) {
              return c > ' ' && c < 0x7f && c != '"' && c != '\\';
            });
+  }
+  if (name == "key-file") {
+    o->key_file = std::string(v);
+    return !v.empty();
   }
   if (name == "value-size") {
     if (!ParseU64(v, &u) || u > (64u << 20)) return false;

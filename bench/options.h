@@ -19,6 +19,7 @@ struct Options {
   int mget = 1;   // keys per get request; > 1 uses the protocol's multi-get form
   uint32_t keys = 100000;
   std::string key_prefix = "key:";
+  std::string key_file;  // --key-file: overrides keys and key_prefix
   uint32_t value_size = 100;
   uint32_t get_weight = 9;  // --ratio GET:SET
   uint32_t set_weight = 1;

@@ -196,8 +196,9 @@ def ratios(res):
     return out
 
 
-res = {}
-write_figures(res)
-copy_figures(res)
-res["ratios_vs_memcached"] = ratios(res)
-print(json.dumps(res, indent=1))
+if __name__ == "__main__":  # bench/sharding.py imports the helpers above
+    res = {}
+    write_figures(res)
+    copy_figures(res)
+    res["ratios_vs_memcached"] = ratios(res)
+    print(json.dumps(res, indent=1))

@@ -30,6 +30,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (DecodeRefuse(msg, &reason)) Check(EncodeRefuse(reason) == msg);
   Changes c;
   if (DecodeChanges(msg, &c)) {
+    if (type == MsgType::kSparse) {  // decoding keeps everything: encoding gives it back
+      std::string again, one;
+      BeginSparse(c.epoch, c.first_seq, static_cast<uint32_t>(c.span), &again);
+      for (size_t i = 0; i < c.changes.size(); ++i) {
+        one.clear();
+        syncached::record::EncodeChange(c.changes[i], &one);
+        AddSparse(c.offsets[i], one, &again);
+      }
+      FinishSparse(&again, static_cast<uint32_t>(c.changes.size()));
+      Check(again == msg);
+    }
     for (const auto& ch : c.changes) {
       Check(syncached::record::IsValid(ch));
       Check(ch.key.data() >= msg.data() &&

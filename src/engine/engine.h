@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/status.h"
 #include "engine/prefix_stats.h"
 #include "engine/router.h"
 #include "engine/settings.h"
@@ -170,6 +171,10 @@ class Engine {
   class EvictionLog;
   std::unique_ptr<EvictionLog> eviction_log_;
 };
+
+// -S: process-wide SASL initialisation (sasl_server_init, engine/sasl.h); later calls
+// return the first result. Fails when Cyrus cannot start or finds no configuration.
+Status SaslInit();
 
 // What `stats <group>` answers for "" (general), settings, items, slabs and sizes, as
 // "STAT name value\r\n" lines without END (the metrics endpoint renders these). Any

@@ -25,10 +25,6 @@
 
 namespace syncached::engine {
 
-// Process-wide initialisation (sasl_server_init); later calls return the first result.
-// Fails when Cyrus cannot start or no configuration can be found (see above).
-Status SaslInit();
-
 enum class SaslOutcome { kOk, kContinue, kFail };
 
 struct SaslReply {

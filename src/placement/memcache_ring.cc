@@ -3,7 +3,9 @@
 // "host:port-i" (always with the port); the ring is quantised into 1024 buckets, the
 // owner of bucket b being the first point >= b * (0xffffffff / 1024), wrapping; a key
 // goes to bucket crc32(key) % 1024. Dead servers stay on the ring: failover rehashes
-// "key-0", "key-1", ... up to memcache.max_failover_attempts.
+// "key-0", "key-1", ... up to memcache.max_failover_attempts. Its session handler
+// (memcache_session.c) asks for "sid-0", "sid-1", ... from the start and sends the
+// lock "sid.lock" to the session's servers.
 #include <algorithm>
 #include <array>
 
@@ -18,7 +20,8 @@ constexpr uint32_t kBuckets = 1024;  // MMC_CONSISTENT_BUCKETS
 
 class MemcacheRing : public Ring::Impl {
  public:
-  MemcacheRing(const Members& members, unsigned max_attempts) : max_attempts_(max_attempts) {
+  MemcacheRing(const Members& members, unsigned max_attempts, bool session)
+      : max_attempts_(max_attempts), session_(session) {
     struct Point {
       uint32_t value;
       uint32_t index;
@@ -56,7 +59,14 @@ class MemcacheRing : public Ring::Impl {
       if (!alive || (*alive)(ids_[idx])) out.push_back(ids_[idx]);
     };
     if (r == 0) return out;
-    consider(Find(key));
+    if (session_) {
+      constexpr std::string_view kLock = ".lock";
+      if (key.size() > kLock.size() && key.substr(key.size() - kLock.size()) == kLock) {
+        key.remove_suffix(kLock.size());
+      }
+    } else {
+      consider(Find(key));
+    }
     std::string probe(key);
     probe += '-';
     size_t base = probe.size();
@@ -76,15 +86,16 @@ class MemcacheRing : public Ring::Impl {
   }
 
   unsigned max_attempts_;
+  bool session_;
   std::vector<NodeId> ids_;
   std::array<uint32_t, kBuckets> buckets_{};
 };
 
 }  // namespace
 
-std::unique_ptr<Ring::Impl> MakeMemcacheRing(const Members& members,
-                                             unsigned max_failover_attempts) {
-  return std::make_unique<MemcacheRing>(members, max_failover_attempts);
+std::unique_ptr<Ring::Impl> MakeMemcacheRing(const Members& members, unsigned max_failover_attempts,
+                                             bool session) {
+  return std::make_unique<MemcacheRing>(members, max_failover_attempts, session);
 }
 
 }  // namespace syncached::placement

@@ -56,6 +56,9 @@ enum class RingKind {
   kKetama,          // libmemcached MEMCACHED_BEHAVIOR_KETAMA (php-memcached sessions' default)
   kKetamaWeighted,  // MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED = Memcached::OPT_LIBKETAMA_COMPATIBLE
   kMemcache,        // pecl/memcache hash_strategy=consistent, hash_function=crc32
+  // pecl/memcache's session handler on that ring: a session's servers are those of
+  // "sid-0", "sid-1", ... (never "sid" itself), and "sid.lock" lives with "sid".
+  kMemcacheSession,
 };
 std::optional<RingKind> ParseRingKind(std::string_view name);
 const char* RingKindName(RingKind kind);

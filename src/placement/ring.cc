@@ -6,6 +6,7 @@ std::optional<RingKind> ParseRingKind(std::string_view name) {
   if (name == "ketama") return RingKind::kKetama;
   if (name == "ketama-weighted") return RingKind::kKetamaWeighted;
   if (name == "memcache") return RingKind::kMemcache;
+  if (name == "memcache-session") return RingKind::kMemcacheSession;
   return std::nullopt;
 }
 
@@ -17,6 +18,8 @@ const char* RingKindName(RingKind kind) {
       return "ketama-weighted";
     case RingKind::kMemcache:
       return "memcache";
+    case RingKind::kMemcacheSession:
+      return "memcache-session";
   }
   return "?";
 }
@@ -30,7 +33,9 @@ Ring::Ring(const Members& members, RingOptions options) : options_(std::move(opt
       impl_ = MakeKetamaRing(members, true);
       break;
     case RingKind::kMemcache:
-      impl_ = MakeMemcacheRing(members, options_.max_failover_attempts);
+    case RingKind::kMemcacheSession:
+      impl_ = MakeMemcacheRing(members, options_.max_failover_attempts,
+                               options_.kind == RingKind::kMemcacheSession);
       break;
   }
 }

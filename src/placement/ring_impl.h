@@ -18,8 +18,9 @@ class Ring::Impl {
 // MD5 points (MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED); else one-at-a-time
 // (MEMCACHED_BEHAVIOR_KETAMA), whose points turn weighted once any weight is > 1.
 std::unique_ptr<Ring::Impl> MakeKetamaRing(const Members& members, bool libketama_compatible);
-// pecl/memcache's consistent strategy with crc32.
-std::unique_ptr<Ring::Impl> MakeMemcacheRing(const Members& members,
-                                             unsigned max_failover_attempts);
+// pecl/memcache's consistent strategy with crc32; `session`: as its session handler
+// places sessions and their locks (RingKind::kMemcacheSession).
+std::unique_ptr<Ring::Impl> MakeMemcacheRing(const Members& members, unsigned max_failover_attempts,
+                                             bool session);
 
 }  // namespace syncached::placement

@@ -64,6 +64,8 @@ uint64_t Core::WallMillis() const { return store_->clock()->NowMillis(); }
 bool Core::Step(uint64_t now) {
   now_ = now;
   DrainPending();
+  // Sharded, a change none of whose co-owners follows us waits for no acknowledgement.
+  if (opts_.owns && opts_.sync_replicas > 0) AdvanceAcked();
   TickLinks();
   UpdateGate();
   bool busy = false;
@@ -73,6 +75,7 @@ bool Core::Step(uint64_t now) {
 
 void Core::Drain(uint64_t now) {
   now_ = now;
+  draining_ = true;
   DrainPending();
   bool busy = false;
   PumpSessions(&busy);

@@ -118,6 +118,8 @@ struct Session {
   // The peer holds every change of ours up to about this HLC (0: unknown), so if it
   // falls out of the backlog a delta from here is enough.
   uint64_t sent_hlc = 0;
+  // Sharded: the first of the seqs sent past without a message (0: none), see PumpStream.
+  uint64_t skipped_from = 0;
   // kFullCopy: the stream fell out of the backlog during the walk, so one more pass
   // sends our items changed from rewalk_since on.
   bool rewalk = false;
@@ -231,9 +233,14 @@ class Core {
   void StartCopy(Session& s, uint64_t delta_since);
   bool DeltaIsWhole(const Session& s, uint64_t since);
   bool HoldsAllOwnItems() const;
+  bool Carries(const Session& s, const record::ChangeView& c) const;
+  std::string SparseFor(const Session& s, const std::string& batch, uint64_t from, uint64_t first,
+                        uint32_t count);
+  void FlushSkipped(Session& s);
   bool SendTo(Session& s, std::string msg);  // false: not accepted now (queued) or gone
   bool TrySend(Session& s, const std::string& msg);
   void AdvanceAcked();
+  void AdvanceAckedSharded();
   // Subscriber side (subscriber.cc).
   void ApplyChanges(Link& l, const Changes& c, size_t skip);
   void FinishSweep(Link& l, uint64_t end_millis);
@@ -270,6 +277,7 @@ class Core {
   bool gate_open_ = false, any_synced_ = false;
   uint64_t refused_hellos_ = 0;
   uint64_t overflows_ = 0;
+  bool draining_ = false;  // Drain was called: nothing is held back from the peers
 
   // --sync-replicas. The replication thread maps sequence numbers to tickets and
   // publishes the newest ticket that enough peers acknowledged, then calls ack_listener_

@@ -25,6 +25,9 @@ constexpr uint64_t kDeltaMarginHlc = uint64_t{10000} << 16;
 // between a version and its queueing: a delta of what a peer of this run lacks starts
 // this much (1 s of HLC) before the newest change it is known to hold.
 constexpr uint64_t kSameRunMarginHlc = uint64_t{1000} << 16;
+// Sharded: at most this many seqs of batches skipped for a peer before one empty SPARSE
+// message covers them (its span is a u32).
+constexpr uint64_t kMaxSkippedSeqs = uint64_t{1} << 30;
 
 // The newest ticket this thread's changes got, and the newest it waited for.
 struct ThreadTicket {
@@ -151,10 +154,13 @@ bool Core::SendTo(Session& s, std::string msg) {
 
 void Core::HandleHello(const std::string& identity, const Hello& h) {
   uint64_t now = now_;
-  if (h.cluster != opts_.cluster_name || h.node_id == opts_.node_id || h.node_id == 0) {
-    const char* why = h.cluster != opts_.cluster_name ? "cluster name differs"
-                      : h.node_id == 0                ? "peer has no node id"
-                                                      : "peer uses this node's id";
+  if (h.cluster != opts_.cluster_name || h.node_id == opts_.node_id || h.node_id == 0 ||
+      h.members_digest != opts_.members_digest) {
+    const char* why = h.cluster != opts_.cluster_name            ? "cluster name differs"
+                      : h.node_id == 0                           ? "peer has no node id"
+                      : h.node_id == opts_.node_id               ? "peer uses this node's id"
+                      : h.members_digest != opts_.members_digest ? "members file differs"
+                                                                 : "";
     SC_LOG(kWarn, "replication: refused node %u from cluster '%.40s': %s", h.node_id,
            h.cluster.c_str(), why);
     ++refused_hellos_;
@@ -189,6 +195,7 @@ void Core::HandleHello(const std::string& identity, const Hello& h) {
   }
   deferred_hellos_.erase(h.node_id);
   Session& s = sessions_[identity];
+  s.skipped_from = 0;
   s.identity = identity;
   s.node_id = h.node_id;
   s.queued.clear();
@@ -259,6 +266,7 @@ bool Core::HoldsAllOwnItems() const {
 // copy, however long, is overtaken by the writes running beside it.
 void Core::StartCopy(Session& s, uint64_t delta_since) {
   s.mode = Session::Mode::kFullCopy;
+  s.skipped_from = 0;
   s.snap_shard = 0;
   s.copy_items = 0;
   s.delta_since = delta_since;
@@ -281,6 +289,46 @@ void Core::StartCopy(Session& s, uint64_t delta_since) {
     SetCount(&msg, count);
     SendTo(s, std::move(msg));
   }
+}
+
+// Sharded: whether the session's peer holds change c (a flush reaches every node).
+bool Core::Carries(const Session& s, const record::ChangeView& c) const {
+  return !opts_.owns || c.kind == record::Kind::kFlush || opts_.owns(s.node_id, c.key);
+}
+
+// A backlog batch as the session's peer gets it when sharded: the seqs from `from`
+// (the batch's first, or an earlier one whose batches carried nothing for the peer)
+// to the batch's end, and only the changes of its keys. Empty when none is the peer's.
+std::string Core::SparseFor(const Session& s, const std::string& batch, uint64_t from,
+                            uint64_t first, uint32_t count) {
+  std::string out;
+  Changes all;
+  uint32_t kept = 0;
+  if (!DecodeChanges(batch, &all)) return out;  // our own message: it decodes
+  std::string one;
+  for (size_t i = 0; i < all.changes.size(); ++i) {
+    if (!Carries(s, all.changes[i])) continue;
+    if (out.empty()) BeginSparse(epoch_, from, static_cast<uint32_t>(first + count - from), &out);
+    one.clear();
+    record::EncodeChange(all.changes[i], &one);
+    AddSparse(static_cast<uint32_t>(first + i - from), one, &out);
+    ++kept;
+  }
+  if (kept) FinishSparse(&out, kept);
+  return out;
+}
+
+// Sharded: the seqs whose batches carried nothing for the peer, as one empty SPARSE
+// message (before a PING or SNAP_END names a later position, or while draining).
+void Core::FlushSkipped(Session& s) {
+  if (s.skipped_from == 0 || s.skipped_from >= s.next_seq) {
+    s.skipped_from = 0;
+    return;
+  }
+  std::string msg;
+  BeginSparse(epoch_, s.skipped_from, static_cast<uint32_t>(s.next_seq - s.skipped_from), &msg);
+  s.skipped_from = 0;
+  SendTo(s, std::move(msg));
 }
 
 // Sends the backlog from s.next_seq while ZeroMQ takes it. False when the session
@@ -320,6 +368,25 @@ bool Core::PumpStream(Session& s) {
       StartCopy(s, delta ? s.sent_hlc - kSameRunMarginHlc : 0);
       return false;
     }
+    if (opts_.owns) {
+      // Batches with nothing for the peer are not sent one by one (each message costs
+      // both threads a wakeup): the next one that has something covers them too.
+      uint64_t from = s.skipped_from ? s.skipped_from : first;
+      if (first + count - from > kMaxSkippedSeqs) {
+        FlushSkipped(s);
+        from = first;
+      }
+      std::string sparse = SparseFor(s, *msg, from, first, count);
+      s.next_seq = first + count;
+      s.sent_hlc = hlc;
+      if (sparse.empty()) {
+        s.skipped_from = from;
+        continue;
+      }
+      s.skipped_from = 0;
+      if (!SendTo(s, std::move(sparse))) return false;
+      continue;
+    }
     bool sent = SendTo(s, *msg);  // or queued, which counts as sent
     s.next_seq = first + count;
     s.sent_hlc = hlc;
@@ -346,6 +413,7 @@ bool Core::PumpSession(Session& s) {
         if (s.delta_since && (c.version.node != opts_.node_id || c.version.hlc < s.delta_since)) {
           return;
         }
+        if (!Carries(s, c)) return;
         record::EncodeChange(c, &msg);
         ++count;
         if (msg.size() >= kSnapBytes) {
@@ -372,6 +440,7 @@ bool Core::PumpSession(Session& s) {
       return true;
     }
     if (!PumpStream(s)) return true;
+    FlushSkipped(s);
     // Its millis: our clock's reading now, below every version we issue later (a
     // sweeping subscriber judges only our items older than it).
     SendTo(s, EncodePosition(MsgType::kSnapEnd,
@@ -383,7 +452,9 @@ bool Core::PumpSession(Session& s) {
     s.last_ping_ms = 0;  // the peer is caught up: say so now, not in kPingMs
   }
   PumpStream(s);
-  if (Elapsed(now, s.last_ping_ms) >= kPingMs || s.last_ping_ms == 0) {
+  bool ping = Elapsed(now, s.last_ping_ms) >= kPingMs || s.last_ping_ms == 0;
+  if (ping || draining_) FlushSkipped(s);
+  if (ping) {
     s.last_ping_ms = now;
     SendTo(s, EncodePosition(MsgType::kPing, {epoch_, backlog_.next_seq(), WallMillis()}));
   }
@@ -436,6 +507,7 @@ void Core::HandleAck(const std::string& identity, const Position& pos) {
 // --sync-replicas: the K-th highest acknowledged sequence among streaming peers
 // covers every change below it; their tickets are released to waiting workers.
 void Core::AdvanceAcked() {
+  if (opts_.owns) return AdvanceAckedSharded();
   std::vector<uint64_t> acked;
   for (const auto& [id, s] : sessions_) {
     if (!s.gone && s.mode == Session::Mode::kStream) acked.push_back(s.acked_seq);
@@ -455,6 +527,46 @@ void Core::AdvanceAcked() {
       r.count -= n;
       break;
     }
+    ticket_runs_.pop_front();
+  }
+  if (released > acked_ticket_.load(std::memory_order_relaxed)) {
+    acked_ticket_.store(released, std::memory_order_seq_cst);  // see IsAcked
+    if (ack_listener_) ack_listener_(released);
+  }
+}
+
+// Sharded: a change is acknowledged once sync_replicas of its co-owners applied it, or
+// all of them that follow our stream if fewer do (a co-owner that is down holds no
+// write for long: waiting for it would only slow every write to its keys to the
+// timeout). Changes are released in order, walking the backlog's batches.
+void Core::AdvanceAckedSharded() {
+  uint64_t released = 0;
+  Changes batch;
+  while (!ticket_runs_.empty()) {
+    TicketRun& r = ticket_runs_.front();
+    uint64_t first, hlc;
+    uint32_t count;
+    const std::string* msg = backlog_.Find(r.first_seq, &first, &count, &hlc);
+    if (!msg || !DecodeChanges(*msg, &batch) || batch.changes.size() != count) {
+      released = r.first_ticket + r.count - 1;  // fell out of the backlog: not waited for
+      ticket_runs_.pop_front();
+      continue;
+    }
+    while (r.count > 0 && r.first_seq < first + count) {
+      const record::ChangeView& c = batch.changes[r.first_seq - first];
+      size_t owners = 0, applied = 0;
+      for (const auto& [id, s] : sessions_) {
+        if (s.gone || s.mode != Session::Mode::kStream || !Carries(s, c)) continue;
+        ++owners;
+        if (s.acked_seq > r.first_seq) ++applied;
+      }
+      if (applied < std::min<size_t>(owners, opts_.sync_replicas)) break;
+      released = r.first_ticket;
+      ++r.first_seq;
+      ++r.first_ticket;
+      --r.count;
+    }
+    if (r.count > 0) break;
     ticket_runs_.pop_front();
   }
   if (released > acked_ticket_.load(std::memory_order_relaxed)) {

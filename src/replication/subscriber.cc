@@ -34,7 +34,8 @@ void Core::SendHello(Link& l) {
           l.next_seq,
           opts_.cluster_name,
           l.phase == Link::Phase::kFullCopy ? 0 : l.stream_hlc,
-          epoch_};
+          epoch_,
+          opts_.members_digest};
   transport_->ToPublisher(l.index, EncodeHello(h));  // dropped while not connected
 }
 
@@ -193,19 +194,22 @@ void Core::OnPublisherMessage(size_t link, std::string_view msg, uint64_t now) {
         }
         break;
       case MsgType::kBatch:
+      case MsgType::kSparse:
         if ((ok = DecodeChanges(msg, &changes)) &&
             (l.phase == Link::Phase::kCatchUp || l.phase == Link::Phase::kStreaming ||
              l.phase == Link::Phase::kFullCopy)) {
           // During a copy, changes are applied as they come (by version, like the copy's)
           // but no position is saved or acknowledged: it claims nothing until SNAP_END.
           bool copying = l.phase == Link::Phase::kFullCopy;
-          uint64_t end = changes.first_seq + changes.changes.size();
+          uint64_t end = changes.first_seq + changes.span;
           if (changes.epoch != l.epoch) {
             // From a session before the peer restarted: ignore, its ping will tell.
           } else if (changes.first_seq > l.next_seq) {
             ResetLink(l, "gap in the change stream; asking to catch up");
           } else if (end > l.next_seq) {
-            ApplyChanges(l, changes, static_cast<size_t>(l.next_seq - changes.first_seq));
+            size_t skip = 0;  // the changes below next_seq were applied before
+            while (skip < changes.changes.size() && changes.SeqOf(skip) < l.next_seq) ++skip;
+            ApplyChanges(l, changes, skip);
             for (const record::ChangeView& c : changes.changes) {
               l.stream_hlc = std::max(l.stream_hlc, c.version.hlc);
             }

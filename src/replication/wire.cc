@@ -66,6 +66,7 @@ std::string EncodeHello(const Hello& h) {
   Put64(&o, h.next_seq);
   Put64(&o, h.stream_hlc);
   Put64(&o, h.sender_epoch);
+  Put64(&o, h.members_digest);
   std::string_view name = std::string_view(h.cluster).substr(0, kMaxClusterName);
   Put8(&o, static_cast<uint8_t>(name.size()));
   o.append(name);
@@ -78,7 +79,8 @@ bool DecodeHello(std::string_view msg, Hello* h) {
   std::string_view name;
   if (!Expect(r, MsgType::kHello) || !r.U8(&version) || version != kProtocolVersion ||
       !r.U16(&h->node_id) || !r.U64(&h->epoch) || !r.U64(&h->next_seq) || !r.U64(&h->stream_hlc) ||
-      !r.U64(&h->sender_epoch) || !r.U8(&len) || !r.Bytes(len, &name) || !r.done()) {
+      !r.U64(&h->sender_epoch) || !r.U64(&h->members_digest) || !r.U8(&len) ||
+      !r.Bytes(len, &name) || !r.done()) {
     return false;
   }
   h->cluster.assign(name);
@@ -171,8 +173,25 @@ void SetCount(std::string* msg, uint32_t count) {
   for (int i = 0; i < 4; ++i) (*msg)[at + i] = static_cast<char>(count >> (8 * i));
 }
 
+void BeginSparse(uint64_t epoch, uint64_t first_seq, uint32_t span, std::string* out) {
+  Put8(out, static_cast<uint8_t>(MsgType::kSparse));
+  Put64(out, epoch);
+  Put64(out, first_seq);
+  Put32(out, span);
+  Put32(out, 0);
+}
+
+void AddSparse(uint32_t offset, std::string_view encoded_change, std::string* out) {
+  Put32(out, offset);
+  out->append(encoded_change);
+}
+
+void FinishSparse(std::string* msg, uint32_t count) {
+  for (int i = 0; i < 4; ++i) (*msg)[21 + i] = static_cast<char>(count >> (8 * i));
+}
+
 bool PeekType(std::string_view msg, MsgType* type) {
-  if (msg.empty() || msg[0] < 1 || msg[0] > static_cast<char>(MsgType::kRefuse)) return false;
+  if (msg.empty() || msg[0] < 1 || msg[0] > static_cast<char>(MsgType::kSparse)) return false;
   *type = static_cast<MsgType>(msg[0]);
   return true;
 }
@@ -181,18 +200,36 @@ bool DecodeChanges(std::string_view msg, Changes* out) {
   Reader r(msg);
   uint8_t t;
   uint32_t count;
+  uint32_t span = 0;
   out->changes.clear();
-  out->epoch = out->first_seq = 0;
+  out->offsets.clear();
+  out->epoch = out->first_seq = out->span = 0;
   if (!r.U8(&t)) return false;
-  if (t == static_cast<uint8_t>(MsgType::kBatch)) {
+  bool sparse = t == static_cast<uint8_t>(MsgType::kSparse);
+  if (t == static_cast<uint8_t>(MsgType::kBatch) || sparse) {
     if (!r.U64(&out->epoch) || !r.U64(&out->first_seq)) return false;
+    if (sparse && !r.U32(&span)) return false;
   } else if (t != static_cast<uint8_t>(MsgType::kSnap)) {
     return false;
   }
   if (!r.U32(&count) || count > kMaxChangesPerMessage) return false;
+  if (!sparse) span = count;
+  if (sparse && count > span) return false;
+  if (out->first_seq > UINT64_MAX - span) return false;
+  out->span = span;
   std::string_view rest = r.rest();
   out->changes.reserve(count);
+  if (sparse) out->offsets.reserve(count);
   for (uint32_t i = 0; i < count; ++i) {
+    if (sparse) {
+      // Offsets rise strictly and stay inside the span: a change is never applied twice
+      // or outside the seqs the message claims.
+      uint32_t off = 0;
+      if (!Reader(rest).U32(&off)) return false;
+      rest.remove_prefix(4);
+      if (off >= span || (!out->offsets.empty() && off <= out->offsets.back())) return false;
+      out->offsets.push_back(off);
+    }
     record::ChangeView c;
     record::DecodeResult d = record::DecodeChange(rest, &c);
     if (!d.ok()) return false;  // NeedMore inside a whole message is corruption too

@@ -18,7 +18,8 @@ namespace syncached::replication {
 // seq), which a version-2 subscriber would drop. 4: WELCOME's sweep bit (a version-3
 // subscriber would take the mode byte as malformed). 5: HELLO names the sender's own run
 // (sender_epoch), so a peer recognises a restarted node from its first message.
-inline constexpr uint8_t kProtocolVersion = 5;
+// 6: HELLO carries the members file's digest; SPARSE batches (sharded streams).
+inline constexpr uint8_t kProtocolVersion = 6;
 
 enum class MsgType : uint8_t {
   kHello = 1,    // subscriber -> publisher: who I am, where I am
@@ -29,6 +30,7 @@ enum class MsgType : uint8_t {
   kAck = 6,      // subscriber has applied everything below next_seq
   kPing = 7,     // publisher heartbeat: epoch, next seq to assign, clock
   kRefuse = 8,   // publisher refuses the subscriber (cluster name, node id)
+  kSparse = 9,   // sequenced changes with gaps: a span of seqs, only the peer's keys
 };
 
 enum class WelcomeMode : uint8_t { kStream = 1, kFullCopy = 2 };
@@ -46,6 +48,9 @@ struct Hello {
   // of the sender knows at once that it restarted and says HELLO to the new run (its
   // first writes would otherwise wait for a silence timeout, and die with it).
   uint64_t sender_epoch = 0;
+  // Digest of the members file (--members), 0 without one: nodes that place keys
+  // differently must not exchange streams.
+  uint64_t members_digest = 0;
 };
 struct Welcome {
   WelcomeMode mode = WelcomeMode::kStream;
@@ -75,6 +80,12 @@ std::string EncodeRefuse(std::string_view reason);
 void BeginBatch(uint64_t epoch, uint64_t first_seq, uint32_t count, std::string* out);
 void BeginSnap(uint32_t count, std::string* out);
 void SetCount(std::string* msg, uint32_t count);  // patch a Batch/Snap count
+// A SPARSE message: `span` sequence numbers from first_seq, of which only the changes
+// appended with AddSparse travel (each with its offset in the span). FinishSparse
+// patches the count.
+void BeginSparse(uint64_t epoch, uint64_t first_seq, uint32_t span, std::string* out);
+void AddSparse(uint32_t offset, std::string_view encoded_change, std::string* out);
+void FinishSparse(std::string* msg, uint32_t count);
 
 // Decoders return false on malformed input.
 bool PeekType(std::string_view msg, MsgType* type);
@@ -83,11 +94,16 @@ bool DecodeWelcome(std::string_view msg, Welcome* w);
 bool DecodePosition(std::string_view msg, Position* p);
 bool DecodeRefuse(std::string_view msg, std::string* reason);
 
-// kBatch / kSnap: header fields and the records, all validated before any is returned.
+// kBatch / kSparse / kSnap: header fields and the records, all validated before any is
+// returned.
 struct Changes {
   uint64_t epoch = 0;
   uint64_t first_seq = 0;
+  uint64_t span = 0;                        // seqs covered (kBatch: changes.size())
   std::vector<record::ChangeView> changes;  // point into the message
+  std::vector<uint32_t> offsets;            // kSparse: each change's seq - first_seq
+  // The sequence number of change i.
+  uint64_t SeqOf(size_t i) const { return first_seq + (offsets.empty() ? i : offsets[i]); }
 };
 bool DecodeChanges(std::string_view msg, Changes* out);
 

@@ -530,7 +530,7 @@ void Apply(int opt, const char* arg, Config* c) {
       break;
     case kOptRing: {
       std::optional<placement::RingKind> kind = placement::ParseRingKind(arg);
-      if (!kind) Fail("--ring: expected ketama, ketama-weighted or memcache");
+      if (!kind) Fail("--ring: expected ketama, ketama-weighted, memcache or memcache-session");
       c->ring.kind = *kind;
       break;
     }
@@ -757,8 +757,9 @@ syncached's own options:
   --replication-factor=<r>  with --members: each key lives on r nodes, the first r of
                             the clients' own failover order (default: every node)
   --ring=<kind>             how clients place keys: ketama (php-memcached, libmemcached;
-                            default), ketama-weighted (libketama compatible) or memcache
-                            (pecl/memcache consistent hashing, crc32)
+                            default), ketama-weighted (libketama compatible), memcache
+                            (pecl/memcache consistent hashing, crc32) or memcache-session
+                            (pecl/memcache's session handler on that ring)
   --ring-key-prefix=<s>     a prefix the client adds but does not hash, stripped before
                             placing a key (php-memcached sessions: memc.sess.key.)
   --node-id=<n>             this node's id, 1..65535, unique and stable in the cluster

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/settings.h"
+#include "engine/engine.h"
 #include "persistence/persistence.h"
 #include "placement/placement.h"
 

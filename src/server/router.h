@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "engine/router.h"
+#include "engine/engine.h"
 #include "forward/forward.h"
 #include "placement/placement.h"
 

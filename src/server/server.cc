@@ -9,7 +9,6 @@
 
 #include "common/log.h"
 #include "common/wipe.h"
-#include "engine/sasl.h"
 #include "server/membership.h"
 #include "server/memory_file.h"
 #include "server/peer_security.h"
@@ -173,6 +172,19 @@ Status Server::Start() {
   ro.join_timeout_ms = config_.join_timeout_ms;
   ro.sync_replicas = config_.sync_replicas;
   ro.sync_timeout_ms = config_.sync_timeout_ms;
+  if (config_.members) {
+    ro.members_digest = config_.members->Digest();
+    if (Sharded(config_)) {
+      ring_ = std::make_shared<const placement::Ring>(*config_.members, config_.ring);
+      ro.owns = [ring = ring_, r = config_.replication_factor](uint16_t node,
+                                                               std::string_view key) {
+        for (placement::NodeId owner : ring->Owners(key, r)) {
+          if (owner == node) return true;
+        }
+        return false;
+      };
+    }
+  }
   if (config_.sync_replicas > 0 && config_.peers.empty()) {
     return Status::Invalid("--sync-replicas: needs --peers");
   }

@@ -72,6 +72,7 @@ class Server final : public net::Handler, public engine::Host {
   std::unique_ptr<KeyRouter> router_;  // sharded only: keys this node does not own
   std::unique_ptr<net::Server> net_;
   std::unique_ptr<UdpServer> udp_;
+  std::shared_ptr<const placement::Ring> ring_;  // sharded (membership.h): key placement
   std::unique_ptr<replication::Replicator> replicator_;
   std::unique_ptr<persistence::Persistence> persistence_;
   std::unique_ptr<record::Sink> fan_out_;       // both of the above, when both are on

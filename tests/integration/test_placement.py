@@ -157,6 +157,28 @@ def test_php_memcached_session_handler_hashes_without_its_prefix(servers):
     os.unlink(members)
 
 
+def test_pecl_memcache_session_handler_places_sessions_and_locks(servers):
+    """pecl memcache's session handler writes each session (and, while it is
+    open, its lock sid.lock) to the servers of sid-0, sid-1, ...: exactly the
+    owners of `memcache-session`, R = memcache.session_redundancy."""
+    sids = ["ms%05d%s" % (i, "abcdefghij"[i % 10]) for i in range(300)]
+    save_path = ",".join("tcp://127.0.0.1:%d" % s.port for s in servers)
+    ini = ["session.save_handler=memcache", "session.save_path=" + save_path,
+           "session.use_cookies=0", "session.use_only_cookies=0", "session.cache_limiter=",
+           "session.use_strict_mode=0", "memcache.hash_strategy=consistent",
+           "memcache.session_redundancy=2", "memcache.lock_timeout=30"]
+    flush(servers)
+    run([PHP, PHP_SCRIPT, "sessions", "-"], sids, ini=ini)
+    members = members_file(servers, [1, 2, 3, 4])
+    ours = tool_owners(members, "memcache-session", sids, r=2)
+    found = holders(servers, sids)
+    bad = [(k, sorted(ours[k]), sorted(found[k])) for k in sids if sorted(ours[k]) != sorted(found[k])]
+    assert not bad, bad[:5]
+    locks = tool_owners(members, "memcache-session", [s + ".lock" for s in sids], r=2)
+    assert all(locks[s + ".lock"] == ours[s] for s in sids)
+    os.unlink(members)
+
+
 def test_pecl_memcache_consistent_crc32(servers):
     ini = ["memcache.hash_strategy=consistent", "memcache.hash_function=crc32",
            "memcache.allow_failover=1"]

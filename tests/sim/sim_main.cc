@@ -3,7 +3,7 @@
 // that replays it. docs/RELIABILITY.md has the fault menu and the latest long runs.
 //
 //   replication_sim [--seeds N] [--first S] [--nodes N] [--data] [--sync]
-//                   [--fault-ms MS] [--heal-ms MS] [--verbose]
+//                   [--replication-factor R] [--fault-ms MS] [--heal-ms MS] [--verbose]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
       if (a == "--seed") seeds = 1;
     } else if (a == "--nodes") {
       cfg.nodes = static_cast<int>(next());
+    } else if (a == "--replication-factor") {
+      cfg.replication_factor = static_cast<int>(next());
     } else if (a == "--data") {
       cfg.data_dirs = true;
     } else if (a == "--sync") {
@@ -51,7 +53,9 @@ int main(int argc, char** argv) {
   syncached::log::SetLevel(cfg.verbose ? syncached::log::Level::kInfo
                                        : syncached::log::Level::kError);
   std::string mode =
-      std::string(cfg.data_dirs ? " --data" : "") + (cfg.sync_replicas ? " --sync" : "");
+      std::string(cfg.data_dirs ? " --data" : "") + (cfg.sync_replicas ? " --sync" : "") +
+      (cfg.replication_factor ? " --replication-factor " + std::to_string(cfg.replication_factor)
+                              : "");
   auto started = std::chrono::steady_clock::now();
   uint64_t failed = 0, messages = 0, acked = 0, excused = 0, lag_checks = 0;
   std::map<std::string, uint64_t> faults;

@@ -70,6 +70,10 @@ void World::Start(int n, bool with_data) {
   ro.backlog_bytes = cfg_.backlog_bytes;
   ro.join_timeout_ms = 1000;
   ro.sync_replicas = cfg_.sync_replicas;
+  if (cfg_.replication_factor > 0) {
+    ro.owns = [this](uint16_t id, std::string_view key) { return Owns(id - 1, key); };
+    ro.members_digest = 0x5eed;
+  }
   bool data = with_data && node.has_disk;
   if (data) {
     for (const record::Change& c : node.disk) {
@@ -105,6 +109,26 @@ void World::Start(int n, bool with_data) {
   Log("node %d starts (%s)", node.id, data ? "with its data" : "empty");
 }
 
+// Sharded --sync-replicas waits only for co-owners that follow the node's stream: one
+// that does not (down, or still connecting) confirms nothing.
+bool World::CoOwnerFollows(const Node& n, const std::string& key) const {
+  if (cfg_.replication_factor <= 0) return true;
+  for (const auto& [id, s] : n.core->sessions()) {
+    if (!s.gone && s.mode == replication::Session::Mode::kStream && Owns(s.node_id - 1, key)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool World::Owns(int n, std::string_view key) const {
+  if (cfg_.replication_factor <= 0) return true;
+  uint64_t h = 14695981039346656037ull;  // FNV-1a: the same on every platform
+  for (char ch : key) h = (h ^ static_cast<uint8_t>(ch)) * 1099511628211ull;
+  int first = static_cast<int>(h % static_cast<uint64_t>(cfg_.nodes));
+  return (n - first + cfg_.nodes) % cfg_.nodes < cfg_.replication_factor;
+}
+
 void World::Crash(int n) {
   Node& node = nodes_[n];
   if (!node.alive) return;
@@ -132,7 +156,7 @@ void World::Crash(int n) {
       if (here && !elsewhere) node.unshipped.push_back(i);
       // --sync-replicas: a peer applied it before the client heard of it, so only
       // another node's loss since can leave it on its origin alone.
-      if (here && !elsewhere && cfg_.sync_replicas > 0 && op.node == n &&
+      if (here && !elsewhere && cfg_.sync_replicas > 0 && op.node == n && op.confirmed &&
           last_other_crash_[n] < op.acked_at) {
         problems_.push_back("write of " + op.key + " at " + op.version.ToString() +
                             " acknowledged by a peer is held by none at its node's crash");
@@ -259,6 +283,11 @@ void World::ClientOp() {
     if (n.alive && !n.paused && n.core->gate_open()) serving.push_back(n.index);
   }
   if (serving.empty()) return;
+  std::string key = "k" + std::to_string(Rand(cfg_.keys));
+  // Sharded: requests reach a key's owners (clients place them so, and a non-owner
+  // forwards them to one).
+  std::erase_if(serving, [&](int n) { return !Owns(n, key); });
+  if (serving.empty()) return;
   Node& node = nodes_[serving[Rand(serving.size())]];
   if (Chance(0.001)) {  // about two per run: flush_all, carried like any change
     node.store->FlushAll(0);
@@ -269,7 +298,7 @@ void World::ClientOp() {
   }
   Op op;
   op.node = node.index;
-  op.key = "k" + std::to_string(Rand(cfg_.keys));
+  op.key = key;
   op.del = Chance(0.25);
   op.at_ms = now_;
   op.quiet = blocked_.empty() && now_ >= calm_at_ + kGraceMs;
@@ -409,6 +438,7 @@ void World::CheckGate(Node& n) {
   for (const Node& o : nodes_) {
     if (&o == &n) continue;
     for (const record::Change& c : Contents(o)) {
+      if (!Owns(n.index, c.key)) continue;
       uint64_t ms = record::HlcMillis(c.version.hlc);
       if (ms + 5000 + static_cast<uint64_t>(skew) * 2 > n.clock->NowMillis()) continue;
       if (Gone(c.key, c.version)) continue;
@@ -482,6 +512,7 @@ void World::Tick() {
       if (n.alive && n.core->IsAcked(op.ticket)) {
         op.acked = true;
         op.acked_at = now_;
+        op.confirmed = CoOwnerFollows(n, op.key);
         ++ops_acked;
       }
     }
@@ -532,6 +563,7 @@ void World::CheckLag() {
     if (newest_op_[op.key] != op.version) continue;  // a newer op (by version) decides it
     ++lag_checks;
     for (const Node& n : nodes_) {
+      if (!Owns(n.index, op.key)) continue;
       record::Version held{};
       n.store->Access(op.key, [&](storage::Accessor& a) {
         storage::ItemRef it = a.Find(false);
@@ -570,24 +602,38 @@ std::vector<std::string> World::CheckConverged() {
     }
     states.push_back(std::move(m));
   }
-  // Every node holds the same live items.
-  for (size_t i = 1; i < states.size() && out.size() < 5; ++i) {
-    std::set<std::string> keys;
-    for (const auto& [k, s] : states[0]) keys.insert(k);
-    for (const auto& [k, s] : states[i]) keys.insert(k);
-    for (const std::string& k : keys) {
-      auto a = states[0].find(k), b = states[i].find(k);
-      bool la = a != states[0].end() && a->second.live, lb = b != states[i].end() && b->second.live;
+  // Every owner of a key holds the same live item (sharded: a non-owner holds nothing).
+  std::set<std::string> keys;
+  for (const auto& m : states) {
+    for (const auto& [k, st] : m) keys.insert(k);
+  }
+  for (const std::string& k : keys) {
+    if (out.size() >= 5) break;
+    int ref = -1;
+    for (int i = 0; i < static_cast<int>(states.size()) && out.size() < 5; ++i) {
+      auto b = states[i].find(k);
+      if (!Owns(i, k)) {
+        if (b != states[i].end()) {
+          out.push_back("key " + k + " on node " + std::to_string(i + 1) + ", not an owner");
+        }
+        continue;
+      }
+      if (ref < 0) {
+        ref = i;
+        continue;
+      }
+      auto a = states[ref].find(k);
+      bool la = a != states[ref].end() && a->second.live,
+           lb = b != states[i].end() && b->second.live;
       if (la != lb && expiring(la ? a->second : b->second)) {
         continue;  // expired (or reaped) by one node's clock, not yet by the other's
       }
       if (la != lb ||
           (la && (a->second.version != b->second.version || a->second.value != b->second.value ||
                   a->second.flags != b->second.flags || a->second.exptime != b->second.exptime))) {
-        out.push_back("not converged: key " + k + " on node 1 " +
+        out.push_back("not converged: key " + k + " on node " + std::to_string(ref + 1) + " " +
                       (la ? a->second.version.ToString() : "absent") + ", on node " +
                       std::to_string(i + 1) + " " + (lb ? b->second.version.ToString() : "absent"));
-        if (out.size() >= 5) break;
       }
     }
   }

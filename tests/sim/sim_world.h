@@ -30,6 +30,7 @@ struct Config {
   int nodes = 3;
   bool data_dirs = false;      // crashed nodes come back with their data
   uint32_t sync_replicas = 0;  // --sync-replicas
+  int replication_factor = 0;  // sharded: each key on this many nodes (0: every node)
   uint64_t fault_ms = 8000;    // faults and writes for this long
   uint64_t heal_ms = 12000;    // then everything heals; writes stop; convergence after
   int keys = 24;               // key space (small: conflicts)
@@ -44,8 +45,9 @@ struct Op {
   bool del;
   record::Version version;
   uint64_t at_ms;
-  uint64_t ticket = 0;  // --sync-replicas: acknowledged once IsAcked(ticket)
-  bool acked = false;   // answered to the client
+  uint64_t ticket = 0;    // --sync-replicas: acknowledged once IsAcked(ticket)
+  bool acked = false;     // answered to the client
+  bool confirmed = true;  // sharded --sync-replicas: a co-owner followed when it was
   uint64_t acked_at = 0;
   bool quiet = false;    // made in a quiet cluster (see World::CheckLag)
   bool excused = false;  // async, and its node lost its memory before shipping it
@@ -139,6 +141,10 @@ class World {
   std::vector<record::Change> Contents(const Node& n) const;
   void CheckGate(Node& n);
   bool MayHaveExpired(uint32_t exptime) const;
+  // Sharded: whether node index n owns key (the R nodes from the key's hash on; the
+  // real rings are tested against the clients in test_placement.py).
+  bool Owns(int n, std::string_view key) const;
+  bool CoOwnerFollows(const Node& n, const std::string& key) const;
   bool ExpiredSince(const std::string& key, record::Version v) const;
   bool Gone(const std::string& key, record::Version v) const;
   void CheckLag();

@@ -37,8 +37,9 @@ int Owners(int argc, char** argv) {
       "line) when none are given.",
       "syncached-tool owners"};
   app.add_option("--members", members_path, "the members file")->required();
-  app.add_option("--ring", ring_name, "ketama (default), ketama-weighted or memcache")
-      ->check(CLI::IsMember({"ketama", "ketama-weighted", "memcache"}));
+  app.add_option("--ring", ring_name,
+                 "ketama (default), ketama-weighted, memcache or memcache-session")
+      ->check(CLI::IsMember({"ketama", "ketama-weighted", "memcache", "memcache-session"}));
   app.add_option("-R", r, "owners per key (default 1)")->check(CLI::Range(1, 65535));
   app.add_option("--prefix", prefix, "a key prefix the client does not hash (stripped)");
   app.add_option("--dead", dead, "node ids to skip as the client's failover would")->delimiter(',');

@@ -15,6 +15,10 @@ TEST(Wire, HelloRoundTrip) {
   EXPECT_EQ(d.cluster, "prod-eu");
   EXPECT_EQ(d.stream_hlc, 0x123456789abcull);
   EXPECT_EQ(d.sender_epoch, 0xfeedull);
+  EXPECT_EQ(d.members_digest, 0u);
+  h.members_digest = 0xabcdef0123ull;
+  ASSERT_TRUE(DecodeHello(EncodeHello(h), &d));
+  EXPECT_EQ(d.members_digest, 0xabcdef0123ull);
 }
 
 TEST(Wire, WelcomeAndPositions) {
@@ -58,6 +62,55 @@ TEST(Wire, BatchRoundTrip) {
   ASSERT_EQ(out.changes.size(), 2u);
   EXPECT_EQ(out.changes[0], in[0]);
   EXPECT_EQ(out.changes[1], in[1]);
+}
+
+std::string SparseOf(uint32_t span, std::vector<std::pair<uint32_t, record::ChangeView>> kept) {
+  std::string msg, one;
+  BeginSparse(11, 100, span, &msg);
+  for (const auto& [off, c] : kept) {
+    one.clear();
+    record::EncodeChange(c, &one);
+    AddSparse(off, one, &msg);
+  }
+  FinishSparse(&msg, static_cast<uint32_t>(kept.size()));
+  return msg;
+}
+
+TEST(Wire, SparseRoundTripNamesEachChangesSeq) {
+  record::ChangeView a{record::Kind::kPut, {1000, 1}, "k1", "v1", 5, 0};
+  record::ChangeView b{record::Kind::kDelete, {1001, 2}, "k2", "", 0, 0};
+  const std::string msg = SparseOf(10, {{2, a}, {7, b}});
+  Changes out;
+  ASSERT_TRUE(DecodeChanges(msg, &out));
+  EXPECT_EQ(out.epoch, 11u);
+  EXPECT_EQ(out.span, 10u);
+  ASSERT_EQ(out.changes.size(), 2u);
+  EXPECT_EQ(out.changes[0], a);
+  EXPECT_EQ(out.changes[1], b);
+  EXPECT_EQ(out.SeqOf(0), 102u);
+  EXPECT_EQ(out.SeqOf(1), 107u);
+  // A span with nothing for this peer still moves its position.
+  const std::string empty = SparseOf(4, {});
+  ASSERT_TRUE(DecodeChanges(empty, &out));
+  EXPECT_EQ(out.span, 4u);
+  EXPECT_TRUE(out.changes.empty());
+  // A batch's span is its count.
+  ASSERT_TRUE(DecodeChanges(BatchOf({a, b}), &out));
+  EXPECT_EQ(out.span, 2u);
+  EXPECT_EQ(out.SeqOf(1), 101u);
+}
+
+TEST(Wire, SparseOffsetsMustRiseInsideTheSpan) {
+  record::ChangeView a{record::Kind::kPut, {1000, 1}, "k1", "v1", 5, 0};
+  Changes out;
+  EXPECT_FALSE(DecodeChanges(SparseOf(3, {{3, a}}), &out));          // outside the span
+  EXPECT_FALSE(DecodeChanges(SparseOf(9, {{4, a}, {4, a}}), &out));  // the same seq twice
+  EXPECT_FALSE(DecodeChanges(SparseOf(9, {{5, a}, {4, a}}), &out));  // backwards
+  EXPECT_FALSE(DecodeChanges(SparseOf(1, {{0, a}, {1, a}}), &out));  // more than the span
+  std::string msg = SparseOf(9, {{4, a}});
+  for (size_t cut = 0; cut < msg.size(); ++cut) {
+    EXPECT_FALSE(DecodeChanges(std::string_view(msg).substr(0, cut), &out)) << cut;
+  }
 }
 
 // Peers are untrusted: every truncation and every lie about the count is refused.
