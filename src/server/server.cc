@@ -79,8 +79,14 @@ Server::Server(const Config& config) : config_(config) {
   engine_->SetDebugClock(&clock_);
   if (Sharded(config)) {
     // Unsharded nodes get no router: their requests take exactly today's path.
+    forward::Options fo;
+    // --sync-replicas: an owner holds a forwarded write's reply until its co-owners
+    // acknowledge it (up to --sync-timeout); waiting less would fail such writes.
+    if (config.sync_replicas > 0) {
+      fo.timeout_ms = std::max<int>(fo.timeout_ms, static_cast<int>(config.sync_timeout_ms) + 250);
+    }
     router_ = std::make_unique<KeyRouter>(*config.members, config.node_id,
-                                          config.replication_factor, config.ring);
+                                          config.replication_factor, config.ring, fo);
     engine_->SetRouter(router_.get());
   }
 }
@@ -239,9 +245,8 @@ Status Server::Start() {
     }
   }
   if (replica_wait_) replica_wait_->Attach(net_.get());
-  if (router_ && !replica_wait_) {
-    // Requests for other nodes leave the workers (DeferForward). With --sync-replicas the
-    // workers forward themselves: its holds and ours would release each other's.
+  if (router_) {
+    // Requests for other nodes leave the workers (DeferForward).
     int threads = std::max(4, 2 * static_cast<int>(config_.engine.num_threads));
     forward_pool_ = std::make_unique<ForwardPool>(threads, 1024 * static_cast<size_t>(threads));
   }
@@ -377,11 +382,16 @@ size_t Server::DeferForward(net::Connection& c, ConnState* st, std::string_view 
     std::string reply;
     run(req, &reply);
     if (persistence_) persistence_->Commit();
-    net_->Post(worker, [link, reply = std::move(reply)] {
-      if (!link->conn) return;  // closed meanwhile
-      static_cast<ConnState*>(link->conn->user)->forward_pending = false;
-      link->conn->out().append(reply);
-      link->conn->Release();
+    net_->Post(worker, [this, link, reply = std::move(reply)] {
+      net::Connection* conn = link->conn;
+      if (!conn) return;  // closed meanwhile
+      static_cast<ConnState*>(conn->user)->forward_pending = false;
+      conn->out().append(reply);
+      conn->Release();
+      // --sync-replicas: this worker's changes before the forwarded request (OnData left
+      // them to us) may still wait for acks; if so the connection is held again, now
+      // by ReplicaWait, before the release above takes effect.
+      if (replica_wait_) replica_wait_->AfterRequests(*conn);
     });
   };
   if (!forward_pool_->Submit(std::move(task))) {
@@ -450,15 +460,19 @@ void Server::OnDrain(net::Connection& c) {
 size_t Server::OnData(net::Connection& c, std::string_view input) {
   auto* s = &static_cast<ConnState*>(c.user)->session;
   size_t n = engine_->Process(*s, input, &c.out(), output_high_water_);
+  bool forwarding = false;  // held until a pool thread's reply comes back
   if (s->deferred) [[unlikely]] {
-    n += DeferForward(c, static_cast<ConnState*>(c.user), input.substr(n, s->deferred));
+    auto* st = static_cast<ConnState*>(c.user);
+    n += DeferForward(c, st, input.substr(n, s->deferred));
+    forwarding = st->forward_pending;
   }
   // Changes hit the journal file before their replies leave: kill -9 loses no write a
   // client saw acknowledged.
   if (persistence_) persistence_->Commit();
   // --sync-replicas: the replies wait (held, the worker carries on with other connections)
-  // until enough peers applied the changes.
-  if (replica_wait_) replica_wait_->AfterRequests(c);
+  // until enough peers applied the changes. While a forward holds the connection, its
+  // reply's arrival checks instead (a second holder could release the first's hold).
+  if (replica_wait_ && !forwarding) replica_wait_->AfterRequests(c);
   if (s->close) c.CloseAfterWrite();
   // memcached's watchers leave the workers' idle checks: they only receive.
   if (s->watcher) [[unlikely]]

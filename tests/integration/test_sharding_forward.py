@@ -35,7 +35,7 @@ GET, SET, ADD, INCR, NOOP, GETKQ, SETQ = 0x00, 0x01, 0x02, 0x05, 0x0A, 0x0D, 0x1
 TMPFAIL = 0x86
 
 
-def start_sharded(make_cluster, n=4, r=R):  # noqa: F811
+def start_sharded(make_cluster, n=4, r=R, extra=()):  # noqa: F811
     nodes = make_cluster(n, start=False)
     path = os.path.join(nodes[0].workdir, "members")
     with open(path, "w") as f:
@@ -43,7 +43,7 @@ def start_sharded(make_cluster, n=4, r=R):  # noqa: F811
             f.write("%d %s:%d %s:%d\n" % (node.node_id, HOST, node.port, HOST, node.rport))
     for node in nodes:
         node.peers = []  # --members names them
-        node.extra = ["--members", path, "--replication-factor", str(r)]
+        node.extra = ["--members", path, "--replication-factor", str(r)] + list(extra)
     nodes.members = path
     return nodes.start()
 
@@ -285,3 +285,22 @@ def test_crossing_forwards_do_not_wait_on_each_other(make_cluster):  # noqa: F81
         with node.client() as c:
             assert c.stats("cluster")["forward_errors"] == "0", node
     assert time.monotonic() - start < 30
+
+
+def test_forwarded_writes_with_sync_replicas(make_cluster):  # noqa: F811
+    """--sync-replicas 1: an owner holds a forwarded write's reply until its co-owner
+    has it, and a connection held for a forward is not released early by that wait:
+    pipelined writes through non-owners all succeed, in order, and are on both owners
+    once acknowledged."""
+    nodes = start_sharded(make_cluster, extra=["--sync-replicas", "1"])
+    keys = ["sync:%d" % i for i in range(60)]
+    own = owners(nodes, keys)
+    for node in nodes:
+        mine = [k for k in keys if node.node_id not in own[k]][:10]
+        with node.client() as c:
+            c.send(b"".join(b"set %s 0 0 %d\r\n%s\r\n" % (k.encode(), len(k), k.encode())
+                            for k in mine) + b"mn\r\n")
+            assert c.read_until(b"MN\r\n") == b"STORED\r\n" * len(mine) + b"MN\r\n"
+        for k in mine:  # acknowledged: both owners hold it (a get sent to an owner runs there)
+            for o in own[k]:
+                assert py(node_by_id(nodes, o)).get(k) == k.encode(), (k, o)
