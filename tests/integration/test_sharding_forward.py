@@ -11,16 +11,15 @@ Not asserted yet: that non-owners hold no copy (replication still sends every
 change to every peer until it carries owned ranges only).
 """
 
-import os
 import random
 import struct
-import subprocess
 import threading
 import time
 
 import pytest
 
 import harness
+import sharding
 from cluster import HOST, make_cluster  # noqa: F401 (fixture)
 
 pymemcache = pytest.importorskip("pymemcache")
@@ -28,7 +27,6 @@ from pymemcache.client.base import Client as PyClient  # noqa: E402
 
 pytestmark = [pytest.mark.syncached_only, pytest.mark.time_limit(120)]
 
-TOOL = os.path.join(harness.build_dir(), "bin", "syncached-tool")
 R = 2
 HEADER = struct.Struct(">BBHBBHIIQ")
 GET, SET, ADD, INCR, NOOP, GETKQ, SETQ = 0x00, 0x01, 0x02, 0x05, 0x0A, 0x0D, 0x11
@@ -37,23 +35,13 @@ TMPFAIL = 0x86
 
 def start_sharded(make_cluster, n=4, r=R, extra=()):  # noqa: F811
     nodes = make_cluster(n, start=False)
-    path = os.path.join(nodes[0].workdir, "members")
-    with open(path, "w") as f:
-        for node in nodes:
-            f.write("%d %s:%d %s:%d\n" % (node.node_id, HOST, node.port, HOST, node.rport))
-    for node in nodes:
-        node.peers = []  # --members names them
-        node.extra = ["--members", path, "--replication-factor", str(r)] + list(extra)
-    nodes.members = path
+    nodes.members = sharding.shard(nodes, r, extra=extra)
     return nodes.start()
 
 
 def owners(nodes, keys):
     """key -> [node ids] in failover order, from syncached-tool (the clients' ring)."""
-    out = subprocess.run([TOOL, "owners", "--members", nodes.members, "--ring", "ketama",
-                          "-R", str(R)], input="\n".join(keys) + "\n", capture_output=True,
-                         text=True, timeout=30, check=True).stdout
-    return {k: [int(x) for x in rest] for k, *rest in (l.split(" ") for l in out.splitlines())}
+    return sharding.owners(nodes.members, keys, R)
 
 
 def node_by_id(nodes, node_id):
