@@ -8,10 +8,9 @@ other node holds them), and no session waits longer than the lock TTL."""
 
 import pytest
 
-import harness
 import sharding
 from cluster import make_cluster  # noqa: F401 (fixture)
-from test_php_failover import (CONFIGS, addrs, check_syncached_run, pool_run,  # noqa: F401
+from test_php_failover import (CHOSEN, CONFIGS, addrs, check_syncached_run, pool_run,  # noqa: F401
                                read_ini, server_flags, session_key, with_servers, workers)
 
 # How each handler places keys: the ring, and the prefix it does not hash.
@@ -24,8 +23,6 @@ RINGS = {
 pytestmark = [pytest.mark.syncached_only]
 
 
-# Under ASan one handler is enough: the server paths are the same (CI time).
-CHOSEN = ["memcached-binary"] if harness.sanitized_build() else sorted(CONFIGS)
 
 
 @pytest.mark.time_limit(120)
