@@ -44,5 +44,7 @@ void RenderMemcached(const StatList& general, const StatList& settings, const St
                      const StatList& slabs, Exposition* e);
 void RenderReplication(const StatList& stats, Exposition* e);
 void RenderPersistence(const StatList& stats, Exposition* e);
+// `stats cluster` (sharded nodes): syncached_cluster_*.
+void RenderCluster(const StatList& stats, Exposition* e);
 
 }  // namespace syncached::metrics

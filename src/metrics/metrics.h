@@ -27,7 +27,7 @@ namespace syncached::metrics {
 // "STAT <name> <value>\r\n" lines per group, without END. Empty: the group is absent
 // (no peers, no --data-dir).
 struct StatTexts {
-  std::string general, settings, items, slabs, replication, persistence;
+  std::string general, settings, items, slabs, replication, persistence, cluster;
   void Clear();
 };
 

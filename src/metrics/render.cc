@@ -4,7 +4,8 @@
 namespace syncached::metrics {
 
 void StatTexts::Clear() {
-  for (std::string* s : {&general, &settings, &items, &slabs, &replication, &persistence}) {
+  for (std::string* s :
+       {&general, &settings, &items, &slabs, &replication, &persistence, &cluster}) {
     s->clear();
   }
 }
@@ -17,6 +18,7 @@ void Render(const StatTexts& s, std::string* out) {
                   ParseStatLines(s.slabs), &e);
   RenderReplication(ParseStatLines(s.replication), &e);
   RenderPersistence(ParseStatLines(s.persistence), &e);
+  RenderCluster(ParseStatLines(s.cluster), &e);
   e.Write(out);
 }
 

@@ -131,6 +131,21 @@ constexpr Map kPersistence[] = {
      "Torn or corrupt journal bytes dropped at start."},
 };
 
+// stats cluster: the ring and the forwarding counters of a node with --members.
+constexpr Map kClusterStats[] = {
+    {"replication_factor", "syncached_cluster_replication_factor", kG,
+     "Copies of each key (--replication-factor)."},
+    {"members", "syncached_cluster_members", kG, "Nodes in the members file."},
+    {"owned_share", "syncached_cluster_owned_share_ratio", kG,
+     "Share of the keys this node owns (sampled)."},
+    {"forwarded", "syncached_cluster_forwarded_total", kC,
+     "Requests forwarded to another node that owns the key."},
+    {"forward_errors", "syncached_cluster_forward_errors_total", kC,
+     "Forwards that failed (timeout, refused, closed)."},
+    {"forward_unavailable", "syncached_cluster_forward_unavailable_total", kC,
+     "Requests answered SERVER_ERROR: no owner reachable."},
+};
+
 template <size_t N>
 const Map* Lookup(const Map (&table)[N], std::string_view stat) {
   for (const Map& m : table) {
@@ -209,6 +224,17 @@ void RenderReplication(const StatList& stats, Exposition* e) {
       double v;
       if (Number(value, &v)) e->Add(m->metric, m->type, m->help, v * m->scale);
     }
+  }
+}
+
+void RenderCluster(const StatList& stats, Exposition* e) {
+  if (stats.empty()) return;
+  Info(stats, "syncached_cluster_info", "The placement of keys (--ring, --members), as labels.",
+       "ring", "ring", "node_id", "node_id", nullptr, nullptr, e);
+  double v;
+  for (const auto& [name, value] : stats) {
+    const Map* m = Lookup(kClusterStats, name);
+    if (m && Number(value, &v)) e->Add(m->metric, m->type, m->help, v * m->scale);
   }
 }
 

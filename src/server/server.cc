@@ -286,6 +286,7 @@ Status Server::StartMetrics() {
     engine::AppendStatsText(*engine_, "slabs", &t->slabs);
     AppendReplicationStats(&t->replication);
     AppendPersistenceStats(&t->persistence);
+    AppendClusterStats(&t->cluster);
   });
   Status st = metrics_->Start();
   if (!st.ok()) return Status::Invalid("--metrics-port: " + st.message());

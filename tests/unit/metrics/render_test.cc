@@ -144,6 +144,24 @@ TEST(Render, ReplicationPerPeer) {
   EXPECT_EQ(m["syncached_persistence_journal_bytes"], "77");
 }
 
+TEST(Render, ClusterOfAShardedNode) {
+  StatTexts t;
+  t.cluster =
+      "STAT node_id 3\r\nSTAT ring ketama\r\nSTAT replication_factor 2\r\nSTAT members 4\r\n"
+      "STAT owned_share 0.4875\r\nSTAT forwarded 120\r\nSTAT forward_errors 1\r\n"
+      "STAT forward_unavailable 0\r\n";
+  std::string out;
+  Render(t, &out);
+  auto m = Parse(out);
+  EXPECT_EQ(m["syncached_cluster_info{ring=\"ketama\",node_id=\"3\"}"], "1");
+  EXPECT_EQ(m["syncached_cluster_replication_factor"], "2");
+  EXPECT_EQ(m["syncached_cluster_members"], "4");
+  EXPECT_EQ(m["syncached_cluster_owned_share_ratio"], "0.4875");
+  EXPECT_EQ(m["syncached_cluster_forwarded_total"], "120");
+  EXPECT_EQ(m["syncached_cluster_forward_errors_total"], "1");
+  EXPECT_EQ(m["syncached_cluster_forward_unavailable_total"], "0");
+}
+
 TEST(Render, NoReplicationNoPersistenceWithoutTheirStats) {
   std::string out;
   Render(Sample(), &out);
