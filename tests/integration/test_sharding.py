@@ -6,14 +6,16 @@ copies carry only the keys it owns.
 Writes here go to a key's owners directly (as the clients send them); a node
 that restarts empty takes back exactly its keys from its co-owners."""
 
+import json
 import random
+import subprocess
 import time
 
 import pytest
 
 import cluster as cl
 from cluster import make_cluster  # noqa: F401 (fixture)
-from sharding import owners, shard
+from sharding import TOOL, owners, shard
 
 pytestmark = [pytest.mark.syncached_only, pytest.mark.time_limit(240)]
 
@@ -171,3 +173,22 @@ def test_capacity_grows_with_the_nodes(make_cluster):
     assert together >= 0.95 * ring_limit, (alone, together, ring_limit)
     # The ring itself depends on the (random) ports: bound it loosely.
     assert together >= 1.6 * alone, (alone, together)
+
+
+def test_tool_cluster_shows_each_nodes_ring_and_share(make_cluster):
+    """syncached-tool cluster --members: every node's ring and owned share."""
+    nodes = make_cluster(4, start=False)
+    members = shard(nodes, 2)
+    nodes.start()
+    out = subprocess.run([TOOL, nodes[0].addr(), "cluster", "--json", "--members", members],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    view = json.loads(out.stdout)
+    assert sorted(n["node"] for n in view["nodes"]) == [1, 2, 3, 4]
+    shares = [n["ring"]["owned_share"] for n in view["nodes"]]
+    assert all(n["ring"]["kind"] == "ketama" for n in view["nodes"])
+    # Each key on 2 of 4 nodes: the shares add up to 2.
+    assert abs(sum(shares) - 2.0) < 0.1 and all(0.25 < s < 0.75 for s in shares), shares
+    text = subprocess.run([TOOL, nodes[0].addr(), "cluster", "--members", members],
+                          capture_output=True, text=True, timeout=30).stdout
+    assert "ketama:" in text.splitlines()[2], text

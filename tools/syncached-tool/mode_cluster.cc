@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <optional>
 #include <string>
@@ -24,6 +25,8 @@ struct Probe {
   std::string status;  // up, down (no connection), no-reply (connected, no answer), error
   std::string detail;
   ReplicationView view;
+  // `stats cluster` of a sharded node (--members): its ring and owned share; empty else.
+  std::string ring_kind, owned_share;
 };
 
 Probe ProbeNode(const Address& a, double timeout_s) {
@@ -44,6 +47,13 @@ Probe ProbeNode(const Address& a, double timeout_s) {
   }
   p.status = "up";
   p.view = ParseReplication(st);
+  Stats cluster;
+  if (c.Stats("cluster", &cluster)) {
+    for (const auto& [name, value] : cluster) {
+      if (name == "ring") p.ring_kind = value;
+      if (name == "owned_share") p.owned_share = value;
+    }
+  }
   return p;
 }
 
@@ -57,7 +67,19 @@ struct Row {
   std::string lag_ms = "-";
   std::string synced = "-";  // the node's own view: yes/no, "-" when not queried
   std::string last_error = "-";
+  std::string ring = "-";   // "<kind> <owned share %>" of a sharded node
+  std::string ring_kind;    // for --json
+  std::string owned_share;  // for --json
 };
+
+void SetRing(const Probe& p, Row* r) {
+  if (p.status != "up" || p.ring_kind.empty()) return;
+  r->ring_kind = p.ring_kind;
+  r->owned_share = p.owned_share;
+  char pct[32];
+  snprintf(pct, sizeof pct, "%.1f%%", atof(p.owned_share.c_str()) * 100);
+  r->ring = p.ring_kind + ":" + pct;
+}
 
 std::string SyncedCell(const Probe& p) {
   if (p.status != "up") return "-";
@@ -119,6 +141,7 @@ int RunCluster(const Options& o) {
   me.status = "up";
   me.link = "self";
   me.synced = SyncedCell(self);
+  SetRing(self, &me);
   // Our own replication address, as the others list it.
   for (const auto& [id, kp] : known) {
     for (const PeerLink& l : kp.second.view.peers) {
@@ -140,6 +163,7 @@ int RunCluster(const Options& o) {
       r.client = k->second.first;
       r.status = k->second.second.status;
       r.synced = SyncedCell(k->second.second);
+      SetRing(k->second.second, &r);
       known.erase(k);
     }
     rows.push_back(r);
@@ -152,6 +176,7 @@ int RunCluster(const Options& o) {
     r.client = kp.first;
     r.status = kp.second.status;
     r.synced = SyncedCell(kp.second);
+    SetRing(kp.second, &r);
     rows.push_back(r);
   }
   for (auto& [addr, p] : unidentified) {
@@ -180,7 +205,11 @@ int RunCluster(const Options& o) {
              (r.synced == "-"     ? "null"
               : r.synced == "yes" ? "true"
                                   : "false") +
-             ", \"ring\": null, \"last_error\": " + opt(r.last_error) + "}";
+             ", \"ring\": " +
+             (r.ring_kind.empty() ? std::string("null")
+                                  : "{\"kind\": " + JsonString(r.ring_kind) +
+                                        ", \"owned_share\": " + JsonScalar(r.owned_share) + "}") +
+             ", \"last_error\": " + opt(r.last_error) + "}";
     }
     printf("%s]}\n", out.c_str());
     return 0;
@@ -197,7 +226,7 @@ int RunCluster(const Options& o) {
   for (const Row& r : rows) {
     std::string node = r.node ? std::to_string(r.node) : self.view.replicated ? "?" : "-";
     cells.push_back({node, r.client, r.replication, r.status, r.link, r.lag_changes, r.lag_ms,
-                     r.synced, "-", r.last_error});
+                     r.synced, r.ring, r.last_error});
   }
   std::vector<size_t> w(cells[0].size(), 0);
   for (const auto& line : cells) {
