@@ -120,6 +120,7 @@ struct Session {
   uint64_t sent_hlc = 0;
   // Sharded: the first of the seqs sent past without a message (0: none), see PumpStream.
   uint64_t skipped_from = 0;
+  uint64_t last_stream_ms = 0;  // sharded, async: when its stream was last pumped
   // kFullCopy: the stream fell out of the backlog during the walk, so one more pass
   // sends our items changed from rewalk_since on.
   bool rewalk = false;
@@ -237,6 +238,7 @@ class Core {
   std::string SparseFor(const Session& s, const std::string& batch, uint64_t from, uint64_t first,
                         uint32_t count);
   void FlushSkipped(Session& s);
+  bool HoldsBack(const Session& s) const;
   bool SendTo(Session& s, std::string msg);  // false: not accepted now (queued) or gone
   bool TrySend(Session& s, const std::string& msg);
   void AdvanceAcked();

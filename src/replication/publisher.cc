@@ -25,6 +25,9 @@ constexpr uint64_t kDeltaMarginHlc = uint64_t{10000} << 16;
 // between a version and its queueing: a delta of what a peer of this run lacks starts
 // this much (1 s of HLC) before the newest change it is known to hold.
 constexpr uint64_t kSameRunMarginHlc = uint64_t{1000} << 16;
+// Sharded, async: how long a peer's next changes may wait for more, and how many.
+constexpr uint64_t kShardedBatchMs = 5;
+constexpr uint64_t kHoldChanges = 4096;
 // Sharded: at most this many seqs of batches skipped for a peer before one empty SPARSE
 // message covers them (its span is a u32).
 constexpr uint64_t kMaxSkippedSeqs = uint64_t{1} << 30;
@@ -451,14 +454,29 @@ bool Core::PumpSession(Session& s) {
     s.mode = Session::Mode::kStream;
     s.last_ping_ms = 0;  // the peer is caught up: say so now, not in kPingMs
   }
-  PumpStream(s);
   bool ping = Elapsed(now, s.last_ping_ms) >= kPingMs || s.last_ping_ms == 0;
+  // A PING names the backlog's end: everything before it goes out first.
+  bool held = !ping && !draining_ && HoldsBack(s);
+  if (!held) {
+    PumpStream(s);
+    s.last_stream_ms = now;
+  }
   if (ping || draining_) FlushSkipped(s);
   if (ping) {
     s.last_ping_ms = now;
     SendTo(s, EncodePosition(MsgType::kPing, {epoch_, backlog_.next_seq(), WallMillis()}));
   }
-  return !s.queued.empty();
+  return !s.queued.empty() || held;
+}
+
+// Sharded and asynchronous: a few changes for a peer wait up to kShardedBatchMs for
+// more, so that messages carry more than one or two changes each (every message costs
+// a wakeup on both sides, and with keys spread over N nodes each stream gets 1/N of
+// them). --sync-replicas writers wait for these messages: never held then.
+bool Core::HoldsBack(const Session& s) const {
+  return opts_.owns && opts_.sync_replicas == 0 && s.mode == Session::Mode::kStream &&
+         s.next_seq < backlog_.next_seq() && backlog_.next_seq() - s.next_seq < kHoldChanges &&
+         Elapsed(now_, s.last_stream_ms) < kShardedBatchMs;
 }
 
 void Core::PumpSessions(bool* busy) {
