@@ -49,8 +49,10 @@ else
 fi
 
 echo "== ASan+UBSan build"
-if build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSYNCACHED_SANITIZE=ON -DSYNCACHED_BENCH=OFF \
-    -DSYNCACHED_SIM_SEEDS=100 -DSYNCACHED_PACKAGE=OFF; then
+# -g1: line tables for the sanitizers' reports, without full debug info to compile.
+lines_only=(-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG")
+if build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo "${lines_only[@]}" -DSYNCACHED_SANITIZE=ON \
+    -DSYNCACHED_BENCH=OFF -DSYNCACHED_SIM_SEEDS=100 -DSYNCACHED_PACKAGE=OFF; then
   # Fewer rounds of the long fault schedules: the release stage runs them whole.
   SYNCACHED_RESTART_ROUNDS=8 SYNCACHED_CHAOS_SECONDS=10 \
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -60,7 +62,7 @@ else
 fi
 
 echo "== fuzz build (clang, libFuzzer), ${fuzz_seconds}s per target"
-if build build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+if build build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo "${lines_only[@]}" \
     -DSYNCACHED_FUZZ=ON -DSYNCACHED_TESTS=OFF -DSYNCACHED_BENCH=OFF -DSYNCACHED_PACKAGE=OFF \
     -DSYNCACHED_FUZZ_SECONDS="$fuzz_seconds"; then
   run_ctest build-fuzz -j1
