@@ -184,6 +184,11 @@ def test_add_grants_once_and_incr_is_exact(make_cluster):  # noqa: F811
     key = "counter"
     own = owners(nodes, [key])[key]
     assert py(nodes[0]).set(key, b"0", noreply=False)
+    # A set on a co-owner runs there and reaches the first owner (where every incr
+    # runs) asynchronously: the counting starts once both owners hold it.
+    for node_id in own:
+        assert harness.wait_for(lambda: py(node_by_id(nodes, node_id)).get(key) == b"0",
+                                timeout=5)
     replies = []
 
     def incr(node):
