@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "forward/forward.h"
+#include "protocol/protocol.h"
 
 namespace syncached::forward {
 namespace {
@@ -24,14 +25,11 @@ std::string_view Token(std::string_view line, int n) {
   return line.substr(pos, line.find(' ', pos) - pos);
 }
 
+// A data block's length: protocol's own parser of plain digits.
 bool ParseLength(std::string_view s, size_t* n) {
-  if (s.empty() || s.size() > 12) return false;
-  size_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<size_t>(c - '0');
-  }
-  *n = v;
+  uint64_t v;
+  if (!protocol::ParsePlainDigits(s, &v)) return false;
+  *n = static_cast<size_t>(v);
   return true;
 }
 

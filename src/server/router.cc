@@ -9,8 +9,8 @@ constexpr int kShareSample = 4096;
 }  // namespace
 
 KeyRouter::KeyRouter(const placement::Members& members, placement::NodeId self, size_t replicas,
-                     const placement::RingOptions& ring, forward::Options options)
-    : ring_(members, ring),
+                     std::shared_ptr<const placement::Ring> ring, forward::Options options)
+    : ring_(std::move(ring)),
       self_(self),
       replicas_(replicas),
       members_(members.nodes().size()),
@@ -19,14 +19,14 @@ KeyRouter::KeyRouter(const placement::Members& members, placement::NodeId self, 
   int owned = 0;
   for (int i = 0; i < kShareSample; ++i) {
     std::vector<placement::NodeId> owners =
-        ring_.Owners("syncached:share:" + std::to_string(i), replicas_);
+        ring_->Owners("syncached:share:" + std::to_string(i), replicas_);
     owned += std::find(owners.begin(), owners.end(), self_) != owners.end();
   }
   owned_share_ = static_cast<double>(owned) / kShareSample;
 }
 
 int KeyRouter::Pick(std::string_view key, bool rmw) {
-  std::vector<placement::NodeId> owners = ring_.Owners(key, replicas_);
+  std::vector<placement::NodeId> owners = ring_->Owners(key, replicas_);
   size_t mine = std::find(owners.begin(), owners.end(), self_) - owners.begin();
   bool owner = mine < owners.size();
   if (owner && !rmw) return kLocal;

@@ -17,7 +17,7 @@ namespace syncached::server {
 class KeyRouter final : public engine::Router {
  public:
   KeyRouter(const placement::Members& members, placement::NodeId self, size_t replicas,
-            const placement::RingOptions& ring, forward::Options options = {});
+            std::shared_ptr<const placement::Ring> ring, forward::Options options = {});
 
   // Not among owners(key): the first live owner. An owner: here, but a read-modify-
   // write goes to the first live owner before this node in owners(key) (only ever to
@@ -36,7 +36,7 @@ class KeyRouter final : public engine::Router {
   double owned_share() const { return owned_share_; }
 
  private:
-  placement::Ring ring_;
+  std::shared_ptr<const placement::Ring> ring_;  // shared with replication's filter
   placement::NodeId self_;
   size_t replicas_;
   size_t members_;

@@ -85,8 +85,9 @@ Server::Server(const Config& config) : config_(config) {
     if (config.sync_replicas > 0) {
       fo.timeout_ms = std::max<int>(fo.timeout_ms, static_cast<int>(config.sync_timeout_ms) + 250);
     }
+    ring_ = std::make_shared<const placement::Ring>(*config.members, config.ring);
     router_ = std::make_unique<KeyRouter>(*config.members, config.node_id,
-                                          config.replication_factor, config.ring, fo);
+                                          config.replication_factor, ring_, fo);
     engine_->SetRouter(router_.get());
   }
 }
@@ -181,7 +182,6 @@ Status Server::Start() {
   if (config_.members) {
     ro.members_digest = config_.members->Digest();
     if (Sharded(config_)) {
-      ring_ = std::make_shared<const placement::Ring>(*config_.members, config_.ring);
       ro.owns = [ring = ring_, r = config_.replication_factor](uint16_t node,
                                                                std::string_view key) {
         for (placement::NodeId owner : ring->Owners(key, r)) {
