@@ -152,20 +152,8 @@ int Main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  syncached::server::Server server(config);
-  syncached::WipeString(&config.cluster_secret);  // the server has its copy
-  syncached::Status st = server.Start();
-  if (!st.ok()) {
-    ReportStartFailure(console, "syncached: " + st.message());
-    return 71;  // EX_OSERR
-  }
-  if (std::string err = SwitchUser(config.user); !err.empty()) {
-    ReportStartFailure(console, err);
-    return 71;
-  }
-  if (config.lock_memory && mlockall(MCL_CURRENT | MCL_FUTURE) != 0) {
-    SC_LOG(kWarn, "-k: mlockall failed: %s", strerror(errno));
-  }
+  // Written before Start: its workers serve as soon as it returns, and a
+  // client that reached the node must find the file.
   if (!config.pid_file.empty()) {
     if (FILE* f = fopen(config.pid_file.c_str(), "w")) {
       fprintf(f, "%ld\n", static_cast<long>(getpid()));
@@ -173,6 +161,22 @@ int Main(int argc, char** argv) {
     } else {
       SC_LOG(kWarn, "-P: cannot write %s: %s", config.pid_file.c_str(), strerror(errno));
     }
+  }
+  syncached::server::Server server(config);
+  syncached::WipeString(&config.cluster_secret);  // the server has its copy
+  syncached::Status st = server.Start();
+  if (!st.ok()) {
+    ReportStartFailure(console, "syncached: " + st.message());
+    if (!config.pid_file.empty()) unlink(config.pid_file.c_str());
+    return 71;  // EX_OSERR
+  }
+  if (std::string err = SwitchUser(config.user); !err.empty()) {
+    ReportStartFailure(console, err);
+    if (!config.pid_file.empty()) unlink(config.pid_file.c_str());
+    return 71;
+  }
+  if (config.lock_memory && mlockall(MCL_CURRENT | MCL_FUTURE) != 0) {
+    SC_LOG(kWarn, "-k: mlockall failed: %s", strerror(errno));
   }
   // Type=notify: the node serves (Start returned after the join gate opened).
   std::string status = "READY=1\nSTATUS=serving";
