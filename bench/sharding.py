@@ -13,7 +13,9 @@ in the same run:
 Pinning (2 cores): every node and memcached on cpu 0, the loadgens on cpu 1.
 Loopback ports 28200-28399. Prints JSON.
 
-  /usr/bin/python3 bench/sharding.py [--quick] [--forwarded]
+  /usr/bin/python3 bench/sharding.py [--quick] [--forwarded | --forwarded-only]
+
+SHARDING_BENCH_CONNS sets each loadgen's connections (default 4).
 """
 import json
 import os
@@ -27,7 +29,7 @@ import replication as rp  # noqa: E402 (start, wait_port, cpu_seconds, memcached
 ROOT = rp.ROOT
 TOOL = os.path.join(ROOT, "build/bin/syncached-tool")
 KEYS = 20000 if rp.QUICK else 100000
-CONNS = "4"
+CONNS = os.environ.get("SHARDING_BENCH_CONNS", "4")
 
 
 def members_file(n, workdir):
@@ -128,7 +130,8 @@ def forwarded(workdir, res):
         f.write("\n".join(k for k in keys if first[k] != 1) + "\n")
     procs = start_nodes(3, lambda i: ["--members", members, "--replication-factor", "1"])
     try:
-        for name, path in (("local", own), ("forwarded", other)):
+        # local twice: the second run is the A/A control of the first.
+        for name, path in (("local", own), ("forwarded", other), ("local_again", own)):
             subprocess.run(["taskset", "-c", "1", rp.LG, "--port", "28201", "--key-file", path,
                             "--conns", CONNS, "--preload", "--duration", "0"],
                            stdout=subprocess.DEVNULL, check=True)
@@ -149,18 +152,21 @@ def forwarded(workdir, res):
 def main():
     res = {}
     with tempfile.TemporaryDirectory(prefix="sharding-bench-") as workdir:
-        memcached_sets(res)
-        unsharded_pair(res)
-        for n in (2, 3, 5):
-            sharded(n, workdir, res)
-        if "--forwarded" in sys.argv:
+        if "--forwarded-only" not in sys.argv:
+            memcached_sets(res)
+            unsharded_pair(res)
+            for n in (2, 3, 5):
+                sharded(n, workdir, res)
+        if "--forwarded" in sys.argv or "--forwarded-only" in sys.argv:
             forwarded(workdir, res)
-    mc = res["memcached_cpu_us_per_set"]
+    mc = res.get("memcached_cpu_us_per_set")
     res["ratios"] = {k.replace("_cpu_us_per_write", ""): round(v / mc, 2)
-                     for k, v in res.items() if k.endswith("_cpu_us_per_write")}
+                     for k, v in res.items() if mc and k.endswith("_cpu_us_per_write")}
     if "get_local_cpu_us_per_op" in res:
         res["ratios"]["forwarded_over_local_get_cpu"] = round(
             res["get_forwarded_cpu_us_per_op"] / res["get_local_cpu_us_per_op"], 2)
+        res["ratios"]["aa_local_again_over_local_get_cpu"] = round(
+            res["get_local_again_cpu_us_per_op"] / res["get_local_cpu_us_per_op"], 2)
     print(json.dumps(res, indent=1, sort_keys=True))
 
 

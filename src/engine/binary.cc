@@ -326,11 +326,13 @@ size_t Engine::ProcessBinary(Session& s, std::string_view in, std::string* out, 
       // Join gate, --join-mode error: the text protocol's SERVER_ERROR syncing.
       bin::AppendResponse(out, req.opcode, bin::kTmpFail, req.opaque, 0, {}, {},
                           bin::StatusMessage(bin::kTmpFail));
-    } else if (router_ && s.defer_forwards && NeedsForward(*this, req, true)) {
+    } else if (router_ && s.defer_forwards &&
+               (s.deferred_node = ForwardTarget(*this, s, req, true)) != Router::kLocal) {
       s.deferred = r.consumed;  // not consumed: the host takes it from here
+      s.deferred_failure = ForwardFailureFor(req, true);
       break;
     } else if (router_ && !s.defer_forwards &&
-               RouteBinary(*this, req, in.substr(0, r.consumed), out)) {
+               RouteBinary(*this, s, req, in.substr(0, r.consumed), out)) {
       // ran on an owner elsewhere; its reply is in `out` (a deferring session has just
       // asked the router: the request runs here)
     } else {

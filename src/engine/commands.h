@@ -30,10 +30,14 @@ void ExecuteBinary(Engine& e, Session& s, const protocol::Request& req, std::str
 // the request's bytes as the client sent them.
 bool RouteText(Engine& e, Session& s, const protocol::Request& req, std::string_view raw,
                std::string* out);
-bool RouteBinary(Engine& e, const protocol::Request& req, std::string_view raw, std::string* out);
-// Whether the router sends a key of this request elsewhere, or has no live owner for
-// one: RouteText/RouteBinary would not run it here.
-bool NeedsForward(Engine& e, const protocol::Request& req, bool binary);
+bool RouteBinary(Engine& e, Session& s, const protocol::Request& req, std::string_view raw,
+                 std::string* out);
+// Where RouteText/RouteBinary would run this request: Router::kLocal (here), a node
+// that runs it exactly as the client sent it, or Router::kSplit (a get over several
+// owners, or no live owner: only Route* can answer it).
+int ForwardTarget(Engine& e, const Session& s, const protocol::Request& req, bool binary);
+// The reply to `req` if forwarding it fails after it was sent.
+ForwardFailure ForwardFailureFor(const protocol::Request& req, bool binary);
 
 // Receives `stats` output as name/value pairs; each protocol formats them its own way
 // (text "STAT name value" lines, binary one packet per stat).

@@ -133,6 +133,17 @@ size_t Engine::Process(Session& s, std::string_view in, std::string* out, size_t
     if (s.swallow) return consumed;
   }
   if (in.empty()) return consumed;
+  if (s.proto == Session::Proto::kUnknown && router_) {
+    // Another node's forwarding connection says so first (router.h, kRelayHello).
+    if (in.starts_with(kRelayHello)) {
+      s.relayed = true;
+      consumed += kRelayHello.size();
+      in.remove_prefix(kRelayHello.size());
+      if (in.empty()) return consumed;
+    } else if (kRelayHello.starts_with(in)) {
+      return consumed;  // maybe the hello, in part
+    }
+  }
   if (s.proto == Session::Proto::kUnknown) {
     // memcached decides per connection from the first byte (-B auto-negotiate).
     bool binary = static_cast<unsigned char>(in[0]) == 0x80;
@@ -186,8 +197,10 @@ size_t Engine::ProcessText(Session& s, std::string_view in, std::string* out, si
     size_t before = out->size();
     if (syncing_.load(std::memory_order_relaxed) && !AllowedWhileSyncing(req.cmd)) {
       AppendLine(out, "SERVER_ERROR syncing");  // join gate, --join-mode error
-    } else if (router_ && s.defer_forwards && NeedsForward(*this, req, false)) {
+    } else if (router_ && s.defer_forwards &&
+               (s.deferred_node = ForwardTarget(*this, s, req, false)) != Router::kLocal) {
       s.deferred = r.consumed;  // not consumed: the host takes it from here
+      s.deferred_failure = ForwardFailureFor(req, false);
       break;
     } else if (router_ && !s.defer_forwards &&
                RouteText(*this, s, req, in.substr(0, r.consumed), out)) {

@@ -93,7 +93,12 @@ struct Session {
   // (Process on another thread, on a session without this flag) while this thread
   // serves other connections. Without it, Process forwards and waits.
   bool defer_forwards = false;
-  size_t deferred = 0;  // bytes at the start of the unconsumed input
+  bool relayed = false;  // another node's forwarding connection (router.h kRelayHello)
+  size_t deferred = 0;   // bytes at the start of the unconsumed input
+  // With `deferred`: the one node that runs it as sent (Router::kSplit: Process must run
+  // it, a get over several owners or one without a live owner), and its failure reply.
+  int deferred_node = Router::kSplit;
+  ForwardFailure deferred_failure;
 };
 
 class Engine {

@@ -22,29 +22,6 @@ constexpr char kFailedLine[] = "SERVER_ERROR forwarding failed";
 // coming back.
 constexpr int kMaxAttempts = 8;
 
-// Read-modify-writes run on the first live owner, so two nodes never both grant an
-// add (a lock) or both increment from the same value. meta: mg that writes (T, N, R,
-// E), ms in any mode but set or with a compare CAS (C) or invalidate (I), md with C.
-bool IsRmwText(const Request& req) {
-  const protocol::MetaFlags& m = req.meta;
-  switch (req.cmd) {
-    case Command::kSet:
-    case Command::kDelete:
-    case Command::kGet:
-    case Command::kGets:
-    case Command::kMetaDebug:
-      return false;
-    case Command::kMetaGet:
-      return m.Has('T') || m.Has('N') || m.Has('R') || m.Has('E');
-    case Command::kMetaSet:
-      return !(m.mode == 0 || m.mode == 'S') || m.Has('C') || m.Has('I');
-    case Command::kMetaDelete:
-      return m.Has('C');
-    default:
-      return true;  // add replace append prepend cas incr decr touch gat gats ma
-  }
-}
-
 bool IsKeyedText(Command c) {
   switch (c) {
     case Command::kSet:
@@ -65,19 +42,6 @@ bool IsKeyedText(Command c) {
       return true;
     default:
       return false;
-  }
-}
-
-// A binary CAS turns set and delete into compare-and-swap.
-bool IsRmwBinary(const Request& req) {
-  switch (req.cmd) {
-    case Command::kGet:
-      return false;
-    case Command::kSet:
-    case Command::kDelete:
-      return req.cas != 0;
-    default:
-      return true;
   }
 }
 
@@ -104,10 +68,10 @@ enum class Routed : uint8_t { kLocal, kDone, kFailed };
 
 // One request for one key: sent to the node the router picks, again to the next pick
 // while nodes turn out unreachable before anything was sent.
-Routed RouteOne(Router& r, std::string_view key, bool rmw, Router::Wire wire, std::string_view raw,
-                std::string* out) {
+Routed RouteOne(Router& r, bool relayed, std::string_view key, Router::Wire wire,
+                std::string_view raw, std::string* out) {
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
-    int node = r.Pick(key, rmw);
+    int node = r.Pick(key, relayed);
     if (node == Router::kLocal) return Routed::kLocal;
     if (node == Router::kNoOwner) break;
     Router::Sent sent = r.Forward(node, wire, raw, out);
@@ -150,12 +114,12 @@ bool SplitValueBlocks(std::string_view reply, std::vector<Block>* blocks) {
 // owner's keys are picked again (a get may run twice); any key left without a live
 // owner fails the whole request, as a get that cannot answer every key.
 Routed RouteGet(Engine& e, Session& s, Router& r, const Request& req, std::string* out) {
-  bool rmw = req.cmd == Command::kGat || req.cmd == Command::kGats;
   {
     // The common case on an owner, all keys here, checked without allocating.
     bool remote = false;
     std::string_view rest = req.keys, key;
-    while (!remote && protocol::NextKey(&rest, &key)) remote = r.Pick(key, rmw) != Router::kLocal;
+    while (!remote && protocol::NextKey(&rest, &key))
+      remote = r.Pick(key, s.relayed) != Router::kLocal;
     if (!remote) return Routed::kLocal;
   }
   std::vector<std::string_view> keys;
@@ -163,7 +127,7 @@ Routed RouteGet(Engine& e, Session& s, Router& r, const Request& req, std::strin
   bool remote = false;
   std::string_view rest = req.keys, key;
   while (protocol::NextKey(&rest, &key)) {
-    int n = r.Pick(key, rmw);
+    int n = r.Pick(key, s.relayed);
     if (n == Router::kNoOwner) {
       r.CountFailure();
       return Routed::kFailed;
@@ -225,7 +189,7 @@ Routed RouteGet(Engine& e, Session& s, Router& r, const Request& req, std::strin
         return Routed::kDone;
       }
       for (size_t j : mine) {
-        node[j] = r.Pick(keys[j], rmw);
+        node[j] = r.Pick(keys[j], s.relayed);
         if (node[j] == Router::kNoOwner) {
           r.CountFailure();
           return Routed::kFailed;
@@ -259,7 +223,7 @@ bool RouteText(Engine& e, Session& s, const Request& req, std::string_view raw, 
       req.cmd == Command::kGats) {
     routed = RouteGet(e, s, r, req, out);
   } else if (IsKeyedText(req.cmd)) {
-    routed = RouteOne(r, req.key, IsRmwText(req), Router::Wire::kText, raw, out);
+    routed = RouteOne(r, s.relayed, req.key, Router::Wire::kText, raw, out);
   } else {
     return false;  // stats, version, flush_all...: about this node
   }
@@ -268,24 +232,53 @@ bool RouteText(Engine& e, Session& s, const Request& req, std::string_view raw, 
   return true;
 }
 
-bool NeedsForward(Engine& e, const Request& req, bool binary) {
+namespace {
+int Target(int pick) { return pick == Router::kNoOwner ? Router::kSplit : pick; }
+}  // namespace
+
+int ForwardTarget(Engine& e, const Session& s, const Request& req, bool binary) {
   Router& r = *e.router();
-  if (binary) return IsKeyedBinary(req.cmd) && r.Pick(req.key, IsRmwBinary(req)) != Router::kLocal;
+  if (binary) {
+    return IsKeyedBinary(req.cmd) ? Target(r.Pick(req.key, s.relayed)) : Router::kLocal;
+  }
   if (req.cmd == Command::kGet || req.cmd == Command::kGets || req.cmd == Command::kGat ||
       req.cmd == Command::kGats) {
-    bool rmw = req.cmd == Command::kGat || req.cmd == Command::kGats;
     std::string_view rest = req.keys, key;
+    int target = Router::kLocal;
+    bool first = true;
     while (protocol::NextKey(&rest, &key)) {
-      if (r.Pick(key, rmw) != Router::kLocal) return true;
+      int pick = Target(r.Pick(key, s.relayed));
+      if (!first && pick != target) return Router::kSplit;
+      target = pick;
+      first = false;
     }
-    return false;
+    return target;
   }
-  return IsKeyedText(req.cmd) && r.Pick(req.key, IsRmwText(req)) != Router::kLocal;
+  return IsKeyedText(req.cmd) ? Target(r.Pick(req.key, s.relayed)) : Router::kLocal;
 }
 
-bool RouteBinary(Engine& e, const Request& req, std::string_view raw, std::string* out) {
+ForwardFailure ForwardFailureFor(const Request& req, bool binary) {
+  ForwardFailure f;
+  f.binary = binary;
+  f.silent = !binary && req.noreply && !IsMeta(req.cmd);
+  f.opcode = req.opcode;
+  f.opaque = req.opaque;
+  return f;
+}
+
+void AppendForwardFailure(const ForwardFailure& f, std::string* out) {
+  if (f.binary) {
+    bin::AppendResponse(out, f.opcode, bin::kTmpFail, f.opaque, 0, {}, {},
+                        bin::StatusMessage(bin::kTmpFail));
+  } else if (!f.silent) {
+    AppendLine(out, kFailedLine);
+  }
+}
+
+bool RouteBinary(Engine& e, Session& s, const Request& req, std::string_view raw,
+                 std::string* out) {
   if (!IsKeyedBinary(req.cmd)) return false;
-  Routed routed = RouteOne(*e.router(), req.key, IsRmwBinary(req), Router::Wire::kBinary, raw, out);
+  Routed routed = RouteOne(*e.router(), s.relayed, req.key, Router::Wire::kBinary, raw, out);
   if (routed == Routed::kLocal) return false;
   if (routed == Routed::kFailed) {
     // Errors are answered even to quiet opcodes.

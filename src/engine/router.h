@@ -18,6 +18,7 @@ class Router {
   // Pick's answers besides a node id (0..65535).
   static constexpr int kLocal = -1;    // run here
   static constexpr int kNoOwner = -2;  // every owner that could run it is down
+  static constexpr int kSplit = -3;    // ForwardTarget: not one node's, as the client sent it
 
   enum class Wire : uint8_t { kText, kBinary };  // text covers meta
   enum class Sent : uint8_t {
@@ -27,14 +28,32 @@ class Router {
   };
 
   virtual ~Router() = default;
-  // `rmw`: a read-modify-write (add, cas, incr, touch, meta modes...), which runs on
-  // the first live owner; other requests run on any owner (here, when this is one).
-  virtual int Pick(std::string_view key, bool rmw) = 0;
+  // Where a request for `key` runs: its first live owner, so each key has one place
+  // that orders its reads and writes while that owner lives. `relayed`: the request
+  // came from another node's forward, which picked this node; an owner runs it here
+  // (one hop: nodes that disagree on who is alive do not pass a request along a chain
+  // of timeouts).
+  virtual int Pick(std::string_view key, bool relayed) = 0;
   // Sends whole requests to `node` and appends exactly its replies to them to `reply`
   // (nothing on kUnreachable or kFailed). Blocks, with timeouts.
   virtual Sent Forward(int node, Wire wire, std::string_view request, std::string* reply) = 0;
   // A request answered with SERVER_ERROR because no owner could run it (stats).
   virtual void CountFailure() {}
 };
+
+// The first bytes a node's forwarding connection sends (before choosing text or binary
+// by its next byte): marks the session's requests as relayed (Router::Pick). No reply.
+inline constexpr std::string_view kRelayHello = "syncached_relayed\r\n";
+
+// What a relayed request that got no complete reply is answered with: memcached's
+// SERVER_ERROR (nothing under a plain text noreply), or a binary temporary failure,
+// which is answered even to quiet opcodes.
+struct ForwardFailure {
+  bool binary = false;
+  bool silent = false;  // text noreply
+  uint8_t opcode = 0;
+  uint32_t opaque = 0;
+};
+void AppendForwardFailure(const ForwardFailure& f, std::string* out);
 
 }  // namespace syncached::engine

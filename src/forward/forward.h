@@ -12,6 +12,8 @@
 // it but server. Threads: all methods may be called from any thread at once.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -30,6 +32,8 @@ struct Options {
   int down_ms = 1000;    // how long a node whose connection failed is skipped
   // Further liveness (the replication link's, say); empty: connection health alone.
   std::function<bool(placement::NodeId)> alive;
+  // Sent first on each new connection (a sharded node's kRelayHello); no reply.
+  std::string hello;
 };
 
 enum class Wire : uint8_t { kText, kBinary };  // text covers meta
@@ -55,6 +59,15 @@ class Forwarder {
   // replies to `reply`. Blocks up to about two timeouts; on failure appends nothing
   // and marks the node down.
   Result Send(placement::NodeId id, Wire wire, std::string_view request, std::string* reply);
+
+  // For callers with their own non-blocking connections (server/relay.h): node `id`'s
+  // client address (false for self, an unknown or unresolved node), its down mark with
+  // the reason logged (errno set by the caller, 0: it closed the connection), and the
+  // count of requests relayed.
+  bool Address(placement::NodeId id, sockaddr_storage* addr, socklen_t* len) const;
+  void MarkDown(placement::NodeId id, const char* what);
+  int timeout_ms() const { return options_.timeout_ms; }
+  void CountForwarded() { forwarded_.fetch_add(1, std::memory_order_relaxed); }
 
   uint64_t forwarded() const { return forwarded_.load(std::memory_order_relaxed); }
   uint64_t errors() const { return errors_.load(std::memory_order_relaxed); }

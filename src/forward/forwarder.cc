@@ -163,6 +163,23 @@ void Forwarder::MarkDown(size_t index, const char* what) {
   }
 }
 
+bool Forwarder::Address(placement::NodeId id, sockaddr_storage* addr, socklen_t* len) const {
+  for (const auto& n : nodes_) {
+    if (n->id != id) continue;
+    if (n->self || !n->resolved) return false;
+    *addr = n->addr;
+    *len = n->addr_len;
+    return true;
+  }
+  return false;
+}
+
+void Forwarder::MarkDown(placement::NodeId id, const char* what) {
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    if (nodes_[i]->id == id && !nodes_[i]->self) return MarkDown(i, what);
+  }
+}
+
 Result Forwarder::Send(placement::NodeId id, Wire wire, std::string_view request,
                        std::string* reply) {
   size_t index = 0;
@@ -175,12 +192,14 @@ Result Forwarder::Send(placement::NodeId id, Wire wire, std::string_view request
     close(fd);
     fd = -1;
   }
+  std::string_view hello;
   if (fd < 0) {
     fd = Connect(node.addr, node.addr_len, options_.timeout_ms);
     if (fd < 0) {
       MarkDown(index, "could not be connected to");
       return Result::kUnreachable;
     }
+    hello = options_.hello;
   }
   auto fail = [&](Result r, const char* what) {
     int err = errno;
@@ -193,12 +212,13 @@ Result Forwarder::Send(placement::NodeId id, Wire wire, std::string_view request
   // The request and the sentinel in one sendmsg, the reply in (mostly) one blocking
   // recv: every syscall here is paid on top of a local request.
   std::string_view sentinel = Sentinel(wire);
-  iovec iov[2] = {{const_cast<char*>(request.data()), request.size()},
+  iovec iov[3] = {{const_cast<char*>(hello.data()), hello.size()},
+                  {const_cast<char*>(request.data()), request.size()},
                   {const_cast<char*>(sentinel.data()), sentinel.size()}};
   msghdr msg{};
-  msg.msg_iov = iov;
-  msg.msg_iovlen = 2;
-  size_t sent_total = 0, total = request.size() + sentinel.size();
+  msg.msg_iov = hello.empty() ? iov + 1 : iov;
+  msg.msg_iovlen = hello.empty() ? 2 : 3;
+  size_t sent_total = 0, total = hello.size() + request.size() + sentinel.size();
   while (sent_total < total) {
     ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;

@@ -90,7 +90,8 @@ void Conn::Reset(int fd, uint64_t id, std::string peer, size_t read_chunk, uint3
   peer_ = std::move(peer);
   user = nullptr;
   close_after_write_ = close_now_ = held_ = false;
-  no_idle_timeout_ = close_reason_known_ = false;
+  no_idle_timeout_ = close_reason_known_ = outgoing_ = false;
+  connecting_ = false;
   close_reason_ = CloseReason::kError;
   out_.clear();
   sending_.clear();

@@ -117,6 +117,8 @@ class Conn final : public Connection {
   bool tls_read_wants_write_ = false;
   bool tls_failed_ = false;
   bool tls_established_ = false;  // the handshake completed
+  bool connecting_ = false;       // outgoing: connect() in progress
+  void set_outgoing(bool o) { outgoing_ = o; }
 
  private:
   char* ReadSpaceSlow(size_t* room);

@@ -21,6 +21,8 @@
 // blocks. Writes use MSG_NOSIGNAL, so SIGPIPE never needs ignoring.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -75,11 +77,12 @@ struct Options {
 
 // Why a connection closed, as known in Handler::OnClose.
 enum class CloseReason : uint8_t {
-  kRequested,    // the handler called CloseAfterWrite/CloseNow (it knows why)
-  kPeerClosed,   // end of stream or hangup from the peer
-  kError,        // a read/write/socket error, or an exception in a callback
-  kIdleTimeout,  // Options::idle_timeout_secs
-  kStopped,      // Server::Stop
+  kRequested,      // the handler called CloseAfterWrite/CloseNow (it knows why)
+  kPeerClosed,     // end of stream or hangup from the peer
+  kError,          // a read/write/socket error, or an exception in a callback
+  kIdleTimeout,    // Options::idle_timeout_secs
+  kStopped,        // Server::Stop
+  kConnectFailed,  // an outgoing connection (Connect) was never established: nothing was sent
 };
 
 // One client connection. Lives on one worker thread; only that thread (its Handler callbacks
@@ -127,6 +130,7 @@ class Connection {
   uint64_t id() const { return id_; }  // unique per Server, never reused
   int fd() const { return fd_; }
   bool tls() const { return ssl_ != nullptr; }
+  bool outgoing() const { return outgoing_; }        // made by Connect, not accepted
   int worker() const { return worker_index_; }       // for Server::Post
   const std::string& peer() const { return peer_; }  // "127.0.0.1:5555", "[::1]:5555", "unix"
   // Coarse unix seconds of the last OnData call (or of accept).
@@ -148,6 +152,7 @@ class Connection {
   bool held_ = false;
   bool no_idle_timeout_ = false;
   bool close_reason_known_ = false;
+  bool outgoing_ = false;
   ::ssl_st* ssl_ = nullptr;  // OpenSSL's SSL, on a TLS listener's connection
   CloseReason close_reason_ = CloseReason::kError;
   // Records why, the first time a close is decided.
@@ -158,6 +163,17 @@ class Connection {
   }
   std::atomic<uint32_t> last_active_{0};
 };
+
+// An outgoing TCP connection owned by the calling worker, for a handler that relays
+// requests to another server without blocking its worker. Call only on a worker thread
+// (inside a Handler callback or a Post()ed task). The connect does not block: output
+// appended at once is sent when it completes (Wake() the connection after appending, as
+// outside its own callbacks). From then on it is driven as an accepted connection, with
+// the same Handler (tell them apart by outgoing() or user), except that OnOpen is not
+// called, it is not counted in curr_connections or listed in Connections(), and it has
+// no idle timeout. A connect that fails later closes it with kConnectFailed. Null with
+// errno when the socket cannot be made or the connect fails at once.
+Connection* Connect(const sockaddr* addr, socklen_t addr_len, void* user);
 
 // Called on the connection's worker thread; must not block. Exceptions escaping a callback
 // close that connection (and are logged).

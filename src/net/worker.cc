@@ -35,6 +35,7 @@ constexpr int kBackoffMs = 10;      // accept pause after EMFILE/ENFILE (memcach
 constexpr size_t kMaxPooled = 128;  // per worker
 
 thread_local const Shared* tls_shared = nullptr;
+thread_local Worker* tls_worker = nullptr;
 
 uint32_t CoarseUnixSeconds() {
   timespec ts;
@@ -59,6 +60,16 @@ Worker::~Worker() {
 }
 
 const Shared* Worker::Current() { return tls_shared; }
+Worker* Worker::CurrentWorker() { return tls_worker; }
+
+Connection* Connect(const sockaddr* addr, socklen_t addr_len, void* user) {
+  Worker* w = Worker::CurrentWorker();
+  if (!w) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  return w->Connect(addr, addr_len, user);
+}
 
 Status Worker::Init() {
   ep_ = epoll_create1(EPOLL_CLOEXEC);
@@ -85,6 +96,7 @@ Status Worker::Init() {
 
 void Worker::Run() {
   tls_shared = shared_;
+  tls_worker = this;
   epoll_event events[kMaxEvents];
   while (!shared_->stopping.load(std::memory_order_acquire)) {
     int timeout = -1;
@@ -130,6 +142,7 @@ void Worker::Run() {
   DrainHeld();
   CloseAll();
   tls_shared = nullptr;
+  tls_worker = nullptr;
 }
 
 // Stopping with held connections: their output is waiting for something that may come any
@@ -206,6 +219,7 @@ void Worker::Dispatch(const epoll_event& ev) {
   }
   Conn* c = static_cast<Conn*>(ev.data.ptr);
   if (!c->open_) return;  // closed earlier in this batch
+  if (c->connecting_ && !FinishConnect(c)) return;
   if (ev.events & EPOLLERR) return Close(c);
   if (c->held()) {
     // Nothing is read or written while held, and level-triggered epoll would report this
@@ -259,13 +273,7 @@ void Worker::Accept(const Listener& l) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
-  std::unique_ptr<Conn> owned;
-  if (!pool_.empty()) {
-    owned = std::move(pool_.back());
-    pool_.pop_back();
-  } else {
-    owned = std::make_unique<Conn>(this, index_);
-  }
+  std::unique_ptr<Conn> owned = TakeConn();
   Conn* c = owned.get();
   c->Reset(fd, shared_->next_id.fetch_add(1, std::memory_order_relaxed),
            l.tcp ? FormatAddress(reinterpret_cast<sockaddr*>(&ss), len) : "unix", read_chunk_,
@@ -297,6 +305,76 @@ void Worker::Accept(const Listener& l) {
   Bump(counters_.total, 1);
   CallHandler(c, "OnOpen", [&] { shared_->handler->OnOpen(*c); });
   Settle(c);
+}
+
+std::unique_ptr<Conn> Worker::TakeConn() {
+  if (pool_.empty()) return std::make_unique<Conn>(this, index_);
+  std::unique_ptr<Conn> c = std::move(pool_.back());
+  pool_.pop_back();
+  return c;
+}
+
+Conn* Worker::Connect(const sockaddr* addr, socklen_t len, void* user) {
+  int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return nullptr;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  bool connecting = false;
+  if (connect(fd, addr, len) != 0) {
+    if (errno != EINPROGRESS) {
+      int err = errno;
+      close(fd);
+      errno = err;
+      return nullptr;
+    }
+    connecting = true;
+  }
+  std::unique_ptr<Conn> owned = TakeConn();
+  Conn* c = owned.get();
+  c->Reset(fd, shared_->next_id.fetch_add(1, std::memory_order_relaxed),
+           FormatAddress(const_cast<sockaddr*>(addr), len), read_chunk_, now_);
+  c->set_outgoing(true);
+  c->connecting_ = connecting;
+  c->SetNoIdleTimeout();
+  c->user = user;
+  epoll_event ev{};
+  // Until connected, EPOLLOUT reports the outcome (FinishConnect).
+  ev.events = connecting ? (EPOLLIN | EPOLLOUT) : EPOLLIN;
+  ev.data.ptr = c;
+  if (epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    int err = errno;
+    close(fd);
+    c->open_ = false;
+    pool_.push_back(std::move(owned));
+    errno = err;
+    return nullptr;
+  }
+  c->events_ = ev.events;
+  c->want_write_ = connecting;  // nothing is written before the connect completes
+  {
+    std::lock_guard<std::mutex> lock(conns_mu_);
+    c->slot_ = open_.size();
+    open_.push_back(std::move(owned));
+  }
+  return c;
+}
+
+bool Worker::FinishConnect(Conn* c) {
+  int err = 0;
+  socklen_t elen = sizeof err;
+  if (getsockopt(c->fd(), SOL_SOCKET, SO_ERROR, &err, &elen) != 0) err = errno;
+  if (err == 0) {
+    // Connected, or still connecting (a wake-up for input that cannot have come yet).
+    sockaddr_storage peer;
+    socklen_t slen = sizeof peer;
+    if (getpeername(c->fd(), reinterpret_cast<sockaddr*>(&peer), &slen) != 0) return true;
+    c->connecting_ = false;
+    return true;
+  }
+  errno = err;
+  c->note_close(CloseReason::kConnectFailed);
+  Close(c);
+  return false;
 }
 
 void Worker::Backoff(int err) {
@@ -418,6 +496,7 @@ void Worker::AddStats(Stats* s) const {
 void Worker::AppendConnections(std::vector<ConnInfo>* out, uint32_t now) const {
   std::lock_guard<std::mutex> lock(conns_mu_);
   for (const auto& c : open_) {
+    if (c->outgoing()) continue;  // not a client's
     ConnInfo info;
     info.id = c->id();
     info.fd = c->fd();

@@ -63,6 +63,8 @@ class Worker {
   void Run();     // the thread body; returns after Shared::stopping is set and Notify()
   // The Shared of the worker running on this thread, or null on other threads.
   static const Shared* Current();
+  // The worker running on this thread, or null.
+  static Worker* CurrentWorker();
 
   // Any thread.
   void Post(std::function<void()> fn);
@@ -74,8 +76,9 @@ class Worker {
   // Worker thread only.
   void SetAccepting(bool on);
   void Schedule(Conn* c);  // act on a Connection request made outside its callbacks
-  void Hold(Conn* c, uint32_t timeout_ms);  // Connection::Hold
-  void Release(Conn* c);                    // Connection::Release
+  void Hold(Conn* c, uint32_t timeout_ms);                         // Connection::Hold
+  void Release(Conn* c);                                           // Connection::Release
+  Conn* Connect(const sockaddr* addr, socklen_t len, void* user);  // net::Connect
 
  private:
   // Written only by the worker thread (load+store, no locked add); read by any.
@@ -110,6 +113,8 @@ class Worker {
   void ArmAnchorTimer(int64_t wait_start_ns);
   void Dispatch(const epoll_event& ev);
   void Accept(const Listener& l);
+  std::unique_ptr<Conn> TakeConn();  // pooled or new
+  bool FinishConnect(Conn* c);       // outgoing: false if the connect failed (closed)
   void Backoff(int err);
   void UpdateListeners();
   void RunTasks();

@@ -199,7 +199,7 @@ void Worker::Close(Conn* c) {
     open_.pop_back();
   }
   c->set_fd(-1);
-  shared_->open_conns.fetch_sub(1, std::memory_order_relaxed);
+  if (!c->outgoing()) shared_->open_conns.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void Worker::Schedule(Conn* c) {

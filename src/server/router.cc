@@ -25,12 +25,12 @@ KeyRouter::KeyRouter(const placement::Members& members, placement::NodeId self, 
   owned_share_ = static_cast<double>(owned) / kShareSample;
 }
 
-int KeyRouter::Pick(std::string_view key, bool rmw) {
+int KeyRouter::Pick(std::string_view key, bool relayed) {
   std::vector<placement::NodeId> owners = ring_->Owners(key, replicas_);
   size_t mine = std::find(owners.begin(), owners.end(), self_) - owners.begin();
   bool owner = mine < owners.size();
-  if (owner && !rmw) return kLocal;
-  // Candidates: every owner for a non-owner, the owners before this one for an rmw.
+  if (owner && relayed) return kLocal;
+  // Candidates: every owner for a non-owner, the owners before this one for an owner.
   size_t limit = owner ? mine : owners.size();
   for (size_t i = 0; i < limit; ++i) {
     if (forwarder_.Alive(owners[i])) return owners[i];

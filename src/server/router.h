@@ -19,10 +19,11 @@ class KeyRouter final : public engine::Router {
   KeyRouter(const placement::Members& members, placement::NodeId self, size_t replicas,
             std::shared_ptr<const placement::Ring> ring, forward::Options options = {});
 
-  // Not among owners(key): the first live owner. An owner: here, but a read-modify-
-  // write goes to the first live owner before this node in owners(key) (only ever to
-  // an earlier one, so forwards end).
-  int Pick(std::string_view key, bool rmw) override;
+  // The first live owner of `key` (here when every owner before this one is down, or
+  // the request was relayed here and this is an owner): reads, writes and read-
+  // modify-writes alike, so a client reads its own writes through any node and an add
+  // (a lock) is granted once.
+  int Pick(std::string_view key, bool relayed) override;
   Sent Forward(int node, Wire wire, std::string_view request, std::string* reply) override;
   void CountFailure() override { unavailable_.fetch_add(1, std::memory_order_relaxed); }
 
@@ -30,6 +31,7 @@ class KeyRouter final : public engine::Router {
   void SetAlive(std::function<bool(placement::NodeId)> alive) {
     forwarder_.SetAlive(std::move(alive));
   }
+  forward::Forwarder& forwarder() { return forwarder_; }
   // `stats cluster` lines (the ring's facts and this router's counters).
   void AppendStats(std::string* out) const;
   // The fraction of keys this node owns, from a sample of synthetic keys.

@@ -80,6 +80,7 @@ Server::Server(const Config& config) : config_(config) {
   if (Sharded(config)) {
     // Unsharded nodes get no router: their requests take exactly today's path.
     forward::Options fo;
+    fo.hello = std::string(engine::kRelayHello);
     // --sync-replicas: an owner holds a forwarded write's reply until its co-owners
     // acknowledge it (up to --sync-timeout); waiting less would fail such writes.
     if (config.sync_replicas > 0) {
@@ -249,6 +250,14 @@ Status Server::Start() {
     // Requests for other nodes leave the workers (DeferForward).
     int threads = std::max(4, 2 * static_cast<int>(config_.engine.num_threads));
     forward_pool_ = std::make_unique<ForwardPool>(threads, 1024 * static_cast<size_t>(threads));
+    Relay::Hooks hooks;
+    hooks.done = [this](net::Connection& conn) { RelayDone(conn); };
+    hooks.reroute = [this](net::Connection& conn, std::string request) {
+      RelayReroute(conn, request);
+    };
+    relay_ = std::make_unique<Relay>(&router_->forwarder(), *config_.members,
+                                     static_cast<int>(config_.engine.num_threads),
+                                     router_->forwarder().timeout_ms(), std::move(hooks));
   }
   Status st = net_->Start();
   if (!st.ok()) return st;
@@ -354,8 +363,9 @@ struct Server::ConnState {
   engine::Session session;
   net::Connection* conn = nullptr;
   std::shared_ptr<WatchLink> link;
-  // A request of this connection runs on the forward pool (the connection is held).
-  std::shared_ptr<WatchLink> forward_link;
+  // A request of this connection runs elsewhere, relayed or on the forward pool; the
+  // connection is held meanwhile.
+  std::shared_ptr<ClientLink> forward_link;
   bool forward_pending = false;
 };
 
@@ -371,13 +381,15 @@ size_t Server::DeferForward(net::Connection& c, ConnState* st, std::string_view 
   st->session.deferred = 0;
   engine::Session::Proto proto = st->session.proto;
   int cfd = st->session.cfd;
-  auto run = [this, proto, cfd](std::string_view req, std::string* out) {
+  bool relayed = st->session.relayed;
+  auto run = [this, proto, cfd, relayed](std::string_view req, std::string* out) {
     engine::Session s;
     s.proto = proto;
     s.cfd = cfd;
+    s.relayed = relayed;
     engine_->Process(s, req, out, SIZE_MAX);
   };
-  if (!st->forward_link) st->forward_link = std::make_shared<WatchLink>(WatchLink{&c});
+  if (!st->forward_link) st->forward_link = std::make_shared<ClientLink>(ClientLink{&c});
   auto task = [this, run, link = st->forward_link, worker = c.worker(),
                req = std::string(request)] {
     std::string reply;
@@ -402,6 +414,36 @@ size_t Server::DeferForward(net::Connection& c, ConnState* st, std::string_view 
   st->forward_pending = true;
   c.Hold(kForwardHoldMs);
   return request.size();
+}
+
+// The request at the start of the unconsumed input runs on another node: relayed from
+// this worker when it is one node's as the client sent it, else on the pool.
+size_t Server::Forward(net::Connection& c, ConnState* st, std::string_view request) {
+  engine::Session& s = st->session;
+  if (relay_ && s.deferred_node >= 0) {
+    if (!st->forward_link) st->forward_link = std::make_shared<ClientLink>(ClientLink{&c});
+    forward::Wire wire =
+        s.proto == engine::Session::Proto::kBinary ? forward::Wire::kBinary : forward::Wire::kText;
+    if (relay_->Send(c, st->forward_link, static_cast<placement::NodeId>(s.deferred_node), wire,
+                     request, s.deferred_failure)) {
+      s.deferred = 0;
+      st->forward_pending = true;
+      c.Hold(static_cast<uint32_t>(relay_->hold_ms()));
+      return request.size();
+    }
+  }
+  return DeferForward(c, st, request);
+}
+
+void Server::RelayDone(net::Connection& c) {
+  static_cast<ConnState*>(c.user)->forward_pending = false;
+  c.Release();
+  // --sync-replicas: as after a pool thread's reply (DeferForward).
+  if (replica_wait_) replica_wait_->AfterRequests(c);
+}
+
+void Server::RelayReroute(net::Connection& c, std::string_view request) {
+  DeferForward(c, static_cast<ConnState*>(c.user), request);
 }
 
 void Server::OnOpen(net::Connection& c) {
@@ -459,12 +501,14 @@ void Server::OnDrain(net::Connection& c) {
 }
 
 size_t Server::OnData(net::Connection& c, std::string_view input) {
+  if (c.outgoing()) [[unlikely]]
+    return relay_ ? relay_->OnData(c, input) : input.size();
   auto* s = &static_cast<ConnState*>(c.user)->session;
   size_t n = engine_->Process(*s, input, &c.out(), output_high_water_);
-  bool forwarding = false;  // held until a pool thread's reply comes back
+  bool forwarding = false;  // held until the reply from another node comes back
   if (s->deferred) [[unlikely]] {
     auto* st = static_cast<ConnState*>(c.user);
-    n += DeferForward(c, st, input.substr(n, s->deferred));
+    n += Forward(c, st, input.substr(n, s->deferred));
     forwarding = st->forward_pending;
   }
   // Changes hit the journal file before their replies leave: kill -9 loses no write a
@@ -486,6 +530,10 @@ size_t Server::OnData(net::Connection& c, std::string_view input) {
 }
 
 void Server::OnClose(net::Connection& c) {
+  if (c.outgoing()) [[unlikely]] {
+    if (relay_) relay_->OnClose(c);
+    return;
+  }
   if (replica_wait_) replica_wait_->OnClose(c);
   auto* st = static_cast<ConnState*>(c.user);
   if (st->link) st->link->conn = nullptr;  // wakes still queued find nothing
@@ -507,6 +555,7 @@ void Server::OnClose(net::Connection& c) {
         break;
       case net::CloseReason::kError:
       case net::CloseReason::kStopped:
+      case net::CloseReason::kConnectFailed:
         break;
     }
     LogConnEvent(c, false, reason);
@@ -518,7 +567,12 @@ void Server::OnClose(net::Connection& c) {
 void Server::OnHoldExpired(net::Connection& c) {
   auto* st = static_cast<ConnState*>(c.user);
   if (st && st->forward_pending) {
-    // Its reply is still to come; letting later ones go first would reorder them.
+    if (relay_ && st->forward_link->upstream) {
+      relay_->Expire(*st->forward_link);  // answers it (and its neighbours) with failures
+      return;
+    }
+    // A pool thread's reply is still to come; letting later ones go first would
+    // reorder them.
     c.CloseNow();
     return;
   }

@@ -16,6 +16,7 @@
 #include "replication/replication.h"
 #include "server/config.h"
 #include "server/forward_pool.h"
+#include "server/relay.h"
 #include "server/replica_wait.h"
 #include "server/router.h"
 #include "server/udp.h"
@@ -63,7 +64,10 @@ class Server final : public net::Handler, public engine::Host {
   Status OpenPersistence(replication::Options* ro);
   Status StartMetrics();
   void WritePortsFile() const;
+  size_t Forward(net::Connection& c, ConnState* st, std::string_view request);
   size_t DeferForward(net::Connection& c, ConnState* st, std::string_view request);
+  void RelayDone(net::Connection& c);  // Relay::Hooks
+  void RelayReroute(net::Connection& c, std::string_view request);
 
   Config config_;
   OffsetClock clock_{SystemClock::Get()};
@@ -78,7 +82,8 @@ class Server final : public net::Handler, public engine::Host {
   std::unique_ptr<record::Sink> fan_out_;       // both of the above, when both are on
   std::unique_ptr<ReplicaWait> replica_wait_;   // --sync-replicas K > 0
   std::unique_ptr<metrics::Endpoint> metrics_;  // --metrics-port
-  std::unique_ptr<ForwardPool> forward_pool_;   // sharded: requests for other nodes
+  std::unique_ptr<ForwardPool> forward_pool_;   // sharded: requests Relay cannot send
+  std::unique_ptr<Relay> relay_;                // sharded: requests for other nodes
   size_t output_high_water_ = 1 << 20;
 
   std::mutex mu_;

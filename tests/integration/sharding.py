@@ -40,3 +40,17 @@ def owners(members, keys, r, ring="ketama", prefix=None):
         result[key] = [int(i) for i in ids]
     assert len(result) == len(keys), (len(result), len(keys))
     return result
+
+
+# A forwarding node's first line (engine/router.h kRelayHello): an owner then answers
+# from its own copy instead of passing the request to the key's first live owner.
+RELAY_HELLO = b"syncached_relayed\r\n"
+
+
+def held(node, key):
+    """The value `node` itself holds for `key` (bytes), or None."""
+    with node.client() as c:
+        reply = c.call(RELAY_HELLO + b"mg %s v\r\nmn\r\n" % key.encode(), b"MN\r\n")
+    if not reply.startswith(b"VA "):
+        return None
+    return reply.split(b"\r\n")[1]

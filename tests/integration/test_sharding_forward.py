@@ -183,12 +183,10 @@ def test_add_grants_once_and_incr_is_exact(make_cluster):  # noqa: F811
 
     key = "counter"
     own = owners(nodes, [key])[key]
-    assert py(nodes[0]).set(key, b"0", noreply=False)
-    # A set on a co-owner runs there and reaches the first owner (where every incr
-    # runs) asynchronously: the counting starts once both owners hold it.
-    for node_id in own:
-        assert harness.wait_for(lambda: py(node_by_id(nodes, node_id)).get(key) == b"0",
-                                timeout=5)
+    # Through a co-owner: it runs on the first owner like the incrs, so they count
+    # from it at once (no wait for replication).
+    co_owner = node_by_id(nodes, own[1])
+    assert py(co_owner).set(key, b"0", noreply=False)
     replies = []
 
     def incr(node):
@@ -215,10 +213,11 @@ def test_owner_down_other_owner_serves_then_server_error(make_cluster):  # noqa:
     assert len(hit) > 20
     for k in hit:
         assert py(nodes[0]).set(k, k.encode(), noreply=False)
-    # Both owners hold every key (a get sent to an owner runs there) before one dies.
+    # Both owners hold every key before one dies.
     for k in hit:
         for o in own[k]:
-            assert harness.wait_for(lambda: py(node_by_id(nodes, o)).get(k) == k.encode(), timeout=5)
+            assert harness.wait_for(
+                lambda: sharding.held(node_by_id(nodes, o), k) == k.encode(), timeout=5)
     victim.kill()
     rnd = random.Random(5)
     live = [n for n in nodes if n is not victim]
@@ -300,6 +299,127 @@ def test_forwarded_writes_with_sync_replicas(make_cluster):  # noqa: F811
             c.send(b"".join(b"set %s 0 0 %d\r\n%s\r\n" % (k.encode(), len(k), k.encode())
                             for k in mine) + b"mn\r\n")
             assert c.read_until(b"MN\r\n") == b"STORED\r\n" * len(mine) + b"MN\r\n"
-        for k in mine:  # acknowledged: both owners hold it (a get sent to an owner runs there)
+        for k in mine:  # acknowledged: both owners hold it
             for o in own[k]:
-                assert py(node_by_id(nodes, o)).get(k) == k.encode(), (k, o)
+                assert sharding.held(node_by_id(nodes, o), k) == k.encode(), (k, o)
+
+
+def test_pipelined_requests_through_a_non_owner_keep_order(make_cluster):  # noqa: F811
+    """One write of 300 requests for keys here and elsewhere (set, get, incr, delete,
+    meta): each relayed one waits for its owner while the connection is held, so the
+    replies come back in request order, each what memcached would answer."""
+    nodes = start_sharded(make_cluster)
+    via = nodes[0]
+    rnd = random.Random(11)
+    keys = ["pipe:%d" % i for i in range(30)]
+    assert any(via.node_id not in o for o in owners(nodes, keys).values())
+    model, requests, expect = {}, [], []
+    for i in range(300):
+        k = rnd.choice(keys)
+        op = rnd.choice(["set", "get", "incr", "delete", "mg"])
+        if op == "set":
+            v = str(rnd.randrange(1000))
+            requests.append(b"set %s 0 0 %d\r\n%s\r\n" % (k.encode(), len(v), v.encode()))
+            expect.append(b"STORED\r\n")
+            model[k] = v
+        elif op == "get":
+            requests.append(b"get %s\r\n" % k.encode())
+            expect.append((b"VALUE %s 0 %d\r\n%s\r\n" % (k.encode(), len(model[k]),
+                                                         model[k].encode()) if k in model
+                           else b"") + b"END\r\n")
+        elif op == "incr":
+            requests.append(b"incr %s 3\r\n" % k.encode())
+            if k in model:
+                model[k] = str(int(model[k]) + 3)
+                expect.append(model[k].encode() + b"\r\n")
+            else:
+                expect.append(b"NOT_FOUND\r\n")
+        elif op == "delete":
+            requests.append(b"delete %s\r\n" % k.encode())
+            expect.append(b"DELETED\r\n" if model.pop(k, None) is not None else b"NOT_FOUND\r\n")
+        else:
+            requests.append(b"mg %s v k O%d\r\n" % (k.encode(), i))
+            expect.append(b"VA %d k%s O%d\r\n%s\r\n" % (len(model[k]), k.encode(), i,
+                                                        model[k].encode())
+                          if k in model else b"EN k%s O%d\r\n" % (k.encode(), i))
+    with via.client() as c:
+        c.send(b"".join(requests) + b"mn\r\n")
+        assert c.read_until(b"MN\r\n", timeout=30) == b"".join(expect) + b"MN\r\n"
+
+
+def test_stalled_owner_costs_a_bounded_wait_then_the_other_owner_serves(make_cluster):  # noqa: F811
+    """An owner that takes connections but never answers (SIGSTOP): requests relayed
+    to it are answered SERVER_ERROR once the hold runs out (about a second), the node
+    is skipped, and the key's other owner serves it; nothing hangs."""
+    nodes = start_sharded(make_cluster)
+    keys = ["stall:%d" % i for i in range(200)]
+    own = owners(nodes, keys)
+    victim = nodes[1]
+    first = [k for k in keys if own[k][0] == victim.node_id]
+    via = next(n for n in nodes if n is not victim and
+               sum(n.node_id not in own[k] for k in first) >= 3)
+    mine = [k for k in first if via.node_id not in own[k]][:3]
+    for k in mine:
+        assert py(via).set(k, k.encode(), noreply=False)
+        for o in own[k]:
+            assert harness.wait_for(
+                lambda: sharding.held(node_by_id(nodes, o), k) == k.encode(), timeout=5)
+    victim.pause()
+    try:
+        replies = []
+
+        def get(k):
+            with via.client() as c:
+                start = time.monotonic()
+                replies.append((c.call(b"get %s\r\n" % k.encode(), b"\r\n", timeout=10),
+                                time.monotonic() - start))
+
+        threads = [threading.Thread(target=get, args=(k,)) for k in mine]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(15)
+        assert len(replies) == len(mine)
+        for line, took in replies:
+            assert line in (b"SERVER_ERROR forwarding failed\r\n",) or line.startswith(b"VALUE")
+            assert took < 5, took
+        assert any(line.startswith(b"SERVER_ERROR") for line, _ in replies)
+        # Marked down: the co-owner answers at once.
+        for k in mine:
+            start = time.monotonic()
+            assert py(via).get(k) == k.encode()
+            assert time.monotonic() - start < 0.5
+    finally:
+        victim.resume()
+    with via.client() as c:
+        assert int(c.stats("cluster")["forward_errors"]) >= 1
+    for k in mine:  # back: served again, whoever answers
+        assert harness.wait_for(lambda: py(via).get(k) == k.encode(), timeout=10)
+
+
+def test_a_client_gone_while_its_request_waits_disturbs_no_one(make_cluster):  # noqa: F811
+    """A client that closes while its relayed request waits: the owner's reply for it
+    is dropped, and the next client on the same relay connection gets its own reply,
+    not the dead client's."""
+    nodes = start_sharded(make_cluster, extra=["-t", "1"])  # one worker: one relay link
+    keys = ["gone:%d" % i for i in range(100)]
+    own = owners(nodes, keys)
+    via = nodes[0]
+    far = [k for k in keys if via.node_id not in own[k]]
+    target = own[far[0]][0]
+    a, b = [k for k in far if own[k][0] == target][:2]
+    assert py(via).set(a, b"AAAA", noreply=False) and py(via).set(b, b"BB", noreply=False)
+    owner = node_by_id(nodes, target)
+    owner.pause()
+    try:
+        gone = via.client()
+        gone.send(b"get %s\r\n" % a.encode())
+        time.sleep(0.1)
+        gone.close()
+        stays = via.client()
+        stays.send(b"get %s\r\n" % b.encode())
+        time.sleep(0.1)
+    finally:
+        owner.resume()
+    assert stays.read_until(b"END\r\n", timeout=5) == b"VALUE %s 0 2\r\nBB\r\nEND\r\n" % b.encode()
+    stays.close()
