@@ -4,9 +4,10 @@
 
 namespace syncached::replication {
 
-void Backlog::Append(uint64_t first_seq, uint32_t count, uint64_t hlc, std::string msg) {
+void Backlog::Append(uint64_t first_seq, uint32_t count, uint64_t hlc, std::string msg,
+                     BatchRouting routing) {
   bytes_ += msg.size();
-  entries_.push_back({first_seq, count, hlc, std::move(msg)});
+  entries_.push_back({first_seq, count, hlc, std::move(msg), std::move(routing)});
   next_seq_ = first_seq + count;
   // Keep at least the newest batch even if it alone is over the bound.
   while (bytes_ > max_bytes_ && entries_.size() > 1 &&
@@ -16,8 +17,8 @@ void Backlog::Append(uint64_t first_seq, uint32_t count, uint64_t hlc, std::stri
   }
 }
 
-const std::string* Backlog::Find(uint64_t seq, uint64_t* first, uint32_t* count,
-                                 uint64_t* hlc) const {
+const std::string* Backlog::Find(uint64_t seq, uint64_t* first, uint32_t* count, uint64_t* hlc,
+                                 const BatchRouting** routing) const {
   if (entries_.empty() || seq < entries_.front().first || seq >= next_seq_) return nullptr;
   auto it = std::upper_bound(entries_.begin(), entries_.end(), seq,
                              [](uint64_t s, const Entry& e) { return s < e.first; });
@@ -25,6 +26,7 @@ const std::string* Backlog::Find(uint64_t seq, uint64_t* first, uint32_t* count,
   *first = it->first;
   *count = it->count;
   *hlc = it->hlc;
+  if (routing) *routing = &it->routing;
   return &it->msg;
 }
 

@@ -65,7 +65,7 @@ bool Core::Step(uint64_t now) {
   now_ = now;
   DrainPending();
   // Sharded, a change none of whose co-owners follows us waits for no acknowledgement.
-  if (opts_.owns && opts_.sync_replicas > 0) AdvanceAcked();
+  if (opts_.owners && opts_.sync_replicas > 0) AdvanceAcked();
   TickLinks();
   UpdateGate();
   bool busy = false;

@@ -65,6 +65,24 @@ struct Pending {
   std::atomic<bool> nonempty{false};  // something waits (read without the mutex)
 };
 
+// Sharded: which nodes each change of a backlog batch goes to, worked out once when the
+// batch is appended (every peer's stream reads it), and where each change's bytes end
+// in the message, so a peer's SPARSE message copies them without decoding the batch.
+struct BatchRouting {
+  static constexpr uint16_t kEveryNode = 0xffff;  // a flush: first of its slots
+  static constexpr uint16_t kNoNode = 0xfffe;     // padding
+  uint32_t begin = 0;            // the first change's bytes start here (after the header)
+  std::vector<uint32_t> ends;    // change i's bytes end here
+  size_t stride = 0;             // owner slots per change
+  std::vector<uint16_t> owners;  // change i's owners: [i * stride, (i + 1) * stride)
+  bool Carries(size_t i, uint16_t node) const {
+    for (size_t k = i * stride; k < (i + 1) * stride; ++k) {
+      if (owners[k] == node || owners[k] == kEveryNode) return true;
+    }
+    return false;
+  }
+};
+
 // Sent changes, newest last, bounded in bytes. Each entry is a complete kBatch message.
 class Backlog {
  public:
@@ -72,9 +90,12 @@ class Backlog {
   // `hlc`: our clock after the batch's changes were taken, so no change in it is newer
   // and every later batch's changes are newer (up to the moment between a version and
   // its queueing).
-  void Append(uint64_t first_seq, uint32_t count, uint64_t hlc, std::string msg);
-  // The batch holding `seq`, or null if it fell out (or is not written yet).
-  const std::string* Find(uint64_t seq, uint64_t* first, uint32_t* count, uint64_t* hlc) const;
+  void Append(uint64_t first_seq, uint32_t count, uint64_t hlc, std::string msg,
+              BatchRouting routing = {});
+  // The batch holding `seq`, or null if it fell out (or is not written yet); *routing
+  // (if asked for) is what Append was given.
+  const std::string* Find(uint64_t seq, uint64_t* first, uint32_t* count, uint64_t* hlc,
+                          const BatchRouting** routing = nullptr) const;
   uint64_t front_seq() const { return entries_.empty() ? next_seq_ : entries_.front().first; }
   uint64_t next_seq() const { return next_seq_; }
   void set_next_seq(uint64_t s) { next_seq_ = s; }
@@ -96,6 +117,7 @@ class Backlog {
     uint32_t count;
     uint64_t hlc;
     std::string msg;
+    BatchRouting routing;
   };
   uint64_t max_bytes_;
   uint64_t bytes_ = 0;
@@ -185,6 +207,10 @@ class Core {
   // Any thread: a local change (only ours travel). True when the replication thread
   // may be asleep and should be woken.
   bool OnChange(const record::ChangeView& change);
+  // How long the replication thread may sleep while changes flow: a sharded stream
+  // without --sync-replicas holds changes back that long anyway (HoldsBack), so polling
+  // more often only costs wakeups (on every node, however few of the keys it owns).
+  int active_poll_ms(bool busy) const;
   bool pending_nonempty() const { return pending_.nonempty.load(std::memory_order_seq_cst); }
 
   // Replication thread. Untrusted bytes from a peer: a subscriber's (publisher side)
@@ -235,8 +261,9 @@ class Core {
   bool DeltaIsWhole(const Session& s, uint64_t since);
   bool HoldsAllOwnItems() const;
   bool Carries(const Session& s, const record::ChangeView& c) const;
-  std::string SparseFor(const Session& s, const std::string& batch, uint64_t from, uint64_t first,
-                        uint32_t count);
+  BatchRouting RouteBatch(std::string_view changes, uint32_t begin, uint32_t count) const;
+  std::string SparseFor(const Session& s, const std::string& batch, const BatchRouting& routing,
+                        uint64_t from, uint64_t first, uint32_t count);
   void FlushSkipped(Session& s);
   bool HoldsBack(const Session& s) const;
   bool SendTo(Session& s, std::string msg);  // false: not accepted now (queued) or gone
@@ -259,6 +286,7 @@ class Core {
   bool AllLivePeersFollow() const;
 
   Options opts_;
+  mutable std::vector<uint16_t> owners_scratch_;  // Carries, RouteBatch (replication thread)
   const uint64_t instance_;  // unique in the process (thread-local tickets name it)
   storage::Store* store_;
   Transport* transport_;

@@ -124,6 +124,7 @@ void Core::DrainPending() {
     std::string msg;
     msg.reserve(runs[i].size() + 21);
     BeginBatch(epoch_, backlog_.next_seq(), counts[i], &msg);
+    auto begin = static_cast<uint32_t>(msg.size());
     msg.append(runs[i]);
     if (opts_.sync_replicas > 0) {
       ticket_runs_.push_back({backlog_.next_seq(), first_tickets[i], counts[i]});
@@ -131,7 +132,9 @@ void Core::DrainPending() {
       // the map bounded meanwhile.
       if (ticket_runs_.size() > 65536) ticket_runs_.pop_front();
     }
-    backlog_.Append(backlog_.next_seq(), counts[i], hlc, std::move(msg));
+    BatchRouting routing;
+    if (opts_.owners) routing = RouteBatch(runs[i], begin, counts[i]);
+    backlog_.Append(backlog_.next_seq(), counts[i], hlc, std::move(msg), std::move(routing));
   }
 }
 
@@ -296,26 +299,68 @@ void Core::StartCopy(Session& s, uint64_t delta_since) {
 
 // Sharded: whether the session's peer holds change c (a flush reaches every node).
 bool Core::Carries(const Session& s, const record::ChangeView& c) const {
-  return !opts_.owns || c.kind == record::Kind::kFlush || opts_.owns(s.node_id, c.key);
+  if (!opts_.owners || c.kind == record::Kind::kFlush) return true;
+  opts_.owners(c.key, &owners_scratch_);
+  return std::find(owners_scratch_.begin(), owners_scratch_.end(), s.node_id) !=
+         owners_scratch_.end();
+}
+
+// Sharded: the owners of each of a new batch's changes (`changes`: their encodings,
+// at `begin` in the message), once for every peer's stream.
+BatchRouting Core::RouteBatch(std::string_view changes, uint32_t begin, uint32_t count) const {
+  BatchRouting r;
+  r.begin = begin;
+  r.ends.reserve(count);
+  std::vector<uint16_t> all;  // each change's list, then laid out with one stride
+  std::vector<uint32_t> sizes;
+  sizes.reserve(count);
+  uint32_t pos = begin;
+  while (!changes.empty()) {
+    record::ChangeView c;
+    record::DecodeResult d = record::DecodeChange(changes, &c);
+    if (!d.ok()) break;  // our own encoding: it decodes
+    if (c.kind == record::Kind::kFlush) {
+      owners_scratch_.assign(1, BatchRouting::kEveryNode);
+    } else {
+      opts_.owners(c.key, &owners_scratch_);
+    }
+    all.insert(all.end(), owners_scratch_.begin(), owners_scratch_.end());
+    sizes.push_back(static_cast<uint32_t>(owners_scratch_.size()));
+    r.stride = std::max<size_t>(r.stride, owners_scratch_.size());
+    pos += static_cast<uint32_t>(d.consumed);
+    r.ends.push_back(pos);
+    changes.remove_prefix(d.consumed);
+  }
+  r.owners.assign(r.stride * sizes.size(), BatchRouting::kNoNode);
+  size_t from = 0;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    std::copy_n(all.begin() + static_cast<std::ptrdiff_t>(from), sizes[i],
+                r.owners.begin() + static_cast<std::ptrdiff_t>(i * r.stride));
+    from += sizes[i];
+  }
+  return r;
 }
 
 // A backlog batch as the session's peer gets it when sharded: the seqs from `from`
 // (the batch's first, or an earlier one whose batches carried nothing for the peer)
-// to the batch's end, and only the changes of its keys. Empty when none is the peer's.
-std::string Core::SparseFor(const Session& s, const std::string& batch, uint64_t from,
-                            uint64_t first, uint32_t count) {
+// to the batch's end, and only the changes of its keys, copied as they are encoded in
+// the batch. Empty when none is the peer's.
+std::string Core::SparseFor(const Session& s, const std::string& batch, const BatchRouting& routing,
+                            uint64_t from, uint64_t first, uint32_t count) {
   std::string out;
-  Changes all;
   uint32_t kept = 0;
-  if (!DecodeChanges(batch, &all)) return out;  // our own message: it decodes
-  std::string one;
-  for (size_t i = 0; i < all.changes.size(); ++i) {
-    if (!Carries(s, all.changes[i])) continue;
-    if (out.empty()) BeginSparse(epoch_, from, static_cast<uint32_t>(first + count - from), &out);
-    one.clear();
-    record::EncodeChange(all.changes[i], &one);
-    AddSparse(static_cast<uint32_t>(first + i - from), one, &out);
-    ++kept;
+  uint32_t begin = routing.begin;
+  for (size_t i = 0; i < routing.ends.size(); ++i) {
+    uint32_t end = routing.ends[i];
+    if (routing.Carries(i, s.node_id)) {
+      if (out.empty()) {
+        BeginSparse(epoch_, from, static_cast<uint32_t>(first + count - from), &out);
+      }
+      AddSparse(static_cast<uint32_t>(first + i - from),
+                std::string_view(batch).substr(begin, end - begin), &out);
+      ++kept;
+    }
+    begin = end;
   }
   if (kept) FinishSparse(&out, kept);
   return out;
@@ -341,7 +386,8 @@ bool Core::PumpStream(Session& s) {
   while (s.next_seq < backlog_.next_seq() && s.queued.empty()) {
     uint64_t first, hlc;
     uint32_t count;
-    const std::string* msg = backlog_.Find(s.next_seq, &first, &count, &hlc);
+    const BatchRouting* routing = nullptr;
+    const std::string* msg = backlog_.Find(s.next_seq, &first, &count, &hlc, &routing);
     if (!msg) {
       // Fell out of the backlog (a slow or stopped peer; a copy stuck on one holds no
       // memory). After a copy, what it lacks is our changes since the last batch it was
@@ -371,7 +417,7 @@ bool Core::PumpStream(Session& s) {
       StartCopy(s, delta ? s.sent_hlc - kSameRunMarginHlc : 0);
       return false;
     }
-    if (opts_.owns) {
+    if (opts_.owners) {
       // Batches with nothing for the peer are not sent one by one (each message costs
       // both threads a wakeup): the next one that has something covers them too.
       uint64_t from = s.skipped_from ? s.skipped_from : first;
@@ -379,7 +425,7 @@ bool Core::PumpStream(Session& s) {
         FlushSkipped(s);
         from = first;
       }
-      std::string sparse = SparseFor(s, *msg, from, first, count);
+      std::string sparse = SparseFor(s, *msg, *routing, from, first, count);
       s.next_seq = first + count;
       s.sent_hlc = hlc;
       if (sparse.empty()) {
@@ -473,8 +519,13 @@ bool Core::PumpSession(Session& s) {
 // more, so that messages carry more than one or two changes each (every message costs
 // a wakeup on both sides, and with keys spread over N nodes each stream gets 1/N of
 // them). --sync-replicas writers wait for these messages: never held then.
+int Core::active_poll_ms(bool busy) const {
+  if (opts_.owners && opts_.sync_replicas == 0) return static_cast<int>(kShardedBatchMs);
+  return busy ? 2 : 1;
+}
+
 bool Core::HoldsBack(const Session& s) const {
-  return opts_.owns && opts_.sync_replicas == 0 && s.mode == Session::Mode::kStream &&
+  return opts_.owners && opts_.sync_replicas == 0 && s.mode == Session::Mode::kStream &&
          s.next_seq < backlog_.next_seq() && backlog_.next_seq() - s.next_seq < kHoldChanges &&
          Elapsed(now_, s.last_stream_ms) < kShardedBatchMs;
 }
@@ -525,7 +576,7 @@ void Core::HandleAck(const std::string& identity, const Position& pos) {
 // --sync-replicas: the K-th highest acknowledged sequence among streaming peers
 // covers every change below it; their tickets are released to waiting workers.
 void Core::AdvanceAcked() {
-  if (opts_.owns) return AdvanceAckedSharded();
+  if (opts_.owners) return AdvanceAckedSharded();
   std::vector<uint64_t> acked;
   for (const auto& [id, s] : sessions_) {
     if (!s.gone && s.mode == Session::Mode::kStream) acked.push_back(s.acked_seq);
@@ -559,22 +610,24 @@ void Core::AdvanceAcked() {
 // timeout). Changes are released in order, walking the backlog's batches.
 void Core::AdvanceAckedSharded() {
   uint64_t released = 0;
-  Changes batch;
   while (!ticket_runs_.empty()) {
     TicketRun& r = ticket_runs_.front();
     uint64_t first, hlc;
     uint32_t count;
-    const std::string* msg = backlog_.Find(r.first_seq, &first, &count, &hlc);
-    if (!msg || !DecodeChanges(*msg, &batch) || batch.changes.size() != count) {
+    const BatchRouting* routing = nullptr;
+    const std::string* msg = backlog_.Find(r.first_seq, &first, &count, &hlc, &routing);
+    if (!msg || routing->ends.size() != count) {
       released = r.first_ticket + r.count - 1;  // fell out of the backlog: not waited for
       ticket_runs_.pop_front();
       continue;
     }
     while (r.count > 0 && r.first_seq < first + count) {
-      const record::ChangeView& c = batch.changes[r.first_seq - first];
+      size_t index = r.first_seq - first;
       size_t owners = 0, applied = 0;
       for (const auto& [id, s] : sessions_) {
-        if (s.gone || s.mode != Session::Mode::kStream || !Carries(s, c)) continue;
+        if (s.gone || s.mode != Session::Mode::kStream || !routing->Carries(index, s.node_id)) {
+          continue;
+        }
         ++owners;
         if (s.acked_seq > r.first_seq) ++applied;
       }

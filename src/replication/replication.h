@@ -50,10 +50,11 @@ struct Options {
   uint32_t sync_replicas = 0;
   uint32_t sync_timeout_ms = 1000;
   std::map<std::string, std::string> saved_positions;
-  // Sharding (--members with --replication-factor < N): whether node `node` holds `key`.
-  // Each peer's stream and copies then carry only its keys. Empty: every node holds
-  // every key. Called on the replication thread.
-  std::function<bool(uint16_t node, std::string_view key)> owns;
+  // Sharding (--members with --replication-factor < N): the nodes that hold `key`,
+  // into *owners (cleared first). Each peer's stream and copies then carry only its
+  // keys. Empty: every node holds every key. Called on the replication thread, once
+  // per change for the stream (not once per peer).
+  std::function<void(std::string_view key, std::vector<uint16_t>* owners)> owners;
   // Digest of the members file (0: none); peers with another are refused.
   uint64_t members_digest = 0;
   std::function<void(const std::string& name, const std::string& value)> save_position;

@@ -308,7 +308,7 @@ void Replicator::Impl::Run() {
     // Short polls while changes flow (workers then skip the eventfd); a long sleep
     // only after a quiet spell, announced before the last look at the queue.
     bool quiet = SteadyMillis() - last_change_ms > 20;
-    int timeout = busy ? 2 : 1;
+    int timeout = core->active_poll_ms(busy);
     if (quiet && !busy) {
       sleeping.store(true, std::memory_order_seq_cst);
       timeout = core->pending_nonempty() ? 0 : 50;

@@ -183,12 +183,9 @@ Status Server::Start() {
   if (config_.members) {
     ro.members_digest = config_.members->Digest();
     if (Sharded(config_)) {
-      ro.owns = [ring = ring_, r = config_.replication_factor](uint16_t node,
-                                                               std::string_view key) {
-        for (placement::NodeId owner : ring->Owners(key, r)) {
-          if (owner == node) return true;
-        }
-        return false;
+      ro.owners = [ring = ring_, r = config_.replication_factor](std::string_view key,
+                                                                 std::vector<uint16_t>* owners) {
+        *owners = ring->Owners(key, r);
       };
     }
   }

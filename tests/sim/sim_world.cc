@@ -71,7 +71,12 @@ void World::Start(int n, bool with_data) {
   ro.join_timeout_ms = 1000;
   ro.sync_replicas = cfg_.sync_replicas;
   if (cfg_.replication_factor > 0) {
-    ro.owns = [this](uint16_t id, std::string_view key) { return Owns(id - 1, key); };
+    ro.owners = [this](std::string_view key, std::vector<uint16_t>* owners) {
+      owners->clear();
+      for (int n = 0; n < cfg_.nodes; ++n) {
+        if (Owns(n, key)) owners->push_back(static_cast<uint16_t>(n + 1));
+      }
+    };
     ro.members_digest = 0x5eed;
   }
   bool data = with_data && node.has_disk;
