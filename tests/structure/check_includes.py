@@ -22,6 +22,7 @@ DEPENDS = {
     "watch": set(),
     "record": {"common"},
     "placement": {"common"},
+    "repair": {"common", "record"},
     "storage": {"common", "record"},
     "engine": {"common", "protocol", "storage", "watch"},
     "net": {"common"},

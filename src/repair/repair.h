@@ -1,0 +1,134 @@
+// repair: anti-entropy between replicas (docs/REPAIR.md, issue 20). Incremental
+// digests of what a node holds, per hash bucket; a Merkle tree over a snapshot of
+// them; and the comparison two nodes run to find the buckets that differ, then the
+// keys, so that each side sends only what the other lacks or holds older. No I/O, no
+// clock, no threads of its own: the replication layer carries the messages (as bytes)
+// and sends the items; storage calls Digests on every change.
+//
+// Depends on common and record (versions) only.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "record/version.h"
+
+namespace syncached::repair {
+
+// What a digest covers of one key: which version a replica holds and whether that
+// version is a deletion (a tombstone is state too: a missed delete is divergence).
+struct KeyVersion {
+  std::string key;
+  record::Version version;
+  bool tombstone = false;
+  friend bool operator==(const KeyVersion&, const KeyVersion&) = default;
+};
+
+// The bucket of a key among 2^bits (the top bits of a hash of the key alone, so a
+// key stays in its bucket whatever its version).
+uint32_t BucketOf(std::string_view key, int bits);
+// A key version's contribution to its bucket's digest.
+uint64_t EntryHash(std::string_view key, record::Version version, bool tombstone);
+
+// Per-bucket digests: each bucket is the sum (mod 2^64) of its entries' hashes, so a
+// change costs one subtraction and one addition, in any order, from any thread.
+class Digests {
+ public:
+  static constexpr int kMinBits = 4;
+  static constexpr int kMaxBits = 16;
+  // bits in [kMinBits, kMaxBits], a multiple of 4 (one tree level per 4 bits).
+  explicit Digests(int bits);
+
+  void Add(std::string_view key, record::Version version, bool tombstone);
+  void Remove(std::string_view key, record::Version version, bool tombstone);
+  void Clear();
+
+  int bits() const { return bits_; }
+  uint32_t buckets() const { return 1u << bits_; }
+  uint64_t bucket(uint32_t b) const { return sums_[b].load(std::memory_order_relaxed); }
+
+ private:
+  int bits_;
+  std::unique_ptr<std::atomic<uint64_t>[]> sums_;
+};
+
+// A Merkle tree over a snapshot of Digests: level 0 holds the buckets, each node of
+// level l + 1 hashes its kFanout children of level l, the last level is the root.
+class Tree {
+ public:
+  static constexpr uint32_t kFanout = 16;
+  explicit Tree(const Digests& d);
+
+  int bits() const { return bits_; }
+  int levels() const { return static_cast<int>(levels_.size()); }
+  uint32_t width(int level) const { return static_cast<uint32_t>(levels_[level].size()); }
+  uint64_t node(int level, uint32_t index) const { return levels_[level][index]; }
+  uint64_t root() const { return levels_.back()[0]; }
+
+ private:
+  int bits_;
+  std::vector<std::vector<uint64_t>> levels_;
+};
+
+// The comparison's counters (repair stats).
+struct CompareStats {
+  uint64_t messages_in = 0, messages_out = 0, bytes_in = 0, bytes_out = 0;
+  uint64_t nodes_compared = 0, buckets_differing = 0, keys_listed = 0;
+};
+
+// What a comparison asks of the node it runs on.
+class Host {
+ public:
+  virtual ~Host() = default;
+  // This node's entries in `bucket`, among the keys it shares with the peer.
+  virtual void ListBucket(uint32_t bucket, std::vector<KeyVersion>* out) = 0;
+  // True when this node evicted items of `bucket` under memory pressure since the
+  // data was last known equal: a key the peer has and this node lacks may then be an
+  // eviction, which repair does not undo (it fetches only newer versions there).
+  virtual bool EvictedIn(uint32_t bucket) = 0;
+};
+
+// One comparison between this node's tree and a peer's, as a state machine over
+// messages. The initiator calls Start and sends what it returns; each side passes
+// every message from the peer to OnMessage and sends the replies it returns, in
+// order. Both sides end done(); each side's TakePush() lists the keys it must send
+// the peer (the peer lacks them or holds them older). Identical trees cost one
+// message each way. A malformed message or one that does not fit the tree ends the
+// comparison with failed() (the host then drops it; nothing was changed).
+class Comparison {
+ public:
+  Comparison(const Tree* mine, Host* host);
+
+  std::string Start();
+  void OnMessage(std::string_view msg, std::vector<std::string>* replies);
+
+  bool done() const { return done_ || failed_; }
+  bool failed() const { return failed_; }
+  std::vector<std::string> TakePush();
+  const CompareStats& stats() const { return stats_; }
+
+  // Largest Keys message body this side builds (more buckets go in further messages).
+  static constexpr size_t kMaxKeysBytes = 256 * 1024;
+
+ private:
+  void OnHashes(std::string_view msg, std::vector<std::string>* replies);
+  void OnKeys(std::string_view msg, std::vector<std::string>* replies);
+  void OnWant(std::string_view msg);
+  void Send(std::string msg, std::vector<std::string>* replies);
+
+  const Tree* mine_;
+  Host* host_;
+  bool started_ = false;
+  bool done_ = false;
+  bool failed_ = false;
+  uint32_t keys_unanswered_ = 0;  // Keys messages sent whose Want has not come
+  std::vector<std::string> push_;
+  CompareStats stats_;
+};
+
+}  // namespace syncached::repair

@@ -1,0 +1,187 @@
+#include "repair/wire.h"
+
+#include <cstring>
+
+namespace syncached::repair {
+namespace {
+
+void Put8(std::string* out, uint8_t v) { out->push_back(static_cast<char>(v)); }
+void Put16(std::string* out, uint16_t v) {
+  for (int i = 1; i >= 0; --i) out->push_back(static_cast<char>(v >> (8 * i)));
+}
+void Put32(std::string* out, uint32_t v) {
+  for (int i = 3; i >= 0; --i) out->push_back(static_cast<char>(v >> (8 * i)));
+}
+void Put64(std::string* out, uint64_t v) {
+  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>(v >> (8 * i)));
+}
+
+// Big-endian reads that fail instead of running past the end.
+class Reader {
+ public:
+  explicit Reader(std::string_view s) : s_(s) {}
+  bool U8(uint8_t* v) { return Get(1, v); }
+  bool U16(uint16_t* v) { return Get(2, v); }
+  bool U32(uint32_t* v) { return Get(4, v); }
+  bool U64(uint64_t* v) { return Get(8, v); }
+  bool Bytes(size_t n, std::string_view* v) {
+    if (s_.size() < n) return false;
+    *v = s_.substr(0, n);
+    s_.remove_prefix(n);
+    return true;
+  }
+  size_t left() const { return s_.size(); }
+
+ private:
+  template <typename T>
+  bool Get(size_t n, T* v) {
+    if (s_.size() < n) return false;
+    T x = 0;
+    for (size_t i = 0; i < n; ++i) x = static_cast<T>((x << 8) | static_cast<uint8_t>(s_[i]));
+    *v = x;
+    s_.remove_prefix(n);
+    return true;
+  }
+  std::string_view s_;
+};
+
+bool ValidBits(uint8_t bits) {
+  return bits >= Digests::kMinBits && bits <= Digests::kMaxBits && bits % 4 == 0;
+}
+
+}  // namespace
+
+bool PeekType(std::string_view msg, MsgType* type) {
+  if (msg.empty()) return false;
+  auto t = static_cast<uint8_t>(msg[0]);
+  if (t < 1 || t > 3) return false;
+  *type = static_cast<MsgType>(t);
+  return true;
+}
+
+std::string EncodeHashes(const HashesMsg& m) {
+  std::string out;
+  out.reserve(7 + 12 * m.nodes.size());
+  Put8(&out, static_cast<uint8_t>(MsgType::kHashes));
+  Put8(&out, static_cast<uint8_t>(m.bits));
+  Put8(&out, static_cast<uint8_t>(m.level));
+  Put32(&out, static_cast<uint32_t>(m.nodes.size()));
+  for (const auto& [index, hash] : m.nodes) {
+    Put32(&out, index);
+    Put64(&out, hash);
+  }
+  return out;
+}
+
+bool DecodeHashes(std::string_view msg, HashesMsg* m) {
+  Reader r(msg);
+  uint8_t type, bits, level;
+  uint32_t n;
+  if (!r.U8(&type) || type != static_cast<uint8_t>(MsgType::kHashes)) return false;
+  if (!r.U8(&bits) || !ValidBits(bits) || !r.U8(&level) || level > bits / 4) return false;
+  if (!r.U32(&n) || r.left() != size_t{n} * 12) return false;
+  m->bits = bits;
+  m->level = level;
+  m->nodes.clear();
+  m->nodes.reserve(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t index = 0;
+    uint64_t hash = 0;
+    r.U32(&index);  // the size was checked above
+    r.U64(&hash);
+    m->nodes.emplace_back(index, hash);
+  }
+  return true;
+}
+
+size_t KeysBucketBytes(const BucketKeys& b) {
+  size_t n = 9;
+  for (const KeyVersion& k : b.keys) n += 2 + k.key.size() + 11;
+  return n;
+}
+
+std::string EncodeKeys(const KeysMsg& m) {
+  std::string out;
+  Put8(&out, static_cast<uint8_t>(MsgType::kKeys));
+  Put8(&out, static_cast<uint8_t>(m.bits));
+  Put8(&out, m.last ? 1 : 0);
+  Put32(&out, static_cast<uint32_t>(m.buckets.size()));
+  for (const BucketKeys& b : m.buckets) {
+    Put32(&out, b.bucket);
+    Put8(&out, b.evicted ? 1 : 0);
+    Put32(&out, static_cast<uint32_t>(b.keys.size()));
+    for (const KeyVersion& k : b.keys) {
+      Put16(&out, static_cast<uint16_t>(k.key.size()));
+      out.append(k.key);
+      Put64(&out, k.version.hlc);
+      Put16(&out, k.version.node);
+      Put8(&out, k.tombstone ? 1 : 0);
+    }
+  }
+  return out;
+}
+
+bool DecodeKeys(std::string_view msg, KeysMsg* m) {
+  Reader r(msg);
+  uint8_t type, bits, last;
+  uint32_t n;
+  if (!r.U8(&type) || type != static_cast<uint8_t>(MsgType::kKeys)) return false;
+  if (!r.U8(&bits) || !ValidBits(bits) || !r.U8(&last) || last > 1) return false;
+  // Each bucket takes at least 9 bytes: a count past what is left is a lie.
+  if (!r.U32(&n) || n > r.left() / 9) return false;
+  m->bits = bits;
+  m->last = last == 1;
+  m->buckets.assign(n, {});
+  for (BucketKeys& b : m->buckets) {
+    uint8_t evicted;
+    uint32_t count;
+    if (!r.U32(&b.bucket) || b.bucket >= (1u << bits) || !r.U8(&evicted) || evicted > 1) {
+      return false;
+    }
+    b.evicted = evicted == 1;
+    if (!r.U32(&count) || count > r.left() / 13) return false;
+    b.keys.resize(count);
+    for (KeyVersion& k : b.keys) {
+      uint16_t len;
+      std::string_view key;
+      uint8_t tomb;
+      if (!r.U16(&len) || !r.Bytes(len, &key) || !r.U64(&k.version.hlc) ||
+          !r.U16(&k.version.node) || !r.U8(&tomb) || tomb > 1) {
+        return false;
+      }
+      k.key.assign(key);
+      k.tombstone = tomb == 1;
+    }
+  }
+  return r.left() == 0;
+}
+
+std::string EncodeWant(const std::vector<std::string>& keys) {
+  std::string out;
+  Put8(&out, static_cast<uint8_t>(MsgType::kWant));
+  Put32(&out, static_cast<uint32_t>(keys.size()));
+  for (const std::string& k : keys) {
+    Put16(&out, static_cast<uint16_t>(k.size()));
+    out.append(k);
+  }
+  return out;
+}
+
+bool DecodeWant(std::string_view msg, std::vector<std::string>* keys) {
+  Reader r(msg);
+  uint8_t type;
+  uint32_t n;
+  if (!r.U8(&type) || type != static_cast<uint8_t>(MsgType::kWant)) return false;
+  if (!r.U32(&n) || n > r.left() / 2) return false;
+  keys->clear();
+  keys->reserve(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    uint16_t len;
+    std::string_view key;
+    if (!r.U16(&len) || !r.Bytes(len, &key)) return false;
+    keys->emplace_back(key);
+  }
+  return r.left() == 0;
+}
+
+}  // namespace syncached::repair
