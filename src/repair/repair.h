@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "record/version.h"
+#include "record/record.h"
 
 namespace syncached::repair {
 

@@ -1,49 +1,15 @@
 #include "repair/wire.h"
 
-#include <cstring>
+#include "common/bytes.h"
 
 namespace syncached::repair {
 namespace {
 
-void Put8(std::string* out, uint8_t v) { out->push_back(static_cast<char>(v)); }
-void Put16(std::string* out, uint16_t v) {
-  for (int i = 1; i >= 0; --i) out->push_back(static_cast<char>(v >> (8 * i)));
-}
-void Put32(std::string* out, uint32_t v) {
-  for (int i = 3; i >= 0; --i) out->push_back(static_cast<char>(v >> (8 * i)));
-}
-void Put64(std::string* out, uint64_t v) {
-  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>(v >> (8 * i)));
-}
-
-// Big-endian reads that fail instead of running past the end.
-class Reader {
- public:
-  explicit Reader(std::string_view s) : s_(s) {}
-  bool U8(uint8_t* v) { return Get(1, v); }
-  bool U16(uint16_t* v) { return Get(2, v); }
-  bool U32(uint32_t* v) { return Get(4, v); }
-  bool U64(uint64_t* v) { return Get(8, v); }
-  bool Bytes(size_t n, std::string_view* v) {
-    if (s_.size() < n) return false;
-    *v = s_.substr(0, n);
-    s_.remove_prefix(n);
-    return true;
-  }
-  size_t left() const { return s_.size(); }
-
- private:
-  template <typename T>
-  bool Get(size_t n, T* v) {
-    if (s_.size() < n) return false;
-    T x = 0;
-    for (size_t i = 0; i < n; ++i) x = static_cast<T>((x << 8) | static_cast<uint8_t>(s_[i]));
-    *v = x;
-    s_.remove_prefix(n);
-    return true;
-  }
-  std::string_view s_;
-};
+using bytes::Put16;
+using bytes::Put32;
+using bytes::Put64;
+using bytes::Put8;
+using bytes::Reader;
 
 bool ValidBits(uint8_t bits) {
   return bits >= Digests::kMinBits && bits <= Digests::kMaxBits && bits % 4 == 0;

@@ -1,5 +1,5 @@
-// The comparison's messages (internal to repair). Every field is checked on decode:
-// the bytes come from a peer.
+// The comparison's messages (internal to repair), little-endian. Every field is
+// checked on decode: the bytes come from a peer.
 //
 //   Hashes: u8 1, u8 bits, u8 level, u32 n, n x (u32 index, u64 hash)
 //   Keys:   u8 2, u8 bits, u8 last, u32 n, n x (u32 bucket, u8 evicted, u32 m,
