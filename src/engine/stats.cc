@@ -1,6 +1,7 @@
-// `stats` groups and `lru_crawler`, with memcached 1.6's names and formats so that
-// memcached_exporter, memcached-tool, collectd and friends keep working. Fields that
-// describe memcached internals we do not have (slab mover, extstore) report 0.
+// `stats` groups (general, settings, items, slabs, sizes) for both protocols, with
+// memcached 1.6's names and formats so that memcached_exporter, memcached-tool, collectd
+// and friends keep working. Fields that describe memcached internals we do not have
+// (slab mover, extstore) report 0.
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -337,61 +338,6 @@ void SlabsStats(Engine& e, StatWriter& w) {
   w.U("total_malloced", malloced);
 }
 
-std::string_view NextToken(std::string_view* s) {
-  while (!s->empty() && s->front() == ' ') s->remove_prefix(1);
-  size_t end = s->find(' ');
-  std::string_view tok = s->substr(0, end);
-  s->remove_prefix(end == std::string_view::npos ? s->size() : end);
-  return tok;
-}
-
-// `stats cachedump <class> <limit>`: keys of one size class (memcached's class ids, as
-// `stats items` reports them), limit 0 = all, capped like memcached at a 2 MB reply.
-// memcached walks the class's cold LRU; we walk the table, so the order differs.
-void CacheDump(Engine& e, std::string_view args, std::string* out) {
-  if (!e.settings().dump_enabled) {
-    AppendLine(out, "CLIENT_ERROR stats cachedump not allowed");
-    return;
-  }
-  std::string_view id_tok = NextToken(&args);
-  std::string_view limit_tok = NextToken(&args);
-  if (limit_tok.empty()) {
-    AppendLine(out, "CLIENT_ERROR bad command line");
-    return;
-  }
-  uint64_t id, limit;
-  if (!protocol::ParseU64(id_tok, &id) || !protocol::ParseU64(limit_tok, &limit) ||
-      id > UINT32_MAX || limit > UINT32_MAX) {
-    AppendLine(out, "CLIENT_ERROR bad command line format");
-    return;
-  }
-  if (id >= 64) {  // memcached's MAX_NUMBER_OF_SLAB_CLASSES
-    AppendLine(out, "CLIENT_ERROR Illegal slab id");
-    return;
-  }
-  constexpr size_t kMaxReply = 2 * 1024 * 1024 - 6;
-  size_t start = out->size();
-  uint64_t shown = 0;
-  bool full = false;
-  storage::Store& store = *e.store();
-  store.ForEach([&](const storage::ItemRef& it) {
-    if (full || (limit != 0 && shown >= limit) || it.key_binary()) return;
-    size_t size = protocol::MemcachedItemSize(it.key().size(), it.value().size(), it.flags());
-    if (store.SizeClassOf(size) != id) return;
-    char line[320];
-    int n = snprintf(line, sizeof line, "ITEM %.*s [%zu b; %u s]\r\n",
-                     static_cast<int>(it.key().size()), it.key().data(), it.value().size(),
-                     it.exptime());
-    if (out->size() - start + static_cast<size_t>(n) > kMaxReply) {
-      full = true;
-      return;
-    }
-    out->append(line, static_cast<size_t>(n));
-    ++shown;
-  });
-  out->append("END\r\n", 5);
-}
-
 }  // namespace
 
 bool ProduceStats(Engine& e, std::string_view group, StatSink& sink) {
@@ -415,146 +361,6 @@ bool ProduceStats(Engine& e, std::string_view group, StatSink& sink) {
 bool AppendStatsText(Engine& e, std::string_view group, std::string* out) {
   TextStatSink sink(out);
   return ProduceStats(e, group, sink);
-}
-
-void ExecuteStats(Engine& e, Session& s, std::string_view args, std::string* out) {
-  std::string_view rest = args;
-  std::string_view sub = NextToken(&rest);
-  if (sub == "reset") {
-    e.ResetStats();
-    AppendLine(out, "RESET");
-    return;
-  } else if (sub == "detail") {
-    std::string_view arg = NextToken(&rest);
-    if (arg == "on" || arg == "off") {
-      e.prefix_stats().SetEnabled(arg == "on");
-      AppendLine(out, "OK");
-    } else if (arg == "dump") {
-      e.prefix_stats().Dump(out);
-    } else {
-      AppendLine(out, "CLIENT_ERROR usage: stats detail on|off|dump");
-    }
-    return;
-  } else if (sub == "cachedump") {
-    CacheDump(e, rest, out);
-    return;
-  } else if (sub == "conns") {
-    if (e.host()) e.host()->AppendConnStats(out);
-  } else if (sub == "replication") {
-    if (e.host()) e.host()->AppendReplicationStats(out);
-  } else if (sub == "persistence") {
-    if (e.host()) e.host()->AppendPersistenceStats(out);
-  } else if (sub == "cluster") {
-    if (e.host()) e.host()->AppendClusterStats(out);
-  } else {
-    if (!AppendStatsText(e, sub, out)) {
-      AppendLine(out, "ERROR");
-      return;
-    }
-  }
-  (void)s;
-  out->append("END\r\n", 5);
-}
-
-// "all" (or "hash" for metadump) or a comma-separated list of memcached class ids, as a
-// bitmask of ids; false for anything else (memcached's BADCLASS).
-bool ParseCrawlClasses(std::string_view arg, bool allow_hash, uint64_t* mask) {
-  if (arg == "all" || (allow_hash && arg == "hash")) {
-    *mask = ~uint64_t{0};
-    return true;
-  }
-  *mask = 0;
-  while (!arg.empty()) {
-    size_t comma = arg.find(',');
-    uint32_t id;
-    if (!protocol::ParseU32(arg.substr(0, comma), &id) || id == 0 || id >= 64) return false;
-    *mask |= uint64_t{1} << id;
-    arg.remove_prefix(comma == std::string_view::npos ? arg.size() : comma + 1);
-  }
-  return *mask != 0;
-}
-
-void ExecuteLruCrawler(Engine& e, std::string_view args, std::string* out) {
-  std::string_view rest = args;
-  std::string_view sub = NextToken(&rest);
-  std::string_view arg = NextToken(&rest);
-  bool two = !arg.empty() && NextToken(&rest).empty();
-  Settings& cfg = e.mutable_settings();
-  uint64_t classes = 0;
-  if (sub == "metadump" && two) {
-    if (!cfg.lru_crawler) {
-      AppendLine(out, "CLIENT_ERROR lru crawler disabled");
-      return;
-    }
-    if (!cfg.dump_enabled) {
-      AppendLine(out, "ERROR metadump not allowed");
-      return;
-    }
-    // memcached hands the connection to the crawler thread, so replies of requests
-    // earlier in the same batch could not be sent first: it refuses the pipeline.
-    if (!out->empty()) {
-      AppendLine(out, "ERROR cannot pipeline other commands before metadump");
-      return;
-    }
-    if (!ParseCrawlClasses(arg, true, &classes)) {
-      AppendLine(out, "BADCLASS invalid class id");
-      return;
-    }
-    storage::Store& store = *e.store();
-    e.store()->ForEach([&](const storage::ItemRef& it) {
-      size_t size = protocol::MemcachedItemSize(it.key().size(), it.value().size(), it.flags());
-      uint32_t cls = store.SizeClassOf(size);
-      if (cls >= 64 || !(classes >> cls & 1)) return;
-      out->append("key=");
-      protocol::UriEncode(it.key(), out);
-      out->append(" exp=");
-      AppendI64(out, it.exptime() == 0 ? -1 : static_cast<int64_t>(it.exptime()));
-      out->append(" la=");
-      AppendU64(out, it.last_access());
-      out->append(" cas=");
-      AppendU64(out, cfg.cas_enabled ? it.cas() : 0);
-      out->append(it.fetched() ? " fetch=yes" : " fetch=no");
-      out->append(" cls=");
-      AppendU64(out, cls);
-      out->append(" size=");
-      AppendU64(out, size);
-      // syncached: the item's version (HLC reading and origin node), so tools can
-      // check that replicas converged.
-      out->append(" ver=");
-      AppendU64(out, it.version().hlc);
-      out->push_back('.');
-      AppendU64(out, it.version().node);
-      out->push_back('\n');
-    });
-    AppendLine(out, "END");
-  } else if (sub == "crawl" && two) {
-    if (!cfg.lru_crawler) {
-      AppendLine(out, "CLIENT_ERROR lru crawler disabled");
-    } else if (!ParseCrawlClasses(arg, false, &classes)) {
-      AppendLine(out, "BADCLASS invalid class id");
-    } else {
-      // memcached crawls in the background and answers at once; ours is done before
-      // the OK, so lru_crawler_running never needs polling.
-      e.store()->Crawl(classes);
-      AppendLine(out, "OK");
-    }
-  } else if ((sub == "tocrawl" || sub == "sleep") && two) {
-    uint32_t v;
-    if (!protocol::ParseU32(arg, &v)) {
-      AppendLine(out, "CLIENT_ERROR bad command line format");
-    } else if (sub == "sleep" && v > 1000000) {
-      AppendLine(out, "CLIENT_ERROR sleep must be one second or less");
-    } else {
-      (sub == "sleep" ? cfg.lru_crawler_sleep : cfg.lru_crawler_tocrawl) = v;
-      AppendLine(out, "OK");
-    }
-  } else if ((sub == "enable" || sub == "disable") && arg.empty()) {
-    cfg.lru_crawler = sub == "enable";
-    e.store()->SetCrawlerEnabled(cfg.lru_crawler);
-    AppendLine(out, "OK");
-  } else {
-    AppendLine(out, "ERROR");
-  }
 }
 
 }  // namespace syncached::engine

@@ -96,7 +96,7 @@ class Worker {
   }
   static bool WouldBlock(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
 
-  // worker.cc: the loop, accepting, tasks, lifecycle.
+  // worker.cc: the loop, tasks, lifecycle.
   // Runs one Handler callback for c (`what` names it in the log): marked as inside the
   // handler, and an exception closes c instead of escaping the worker.
   template <typename F>
@@ -112,15 +112,16 @@ class Worker {
   }
   void ArmAnchorTimer(int64_t wait_start_ns);
   void Dispatch(const epoll_event& ev);
+  void RunTasks();
+  void Recycle();
+  void DrainHeld();
+  void CloseAll();
+  // worker_accept.cc: new connections, accepted or connected.
   void Accept(const Listener& l);
   std::unique_ptr<Conn> TakeConn();  // pooled or new
   bool FinishConnect(Conn* c);       // outgoing: false if the connect failed (closed)
   void Backoff(int err);
   void UpdateListeners();
-  void RunTasks();
-  void Recycle();
-  void DrainHeld();
-  void CloseAll();
   // Holds (worker_io.cc).
   int HoldTimeoutMs(int timeout) const;  // epoll_wait timeout shortened to the nearest deadline
   void ExpireHolds();

@@ -3,8 +3,9 @@
 // changes to the store come out. The ZeroMQ driver (replicator.cc) and the simulator
 // (tests/sim) each feed it; neither the clock nor a socket is read here.
 //
-// Publisher side (publisher.cc): our changes numbered into the backlog, and a Session
-// per subscribed peer fed from it or from a copy of the store. Subscriber side
+// Publisher side: our changes numbered into the backlog and acknowledged
+// (publisher_changes.cc), and a Session per subscribed peer set up (publisher_sessions.cc)
+// and fed from the backlog or a copy of the store (publisher_stream.cc). Subscriber side
 // (subscriber.cc): a Link per peer whose stream we apply. core.cc: the step, the join
 // gate, --sync-replicas tickets, stats. docs/REPLICATION.md has the protocol.
 //
@@ -29,6 +30,11 @@ namespace syncached::replication {
 // now - then, or 0 when `then` was read after `now` (callers pass one reading down a
 // whole step, and a message handled within it may carry a later one).
 inline uint64_t Elapsed(uint64_t now, uint64_t then) { return now > then ? now - then : 0; }
+
+// Within one run, the seq order and HLC order of our changes differ only by the moment
+// between a version and its queueing: a delta of what a peer of this run lacks starts
+// this much (1 s of HLC) before the newest change it is known to hold.
+constexpr uint64_t kSameRunMarginHlc = uint64_t{1000} << 16;
 
 // What the core asks of the network. Per connection, messages arrive in order or not
 // at all (a broken connection loses what was in flight; a new one is a new identity).
@@ -250,7 +256,7 @@ class Core {
   bool initial_sync_done() const { return initial_sync_done_; }
 
  private:
-  // Publisher side (publisher.cc).
+  // Publisher side (publisher_*.cc).
   void DrainPending();
   void HandleHello(const std::string& identity, const Hello& h);
   void HandleAck(const std::string& identity, const Position& pos);
