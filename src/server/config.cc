@@ -283,12 +283,12 @@ void ParseExtended(const char* arg, Config* c) {
     } else if (name == "relaxed_privileges") {
       c->engine.relaxed_privileges = true;
     } else if (name == "no_lru_crawler" || name == "lru_crawler") {
-      c->engine.lru_crawler = name == "lru_crawler";
+      c->engine.runtime.lru_crawler = name == "lru_crawler";
     } else if (name == "no_lru_maintainer" || name == "lru_maintainer") {
       c->engine.lru_maintainer = name == "lru_maintainer";
     } else if (name == "no_modern" || name == "modern") {
       // As memcached: no_modern starts neither the LRU crawler nor the maintainer.
-      c->engine.lru_crawler = c->engine.lru_maintainer = name == "modern";
+      c->engine.runtime.lru_crawler = c->engine.lru_maintainer = name == "modern";
     } else if (name.rfind("ssl_", 0) == 0 && ParseSslOption(name, sub, value, &c->engine)) {
     } else if (name.rfind("ext_", 0) == 0) {
       Fail("-o " + name + ": extstore options are not supported by syncached");
@@ -352,7 +352,8 @@ void Apply(int opt, const char* arg, Config* c) {
       c->lock_memory = true;
       break;
     case 'v':
-      e.verbosity = e.verbosity + 1 + (arg ? static_cast<uint32_t>(strspn(arg, "v")) : 0);
+      e.runtime.verbosity =
+          e.runtime.verbosity + 1 + (arg ? static_cast<uint32_t>(strspn(arg, "v")) : 0);
       break;
     case 'h':
       c->show_help = true;
