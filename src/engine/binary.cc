@@ -293,7 +293,7 @@ void ExecuteBinary(Engine& e, Session& s, const Request& req, std::string* out) 
       s.close = true;
       return Done(req, out);
     case Command::kVerbosity:
-      e.mutable_settings().verbosity = std::min<uint32_t>(req.number, 2);
+      e.mutable_settings().runtime.verbosity = std::min<uint32_t>(req.number, 2);
       return Respond(req, out, 0);
     case Command::kStats:
       return Stats(e, req, out);

@@ -1,6 +1,8 @@
 // Settings: the memcached flags the engine acts on or reports in `stats settings`.
-// Filled once by server's command-line parser; verbosity and memlimit may change at
-// run time (verbosity/cache_memlimit commands), so those are atomics.
+// Filled once by server's command-line parser, then copied into the Engine; only the
+// fields in Runtime change afterwards (commands on any worker), so only they are atomic.
+// Everything else is plain data, so the implicit copy is complete: a new field is copied
+// without anyone having to remember it.
 #pragma once
 
 #include <atomic>
@@ -8,6 +10,30 @@
 #include <string>
 
 namespace syncached::engine {
+
+// std::atomic with a copy: a copy takes the value as it is now. Settings are copied
+// before the workers start (and by tests), so no copy races a command.
+template <typename T>
+struct CopyableAtomic : std::atomic<T> {
+  using std::atomic<T>::atomic;
+  using std::atomic<T>::operator=;
+  CopyableAtomic() = default;
+  CopyableAtomic(const CopyableAtomic& o) : std::atomic<T>(o.load()) {}
+  CopyableAtomic& operator=(const CopyableAtomic& o) {
+    this->store(o.load());
+    return *this;
+  }
+};
+
+// What commands change while workers read it: `verbosity`, `lru_crawler
+// enable|disable|sleep|tocrawl` (binary VERBOSITY too). Each is one independent value
+// that no other data depends on, so atomics and no lock.
+struct Runtime {
+  CopyableAtomic<uint32_t> verbosity{0};   // -v; the verbosity command
+  CopyableAtomic<bool> lru_crawler{true};  // -o no_lru_crawler; lru_crawler enable|disable
+  CopyableAtomic<uint32_t> lru_crawler_sleep{100};
+  CopyableAtomic<uint32_t> lru_crawler_tocrawl{0};
+};
 
 struct Settings {
   uint64_t maxbytes = 64ull << 20;                  // -m
@@ -34,16 +60,12 @@ struct Settings {
   bool dump_enabled = true;                         // !-X
   bool watch_enabled = true;                        // !-W
   uint32_t watcher_logbuf_size = 256 << 10;         // -o watcher_logbuf_size (KiB there)
-  std::atomic<bool> lru_crawler{true};  // lru_crawler enable/disable flip it at run time
-  uint32_t lru_crawler_sleep = 100;
-  uint32_t lru_crawler_tocrawl = 0;
   bool lru_maintainer = true;  // -o no_lru_maintainer: memcached then hides its LRU stats
   uint32_t idle_timeout = 0;
-  bool large_pages = false;            // -L
-  bool relaxed_privileges = false;     // -o relaxed_privileges: test-only commands (debugtime)
-  std::atomic<uint32_t> verbosity{0};  // -v / verbosity
-  std::string version = "1.6.18";      // what `version` answers (memcached's, for clients
-                                       // that gate features on it); see --help
+  bool large_pages = false;         // -L
+  bool relaxed_privileges = false;  // -o relaxed_privileges: test-only commands (debugtime)
+  std::string version = "1.6.18";   // what `version` answers (memcached's, for clients
+                                    // that gate features on it); see --help
   // Client TLS (-Z, -o ssl_*), as memcached stores them (OpenSSL constants) for `stats
   // settings`; empty strings print as memcached's (null) / NULL.
   bool ssl_enabled = false;
@@ -54,57 +76,7 @@ struct Settings {
   bool ssl_session_cache = false;
   bool ssl_kernel_tls = false;
   int ssl_min_version = 0x0303;  // TLS1_2_VERSION
-
-  Settings() = default;
-  Settings(const Settings& o) { *this = o; }
-  Settings& operator=(const Settings& o) {
-    if (this == &o) return *this;
-    maxbytes = o.maxbytes;
-    maxconns = o.maxconns;
-    tcpport = o.tcpport;
-    udpport = o.udpport;
-    inter = o.inter;
-    domain_socket = o.domain_socket;
-    umask = o.umask;
-    evictions = o.evictions;
-    shutdown_command = o.shutdown_command;
-    growth_factor = o.growth_factor;
-    chunk_size = o.chunk_size;
-    num_threads = o.num_threads;
-    reqs_per_event = o.reqs_per_event;
-    cas_enabled = o.cas_enabled;
-    tcp_backlog = o.tcp_backlog;
-    binding_protocol = o.binding_protocol;
-    sasl = o.sasl;
-    auth_file = o.auth_file;
-    memory_file = o.memory_file;
-    item_size_max = o.item_size_max;
-    flush_enabled = o.flush_enabled;
-    dump_enabled = o.dump_enabled;
-    watch_enabled = o.watch_enabled;
-    watcher_logbuf_size = o.watcher_logbuf_size;
-    lru_crawler = o.lru_crawler.load();
-    lru_crawler_sleep = o.lru_crawler_sleep;
-    lru_crawler_tocrawl = o.lru_crawler_tocrawl;
-    lru_maintainer = o.lru_maintainer;
-    idle_timeout = o.idle_timeout;
-    large_pages = o.large_pages;
-    relaxed_privileges = o.relaxed_privileges;
-    verbosity = o.verbosity.load();
-    version = o.version;
-    ssl_enabled = o.ssl_enabled;
-    ssl_chain_cert = o.ssl_chain_cert;
-    ssl_key = o.ssl_key;
-    ssl_ciphers = o.ssl_ciphers;
-    ssl_ca_cert = o.ssl_ca_cert;
-    ssl_verify_mode = o.ssl_verify_mode;
-    ssl_keyformat = o.ssl_keyformat;
-    ssl_wbuf_size = o.ssl_wbuf_size;
-    ssl_session_cache = o.ssl_session_cache;
-    ssl_kernel_tls = o.ssl_kernel_tls;
-    ssl_min_version = o.ssl_min_version;
-    return *this;
-  }
+  Runtime runtime;
 };
 
 }  // namespace syncached::engine

@@ -150,7 +150,7 @@ void GeneralStats(Engine& e, StatWriter& w) {
   }
   // memcached lists these only while the crawler / maintainer are enabled (-o no_...),
   // and tools count the keys.
-  if (cfg.lru_crawler) {
+  if (cfg.runtime.lru_crawler) {
     w.U("lru_crawler_running", 0);
     w.U("lru_crawler_starts", 0);
   }
@@ -196,7 +196,7 @@ void SettingsStats(Engine& e, StatWriter& w) {
   w.U("tcpport", c.tcpport);
   w.U("udpport", c.udpport);
   w.S("inter", c.inter.empty() ? "NULL" : c.inter);
-  w.U("verbosity", c.verbosity.load());
+  w.U("verbosity", c.runtime.verbosity.load());
   w.U("oldest", 0);
   w.B("evictions", c.evictions, "on", "off");
   w.S("domain_socket", c.domain_socket.empty() ? "NULL" : c.domain_socket);
@@ -224,9 +224,9 @@ void SettingsStats(Engine& e, StatWriter& w) {
   w.F("slab_automove_ratio", "%.2f", 0.8);
   w.U("slab_automove_window", 30);
   w.U("slab_chunk_max", c.item_size_max / 2);
-  w.B("lru_crawler", c.lru_crawler);
-  w.U("lru_crawler_sleep", c.lru_crawler_sleep);
-  w.U("lru_crawler_tocrawl", c.lru_crawler_tocrawl);
+  w.B("lru_crawler", c.runtime.lru_crawler);
+  w.U("lru_crawler_sleep", c.runtime.lru_crawler_sleep);
+  w.U("lru_crawler_tocrawl", c.runtime.lru_crawler_tocrawl);
   w.U("tail_repair_time", 0);
   w.B("flush_enabled", c.flush_enabled);
   w.B("dump_enabled", c.dump_enabled);

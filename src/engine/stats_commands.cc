@@ -130,7 +130,7 @@ void ExecuteLruCrawler(Engine& e, std::string_view args, std::string* out) {
   Settings& cfg = e.mutable_settings();
   uint64_t classes = 0;
   if (sub == "metadump" && two) {
-    if (!cfg.lru_crawler) {
+    if (!cfg.runtime.lru_crawler) {
       AppendLine(out, "CLIENT_ERROR lru crawler disabled");
       return;
     }
@@ -176,7 +176,7 @@ void ExecuteLruCrawler(Engine& e, std::string_view args, std::string* out) {
     });
     AppendLine(out, "END");
   } else if (sub == "crawl" && two) {
-    if (!cfg.lru_crawler) {
+    if (!cfg.runtime.lru_crawler) {
       AppendLine(out, "CLIENT_ERROR lru crawler disabled");
     } else if (!ParseCrawlClasses(arg, false, &classes)) {
       AppendLine(out, "BADCLASS invalid class id");
@@ -193,12 +193,12 @@ void ExecuteLruCrawler(Engine& e, std::string_view args, std::string* out) {
     } else if (sub == "sleep" && v > 1000000) {
       AppendLine(out, "CLIENT_ERROR sleep must be one second or less");
     } else {
-      (sub == "sleep" ? cfg.lru_crawler_sleep : cfg.lru_crawler_tocrawl) = v;
+      (sub == "sleep" ? cfg.runtime.lru_crawler_sleep : cfg.runtime.lru_crawler_tocrawl) = v;
       AppendLine(out, "OK");
     }
   } else if ((sub == "enable" || sub == "disable") && arg.empty()) {
-    cfg.lru_crawler = sub == "enable";
-    e.store()->SetCrawlerEnabled(cfg.lru_crawler);
+    cfg.runtime.lru_crawler = sub == "enable";
+    e.store()->SetCrawlerEnabled(cfg.runtime.lru_crawler);
     AppendLine(out, "OK");
   } else {
     AppendLine(out, "ERROR");

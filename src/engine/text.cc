@@ -352,7 +352,7 @@ void ExecuteText(Engine& e, Session& s, const Request& req, std::string* out) {
       AppendLine(out, e.settings().version);
       return;
     case Command::kVerbosity:
-      e.mutable_settings().verbosity = std::min<uint32_t>(req.number, 2);
+      e.mutable_settings().runtime.verbosity = std::min<uint32_t>(req.number, 2);
       AppendLine(out, "OK");
       return;
     case Command::kQuit:

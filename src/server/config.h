@@ -5,6 +5,9 @@
 // the command line wins. Parsing runs once at start and reports errors by throwing
 // ConfigError with one line naming the option; main prints it and exits 64 (EX_USAGE,
 // as memcached does).
+//
+// The options themselves are the rows of one table (options.h), which getopt's tables,
+// their parsing and --help (hence the man page) are made from.
 #pragma once
 
 #include <optional>

@@ -114,7 +114,7 @@ int Main(int argc, char** argv) {
            syncached::server::kSyncachedVersion);
     return 0;
   }
-  uint32_t v = config.engine.verbosity.load();
+  uint32_t v = config.engine.runtime.verbosity.load();
   syncached::log::SetLevel(v == 0   ? syncached::log::Level::kWarn
                            : v == 1 ? syncached::log::Level::kInfo
                                     : syncached::log::Level::kDebug);

@@ -76,7 +76,7 @@ Server::Server(const Config& config) : config_(config) {
   so.tombstone_ttl = config.tombstone_ttl;
   clock_.AdvanceMillis(config.test_clock_offset_ms);
   store_ = std::make_unique<storage::Store>(so, &clock_);
-  store_->SetCrawlerEnabled(config.engine.lru_crawler);
+  store_->SetCrawlerEnabled(config.engine.runtime.lru_crawler);
   engine_ = std::make_unique<engine::Engine>(config.engine, store_.get(), this);
   engine_->SetDebugClock(&clock_);
   if (Sharded(config)) {

@@ -261,7 +261,7 @@ TEST(Binary, VersionNoopVerbosity) {
             Resp(bin::kVersion, 0, {}, {}, "1.6.18", 77));
   EXPECT_EQ(h.Send(Req(bin::kNoop)), Resp(bin::kNoop));
   EXPECT_EQ(h.Send(Req(bin::kVerbosity, {}, BE32(1))), Resp(bin::kVerbosity));
-  EXPECT_EQ(h.engine().settings().verbosity.load(), 1u);
+  EXPECT_EQ(h.engine().settings().runtime.verbosity.load(), 1u);
 }
 
 // Splits a reply stream into packets.
