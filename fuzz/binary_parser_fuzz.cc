@@ -49,8 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Check(bin::DecodeHeader(in, &h));
     Check(req.opcode == h.opcode && req.opaque == h.opaque);
     if (req.cmd == Command::kError) {
-      Check(req.status != bin::kSuccess && req.error != nullptr);
-      Check(std::string_view(req.error) == bin::StatusMessage(req.status));
+      Check(req.status != bin::kSuccess && *bin::StatusMessage(req.status) != '\0');
       // What is consumed plus what is swallowed is never more than the frame.
       Check(r.consumed + req.swallow <= bin::kHeaderSize + uint64_t{h.bodylen});
       Check(req.key.size() <= kMaxKeyLength && Inside(req.key, frame));

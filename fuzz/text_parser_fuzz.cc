@@ -33,7 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (!req.key_binary) Check(req.key.find('\n') == std::string_view::npos);
       Check(req.data.size() <= item_max);
     }
-    if (req.cmd == Command::kError) Check(req.error != nullptr);
+    if (req.cmd == Command::kError) Check(req.error != syncached::protocol::TextError::kNone);
     in.remove_prefix(r.consumed);
     size_t skip = req.swallow < in.size() ? static_cast<size_t>(req.swallow) : in.size();
     in.remove_prefix(skip);

@@ -1,8 +1,9 @@
-// -Y ascii authentication (memcached 1.6 proto_text.c try_read_command_asciiauth):
+// -Y ascii authentication (memcached 1.6's try_read_command_asciiauth):
 // before anything else the client sends "set <any> <flags> <exptime> <n>\r\n" followed
 // by n bytes "user pass\r\n".
 #include "common/log.h"
 #include "engine/commands.h"
+#include "protocol/reply.h"
 
 namespace syncached::engine {
 namespace {
@@ -52,21 +53,21 @@ size_t AsciiAuth(Engine& e, Session& s, std::string_view in, std::string* out) {
   Token(&rest);
   uint32_t size = 0;
   if (cmd != "set" || !protocol::ParseU32(Token(&rest), &size)) {
-    AppendLine(out, "CLIENT_ERROR unauthenticated");
+    protocol::AppendTextError(out, protocol::TextError::kUnauthenticated);
     return nl + 1;
   }
   size_t need = nl + 1 + size_t{size} + 2;
   if (in.size() < need) return 0;
   std::string_view payload = in.substr(nl + 1, size_t{size} + 2);
   if (payload.substr(payload.size() - 2) != "\r\n") {
-    AppendLine(out, "CLIENT_ERROR bad command line termination");
+    protocol::AppendTextError(out, protocol::TextError::kAuthBadTermination);
     return need;
   }
   payload.remove_suffix(2);
   std::string_view user = Token(&payload);
   std::string_view pass = Token(&payload);
   if (user.empty() || pass.empty()) {
-    AppendLine(out, "CLIENT_ERROR bad authentication token format");
+    protocol::AppendTextError(out, protocol::TextError::kAuthBadTokenFormat);
     return need;
   }
   s.stats->auth_cmds.Add();
@@ -76,7 +77,7 @@ size_t AsciiAuth(Engine& e, Session& s, std::string_view in, std::string* out) {
   } else {
     s.stats->auth_errors.Add();
     SC_LOG(kWarn, "ascii auth failed for user '%.*s'", static_cast<int>(user.size()), user.data());
-    AppendLine(out, "CLIENT_ERROR authentication failure");
+    protocol::AppendTextError(out, protocol::TextError::kAuthFailure);
   }
   return need;
 }

@@ -1,6 +1,6 @@
-// Binary protocol front end: replies byte for byte as memcached 1.6's proto_bin.c
-// writes them (doc/protocol-binary.txt). Command semantics come from ops.h; this file
-// only translates requests and outcomes.
+// Binary protocol front end: replies byte for byte as memcached 1.6 writes them
+// (doc/protocol-binary.txt), error texts from StatusMessage's table (protocol/binary.h).
+// Command semantics come from ops.h; this file only translates requests and outcomes.
 //
 // Quiet opcodes (SETQ, GETQ, ...) suppress the success reply only; errors are always
 // answered, and GETQ/GETKQ/GATQ/GATKQ answer hits but not misses, so a client sends
@@ -40,7 +40,7 @@ void Fail(const Request& req, std::string* out, uint16_t status, const char* tex
                       text ? text : bin::StatusMessage(status));
 }
 
-// GET GETQ GETK GETKQ, TOUCH, GAT GATQ GATK GATKQ (proto_bin.c process_bin_get_or_touch).
+// GET GETQ GETK GETKQ, TOUCH, GAT GATQ GATK GATKQ (memcached's process_bin_get_or_touch).
 void Get(Engine& e, Session& s, const Request& req, std::string* out) {
   bool touch = req.cmd != Command::kGet;
   uint32_t exptime = touch ? e.AbsoluteExptime(Exptime32(req)) : 0;
@@ -94,7 +94,7 @@ void Update(Engine& e, Session& s, const Request& req, std::string* out) {
       return Fail(req, out, bin::kKeyEnoent);
     case StoreResult::kNoMemory:
       // memcached fails the allocation before storing (out_of_memory()).
-      return Fail(req, out, bin::kEnomem, "Out of memory allocating item");
+      return Fail(req, out, bin::kEnomem, bin::NoMemoryMessage(bin::NoMemory::kAllocatingItem));
     case StoreResult::kTooLarge:
       if (!appending) return Fail(req, out, bin::kE2big);
       [[fallthrough]];  // an append that outgrows -I is not stored, as in memcached
@@ -146,7 +146,7 @@ void Arith(Engine& e, Session& s, const Request& req, std::string* out) {
     case ArithResult::kNonNumeric:
       return Fail(req, out, bin::kDeltaBadval);
     case ArithResult::kNoMemory:
-      return Fail(req, out, bin::kEnomem, "Out of memory incrementing value");
+      return Fail(req, out, bin::kEnomem, bin::NoMemoryMessage(bin::NoMemory::kIncrementing));
   }
 }
 
@@ -246,7 +246,7 @@ void Error(Engine& e, Session& s, const Request& req, std::string* out) {
 }
 
 // With -S, memcached answers every opcode but these with an auth error and closes
-// before reading the body (proto_bin.c authenticated()). True when it did so.
+// before reading the body (memcached's authenticated()). True when it did so.
 bool RefuseUnauthenticated(std::string_view in, std::string* out) {
   bin::Header h;
   if (!bin::DecodeHeader(in, &h) || h.magic != bin::kRequestMagic) return false;

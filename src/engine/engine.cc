@@ -4,6 +4,7 @@
 
 #include "engine/commands.h"
 #include "engine/ops.h"
+#include "protocol/reply.h"
 
 namespace syncached::engine {
 
@@ -16,7 +17,7 @@ thread_local uint64_t t_engine_id = 0;
 thread_local ThreadStats* t_stats = nullptr;
 }  // namespace
 
-// memcached's eviction line (items.c lru_pull_tail, logger.c _logger_log_evictions).
+// memcached's eviction line (as lru_pull_tail logs it, _logger_log_evictions formats it).
 class Engine::EvictionLog final : public storage::EvictionListener {
  public:
   EvictionLog(watch::Hub* hub, storage::Store* store) : hub_(hub), store_(store) {}
@@ -196,7 +197,7 @@ size_t Engine::ProcessText(Session& s, std::string_view in, std::string* out, si
     }
     size_t before = out->size();
     if (syncing_.load(std::memory_order_relaxed) && !AllowedWhileSyncing(req.cmd)) {
-      AppendLine(out, "SERVER_ERROR syncing");  // join gate, --join-mode error
+      protocol::AppendTextError(out, protocol::TextError::kSyncing);  // --join-mode error
     } else if (router_ && s.defer_forwards &&
                (s.deferred_node = ForwardTarget(*this, s, req, false)) != Router::kLocal) {
       s.deferred = r.consumed;  // not consumed: the host takes it from here

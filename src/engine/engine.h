@@ -25,6 +25,7 @@
 #include "engine/thread_stats.h"
 #include "engine/watch_log.h"
 #include "protocol/protocol.h"
+#include "protocol/reply.h"
 #include "storage/storage.h"
 #include "watch/watch.h"
 
@@ -55,7 +56,9 @@ class Host {
   virtual void AppendClusterStats(std::string* out) const {}
   // memcached's `refresh_certs`: reloads the TLS certificates. "" on success, else the
   // error line (memcached's text, without CRLF).
-  virtual std::string RefreshCerts() { return "Error TLS not enabled"; }
+  virtual std::string RefreshCerts() {
+    return std::string(protocol::TextErrorLine(protocol::TextError::kTlsDisabled));
+  }
   // `watch`: a function, callable from any thread, that makes the session's connection
   // call Engine::DrainWatch soon on its own thread. Empty when the session cannot watch
   // (UDP), which memcached's WATCHER_FAILED reply then reports.

@@ -1,14 +1,16 @@
 // Meta commands (doc/protocol.txt "Meta Commands"): mg ms md ma mn me. Return flags
 // are written in the order the client asked for them, after the status code, as
-// memcached 1.6's proto_text.c does; q suppresses only the nominal replies (mg EN,
-// ms/md HD, ma HD/VA), never errors.
+// memcached 1.6 does; q suppresses only the nominal replies (mg EN, ms/md HD, ma HD/VA),
+// never errors. Error replies come from protocol/reply.h's table.
 #include "engine/commands.h"
 #include "engine/ops.h"
+#include "protocol/reply.h"
 
 namespace syncached::engine {
 namespace {
 
 using protocol::Request;
+using protocol::TextError;
 
 void AppendKeyFlag(std::string* out, std::string_view key, bool binary) {
   out->append(" k", 2);
@@ -186,10 +188,10 @@ void MetaSet(Engine& e, Session& s, const Request& req, std::string* out) {
       out->append("NS", 2);
       break;
     case StoreResult::kTooLarge:
-      AppendLine(out, "SERVER_ERROR object too large for cache");
+      protocol::AppendTextError(out, TextError::kTooLarge);
       return;
     case StoreResult::kNoMemory:
-      AppendLine(out, "SERVER_ERROR out of memory storing object");
+      protocol::AppendTextError(out, TextError::kNoMemoryStoring);
       return;
   }
   for (size_t i = 0; i < m.ntokens; ++i) {
@@ -266,10 +268,10 @@ void MetaArith(Engine& e, Session& s, const Request& req, std::string* out) {
   ArithOutcome o = DoArith(*e.store(), *s.stats, a, e.LogFor(s));
   switch (o.result) {
     case ArithResult::kNonNumeric:
-      AppendLine(out, "CLIENT_ERROR cannot increment or decrement non-numeric value");
+      protocol::AppendTextError(out, TextError::kNonNumeric);
       return;
     case ArithResult::kNoMemory:
-      AppendLine(out, "SERVER_ERROR out of memory");
+      protocol::AppendTextError(out, TextError::kNoMemory);
       return;
     case ArithResult::kNotFound:
     case ArithResult::kExists:
@@ -380,7 +382,7 @@ void ExecuteMeta(Engine& e, Session& s, const Request& req, std::string* out) {
       AppendLine(out, "MN");
       return;
     default:
-      AppendLine(out, "ERROR");
+      protocol::AppendTextError(out, TextError::kError);
       return;
   }
 }

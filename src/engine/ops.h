@@ -1,5 +1,5 @@
 // The one implementation of memcached's command semantics, shared by the text, meta
-// and binary front ends (memcached.c: do_store_item, do_add_delta, item_touch).
+// and binary front ends (memcached's do_store_item, do_add_delta, item_touch).
 // Each runs inside one storage Access, so check-and-set is atomic per key.
 #pragma once
 

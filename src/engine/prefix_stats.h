@@ -1,4 +1,4 @@
-// Per-prefix counters for `stats detail on|off|dump` (memcached's stats_prefix.c): a
+// Per-prefix counters for `stats detail on|off|dump` (memcached's stats_prefix_*): a
 // key's prefix is what precedes the first ':'. Off by default; when off the hot path
 // pays one relaxed load. When on, a mutex guards the map: this is a debugging aid.
 #pragma once

@@ -9,6 +9,7 @@
 
 #include "engine/commands.h"
 #include "protocol/binary.h"
+#include "protocol/reply.h"
 
 namespace syncached::engine {
 namespace {
@@ -17,7 +18,6 @@ using protocol::Command;
 using protocol::Request;
 namespace bin = protocol::binary;
 
-constexpr char kFailedLine[] = "SERVER_ERROR forwarding failed";
 // Picks per request: one per owner at most, plus a spare for a pick that races a node
 // coming back.
 constexpr int kMaxAttempts = 8;
@@ -228,7 +228,9 @@ bool RouteText(Engine& e, Session& s, const Request& req, std::string_view raw, 
     return false;  // stats, version, flush_all...: about this node
   }
   if (routed == Routed::kLocal) return false;
-  if (routed == Routed::kFailed) AppendLine(out, kFailedLine);
+  if (routed == Routed::kFailed) {
+    protocol::AppendTextError(out, protocol::TextError::kForwardingFailed);
+  }
   return true;
 }
 
@@ -271,7 +273,7 @@ void AppendForwardFailure(const ForwardFailure& f, std::string* out) {
     bin::AppendResponse(out, f.opcode, bin::kTmpFail, f.opaque, 0, {}, {},
                         bin::StatusMessage(bin::kTmpFail));
   } else if (!f.silent) {
-    AppendLine(out, kFailedLine);
+    protocol::AppendTextError(out, protocol::TextError::kForwardingFailed);
   }
 }
 

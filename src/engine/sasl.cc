@@ -37,11 +37,11 @@ bool SafeEqual(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
-// memcached's rule (sasl_defs.c): the first line `user:...` decides; its password runs
-// to the next ':' (more fields may follow) or the end of the line. Cyrus hands over the
-// canonical user, "name@realm" with the host name as default realm, so memcached only
-// matches lines written "alice@host:..."; a plain "alice:..." line matches here too
-// when the realm is that default (memcached issue #263).
+// memcached's rule (sasl_server_userdb_checkpass): the first line `user:...` decides;
+// its password runs to the next ':' (more fields may follow) or the end of the line.
+// Cyrus hands over the canonical user, "name@realm" with the host name as default
+// realm, so memcached only matches lines written "alice@host:..."; a plain "alice:..."
+// line matches here too when the realm is that default (memcached issue #263).
 bool PwdbCheck(std::string_view user, std::string_view pass) {
   std::ifstream in(g_pwdb);
   if (!in) {

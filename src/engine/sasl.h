@@ -1,5 +1,5 @@
 // SASL authentication for the binary protocol (-S), through Debian's Cyrus libsasl2 set
-// up as memcached's sasl_defs.c does: service "memcached", the host name as server FQDN,
+// up as memcached's init_sasl does: service "memcached", the host name as server FQDN,
 // configuration from $SASL_CONF_PATH or the first of /etc/sasl/memcached.conf and
 // /etc/sasl2/memcached.conf (mech_list, sasldb_path, pwcheck_method...), and memcached's
 // own password file: $MEMCACHED_SASL_PWDB, lines of `user:password`, consulted by a

@@ -1,5 +1,5 @@
 // Classic text commands (doc/protocol.txt "Commands"), replies byte for byte as
-// memcached 1.6's proto_text.c writes them.
+// memcached 1.6 writes them; error replies come from protocol/reply.h's table.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -8,12 +8,14 @@
 #include "common/log.h"
 #include "engine/commands.h"
 #include "engine/ops.h"
+#include "protocol/reply.h"
 
 namespace syncached::engine {
 namespace {
 
 using protocol::Command;
 using protocol::Request;
+using protocol::TextError;
 
 // Writes the decimal digits of v ending just before `end`; returns where they start.
 char* FormatU64Back(char* end, uint64_t v) {
@@ -117,10 +119,10 @@ void ExecuteStore(Engine& e, Session& s, const Request& req, std::string* out) {
       AppendLine(out, "NOT_FOUND");
       break;
     case StoreResult::kTooLarge:
-      AppendLine(out, "SERVER_ERROR object too large for cache");
+      protocol::AppendTextError(out, TextError::kTooLarge);
       break;
     case StoreResult::kNoMemory:
-      AppendLine(out, "SERVER_ERROR out of memory storing object");
+      protocol::AppendTextError(out, TextError::kNoMemoryStoring);
       break;
   }
 }
@@ -138,10 +140,10 @@ void ExecuteArith(Engine& e, Session& s, const Request& req, std::string* out) {
       out->append("\r\n", 2);
       break;
     case ArithResult::kNonNumeric:
-      AppendLine(out, "CLIENT_ERROR cannot increment or decrement non-numeric value");
+      protocol::AppendTextError(out, TextError::kNonNumeric);
       break;
     case ArithResult::kNoMemory:
-      AppendLine(out, "SERVER_ERROR out of memory");
+      protocol::AppendTextError(out, TextError::kNoMemory);
       break;
     default:
       AppendLine(out, "NOT_FOUND");
@@ -167,7 +169,7 @@ void ExecuteTouch(Engine& e, Session& s, const Request& req, std::string* out) {
 void ExecuteFlush(Engine& e, Session& s, const Request& req, std::string* out) {
   s.stats->cmd_flush.Add();
   if (!e.settings().flush_enabled) {
-    AppendLine(out, "CLIENT_ERROR flush_all not allowed");
+    protocol::AppendTextError(out, TextError::kFlushDisabled);
     return;
   }
   // A positive delay flushes at that (relative or absolute) time; 0 or negative now.
@@ -178,7 +180,7 @@ void ExecuteFlush(Engine& e, Session& s, const Request& req, std::string* out) {
 
 void ExecuteShutdown(Engine& e, const Request& req, Session& s, std::string* out) {
   if (!e.settings().shutdown_command) {
-    AppendLine(out, "ERROR: shutdown not enabled");
+    protocol::AppendTextError(out, TextError::kShutdownDisabled);
     return;
   }
   std::string_view args = req.args;
@@ -190,12 +192,12 @@ void ExecuteShutdown(Engine& e, const Request& req, Session& s, std::string* out
     e.host()->Shutdown(args == "graceful");
     return;
   }
-  AppendLine(out, "CLIENT_ERROR invalid shutdown mode");
+  protocol::AppendTextError(out, TextError::kBadShutdownMode);
 }
 
 void ExecuteMemlimit(Engine& e, const Request& req, std::string* out) {
   if (req.number < 8) {
-    AppendLine(out, "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m");
+    protocol::AppendTextError(out, TextError::kMemlimitTooSmall);
     return;
   }
   e.store()->SetMaxBytes(uint64_t{req.number} << 20);
@@ -218,21 +220,21 @@ void ExecuteSlabs(std::string_view args, std::string* out) {
   if (sub == "reassign") {
     std::string_view src = next(), dst = next();
     if (!protocol::ParseU32(src, &x) || !protocol::ParseU32(dst, &y) || !next().empty()) {
-      AppendLine(out, "CLIENT_ERROR bad command line format");
+      protocol::AppendTextError(out, TextError::kBadFormat);
     } else {
-      AppendLine(out, "NOSPARE source class has no spare pages");
+      protocol::AppendTextError(out, TextError::kSlabsNoSpare);
     }
   } else if (sub == "automove") {
     std::string_view level = next();
     if (!protocol::ParseU32(level, &x) || !next().empty()) {
-      AppendLine(out, "CLIENT_ERROR bad command line format");
+      protocol::AppendTextError(out, TextError::kBadFormat);
     } else if (x > 2) {
-      AppendLine(out, "ERROR");
+      protocol::AppendTextError(out, TextError::kError);
     } else {
       AppendLine(out, "OK");
     }
   } else {
-    AppendLine(out, "ERROR");
+    protocol::AppendTextError(out, TextError::kError);
   }
 }
 
@@ -242,7 +244,7 @@ void ExecuteDebugTime(Engine& e, std::string_view args, std::string* out) {
   std::string_view tok = args.substr(0, args.find(' '));
   OffsetClock* clock = e.settings().relaxed_privileges ? e.debug_clock() : nullptr;
   if (!clock) {
-    AppendLine(out, "ERROR");
+    protocol::AppendTextError(out, TextError::kError);
     return;
   }
   if (tok == "p" || tok == "r") {  // pause/resume: not supported, accepted
@@ -251,7 +253,7 @@ void ExecuteDebugTime(Engine& e, std::string_view args, std::string* out) {
   }
   char buf[32];
   if (tok.empty() || tok.size() >= sizeof buf) {
-    AppendLine(out, "ERROR");
+    protocol::AppendTextError(out, TextError::kError);
     return;
   }
   memcpy(buf, tok.data(), tok.size());
@@ -259,17 +261,17 @@ void ExecuteDebugTime(Engine& e, std::string_view args, std::string* out) {
   char* end;
   long long delta = strtoll(buf, &end, 10);
   if (*end != '\0') {
-    AppendLine(out, "ERROR");
+    protocol::AppendTextError(out, TextError::kError);
     return;
   }
   clock->AdvanceSeconds(delta);
   AppendLine(out, "OK");
 }
 
-// doc/protocol.txt "Watchers"; replies as proto_text.c process_watch_command.
+// doc/protocol.txt "Watchers"; replies as memcached's process_watch_command.
 void ExecuteWatch(Engine& e, Session& s, const Request& req, std::string* out) {
   if (!e.settings().watch_enabled) {
-    AppendLine(out, "CLIENT_ERROR watch commands not allowed");
+    protocol::AppendTextError(out, TextError::kWatchDisabled);
     return;
   }
   // Replies of pipelined requests still unsent: memcached refuses, except after a get,
@@ -277,22 +279,22 @@ void ExecuteWatch(Engine& e, Session& s, const Request& req, std::string* out) {
   bool after_get = s.last_cmd == Command::kGet || s.last_cmd == Command::kGets ||
                    s.last_cmd == Command::kGat || s.last_cmd == Command::kGats;
   if (!out->empty() && !after_get) {
-    AppendLine(out, "ERROR cannot pipeline other commands before watch");
+    protocol::AppendTextError(out, TextError::kWatchPipelined);
     return;
   }
   uint32_t kinds;
   if (!watch::ParseKinds(req.args, &kinds)) {
-    AppendLine(out, "ERROR");
+    protocol::AppendTextError(out, TextError::kError);
     return;
   }
   std::function<void()> wake = e.host() ? e.host()->WatchWaker(s) : nullptr;
   if (!wake) {
-    AppendLine(out, "WATCHER_FAILED failed to add log watcher");
+    protocol::AppendTextError(out, TextError::kWatcherFailed);
     return;
   }
   s.watcher = e.hub()->Add(kinds, std::move(wake));
   if (!s.watcher) {
-    AppendLine(out, "WATCHER_TOO_MANY log watcher limit reached");
+    protocol::AppendTextError(out, TextError::kWatcherTooMany);
     return;
   }
   AppendLine(out, "OK");
@@ -374,7 +376,8 @@ void ExecuteText(Engine& e, Session& s, const Request& req, std::string* out) {
     case Command::kDebugTime:
       return ExecuteDebugTime(e, req.args, out);
     case Command::kRefreshCerts: {
-      std::string err = e.host() ? e.host()->RefreshCerts() : "Error TLS not enabled";
+      std::string err = e.host() ? e.host()->RefreshCerts()
+                                 : std::string(protocol::TextErrorLine(TextError::kTlsDisabled));
       AppendLine(out, err.empty() ? "OK" : err);
       return;
     }
@@ -382,16 +385,14 @@ void ExecuteText(Engine& e, Session& s, const Request& req, std::string* out) {
       s.close = true;
       return;
     case Command::kError:
-      if (std::string_view(req.error).starts_with("SERVER_ERROR object too large")) {
-        s.stats->store_too_large.Add();
-      }
+      if (req.error == TextError::kTooLarge) s.stats->store_too_large.Add();
       if (req.delete_on_error) {
         e.store()->Access(req.key, [](storage::Accessor& acc) {
           acc.Delete();
           return 0;
         });
       }
-      AppendLine(out, req.error);
+      protocol::AppendTextError(out, req.error);
       return;
     default:
       return ExecuteMeta(e, s, req, out);

@@ -1,7 +1,7 @@
 // What the engine tells `watch` watchers (internal): memcached's item_get, item_store and
-// deleted lines, logged where memcached logs them (items.c do_item_get: every internal
-// lookup, so a set shows an item_get first; memcached.c do_store_item; proto_text.c
-// process_delete_command / process_mdelete_command).
+// deleted lines, logged where memcached logs them (do_item_get: every internal lookup,
+// so a set shows an item_get first; do_store_item; process_delete_command /
+// process_mdelete_command).
 //
 // Each helper is one relaxed load and a branch unless someone watches that kind; the
 // formatting is out of line (watch_log.cc).

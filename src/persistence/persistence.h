@@ -1,4 +1,4 @@
-// persistence: the store on disk (DESIGN.md §6), so a node survives kill -9 and a
+// persistence: the store on disk (docs/PERSISTENCE.md), so a node survives kill -9 and a
 // whole cluster survives a restart.
 //
 // Every change the store publishes (local mutations and peers' changes alike) is

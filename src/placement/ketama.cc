@@ -1,4 +1,4 @@
-// libmemcached 1.1's ketama (hosts.cc update_continuum, hash.cc dispatch_host),
+// libmemcached 1.1's ketama (its update_continuum and dispatch_host),
 // reimplemented. A server's point names are "host-i" when its port is 11211, else
 // "host:port-i", host as the client was given it. Points sort by (value, server
 // index); a key goes to the first point >= its hash, wrapping to the first point.

@@ -1,11 +1,11 @@
-// pecl/memcache 3.x-8.x's consistent strategy with crc32 (memcache_consistent_hash.c,
-// memcache_pool.c), reimplemented. Each server has weight * 160 points named
+// pecl/memcache 3.x-8.x's consistent strategy with crc32 (its consistent hash and its
+// pool's failover), reimplemented. Each server has weight * 160 points named
 // "host:port-i" (always with the port); the ring is quantised into 1024 buckets, the
 // owner of bucket b being the first point >= b * (0xffffffff / 1024), wrapping; a key
 // goes to bucket crc32(key) % 1024. Dead servers stay on the ring: failover rehashes
-// "key-0", "key-1", ... up to memcache.max_failover_attempts. Its session handler
-// (memcache_session.c) asks for "sid-0", "sid-1", ... from the start and sends the
-// lock "sid.lock" to the session's servers.
+// "key-0", "key-1", ... up to memcache.max_failover_attempts. Its session handler asks
+// for "sid-0", "sid-1", ... from the start and sends the lock "sid.lock" to the
+// session's servers.
 #include <algorithm>
 #include <array>
 

@@ -1,6 +1,7 @@
 // memcached's binary protocol on the wire: opcodes, status codes, the 24-byte header and
 // the encoders engine writes replies with. Values and names follow memcached 1.6's
-// protocol_binary.h and doc/protocol-binary.txt; the parser is ParseBinary (protocol.h).
+// binary protocol definitions and doc/protocol-binary.txt; the parser is ParseBinary
+// (protocol.h).
 //
 // Request and response header (all integers big-endian; opaque is echoed byte for byte):
 //
@@ -88,9 +89,14 @@ enum Status : uint16_t {
   kTmpFail = 0x86,
 };
 
-// The text memcached sends with an error status when it has nothing more specific
-// (proto_bin.c write_bin_error). Empty for kSuccess and kAuthContinue.
+// The binary protocol's table of error replies: the body text of each error status, as
+// memcached's write_bin_error writes it when given no text of its own. Empty for kSuccess
+// and kAuthContinue. Engine sends no other error text but NoMemoryMessage's.
 const char* StatusMessage(uint16_t status);
+// kEnomem where memcached names what failed: a store's item allocation
+// (process_bin_update), an incr/decr's new value (complete_incr_bin).
+enum class NoMemory : uint8_t { kAllocatingItem, kIncrementing };
+const char* NoMemoryMessage(NoMemory what);
 
 struct Header {
   uint8_t magic = 0;

@@ -1,5 +1,5 @@
 // Binary protocol parser. Which header shapes each opcode accepts, and what a bad one
-// gets, follow memcached 1.6's proto_bin.c (try_read_command_binary and
+// gets, follow memcached 1.6's binary protocol code (try_read_command_binary and
 // dispatch_bin_command). Where memcached's framing goes wrong we keep the frame intact
 // instead (each case is marked "memcached:").
 //
@@ -40,6 +40,16 @@ const char* StatusMessage(uint16_t status) {
   }
 }
 
+const char* NoMemoryMessage(NoMemory what) {
+  switch (what) {
+    case NoMemory::kAllocatingItem:
+      return "Out of memory allocating item";
+    case NoMemory::kIncrementing:
+      return "Out of memory incrementing value";
+  }
+  return "";
+}
+
 }  // namespace binary
 
 namespace {
@@ -57,7 +67,6 @@ struct Frame {
 ParseResult Error(Request* req, uint16_t status, size_t consumed, uint64_t swallow) {
   req->cmd = Command::kError;
   req->status = status;
-  req->error = StatusMessage(status);
   req->swallow = swallow;
   return {ParseResult::kOk, consumed};
 }

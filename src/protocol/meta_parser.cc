@@ -1,32 +1,32 @@
-// Meta commands, after proto_text.c of memcached 1.6: process_m*_command and
-// _meta_flag_preparse. Checks run in memcached's order so the same bad request gets
-// the same error string (and the same number of swallowed bytes for ms).
+// Meta commands, after memcached 1.6's process_m*_command and _meta_flag_preparse.
+// Checks run in memcached's order so the same bad request gets the same error reply
+// (and the same number of swallowed bytes for ms).
 #include "protocol/meta_parser.h"
 
 namespace syncached::protocol {
 namespace {
 
-constexpr const char* kBadFormat = "CLIENT_ERROR bad command line format";
-constexpr const char* kBadToken = "CLIENT_ERROR bad token in command line format";
+constexpr TextError kBadFormat = TextError::kBadFormat;
+constexpr TextError kBadToken = TextError::kMetaBadToken;
 
-ParseResult MetaError(Request* req, const char* msg, size_t consumed, uint64_t swallow = 0) {
+ParseResult MetaError(Request* req, TextError error, size_t consumed, uint64_t swallow = 0) {
   req->cmd = Command::kError;
-  req->error = msg;
+  req->error = error;
   req->swallow = swallow;
   req->error_ignores_noreply = true;
   return {ParseResult::kOk, consumed};
 }
 
-// Returns nullptr when the flags are fine, else memcached's error string.
-const char* PreparseFlags(const std::string_view* tokens, size_t start, size_t n, char which,
-                          Request* req) {
+// Returns kNone when the flags are fine, else the error memcached answers.
+TextError PreparseFlags(const std::string_view* tokens, size_t start, size_t n, char which,
+                        Request* req) {
   MetaFlags& m = req->meta;
-  const char* err = nullptr;
+  TextError err = TextError::kNone;
   bool seen[128] = {};
   for (size_t i = start; i < n; ++i) {
     std::string_view tok = tokens[i];
     unsigned char o = static_cast<unsigned char>(tok[0]);
-    if (o >= 127 || seen[o]) return "CLIENT_ERROR duplicate flag";
+    if (o >= 127 || seen[o]) return TextError::kMetaDuplicateFlag;
     seen[o] = true;
     if (o >= 'A' && o <= 'z') m.seen |= uint64_t{1} << (o - 'A');
     std::string_view arg = tok.substr(1);
@@ -34,7 +34,7 @@ const char* PreparseFlags(const std::string_view* tokens, size_t start, size_t n
       case 'b': {
         size_t len = 0;
         if (!Base64DecodeTo(req->key, req->key_buf, sizeof req->key_buf - 1, &len) || len == 0) {
-          err = "CLIENT_ERROR error decoding key";
+          err = TextError::kMetaBadKeyEncoding;
         } else {
           req->key = std::string_view(req->key_buf, len);
           req->key_binary = true;
@@ -51,7 +51,8 @@ const char* PreparseFlags(const std::string_view* tokens, size_t start, size_t n
         if (!ParseI32(arg, &m.recache_ttl)) err = kBadToken;
         break;
       case 'F':
-        if (!ParseU32(arg, &m.client_flags)) err = err ? err : kBadFormat;
+        // Keeps an earlier flag's error, unlike the others (memcached's order).
+        if (!ParseU32(arg, &m.client_flags) && err == TextError::kNone) err = kBadFormat;
         break;
       case 'C':
         if (!ParseU64(arg, &m.compare_cas)) err = kBadToken;
@@ -61,15 +62,15 @@ const char* PreparseFlags(const std::string_view* tokens, size_t start, size_t n
         break;
       case 'M':
         if (tok.size() != 2)
-          err = "CLIENT_ERROR incorrect length for M token";
+          err = TextError::kMetaBadModeLength;
         else
           m.mode = tok[1];
         break;
       case 'J':
-        if (!ParseU64(arg, &m.initial)) err = "CLIENT_ERROR invalid numeric initial value";
+        if (!ParseU64(arg, &m.initial)) err = TextError::kMetaBadInitial;
         break;
       case 'D':
-        if (!ParseU64(arg, &m.delta)) err = "CLIENT_ERROR invalid numeric delta value";
+        if (!ParseU64(arg, &m.delta)) err = TextError::kMetaBadDelta;
         break;
       case 'q':
         req->noreply = true;
@@ -89,10 +90,10 @@ const char* PreparseFlags(const std::string_view* tokens, size_t start, size_t n
       case 'I':
         break;
       case 'x':  // md only (newer memcached): drop the value, keep the item
-        if (which != 'd') return "CLIENT_ERROR invalid flag";
+        if (which != 'd') return TextError::kMetaInvalidFlag;
         break;
       default:
-        return "CLIENT_ERROR invalid flag";
+        return TextError::kMetaInvalidFlag;
     }
   }
   return err;
@@ -115,20 +116,18 @@ ParseResult ParseMetaSet(std::string_view in, size_t line_end, const std::string
                          size_t n, size_t item_size_max, Request* req) {
   if (tokens[1].size() > kMaxKeyLength) return MetaError(req, kBadFormat, line_end);
   if (n == 2) return MetaError(req, kBadFormat, line_end);
-  if (n + 1 > kMaxMetaTokens)
-    return MetaError(req, "CLIENT_ERROR options flags too long", line_end);
+  if (n + 1 > kMaxMetaTokens) return MetaError(req, TextError::kMetaFlagsTooLong, line_end);
   int32_t vlen;
   if (!ParseI32(tokens[2], &vlen) || vlen < 0 || vlen > INT32_MAX - 2) {
     return MetaError(req, kBadFormat, line_end);
   }
   uint64_t total = static_cast<uint64_t>(vlen) + 2;
   req->key = tokens[1];
-  if (const char* err = PreparseFlags(tokens, 3, n, 's', req)) {
+  if (TextError err = PreparseFlags(tokens, 3, n, 's', req); err != TextError::kNone) {
     return MetaError(req, err, line_end, total);
   }
   KeepTokens(tokens, 3, n, req);
-  if (OpaqueTooLong(*req))
-    return MetaError(req, "CLIENT_ERROR opaque token too long", line_end, total);
+  if (OpaqueTooLong(*req)) return MetaError(req, TextError::kMetaOpaqueTooLong, line_end, total);
   switch (req->meta.mode) {
     case 0:
     case 'E':
@@ -138,17 +137,17 @@ ParseResult ParseMetaSet(std::string_view in, size_t line_end, const std::string
     case 'S':
       break;
     default:
-      return MetaError(req, "CLIENT_ERROR invalid mode for ms M token", line_end, total);
+      return MetaError(req, TextError::kMetaBadSetMode, line_end, total);
   }
   if (MemcachedItemSize(req->key.size(), static_cast<size_t>(vlen), req->meta.client_flags) >
       item_size_max) {
     req->delete_on_error = true;  // ms drops the old value whatever the mode (memcached)
-    return MetaError(req, "SERVER_ERROR object too large for cache", line_end, total);
+    return MetaError(req, TextError::kTooLarge, line_end, total);
   }
   if (in.size() - line_end < total) return {ParseResult::kNeedMore, 0};
   std::string_view block = in.substr(line_end, total);
   if (block[vlen] != '\r' || block[vlen + 1] != '\n') {
-    return MetaError(req, "CLIENT_ERROR bad data chunk", line_end + total);
+    return MetaError(req, TextError::kBadDataChunk, line_end + total);
   }
   req->cmd = Command::kMetaSet;
   req->data = block.substr(0, static_cast<size_t>(vlen));
@@ -179,7 +178,7 @@ ParseResult ParseMeta(std::string_view in, size_t line_end, char which,
       return {ParseResult::kOk, line_end};
     }
     case 's':
-      if (n < 2) return MetaError(req, "ERROR", line_end);
+      if (n < 2) return MetaError(req, TextError::kError, line_end);
       return ParseMetaSet(in, line_end, tokens, n, item_size_max, req);
     case 'g':
     case 'd':
@@ -187,23 +186,22 @@ ParseResult ParseMeta(std::string_view in, size_t line_end, char which,
       break;
     default:
       req->cmd = Command::kError;
-      req->error = "ERROR";
+      req->error = TextError::kError;
       return {ParseResult::kOk, line_end};
   }
-  if (n < 2) return MetaError(req, "ERROR", line_end);
+  if (n < 2) return MetaError(req, TextError::kError, line_end);
   if (tokens[1].size() > kMaxKeyLength) return MetaError(req, kBadFormat, line_end);
   if (n + 1 > kMaxMetaTokens) {
     return MetaError(req,
-                     which == 'g' ? "CLIENT_ERROR options flags are too long"
-                                  : "CLIENT_ERROR options flags too long",
+                     which == 'g' ? TextError::kMetaGetFlagsTooLong : TextError::kMetaFlagsTooLong,
                      line_end);
   }
   req->key = tokens[1];
-  if (const char* err = PreparseFlags(tokens, 2, n, which, req)) {
-    return MetaError(req, which == 'g' ? err : "CLIENT_ERROR invalid or duplicate flag", line_end);
+  if (TextError err = PreparseFlags(tokens, 2, n, which, req); err != TextError::kNone) {
+    return MetaError(req, which == 'g' ? err : TextError::kMetaInvalidOrDuplicateFlag, line_end);
   }
   KeepTokens(tokens, 2, n, req);
-  if (OpaqueTooLong(*req)) return MetaError(req, "CLIENT_ERROR opaque token too long", line_end);
+  if (OpaqueTooLong(*req)) return MetaError(req, TextError::kMetaOpaqueTooLong, line_end);
   if (which == 'a') {
     switch (req->meta.mode) {
       case 0:
@@ -215,7 +213,7 @@ ParseResult ParseMeta(std::string_view in, size_t line_end, char which,
       case '-':
         break;
       default:
-        return MetaError(req, "CLIENT_ERROR invalid mode for ma M token", line_end);
+        return MetaError(req, TextError::kMetaBadArithMode, line_end);
     }
   }
   req->cmd = which == 'g'   ? Command::kMetaGet

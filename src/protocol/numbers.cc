@@ -1,4 +1,4 @@
-// Number parsing with memcached's safe_strto* semantics (util.c): strtoul-style
+// Number parsing with memcached's safe_strto* semantics: strtoul-style
 // leading blanks and sign accepted, the token must end right after the digits, a '-'
 // on a value that wraps is refused, and 32-bit results are truncated from 64 bits
 // exactly as memcached stores them (flags 4294967296 reads as 0 there too).

@@ -1,8 +1,9 @@
 // protocol: memcached's wire formats turned into one request model, and nothing else.
 // Parsers take bytes and return a result plus bytes consumed; "need more" is a result,
-// not an error. No I/O, no storage. Replies are written by engine with the helpers in
-// reply.h. Behaviour follows memcached 1.6's doc/protocol.txt and proto_text.c (the
-// quirks are noted where they are reproduced).
+// not an error. No I/O, no storage. Engine writes the replies; their error lines come
+// from one table per protocol (reply.h for text and meta, StatusMessage in binary.h for
+// binary). Behaviour follows memcached 1.6's doc/protocol.txt and its text protocol code
+// (the quirks are noted where they are reproduced).
 //
 // Threads: all functions are pure; a Request is owned by one connection.
 #pragma once
@@ -13,6 +14,8 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+
+#include "protocol/reply.h"
 
 namespace syncached::protocol {
 
@@ -44,7 +47,7 @@ inline constexpr size_t kMaxOpaqueLength = 32;
 
 enum class Command : uint8_t {
   kNone,
-  kError,  // reply `error` (+ swallow); nothing executed
+  kError,  // reply `error` (binary: `status`), swallow; nothing executed
   kClose,  // close the connection without a reply
   kGet,
   kGets,
@@ -116,7 +119,7 @@ struct Request {
   uint64_t cas = 0;
   uint64_t delta = 0;
   uint32_t number = 0;                 // verbosity level, memlimit MB
-  const char* error = nullptr;         // kError: the reply line, without "\r\n"
+  TextError error = TextError::kNone;  // text/meta kError: the reply (reply.h)
   uint64_t swallow = 0;                // bytes after this request to discard unread
   bool error_ignores_noreply = false;  // meta errors are never suppressed
   bool delete_on_error = false;        // a refused set unlinks `key` (memcached's stale-data rule)
@@ -127,7 +130,7 @@ struct Request {
   bool quiet = false;
   bool return_key = false;
   uint64_t initial = 0;
-  uint16_t status = 0;             // binary kError: the status to answer (error = its text)
+  uint16_t status = 0;             // binary kError: the status to answer (StatusMessage)
   bool close_after_error = false;  // binary kError: close once that reply is sent
   char key_buf[kMaxKeyLength + 1];
 
@@ -141,7 +144,7 @@ struct Request {
     flags = number = opaque = 0;
     exptime = 0;
     cas = delta = swallow = initial = 0;
-    error = nullptr;
+    error = TextError::kNone;
     opcode = 0;
     status = 0;
     meta.seen = 0;

@@ -1,7 +1,7 @@
 // Text and meta protocol parser. Token rules follow memcached's tokenize_command:
 // split on ' ' only, at most 24 tokens (23 real plus "the rest"), a line ends at '\n'
-// with one preceding '\r' dropped. Argument checks and their exact error strings
-// follow proto_text.c of memcached 1.6 (process_command_ascii and friends).
+// with one preceding '\r' dropped. Argument checks and which error each earns follow
+// memcached 1.6's text protocol (process_command_ascii and friends).
 #include <cstddef>
 #include <cstring>
 
@@ -13,8 +13,8 @@ namespace {
 
 constexpr size_t kMaxTokens = 24;  // memcached's MAX_TOKENS, terminal token included
 
-constexpr const char* kBadFormat = "CLIENT_ERROR bad command line format";
-constexpr const char* kBadExptime = "CLIENT_ERROR invalid exptime argument";
+constexpr TextError kBadFormat = TextError::kBadFormat;
+constexpr TextError kBadExptime = TextError::kBadExptime;
 
 struct Tokens {
   Tokens() {}  // leaves t alone: only t[0..n) is ever read (zeroing it cost ~60 instructions)
@@ -64,9 +64,9 @@ void Tokenize(std::string_view line, Tokens* tk) {
 // memcached's ntokens counts the terminal token too.
 size_t NTokens(const Tokens& tk) { return tk.n + 1; }
 
-ParseResult Error(Request* req, const char* msg, size_t consumed, uint64_t swallow = 0) {
+ParseResult Error(Request* req, TextError error, size_t consumed, uint64_t swallow = 0) {
   req->cmd = Command::kError;
-  req->error = msg;
+  req->error = error;
   req->swallow = swallow;
   return {ParseResult::kOk, consumed};
 }
@@ -78,7 +78,9 @@ ParseResult ParseStorage(std::string_view in, size_t line_end, const Tokens& tk,
                          size_t item_size_max, Request* req) {
   bool is_cas = cmd == Command::kCas;
   size_t nt = NTokens(tk);
-  if (is_cas ? (nt != 7 && nt != 8) : (nt != 6 && nt != 7)) return Error(req, "ERROR", line_end);
+  if (is_cas ? (nt != 7 && nt != 8) : (nt != 6 && nt != 7)) {
+    return Error(req, TextError::kError, line_end);
+  }
   req->noreply = IsNoreply(tk);
   if (tk.t[1].size() > kMaxKeyLength) return Error(req, kBadFormat, line_end);
   int32_t vlen;
@@ -93,12 +95,12 @@ ParseResult ParseStorage(std::string_view in, size_t line_end, const Tokens& tk,
   if (MemcachedItemSize(req->key.size(), static_cast<size_t>(vlen), req->flags) > item_size_max) {
     // memcached unlinks the old value of a failed set rather than keep serving it.
     req->delete_on_error = cmd == Command::kSet;
-    return Error(req, "SERVER_ERROR object too large for cache", line_end, total);
+    return Error(req, TextError::kTooLarge, line_end, total);
   }
   if (in.size() - line_end < total) return {ParseResult::kNeedMore, 0};
   std::string_view block = in.substr(line_end, total);
   if (block[vlen] != '\r' || block[vlen + 1] != '\n') {
-    return Error(req, "CLIENT_ERROR bad data chunk", line_end + total);
+    return Error(req, TextError::kBadDataChunk, line_end + total);
   }
   req->cmd = cmd;
   req->data = block.substr(0, static_cast<size_t>(vlen));
@@ -117,14 +119,14 @@ ParseResult ParseGetKeys(std::string_view keys, Command cmd, size_t line_end, bo
     if (key.size() > kMaxKeyLength) return Error(req, kBadFormat, line_end);
     any = true;
   }
-  if (need_key && !any) return Error(req, "ERROR", line_end);
+  if (need_key && !any) return Error(req, TextError::kError, line_end);
   req->cmd = cmd;
   req->keys = keys;
   return {ParseResult::kOk, line_end};
 }
 
 ParseResult ParseGet(const Tokens& tk, Command cmd, size_t line_end, Request* req) {
-  if (NTokens(tk) < 3) return Error(req, "ERROR", line_end);
+  if (NTokens(tk) < 3) return Error(req, TextError::kError, line_end);
   std::string_view keys = tk.rest;
   if (cmd == Command::kGat || cmd == Command::kGats) {
     if (!ParseI32(tk.t[1], &req->exptime)) return Error(req, kBadExptime, line_end);
@@ -139,26 +141,25 @@ ParseResult ParseKeyed(const Tokens& tk, Command cmd, size_t line_end, Request* 
   switch (cmd) {
     case Command::kIncr:
     case Command::kDecr:
-      if (nt != 4 && nt != 5) return Error(req, "ERROR", line_end);
+      if (nt != 4 && nt != 5) return Error(req, TextError::kError, line_end);
       if (tk.t[1].size() > kMaxKeyLength) return Error(req, kBadFormat, line_end);
       if (!ParseU64(tk.t[2], &req->delta)) {
-        return Error(req, "CLIENT_ERROR invalid numeric delta argument", line_end);
+        return Error(req, TextError::kBadDelta, line_end);
       }
       break;
     case Command::kTouch:
-      if (nt != 4 && nt != 5) return Error(req, "ERROR", line_end);
+      if (nt != 4 && nt != 5) return Error(req, TextError::kError, line_end);
       if (tk.t[1].size() > kMaxKeyLength) return Error(req, kBadFormat, line_end);
       if (!ParseI32(tk.t[2], &req->exptime)) return Error(req, kBadExptime, line_end);
       break;
     case Command::kDelete: {
-      if (nt < 3 || nt > 5) return Error(req, "ERROR", line_end);
+      if (nt < 3 || nt > 5) return Error(req, TextError::kError, line_end);
       if (nt > 3) {
         bool hold_is_zero = tk.t[2] == "0";
         bool valid = (nt == 4 && (hold_is_zero || req->noreply)) ||
                      (nt == 5 && hold_is_zero && req->noreply);
         if (!valid) {
-          return Error(req, "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]",
-                       line_end);
+          return Error(req, TextError::kBadDeleteFormat, line_end);
         }
       }
       if (tk.t[1].size() > kMaxKeyLength) return Error(req, kBadFormat, line_end);
@@ -176,7 +177,7 @@ ParseResult ParseMisc(const Tokens& tk, std::string_view cmd, size_t line_end, R
   size_t nt = NTokens(tk);
   req->args = tk.rest;
   if (cmd == "flush_all") {
-    if (nt < 2 || nt > 4) return Error(req, "ERROR", line_end);
+    if (nt < 2 || nt > 4) return Error(req, TextError::kError, line_end);
     req->noreply = IsNoreply(tk);
     if (nt != (req->noreply ? 3u : 2u) && !ParseI32(tk.t[1], &req->exptime)) {
       return Error(req, kBadExptime, line_end);
@@ -187,7 +188,7 @@ ParseResult ParseMisc(const Tokens& tk, std::string_view cmd, size_t line_end, R
   } else if (cmd == "quit") {
     req->cmd = Command::kQuit;
   } else if (cmd == "verbosity") {
-    if (nt != 3 && nt != 4) return Error(req, "ERROR", line_end);
+    if (nt != 3 && nt != 4) return Error(req, TextError::kError, line_end);
     req->noreply = IsNoreply(tk);
     if (!ParseU32(tk.t[1], &req->number)) return Error(req, kBadFormat, line_end);
     req->cmd = Command::kVerbosity;
@@ -206,17 +207,17 @@ ParseResult ParseMisc(const Tokens& tk, std::string_view cmd, size_t line_end, R
     req->noreply = IsNoreply(tk);
     req->cmd = Command::kRefreshCerts;
   } else if (cmd == "debugtime") {
-    if (nt < 2) return Error(req, "ERROR", line_end);
+    if (nt < 2) return Error(req, TextError::kError, line_end);
     req->cmd = Command::kDebugTime;
   } else if (cmd == "cache_memlimit") {
-    if (nt != 3 && nt != 4) return Error(req, "ERROR", line_end);
+    if (nt != 3 && nt != 4) return Error(req, TextError::kError, line_end);
     req->noreply = IsNoreply(tk);
     if (!ParseU32(tk.t[1], &req->number)) return Error(req, kBadFormat, line_end);
     req->cmd = Command::kCacheMemlimit;
   } else if (tk.n > 0 && tk.t[tk.n - 1].substr(0, 5) == "HTTP/") {
     req->cmd = Command::kClose;  // someone pointed a browser at us
   } else {
-    return Error(req, "ERROR", line_end);
+    return Error(req, TextError::kError, line_end);
   }
   return {ParseResult::kOk, line_end};
 }
@@ -252,7 +253,7 @@ ParseResult ParseText(std::string_view in, size_t item_size_max, Request* req) {
   }
   Tokens tk;
   Tokenize(line, &tk);
-  if (tk.n == 0 || tk.t[0].size() < 2) return Error(req, "ERROR", line_end);
+  if (tk.n == 0 || tk.t[0].size() < 2) return Error(req, TextError::kError, line_end);
   if (tk.truncated) tk.n = kMaxTokens;  // counts as "too many" like memcached's terminal
 
   std::string_view cmd = tk.t[0];
@@ -265,7 +266,7 @@ ParseResult ParseText(std::string_view in, size_t item_size_max, Request* req) {
       if (cmd == "gets") return ParseGet(tk, Command::kGets, line_end, req);
       if (cmd == "gat") return ParseGet(tk, Command::kGat, line_end, req);
       if (cmd == "gats") return ParseGet(tk, Command::kGats, line_end, req);
-      return NTokens(tk) < 3 ? Error(req, "ERROR", line_end) : Error(req, "ERROR", line_end);
+      return Error(req, TextError::kError, line_end);
     case 's':
       if (cmd == "set") return ParseStorage(in, line_end, tk, Command::kSet, item_size_max, req);
       break;

@@ -1,5 +1,5 @@
 // The change record: the resulting state of one successful mutation (the whole item,
-// a delete marker, or a flush), never the command that caused it (DESIGN.md §5). One
+// a delete marker, or a flush), never the command that caused it (docs/FORMATS.md). One
 // record type serves replication and persistence alike; codec.h turns it into bytes.
 // Internal header: include "record/record.h".
 #pragma once

@@ -1,6 +1,6 @@
 // HybridClock: issues the versions of this node's mutations (HLC readings, see
 // version.h) and merges the readings it sees from peers, so that a change made here
-// after receiving a peer's change is always newer than it (DESIGN.md §5).
+// after receiving a peer's change is always newer than it (docs/REPLICATION.md).
 //
 // Thread-safe and lock-free: worker threads call Next() concurrently on every mutation,
 // replication threads call Observe(). The whole state is one atomic word updated with a

@@ -1,6 +1,6 @@
 // Version: which write of an item is newer. Every item and every change record carries
 // one; replicas apply a change only if its version is newer than what they hold (last
-// writer wins, DESIGN.md §5), and the hlc part doubles as the item's CAS unique, so the
+// writer wins, docs/REPLICATION.md), and the hlc part doubles as the item's CAS unique, so the
 // same version means the same CAS on every replica. Plain value type, any thread.
 //
 // HLC layout (a 64-bit hybrid logical clock reading):

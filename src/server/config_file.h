@@ -1,5 +1,5 @@
 // The --config file: one reader for two formats, so that an operator's Debian
-// /etc/memcached.conf works unchanged as /etc/syncached.conf (DESIGN.md §7) and the
+// /etc/memcached.conf works unchanged as /etc/syncached.conf (docs/OPERATIONS.md) and the
 // "name = value" files of earlier syncached releases keep working.
 //
 //   -m 64                    memcached.conf: a line starting with '-' holds command-line

@@ -1,4 +1,4 @@
-// ReplicaWait: --sync-replicas without blocking a worker (DESIGN.md section 5). A connection
+// ReplicaWait: --sync-replicas without blocking a worker (docs/REPLICATION.md). A connection
 // whose requests made changes keeps its replies held (net::Connection::Hold: unsent, no
 // further input processed) until sync_replicas peers acknowledged those changes, while the
 // worker serves its other connections. The replicator's ack listener wakes the workers

@@ -1,4 +1,4 @@
-// The line formats of memcached 1.6's logger.c (_logger_parse_*), field for field.
+// The line formats of memcached 1.6's logger (_logger_parse_*), field for field.
 #include <algorithm>
 #include <cinttypes>
 #include <cstdarg>
@@ -9,7 +9,7 @@
 namespace syncached::watch {
 namespace {
 
-// "ts=<sec>.<usec> gid=<gid> " with usec unpadded, as logger.c's "%lld.%d".
+// "ts=<sec>.<usec> gid=<gid> " with usec unpadded, as memcached's logger's "%lld.%d".
 void AppendStamp(const Stamp& st, std::string* out) {
   char buf[80];
   int n = snprintf(buf, sizeof buf, "ts=%" PRId64 ".%d gid=%" PRIu64 " ", st.sec, st.usec, st.gid);

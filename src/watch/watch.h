@@ -27,7 +27,7 @@
 
 namespace syncached::watch {
 
-// Event kinds a watcher asks for: memcached's LOG_* bits (logger.h).
+// Event kinds a watcher asks for: memcached's LOG_* bits.
 enum Kind : uint32_t {
   kSysEvents = 1u << 1,
   kFetchers = 1u << 2,
@@ -45,7 +45,7 @@ enum Kind : uint32_t {
 // default. False on an unknown name (memcached answers ERROR).
 bool ParseKinds(std::string_view args, uint32_t* kinds);
 
-// Event payloads: the fields of memcached's logger entries (logger.h), already relative
+// Event payloads: the fields of memcached's logger entries, already relative
 // where memcached's lines are (ttl = seconds left).
 enum class GetStatus : uint8_t { kNotFound, kFound, kFlushed, kExpired };
 struct ItemGet {
@@ -96,14 +96,14 @@ struct ConnEvent {
 };
 
 // Line formatting (format.cc), exposed for tests. Each appends one line ending in '\n'
-// exactly as memcached 1.6's logger.c prints it (ts's microseconds are not zero-padded
+// exactly as memcached 1.6's logger prints it (ts's microseconds are not zero-padded
 // there either).
 struct Stamp {
   int64_t sec = 0;
   int32_t usec = 0;
   uint64_t gid = 0;
 };
-void AppendUriEncoded(std::string_view key, std::string* out);  // logger.c's uriencode
+void AppendUriEncoded(std::string_view key, std::string* out);  // memcached's uriencode
 void FormatItemGet(const Stamp& st, const ItemGet& e, std::string* out);
 void FormatItemStore(const Stamp& st, const ItemStore& e, std::string* out);
 void FormatEviction(const Stamp& st, const Eviction& e, std::string* out);

@@ -35,7 +35,7 @@ DEPENDS = {
 }
 # Headers other modules may include besides <module>/<module>.h. common is a set of
 # small utilities, each its own public header.
-PUBLIC_EXTRA = {"protocol/binary.h"}
+PUBLIC_EXTRA = {"protocol/binary.h", "protocol/reply.h"}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+)/([A-Za-z0-9_]+\.h)"')
 
 

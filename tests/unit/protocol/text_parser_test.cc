@@ -53,7 +53,7 @@ TEST(TextParser, EveryTruncationNeedsMore) {
     Parsed p = Parse(full);
     EXPECT_EQ(p.r.status, ParseResult::kOk) << full;
     EXPECT_EQ(p.r.consumed, full.size()) << full;
-    EXPECT_NE(p.req.cmd, Command::kError) << full << ": " << (p.req.error ? p.req.error : "");
+    EXPECT_NE(p.req.cmd, Command::kError) << full << ": " << TextErrorLine(p.req.error);
   }
 }
 
@@ -100,7 +100,7 @@ TEST(TextParser, ErrorsMatchMemcached) {
     Parsed p = Parse(c.in);
     ASSERT_EQ(p.r.status, ParseResult::kOk) << c.in;
     EXPECT_EQ(p.req.cmd, Command::kError) << c.in;
-    EXPECT_EQ(std::string(p.req.error ? p.req.error : ""), c.error) << c.in;
+    EXPECT_EQ(TextErrorLine(p.req.error), c.error) << c.in;
     EXPECT_EQ(p.req.swallow, c.swallow) << c.in;
   }
 }
@@ -110,7 +110,7 @@ TEST(TextParser, BadDataChunkConsumesTheBlock) {
   Parsed p = Parse(in);
   ASSERT_EQ(p.r.status, ParseResult::kOk);
   EXPECT_EQ(p.req.cmd, Command::kError);
-  EXPECT_STREQ(p.req.error, "CLIENT_ERROR bad data chunk");
+  EXPECT_EQ(p.req.error, TextError::kBadDataChunk);
   EXPECT_EQ(p.r.consumed, std::string("set foo 0 0 3\r\nbarX\r").size());
 }
 
@@ -151,7 +151,7 @@ TEST(TextParser, MetaBase64Key) {
   EXPECT_TRUE(p.req.key_binary);
   p = Parse("mg !!!! b v\r\n");
   EXPECT_EQ(p.req.cmd, Command::kError);
-  EXPECT_STREQ(p.req.error, "CLIENT_ERROR error decoding key");
+  EXPECT_EQ(p.req.error, TextError::kMetaBadKeyEncoding);
 }
 
 }  // namespace
