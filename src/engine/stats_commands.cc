@@ -4,6 +4,7 @@
 
 #include "engine/commands.h"
 #include "engine/ops.h"
+#include "protocol/reply.h"
 
 namespace syncached::engine {
 namespace {
@@ -21,23 +22,23 @@ std::string_view NextToken(std::string_view* s) {
 // memcached walks the class's cold LRU; we walk the table, so the order differs.
 void CacheDump(Engine& e, std::string_view args, std::string* out) {
   if (!e.settings().dump_enabled) {
-    AppendLine(out, "CLIENT_ERROR stats cachedump not allowed");
+    protocol::AppendTextError(out, protocol::TextError::kCachedumpDisabled);
     return;
   }
   std::string_view id_tok = NextToken(&args);
   std::string_view limit_tok = NextToken(&args);
   if (limit_tok.empty()) {
-    AppendLine(out, "CLIENT_ERROR bad command line");
+    protocol::AppendTextError(out, protocol::TextError::kCachedumpBadArgs);
     return;
   }
   uint64_t id, limit;
   if (!protocol::ParseU64(id_tok, &id) || !protocol::ParseU64(limit_tok, &limit) ||
       id > UINT32_MAX || limit > UINT32_MAX) {
-    AppendLine(out, "CLIENT_ERROR bad command line format");
+    protocol::AppendTextError(out, protocol::TextError::kBadFormat);
     return;
   }
   if (id >= 64) {  // memcached's MAX_NUMBER_OF_SLAB_CLASSES
-    AppendLine(out, "CLIENT_ERROR Illegal slab id");
+    protocol::AppendTextError(out, protocol::TextError::kIllegalSlabId);
     return;
   }
   constexpr size_t kMaxReply = 2 * 1024 * 1024 - 6;
@@ -80,7 +81,7 @@ void ExecuteStats(Engine& e, Session& s, std::string_view args, std::string* out
     } else if (arg == "dump") {
       e.prefix_stats().Dump(out);
     } else {
-      AppendLine(out, "CLIENT_ERROR usage: stats detail on|off|dump");
+      protocol::AppendTextError(out, protocol::TextError::kStatsDetailUsage);
     }
     return;
   } else if (sub == "cachedump") {
@@ -96,7 +97,7 @@ void ExecuteStats(Engine& e, Session& s, std::string_view args, std::string* out
     if (e.host()) e.host()->AppendClusterStats(out);
   } else {
     if (!AppendStatsText(e, sub, out)) {
-      AppendLine(out, "ERROR");
+      protocol::AppendTextError(out, protocol::TextError::kError);
       return;
     }
   }
@@ -131,21 +132,21 @@ void ExecuteLruCrawler(Engine& e, std::string_view args, std::string* out) {
   uint64_t classes = 0;
   if (sub == "metadump" && two) {
     if (!cfg.runtime.lru_crawler) {
-      AppendLine(out, "CLIENT_ERROR lru crawler disabled");
+      protocol::AppendTextError(out, protocol::TextError::kCrawlerDisabled);
       return;
     }
     if (!cfg.dump_enabled) {
-      AppendLine(out, "ERROR metadump not allowed");
+      protocol::AppendTextError(out, protocol::TextError::kMetadumpDisabled);
       return;
     }
     // memcached hands the connection to the crawler thread, so replies of requests
     // earlier in the same batch could not be sent first: it refuses the pipeline.
     if (!out->empty()) {
-      AppendLine(out, "ERROR cannot pipeline other commands before metadump");
+      protocol::AppendTextError(out, protocol::TextError::kMetadumpPipelined);
       return;
     }
     if (!ParseCrawlClasses(arg, true, &classes)) {
-      AppendLine(out, "BADCLASS invalid class id");
+      protocol::AppendTextError(out, protocol::TextError::kBadClass);
       return;
     }
     storage::Store& store = *e.store();
@@ -177,9 +178,9 @@ void ExecuteLruCrawler(Engine& e, std::string_view args, std::string* out) {
     AppendLine(out, "END");
   } else if (sub == "crawl" && two) {
     if (!cfg.runtime.lru_crawler) {
-      AppendLine(out, "CLIENT_ERROR lru crawler disabled");
+      protocol::AppendTextError(out, protocol::TextError::kCrawlerDisabled);
     } else if (!ParseCrawlClasses(arg, false, &classes)) {
-      AppendLine(out, "BADCLASS invalid class id");
+      protocol::AppendTextError(out, protocol::TextError::kBadClass);
     } else {
       // memcached crawls in the background and answers at once; ours is done before
       // the OK, so lru_crawler_running never needs polling.
@@ -189,9 +190,9 @@ void ExecuteLruCrawler(Engine& e, std::string_view args, std::string* out) {
   } else if ((sub == "tocrawl" || sub == "sleep") && two) {
     uint32_t v;
     if (!protocol::ParseU32(arg, &v)) {
-      AppendLine(out, "CLIENT_ERROR bad command line format");
+      protocol::AppendTextError(out, protocol::TextError::kBadFormat);
     } else if (sub == "sleep" && v > 1000000) {
-      AppendLine(out, "CLIENT_ERROR sleep must be one second or less");
+      protocol::AppendTextError(out, protocol::TextError::kCrawlerSleepTooLong);
     } else {
       (sub == "sleep" ? cfg.runtime.lru_crawler_sleep : cfg.runtime.lru_crawler_tocrawl) = v;
       AppendLine(out, "OK");
@@ -201,7 +202,7 @@ void ExecuteLruCrawler(Engine& e, std::string_view args, std::string* out) {
     e.store()->SetCrawlerEnabled(cfg.runtime.lru_crawler);
     AppendLine(out, "OK");
   } else {
-    AppendLine(out, "ERROR");
+    protocol::AppendTextError(out, protocol::TextError::kError);
   }
 }
 

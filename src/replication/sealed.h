@@ -1,4 +1,4 @@
-// Sealed frames for the multicast change stream (issue 23, DESIGN.md §9; internal to
+// Sealed frames for the multicast change stream (issue 23, docs/REPLICATION.md; internal to
 // replication). ZeroMQ's pgm/epgm carries no CURVE: anyone on the segment can read
 // and inject. Each frame therefore carries a clear header (which cluster, which
 // sender and run, which sequences) and the batch sealed with XChaCha20-Poly1305, the

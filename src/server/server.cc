@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "common/wipe.h"
+#include "protocol/reply.h"
 #include "server/membership.h"
 #include "server/memory_file.h"
 #include "server/peer_security.h"
@@ -162,7 +163,8 @@ Status Server::Start() {
   no.max_conns = static_cast<int>(config_.engine.maxconns);
   no.listen_backlog = static_cast<int>(config_.engine.tcp_backlog);
   no.output_high_water = output_high_water_;
-  no.reject_message = "ERROR Too many open connections\r\n";
+  no.reject_message =
+      std::string(protocol::TextErrorLine(protocol::TextError::kTooManyConnections)) + "\r\n";
   no.idle_timeout_secs = config_.engine.idle_timeout;
   net_ = std::make_unique<net::Server>(no, this);
   // The client ports are ours from here, though nothing is answered before the end of
@@ -306,7 +308,7 @@ void Server::Run() {
 
 void Server::Reload() {
   // The log file is reopened by main before this is called. Still to come here: the
-  // members file (--members, DESIGN.md §7).
+  // members file (--members, docs/SHARDING.md).
   if (!config_.engine.ssl_enabled || !net_) return;
   std::string err = RefreshCerts();
   if (err.empty()) {

@@ -113,7 +113,7 @@ void Server::OnOpen(net::Connection& c) {
   }
 }
 
-// memcached's conn_new / conn_close lines (memcached.c conn_new, conn_close).
+// memcached's conn_new / conn_close lines (as its conn_new and conn_close log them).
 void Server::LogConnEvent(const net::Connection& c, bool open, watch::CloseReason reason) {
   watch::ConnEvent ev;
   ev.cfd = c.fd();

@@ -61,8 +61,8 @@ void Server::AppendConnStats(std::string* out) const {
   if (udp_) udp_->AppendConnStats(out);
   if (!net_) return;
   char line[512];
-  // memcached walks its conns[] array, so lines come in fd order (t/watcher_connid.t reads
-  // the last one as the asking connection's own fd).
+  // memcached walks its conns[] array, so lines come in fd order (memcached's own
+  // watcher test reads the last one as the asking connection's own fd).
   std::vector<net::ConnInfo> conns = net_->Connections();
   std::sort(conns.begin(), conns.end(),
             [](const net::ConnInfo& a, const net::ConnInfo& b) { return a.fd < b.fd; });
