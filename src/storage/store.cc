@@ -2,8 +2,10 @@
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <mutex>
+#include <string>
 
 #include "storage/shard.h"
 #include "storage/shard_set.h"
@@ -37,7 +39,26 @@ uint64_t NextRandom() {
   x ^= x << 17;
   return x;
 }
+
+// memcached's item size (48 B header + 8 B CAS + key + 1 + flags suffix + value + 2), as
+// protocol::MemcachedItemSize computes it, so an item lands in the class memcached would
+// put it in.
+size_t MemcachedItemSize(size_t key_len, size_t value_len, uint32_t flags) {
+  return 56 + key_len + 1 + (flags ? 4 : 0) + value_len + 2;
+}
 }  // namespace
+
+std::string_view ItemRef::key() const { return it_->key(); }
+std::string_view ItemRef::value() const { return it_->value(); }
+uint32_t ItemRef::flags() const { return it_->flags; }
+uint32_t ItemRef::exptime() const { return it_->exptime; }
+uint32_t ItemRef::last_access() const { return it_->atime; }
+uint64_t ItemRef::cas() const { return it_->cas; }
+record::Version ItemRef::version() const { return {it_->cas, it_->node}; }
+bool ItemRef::fetched() const { return it_->bits & kFetched; }
+bool ItemRef::stale() const { return it_->bits & kStale; }
+bool ItemRef::win_token_sent() const { return it_->bits & kWinSent; }
+bool ItemRef::key_binary() const { return it_->bits & kKeyBinary; }
 
 Store::Store(const Options& options, const Clock* clock)
     : options_(options),
@@ -79,7 +100,11 @@ Store::~Store() {
   }
 }
 
-uint32_t Store::SizeClassOf(size_t total) const {
+uint32_t Store::SizeClassOf(size_t key_len, size_t value_len, uint32_t flags) const {
+  return ClassOfSize(MemcachedItemSize(key_len, value_len, flags));
+}
+
+uint32_t Store::ClassOfSize(size_t total) const {
   // Per-request stats ask this for every hit: small sizes come from a table.
   size_t slot = (total + 7) / 8;
   if (slot < shards_->class_of_small.size()) return shards_->class_of_small[slot];
@@ -95,9 +120,7 @@ uint32_t Store::SizeClassSearch(size_t total) const {
 }
 
 uint32_t Store::ClassOfItem(const Item* it) const {
-  // memcached's item size (48 B header + 8 B CAS + key + 1 + flags suffix + value + 2),
-  // so an item lands in the class memcached would put it in.
-  return SizeClassOf(56 + it->klen + 1 + (it->flags ? 4 : 0) + it->vlen + 2);
+  return SizeClassOf(it->klen, it->vlen, it->flags);
 }
 
 uint32_t Store::ClassChunkSize(uint32_t id) const {
@@ -469,7 +492,7 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
   // old_it is MakeRoomLocked's `keep`: eviction never removes it, so item_ stays current.
   if (need > 0 && !store_->MakeRoomLocked(shard_, acls, need, now, old_it)) {
     ++store_->shards_->no_memory;
-    ++shard_->classes[store_->SizeClassOf(total + 4)].outofmemory;
+    ++shard_->classes[store_->ClassOfSize(total + 4)].outofmemory;
     return PutStatus::kNoMemory;
   }
   Item* it = shard_->AllocLocked(acls, total);
