@@ -292,10 +292,12 @@ class Store {
 
  private:
   friend class Accessor;
+  // store.cc: memcached's size classes.
   uint32_t ClassOfSize(size_t total) const;
   uint32_t SizeClassSearch(size_t total) const;
   uint32_t ClassOfItem(const Item* it) const;
   uint32_t ClassChunkSize(uint32_t id) const;
+  // store_access.cc: the per-key path.
   size_t ItemTotalSize(size_t key_len, size_t value_len) const;
   uint64_t NextCas();
   uint64_t ChooseCas(uint64_t requested);
@@ -303,19 +305,9 @@ class Store {
   void Unlock(Accessor& acc);
   void Publish(const record::ChangeView& change);
   bool IsDead(const Shard* s, const Item* it, uint32_t now, bool* flushed) const;
-  void RunDueFlush(uint32_t now);
-  // Frees what the flush boundary hides, all shards (Maintain, within a second of
-  // flush_all) or one (a store with a client-chosen CAS below the boundary).
-  void WalkFlush();
-  void WalkFlushShardLocked(Shard* s, uint64_t boundary);
-  void RaiseFlushBoundary(uint64_t boundary);
-  void WalkFlushOlderThan(const record::Version& v);
-  bool RaiseFlushFloor(const record::Version& v);  // false: not newer than the floor
-  bool BelowFlushFloor(const record::Version& v) const;
-  void PurgeTombstones(uint32_t now);
-  void NoteTombstoneLocked(Shard* s, std::string_view key, const record::Version& v);
   void FreeItemLocked(Shard* s, Item* it);
   void RemoveLocked(Shard* s, Item* it, uint64_t hash);
+  // eviction.cc
   bool MakeRoomLocked(Shard* s, uint8_t cls, size_t need, uint32_t now, const Item* keep);
   bool EvictOneLocked(Shard* s, uint8_t prefer, uint32_t now, const Item* keep,
                       int* second_chances);
@@ -324,7 +316,20 @@ class Store {
                                  const Item* keep);
   void EvictPageLocked(Shard* s, uint32_t page, uint32_t now, const Item* keep);
   void EvictItemLocked(Shard* s, Item* victim, uint32_t now);
+  // maintenance.cc: flushes and the crawler.
+  void RunDueFlush(uint32_t now);
+  // Frees what the flush boundary hides, all shards (Maintain, within a second of
+  // flush_all) or one (a store with a client-chosen CAS below the boundary).
+  void WalkFlush();
+  void WalkFlushShardLocked(Shard* s, uint64_t boundary);
+  void RaiseFlushBoundary(uint64_t boundary);
   uint64_t CrawlShardLocked(Shard* s, uint32_t now, uint64_t classes);
+  // replica.cc: the flush floor and tombstones.
+  void WalkFlushOlderThan(const record::Version& v);
+  bool RaiseFlushFloor(const record::Version& v);  // false: not newer than the floor
+  bool BelowFlushFloor(const record::Version& v) const;
+  void PurgeTombstones(uint32_t now);
+  void NoteTombstoneLocked(Shard* s, std::string_view key, const record::Version& v);
 
   Options options_;
   const Clock* clock_;
