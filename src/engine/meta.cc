@@ -356,7 +356,7 @@ void MetaDebug(Engine& e, Session& s, const Request& req, std::string* out) {
     AppendU64(out, e.settings().cas_enabled ? it.cas() : 0);
     out->append(it.fetched() ? " fetch=yes" : " fetch=no");
     out->append(" cls=", 5);
-    AppendU64(out, store.SizeClassOf(size));
+    AppendU64(out, store.SizeClassOf(it.key().size(), it.value().size(), it.flags()));
     out->append(" size=", 6);
     AppendU64(out, size);
     out->append("\r\n", 2);

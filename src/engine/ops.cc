@@ -9,8 +9,7 @@
 namespace syncached::engine {
 
 uint32_t ClassOf(storage::Store& store, const storage::ItemRef& it) {
-  return store.SizeClassOf(
-      protocol::MemcachedItemSize(it.key().size(), it.value().size(), it.flags()));
+  return store.SizeClassOf(it.key().size(), it.value().size(), it.flags());
 }
 
 void CountGet(storage::Store& store, ThreadStats& st, const storage::ItemRef& it, bool touch) {
@@ -98,7 +97,7 @@ void LogStoreSlow(storage::Store& store, const LogCtx& log, const StoreArgs& a, 
   ev.cfd = log.cfd;
   size_t size = put.prefix.size() + put.value.size() + put.suffix.size();
   ev.size = static_cast<uint32_t>(size);
-  ev.clsid = store.SizeClassOf(protocol::MemcachedItemSize(a.key.size(), size, put.flags));
+  ev.clsid = store.SizeClassOf(a.key.size(), size, put.flags);
   if (put.exptime != 0) ev.ttl = put.exptime - store.clock()->NowSeconds();
   log.hub->LogItemStore(ev);
 }
@@ -106,8 +105,7 @@ void LogStoreSlow(storage::Store& store, const LogCtx& log, const StoreArgs& a, 
 
 StoreOutcome DoStore(storage::Store& store, ThreadStats& st, const StoreArgs& a,
                      const LogCtx& log) {
-  st.Class(store.SizeClassOf(protocol::MemcachedItemSize(a.key.size(), a.value.size(), a.flags)))
-      .cmd_set.Add();
+  st.Class(store.SizeClassOf(a.key.size(), a.value.size(), a.flags)).cmd_set.Add();
   storage::PutArgs put;
   StoreOutcome outcome = store.Access(a.key, [&](storage::Accessor& acc) -> StoreOutcome {
     storage::ItemRef old = acc.FindForStore();

@@ -48,8 +48,7 @@ void CacheDump(Engine& e, std::string_view args, std::string* out) {
   storage::Store& store = *e.store();
   store.ForEach([&](const storage::ItemRef& it) {
     if (full || (limit != 0 && shown >= limit) || it.key_binary()) return;
-    size_t size = protocol::MemcachedItemSize(it.key().size(), it.value().size(), it.flags());
-    if (store.SizeClassOf(size) != id) return;
+    if (store.SizeClassOf(it.key().size(), it.value().size(), it.flags()) != id) return;
     char line[320];
     int n = snprintf(line, sizeof line, "ITEM %.*s [%zu b; %u s]\r\n",
                      static_cast<int>(it.key().size()), it.key().data(), it.value().size(),
@@ -152,7 +151,7 @@ void ExecuteLruCrawler(Engine& e, std::string_view args, std::string* out) {
     storage::Store& store = *e.store();
     e.store()->ForEach([&](const storage::ItemRef& it) {
       size_t size = protocol::MemcachedItemSize(it.key().size(), it.value().size(), it.flags());
-      uint32_t cls = store.SizeClassOf(size);
+      uint32_t cls = store.SizeClassOf(it.key().size(), it.value().size(), it.flags());
       if (cls >= 64 || !(classes >> cls & 1)) return;
       out->append("key=");
       protocol::UriEncode(it.key(), out);

@@ -1,4 +1,4 @@
-// ShardSet: all shards plus the store-wide state shared by store.cc and replica.cc
+// ShardSet: all shards plus the store-wide state shared by the Store's files
 // (internal to storage).
 #pragma once
 

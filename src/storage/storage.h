@@ -23,9 +23,15 @@
 
 #include "common/clock.h"
 #include "record/record.h"
-#include "storage/item.h"
 
 namespace syncached::storage {
+
+// Internal to storage (item.h, shard.h, shard_set.h); named here only as pointers.
+class Item;
+class Shard;
+class ShardSet;
+
+class Store;
 
 struct Options {
   uint64_t max_bytes = 64ull << 20;   // -m
@@ -47,24 +53,24 @@ struct Options {
 // Outcome of an allocation-bearing operation.
 enum class PutStatus { kOk, kTooLarge, kNoMemory };
 
-// Read-only view of a live item, valid inside the Access() callback.
+// Read-only view of a live item, valid inside the Access() callback. Its accessors are
+// out of line so the item layout stays inside storage.
 class ItemRef {
  public:
   ItemRef() = default;
   explicit ItemRef(Item* it) : it_(it) {}
   explicit operator bool() const { return it_ != nullptr; }
-  std::string_view key() const { return it_->key(); }
-  std::string_view value() const { return it_->value(); }
-  uint32_t flags() const { return it_->flags; }
-  uint32_t exptime() const { return it_->exptime; }    // absolute unix seconds, 0 = never
-  uint32_t last_access() const { return it_->atime; }  // unix seconds of the last store or hit
-  uint64_t cas() const { return it_->cas; }            // engine reports 0 when -C
-  record::Version version() const { return {it_->cas, it_->node}; }
-  bool fetched() const { return it_->bits & kFetched; }  // read since stored
-  bool stale() const { return it_->bits & kStale; }      // meta invalidation (I flag)
-  bool win_token_sent() const { return it_->bits & kWinSent; }
-  bool key_binary() const { return it_->bits & kKeyBinary; }  // key came base64 (meta b)
-  Item* raw() const { return it_; }
+  std::string_view key() const;
+  std::string_view value() const;
+  uint32_t flags() const;
+  uint32_t exptime() const;      // absolute unix seconds, 0 = never
+  uint32_t last_access() const;  // unix seconds of the last store or hit
+  uint64_t cas() const;          // engine reports 0 when -C
+  record::Version version() const;
+  bool fetched() const;  // read since stored
+  bool stale() const;    // meta invalidation (I flag)
+  bool win_token_sent() const;
+  bool key_binary() const;  // key came base64 (meta b)
 
  private:
   Item* it_ = nullptr;
@@ -135,7 +141,7 @@ class Accessor {
 
  private:
   friend class Store;
-  Accessor(class Shard* shard, std::string_view key, uint64_t hash, class Store* store)
+  Accessor(Shard* shard, std::string_view key, uint64_t hash, Store* store)
       : shard_(shard), key_(key), hash_(hash), store_(store) {}
   // The item linked under key_, looked up once per Access and kept current by every
   // mutation made through this Accessor (a get finds, then marks fetched: one chain walk).
@@ -149,10 +155,10 @@ class Accessor {
   PutStatus Stored(Item* it, ItemRef* out);
   // The clock, read once per Access: a request needs one "now", not one per step.
   uint32_t Now();
-  class Shard* shard_;
+  Shard* shard_;
   std::string_view key_;
   uint64_t hash_;
-  class Store* store_;
+  Store* store_;
   Item* item_ = nullptr;
   bool item_known_ = false;
   bool item_live_ = false;  // Find() returned item_: not expired or flushed at Now()
@@ -279,44 +285,51 @@ class Store {
   uint64_t max_bytes() const;
   uint64_t used_bytes() const;  // items + table growth, what -m limits
 
-  const Options& options() const { return options_; }
   const Clock* clock() const { return clock_; }
-  uint32_t SizeClassOf(size_t total) const;
-  uint32_t SizeClassSearch(size_t total) const;
-  uint32_t ClassOfItem(const Item* it) const;
-  uint32_t ClassChunkSize(uint32_t id) const;
-  size_t ItemTotalSize(size_t key_len, size_t value_len) const;
-  uint64_t NextCas();
-  uint64_t ChooseCas(uint64_t requested);
+  // The size class (memcached's id, as `stats items` reports it) of an item with this
+  // key, value and client flags.
+  uint32_t SizeClassOf(size_t key_len, size_t value_len, uint32_t flags) const;
 
  private:
   friend class Accessor;
+  // store.cc: memcached's size classes.
+  uint32_t ClassOfSize(size_t total) const;
+  uint32_t SizeClassSearch(size_t total) const;
+  uint32_t ClassOfItem(const Item* it) const;
+  uint32_t ClassChunkSize(uint32_t id) const;
+  // store_access.cc: the per-key path.
+  size_t ItemTotalSize(size_t key_len, size_t value_len) const;
+  uint64_t NextCas();
+  uint64_t ChooseCas(uint64_t requested);
   Accessor Lock(std::string_view key);
   void Unlock(Accessor& acc);
   void Publish(const record::ChangeView& change);
   bool IsDead(const Shard* s, const Item* it, uint32_t now, bool* flushed) const;
+  void FreeItemLocked(Shard* s, Item* it);
+  void RemoveLocked(Shard* s, Item* it, uint64_t hash);
+  // eviction.cc
+  bool MakeRoomLocked(Shard* s, uint8_t cls, size_t need, uint32_t now, const Item* keep);
+  bool EvictOneLocked(Shard* s, uint8_t prefer, uint32_t now, const Item* keep,
+                      int* second_chances);
+  bool EvictDeadLocked(Shard* s, uint8_t prefer, uint32_t now, const Item* keep);
+  bool EvictOlderElsewhereLocked(Shard* s, uint8_t cls, size_t need, uint32_t now,
+                                 const Item* keep);
+  void EvictPageLocked(Shard* s, uint32_t page, uint32_t now, const Item* keep);
+  void EvictItemLocked(Shard* s, Item* victim, uint32_t now);
+  // maintenance.cc: flushes and the crawler.
   void RunDueFlush(uint32_t now);
   // Frees what the flush boundary hides, all shards (Maintain, within a second of
   // flush_all) or one (a store with a client-chosen CAS below the boundary).
   void WalkFlush();
   void WalkFlushShardLocked(Shard* s, uint64_t boundary);
   void RaiseFlushBoundary(uint64_t boundary);
+  uint64_t CrawlShardLocked(Shard* s, uint32_t now, uint64_t classes);
+  // replica.cc: the flush floor and tombstones.
   void WalkFlushOlderThan(const record::Version& v);
   bool RaiseFlushFloor(const record::Version& v);  // false: not newer than the floor
   bool BelowFlushFloor(const record::Version& v) const;
   void PurgeTombstones(uint32_t now);
-  void NoteTombstoneLocked(class Shard* s, std::string_view key, const record::Version& v);
-  void FreeItemLocked(class Shard* s, Item* it);
-  void RemoveLocked(class Shard* s, Item* it, uint64_t hash);
-  bool MakeRoomLocked(class Shard* s, uint8_t cls, size_t need, uint32_t now, const Item* keep);
-  bool EvictOneLocked(class Shard* s, uint8_t prefer, uint32_t now, const Item* keep,
-                      int* second_chances);
-  bool EvictDeadLocked(class Shard* s, uint8_t prefer, uint32_t now, const Item* keep);
-  bool EvictOlderElsewhereLocked(class Shard* s, uint8_t cls, size_t need, uint32_t now,
-                                 const Item* keep);
-  void EvictPageLocked(class Shard* s, uint32_t page, uint32_t now, const Item* keep);
-  void EvictItemLocked(class Shard* s, Item* victim, uint32_t now);
-  uint64_t CrawlShardLocked(class Shard* s, uint32_t now, uint64_t classes);
+  void NoteTombstoneLocked(Shard* s, std::string_view key, const record::Version& v);
 
   Options options_;
   const Clock* clock_;
@@ -326,7 +339,7 @@ class Store {
   const std::atomic<uint32_t>* eviction_gate_ = &kNoEvictionWatch;
   uint32_t eviction_bit_ = 0;
   static inline const std::atomic<uint32_t> kNoEvictionWatch{0};
-  std::unique_ptr<class ShardSet> shards_;
+  std::unique_ptr<ShardSet> shards_;
 };
 
 }  // namespace syncached::storage
