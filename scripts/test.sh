@@ -12,7 +12,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 jobs=$(nproc)
-fuzz_seconds=${SYNCACHED_FUZZ_SECONDS:-15}
+fuzz_seconds=${SYNCACHED_FUZZ_SECONDS:-12}
 passed=0
 failed=0
 status=0
