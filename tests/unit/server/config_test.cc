@@ -13,28 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "parse_test_util.h"
 #include "temp_dir_test.h"
 
 namespace syncached::server {
 namespace {
-
-Config Parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "syncached");
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  return ParseCommandLine(static_cast<int>(args.size()), argv.data());
-}
-
-// The one-line error ParseCommandLine throws, or "" when it accepts the arguments.
-std::string Refusal(const std::vector<std::string>& args) {
-  try {
-    Parse(args);
-    return "";
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-}
 
 const std::vector<std::string> kNode = {"--node-id", "1", "--peers", "127.0.0.1:11213"};
 

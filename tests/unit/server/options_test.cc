@@ -10,28 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "parse_test_util.h"
 #include "server/config.h"
 #include "temp_dir_test.h"
 
 namespace syncached::server {
 namespace {
-
-Config Parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "syncached");
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  return ParseCommandLine(static_cast<int>(args.size()), argv.data());
-}
-
-std::string Refusal(const std::vector<std::string>& args) {
-  try {
-    Parse(args);
-    return "";
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-}
 
 TEST(OptionTable, RowsAreConsistent) {
   std::set<char> letters;
