@@ -76,7 +76,7 @@ std::string SealFrame(const FrameKey& key, const FrameHeader& h, std::string_vie
 bool PeekFrame(std::string_view frame, FrameHeader* h) {
   if (frame.size() < kFrameOverhead) return false;
   bytes::Reader r(frame);
-  uint8_t magic, version, kind;
+  uint8_t magic = 0, version = 0, kind = 0;  // the size was checked above
   r.U8(&magic);
   r.U8(&version);
   r.U8(&kind);

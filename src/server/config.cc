@@ -218,9 +218,12 @@ void AppendHelp(std::string* h, size_t indent, const std::string& name, const ch
 }
 
 void AppendHelp(std::string* h, const Option& o) {
-  std::string name = o.letter ? std::string("-") + o.letter : "";
-  if (o.name) name += (o.letter ? ", --" : "--") + std::string(o.name);
-  if (o.value) name += (o.name ? "=" : " ") + std::string(o.value);
+  // Appended piece by piece: GCC 12 at -O3 takes "literal" + std::string for an
+  // overlapping copy (-Werror=restrict, its bug 105329).
+  std::string name;
+  if (o.letter) name.append(1, '-').append(1, o.letter);
+  if (o.name) name.append(o.letter ? ", --" : "--").append(o.name);
+  if (o.value) name.append(o.name ? "=" : " ").append(o.value);
   AppendHelp(h, 2, name, o.help);
   for (const SubOption& s : o.subs) {
     if (!s.help) continue;
