@@ -21,14 +21,15 @@ inline void Put64(std::string* o, uint64_t v) {
   for (int i = 0; i < 8; ++i) o->push_back(static_cast<char>(v >> (8 * i)));
 }
 
+// Each read returns false, and reads nothing, past the end: check every one.
 class Reader {
  public:
   explicit Reader(std::string_view s) : s_(s) {}
-  bool U8(uint8_t* v) { return Take(1, v); }
-  bool U16(uint16_t* v) { return Take(2, v); }
-  bool U32(uint32_t* v) { return Take(4, v); }
-  bool U64(uint64_t* v) { return Take(8, v); }
-  bool Bytes(size_t n, std::string_view* v) {
+  [[nodiscard]] bool U8(uint8_t* v) { return Take(1, v); }
+  [[nodiscard]] bool U16(uint16_t* v) { return Take(2, v); }
+  [[nodiscard]] bool U32(uint32_t* v) { return Take(4, v); }
+  [[nodiscard]] bool U64(uint64_t* v) { return Take(8, v); }
+  [[nodiscard]] bool Bytes(size_t n, std::string_view* v) {
     if (s_.size() - pos_ < n) return false;
     *v = s_.substr(pos_, n);
     pos_ += n;

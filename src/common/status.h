@@ -10,7 +10,7 @@
 
 namespace syncached {
 
-class [[nodiscard]] Status {
+class [[nodiscard, gnu::warn_unused]] Status {
  public:
   enum class Code { kOk, kInvalid, kCorrupt, kNotFound, kIo, kUnavailable };
 
@@ -43,7 +43,7 @@ Unexpected<E> MakeUnexpected(E e) {
 
 // A value or an error (Status by default).
 template <typename T, typename E = Status>
-class [[nodiscard]] Result {
+class [[nodiscard, gnu::warn_unused]] Result {
  public:
   Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}            // NOLINT: implicit
   Result(Unexpected<E> u) : v_(std::in_place_index<1>, std::move(u.error)) {}  // NOLINT

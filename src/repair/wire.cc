@@ -53,8 +53,7 @@ bool DecodeHashes(std::string_view msg, HashesMsg* m) {
   for (uint32_t i = 0; i < n; ++i) {
     uint32_t index = 0;
     uint64_t hash = 0;
-    r.U32(&index);  // the size was checked above
-    r.U64(&hash);
+    if (!r.U32(&index) || !r.U64(&hash)) return false;  // cannot fail: size checked above
     m->nodes.emplace_back(index, hash);
   }
   return true;

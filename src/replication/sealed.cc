@@ -76,21 +76,18 @@ std::string SealFrame(const FrameKey& key, const FrameHeader& h, std::string_vie
 bool PeekFrame(std::string_view frame, FrameHeader* h) {
   if (frame.size() < kFrameOverhead) return false;
   bytes::Reader r(frame);
-  uint8_t magic = 0, version = 0, kind = 0;  // the size was checked above
-  r.U8(&magic);
-  r.U8(&version);
-  r.U8(&kind);
+  uint8_t magic = 0, version = 0, kind = 0;  // else GCC (ASan build): maybe-uninitialized
+  if (!r.U8(&magic) || !r.U8(&version) || !r.U8(&kind)) return false;
   if (magic != kMagic || version != kVersion) return false;
   if (kind != static_cast<uint8_t>(FrameKind::kBatch) &&
       kind != static_cast<uint8_t>(FrameKind::kHeartbeat)) {
     return false;
   }
   h->kind = static_cast<FrameKind>(kind);
-  r.U64(&h->cluster);
-  r.U16(&h->node);
-  r.U64(&h->run);
-  r.U64(&h->first_seq);
-  r.U32(&h->count);
+  if (!r.U64(&h->cluster) || !r.U16(&h->node) || !r.U64(&h->run) || !r.U64(&h->first_seq) ||
+      !r.U32(&h->count)) {
+    return false;
+  }
   if (h->kind == FrameKind::kHeartbeat && h->count != 0) return false;
   if (h->first_seq > UINT64_MAX - h->count) return false;
   return true;
