@@ -62,11 +62,12 @@ void AppendValueBlock(std::string* out, const storage::ItemRef& it, bool with_ca
   size_t nums_len = static_cast<size_t>(end - p);
   std::string_view key = it.key();
   size_t old = out->size();
-  size_t total = 6 + key.size() + nums_len + value.size() + 2;
+  constexpr std::string_view kValue = "VALUE ";
+  size_t total = kValue.size() + key.size() + nums_len + value.size() + 2;
   if (value.size() > 512) {
     // resize() zero-fills: for a large value that is a second pass over the whole block.
     out->reserve(old + total);
-    out->append("VALUE ", 6);
+    out->append(kValue);
     out->append(key);
     out->append(p, nums_len);
     out->append(value);
@@ -75,8 +76,8 @@ void AppendValueBlock(std::string* out, const storage::ItemRef& it, bool with_ca
   }
   out->resize(old + total);
   char* w = out->data() + old;
-  memcpy(w, "VALUE ", 6);
-  w += 6;
+  memcpy(w, kValue.data(), kValue.size());
+  w += kValue.size();
   memcpy(w, key.data(), key.size());
   w += key.size();
   memcpy(w, p, nums_len);

@@ -117,7 +117,6 @@ bool ShapeOk(const Header& h) {
     case kAppendQ:
     case kPrepend:
     case kPrependQ:
-      return e == 0 && k != 0;
     case kSaslAuth:
     case kSaslStep:
       return e == 0 && k != 0;
@@ -262,14 +261,14 @@ void SetCommand(const Frame& f, std::string_view in, Request* req) {
     default:
       break;
   }
-  // The touch family and set/add/replace carry a 32-bit expiry as their last extra.
-  if (req->cmd == Command::kGat || req->cmd == Command::kTouch) {
+  // The touch family, set/add/replace and a flush with extras carry a 32-bit expiry as
+  // their last extra.
+  if (req->cmd == Command::kGat || req->cmd == Command::kTouch ||
+      (req->cmd == Command::kFlushAll && h.extlen == 4)) {
     req->exptime = static_cast<int32_t>(LoadBE32(extras));
   } else if (req->cmd == Command::kSet || req->cmd == Command::kAdd ||
              req->cmd == Command::kReplace) {
     req->exptime = static_cast<int32_t>(LoadBE32(extras + 4));
-  } else if (req->cmd == Command::kFlushAll && h.extlen == 4) {
-    req->exptime = static_cast<int32_t>(LoadBE32(extras));
   }
 }
 

@@ -55,7 +55,7 @@ void Send(void* sock, const std::string& s, bool more) {
 // ZAP (RFC 27) over inproc: request frames version, request id, domain, address,
 // identity, mechanism, credentials...; reply version, request id, status code, text,
 // user id, metadata.
-void RunZapHandler(void* ctx, std::string public_key, std::atomic<bool>* stop,
+void RunZapHandler(void* ctx, const std::string& public_key, std::atomic<bool>* stop,
                    std::atomic<uint64_t>* failures) {
   void* rep = zmq_socket(ctx, ZMQ_REP);
   int linger = 0;

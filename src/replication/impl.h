@@ -28,7 +28,7 @@ struct CurveKeys {
 };
 bool DeriveKeys(const std::string& secret, const std::string& cluster, CurveKeys* keys);
 // `public_key`: the cluster's (32 bytes), the only client key admitted.
-void RunZapHandler(void* ctx, std::string public_key, std::atomic<bool>* stop,
+void RunZapHandler(void* ctx, const std::string& public_key, std::atomic<bool>* stop,
                    std::atomic<uint64_t>* failures);
 
 struct Replicator::Impl final : Transport {

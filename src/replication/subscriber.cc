@@ -276,10 +276,10 @@ void Core::TickLinks() {
         if (Elapsed(now, l.last_rx_ms) > kSilenceMs) {
           ResetLink(l, "peer silent; reconnecting");
           SendHello(l);
-        } else if (Elapsed(now, l.last_ack_ms) >= kAckEveryMs && l.acked != l.next_seq) {
+        } else if ((Elapsed(now, l.last_ack_ms) >= kAckEveryMs && l.acked != l.next_seq) ||
+                   // keeps the session alive at the publisher when nothing changes
+                   Elapsed(now, l.last_ack_ms) >= 5 * kAckEveryMs) {
           SendAck(l);
-        } else if (Elapsed(now, l.last_ack_ms) >= 5 * kAckEveryMs) {
-          SendAck(l);  // keeps the session alive at the publisher when nothing changes
         }
         break;
     }

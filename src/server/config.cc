@@ -85,6 +85,7 @@ std::set<const Option*> ParseArgs(std::vector<std::string> args, Config* c,
                                   const Option* skip = nullptr) {
   static const Getopt kGetopt = BuildGetopt();
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   optind = 0;  // full reset of getopt state (GNU)

@@ -198,8 +198,9 @@ int Main(int argc, char** argv) {
     }
   });
   server.Run();
-  // Wake the signal thread if the stop came from elsewhere (shutdown command).
-  pthread_kill(signals.native_handle(), SIGTERM);
+  // Wake the signal thread if the stop came from elsewhere (shutdown command). Every
+  // thread blocks SIGTERM, so it only ends that thread's sigwait.
+  pthread_kill(signals.native_handle(), SIGTERM);  // NOLINT(bugprone-bad-signal-to-kill-thread)
   signals.join();
   if (!config.pid_file.empty()) unlink(config.pid_file.c_str());
   return 0;

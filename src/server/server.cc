@@ -253,7 +253,7 @@ Status Server::Start() {
     forward_pool_ = std::make_unique<ForwardPool>(threads, 1024 * static_cast<size_t>(threads));
     Relay::Hooks hooks;
     hooks.done = [this](net::Connection& conn) { RelayDone(conn); };
-    hooks.reroute = [this](net::Connection& conn, std::string request) {
+    hooks.reroute = [this](net::Connection& conn, const std::string& request) {
       RelayReroute(conn, request);
     };
     relay_ = std::make_unique<Relay>(&router_->forwarder(), *config_.members,

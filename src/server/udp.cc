@@ -53,6 +53,7 @@ Status UdpServer::Start() {
         std::string err = strerror(errno);
         close(fd);
         freeaddrinfo(res);
+        // NOLINTNEXTLINE(performance-inefficient-string-concatenation): leaves the loop
         return Status::Io("-U: cannot bind UDP " + host + ":" + port + ": " + err);
       }
       fds_.push_back(fd);

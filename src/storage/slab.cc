@@ -14,8 +14,8 @@ namespace {
 // A large item's block: [slot][charge][Item...], so a large item knows its reference and
 // its charge without a call into malloc (whose size word may sit on another line).
 constexpr size_t kLargePrefix = 8;
-// glibc's size word in front of every chunk, plus the slot table entry.
-constexpr size_t kLargeOverhead = 8 + sizeof(Item*);
+// glibc's size word in front of every chunk, plus the slot table entry (an Item*).
+constexpr size_t kLargeOverhead = 8 + sizeof(Item*);  // NOLINT(bugprone-sizeof-expression)
 
 uint32_t* PrefixOf(const Item* it) {
   return reinterpret_cast<uint32_t*>(const_cast<char*>(reinterpret_cast<const char*>(it)) -
@@ -38,7 +38,7 @@ size_t Shard::ChargeOf(const Item* it) const {
 
 size_t Shard::NewChargeFor(uint8_t cls, size_t total) const {
   if (cls < kSlabClasses) return Slab(cls).free_head ? 0 : ChunkSize(cls);
-  return ((total + kLargePrefix + 8 + 15) & ~size_t{15}) + sizeof(Item*);
+  return ((total + kLargePrefix + 8 + 15) & ~size_t{15}) + sizeof(Item*);  // NOLINT: a slot
 }
 
 Item* Shard::AllocLocked(uint8_t cls, size_t total) {

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -10,7 +11,9 @@
 
 using namespace syncached::tool;
 
-int main(int argc, char** argv) {
+namespace {
+
+int Run(int argc, char** argv) {
   if (argc > 1 && (std::string(argv[1]) == "owners" || std::string(argv[1]) == "check-members")) {
     return RunPlacement(argc, argv);
   }
@@ -98,4 +101,15 @@ int main(int argc, char** argv) {
   if (m == "wait-synced") return RunWaitSynced(o);
   fprintf(stderr, "syncached-tool: unknown mode '%s' (see --help)\n", m.c_str());
   return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& e) {  // bad_alloc, say: one line, not std::terminate's abort
+    fprintf(stderr, "syncached-tool: %s\n", e.what());
+    return 1;
+  }
 }
