@@ -8,7 +8,7 @@ set -euo pipefail
 
 build=(cmake ninja-build g++ pkg-config libxxhash-dev libzmq3-dev libsodium-dev libsasl2-dev
        libsasl2-modules libcli11-dev libssl-dev zlib1g-dev)
-test=(clang clang-format libclang-rt-14-dev libgtest-dev libgmock-dev libbenchmark-dev
+test=(clang clang-format clang-tidy libclang-rt-14-dev libgtest-dev libgmock-dev libbenchmark-dev
       memcached libmemcached-tools openssl python3 python3-pytest python3-pymemcache python3-pylibmc
       php-cli php-memcached php-memcache gnuplot-nox procps linux-perf strace sasl2-bin
       iproute2 systemd man-db)

@@ -7,6 +7,8 @@
 #      bench smoke
 #   2. ASan+UBSan build: unit and integration tests again, the simulator for 3 x 100 seeds
 #   3. clang libFuzzer build: each fuzz target for a short bounded run
+#   4. clang-tidy over src/ and tools/ with that clang build's compile commands
+#      (scripts/tidy.sh; any finding fails; counts as one test)
 # Ends with one line "N passed, N failed" summing all stages.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -68,6 +70,13 @@ if build build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebIn
   run_ctest build-fuzz -j1
 else
   echo "fuzz build failed"; failed=$((failed + 1)); status=1
+fi
+
+echo "== clang-tidy (src/, tools/; the fuzz build's compile commands)"
+if time scripts/tidy.sh build-fuzz "$jobs"; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); status=1
 fi
 
 echo "$passed passed, $failed failed"
