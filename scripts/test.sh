@@ -67,7 +67,7 @@ echo "== fuzz build (clang, libFuzzer), ${fuzz_seconds}s per target"
 if build build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo "${lines_only[@]}" \
     -DSYNCACHED_FUZZ=ON -DSYNCACHED_TESTS=OFF -DSYNCACHED_BENCH=OFF -DSYNCACHED_PACKAGE=OFF \
     -DSYNCACHED_FUZZ_SECONDS="$fuzz_seconds"; then
-  run_ctest build-fuzz -j1
+  run_ctest build-fuzz  # one core each: two at once
 else
   echo "fuzz build failed"; failed=$((failed + 1)); status=1
 fi
