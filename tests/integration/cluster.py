@@ -34,6 +34,7 @@ class Node:
         self.rport = rport
         self.peers = []          # replication addresses of the others
         self.extra = []          # more args (secret file, backlog size, ...)
+        self.env = {}            # more environment variables
         self.proc = None
         self.workdir = workdir
         self.logs = []           # one file per run
@@ -56,7 +57,7 @@ class Node:
         self.logs.append(path)
         out = open(path, "wb")
         self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=out,
-                                     stderr=subprocess.STDOUT,
+                                     stderr=subprocess.STDOUT, env=dict(os.environ, **self.env),
                                      preexec_fn=harness._die_with_parent)
         out.close()
         self.expected_exit = False
@@ -78,7 +79,8 @@ class Node:
         while time.monotonic() < deadline:
             if not self.alive():
                 raise AssertionError("node %d exited with %s before serving:\n%s"
-                                     % (self.node_id, self.proc.returncode, self.log()[-3000:]))
+                                     % (self.node_id, self.proc.returncode,
+                                        self.log(all_runs=False)[-3000:]))
             if self.ready():
                 return
             time.sleep(0.02)
@@ -134,7 +136,9 @@ class Node:
                 self.proc.wait(5)
                 problem = "node %d did not exit within 5 s of SIGTERM" % self.node_id
         if problem:
-            problem += ":\n" + self.log()[-3000:]
+            # The last run first: a report cut short must still show why it ended.
+            problem += "; its last run:\n%s\nall runs:\n%s" % (
+                self.log(all_runs=False)[-2000:], self.log()[-2000:])
         return problem
 
     def log(self, all_runs=True):

@@ -386,16 +386,20 @@ def find_lock_home(servers, settings, holder):
             watchers.append(c)
         state = holder.hold()
         want = b" key=%s " % urllib.parse.quote(lock_key(settings, holder.sid), safe="").encode()
+        # The other workers' lines flow too: scan whole chunks (line by line
+        # fell seconds behind under ASan and ate the lock's TTL before the kill).
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             for i, c in enumerate(watchers):
-                for _ in range(1000):  # the other workers' lines flow too: go round
-                    try:
-                        line = c.read_until(b"\n", timeout=0.02)
-                    except TimeoutError:
-                        break
-                    if want in line and b" cmd=add " in line:
-                        return state, i
+                try:
+                    c._fill(time.monotonic() + 0.01, "watch lines")
+                except TimeoutError:
+                    continue
+                end = c.buf.rfind(b"\n") + 1
+                if any(want in line and b" cmd=add " in line
+                       for line in c.buf[:end].split(b"\n")):
+                    return state, i
+                c.buf = c.buf[end:]
         raise AssertionError("no server logged an add of %s's lock" % holder.sid)
     finally:
         for c in watchers:
@@ -575,6 +579,7 @@ def pool_run(servers, file_settings, workers, replicated, owners_of=None):
     users = start_users(workers, lambda sid: settings, sids)
     run_for(BEFORE_KILL, users.values())
     holder = users.pop(sids[0])
+    locked_at = time.time()  # hold() returns once the lock is taken: about then
     held, home = find_lock_home(servers, settings, holder)
     victim = servers[home]
     if replicated:
@@ -618,7 +623,8 @@ def pool_run(servers, file_settings, workers, replicated, owners_of=None):
                                 % (sid, stored, fresh.get(sid)))
     figures.update({"fresh_retried": len(fresh["_retried"]),
                     "rejoin_s": round(ready_at - restarted_at, 2),
-                    "holder_user": holder.sid})
+                    "holder_user": holder.sid,
+                    "lock_age_at_kill": round(killed_at - locked_at, 2)})
     return figures, problems, chains, stretches
 
 
@@ -702,6 +708,7 @@ def local_run(nodes, file_settings, workers):
     moving = [sid for sid in sids if home[sid] == 0]
     holder = users[moving[0]]
     held = holder.hold()
+    locked_at = time.time()
     wait_locked_everywhere(nodes, lock_key(per_node[0], holder.sid))
     # The machine dies: its web server's requests end (one is lost while it
     # holds its lock), then its node. (A node dying under a live web server is
@@ -755,7 +762,8 @@ def local_run(nodes, file_settings, workers):
     figures.update({"failed_after_move": len(after_move), "moved_users": len(moving),
                     "move_s": round(moved_at - killed_at, 2),
                     "rejoin_s": round(ready_at - restarted_at, 2),
-                    "fresh_retried": len(fresh["_retried"]), "holder_user": holder.sid})
+                    "fresh_retried": len(fresh["_retried"]), "holder_user": holder.sid,
+                    "lock_age_at_kill": round(killed_at - locked_at, 2)})
     if after_move:
         problems.append("%d requests failed after a move: %r" % (len(after_move), after_move[:3]))
     return figures, problems, chains, stretches
