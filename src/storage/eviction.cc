@@ -203,6 +203,7 @@ void Store::EvictItemLocked(Shard* s, Item* victim, uint32_t now) {
     if (eviction_gate_->load(std::memory_order_relaxed) & eviction_bit_) [[unlikely]] {
       eviction_listener_->OnEviction(ItemRef(victim), now);
     }
+    if (content_) content_->OnEvicted(victim->key(), now);
   }
   RemoveLocked(s, victim, HashKey(victim->key()));
 }

@@ -37,8 +37,14 @@ bool Store::BelowFlushFloor(const record::Version& v) const {
 
 void Store::NoteTombstoneLocked(Shard* s, std::string_view key, const record::Version& v) {
   auto [it, inserted] = s->tombstones.try_emplace(std::string(key), Shard::Tombstone{v, 0});
-  if (inserted) ++shards_->tombstone_count;
-  if (inserted || it->second.version < v) it->second.version = v;
+  if (inserted) {
+    ++shards_->tombstone_count;
+    NoteContent(key, v, true, true);
+  } else if (it->second.version < v) {
+    NoteContent(key, it->second.version, true, false);
+    it->second.version = v;
+    NoteContent(key, v, true, true);
+  }
   it->second.created = clock_->NowSeconds();
 }
 
@@ -135,6 +141,28 @@ void Store::SnapshotShard(size_t i, const std::function<void(const record::Chang
   }
 }
 
+bool Store::SnapshotKey(std::string_view key,
+                        const std::function<void(const record::ChangeView&)>& fn) {
+  return Access(key, [&](Accessor& acc) {
+    Shard* s = acc.shard_;
+    if (Item* it = acc.Current()) {
+      bool flushed;
+      if (!IsDead(s, it, acc.Now(), &flushed)) {
+        fn(record::ChangeView{
+            PutKind(it), {it->cas, it->node}, it->key(), it->value(), it->flags, it->exptime});
+        return true;
+      }
+      if (flushed || !options_.replicated) return false;
+      fn(record::ChangeView{record::Kind::kDelete, {it->cas, it->node}, it->key(), {}, 0, 0});
+      return true;
+    }
+    auto t = s->tombstones.find(std::string(key));
+    if (t == s->tombstones.end()) return false;
+    fn(record::ChangeView{record::Kind::kDelete, t->second.version, t->first, {}, 0, 0});
+    return true;
+  });
+}
+
 void Store::SnapshotFlushes(const std::function<void(const record::ChangeView&)>& fn) {
   record::Version floor;
   bool has_floor;
@@ -190,6 +218,7 @@ void Store::PurgeTombstones(uint32_t now) {
         if (v.node == options_.node_id && v.hlc > shards_->purged_own_hlc.load()) {
           shards_->purged_own_hlc.store(v.hlc);
         }
+        NoteContent(it->first, v, true, false);
         it = s.tombstones.erase(it);
         --shards_->tombstone_count;
       } else {

@@ -112,6 +112,21 @@ class EvictionListener {
   virtual void OnEviction(const ItemRef& victim, uint32_t now) = 0;
 };
 
+// Told of every change to what the store holds under a key, item or tombstone, live or
+// not yet reclaimed (anti-entropy keeps digests of it: docs/REPAIR.md), with the key's
+// shard locked: must be quick, thread-safe across shards, and must not call back into the
+// store. Set once, before the store is shared (SetContentListener).
+class ContentListener {
+ public:
+  virtual ~ContentListener() = default;
+  // The store now holds (`held`) or no longer holds this version of the key.
+  virtual void OnContent(std::string_view key, record::Version version, bool tombstone,
+                         bool held) = 0;
+  // The key's item was evicted under memory pressure at `now` (unix seconds; OnContent
+  // told of its removal).
+  virtual void OnEvicted(std::string_view key, uint32_t now) = 0;
+};
+
 // Operations on one key while its shard is locked. Every mutation publishes one
 // change record. Returned ItemRefs die when the callback returns or the item changes.
 class Accessor {
@@ -220,6 +235,8 @@ class Store {
     eviction_bit_ = bit;
   }
 
+  void SetContentListener(ContentListener* l) { content_ = l; }
+
   // Runs fn(Accessor&) with the key's shard locked; returns what fn returns.
   template <typename F>
   auto Access(std::string_view key, F&& fn) {
@@ -256,6 +273,10 @@ class Store {
   // reclaimed (as deletes of their versions) with that shard locked: one step of a full
   // copy. fn must not call back into the store.
   void SnapshotShard(size_t i, const std::function<void(const record::ChangeView&)>& fn);
+  // What the key holds, as SnapshotShard would give it (a put, or a delete for a
+  // tombstone or an expired item), with its shard locked; false (fn not called) if
+  // nothing. Repair sends keys this way.
+  bool SnapshotKey(std::string_view key, const std::function<void(const record::ChangeView&)>& fn);
   // The flush state a full copy of the store does not carry in its items: the newest
   // flush's version (replicated nodes refuse changes older than it) and a delayed
   // flush still to come, as kFlush changes (none if there is neither).
@@ -331,7 +352,13 @@ class Store {
   void PurgeTombstones(uint32_t now);
   void NoteTombstoneLocked(Shard* s, std::string_view key, const record::Version& v);
 
+  void NoteContent(std::string_view key, record::Version v, bool tombstone, bool held) {
+    if (content_) content_->OnContent(key, v, tombstone, held);
+  }
+  void NoteItem(const Item* it, bool held);
+
   Options options_;
+  ContentListener* content_ = nullptr;
   const Clock* clock_;
   record::HybridClock hlc_;
   record::Sink* sink_ = nullptr;

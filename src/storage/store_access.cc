@@ -86,7 +86,12 @@ void Store::FreeItemLocked(Shard* s, Item* it) {
   s->FreeLocked(it);
 }
 
+void Store::NoteItem(const Item* it, bool held) {
+  if (content_) content_->OnContent(it->key(), {it->cas, it->node}, false, held);
+}
+
 void Store::RemoveLocked(Shard* s, Item* it, uint64_t hash) {
+  NoteItem(it, false);
   s->UnlinkLocked(it, hash);
   FreeItemLocked(s, it);
 }
@@ -203,6 +208,7 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
   shard_->bytes += charge;
   ++shard_->total_items;
   if (old_it) {
+    store_->NoteItem(old_it, false);
     shard_->ReplaceLocked(old_it, it, hash_);
     store_->FreeItemLocked(shard_, old_it);
   } else {
@@ -230,8 +236,14 @@ void Accessor::Fill(Item* it, const PutArgs& a, size_t vlen, uint32_t now) {
 // The new item is linked: what every store does last.
 PutStatus Accessor::Stored(Item* it, ItemRef* out) {
   if (store_->options_.replicated && !shard_->tombstones.empty()) {
-    shard_->tombstones.erase(std::string(key_));
+    auto t = shard_->tombstones.find(std::string(key_));
+    if (t != shard_->tombstones.end()) {
+      store_->NoteContent(key_, t->second.version, true, false);
+      shard_->tombstones.erase(t);
+      --store_->shards_->tombstone_count;
+    }
   }
+  store_->NoteItem(it, true);
   item_ = it;
   item_live_ = false;
   store_->Publish(record::ChangeView{
@@ -252,6 +264,7 @@ bool Accessor::Reads(const PutArgs& a, const Item* it) const {
 // lock holds an item, so no reader can see the old version change under it.
 PutStatus Accessor::Overwrite(const PutArgs& a, Item* it, size_t vlen, uint32_t now, ItemRef* out) {
   shard_->ExptimeChangedLocked(it->exptime, a.exptime);
+  store_->NoteItem(it, false);
   Fill(it, a, vlen, now);
   it->bits |= kLinked;
   shard_->LruBumpLocked(it);
@@ -277,8 +290,10 @@ void Accessor::SetExptime(uint32_t exptime) {
   it->exptime = exptime;
   // memcached's touch keeps the CAS; a replica needs a newer version to take it.
   if (store_->options_.replicated) {
+    store_->NoteItem(it, false);
     it->cas = store_->NextCas();
     it->node = store_->options_.node_id;
+    store_->NoteItem(it, true);
   }
   store_->Publish(record::ChangeView{
       PutKind(it), {it->cas, it->node}, it->key(), it->value(), it->flags, it->exptime});
@@ -292,8 +307,10 @@ void Accessor::MarkStale(bool stale) {
   else
     it->bits &= static_cast<uint8_t>(~kStale);
   it->bits &= static_cast<uint8_t>(~kWinSent);
+  store_->NoteItem(it, false);
   it->cas = store_->NextCas();
   it->node = store_->options_.node_id;  // a new version of ours, so peers take it
+  store_->NoteItem(it, true);
   store_->Publish(record::ChangeView{
       PutKind(it), {it->cas, it->node}, it->key(), it->value(), it->flags, it->exptime});
 }
