@@ -17,8 +17,12 @@ void Check(bool ok) {
 
 class NoKeys : public syncached::repair::Host {
  public:
-  void ListBucket(uint32_t bucket, std::vector<syncached::repair::KeyVersion>* out) override {
-    out->push_back({"k" + std::to_string(bucket), {bucket, 1}, bucket % 2 == 0});
+  void ListBuckets(const std::vector<uint32_t>& buckets,
+                   std::vector<std::vector<syncached::repair::KeyVersion>>* out) override {
+    for (size_t i = 0; i < buckets.size(); ++i) {
+      uint32_t b = buckets[i];
+      (*out)[i].push_back({"k" + std::to_string(b), {b, 1}, b % 2 == 0});
+    }
   }
   bool EvictedIn(uint32_t bucket) override { return bucket % 3 == 0; }
 };

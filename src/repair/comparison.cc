@@ -94,11 +94,13 @@ void Comparison::OnHashes(std::string_view msg, std::vector<std::string>* replie
   KeysMsg out;
   out.bits = mine_->bits();
   size_t bytes = 0;
-  for (uint32_t bucket : differing) {
+  std::vector<std::vector<KeyVersion>> listed(differing.size());
+  host_->ListBuckets(differing, &listed);
+  for (size_t i = 0; i < differing.size(); ++i) {
     BucketKeys b;
-    b.bucket = bucket;
-    b.evicted = host_->EvictedIn(bucket);
-    host_->ListBucket(bucket, &b.keys);
+    b.bucket = differing[i];
+    b.evicted = host_->EvictedIn(b.bucket);
+    b.keys = std::move(listed[i]);
     stats_.keys_listed += b.keys.size();
     size_t size = KeysBucketBytes(b);
     if (!out.buckets.empty() && bytes + size > kMaxKeysBytes) {
@@ -122,10 +124,13 @@ void Comparison::OnKeys(std::string_view msg, std::vector<std::string>* replies)
     return;
   }
   std::vector<std::string> want;
-  std::vector<KeyVersion> mine;
-  for (const BucketKeys& theirs : in.buckets) {
-    mine.clear();
-    host_->ListBucket(theirs.bucket, &mine);
+  std::vector<uint32_t> buckets;
+  for (const BucketKeys& theirs : in.buckets) buckets.push_back(theirs.bucket);
+  std::vector<std::vector<KeyVersion>> listed(buckets.size());
+  host_->ListBuckets(buckets, &listed);
+  for (size_t i = 0; i < in.buckets.size(); ++i) {
+    const BucketKeys& theirs = in.buckets[i];
+    const std::vector<KeyVersion>& mine = listed[i];
     stats_.keys_listed += mine.size();
     std::unordered_map<std::string_view, const KeyVersion*> have;
     have.reserve(mine.size());

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -57,6 +58,45 @@ class Digests {
   std::unique_ptr<std::atomic<uint64_t>[]> sums_;
 };
 
+// The digests a node keeps: with full replication one set (every peer shares every
+// key), sharded one per peer (the keys both own: owners(key) names them). Note and
+// NoteEviction run on any thread (storage calls them with the key's shard locked);
+// each costs a hash or two and an atomic add per set the key is in.
+class Index {
+ public:
+  using Owners = std::function<void(std::string_view key, std::vector<uint16_t>* owners)>;
+  // Sharded: `owners` non-empty and `peers` the other members' ids.
+  Index(int bits, uint16_t self, std::vector<uint16_t> peers, Owners owners);
+
+  void Note(std::string_view key, record::Version version, bool tombstone, bool held);
+  void NoteEviction(std::string_view key, uint32_t now);
+
+  int bits() const { return bits_; }
+  bool sharded() const { return static_cast<bool>(owners_); }
+  // What this node shares with `peer` (null: nothing, an unknown peer when sharded).
+  const Digests* For(uint16_t peer) const;
+  bool Shares(uint16_t peer, std::string_view key) const;
+  // Whether a key shared with `peer` in `bucket` was evicted here within `window`
+  // seconds before `now` (Host::EvictedIn).
+  bool EvictedWithin(uint16_t peer, uint32_t bucket, uint32_t now, uint32_t window) const;
+
+ private:
+  struct Set {
+    explicit Set(int bits);
+    Digests digests;
+    std::unique_ptr<std::atomic<uint32_t>[]> evicted_at;  // per bucket, unix seconds
+  };
+  Set* SetFor(uint16_t peer) const;
+  // The peers this node shares `key` with (sharded; empty if it does not own it).
+  void SharedWith(std::string_view key, std::vector<uint16_t>* peers) const;
+
+  int bits_;
+  uint16_t self_;
+  Owners owners_;
+  std::vector<uint16_t> peers_;
+  std::vector<std::unique_ptr<Set>> sets_;  // sharded: parallel to peers_; else one
+};
+
 // A Merkle tree over a snapshot of Digests: level 0 holds the buckets, each node of
 // level l + 1 hashes its kFanout children of level l, the last level is the root.
 class Tree {
@@ -85,8 +125,11 @@ struct CompareStats {
 class Host {
  public:
   virtual ~Host() = default;
-  // This node's entries in `bucket`, among the keys it shares with the peer.
-  virtual void ListBucket(uint32_t bucket, std::vector<KeyVersion>* out) = 0;
+  // This node's entries in each of `buckets`, among the keys it shares with the peer:
+  // (*out)[i] for buckets[i]. One call per message, so a host that must walk its whole
+  // store to find a bucket's keys walks it once for all of them.
+  virtual void ListBuckets(const std::vector<uint32_t>& buckets,
+                           std::vector<std::vector<KeyVersion>>* out) = 0;
   // True when this node evicted items of `bucket` under memory pressure since the
   // data was last known equal: a key the peer has and this node lacks may then be an
   // eviction, which repair does not undo (it fetches only newer versions there).

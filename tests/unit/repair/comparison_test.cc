@@ -109,6 +109,8 @@ TEST(Comparison, KeysGoInBoundedMessages) {
   ASSERT_TRUE(o.ok);
   EXPECT_EQ(o.a_pushes.size(), 40000u);
   EXPECT_EQ(o.b_pushes, (std::vector<std::string>{"lonely"}));
+  EXPECT_EQ(a.listings, 1);  // one walk for all 16 buckets, however many messages
+  EXPECT_EQ(b.listings, static_cast<int>(o.b.messages_in) - 1);  // one per Keys
 }
 
 TEST(Comparison, BadOrUnexpectedMessagesFailIt) {

@@ -43,9 +43,14 @@ class Replica : public Host {
     }
   }
 
-  void ListBucket(uint32_t bucket, std::vector<KeyVersion>* out) override {
+  void ListBuckets(const std::vector<uint32_t>& buckets,
+                   std::vector<std::vector<KeyVersion>>* out) override {
+    ++listings;
     for (const auto& [key, k] : items) {
-      if (BucketOf(key, digests.bits()) == bucket) out->push_back(k);
+      uint32_t b = BucketOf(key, digests.bits());
+      for (size_t i = 0; i < buckets.size(); ++i) {
+        if (buckets[i] == b) (*out)[i].push_back(k);
+      }
     }
   }
   bool EvictedIn(uint32_t bucket) override { return evicted.count(bucket) > 0; }
@@ -53,6 +58,7 @@ class Replica : public Host {
   Digests digests;
   std::map<std::string, KeyVersion> items;
   std::set<uint32_t> evicted;
+  int listings = 0;  // ListBuckets calls
 };
 
 // Runs a comparison between a and b (a starts) to the end; false if either failed
