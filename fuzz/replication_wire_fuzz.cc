@@ -28,6 +28,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (DecodePosition(msg, &p)) Check(EncodePosition(type, p) == msg);
   std::string reason;
   if (DecodeRefuse(msg, &reason)) Check(EncodeRefuse(reason) == msg);
+  uint32_t id;
+  std::string_view body;
+  if (DecodeRepair(msg, &id, &body)) Check(EncodeRepair(id, body) == msg);
   Changes c;
   if (DecodeChanges(msg, &c)) {
     if (type == MsgType::kSparse) {  // decoding keeps everything: encoding gives it back

@@ -68,7 +68,8 @@ bool Core::Step(uint64_t now) {
   if (opts_.owners && opts_.sync_replicas > 0) AdvanceAcked();
   TickLinks();
   UpdateGate();
-  bool busy = false;
+  StartRepairs();
+  bool busy = PumpRepairPushes();
   PumpSessions(&busy);
   return busy;
 }
@@ -170,6 +171,20 @@ std::string Core::RenderStats(const char* auth, uint64_t auth_failures) const {
   stat("STAT sync_waits %" PRIu64 "\r\n", sync_waits_.load());
   stat("STAT sync_timeouts %" PRIu64 "\r\n", sync_timeouts_.load());
   stat("STAT sync_wait_us %" PRIu64 "\r\n", sync_wait_us_.load());
+  if (opts_.repair) {
+    const RepairStats& r = repair_stats_;
+    stat("STAT repair_runs %" PRIu64 "\r\n", r.runs);
+    stat("STAT repair_runs_in_sync %" PRIu64 "\r\n", r.runs_in_sync);
+    stat("STAT repair_runs_failed %" PRIu64 "\r\n", r.runs_failed);
+    stat("STAT repair_buckets_differing %" PRIu64 "\r\n", r.buckets_differing);
+    stat("STAT repair_keys_listed %" PRIu64 "\r\n", r.keys_listed);
+    stat("STAT repair_keys_sent %" PRIu64 "\r\n", r.keys_sent);
+    stat("STAT repair_keys_received %" PRIu64 "\r\n", r.keys_received);
+    stat("STAT repair_keys_applied %" PRIu64 "\r\n", r.keys_applied);
+    stat("STAT repair_bytes_sent %" PRIu64 "\r\n", r.bytes_sent);
+    stat("STAT repair_bytes_received %" PRIu64 "\r\n", r.bytes_received);
+    if (r.dropped_for_tests) stat("STAT repair_test_dropped %" PRIu64 "\r\n", r.dropped_for_tests);
+  }
   for (const Link& l : links_) {
     const char* p = l.address.c_str();
     uint64_t lag = l.publisher_next > l.next_seq ? l.publisher_next - l.next_seq : 0;

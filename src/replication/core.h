@@ -17,6 +17,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,6 +52,8 @@ class Transport {
   // A new connection for link `link` now (a new identity at the publisher).
   virtual void Reconnect(size_t link) = 0;
 };
+
+struct RepairRun;  // repair_run.h
 
 // Local changes waiting for the replication thread (filled by worker threads).
 struct Pending {
@@ -153,8 +156,9 @@ struct Session {
   // sends our items changed from rewalk_since on.
   bool rewalk = false;
   uint64_t rewalk_since = 0;
-  bool sweep = false;              // kFullCopy: the peer sweeps at SNAP_END (Welcome::sweep)
-  std::deque<std::string> queued;  // built but not yet accepted by the transport
+  bool sweep = false;                 // kFullCopy: the peer sweeps at SNAP_END (Welcome::sweep)
+  std::deque<std::string> queued;     // built but not yet accepted by the transport
+  std::shared_ptr<RepairRun> repair;  // the comparison the peer runs with us, if any
   uint64_t last_heard_ms = 0;
   uint64_t last_ping_ms = 0;
   uint64_t last_sent_ms = 0;  // the transport last took a message for the peer
@@ -198,6 +202,18 @@ struct Link {
   std::vector<uint64_t> carried;
   uint64_t swept = 0;  // our items of the peer's origin dropped after its copies
   std::string last_error;
+  // Anti-entropy: the comparison this side began with the peer, and when the next is due.
+  std::shared_ptr<RepairRun> repair;
+  uint64_t next_repair_ms = 0;
+};
+
+// Anti-entropy counters (`stats replication`).
+struct RepairStats {
+  uint64_t runs = 0, runs_failed = 0, runs_in_sync = 0;
+  uint64_t buckets_differing = 0, keys_listed = 0;
+  uint64_t keys_sent = 0, keys_received = 0, keys_applied = 0;
+  uint64_t bytes_sent = 0, bytes_received = 0;
+  uint64_t dropped_for_tests = 0;
 };
 
 class Core {
@@ -286,6 +302,15 @@ class Core {
   void ResetLink(Link& l, const std::string& error);
   void Reconnect(Link& l);
   void NoticePeerRun(const Hello& h);
+  // Anti-entropy (repair_runs.cc).
+  void StartRepairs();
+  void OnRepairFromPeer(Link& l, std::string_view msg);
+  void OnRepairFromSubscriber(Session& s, std::string_view msg);
+  bool ApplyRepairItems(std::string_view msg);
+  void StepRepair(RepairRun& run, std::string_view body, std::vector<std::string>* replies);
+  bool PumpRepairPushes();
+  bool PushSome(RepairRun& run, const std::function<void(std::string&&)>& send);
+  void ScheduleRepairSoon(Link& l);
   // core.cc
   uint64_t WallMillis() const;
   void UpdateGate();
@@ -314,6 +339,10 @@ class Core {
   uint64_t refused_hellos_ = 0;
   uint64_t overflows_ = 0;
   bool draining_ = false;  // Drain was called: nothing is held back from the peers
+  RepairStats repair_stats_;
+  uint32_t next_repair_id_ = 1;
+  double repair_tokens_ = 0;  // bytes repair may send now (refilled at repair_rate)
+  uint64_t repair_refilled_ms_ = 0;
 
   // --sync-replicas. The replication thread maps sequence numbers to tickets and
   // publishes the newest ticket that enough peers acknowledged, then calls ack_listener_

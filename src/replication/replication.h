@@ -26,6 +26,7 @@
 
 #include "common/status.h"
 #include "record/record.h"
+#include "repair/repair.h"
 #include "storage/storage.h"
 
 namespace syncached::replication {
@@ -58,6 +59,17 @@ struct Options {
   // Digest of the members file (0: none); peers with another are refused.
   uint64_t members_digest = 0;
   std::function<void(const std::string& name, const std::string& value)> save_position;
+  // Anti-entropy (docs/REPAIR.md): the digests of what this node holds (storage feeds
+  // them; null: no repair), how often each link compares with its peer (0: only when
+  // the link comes back), and the most bytes of items per second repair sends.
+  repair::Index* repair = nullptr;
+  uint32_t repair_interval_ms = 60000;
+  uint64_t repair_rate = 16ull << 20;
+  // How long an eviction keeps repair from fetching back what its bucket lacks.
+  uint32_t repair_eviction_window_s = 3600;
+  // Tests only: peers' changes to keys starting with this are dropped unapplied (the
+  // divergence repair must find). Empty: none.
+  std::string drop_prefix_for_tests;
 };
 
 class Replicator final : public record::Sink {

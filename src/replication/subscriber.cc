@@ -53,6 +53,7 @@ void Core::ResetLink(Link& l, const std::string& error) {
   }
   if (l.phase != Link::Phase::kConnecting) l.connecting_since_ms = now_;
   l.phase = Link::Phase::kConnecting;
+  l.repair.reset();  // the peer's side went with the connection
   l.last_hello_ms = 0;
   l.hello_interval_ms = 0;
 }
@@ -101,6 +102,11 @@ void Core::SavePosition(const Link& l) {
 void Core::ApplyChanges(Link& l, const Changes& c, size_t skip) {
   bool note = l.sweep && l.phase == Link::Phase::kFullCopy;
   for (size_t i = skip; i < c.changes.size(); ++i) {
+    if (!opts_.drop_prefix_for_tests.empty() &&
+        c.changes[i].key.starts_with(opts_.drop_prefix_for_tests)) [[unlikely]] {
+      ++repair_stats_.dropped_for_tests;
+      continue;
+    }
     store_->Apply(c.changes[i]);
     if (note) l.carried.push_back(KeyHash(c.changes[i].key));
     ++l.changes_applied;
@@ -232,11 +238,18 @@ void Core::OnPublisherMessage(size_t link, std::string_view msg, uint64_t now) {
                 if (!l.synced) {
                   SC_LOG(kInfo, "replication: in sync with %s", l.address.c_str());
                 }
+                ScheduleRepairSoon(l);
                 l.synced = true;
               }
             }
           }
         }
+        break;
+      case MsgType::kRepair:
+        OnRepairFromPeer(l, msg);
+        break;
+      case MsgType::kRepairItems:
+        ok = ApplyRepairItems(msg);
         break;
       case MsgType::kRefuse:
         if ((ok = DecodeRefuse(msg, &reason))) {

@@ -134,6 +134,26 @@ void BeginSnap(uint32_t count, std::string* out) {
   Put32(out, count);
 }
 
+void BeginRepairItems(uint32_t count, std::string* out) {
+  Put8(out, static_cast<uint8_t>(MsgType::kRepairItems));
+  Put32(out, count);
+}
+
+std::string EncodeRepair(uint32_t id, std::string_view body) {
+  std::string o;
+  Put8(&o, static_cast<uint8_t>(MsgType::kRepair));
+  Put32(&o, id);
+  o.append(body);
+  return o;
+}
+
+bool DecodeRepair(std::string_view msg, uint32_t* id, std::string_view* body) {
+  Reader r(msg);
+  if (!Expect(r, MsgType::kRepair) || !r.U32(id)) return false;
+  *body = r.rest();
+  return true;
+}
+
 void SetCount(std::string* msg, uint32_t count) {
   size_t at = static_cast<uint8_t>((*msg)[0]) == static_cast<uint8_t>(MsgType::kBatch) ? 17 : 1;
   for (int i = 0; i < 4; ++i) (*msg)[at + i] = static_cast<char>(count >> (8 * i));
@@ -157,7 +177,7 @@ void FinishSparse(std::string* msg, uint32_t count) {
 }
 
 bool PeekType(std::string_view msg, MsgType* type) {
-  if (msg.empty() || msg[0] < 1 || msg[0] > static_cast<char>(MsgType::kSparse)) return false;
+  if (msg.empty() || msg[0] < 1 || msg[0] > static_cast<char>(MsgType::kRepairItems)) return false;
   *type = static_cast<MsgType>(msg[0]);
   return true;
 }
@@ -175,7 +195,8 @@ bool DecodeChanges(std::string_view msg, Changes* out) {
   if (t == static_cast<uint8_t>(MsgType::kBatch) || sparse) {
     if (!r.U64(&out->epoch) || !r.U64(&out->first_seq)) return false;
     if (sparse && !r.U32(&span)) return false;
-  } else if (t != static_cast<uint8_t>(MsgType::kSnap)) {
+  } else if (t != static_cast<uint8_t>(MsgType::kSnap) &&
+             t != static_cast<uint8_t>(MsgType::kRepairItems)) {
     return false;
   }
   if (!r.U32(&count) || count > kMaxChangesPerMessage) return false;

@@ -19,18 +19,21 @@ namespace syncached::replication {
 // subscriber would take the mode byte as malformed). 5: HELLO names the sender's own run
 // (sender_epoch), so a peer recognises a restarted node from its first message.
 // 6: HELLO carries the members file's digest; SPARSE batches (sharded streams).
-inline constexpr uint8_t kProtocolVersion = 6;
+// 7: REPAIR and REPAIR_ITEMS (anti-entropy), which a version-6 node takes as malformed.
+inline constexpr uint8_t kProtocolVersion = 7;
 
 enum class MsgType : uint8_t {
-  kHello = 1,    // subscriber -> publisher: who I am, where I am
-  kWelcome = 2,  // publisher -> subscriber: stream from seq, or full copy follows
-  kBatch = 3,    // sequenced changes
-  kSnap = 4,     // unsequenced changes of a full copy
-  kSnapEnd = 5,  // full copy done; stream resumes at seq
-  kAck = 6,      // subscriber has applied everything below next_seq
-  kPing = 7,     // publisher heartbeat: epoch, next seq to assign, clock
-  kRefuse = 8,   // publisher refuses the subscriber (cluster name, node id)
-  kSparse = 9,   // sequenced changes with gaps: a span of seqs, only the peer's keys
+  kHello = 1,         // subscriber -> publisher: who I am, where I am
+  kWelcome = 2,       // publisher -> subscriber: stream from seq, or full copy follows
+  kBatch = 3,         // sequenced changes
+  kSnap = 4,          // unsequenced changes of a full copy
+  kSnapEnd = 5,       // full copy done; stream resumes at seq
+  kAck = 6,           // subscriber has applied everything below next_seq
+  kPing = 7,          // publisher heartbeat: epoch, next seq to assign, clock
+  kRefuse = 8,        // publisher refuses the subscriber (cluster name, node id)
+  kSparse = 9,        // sequenced changes with gaps: a span of seqs, only the peer's keys
+  kRepair = 10,       // either way: a message of one anti-entropy comparison
+  kRepairItems = 11,  // either way: unsequenced changes a comparison found missing
 };
 
 enum class WelcomeMode : uint8_t { kStream = 1, kFullCopy = 2 };
@@ -79,6 +82,11 @@ std::string EncodeRefuse(std::string_view reason);
 // Batch header; records are appended after it by the caller.
 void BeginBatch(uint64_t epoch, uint64_t first_seq, uint32_t count, std::string* out);
 void BeginSnap(uint32_t count, std::string* out);
+void BeginRepairItems(uint32_t count, std::string* out);
+// REPAIR: u32 comparison id (the initiator's), then the comparison's own message
+// (repair/wire.h; the comparison checks it).
+std::string EncodeRepair(uint32_t id, std::string_view body);
+bool DecodeRepair(std::string_view msg, uint32_t* id, std::string_view* body);
 void SetCount(std::string* msg, uint32_t count);  // patch a Batch/Snap count
 // A SPARSE message: `span` sequence numbers from first_seq, of which only the changes
 // appended with AddSparse travel (each with its offset in the span). FinishSparse
@@ -94,8 +102,8 @@ bool DecodeWelcome(std::string_view msg, Welcome* w);
 bool DecodePosition(std::string_view msg, Position* p);
 bool DecodeRefuse(std::string_view msg, std::string* reason);
 
-// kBatch / kSparse / kSnap: header fields and the records, all validated before any is
-// returned.
+// kBatch / kSparse / kSnap / kRepairItems: header fields and the records, all validated before any
+// is returned.
 struct Changes {
   uint64_t epoch = 0;
   uint64_t first_seq = 0;

@@ -63,6 +63,8 @@ struct Config {
   uint32_t sync_timeout_ms = 1000;         // --sync-timeout
   bool sync_timeout_close = false;         // --sync-timeout-mode close (default: ack)
   uint32_t tombstone_ttl = 3600;           // --tombstone-ttl (seconds)
+  uint32_t repair_interval_ms = 60000;     // --repair-interval (seconds; 0: on return only)
+  uint64_t repair_rate = 16ull << 20;      // --repair-rate (bytes/s)
   // Sharding (--members; membership.h). The file is read at the end of parsing.
   std::string members_file;                   // --members
   std::optional<placement::Members> members;  // its contents

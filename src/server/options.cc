@@ -241,6 +241,13 @@ constexpr Option kOptions[] = {
      "arriving late cannot bring the key back (default: 3600);\n"
      "a peer away longer gets a full copy that drops what was\n"
      "deleted meanwhile"},
+    {0, "repair-interval", "<secs>", Unsigned<&Config::repair_interval_ms>(0, 86400, 1000),
+     "anti-entropy: how often each peer link compares digests of\n"
+     "what both hold and sends what differs (default: 60; 0: only\n"
+     "when a peer comes back)"},
+    {0, "repair-rate", "<bytes>", Size<&Config::repair_rate>(1ull << 10, 1ull << 40),
+     "most bytes of items per second anti-entropy sends (k/m/g\n"
+     "suffix, default: 16m)"},
     {0, "sync-replicas", "<k>", Unsigned<&Config::sync_replicas>(0, 1024),
      "answer a write only once k peers applied it (default: 0,\n"
      "asynchronous); a write so acknowledged survives the loss\n"

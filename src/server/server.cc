@@ -196,6 +196,7 @@ Status Server::Start() {
   if (config_.sync_replicas > 0 && config_.peers.empty()) {
     return Status::Invalid("--sync-replicas: needs --peers");
   }
+  if (!config_.peers.empty()) StartRepairIndex(&ro);  // before the data dir loads
   if (!config_.engine.memory_file.empty()) {
     Status ms = PrepareMemoryFile(config_.engine.memory_file);
     if (!ms.ok()) return ms;

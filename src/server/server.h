@@ -13,6 +13,7 @@
 #include "metrics/metrics.h"
 #include "net/net.h"
 #include "persistence/persistence.h"
+#include "repair/repair.h"
 #include "replication/replication.h"
 #include "server/config.h"
 #include "server/forward_pool.h"
@@ -69,8 +70,14 @@ class Server final : public net::Handler, public engine::Host {
   void RelayDone(net::Connection& c);  // Relay::Hooks
   void RelayReroute(net::Connection& c, std::string_view request);
 
+  // Anti-entropy digests (with --peers), fed by the store: they outlive it.
+  void StartRepairIndex(replication::Options* ro);
+  class RepairFeed;
+
   Config config_;
   OffsetClock clock_{SystemClock::Get()};
+  std::unique_ptr<repair::Index> repair_index_;
+  std::unique_ptr<storage::ContentListener> repair_feed_;
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<engine::Engine> engine_;
   std::unique_ptr<KeyRouter> router_;  // sharded only: keys this node does not own

@@ -27,11 +27,11 @@ DEPENDS = {
     "engine": {"common", "protocol", "storage", "watch"},
     "net": {"common"},
     "metrics": {"common", "net"},
-    "replication": {"common", "record", "storage"},
+    "replication": {"common", "record", "repair", "storage"},
     "persistence": {"common", "record", "storage"},
     "forward": {"common", "engine", "net", "placement", "protocol"},
     "server": {"common", "engine", "forward", "metrics", "net", "persistence", "placement",
-               "replication", "storage", "watch", "protocol", "record"},
+               "repair", "replication", "storage", "watch", "protocol", "record"},
 }
 # Headers other modules may include besides <module>/<module>.h. common is a set of
 # small utilities, each its own public header.

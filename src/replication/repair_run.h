@@ -1,0 +1,67 @@
+// One anti-entropy comparison with a peer, on either side of a link (internal to
+// replication; repair_runs.cc drives it, docs/REPAIR.md describes it).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "repair/repair.h"
+#include "storage/storage.h"
+
+namespace syncached::replication {
+
+// The comparison's view of this node: the keys of some buckets among those shared with
+// the peer (one walk of the store per call), and its recent evictions.
+class RepairHost final : public repair::Host {
+ public:
+  // Versions newer than `recent_hlc` are left out of the lists: such changes may still
+  // be on their way over the stream, and both sides leaving them out keeps a busy
+  // node from sending back what the peer is about to receive anyway.
+  RepairHost(storage::Store* store, const repair::Index* index, uint16_t peer, uint32_t now_s,
+             uint32_t eviction_window_s, uint64_t recent_hlc)
+      : store_(store),
+        index_(index),
+        peer_(peer),
+        now_s_(now_s),
+        window_s_(eviction_window_s),
+        recent_hlc_(recent_hlc) {}
+  void ListBuckets(const std::vector<uint32_t>& buckets,
+                   std::vector<std::vector<repair::KeyVersion>>* out) override;
+  bool EvictedIn(uint32_t bucket) override;
+
+ private:
+  storage::Store* store_;
+  const repair::Index* index_;
+  uint16_t peer_;
+  uint32_t now_s_;
+  uint32_t window_s_;
+  uint64_t recent_hlc_;
+};
+
+// How far back from the comparison's start changes count as possibly in flight.
+constexpr uint64_t kRepairRecentMs = 2000;
+
+struct RepairRun {
+  RepairRun(storage::Store* store, const repair::Index* index, uint16_t peer, uint32_t id,
+            uint64_t now_ms, uint32_t eviction_window_s)
+      : id(id),
+        peer(peer),
+        started_ms(now_ms),
+        tree(*index->For(peer)),
+        host(store, index, peer, store->clock()->NowSeconds(), eviction_window_s,
+             record::MakeHlc(store->clock()->NowMillis() - kRepairRecentMs, 0)),
+        cmp(&tree, &host) {}
+  uint32_t id;
+  uint16_t peer;
+  uint64_t started_ms;
+  repair::Tree tree;  // our digests when the comparison began
+  RepairHost host;
+  repair::Comparison cmp;
+  bool finished = false;          // done or failed, and counted
+  std::vector<std::string> push;  // keys to send the peer, once done
+  size_t pushed = 0;
+};
+
+}  // namespace syncached::replication

@@ -1,0 +1,46 @@
+// The anti-entropy digests (docs/REPAIR.md): created before the data directory loads,
+// so what it restores is counted, and fed by every change the store makes.
+#include <cstdlib>
+
+#include "server/membership.h"
+#include "server/server.h"
+
+namespace syncached::server {
+
+class Server::RepairFeed final : public storage::ContentListener {
+ public:
+  explicit RepairFeed(repair::Index* index) : index_(index) {}
+  void OnContent(std::string_view key, record::Version version, bool tombstone,
+                 bool held) override {
+    index_->Note(key, version, tombstone, held);
+  }
+  void OnEvicted(std::string_view key, uint32_t now) override { index_->NoteEviction(key, now); }
+
+ private:
+  repair::Index* index_;
+};
+
+namespace {
+constexpr int kRepairBits = 12;  // 4096 buckets: 32 KB of digests per peer set
+}  // namespace
+
+void Server::StartRepairIndex(replication::Options* ro) {
+  std::vector<uint16_t> others;
+  if (ro->owners) {
+    for (const placement::Member& m : config_.members->nodes()) {
+      if (m.id != config_.node_id) others.push_back(m.id);
+    }
+  }
+  repair_index_ =
+      std::make_unique<repair::Index>(kRepairBits, config_.node_id, std::move(others), ro->owners);
+  repair_feed_ = std::make_unique<RepairFeed>(repair_index_.get());
+  store_->SetContentListener(repair_feed_.get());
+  ro->repair = repair_index_.get();
+  ro->repair_interval_ms = config_.repair_interval_ms;
+  ro->repair_rate = config_.repair_rate;
+  ro->repair_eviction_window_s = config_.tombstone_ttl;
+  // Tests only (tests/integration/test_repair.py): divergence for repair to find.
+  if (const char* p = std::getenv("SYNCACHED_TEST_DROP_PREFIX")) ro->drop_prefix_for_tests = p;
+}
+
+}  // namespace syncached::server
