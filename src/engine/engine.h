@@ -59,6 +59,8 @@ class Host {
   virtual std::string RefreshCerts() {
     return std::string(protocol::TextErrorLine(protocol::TextError::kTlsDisabled));
   }
+  // `repair`: every peer link compares digests now. "" on success, else the error line.
+  virtual std::string StartRepair() { return "SERVER_ERROR repair needs --peers"; }
   // `watch`: a function, callable from any thread, that makes the session's connection
   // call Engine::DrainWatch soon on its own thread. Empty when the session cannot watch
   // (UDP), which memcached's WATCHER_FAILED reply then reports.

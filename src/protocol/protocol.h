@@ -74,6 +74,7 @@ enum class Command : uint8_t {
   kSlabs,
   kDebugTime,
   kRefreshCerts,  // memcached's refresh_certs (TLS)
+  kRepair,        // syncached: every peer link runs anti-entropy now
   kWatch,
   kMetaGet,
   kMetaSet,

@@ -206,6 +206,9 @@ ParseResult ParseMisc(const Tokens& tk, std::string_view cmd, size_t line_end, R
   } else if (cmd == "refresh_certs") {
     req->noreply = IsNoreply(tk);
     req->cmd = Command::kRefreshCerts;
+  } else if (cmd == "repair") {
+    req->noreply = IsNoreply(tk);
+    req->cmd = Command::kRepair;
   } else if (cmd == "debugtime") {
     if (nt < 2) return Error(req, TextError::kError, line_end);
     req->cmd = Command::kDebugTime;

@@ -256,6 +256,9 @@ class Core {
   uint64_t StatsSignature() const;
   uint64_t refused_hellos() const { return refused_hellos_; }
 
+  // Any thread: every link compares digests with its peer at the next step (`repair`).
+  void RequestRepair() { repair_requested_.store(true, std::memory_order_relaxed); }
+
   // --sync-replicas (see Replicator): any thread.
   uint64_t BeginSyncWait();
   bool IsAcked(uint64_t ticket) const {
@@ -270,6 +273,7 @@ class Core {
   const Backlog& backlog() const { return backlog_; }
   uint64_t epoch() const { return epoch_; }
   bool initial_sync_done() const { return initial_sync_done_; }
+  const RepairStats& repair_stats() const { return repair_stats_; }
 
  private:
   // Publisher side (publisher_*.cc).
@@ -343,6 +347,7 @@ class Core {
   uint32_t next_repair_id_ = 1;
   double repair_tokens_ = 0;  // bytes repair may send now (refilled at repair_rate)
   uint64_t repair_refilled_ms_ = 0;
+  std::atomic<bool> repair_requested_{false};
 
   // --sync-replicas. The replication thread maps sequence numbers to tickets and
   // publishes the newest ticket that enough peers acknowledged, then calls ack_listener_

@@ -16,17 +16,9 @@ namespace syncached::replication {
 // the peer (one walk of the store per call), and its recent evictions.
 class RepairHost final : public repair::Host {
  public:
-  // Versions newer than `recent_hlc` are left out of the lists: such changes may still
-  // be on their way over the stream, and both sides leaving them out keeps a busy
-  // node from sending back what the peer is about to receive anyway.
   RepairHost(storage::Store* store, const repair::Index* index, uint16_t peer, uint32_t now_s,
-             uint32_t eviction_window_s, uint64_t recent_hlc)
-      : store_(store),
-        index_(index),
-        peer_(peer),
-        now_s_(now_s),
-        window_s_(eviction_window_s),
-        recent_hlc_(recent_hlc) {}
+             uint32_t eviction_window_s)
+      : store_(store), index_(index), peer_(peer), now_s_(now_s), window_s_(eviction_window_s) {}
   void ListBuckets(const std::vector<uint32_t>& buckets,
                    std::vector<std::vector<repair::KeyVersion>>* out) override;
   bool EvictedIn(uint32_t bucket) override;
@@ -37,11 +29,7 @@ class RepairHost final : public repair::Host {
   uint16_t peer_;
   uint32_t now_s_;
   uint32_t window_s_;
-  uint64_t recent_hlc_;
 };
-
-// How far back from the comparison's start changes count as possibly in flight.
-constexpr uint64_t kRepairRecentMs = 2000;
 
 struct RepairRun {
   RepairRun(storage::Store* store, const repair::Index* index, uint16_t peer, uint32_t id,
@@ -50,8 +38,7 @@ struct RepairRun {
         peer(peer),
         started_ms(now_ms),
         tree(*index->For(peer)),
-        host(store, index, peer, store->clock()->NowSeconds(), eviction_window_s,
-             record::MakeHlc(store->clock()->NowMillis() - kRepairRecentMs, 0)),
+        host(store, index, peer, store->clock()->NowSeconds(), eviction_window_s),
         cmp(&tree, &host) {}
   uint32_t id;
   uint16_t peer;

@@ -25,7 +25,6 @@ void RepairHost::ListBuckets(const std::vector<uint32_t>& buckets,
   }
   for (size_t i = 0; i < store_->shard_count(); ++i) {
     store_->SnapshotShard(i, [&](const record::ChangeView& c) {
-      if (c.version.hlc > recent_hlc_) return;
       int32_t at = slot[repair::BucketOf(c.key, index_->bits())];
       if (at < 0 || !index_->Shares(peer_, c.key)) return;
       (*out)[at].push_back({std::string(c.key), c.version, c.kind == record::Kind::kDelete});
@@ -45,7 +44,9 @@ void Core::ScheduleRepairSoon(Link& l) {
 
 void Core::StartRepairs() {
   if (!opts_.repair) return;
+  bool now_for_all = repair_requested_.exchange(false, std::memory_order_relaxed);
   for (Link& l : links_) {
+    if (now_for_all) l.next_repair_ms = now_;  // one in progress: the next right after
     if (l.repair && !l.repair->finished && Elapsed(now_, l.repair->started_ms) > kRepairTimeoutMs) {
       ++repair_stats_.runs_failed;  // the peer lost it (or has no repair)
       l.repair.reset();
@@ -110,6 +111,11 @@ void Core::OnRepairFromSubscriber(Session& s, std::string_view msg) {
   if (!DecodeRepair(msg, &id, &body)) return;
   repair_stats_.bytes_received += msg.size();
   if (!opts_.repair || !opts_.repair->For(s.node_id)) return;  // its run times out
+  // While we still take a copy or catch-up from that peer our digests are partial: a
+  // comparison now would list, and have it send, what the copy is bringing anyway.
+  for (const Link& l : links_) {
+    if (l.peer_node == s.node_id && l.phase != Link::Phase::kStreaming) return;
+  }
   if (!s.repair || s.repair->id != id) {
     s.repair = std::make_shared<RepairRun>(store_, opts_.repair, s.node_id, id, now_,
                                            opts_.repair_eviction_window_s);

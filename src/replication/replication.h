@@ -114,6 +114,10 @@ class Replicator final : public record::Sink {
   // node serves alone). Returns false in the latter case.
   bool WaitInitialSync();
 
+  // `repair`: every link compares digests with its peer now (false: no repair here).
+  // Any thread.
+  bool RequestRepair();
+
   // `stats replication` lines ("STAT name value\r\n").
   void AppendStats(std::string* out) const;
 

@@ -435,6 +435,12 @@ bool Replicator::WaitInitialSync() {
   }
 }
 
+bool Replicator::RequestRepair() {
+  if (!impl_->core || !impl_->opts.repair) return false;
+  impl_->core->RequestRepair();  // the thread looks at least every 50 ms
+  return true;
+}
+
 void Replicator::AppendStats(std::string* out) const {
   MutexLock lock(impl_->mu);
   out->append(impl_->stats_text);

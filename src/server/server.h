@@ -57,6 +57,7 @@ class Server final : public net::Handler, public engine::Host {
   void AppendClusterStats(std::string* out) const override;
   std::function<void()> WatchWaker(engine::Session& s) override;
   std::string RefreshCerts() override;
+  std::string StartRepair() override;
 
  private:
   struct ConnState;

@@ -43,4 +43,9 @@ void Server::StartRepairIndex(replication::Options* ro) {
   if (const char* p = std::getenv("SYNCACHED_TEST_DROP_PREFIX")) ro->drop_prefix_for_tests = p;
 }
 
+std::string Server::StartRepair() {
+  if (!replicator_ || !replicator_->RequestRepair()) return Host::StartRepair();
+  return "";
+}
+
 }  // namespace syncached::server

@@ -90,3 +90,28 @@ def test_replicas_in_sync_exchange_only_roots(make_cluster):
         assert a["keys_sent"] == b["keys_sent"], (b, a)
         # Root and answer: under 64 bytes each way per comparison.
         assert a["bytes_sent"] - b["bytes_sent"] <= 64 * runs, (b, a)
+
+
+@pytest.mark.time_limit(90)
+def test_repair_on_demand(make_cluster):
+    nodes = make_cluster(2, ["--repair-interval", "0"], start=False)
+    nodes[1].env["SYNCACHED_TEST_DROP_PREFIX"] = "od:"
+    nodes.start()
+    # Past the comparisons the links run 1 s after they come up (one begun by each node).
+    assert wait_for(lambda: all(repair_stats(n)["runs"] >= 2 for n in nodes))
+    keys = ["od:%d" % i for i in range(50)]
+    set_keys(nodes[0], keys)
+    assert wait_for(lambda: repair_stats(nodes[1]).get("test_dropped", 0) >= len(keys))
+    time.sleep(1.5)
+    assert nodes[1].values(keys) == {}  # nothing compares by itself any more
+    with nodes[1].client() as c:
+        assert c.call(b"repair\r\n") == b"OK\r\n"
+    assert wait_for(lambda: len(nodes[1].values(keys)) == len(keys)), repair_stats(nodes[1])
+
+
+def test_repair_needs_peers(make_cluster):
+    node = make_cluster(1)[0]
+    with node.client() as c:
+        assert c.call(b"repair\r\n") == b"SERVER_ERROR repair needs --peers\r\n"
+        c.send(b"repair noreply\r\nversion\r\n")
+        assert c.readline().startswith(b"VERSION ")

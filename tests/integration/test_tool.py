@@ -319,3 +319,16 @@ def test_wait_synced(make_cluster):  # noqa: F811
     port = c[1].port
     r = ours("127.0.0.1:%d" % port, "wait-synced", "--timeout", "0.5", timeout=10)
     assert r.returncode == 1 and b"not serving yet" in r.stderr
+
+
+def test_repair(make_cluster):  # noqa: F811
+    c = make_cluster(2)
+    r = ours(c[0].addr(), "repair", timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode() == "%s: repair started with every peer (repair_* in " \
+        "'stats replication')\n" % c[0].addr()
+    alone = make_cluster(1)
+    r = ours(alone[0].addr(), "repair", timeout=30)
+    assert r.returncode == 1
+    assert r.stderr.decode() == "syncached-tool: %s: SERVER_ERROR repair needs --peers\n" % (
+        alone[0].addr())

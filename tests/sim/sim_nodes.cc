@@ -20,6 +20,18 @@ class CoreSink final : public record::Sink {
  private:
   replication::Core* core_;
 };
+
+class RepairFeed final : public storage::ContentListener {
+ public:
+  explicit RepairFeed(repair::Index* index) : index_(index) {}
+  void OnContent(std::string_view key, record::Version v, bool tombstone, bool held) override {
+    index_->Note(key, v, tombstone, held);
+  }
+  void OnEvicted(std::string_view key, uint32_t now) override { index_->NoteEviction(key, now); }
+
+ private:
+  repair::Index* index_;
+};
 }  // namespace
 
 void World::Start(int n, bool with_data) {
@@ -30,6 +42,7 @@ void World::Start(int n, bool with_data) {
   so.node_id = node.id;
   so.replicated = true;
   node.store = std::make_unique<storage::Store>(so, node.clock.get());
+  node.repair.reset();
   replication::Options ro;
   ro.node_id = node.id;
   for (const Conn& c : conns_[n]) ro.peers.push_back("n" + std::to_string(c.pub + 1));
@@ -44,6 +57,18 @@ void World::Start(int n, bool with_data) {
       }
     };
     ro.members_digest = 0x5eed;
+  }
+  if (cfg_.repair) {
+    std::vector<uint16_t> others;
+    for (const Node& o : nodes_) {
+      if (o.id != node.id) others.push_back(o.id);
+    }
+    node.repair = std::make_unique<repair::Index>(8, node.id, std::move(others), ro.owners);
+    node.repair_feed = std::make_unique<RepairFeed>(node.repair.get());
+    node.store->SetContentListener(node.repair_feed.get());
+    ro.repair = node.repair.get();
+    ro.repair_interval_ms = 2000;
+    if (n == 0) ro.drop_prefix_for_tests = kDropPrefix;
   }
   bool data = with_data && node.has_disk;
   if (data) {
@@ -140,6 +165,7 @@ void World::Crash(int n) {
   node.has_disk = cfg_.data_dirs;
   node.disk = cfg_.data_dirs ? Contents(node) : std::vector<record::Change>{};
   node.store->SetSink(nullptr);
+  repaired += node.core->repair_stats().keys_applied;
   node.core.reset();
   node.store.reset();
   node.alive = false;

@@ -120,6 +120,7 @@ std::vector<std::string> World::Run() {
   if (out.empty()) out = CheckConverged();
   for (Node& n : nodes_) {
     if (n.alive) {
+      repaired += n.core->repair_stats().keys_applied;
       n.store->SetSink(nullptr);
     }
   }

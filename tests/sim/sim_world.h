@@ -20,10 +20,13 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "repair/repair.h"
 #include "replication/core.h"
 #include "storage/storage.h"
 
 namespace syncached::sim {
+
+inline constexpr const char* kDropPrefix = "k1";  // k1, k10..k19
 
 struct Config {
   uint64_t seed = 1;
@@ -35,6 +38,10 @@ struct Config {
   uint64_t heal_ms = 12000;    // then everything heals; writes stop; convergence after
   int keys = 24;               // key space (small: conflicts)
   uint64_t backlog_bytes = 64 << 10;
+  // Anti-entropy: every node keeps digests and compares them every 2 s, and node 1
+  // drops every peer change (stream or copy) to keys starting with kDropPrefix, so
+  // only repair can bring them (docs/REPAIR.md).
+  bool repair = false;
   bool verbose = false;
 };
 
@@ -107,6 +114,8 @@ struct Node {
   bool restarted_empty = false;  // the gate check applies once, at its first opening
   uint64_t started_at = 0;
   std::unique_ptr<SimClock> clock;
+  std::unique_ptr<repair::Index> repair;  // --repair: fed by the store below
+  std::unique_ptr<storage::ContentListener> repair_feed;
   std::unique_ptr<storage::Store> store;
   std::unique_ptr<NodeTransport> transport;
   std::unique_ptr<replication::Core> core;
@@ -125,6 +134,7 @@ class World {
   // Counters for the summary line.
   std::map<std::string, uint64_t> faults;
   uint64_t messages = 0, ops_acked = 0, ops_excused = 0, lag_checks = 0;
+  uint64_t repaired = 0;  // --repair: keys a comparison brought that the node lacked
 
  private:
   friend class NodeTransport;

@@ -1,5 +1,5 @@
 // syncached-tool: memcached-tool's modes for a syncached (or memcached) node, plus
-// cluster, wait-synced and dump/restore through a file. docs/OPERATIONS.md.
+// cluster, wait-synced, repair and dump/restore through a file. docs/OPERATIONS.md.
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
@@ -21,7 +21,7 @@ int Run(int argc, char** argv) {
   std::string address_text;
   CLI::App app{
       "syncached-tool: shows a syncached node and its cluster; memcached-tool's modes\n"
-      "with the same output, plus cluster, wait-synced, dump to a file and restore.\n\n"
+      "with the same output, plus cluster, wait-synced, repair, dump to a file and restore.\n\n"
       "  syncached-tool HOST[:PORT]|/path/to/socket [MODE] [ARGS]\n\n"
       "modes:\n"
       "  display (default)   slab classes, as memcached-tool\n"
@@ -33,7 +33,9 @@ int Run(int argc, char** argv) {
       "  restore FILE|-      sends a dump's items back (set, or add with --add)\n"
       "  cluster             every node: link state, lag, errors (stats replication)\n"
       "  wait-synced         exits 0 once the node serves and follows every peer with no\n"
-      "                      lag, 1 after --timeout\n\n"
+      "                      lag, 1 after --timeout\n"
+      "  repair              the node compares digests with every peer now and sends\n"
+      "                      what differs (anti-entropy)\n\n"
       "placement (no server; see 'syncached-tool owners --help'):\n"
       "  syncached-tool owners --members FILE [--ring KIND] [-R N] [--prefix P] [KEY...]\n"
       "  syncached-tool check-members --members FILE SERVERLIST\n",
@@ -42,7 +44,7 @@ int Run(int argc, char** argv) {
       ->required();
   app.add_option("mode", o.mode,
                  "display, stats, settings, sizes, keys, dump, restore, "
-                 "cluster, wait-synced");
+                 "cluster, wait-synced, repair");
   app.add_option("args", o.args, "the mode's arguments (dump/keys: LIMIT; restore: FILE)");
   app.add_flag("--json", o.json, "display, stats, settings, sizes, cluster: JSON on stdout");
   app.add_option("-o,--output", o.output, "dump: write to FILE (progress on stderr)");
@@ -99,6 +101,7 @@ int Run(int argc, char** argv) {
   if (m == "restore") return RunRestore(o);
   if (m == "cluster") return RunCluster(o);
   if (m == "wait-synced") return RunWaitSynced(o);
+  if (m == "repair") return RunRepair(o);
   fprintf(stderr, "syncached-tool: unknown mode '%s' (see --help)\n", m.c_str());
   return 2;
 }

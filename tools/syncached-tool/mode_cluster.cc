@@ -1,4 +1,4 @@
-// cluster (every node as the queried one and the others see it) and wait-synced.
+// cluster (every node as the queried one and the others see it), wait-synced and repair.
 #include <unistd.h>
 
 #include <chrono>
@@ -278,6 +278,24 @@ int RunWaitSynced(const Options& o) {
           o.timeout_s);
   for (const std::string& w : why) fprintf(stderr, "  %s\n", w.c_str());
   return 1;
+}
+
+int RunRepair(const Options& o) {
+  Client c;
+  if (!ConnectOrComplain(o, &c)) return 1;
+  std::string line;
+  if (!c.Send("repair\r\n") || !c.ReadLine(&line)) {
+    fprintf(stderr, "syncached-tool: %s\n", c.error().c_str());
+    return 1;
+  }
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+  if (line != "OK") {
+    fprintf(stderr, "syncached-tool: %s: %s\n", o.address.display.c_str(), line.c_str());
+    return 1;
+  }
+  printf("%s: repair started with every peer (repair_* in 'stats replication')\n",
+         o.address.display.c_str());
+  return 0;
 }
 
 }  // namespace syncached::tool
