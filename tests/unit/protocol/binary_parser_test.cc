@@ -141,7 +141,8 @@ TEST(BinaryParser, IncrAndGetFamilyFields) {
   EXPECT_FALSE(p.req.quiet);
   EXPECT_TRUE(p.req.return_key);
   EXPECT_EQ(p.req.exptime, 99);
-  p = Parse(Frame(bin::kStat, "items"));
+  std::string stat = Frame(bin::kStat, "items");  // the key points into it
+  p = Parse(stat);
   EXPECT_EQ(p.req.key, "items");
   p = Parse(Frame(bin::kFlushQ, "", BE32(30)));
   EXPECT_EQ(p.req.exptime, 30);
