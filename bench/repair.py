@@ -52,13 +52,13 @@ def num(stats, name):
     return int(stats.get(name, 0))
 
 
-def wait_for(what, timeout=120):
+def wait_for(what, timeout=120, show=None):
     end = time.time() + timeout
     while time.time() < end:
         if what():
             return True
         time.sleep(0.02)
-    raise RuntimeError("timed out")
+    raise RuntimeError("timed out" + (": %r" % show() if show else ""))
 
 
 def cluster(tmp, drop_prefix=None):
@@ -99,15 +99,19 @@ def run_repair(diverged):
     # them when the item count is a power of ten.
     procs = cluster(tmp, "key:00" if diverged else None)
     try:
+        # The comparisons each link runs once it streams come first: not during the load.
+        wait_for(lambda: all(num(repl(p), "repair_runs") >= 2 for p in (29501, 29502)), 60)
         load()
         dropped = ITEMS // 100 if diverged else 0
-        wait_for(lambda: num(repl(29502, ""), "curr_items") == ITEMS - dropped, 300)
+        wait_for(lambda: num(repl(29502, ""), "curr_items") == ITEMS - dropped, 300,
+                 lambda: (repl(29502, "").get("curr_items"), repl(29502)))
         time.sleep(3)  # out of the 2 s comparisons leave to the stream
         b1, b2 = repl(29501), repl(29502)
         t0 = time.time()
         assert call(29502, "repair\r\n") == "OK\r\n"
         if diverged:
-            wait_for(lambda: num(repl(29502), "repair_keys_applied") >= dropped, 300)
+            wait_for(lambda: num(repl(29502), "repair_keys_applied") -
+                     num(b2, "repair_keys_applied") >= dropped, 300)
         else:
             wait_for(lambda: num(repl(29502), "repair_runs") - num(b2, "repair_runs") >= 1 and
                      num(repl(29501), "repair_runs") - num(b1, "repair_runs") >= 1, 60)

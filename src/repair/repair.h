@@ -156,7 +156,7 @@ class Comparison {
   const CompareStats& stats() const { return stats_; }
 
   // Largest Keys message body this side builds (more buckets go in further messages).
-  static constexpr size_t kMaxKeysBytes = 256 * 1024;
+  static constexpr size_t kMaxKeysBytes = 1024 * 1024;
 
  private:
   void OnHashes(std::string_view msg, std::vector<std::string>* replies);
