@@ -31,29 +31,29 @@ void Index::SharedWith(std::string_view key, std::vector<uint16_t>* peers) const
   peers->erase(std::remove(peers->begin(), peers->end(), self_), peers->end());
 }
 
+// Each set `key` counts in (full replication: the one set).
+template <typename F>
+void Index::ForEachSet(std::string_view key, F&& fn) const {
+  if (!owners_) return fn(sets_[0].get());
+  thread_local std::vector<uint16_t> shared;
+  SharedWith(key, &shared);
+  for (uint16_t peer : shared) {
+    if (Set* s = SetFor(peer)) fn(s);
+  }
+}
+
 void Index::Note(std::string_view key, record::Version version, bool tombstone, bool held) {
-  auto apply = [&](Set* s) {
+  ForEachSet(key, [&](Set* s) {
     if (held)
       s->digests.Add(key, version, tombstone);
     else
       s->digests.Remove(key, version, tombstone);
-  };
-  if (!owners_) return apply(sets_[0].get());
-  thread_local std::vector<uint16_t> shared;
-  SharedWith(key, &shared);
-  for (uint16_t peer : shared) {
-    if (Set* s = SetFor(peer)) apply(s);
-  }
+  });
 }
 
 void Index::NoteEviction(std::string_view key, uint32_t now) {
   uint32_t b = BucketOf(key, bits_);
-  if (!owners_) return sets_[0]->evicted_at[b].store(now, std::memory_order_relaxed);
-  thread_local std::vector<uint16_t> shared;
-  SharedWith(key, &shared);
-  for (uint16_t peer : shared) {
-    if (Set* s = SetFor(peer)) s->evicted_at[b].store(now, std::memory_order_relaxed);
-  }
+  ForEachSet(key, [&](Set* s) { s->evicted_at[b].store(now, std::memory_order_relaxed); });
 }
 
 const Digests* Index::For(uint16_t peer) const {
@@ -62,10 +62,10 @@ const Digests* Index::For(uint16_t peer) const {
 }
 
 bool Index::Shares(uint16_t peer, std::string_view key) const {
-  if (!owners_) return true;
-  thread_local std::vector<uint16_t> shared;
-  SharedWith(key, &shared);
-  return std::find(shared.begin(), shared.end(), peer) != shared.end();
+  Set* want = SetFor(peer);
+  bool found = false;
+  ForEachSet(key, [&](Set* s) { found |= s == want; });
+  return want && found;
 }
 
 bool Index::EvictedWithin(uint16_t peer, uint32_t bucket, uint32_t now, uint32_t window) const {

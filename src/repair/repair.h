@@ -89,6 +89,8 @@ class Index {
   Set* SetFor(uint16_t peer) const;
   // The peers this node shares `key` with (sharded; empty if it does not own it).
   void SharedWith(std::string_view key, std::vector<uint16_t>* peers) const;
+  template <typename F>
+  void ForEachSet(std::string_view key, F&& fn) const;
 
   int bits_;
   uint16_t self_;

@@ -72,6 +72,21 @@ struct Options {
   std::string drop_prefix_for_tests;
 };
 
+// Feeds a repair::Index from the store's content events (Store::SetContentListener),
+// which the server and the simulator both install before the store fills.
+class RepairFeed final : public storage::ContentListener {
+ public:
+  explicit RepairFeed(repair::Index* index) : index_(index) {}
+  void OnContent(std::string_view key, record::Version version, bool tombstone,
+                 bool held) override {
+    index_->Note(key, version, tombstone, held);
+  }
+  void OnEvicted(std::string_view key, uint32_t now) override { index_->NoteEviction(key, now); }
+
+ private:
+  repair::Index* index_;
+};
+
 class Replicator final : public record::Sink {
  public:
   Replicator(const Options& options, storage::Store* store);

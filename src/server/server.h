@@ -73,7 +73,6 @@ class Server final : public net::Handler, public engine::Host {
 
   // Anti-entropy digests (with --peers), fed by the store: they outlive it.
   void StartRepairIndex(replication::Options* ro);
-  class RepairFeed;
 
   Config config_;
   OffsetClock clock_{SystemClock::Get()};

@@ -7,19 +7,6 @@
 
 namespace syncached::server {
 
-class Server::RepairFeed final : public storage::ContentListener {
- public:
-  explicit RepairFeed(repair::Index* index) : index_(index) {}
-  void OnContent(std::string_view key, record::Version version, bool tombstone,
-                 bool held) override {
-    index_->Note(key, version, tombstone, held);
-  }
-  void OnEvicted(std::string_view key, uint32_t now) override { index_->NoteEviction(key, now); }
-
- private:
-  repair::Index* index_;
-};
-
 namespace {
 // 65536 buckets (512 KiB of digests per peer set): a few missing keys in 1M make a few
 // buckets differ, whose keys alone are listed (docs/REPAIR.md).
@@ -35,7 +22,7 @@ void Server::StartRepairIndex(replication::Options* ro) {
   }
   repair_index_ =
       std::make_unique<repair::Index>(kRepairBits, config_.node_id, std::move(others), ro->owners);
-  repair_feed_ = std::make_unique<RepairFeed>(repair_index_.get());
+  repair_feed_ = std::make_unique<replication::RepairFeed>(repair_index_.get());
   store_->SetContentListener(repair_feed_.get());
   ro->repair = repair_index_.get();
   ro->repair_interval_ms = config_.repair_interval_ms;

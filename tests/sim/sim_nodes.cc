@@ -20,18 +20,6 @@ class CoreSink final : public record::Sink {
  private:
   replication::Core* core_;
 };
-
-class RepairFeed final : public storage::ContentListener {
- public:
-  explicit RepairFeed(repair::Index* index) : index_(index) {}
-  void OnContent(std::string_view key, record::Version v, bool tombstone, bool held) override {
-    index_->Note(key, v, tombstone, held);
-  }
-  void OnEvicted(std::string_view key, uint32_t now) override { index_->NoteEviction(key, now); }
-
- private:
-  repair::Index* index_;
-};
 }  // namespace
 
 void World::Start(int n, bool with_data) {
@@ -64,7 +52,7 @@ void World::Start(int n, bool with_data) {
       if (o.id != node.id) others.push_back(o.id);
     }
     node.repair = std::make_unique<repair::Index>(8, node.id, std::move(others), ro.owners);
-    node.repair_feed = std::make_unique<RepairFeed>(node.repair.get());
+    node.repair_feed = std::make_unique<replication::RepairFeed>(node.repair.get());
     node.store->SetContentListener(node.repair_feed.get());
     ro.repair = node.repair.get();
     ro.repair_interval_ms = 2000;
