@@ -31,6 +31,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint32_t id;
   std::string_view body;
   if (DecodeRepair(msg, &id, &body)) Check(EncodeRepair(id, body) == msg);
+  bool declined;
+  if (DecodeRepairDone(msg, &id, &declined)) Check(EncodeRepairDone(id, declined) == msg);
   Changes c;
   if (DecodeChanges(msg, &c)) {
     if (type == MsgType::kSparse) {  // decoding keeps everything: encoding gives it back

@@ -1,5 +1,6 @@
 #include "replication/core.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 
@@ -40,23 +41,25 @@ Core::Core(const Options& options, storage::Store* store, Transport* transport, 
       started_ms_(now),
       now_(now),
       backlog_(options.backlog_bytes) {
-  for (size_t i = 0; i < opts_.peers.size(); ++i) {
-    Link l;
-    l.index = i;
-    l.address = opts_.peers[i];
-    l.connecting_since_ms = now;
-    // Resume where the data on disk left this peer's stream: a catch-up from its
-    // backlog if it is still there, a copy otherwise.
-    auto saved = opts_.saved_positions.find("peer:" + l.address);
-    unsigned long long saved_epoch = 0, saved_seq = 0, saved_hlc = 0;
-    if (saved != opts_.saved_positions.end() && sscanf(saved->second.c_str(), "%llu %llu %llu",
-                                                       &saved_epoch, &saved_seq, &saved_hlc) >= 2) {
-      l.epoch = saved_epoch;
-      l.next_seq = saved_seq;
-      l.stream_hlc = saved_hlc;
-    }
-    links_.push_back(std::move(l));
+  for (size_t i = 0; i < opts_.peers.size(); ++i) links_.push_back(NewLink(i, opts_.peers[i]));
+}
+
+Link Core::NewLink(size_t index, const std::string& address) {
+  Link l;
+  l.index = index;
+  l.address = address;
+  l.connecting_since_ms = now_;
+  // Resume where the data on disk left this peer's stream: a catch-up from its
+  // backlog if it is still there, a copy otherwise.
+  auto saved = opts_.saved_positions.find("peer:" + l.address);
+  unsigned long long saved_epoch = 0, saved_seq = 0, saved_hlc = 0;
+  if (saved != opts_.saved_positions.end() &&
+      sscanf(saved->second.c_str(), "%llu %llu %llu", &saved_epoch, &saved_seq, &saved_hlc) >= 2) {
+    l.epoch = saved_epoch;
+    l.next_seq = saved_seq;
+    l.stream_hlc = saved_hlc;
   }
+  return l;
 }
 
 uint64_t Core::WallMillis() const { return store_->clock()->NowMillis(); }
@@ -105,6 +108,7 @@ bool Core::Drained() const {
 void Core::UpdateGate() {
   bool resolved_all = true, any_synced = false, ever_welcomed = false;
   for (const Link& l : links_) {
+    if (l.retired) continue;
     uint64_t heard = l.last_rx_ms ? l.last_rx_ms : started_ms_;
     bool silent = Elapsed(now_, heard) > opts_.join_timeout_ms;
     resolved_all &= l.synced || l.phase == Link::Phase::kRefused || silent;
@@ -126,7 +130,7 @@ void Core::UpdateGate() {
 // Every peer we heard from lately has a session on our stream (a copy or the stream).
 bool Core::AllLivePeersFollow() const {
   for (const Link& l : links_) {
-    if (l.peer_node == 0 || Elapsed(now_, l.last_rx_ms) > kFollowerGraceMs) continue;
+    if (l.retired || l.peer_node == 0 || Elapsed(now_, l.last_rx_ms) > kFollowerGraceMs) continue;
     bool followed = false;
     for (const auto& [id, s] : sessions_) followed |= s.node_id == l.peer_node && !s.gone;
     if (!followed) return false;
@@ -161,7 +165,9 @@ std::string Core::RenderStats(const char* auth, uint64_t auth_failures) const {
   stat("STAT backlog_bytes %" PRIu64 "\r\n", backlog_.bytes());
   stat("STAT backlog_limit %" PRIu64 "\r\n", backlog_.max_bytes());
   stat("STAT backlog_first_seq %" PRIu64 "\r\n", backlog_.front_seq());
-  stat("STAT peers %zu\r\n", links_.size());
+  stat("STAT peers %zu\r\n",
+       static_cast<size_t>(
+           std::count_if(links_.begin(), links_.end(), [](const Link& l) { return !l.retired; })));
   stat("STAT subscribers %zu\r\n", sessions_.size());
   stat("STAT conflicts %" PRIu64 "\r\n", store_->conflicts());
   stat("STAT tombstones %" PRIu64 "\r\n", store_->tombstones());
@@ -183,16 +189,22 @@ std::string Core::RenderStats(const char* auth, uint64_t auth_failures) const {
     stat("STAT repair_keys_applied %" PRIu64 "\r\n", r.keys_applied);
     stat("STAT repair_bytes_sent %" PRIu64 "\r\n", r.bytes_sent);
     stat("STAT repair_bytes_received %" PRIu64 "\r\n", r.bytes_received);
+    stat("STAT repair_handover_runs %" PRIu64 "\r\n", r.handover_runs);
     if (r.dropped_for_tests) stat("STAT repair_test_dropped %" PRIu64 "\r\n", r.dropped_for_tests);
   }
+  stat("STAT members_epoch %016" PRIx64 "\r\n", opts_.members_digest);
+  stat("STAT members_ready %d\r\n", handing_over_ ? 0 : 1);
+  stat("STAT members_all_ready %d\r\n", AllReady() ? 1 : 0);
+  stat("STAT members_unowned_dropped %" PRIu64 "\r\n", unowned_dropped_);
   for (const Link& l : links_) {
+    if (l.retired) continue;
     const char* p = l.address.c_str();
     uint64_t lag = l.publisher_next > l.next_seq ? l.publisher_next - l.next_seq : 0;
     int64_t lag_ms = l.last_applied_hlc_ms && lag
                          ? static_cast<int64_t>(wall) - static_cast<int64_t>(l.last_applied_hlc_ms)
                          : 0;
     stat("STAT peer:%s:node %u\r\n", p, l.peer_node);
-    stat("STAT peer:%s:state %s\r\n", p, PhaseName(l.phase));
+    stat("STAT peer:%s:state %s\r\n", p, l.leaving ? "leaving" : PhaseName(l.phase));
     if (l.phase == Link::Phase::kFullCopy) {
       stat("STAT peer:%s:full_copy_records %" PRIu64 "\r\n", p, l.copy_received);
     }
@@ -207,6 +219,11 @@ std::string Core::RenderStats(const char* auth, uint64_t auth_failures) const {
     stat("STAT peer:%s:malformed %" PRIu64 "\r\n", p, l.malformed);
     stat("STAT peer:%s:missed_at_restart %" PRIu64 "\r\n", p, l.missed_at_restart);
     stat("STAT peer:%s:swept %" PRIu64 "\r\n", p, l.swept);
+    stat("STAT peer:%s:members_epoch %016" PRIx64 "\r\n", p, l.peer_members_epoch);
+    stat("STAT peer:%s:members_ready %d\r\n", p, l.peer_ready ? 1 : 0);
+    if (handing_over_) {
+      stat("STAT peer:%s:handed_over %d\r\n", p, l.handed_over == opts_.members_digest ? 1 : 0);
+    }
     std::string err = l.last_error.empty() ? "none" : l.last_error;
     for (char& c : err) {
       if (c == ' ' || c == '\r' || c == '\n') c = '_';

@@ -51,6 +51,8 @@ class Transport {
   virtual void ToPublisher(size_t link, const std::string& msg) = 0;
   // A new connection for link `link` now (a new identity at the publisher).
   virtual void Reconnect(size_t link) = 0;
+  // A link added by a membership change (the next index), to the peer at `address`.
+  virtual void AddLink(size_t link, const std::string& address) = 0;
 };
 
 struct RepairRun;  // repair_run.h
@@ -205,6 +207,17 @@ struct Link {
   // Anti-entropy: the comparison this side began with the peer, and when the next is due.
   std::shared_ptr<RepairRun> repair;
   uint64_t next_repair_ms = 0;
+  // Membership changes: no longer a peer (its link says nothing and counts for nothing);
+  // the members epoch and readiness its PINGs announce; the epoch whose handover
+  // comparison with it is complete.
+  bool retired = false;
+  // Not a member any more but still streaming to us: its last writes (made while it
+  // still placed keys by the old members too) are taken until it goes quiet.
+  bool leaving = false;
+  uint64_t peer_members_epoch = 0;
+  bool peer_ready = false;
+  uint64_t handed_over = 0;
+  uint64_t handover_retry_ms = 0;  // the peer declined a comparison: not before this
 };
 
 // Anti-entropy counters (`stats replication`).
@@ -214,6 +227,7 @@ struct RepairStats {
   uint64_t keys_sent = 0, keys_received = 0, keys_applied = 0;
   uint64_t bytes_sent = 0, bytes_received = 0;
   uint64_t dropped_for_tests = 0;
+  uint64_t handover_runs = 0;  // comparisons of a membership change's handover
 };
 
 class Core {
@@ -258,6 +272,17 @@ class Core {
 
   // Any thread: every link compares digests with its peer at the next step (`repair`).
   void RequestRepair() { repair_requested_.store(true, std::memory_order_relaxed); }
+
+  // Membership changes (membership.cc). Replication thread. Links to peers no longer
+  // named retire; new ones start connecting. Runs under the previous owners end here:
+  // their digests were of another placement.
+  void SetMembership(const Membership& m);
+  uint64_t members_epoch() const { return opts_.members_digest; }
+  // This node holds every key it gains in the current epoch (true when it gains none).
+  bool handover_ready() const { return !handing_over_; }
+  // Every linked peer announced this epoch and its readiness, and this node is ready:
+  // the new placement may serve, and the old one may be dropped.
+  bool AllReady() const;
 
   // --sync-replicas (see Replicator): any thread.
   uint64_t BeginSyncWait();
@@ -311,10 +336,19 @@ class Core {
   void OnRepairFromPeer(Link& l, std::string_view msg);
   void OnRepairFromSubscriber(Session& s, std::string_view msg);
   bool ApplyRepairItems(std::string_view msg);
+  bool OnRepairDone(Link& l, std::string_view msg);
   void StepRepair(RepairRun& run, std::string_view body, std::vector<std::string>* replies);
   bool PumpRepairPushes();
   bool PushSome(RepairRun& run, const std::function<void(std::string&&)>& send);
   void ScheduleRepairSoon(Link& l);
+  // Membership (membership.cc).
+  void StartHandoverRun();
+  void FinishHandoverRuns();
+  void NoteMembersEpoch(uint16_t node, uint64_t epoch);
+  void DeclineRetry(Link& l);
+  bool Unowned(const record::ChangeView& c);
+  void RetireLeaving(Link& l);
+  Link NewLink(size_t index, const std::string& address);
   // core.cc
   uint64_t WallMillis() const;
   void UpdateGate();
@@ -348,6 +382,10 @@ class Core {
   double repair_tokens_ = 0;  // bytes repair may send now (refilled at repair_rate)
   uint64_t repair_refilled_ms_ = 0;
   std::atomic<bool> repair_requested_{false};
+  bool handing_over_ = false;    // Membership::gains, until handed over
+  bool filter_unowned_ = false;  // a membership change happened: see Unowned
+  uint64_t unowned_dropped_ = 0;
+  std::map<uint16_t, uint64_t> peer_epochs_;  // node -> members epoch of its last HELLO
 
   // --sync-replicas. The replication thread maps sequence numbers to tickets and
   // publishes the newest ticket that enough peers acknowledged, then calls ack_listener_

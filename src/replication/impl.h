@@ -38,6 +38,7 @@ struct Replicator::Impl final : Transport {
   Sent ToSubscriber(const std::string& identity, const std::string& msg) override;
   void ToPublisher(size_t link, const std::string& msg) override;
   void Reconnect(size_t link) override;
+  void AddLink(size_t link, const std::string& address) override;
 
   void Run();
   void ServeRouter();

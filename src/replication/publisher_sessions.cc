@@ -61,13 +61,11 @@ bool Core::SendTo(Session& s, std::string msg) {
 
 void Core::HandleHello(const std::string& identity, const Hello& h) {
   uint64_t now = now_;
-  if (h.cluster != opts_.cluster_name || h.node_id == opts_.node_id || h.node_id == 0 ||
-      h.members_digest != opts_.members_digest) {
-    const char* why = h.cluster != opts_.cluster_name            ? "cluster name differs"
-                      : h.node_id == 0                           ? "peer has no node id"
-                      : h.node_id == opts_.node_id               ? "peer uses this node's id"
-                      : h.members_digest != opts_.members_digest ? "members file differs"
-                                                                 : "";
+  if (h.cluster != opts_.cluster_name || h.node_id == opts_.node_id || h.node_id == 0) {
+    const char* why = h.cluster != opts_.cluster_name ? "cluster name differs"
+                      : h.node_id == 0                ? "peer has no node id"
+                      : h.node_id == opts_.node_id    ? "peer uses this node's id"
+                                                      : "";
     SC_LOG(kWarn, "replication: refused node %u from cluster '%.40s': %s", h.node_id,
            h.cluster.c_str(), why);
     ++refused_hellos_;
@@ -85,15 +83,19 @@ void Core::HandleHello(const std::string& identity, const Hello& h) {
       return;
     }
   }
+  NoteMembersEpoch(h.node_id, h.members_digest);
   bool can_stream =
       h.epoch == epoch_ && h.next_seq >= backlog_.front_seq() && h.next_seq <= backlog_.next_seq();
+  // A node taking over keys in a membership change wants no copy of ours: the
+  // handover's comparisons bring what it lacks. It follows our stream from now on.
+  bool joining = h.joining && !can_stream;
   // A peer that followed an earlier run of this node may lack changes that run made
   // and never sent it: the ones that reached only other peers before this node died,
   // or (with --data-dir) only our disk. Whatever copy it gets from us must hold them,
   // so a node that started empty answers it only once its own initial sync from the
   // peers is done; the peer says HELLO again meanwhile.
   bool earlier_run = h.epoch != 0 && h.epoch != epoch_;
-  if (!can_stream && earlier_run && !opts_.has_data && !initial_sync_done_) {
+  if (!can_stream && !joining && earlier_run && !opts_.has_data && !initial_sync_done_) {
     // Answered the moment the sync is done (UpdateGate), before we serve clients, so
     // the peer follows our first writes.
     sessions_.erase(identity);
@@ -111,8 +113,8 @@ void Core::HandleHello(const std::string& identity, const Hello& h) {
   s.hello_ms = now;
   s.last_ping_ms = 0;  // a PING right after the WELCOME tells the peer it is caught up
   DrainPending();      // so "where we are" includes every change made so far
-  uint64_t start = h.next_seq;
-  if (can_stream) {
+  uint64_t start = joining ? backlog_.next_seq() : h.next_seq;
+  if (can_stream || joining) {
     s.mode = Session::Mode::kStream;
     s.next_seq = start;
     s.sent_hlc = h.stream_hlc;

@@ -197,7 +197,8 @@ bool Core::PumpSession(Session& s) {
   if (ping || draining_) FlushSkipped(s);
   if (ping) {
     s.last_ping_ms = now;
-    SendTo(s, EncodePosition(MsgType::kPing, {epoch_, backlog_.next_seq(), WallMillis()}));
+    SendTo(s, EncodePosition(MsgType::kPing, {epoch_, backlog_.next_seq(), WallMillis(),
+                                              opts_.members_digest, !handing_over_}));
   }
   return !s.queued.empty() || held;
 }

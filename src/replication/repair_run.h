@@ -49,6 +49,9 @@ struct RepairRun {
   bool finished = false;          // done or failed, and counted
   std::vector<std::string> push;  // keys to send the peer, once done
   size_t pushed = 0;
+  bool handover = false;   // begun for a membership change's handover
+  bool peer_done = false;  // initiator: the peer's REPAIR_DONE came (all its items did)
+  bool done_sent = false;  // responder: REPAIR_DONE sent
 };
 
 }  // namespace syncached::replication

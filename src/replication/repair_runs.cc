@@ -45,13 +45,17 @@ void Core::ScheduleRepairSoon(Link& l) {
 void Core::StartRepairs() {
   if (!opts_.repair) return;
   bool now_for_all = repair_requested_.exchange(false, std::memory_order_relaxed);
+  FinishHandoverRuns();
   for (Link& l : links_) {
+    if (l.retired) continue;
     if (now_for_all) l.next_repair_ms = now_;  // one in progress: the next right after
-    if (l.repair && !l.repair->finished && Elapsed(now_, l.repair->started_ms) > kRepairTimeoutMs) {
+    if (l.repair && (!l.repair->finished || (l.repair->handover && !l.repair->peer_done)) &&
+        Elapsed(now_, l.repair->started_ms) > kRepairTimeoutMs) {
       ++repair_stats_.runs_failed;  // the peer lost it (or has no repair)
       l.repair.reset();
     }
-    if (l.repair && l.repair->finished && l.repair->pushed >= l.repair->push.size()) {
+    if (l.repair && !l.repair->handover && l.repair->finished &&
+        l.repair->pushed >= l.repair->push.size()) {
       l.repair.reset();
     }
     if (l.repair || l.phase != Link::Phase::kStreaming || l.next_repair_ms == 0 ||
@@ -66,6 +70,7 @@ void Core::StartRepairs() {
     repair_stats_.bytes_sent += msg.size();
     transport_->ToPublisher(l.index, msg);
   }
+  StartHandoverRun();
 }
 
 void Core::StepRepair(RepairRun& run, std::string_view body, std::vector<std::string>* replies) {
@@ -110,11 +115,18 @@ void Core::OnRepairFromSubscriber(Session& s, std::string_view msg) {
   std::string_view body;
   if (!DecodeRepair(msg, &id, &body)) return;
   repair_stats_.bytes_received += msg.size();
-  if (!opts_.repair || !opts_.repair->For(s.node_id)) return;  // its run times out
+  if (!opts_.repair) return;  // its run times out
+  if (!opts_.repair->For(s.node_id)) {
+    SendTo(s, EncodeRepairDone(id, true));  // we place keys otherwise (yet)
+    return;
+  }
   // While we still take a copy or catch-up from that peer our digests are partial: a
   // comparison now would list, and have it send, what the copy is bringing anyway.
   for (const Link& l : links_) {
-    if (l.peer_node == s.node_id && l.phase != Link::Phase::kStreaming) return;
+    if (l.peer_node == s.node_id && l.phase != Link::Phase::kStreaming) {
+      SendTo(s, EncodeRepairDone(id, true));  // asked again soon
+      return;
+    }
   }
   if (!s.repair || s.repair->id != id) {
     s.repair = std::make_shared<RepairRun>(store_, opts_.repair, s.node_id, id, now_,
@@ -132,12 +144,27 @@ void Core::OnRepairFromSubscriber(Session& s, std::string_view msg) {
   }
 }
 
+// The peer sent all its items of the comparison this link began, or declined it.
+bool Core::OnRepairDone(Link& l, std::string_view msg) {
+  uint32_t id;
+  bool declined;
+  if (!DecodeRepairDone(msg, &id, &declined)) return false;
+  if (!l.repair || l.repair->id != id) return true;  // an older one's
+  if (declined) {
+    DeclineRetry(l);
+  } else {
+    l.repair->peer_done = true;
+  }
+  return true;
+}
+
 bool Core::ApplyRepairItems(std::string_view msg) {
   Changes changes;
   if (!DecodeChanges(msg, &changes)) return false;
   repair_stats_.bytes_received += msg.size();
   for (const record::ChangeView& c : changes.changes) {
     ++repair_stats_.keys_received;
+    if (Unowned(c)) continue;
     if (store_->Apply(c) == storage::ApplyResult::kApplied) ++repair_stats_.keys_applied;
   }
   return true;
@@ -181,6 +208,12 @@ bool Core::PumpRepairPushes() {
     // One message queued at a time: a slow peer holds the keys, not our memory.
     if (!s.repair || !s.repair->finished || !s.queued.empty() || s.gone) continue;
     more |= PushSome(*s.repair, [&](std::string&& msg) { SendTo(s, std::move(msg)); });
+    // After its items, in order on the same connection: the initiator of a handover
+    // knows it holds all the comparison found.
+    if (s.repair->pushed >= s.repair->push.size() && !s.repair->done_sent) {
+      s.repair->done_sent = true;
+      SendTo(s, EncodeRepairDone(s.repair->id, false));
+    }
   }
   return more && repair_tokens_ > 0;
 }

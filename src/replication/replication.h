@@ -72,6 +72,23 @@ struct Options {
   std::string drop_prefix_for_tests;
 };
 
+// A change of members (docs/SHARDING.md, "Adding and removing nodes"), as the caller
+// worked it out from the old and the new members file. While the change is handed
+// over, keys are placed by both files: each change travels to its owners under either,
+// so the old owners stay complete while the new ones fill.
+struct Membership {
+  uint64_t epoch = 0;              // digest of the new file (Hello::members_digest)
+  std::vector<std::string> peers;  // "host:port" of every peer to link to
+  // The owners to stream each key to (Options::owners); while handing over, those of
+  // the old file and the new one.
+  std::function<void(std::string_view key, std::vector<uint16_t>* owners)> owners;
+  repair::Index* repair = nullptr;  // digests by those owners (null: keep the current)
+  // This node owns keys under the new file it did not own under the old one: it
+  // compares with every peer it shares keys with (after each placed keys by this epoch)
+  // and is ready once each comparison brought what it lacked.
+  bool gains = false;
+};
+
 // Feeds a repair::Index from the store's content events (Store::SetContentListener),
 // which the server and the simulator both install before the store fills.
 class RepairFeed final : public storage::ContentListener {

@@ -36,6 +36,16 @@ std::string Endpoint(const std::string& host, uint16_t port) {
   return "tcp://" + h + ":" + std::to_string(port);
 }
 
+// "host:port" or "[v6]:port" of a peer's replication listener.
+bool PeerEndpoint(const std::string& peer, std::string* endpoint) {
+  size_t colon = peer.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  std::string host = peer.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  *endpoint = Endpoint(host, static_cast<uint16_t>(std::stoi(peer.substr(colon + 1))));
+  return true;
+}
+
 }  // namespace
 
 Replicator::Replicator(const Options& options, storage::Store* store)
@@ -51,14 +61,11 @@ Status Replicator::Start() {
                            " peer(s) given with --peers");
   }
   for (const std::string& peer : m.opts.peers) {
-    size_t colon = peer.rfind(':');
-    if (colon == std::string::npos || colon == 0) {
+    std::string endpoint;
+    if (!PeerEndpoint(peer, &endpoint)) {
       return Status::Invalid("--peers: expected host:port, got '" + peer + "'");
     }
-    std::string host = peer.substr(0, colon);
-    if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-    m.link_endpoints.push_back(
-        Endpoint(host, static_cast<uint16_t>(std::stoi(peer.substr(colon + 1)))));
+    m.link_endpoints.push_back(endpoint);
   }
   m.ctx = zmq_ctx_new();
   m.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -164,6 +171,17 @@ void Replicator::Impl::ToPublisher(size_t link, const std::string& msg) {
 }
 
 void Replicator::Impl::Reconnect(size_t link) { OpenLink(link); }
+
+void Replicator::Impl::AddLink(size_t link, const std::string& address) {
+  std::string endpoint;
+  if (link != link_endpoints.size() || !PeerEndpoint(address, &endpoint)) {
+    SC_LOG(kError, "replication: cannot link to '%s'", address.c_str());
+    endpoint = "tcp://127.0.0.1:0";  // a link that never answers keeps the indexes aligned
+  }
+  link_endpoints.push_back(endpoint);
+  link_sockets.push_back(nullptr);
+  OpenLink(link);
+}
 
 void Replicator::Stop() {
   Impl& m = *impl_;

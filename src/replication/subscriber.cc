@@ -35,7 +35,8 @@ void Core::SendHello(Link& l) {
           opts_.cluster_name,
           l.phase == Link::Phase::kFullCopy ? 0 : l.stream_hlc,
           epoch_,
-          opts_.members_digest};
+          opts_.members_digest,
+          handing_over_ && !l.synced};
   transport_->ToPublisher(l.index, EncodeHello(h));  // dropped while not connected
 }
 
@@ -107,6 +108,7 @@ void Core::ApplyChanges(Link& l, const Changes& c, size_t skip) {
       ++repair_stats_.dropped_for_tests;
       continue;
     }
+    if (Unowned(c.changes[i])) continue;
     store_->Apply(c.changes[i]);
     if (note) l.carried.push_back(KeyHash(c.changes[i].key));
     ++l.changes_applied;
@@ -135,7 +137,7 @@ void Core::FinishSweep(Link& l, uint64_t end_millis) {
 }
 
 void Core::OnPublisherMessage(size_t link, std::string_view msg, uint64_t now) {
-  if (link >= links_.size()) return;
+  if (link >= links_.size() || links_[link].retired) return;
   Link& l = links_[link];
   now_ = now;
   l.last_rx_ms = now;
@@ -228,6 +230,8 @@ void Core::OnPublisherMessage(size_t link, std::string_view msg, uint64_t now) {
       case MsgType::kPing:
         if ((ok = DecodePosition(msg, &pos))) {
           l.clock_offset_ms = static_cast<int64_t>(pos.millis) - static_cast<int64_t>(WallMillis());
+          l.peer_members_epoch = pos.members_epoch;
+          l.peer_ready = pos.ready;
           if (l.phase == Link::Phase::kCatchUp || l.phase == Link::Phase::kStreaming) {
             if (pos.epoch != l.epoch) {
               ResetLink(l, "peer restarted");
@@ -251,6 +255,9 @@ void Core::OnPublisherMessage(size_t link, std::string_view msg, uint64_t now) {
       case MsgType::kRepairItems:
         ok = ApplyRepairItems(msg);
         break;
+      case MsgType::kRepairDone:
+        ok = OnRepairDone(l, msg);
+        break;
       case MsgType::kRefuse:
         if ((ok = DecodeRefuse(msg, &reason))) {
           l.phase = Link::Phase::kRefused;
@@ -272,6 +279,8 @@ void Core::OnPublisherMessage(size_t link, std::string_view msg, uint64_t now) {
 void Core::TickLinks() {
   uint64_t now = now_;
   for (Link& l : links_) {
+    RetireLeaving(l);
+    if (l.retired) continue;
     switch (l.phase) {
       case Link::Phase::kConnecting:
         if (Elapsed(now, l.last_hello_ms) >= l.hello_interval_ms) SendHello(l);

@@ -36,20 +36,22 @@ std::string EncodeHello(const Hello& h) {
   std::string_view name = std::string_view(h.cluster).substr(0, kMaxClusterName);
   Put8(&o, static_cast<uint8_t>(name.size()));
   o.append(name);
+  Put8(&o, h.joining ? 1 : 0);
   return o;
 }
 
 bool DecodeHello(std::string_view msg, Hello* h) {
   Reader r(msg);
-  uint8_t version, len;
+  uint8_t version, len, flags;
   std::string_view name;
   if (!Expect(r, MsgType::kHello) || !r.U8(&version) || version != kProtocolVersion ||
       !r.U16(&h->node_id) || !r.U64(&h->epoch) || !r.U64(&h->next_seq) || !r.U64(&h->stream_hlc) ||
       !r.U64(&h->sender_epoch) || !r.U64(&h->members_digest) || !r.U8(&len) ||
-      !r.Bytes(len, &name) || !r.done()) {
+      !r.Bytes(len, &name) || !r.U8(&flags) || flags > 1 || !r.done()) {
     return false;
   }
   h->cluster.assign(name);
+  h->joining = flags == 1;
   return true;
 }
 
@@ -88,6 +90,10 @@ std::string EncodePosition(MsgType type, const Position& p) {
   Put64(&o, p.epoch);
   Put64(&o, p.seq);
   Put64(&o, p.millis);
+  if (type == MsgType::kPing) {
+    Put64(&o, p.members_epoch);
+    Put8(&o, p.ready ? 1 : 0);
+  }
   return o;
 }
 
@@ -99,7 +105,13 @@ bool DecodePosition(std::string_view msg, Position* p) {
        t != static_cast<uint8_t>(MsgType::kPing))) {
     return false;
   }
-  return r.U64(&p->epoch) && r.U64(&p->seq) && r.U64(&p->millis) && r.done();
+  if (!r.U64(&p->epoch) || !r.U64(&p->seq) || !r.U64(&p->millis)) return false;
+  if (t == static_cast<uint8_t>(MsgType::kPing)) {
+    uint8_t ready;
+    if (!r.U64(&p->members_epoch) || !r.U8(&ready) || ready > 1) return false;
+    p->ready = ready == 1;
+  }
+  return r.done();
 }
 
 std::string EncodeRefuse(std::string_view reason) {
@@ -147,6 +159,24 @@ std::string EncodeRepair(uint32_t id, std::string_view body) {
   return o;
 }
 
+std::string EncodeRepairDone(uint32_t id, bool declined) {
+  std::string o;
+  Put8(&o, static_cast<uint8_t>(MsgType::kRepairDone));
+  Put32(&o, id);
+  Put8(&o, declined ? 1 : 0);
+  return o;
+}
+
+bool DecodeRepairDone(std::string_view msg, uint32_t* id, bool* declined) {
+  Reader r(msg);
+  uint8_t d;
+  if (!Expect(r, MsgType::kRepairDone) || !r.U32(id) || !r.U8(&d) || d > 1 || !r.done()) {
+    return false;
+  }
+  *declined = d == 1;
+  return true;
+}
+
 bool DecodeRepair(std::string_view msg, uint32_t* id, std::string_view* body) {
   Reader r(msg);
   if (!Expect(r, MsgType::kRepair) || !r.U32(id)) return false;
@@ -177,7 +207,7 @@ void FinishSparse(std::string* msg, uint32_t count) {
 }
 
 bool PeekType(std::string_view msg, MsgType* type) {
-  if (msg.empty() || msg[0] < 1 || msg[0] > static_cast<char>(MsgType::kRepairItems)) return false;
+  if (msg.empty() || msg[0] < 1 || msg[0] > static_cast<char>(MsgType::kRepairDone)) return false;
   *type = static_cast<MsgType>(msg[0]);
   return true;
 }

@@ -20,7 +20,9 @@ namespace syncached::replication {
 // (sender_epoch), so a peer recognises a restarted node from its first message.
 // 6: HELLO carries the members file's digest; SPARSE batches (sharded streams).
 // 7: REPAIR and REPAIR_ITEMS (anti-entropy), which a version-6 node takes as malformed.
-inline constexpr uint8_t kProtocolVersion = 7;
+// 8: membership changes: HELLO's joining flag, PING's members epoch and readiness,
+// REPAIR_DONE.
+inline constexpr uint8_t kProtocolVersion = 8;
 
 enum class MsgType : uint8_t {
   kHello = 1,         // subscriber -> publisher: who I am, where I am
@@ -34,6 +36,7 @@ enum class MsgType : uint8_t {
   kSparse = 9,        // sequenced changes with gaps: a span of seqs, only the peer's keys
   kRepair = 10,       // either way: a message of one anti-entropy comparison
   kRepairItems = 11,  // either way: unsequenced changes a comparison found missing
+  kRepairDone = 12,   // publisher -> subscriber: its side of a comparison is all sent
 };
 
 enum class WelcomeMode : uint8_t { kStream = 1, kFullCopy = 2 };
@@ -54,6 +57,9 @@ struct Hello {
   // Digest of the members file (--members), 0 without one: nodes that place keys
   // differently must not exchange streams.
   uint64_t members_digest = 0;
+  // The sender is taking over keys in a membership change (Core::SetMembership): a
+  // copy of everything is not wanted, the handover's comparisons bring what it lacks.
+  bool joining = false;
 };
 struct Welcome {
   WelcomeMode mode = WelcomeMode::kStream;
@@ -73,6 +79,10 @@ struct Position {  // kSnapEnd, kAck, kPing
   uint64_t epoch = 0;
   uint64_t seq = 0;
   uint64_t millis = 0;  // kPing: publisher's wall clock
+  // kPing: the members epoch the publisher places keys by (Hello::members_digest), and
+  // whether it holds every key it takes over in that epoch (Core::handover_ready).
+  uint64_t members_epoch = 0;
+  bool ready = false;
 };
 
 std::string EncodeHello(const Hello& h);
@@ -87,6 +97,10 @@ void BeginRepairItems(uint32_t count, std::string* out);
 // (repair/wire.h; the comparison checks it).
 std::string EncodeRepair(uint32_t id, std::string_view body);
 bool DecodeRepair(std::string_view msg, uint32_t* id, std::string_view* body);
+// REPAIR_DONE: u32 comparison id, u8 declined (1: the publisher does not compare now;
+// the subscriber tries again later).
+std::string EncodeRepairDone(uint32_t id, bool declined);
+bool DecodeRepairDone(std::string_view msg, uint32_t* id, bool* declined);
 void SetCount(std::string* msg, uint32_t count);  // patch a Batch/Snap count
 // A SPARSE message: `span` sequence numbers from first_seq, of which only the changes
 // appended with AddSparse travel (each with its offset in the span). FinishSparse

@@ -206,6 +206,37 @@ uint64_t Store::SweepOrigin(uint16_t node, uint64_t before_hlc,
   return swept;
 }
 
+void Store::ReplayContent(ContentListener* to) {
+  for (auto& s : shards_->shards) {
+    std::lock_guard lock(s.mu);
+    s.ForEachLocked([&](Item* it) { to->OnContent(it->key(), {it->cas, it->node}, false, true); });
+    for (const auto& [key, t] : s.tombstones) to->OnContent(key, t.version, true, true);
+  }
+}
+
+uint64_t Store::DropKeys(const std::function<bool(std::string_view key)>& keep) {
+  uint64_t dropped = 0;
+  for (auto& s : shards_->shards) {
+    std::lock_guard lock(s.mu);
+    std::vector<Item*> gone;
+    s.ForEachLocked([&](Item* it) {
+      if (!keep(it->key())) gone.push_back(it);
+    });
+    for (Item* it : gone) RemoveLocked(&s, it, HashKey(it->key()));
+    dropped += gone.size();
+    for (auto it = s.tombstones.begin(); it != s.tombstones.end();) {
+      if (keep(it->first)) {
+        ++it;
+        continue;
+      }
+      NoteContent(it->first, it->second.version, true, false);
+      it = s.tombstones.erase(it);
+      --shards_->tombstone_count;
+    }
+  }
+  return dropped;
+}
+
 void Store::PurgeTombstones(uint32_t now) {
   if (shards_->tombstone_count.load() == 0) return;
   uint64_t per_shard_cap = std::max<uint64_t>(1, options_.max_tombstones / shards_->shards.size());

@@ -236,6 +236,10 @@ class Store {
   }
 
   void SetContentListener(ContentListener* l) { content_ = l; }
+  // Tells `to` of everything held now (each item and tombstone, as OnContent would have
+  // as it came), shard by shard with each locked: the digests of a new placement start
+  // from the store as it is.
+  void ReplayContent(ContentListener* to);
 
   // Runs fn(Accessor&) with the key's shard locked; returns what fn returns.
   template <typename F>
@@ -296,6 +300,10 @@ class Store {
   // Returns how many.
   uint64_t SweepOrigin(uint16_t node, uint64_t before_hlc,
                        const std::function<bool(std::string_view key)>& carried);
+  // A membership change committed: drops, here only (no change is published, so
+  // neither peers nor the journal hear of it), every item and tombstone whose key
+  // `keep` says this node no longer holds. Returns how many items.
+  uint64_t DropKeys(const std::function<bool(std::string_view key)>& keep);
   record::HybridClock& hlc() { return hlc_; }
 
   StoreStats Stats() const;

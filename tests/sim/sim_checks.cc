@@ -49,6 +49,8 @@ bool World::Gone(const std::string& key, record::Version v) const {
 void World::CheckGate(Node& n) {
   if (!n.restarted_empty || !n.core->gate_open()) return;
   n.restarted_empty = false;
+  // Taking keys over (--change): it serves them only once ready (CheckHandover).
+  if (n.phase == 1 && n.gains) return;
   // Only in a quiet cluster: with a node away or cut off, what the others hold may
   // legitimately not have reached this one yet.
   for (const Node& o : nodes_) {
@@ -62,7 +64,7 @@ void World::CheckGate(Node& n) {
   for (const Node& o : nodes_) {
     if (&o == &n) continue;
     for (const record::Change& c : Contents(o)) {
-      if (!Owns(n.index, c.key)) continue;
+      if (!(cfg_.change.empty() ? Owns(n.index, c.key) : OwnsByPhase(n.index, c.key))) continue;
       uint64_t ms = record::HlcMillis(c.version.hlc);
       if (ms + 5000 + static_cast<uint64_t>(skew) * 2 > n.clock->NowMillis()) continue;
       if (Gone(c.key, c.version)) continue;
@@ -112,7 +114,11 @@ void World::CheckLag() {
     if (newest_op_[op.key] != op.version) continue;  // a newer op (by version) decides it
     ++lag_checks;
     for (const Node& n : nodes_) {
-      if (!Owns(n.index, op.key)) continue;
+      // --change: only owners under both member lists are sure to be sent it.
+      bool owner = cfg_.change.empty() ? Owns(n.index, op.key)
+                                       : OwnsIn(old_members_, n.index, op.key) &&
+                                             OwnsIn(new_members_, n.index, op.key);
+      if (!owner || !n.alive) continue;
       // Node 1 drops these: they reach it by repair, seconds later.
       if (cfg_.repair && n.index == 0 && op.key.starts_with(kDropPrefix)) continue;
       record::Version held{};

@@ -3,7 +3,8 @@
 // that replays it. docs/RELIABILITY.md has the fault menu and the latest long runs.
 //
 //   replication_sim [--seeds N] [--first S] [--nodes N] [--data] [--sync] [--repair]
-//                   [--replication-factor R] [--fault-ms MS] [--heal-ms MS] [--verbose]
+//                   [--replication-factor R] [--change grow|shrink] [--fault-ms MS]
+//                   [--heal-ms MS] [--verbose]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -43,6 +44,16 @@ int main(int argc, char** argv) {
       cfg.fault_ms = next();
     } else if (a == "--heal-ms") {
       cfg.heal_ms = next();
+    } else if (a == "--change") {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "--change: grow or shrink must follow\n");
+        return 2;
+      }
+      cfg.change = argv[++i];
+      if (cfg.change != "grow" && cfg.change != "shrink") {
+        fprintf(stderr, "--change: grow or shrink, not %s\n", cfg.change.c_str());
+        return 2;
+      }
     } else if (a == "--repair") {
       cfg.repair = true;
     } else if (a == "--verbose") {
@@ -51,6 +62,10 @@ int main(int argc, char** argv) {
       fprintf(stderr, "unknown argument %s\n", a.c_str());
       return 2;
     }
+  }
+  if (!cfg.change.empty() && (cfg.replication_factor <= 0 || cfg.sync_replicas || cfg.nodes < 4)) {
+    fprintf(stderr, "--change needs --replication-factor, at least 4 nodes, and not --sync\n");
+    return 2;
   }
   if (cfg.repair && cfg.sync_replicas) {
     // Node 1 acknowledges the changes it drops: --sync's promise cannot hold.
@@ -61,7 +76,7 @@ int main(int argc, char** argv) {
                                        : syncached::log::Level::kError);
   std::string mode =
       std::string(cfg.data_dirs ? " --data" : "") + (cfg.sync_replicas ? " --sync" : "") +
-      (cfg.repair ? " --repair" : "") +
+      (cfg.repair ? " --repair" : "") + (cfg.change.empty() ? "" : " --change " + cfg.change) +
       (cfg.replication_factor ? " --replication-factor " + std::to_string(cfg.replication_factor)
                               : "");
   auto started = std::chrono::steady_clock::now();

@@ -2,6 +2,7 @@
 // pipes; broken connections lose what was in flight), connections made with backoff
 // unless a partition blocks them, and messages delivered when due.
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 
 #include "sim_world.h"
@@ -38,6 +39,23 @@ void NodeTransport::ToPublisher(size_t link, const std::string& msg) {
   ++world_->messages;
 }
 
+void NodeTransport::AddLink(size_t link, const std::string& address) {
+  int pub = std::stoi(address.substr(1)) - 1;
+  for (Conn& c : world_->conns_[node_]) {
+    if (c.pub != pub) continue;
+    c.link = link;
+    world_->Break(c);
+    c.next_attempt = world_->now_;
+  }
+}
+
+Conn& World::ConnOf(int sub, size_t link) {
+  for (Conn& c : conns_[sub]) {
+    if (c.link == link) return c;
+  }
+  abort();  // the core names only links it was given
+}
+
 void NodeTransport::Reconnect(size_t link) {
   Conn& c = world_->ConnOf(node_, link);
   world_->Break(c);
@@ -59,7 +77,7 @@ bool World::Blocked(int sub, int pub) const { return blocked_.count({sub, pub}) 
 void World::Connect() {
   for (auto& cs : conns_) {
     for (Conn& c : cs) {
-      if (c.up || now_ < c.next_attempt) continue;
+      if (c.up || now_ < c.next_attempt || c.link == Conn::kUnlinked) continue;
       const Node& s = nodes_[c.sub];
       const Node& p = nodes_[c.pub];
       if (s.alive && p.alive && !s.paused && !p.paused && !Blocked(c.sub, c.pub)) {

@@ -33,11 +33,21 @@ void World::Start(int n, bool with_data) {
   node.repair.reset();
   replication::Options ro;
   ro.node_id = node.id;
-  for (const Conn& c : conns_[n]) ro.peers.push_back("n" + std::to_string(c.pub + 1));
+  uint32_t members = cfg_.change.empty() ? (1u << cfg_.nodes) - 1 : MembersOf(node.phase);
+  for (Conn& c : conns_[n]) {
+    c.link = Conn::kUnlinked;
+    if (!(members & (1u << c.pub))) continue;
+    c.link = ro.peers.size();
+    ro.peers.push_back("n" + std::to_string(c.pub + 1));
+  }
   ro.backlog_bytes = cfg_.backlog_bytes;
   ro.join_timeout_ms = 1000;
   ro.sync_replicas = cfg_.sync_replicas;
-  if (cfg_.replication_factor > 0) {
+  if (!cfg_.change.empty()) {
+    replication::Membership m = MembershipOf(n);
+    ro.owners = m.owners;
+    ro.members_digest = m.epoch;
+  } else if (cfg_.replication_factor > 0) {
     ro.owners = [this](std::string_view key, std::vector<uint16_t>* owners) {
       owners->clear();
       for (int n = 0; n < cfg_.nodes; ++n) {
@@ -46,7 +56,7 @@ void World::Start(int n, bool with_data) {
     };
     ro.members_digest = 0x5eed;
   }
-  if (cfg_.repair) {
+  if (cfg_.repair || !cfg_.change.empty()) {
     std::vector<uint16_t> others;
     for (const Node& o : nodes_) {
       if (o.id != node.id) others.push_back(o.id);
@@ -56,7 +66,7 @@ void World::Start(int n, bool with_data) {
     node.store->SetContentListener(node.repair_feed.get());
     ro.repair = node.repair.get();
     ro.repair_interval_ms = 2000;
-    if (n == 0) ro.drop_prefix_for_tests = kDropPrefix;
+    if (n == 0 && cfg_.repair) ro.drop_prefix_for_tests = kDropPrefix;
   }
   bool data = with_data && node.has_disk;
   if (data) {
@@ -80,6 +90,12 @@ void World::Start(int n, bool with_data) {
   uint64_t epoch = (node.clock->NowMillis() << 16) | (rng_() & 0xffff);
   node.core =
       std::make_unique<replication::Core>(ro, node.store.get(), node.transport.get(), epoch, now_);
+  if (node.phase > 0) {
+    // The members it last adopted (as a node restarted with the new members file).
+    node.complete_old = !(node.phase == 1 && node.gains);
+    node.core->SetMembership(MembershipOf(n));
+  }
+  node.was_ready = node.core->handover_ready();
   node.sink = std::make_unique<CoreSink>(node.core.get());
   node.store->SetSink(node.sink.get());
   node.alive = true;
@@ -106,6 +122,7 @@ bool World::CoOwnerFollows(const Node& n, const std::string& key) const {
 }
 
 bool World::Owns(int n, std::string_view key) const {
+  if (!cfg_.change.empty()) return OwnsIn(new_members_, n, key);
   if (cfg_.replication_factor <= 0) return true;
   uint64_t h = 14695981039346656037ull;  // FNV-1a: the same on every platform
   for (char ch : key) h = (h ^ static_cast<uint8_t>(ch)) * 1099511628211ull;
@@ -157,6 +174,7 @@ void World::Crash(int n) {
   node.core.reset();
   node.store.reset();
   node.alive = false;
+  crashed_at_[n] = now_;
   for (auto& cs : conns_) {
     for (Conn& c : cs) {
       if (c.sub == n || c.pub == n) Break(c);

@@ -23,7 +23,7 @@ void World::ClientOp() {
   std::string key = "k" + std::to_string(Rand(cfg_.keys));
   // Sharded: requests reach a key's owners (clients place them so, and a non-owner
   // forwards them to one).
-  std::erase_if(serving, [&](int n) { return !Owns(n, key); });
+  std::erase_if(serving, [&](int n) { return !Serves(n, key); });
   if (serving.empty()) return;
   Node& node = nodes_[serving[Rand(serving.size())]];
   if (Chance(0.001)) {  // about two per run: flush_all, carried like any change
@@ -38,6 +38,7 @@ void World::ClientOp() {
   op.key = key;
   op.del = Chance(0.25);
   op.at_ms = now_;
+  op.phase = node.phase;
   op.quiet = blocked_.empty() && now_ >= calm_at_ + kGraceMs;
   for (const Node& n : nodes_) op.quiet &= n.alive && !n.paused;
   std::string value = "v" + std::to_string(ops_.size()) + "@" + std::to_string(node.id);

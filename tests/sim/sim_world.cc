@@ -13,6 +13,9 @@ constexpr uint64_t kSyncTimeoutMs = 1000;
 
 World::World(const Config& c) : cfg_(c), rng_(c.seed) {
   nodes_.resize(cfg_.nodes);
+  old_members_ = new_members_ = (1u << cfg_.nodes) - 1;
+  if (cfg_.change == "grow") old_members_ &= ~(1u << (cfg_.nodes - 1));
+  if (cfg_.change == "shrink") new_members_ &= ~(1u << 2);
   conns_.resize(cfg_.nodes);
   for (int n = 0; n < cfg_.nodes; ++n) {
     nodes_[n].index = n;
@@ -23,7 +26,6 @@ World::World(const Config& c) : cfg_(c), rng_(c.seed) {
       Conn conn;
       conn.sub = n;
       conn.pub = p;
-      conn.link = conns_[n].size();
       conns_[n].push_back(conn);
     }
   }
@@ -77,6 +79,7 @@ void World::Tick() {
       ++it;
     }
   }
+  TickChange();
   Connect();
   Deliver();
   for (Node& n : nodes_) {
@@ -113,10 +116,23 @@ void World::Tick() {
 }
 
 std::vector<std::string> World::Run() {
-  for (int n = 0; n < cfg_.nodes; ++n) Start(n, false);
+  for (int n = 0; n < cfg_.nodes; ++n) {
+    if (old_members_ & (1u << n)) Start(n, false);
+  }
+  ScheduleChange();
   uint64_t end = SimClock::kEpochMs + cfg_.fault_ms + cfg_.heal_ms;
   while (now_ < end && problems_.size() < 5) Tick();
   std::vector<std::string> out = problems_;
+  if (out.empty() && !cfg_.change.empty()) {
+    for (const Node& n : nodes_) {
+      if (n.phase != 2) {
+        out.push_back("node " + std::to_string(n.id) +
+                      " did not commit the membership change by the end (phase " +
+                      std::to_string(n.phase) + ")" + LinkStates());
+        break;
+      }
+    }
+  }
   if (out.empty()) out = CheckConverged();
   for (Node& n : nodes_) {
     if (n.alive) {

@@ -42,6 +42,11 @@ struct Config {
   // drops every peer change (stream or copy) to keys starting with kDropPrefix, so
   // only repair can bring them (docs/REPAIR.md).
   bool repair = false;
+  // A membership change during the faults (docs/SHARDING.md, "Adding and removing
+  // nodes"), sharded by a consistent ring: "grow" adds the last node to the others,
+  // "shrink" removes node 3. Every node adopts the new members at its own moment, the
+  // gaining ones take their keys over, and once all are ready each commits.
+  std::string change;
   bool verbose = false;
 };
 
@@ -59,6 +64,7 @@ struct Op {
   bool quiet = false;    // made in a quiet cluster (see World::CheckLag)
   bool excused = false;  // async, and its node lost its memory before shipping it
   uint32_t exptime = 0;  // absolute, by its node's clock; 0: never
+  int phase = 0;         // --change: its node's phase when it was made
 };
 
 class SimClock final : public Clock {
@@ -81,8 +87,9 @@ class World;
 
 // A connection from node `sub`'s link `link` to node `pub`'s publisher.
 struct Conn {
+  static constexpr size_t kUnlinked = ~size_t{0};
   int sub = 0, pub = 0;
-  size_t link = 0;
+  size_t link = kUnlinked;  // the subscriber core's link index (unlinked: not a peer)
   bool up = false;
   std::string identity;
   uint64_t next_attempt = 0, backoff = 100;
@@ -101,6 +108,7 @@ class NodeTransport final : public replication::Transport {
   Sent ToSubscriber(const std::string& identity, const std::string& msg) override;
   void ToPublisher(size_t link, const std::string& msg) override;
   void Reconnect(size_t link) override;
+  void AddLink(size_t link, const std::string& address) override;
 
  private:
   World* world_;
@@ -124,6 +132,11 @@ struct Node {
   std::vector<record::Change> disk;              // its store at its last crash
   bool has_disk = false;
   std::vector<size_t> unshipped;  // its acknowledged ops no one else held at its crash
+  // --change: 0 placing keys by the old members, 1 by both (handing over), 2 by the new.
+  int phase = 0;
+  bool gains = false;        // owns keys under the new members it did not
+  bool complete_old = true;  // holds its old keys (not restarted empty while gaining)
+  bool was_ready = false;    // its handover was complete at the last tick
 };
 
 class World {
@@ -147,13 +160,26 @@ class World {
   void Fault();
   void Break(Conn& c);
   bool Blocked(int sub, int pub) const;
-  Conn& ConnOf(int sub, size_t link) { return conns_[sub][link]; }
+  Conn& ConnOf(int sub, size_t link);
   std::vector<record::Change> Contents(const Node& n) const;
   void CheckGate(Node& n);
   bool MayHaveExpired(uint32_t exptime) const;
   // Sharded: whether node index n owns key (the R nodes from the key's hash on; the
   // real rings are tested against the clients in test_placement.py).
   bool Owns(int n, std::string_view key) const;
+  // --change: owners by the old or new members' ring, or by the node's phase (both
+  // while handing over); whether node n serves the key's clients (sim_membership.cc).
+  bool OwnsIn(uint32_t members, int n, std::string_view key) const;
+  bool OwnsByPhase(int n, std::string_view key) const;
+  bool Serves(int n, std::string_view key) const;
+  uint32_t MembersOf(int phase) const;
+  replication::Membership MembershipOf(int n);
+  void ScheduleChange();
+  void TickChange();
+  void Adopt(int n);
+  void Commit(int n);
+  void CheckHandover(Node& n);
+  void Reindex(Node& n);
   bool CoOwnerFollows(const Node& n, const std::string& key) const;
   bool ExpiredSince(const std::string& key, record::Version v) const;
   bool Gone(const std::string& key, record::Version v) const;
@@ -183,6 +209,13 @@ class World {
   std::map<std::string, record::Version> newest_op_;  // key -> its newest op's version
   std::map<std::string, std::map<record::Version, uint32_t>> exptimes_;  // of sets with one
   std::vector<record::Version> flushes_;  // flush_all commands made, by their versions
+  // --change.
+  uint32_t old_members_ = 0, new_members_ = 0;  // bit n: node index n
+  std::map<int, uint64_t> adopt_at_, commit_at_;
+  uint64_t all_adopted_at_ = 0;  // when the last node adopted the new members (0: not yet)
+  bool committing_ = false;
+  std::map<int, uint64_t> crashed_at_;  // node -> its last crash
+  mutable std::map<uint32_t, std::vector<std::pair<uint64_t, int>>> rings_;  // by members
 };
 
 }  // namespace syncached::sim

@@ -38,6 +38,7 @@ struct TestNode final : Transport, record::Sink {
   Sent ToSubscriber(const std::string& identity, const std::string& msg) override;
   void ToPublisher(size_t link, const std::string& msg) override;
   void Reconnect(size_t link) override;
+  void AddLink(size_t, const std::string&) override {}
   void OnChange(const record::ChangeView& c) override { core->OnChange(c); }
 
   void Set(const std::string& key, const std::string& value) {

@@ -19,6 +19,38 @@ TEST(Wire, HelloRoundTrip) {
   h.members_digest = 0xabcdef0123ull;
   ASSERT_TRUE(DecodeHello(EncodeHello(h), &d));
   EXPECT_EQ(d.members_digest, 0xabcdef0123ull);
+  EXPECT_FALSE(d.joining);
+  h.joining = true;
+  std::string joining = EncodeHello(h);
+  ASSERT_TRUE(DecodeHello(joining, &d));
+  EXPECT_TRUE(d.joining);
+  joining.back() = 2;  // the flags byte: only bit 0 is defined
+  EXPECT_FALSE(DecodeHello(joining, &d));
+}
+
+TEST(Wire, PingCarriesMembersEpochAndReadiness) {
+  Position p{5, 6, 7, 0x2e3, true}, d;
+  std::string ping = EncodePosition(MsgType::kPing, p);
+  ASSERT_TRUE(DecodePosition(ping, &d));
+  EXPECT_EQ(d.members_epoch, 0x2e3u);
+  EXPECT_TRUE(d.ready);
+  EXPECT_FALSE(DecodePosition(ping.substr(0, ping.size() - 1), &d));
+  // An ACK has no such fields.
+  EXPECT_EQ(EncodePosition(MsgType::kAck, p).size(), 25u);
+}
+
+TEST(Wire, RepairDone) {
+  uint32_t id = 0;
+  bool declined = false;
+  ASSERT_TRUE(DecodeRepairDone(EncodeRepairDone(77, true), &id, &declined));
+  EXPECT_EQ(id, 77u);
+  EXPECT_TRUE(declined);
+  ASSERT_TRUE(DecodeRepairDone(EncodeRepairDone(78, false), &id, &declined));
+  EXPECT_FALSE(declined);
+  std::string bad = EncodeRepairDone(1, false);
+  bad.back() = 5;
+  EXPECT_FALSE(DecodeRepairDone(bad, &id, &declined));
+  EXPECT_FALSE(DecodeRepairDone(bad + "x", &id, &declined));
 }
 
 TEST(Wire, WelcomeAndPositions) {
