@@ -78,6 +78,10 @@ struct Replicator::Impl final : Transport {
   bool all_synced GUARDED_BY(mu) = false;
   uint64_t stat_refused GUARDED_BY(mu) = 0;
   std::atomic<uint64_t> auth_failures{0};
+  // Membership changes: one waiting for the thread, and what the core says of the
+  // current one (published after every step).
+  std::unique_ptr<Membership> next_membership GUARDED_BY(mu);
+  std::atomic<bool> handover_ready{true}, all_ready{false};
 };
 
 }  // namespace syncached::replication

@@ -150,6 +150,14 @@ class Replicator final : public record::Sink {
   // Any thread.
   bool RequestRepair();
 
+  // A membership change (docs/SHARDING.md), carried out on the replication thread at
+  // its next step. Any thread; a later call replaces one not yet taken.
+  void SetMembership(const Membership& m);
+  // This node holds every key it takes over in the current members epoch; every peer
+  // says the same of itself. Any thread (as of the thread's last step).
+  bool handover_ready() const;
+  bool all_ready() const;
+
   // `stats replication` lines ("STAT name value\r\n").
   void AppendStats(std::string* out) const;
 

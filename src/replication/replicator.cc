@@ -345,7 +345,15 @@ void Replicator::Impl::Run() {
       if (items[first_link + i].revents & ZMQ_POLLIN) ServeLink(i);
     }
     uint64_t now = SteadyMillis();
+    std::unique_ptr<Membership> membership;
+    {
+      MutexLock lock(mu);
+      membership = std::move(next_membership);
+    }
+    if (membership) core->SetMembership(*membership);
     busy = core->Step(now);
+    handover_ready.store(core->handover_ready(), std::memory_order_relaxed);
+    all_ready.store(core->AllReady(), std::memory_order_relaxed);
     // Stats at once when a link or session changed state (monitoring and tests poll
     // for it), else a few times a second for the counters.
     bool stats_now = Elapsed(now, last_stats) >= 250 || core->StatsSignature() != stats_signature;
@@ -452,6 +460,22 @@ bool Replicator::WaitInitialSync() {
     m.cv.WaitFor(m.mu, std::chrono::milliseconds(100));
   }
 }
+
+void Replicator::SetMembership(const Membership& m) {
+  {
+    MutexLock lock(impl_->mu);
+    impl_->next_membership = std::make_unique<Membership>(m);
+  }
+  uint64_t one = 1;
+  if (impl_->wake_fd >= 0) [[maybe_unused]]
+    ssize_t n = write(impl_->wake_fd, &one, sizeof one);
+}
+
+bool Replicator::handover_ready() const {
+  return impl_->handover_ready.load(std::memory_order_relaxed);
+}
+
+bool Replicator::all_ready() const { return impl_->all_ready.load(std::memory_order_relaxed); }
 
 bool Replicator::RequestRepair() {
   if (!impl_->core || !impl_->opts.repair) return false;
