@@ -61,6 +61,10 @@ class Host {
   }
   // `repair`: every peer link compares digests now. "" on success, else the error line.
   virtual std::string StartRepair() { return "SERVER_ERROR repair needs --peers"; }
+  // `members reload` / `members commit` (docs/SHARDING.md): "" for OK, else the error line.
+  virtual std::string Members(std::string_view action) {
+    return "SERVER_ERROR members needs --members";
+  }
   // `watch`: a function, callable from any thread, that makes the session's connection
   // call Engine::DrainWatch soon on its own thread. Empty when the session cannot watch
   // (UDP), which memcached's WATCHER_FAILED reply then reports.

@@ -382,6 +382,12 @@ void ExecuteText(Engine& e, Session& s, const Request& req, std::string* out) {
       AppendLine(out, err.empty() ? "OK" : err);
       return;
     }
+    case Command::kMembers: {
+      std::string err =
+          e.host() ? e.host()->Members(req.args) : "SERVER_ERROR members needs --members";
+      AppendLine(out, err.empty() ? "OK" : err);
+      return;
+    }
     case Command::kRepair: {
       std::string err = e.host() ? e.host()->StartRepair() : "SERVER_ERROR repair needs --peers";
       AppendLine(out, err.empty() ? "OK" : err);

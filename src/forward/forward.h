@@ -45,7 +45,13 @@ enum class Result : uint8_t {
 
 class Forwarder {
  public:
+  // Nodes a run can know, over every members file it loads.
+  static constexpr size_t kMaxNodes = 256;
+
   Forwarder(const placement::Members& members, placement::NodeId self, Options options);
+  // A members file loaded while serving: its nodes not known yet are added (a node
+  // once known stays; at most kMaxNodes, false beyond).
+  bool AddNodes(const placement::Members& members);
   ~Forwarder();
   Forwarder(const Forwarder&) = delete;
   Forwarder& operator=(const Forwarder&) = delete;
@@ -79,9 +85,18 @@ class Forwarder {
   // `what` happened to the node; errno says why (0: it closed the connection).
   void MarkDown(size_t index, const char* what);
 
+  Node* NodeAt(size_t index) const { return nodes_[index].get(); }
+  size_t node_count() const { return node_count_.load(std::memory_order_acquire); }
+  void Add(const placement::Member& m);
+
   Options options_;
   uint64_t id_;
-  std::vector<std::unique_ptr<Node>> nodes_;  // members-file order
+  placement::NodeId self_;
+  // Members-file order, then nodes added later; slots below node_count_ are set once
+  // and never change, so readers need no lock.
+  std::unique_ptr<std::unique_ptr<Node>[]> nodes_;
+  std::atomic<size_t> node_count_{0};
+  std::mutex add_mu_;
   mutable std::mutex pools_mu_;
   std::vector<std::unique_ptr<Pool>> pools_;  // one per thread that forwarded
   std::atomic<uint64_t> forwarded_{0}, errors_{0};

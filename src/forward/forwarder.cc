@@ -100,27 +100,46 @@ struct Forwarder::Pool {
 };
 
 Forwarder::Forwarder(const placement::Members& members, placement::NodeId self, Options options)
-    : options_(std::move(options)), id_(g_next_id++) {
+    : options_(std::move(options)),
+      id_(g_next_id++),
+      self_(self),
+      nodes_(new std::unique_ptr<Node>[kMaxNodes]) {
+  AddNodes(members);
+}
+
+bool Forwarder::AddNodes(const placement::Members& members) {
+  std::lock_guard lock(add_mu_);
   for (const placement::Member& m : members.nodes()) {
-    auto n = std::make_unique<Node>();
-    n->id = m.id;
-    n->self = m.id == self;
-    // Resolved once: the members file is fixed for a run.
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* res = nullptr;
-    std::string port = std::to_string(m.port);
-    if (!n->self && getaddrinfo(m.host.c_str(), port.c_str(), &hints, &res) == 0 && res) {
-      memcpy(&n->addr, res->ai_addr, res->ai_addrlen);
-      n->addr_len = res->ai_addrlen;
-      n->resolved = true;
-    } else if (!n->self) {
-      SC_LOG(kWarn, "forwarding: cannot resolve node %u's client address %s", m.id,
-             m.client_address.c_str());
-    }
-    if (res) freeaddrinfo(res);
-    nodes_.push_back(std::move(n));
+    bool known = false;
+    for (size_t i = 0; i < node_count(); ++i) known |= NodeAt(i)->id == m.id;
+    if (known) continue;
+    if (node_count() == kMaxNodes) return false;
+    Add(m);
   }
+  return true;
+}
+
+// Resolved once: a node's address is fixed while it is a member.
+void Forwarder::Add(const placement::Member& m) {
+  auto n = std::make_unique<Node>();
+  n->id = m.id;
+  n->self = m.id == self_;
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  std::string port = std::to_string(m.port);
+  if (!n->self && getaddrinfo(m.host.c_str(), port.c_str(), &hints, &res) == 0 && res) {
+    memcpy(&n->addr, res->ai_addr, res->ai_addrlen);
+    n->addr_len = res->ai_addrlen;
+    n->resolved = true;
+  } else if (!n->self) {
+    SC_LOG(kWarn, "forwarding: cannot resolve node %u's client address %s", m.id,
+           m.client_address.c_str());
+  }
+  if (res) freeaddrinfo(res);
+  size_t at = node_count();
+  nodes_[at] = std::move(n);
+  node_count_.store(at + 1, std::memory_order_release);
 }
 
 Forwarder::~Forwarder() {
@@ -135,14 +154,15 @@ Forwarder::Pool& Forwarder::ThisThreadPool() {
   if (t_forwarder_id == id_) return *static_cast<Pool*>(t_pool);
   std::lock_guard lock(pools_mu_);
   pools_.push_back(std::make_unique<Pool>());
-  pools_.back()->fds.assign(2 * nodes_.size(), -1);
+  pools_.back()->fds.assign(2 * kMaxNodes, -1);
   t_pool = pools_.back().get();
   t_forwarder_id = id_;
   return *pools_.back();
 }
 
 bool Forwarder::Alive(placement::NodeId id) const {
-  for (const auto& n : nodes_) {
+  for (size_t i = 0; i < node_count(); ++i) {
+    const Node* n = NodeAt(i);
     if (n->id != id) continue;
     if (n->self) return true;
     if (!n->resolved || n->down_until_ms.load(std::memory_order_relaxed) > NowMs()) return false;
@@ -153,7 +173,7 @@ bool Forwarder::Alive(placement::NodeId id) const {
 
 void Forwarder::MarkDown(size_t index, const char* what) {
   errors_.fetch_add(1, std::memory_order_relaxed);
-  Node& n = *nodes_[index];
+  Node& n = *NodeAt(index);
   int64_t now = NowMs();
   // Logged once per down period, not once per worker or request.
   int64_t was = n.down_until_ms.exchange(now + options_.down_ms, std::memory_order_relaxed);
@@ -164,7 +184,8 @@ void Forwarder::MarkDown(size_t index, const char* what) {
 }
 
 bool Forwarder::Address(placement::NodeId id, sockaddr_storage* addr, socklen_t* len) const {
-  for (const auto& n : nodes_) {
+  for (size_t i = 0; i < node_count(); ++i) {
+    const Node* n = NodeAt(i);
     if (n->id != id) continue;
     if (n->self || !n->resolved) return false;
     *addr = n->addr;
@@ -175,17 +196,17 @@ bool Forwarder::Address(placement::NodeId id, sockaddr_storage* addr, socklen_t*
 }
 
 void Forwarder::MarkDown(placement::NodeId id, const char* what) {
-  for (size_t i = 0; i < nodes_.size(); ++i) {
-    if (nodes_[i]->id == id && !nodes_[i]->self) return MarkDown(i, what);
+  for (size_t i = 0; i < node_count(); ++i) {
+    if (NodeAt(i)->id == id && !NodeAt(i)->self) return MarkDown(i, what);
   }
 }
 
 Result Forwarder::Send(placement::NodeId id, Wire wire, std::string_view request,
                        std::string* reply) {
-  size_t index = 0;
-  while (index < nodes_.size() && nodes_[index]->id != id) ++index;
-  if (index == nodes_.size() || nodes_[index]->self || !Alive(id)) return Result::kUnreachable;
-  Node& node = *nodes_[index];
+  size_t index = 0, count = node_count();
+  while (index < count && NodeAt(index)->id != id) ++index;
+  if (index == count || NodeAt(index)->self || !Alive(id)) return Result::kUnreachable;
+  Node& node = *NodeAt(index);
   Pool& pool = ThisThreadPool();
   int& fd = pool.fds[2 * index + (wire == Wire::kBinary ? 1 : 0)];
   if (fd >= 0 && !IdleHealthy(fd)) {

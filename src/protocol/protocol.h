@@ -75,6 +75,7 @@ enum class Command : uint8_t {
   kDebugTime,
   kRefreshCerts,  // memcached's refresh_certs (TLS)
   kRepair,        // syncached: every peer link runs anti-entropy now
+  kMembers,       // syncached: members reload|commit (args)
   kWatch,
   kMetaGet,
   kMetaSet,

@@ -209,6 +209,10 @@ ParseResult ParseMisc(const Tokens& tk, std::string_view cmd, size_t line_end, R
   } else if (cmd == "repair") {
     req->noreply = IsNoreply(tk);
     req->cmd = Command::kRepair;
+  } else if (cmd == "members") {
+    if (nt != 3) return Error(req, TextError::kError, line_end);
+    req->args = tk.t[1];
+    req->cmd = Command::kMembers;
   } else if (cmd == "debugtime") {
     if (nt < 2) return Error(req, TextError::kError, line_end);
     req->cmd = Command::kDebugTime;

@@ -151,7 +151,7 @@ void Comparison::OnKeys(std::string_view msg, std::vector<std::string>* replies)
       have.erase(it);
     }
     // Only ours: theirs may be an eviction, which is not undone.
-    if (!theirs.evicted) {
+    if (!theirs.evicted && !pull_only_) {
       for (const auto& [key, k] : have) push_.push_back(k->key);
     }
   }

@@ -148,6 +148,9 @@ class Host {
 class Comparison {
  public:
   Comparison(const Tree* mine, Host* host);
+  // Pull only: keys only this side holds are not pushed (a membership change's
+  // handover, whose initiator lists every key it holds, shared with the peer or not).
+  void SetPullOnly() { pull_only_ = true; }
 
   std::string Start();
   void OnMessage(std::string_view msg, std::vector<std::string>* replies);
@@ -172,6 +175,7 @@ class Comparison {
   bool done_ = false;
   bool failed_ = false;
   uint32_t keys_unanswered_ = 0;  // Keys messages sent whose Want has not come
+  bool pull_only_ = false;
   std::vector<std::string> push_;
   CompareStats stats_;
 };

@@ -384,6 +384,7 @@ class Core {
   std::atomic<bool> repair_requested_{false};
   bool handing_over_ = false;    // Membership::gains, until handed over
   bool filter_unowned_ = false;  // a membership change happened: see Unowned
+  bool changing_ = false;        // Membership::changing
   uint64_t unowned_dropped_ = 0;
   std::map<uint16_t, uint64_t> peer_epochs_;  // node -> members epoch of its last HELLO
 

@@ -45,6 +45,7 @@ void Core::SetMembership(const Membership& m) {
     transport_->AddLink(links_.back().index, address);
   }
   handing_over_ = m.gains && opts_.repair;
+  changing_ = m.changing;
   SC_LOG(kInfo, "replication: members epoch %016" PRIx64 "%s", m.epoch,
          handing_over_ ? ": taking over keys from the peers" : "");
 }
@@ -64,7 +65,7 @@ void Core::StartHandoverRun() {
     }
     l.repair = std::make_shared<RepairRun>(store_, opts_.repair, l.peer_node, next_repair_id_++,
                                            now_, opts_.repair_eviction_window_s);
-    l.repair->handover = true;
+    l.repair->MakeHandover();
     ++repair_stats_.runs;
     ++repair_stats_.handover_runs;
     std::string msg = EncodeRepair(l.repair->id, l.repair->cmp.Start());

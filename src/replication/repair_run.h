@@ -19,6 +19,10 @@ class RepairHost final : public repair::Host {
   RepairHost(storage::Store* store, const repair::Index* index, uint16_t peer, uint32_t now_s,
              uint32_t eviction_window_s)
       : store_(store), index_(index), peer_(peer), now_s_(now_s), window_s_(eviction_window_s) {}
+  // Lists every key held in a bucket, shared with the peer or not (a handover's
+  // initiator: the peer may place by a members file it does not know, and a key it
+  // already holds must not be fetched again).
+  void ListAll() { list_all_ = true; }
   void ListBuckets(const std::vector<uint32_t>& buckets,
                    std::vector<std::vector<repair::KeyVersion>>* out) override;
   bool EvictedIn(uint32_t bucket) override;
@@ -29,6 +33,7 @@ class RepairHost final : public repair::Host {
   uint16_t peer_;
   uint32_t now_s_;
   uint32_t window_s_;
+  bool list_all_ = false;
 };
 
 struct RepairRun {
@@ -49,6 +54,11 @@ struct RepairRun {
   bool finished = false;          // done or failed, and counted
   std::vector<std::string> push;  // keys to send the peer, once done
   size_t pushed = 0;
+  void MakeHandover() {
+    handover = true;
+    host.ListAll();
+    cmp.SetPullOnly();
+  }
   bool handover = false;   // begun for a membership change's handover
   bool peer_done = false;  // initiator: the peer's REPAIR_DONE came (all its items did)
   bool done_sent = false;  // responder: REPAIR_DONE sent

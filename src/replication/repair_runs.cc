@@ -26,7 +26,7 @@ void RepairHost::ListBuckets(const std::vector<uint32_t>& buckets,
   for (size_t i = 0; i < store_->shard_count(); ++i) {
     store_->SnapshotShard(i, [&](const record::ChangeView& c) {
       int32_t at = slot[repair::BucketOf(c.key, index_->bits())];
-      if (at < 0 || !index_->Shares(peer_, c.key)) return;
+      if (at < 0 || (!list_all_ && !index_->Shares(peer_, c.key))) return;
       (*out)[at].push_back({std::string(c.key), c.version, c.kind == record::Kind::kDelete});
     });
   }
@@ -58,8 +58,13 @@ void Core::StartRepairs() {
         l.repair->pushed >= l.repair->push.size()) {
       l.repair.reset();
     }
+    // A peer taking keys over compares with us itself (membership.cc), one peer at a
+    // time; comparing from here too would send it the same keys twice.
+    bool peer_handing_over =
+        l.peer_members_epoch == opts_.members_digest && !l.peer_ready && l.peer_members_epoch != 0;
     if (l.repair || l.phase != Link::Phase::kStreaming || l.next_repair_ms == 0 ||
-        now_ < l.next_repair_ms || !opts_.repair->For(l.peer_node)) {
+        now_ < l.next_repair_ms || !opts_.repair->For(l.peer_node) || peer_handing_over ||
+        changing_) {
       continue;
     }
     l.next_repair_ms = opts_.repair_interval_ms ? now_ + opts_.repair_interval_ms : 0;

@@ -87,6 +87,9 @@ struct Membership {
   // compares with every peer it shares keys with (after each placed keys by this epoch)
   // and is ready once each comparison brought what it lacked.
   bool gains = false;
+  // Until the change is committed here: the periodic comparisons pause (nodes that
+  // place keys by different member lists would find differences that are none).
+  bool changing = false;
 };
 
 // Feeds a repair::Index from the store's content events (Store::SetContentListener),

@@ -59,6 +59,7 @@ struct Config {
   uint64_t backlog_bytes = 64ull << 20;    // --backlog-size
   uint32_t join_timeout_ms = 5000;         // --join-timeout (seconds on the command line)
   bool join_refuse = true;                 // --join-mode refuse (default) | error
+  bool join = false;                       // --join: take keys over by comparison
   uint32_t sync_replicas = 0;              // --sync-replicas
   uint32_t sync_timeout_ms = 1000;         // --sync-timeout
   bool sync_timeout_close = false;         // --sync-timeout-mode close (default: ack)

@@ -241,6 +241,12 @@ constexpr Option kOptions[] = {
      "arriving late cannot bring the key back (default: 3600);\n"
      "a peer away longer gets a full copy that drops what was\n"
      "deleted meanwhile"},
+    {0, "join", nullptr, Set<&Config::join>(),
+     "with --members and --replication-factor: a node starting\n"
+     "empty takes its keys over by comparing digests with its\n"
+     "peers one at a time (forwarding requests for them meanwhile)\n"
+     "instead of a full copy from each: for a node added to a\n"
+     "cluster (docs/SHARDING.md)"},
     {0, "repair-interval", "<secs>", Unsigned<&Config::repair_interval_ms>(0, 86400, 1000),
      "anti-entropy: how often each peer link compares digests of\n"
      "what both hold and sends what differs (default: 60; 0: only\n"

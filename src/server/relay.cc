@@ -6,10 +6,25 @@ namespace syncached::server {
 
 Relay::Relay(forward::Forwarder* forwarder, const placement::Members& members, int workers,
              int timeout_ms, Hooks hooks)
-    : forwarder_(forwarder), timeout_ms_(timeout_ms), hooks_(std::move(hooks)) {
-  for (const placement::Member& m : members.nodes()) ids_.push_back(m.id);
+    : forwarder_(forwarder),
+      ids_(new std::atomic<placement::NodeId>[forward::Forwarder::kMaxNodes]),
+      timeout_ms_(timeout_ms),
+      hooks_(std::move(hooks)) {
+  AddNodes(members);
   upstreams_.resize(static_cast<size_t>(workers));
-  for (auto& w : upstreams_) w.resize(2 * ids_.size());
+  for (auto& w : upstreams_) w.resize(2 * forward::Forwarder::kMaxNodes);
+}
+
+void Relay::AddNodes(const placement::Members& members) {
+  std::lock_guard lock(add_mu_);
+  for (const placement::Member& m : members.nodes()) {
+    size_t count = id_count_.load(std::memory_order_relaxed);
+    bool known = false;
+    for (size_t i = 0; i < count; ++i) known |= ids_[i].load(std::memory_order_relaxed) == m.id;
+    if (known || count == forward::Forwarder::kMaxNodes) continue;
+    ids_[count].store(m.id, std::memory_order_relaxed);
+    id_count_.store(count + 1, std::memory_order_release);
+  }
 }
 
 // Outgoing connections close with their workers (net::Server::Stop), before this.
@@ -17,9 +32,9 @@ Relay::~Relay() = default;
 
 Relay::Upstream* Relay::Get(int worker, placement::NodeId node, forward::Wire wire) {
   if (worker < 0 || static_cast<size_t>(worker) >= upstreams_.size()) return nullptr;
-  size_t index = 0;
-  while (index < ids_.size() && ids_[index] != node) ++index;
-  if (index == ids_.size()) return nullptr;
+  size_t index = 0, count = id_count_.load(std::memory_order_acquire);
+  while (index < count && ids_[index].load(std::memory_order_relaxed) != node) ++index;
+  if (index == count) return nullptr;
   auto& slot =
       upstreams_[static_cast<size_t>(worker)][2 * index + (wire == forward::Wire::kBinary)];
   if (!slot) {

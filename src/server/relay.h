@@ -14,9 +14,11 @@
 // but the Forwarder's down marks and counters.
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,6 +48,8 @@ class Relay {
 
   Relay(forward::Forwarder* forwarder, const placement::Members& members, int workers,
         int timeout_ms, Hooks hooks);
+  // A members file loaded while serving: its new nodes get slots (Forwarder::AddNodes).
+  void AddNodes(const placement::Members& members);
   ~Relay();
   Relay(const Relay&) = delete;
   Relay& operator=(const Relay&) = delete;
@@ -84,7 +88,10 @@ class Relay {
   void Finish(Waiting& w, std::string_view reply);
 
   forward::Forwarder* forwarder_;
-  std::vector<placement::NodeId> ids_;  // members-file order
+  // Members-file order, then nodes added later (set once below id_count_: no lock).
+  std::unique_ptr<std::atomic<placement::NodeId>[]> ids_;
+  std::atomic<size_t> id_count_{0};
+  std::mutex add_mu_;
   int timeout_ms_;
   Hooks hooks_;
   // Per worker: 2 * node index + wire.

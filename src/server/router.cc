@@ -2,38 +2,48 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <string>
 
 namespace syncached::server {
 namespace {
 constexpr int kShareSample = 4096;
 }  // namespace
 
-KeyRouter::KeyRouter(const placement::Members& members, placement::NodeId self, size_t replicas,
-                     std::shared_ptr<const placement::Ring> ring, forward::Options options)
-    : ring_(std::move(ring)),
+KeyRouter::KeyRouter(const PlacementHolder* placement, placement::NodeId self,
+                     forward::Options options, Readiness readiness)
+    : placement_(placement),
       self_(self),
-      replicas_(replicas),
-      members_(members.nodes().size()),
-      forwarder_(members, self, std::move(options)) {
-  // Fixed for the run (the members file is), so measured once.
+      readiness_(std::move(readiness)),
+      forwarder_(*placement->Get()->members, self, std::move(options)) {}
+
+double KeyRouter::owned_share() const {
+  const Placement* p = placement_->Get();
   int owned = 0;
   for (int i = 0; i < kShareSample; ++i) {
     std::vector<placement::NodeId> owners =
-        ring_->Owners("syncached:share:" + std::to_string(i), replicas_);
+        p->ring->Owners("syncached:share:" + std::to_string(i), p->replicas);
     owned += std::find(owners.begin(), owners.end(), self_) != owners.end();
   }
-  owned_share_ = static_cast<double>(owned) / kShareSample;
+  return static_cast<double>(owned) / kShareSample;
 }
 
+// While a membership change is handed over, keys are routed by the old placement (its
+// owners hold everything) until every node holds what it takes over, then by the new
+// one. A node that takes keys over serves them only once it holds them.
 int KeyRouter::Pick(std::string_view key, bool relayed) {
-  std::vector<placement::NodeId> owners = ring_->Owners(key, replicas_);
+  const Placement* p = placement_->Get();
+  bool here_ready = !readiness_.here || readiness_.here();
+  bool old_routes = p->handing_over() && !(readiness_.everywhere && readiness_.everywhere());
+  const placement::Ring& ring = old_routes ? *p->old_ring : *p->ring;
+  std::vector<placement::NodeId> owners =
+      ring.Owners(key, old_routes ? p->old_replicas : p->replicas);
   size_t mine = std::find(owners.begin(), owners.end(), self_) - owners.begin();
-  bool owner = mine < owners.size();
+  bool owner = mine < owners.size() && (old_routes || here_ready);
   if (owner && relayed) return kLocal;
   // Candidates: every owner for a non-owner, the owners before this one for an owner.
   size_t limit = owner ? mine : owners.size();
   for (size_t i = 0; i < limit; ++i) {
-    if (forwarder_.Alive(owners[i])) return owners[i];
+    if (owners[i] != self_ && forwarder_.Alive(owners[i])) return owners[i];
   }
   return owner ? kLocal : kNoOwner;
 }

@@ -11,13 +11,19 @@
 #include "engine/engine.h"
 #include "forward/forward.h"
 #include "placement/placement.h"
+#include "server/placement_state.h"
 
 namespace syncached::server {
 
 class KeyRouter final : public engine::Router {
  public:
-  KeyRouter(const placement::Members& members, placement::NodeId self, size_t replicas,
-            std::shared_ptr<const placement::Ring> ring, forward::Options options = {});
+  // Whether this node holds every key it takes over, and whether every node does (a
+  // membership change's handover, replication::Replicator); empty: always.
+  struct Readiness {
+    std::function<bool()> here, everywhere;
+  };
+  KeyRouter(const PlacementHolder* placement, placement::NodeId self, forward::Options options = {},
+            Readiness readiness = {});
 
   // The first live owner of `key` (here when every owner before this one is down, or
   // the request was relayed here and this is an owner): reads, writes and read-
@@ -35,14 +41,13 @@ class KeyRouter final : public engine::Router {
   // `stats cluster` lines (the ring's facts and this router's counters).
   void AppendStats(std::string* out) const;
   // The fraction of keys this node owns, from a sample of synthetic keys.
-  double owned_share() const { return owned_share_; }
+  double owned_share() const;
+  void SetReadiness(Readiness r) { readiness_ = std::move(r); }
 
  private:
-  std::shared_ptr<const placement::Ring> ring_;  // shared with replication's filter
+  const PlacementHolder* placement_;
   placement::NodeId self_;
-  size_t replicas_;
-  size_t members_;
-  double owned_share_ = 0;
+  Readiness readiness_;
   forward::Forwarder forwarder_;
   std::atomic<uint64_t> unavailable_{0};
 };

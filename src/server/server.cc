@@ -80,6 +80,7 @@ Server::Server(const Config& config) : config_(config) {
   store_->SetCrawlerEnabled(config.engine.runtime.lru_crawler);
   engine_ = std::make_unique<engine::Engine>(config.engine, store_.get(), this);
   engine_->SetDebugClock(&clock_);
+  if (config.members) placement_.Set(InitialPlacement(config));
   if (Sharded(config)) {
     // Unsharded nodes get no router: their requests take exactly today's path.
     forward::Options fo;
@@ -89,9 +90,7 @@ Server::Server(const Config& config) : config_(config) {
     if (config.sync_replicas > 0) {
       fo.timeout_ms = std::max<int>(fo.timeout_ms, static_cast<int>(config.sync_timeout_ms) + 250);
     }
-    ring_ = std::make_shared<const placement::Ring>(*config.members, config.ring);
-    router_ = std::make_unique<KeyRouter>(*config.members, config.node_id,
-                                          config.replication_factor, ring_, fo);
+    router_ = std::make_unique<KeyRouter>(&placement_, config.node_id, fo);
     engine_->SetRouter(router_.get());
   }
 }
@@ -185,13 +184,8 @@ Status Server::Start() {
   ro.sync_replicas = config_.sync_replicas;
   ro.sync_timeout_ms = config_.sync_timeout_ms;
   if (config_.members) {
-    ro.members_digest = config_.members->Digest();
-    if (Sharded(config_)) {
-      ro.owners = [ring = ring_, r = config_.replication_factor](std::string_view key,
-                                                                 std::vector<uint16_t>* owners) {
-        *owners = ring->Owners(key, r);
-      };
-    }
+    ro.members_digest = placement_.Get()->epoch;
+    if (Sharded(config_)) ro.owners = StreamOwnersFn();
   }
   if (config_.sync_replicas > 0 && config_.peers.empty()) {
     return Status::Invalid("--sync-replicas: needs --peers");
@@ -209,6 +203,15 @@ Status Server::Start() {
   if (!config_.peers.empty()) {
     ro.secret = config_.cluster_secret;
     replicator_ = std::make_unique<replication::Replicator>(ro, store_.get());
+    if (router_ && config_.join && !ro.has_data) {
+      // --join: a node starting empty takes its keys over by comparing digests with its
+      // peers (forwarding their requests meanwhile), instead of a full copy from each.
+      replicator_->SetMembership(MembershipOf(placement_.Get(), nullptr, true));
+    }
+    if (router_) {
+      router_->SetReadiness({[r = replicator_.get()] { return r->handover_ready(); },
+                             [r = replicator_.get()] { return r->all_ready(); }});
+    }
   }
   // The replicator holds the only copy it needs (and wipes it once it derived its keys).
   WipeString(&ro.secret);
@@ -257,7 +260,7 @@ Status Server::Start() {
     hooks.reroute = [this](net::Connection& conn, const std::string& request) {
       RelayReroute(conn, request);
     };
-    relay_ = std::make_unique<Relay>(&router_->forwarder(), *config_.members,
+    relay_ = std::make_unique<Relay>(&router_->forwarder(), *placement_.Get()->members,
                                      static_cast<int>(config_.engine.num_threads),
                                      router_->forwarder().timeout_ms(), std::move(hooks));
   }
@@ -308,8 +311,11 @@ void Server::Run() {
 }
 
 void Server::Reload() {
-  // The log file is reopened by main before this is called. Still to come here: the
-  // members file (--members, docs/SHARDING.md).
+  // The log file is reopened by main before this is called.
+  if (config_.members && replicator_) {
+    std::string err = ReloadMembers();
+    if (!err.empty()) SC_LOG(kError, "SIGHUP: members file not reloaded: %s", err.c_str());
+  }
   if (!config_.engine.ssl_enabled || !net_) return;
   std::string err = RefreshCerts();
   if (err.empty()) {

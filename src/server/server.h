@@ -17,6 +17,8 @@
 #include "replication/replication.h"
 #include "server/config.h"
 #include "server/forward_pool.h"
+#include "server/index_feed.h"
+#include "server/placement_state.h"
 #include "server/relay.h"
 #include "server/replica_wait.h"
 #include "server/router.h"
@@ -58,6 +60,7 @@ class Server final : public net::Handler, public engine::Host {
   std::function<void()> WatchWaker(engine::Session& s) override;
   std::string RefreshCerts() override;
   std::string StartRepair() override;
+  std::string Members(std::string_view action) override;
 
  private:
   struct ConnState;
@@ -73,17 +76,27 @@ class Server final : public net::Handler, public engine::Host {
 
   // Anti-entropy digests (with --peers), fed by the store: they outlive it.
   void StartRepairIndex(replication::Options* ro);
+  std::unique_ptr<repair::Index> NewRepairIndex(const Placement* p) const;
+  repair::Index* RebuildRepairIndex(const Placement* p);
+
+  // Membership changes (server_members.cc).
+  static std::unique_ptr<Placement> InitialPlacement(const Config& config);
+  replication::Membership MembershipOf(const Placement* p, repair::Index* index, bool gains) const;
+  std::function<void(std::string_view, std::vector<uint16_t>*)> StreamOwnersFn() const;
+  std::string ReloadMembers();
+  std::string CommitMembers();
 
   Config config_;
   OffsetClock clock_{SystemClock::Get()};
-  std::unique_ptr<repair::Index> repair_index_;
-  std::unique_ptr<storage::ContentListener> repair_feed_;
+  PlacementHolder placement_;                                   // with --members
+  std::mutex members_mu_;                                       // one reload or commit at a time
+  std::vector<std::unique_ptr<repair::Index>> repair_indexes_;  // the last is current
+  std::unique_ptr<IndexFeed> repair_feed_;
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<engine::Engine> engine_;
   std::unique_ptr<KeyRouter> router_;  // sharded only: keys this node does not own
   std::unique_ptr<net::Server> net_;
   std::unique_ptr<UdpServer> udp_;
-  std::shared_ptr<const placement::Ring> ring_;  // sharded (membership.h): key placement
   std::unique_ptr<replication::Replicator> replicator_;
   std::unique_ptr<persistence::Persistence> persistence_;
   std::unique_ptr<record::Sink> fan_out_;       // both of the above, when both are on

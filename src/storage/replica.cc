@@ -206,11 +206,13 @@ uint64_t Store::SweepOrigin(uint16_t node, uint64_t before_hlc,
   return swept;
 }
 
-void Store::ReplayContent(ContentListener* to) {
-  for (auto& s : shards_->shards) {
+void Store::ReplayContent(ContentListener* to, const std::function<void(size_t shard)>& replayed) {
+  for (size_t i = 0; i < shards_->shards.size(); ++i) {
+    Shard& s = shards_->shards[i];
     std::lock_guard lock(s.mu);
     s.ForEachLocked([&](Item* it) { to->OnContent(it->key(), {it->cas, it->node}, false, true); });
     for (const auto& [key, t] : s.tombstones) to->OnContent(key, t.version, true, true);
+    if (replayed) replayed(i);
   }
 }
 

@@ -237,9 +237,12 @@ class Store {
 
   void SetContentListener(ContentListener* l) { content_ = l; }
   // Tells `to` of everything held now (each item and tombstone, as OnContent would have
-  // as it came), shard by shard with each locked: the digests of a new placement start
-  // from the store as it is.
-  void ReplayContent(ContentListener* to);
+  // as it came), shard by shard with each locked, calling `replayed(i)` once shard i is
+  // done, before it is unlocked: the digests of a new placement start from the store
+  // as it is, while it serves.
+  void ReplayContent(ContentListener* to, const std::function<void(size_t shard)>& replayed = {});
+  // The shard `key` lives in (SnapshotShard's numbering).
+  size_t ShardIndexOf(std::string_view key) const;
 
   // Runs fn(Accessor&) with the key's shard locked; returns what fn returns.
   template <typename F>
@@ -273,6 +276,9 @@ class Store {
   // whatever the order of arrival. It publishes the change to the sink as well.
   ApplyResult Apply(const record::ChangeView& change, ApplyMode mode = ApplyMode::kNewer);
   size_t shard_count() const;
+  size_t ShardIndexOfHash(uint64_t h) const {
+    return options_.shard_bits ? h >> (64 - options_.shard_bits) : 0;
+  }
   // Visits shard i's live items (as puts), and its tombstones and expired items not yet
   // reclaimed (as deletes of their versions) with that shard locked: one step of a full
   // copy. fn must not call back into the store.

@@ -45,9 +45,11 @@ uint64_t Store::ChooseCas(uint64_t requested) {
   return NextCas();
 }
 
+size_t Store::ShardIndexOf(std::string_view key) const { return ShardIndexOfHash(HashKey(key)); }
+
 Accessor Store::Lock(std::string_view key) {
   uint64_t h = HashKey(key);
-  Shard* s = &shards_->shards[options_.shard_bits ? h >> (64 - options_.shard_bits) : 0];
+  Shard* s = &shards_->shards[ShardIndexOfHash(h)];
   s->mu.lock();
   if (s->growing()) shards_->used -= static_cast<int64_t>(s->MigrateLocked(kMigrateBucketsPerOp));
   return Accessor(s, key, h, this);

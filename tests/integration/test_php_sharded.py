@@ -10,8 +10,9 @@ import pytest
 
 import sharding
 from cluster import make_cluster  # noqa: F401 (fixture)
-from test_php_failover import (CHOSEN, CONFIGS, addrs, check_syncached_run, pool_run,  # noqa: F401
-                               read_ini, server_flags, session_key, with_servers, workers)
+from php_sessions import (CHOSEN, CONFIGS, addrs, pool_run, read_ini,  # noqa: F401 (workers)
+                          server_flags, session_key, with_servers, workers)
+from php_verdict import check_syncached_run
 
 # How each handler places keys: the ring, and the prefix it does not hash.
 RINGS = {

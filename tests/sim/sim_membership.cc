@@ -96,6 +96,7 @@ replication::Membership World::MembershipOf(int n) {
     }
   };
   m.gains = node.phase == 1 && node.gains;
+  m.changing = node.phase == 1;
   return m;
 }
 

@@ -35,7 +35,10 @@ int Run(int argc, char** argv) {
       "  wait-synced         exits 0 once the node serves and follows every peer with no\n"
       "                      lag, 1 after --timeout\n"
       "  repair              the node compares digests with every peer now and sends\n"
-      "                      what differs (anti-entropy)\n\n"
+      "                      what differs (anti-entropy)\n"
+      "  members [reload|commit]\n"
+      "                      a membership change: the node's and its peers' epoch and\n"
+      "                      readiness, or that step on the node (docs/SHARDING.md)\n\n"
       "placement (no server; see 'syncached-tool owners --help'):\n"
       "  syncached-tool owners --members FILE [--ring KIND] [-R N] [--prefix P] [KEY...]\n"
       "  syncached-tool check-members --members FILE SERVERLIST\n",
@@ -44,8 +47,9 @@ int Run(int argc, char** argv) {
       ->required();
   app.add_option("mode", o.mode,
                  "display, stats, settings, sizes, keys, dump, restore, "
-                 "cluster, wait-synced, repair");
-  app.add_option("args", o.args, "the mode's arguments (dump/keys: LIMIT; restore: FILE)");
+                 "cluster, wait-synced, repair, members");
+  app.add_option("args", o.args,
+                 "the mode's arguments (dump/keys: LIMIT; restore: FILE; members: reload|commit)");
   app.add_flag("--json", o.json, "display, stats, settings, sizes, cluster: JSON on stdout");
   app.add_option("-o,--output", o.output, "dump: write to FILE (progress on stderr)");
   app.add_flag("--add", o.restore_add, "restore: add (keep keys that exist) instead of set");
@@ -88,7 +92,8 @@ int Run(int argc, char** argv) {
 
   const std::string& m = o.mode;
   bool takes_limit = m == "dump" || m == "keys";
-  if ((!takes_limit && m != "restore" && !o.args.empty()) || (takes_limit && o.args.size() > 1)) {
+  bool takes_one = takes_limit || m == "members";
+  if ((!takes_one && m != "restore" && !o.args.empty()) || (takes_one && o.args.size() > 1)) {
     fprintf(stderr, "syncached-tool: unexpected arguments for %s (see --help)\n", m.c_str());
     return 2;
   }
@@ -102,6 +107,7 @@ int Run(int argc, char** argv) {
   if (m == "cluster") return RunCluster(o);
   if (m == "wait-synced") return RunWaitSynced(o);
   if (m == "repair") return RunRepair(o);
+  if (m == "members") return RunMembers(o);
   fprintf(stderr, "syncached-tool: unknown mode '%s' (see --help)\n", m.c_str());
   return 2;
 }

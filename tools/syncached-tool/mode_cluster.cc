@@ -280,21 +280,57 @@ int RunWaitSynced(const Options& o) {
   return 1;
 }
 
-int RunRepair(const Options& o) {
-  Client c;
-  if (!ConnectOrComplain(o, &c)) return 1;
+// Sends one admin command; true when the node answers OK (else the reason is printed).
+static bool AdminOk(const Options& o, Client& c, const std::string& command) {
   std::string line;
-  if (!c.Send("repair\r\n") || !c.ReadLine(&line)) {
+  if (!c.Send(command + "\r\n") || !c.ReadLine(&line)) {
     fprintf(stderr, "syncached-tool: %s\n", c.error().c_str());
-    return 1;
+    return false;
   }
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
   if (line != "OK") {
     fprintf(stderr, "syncached-tool: %s: %s\n", o.address.display.c_str(), line.c_str());
-    return 1;
+    return false;
   }
+  return true;
+}
+
+int RunRepair(const Options& o) {
+  Client c;
+  if (!ConnectOrComplain(o, &c) || !AdminOk(o, c, "repair")) return 1;
   printf("%s: repair started with every peer (repair_* in 'stats replication')\n",
          o.address.display.c_str());
+  return 0;
+}
+
+// members: a node's view of a membership change (docs/SHARDING.md), or, with reload or
+// commit, that step on the node.
+int RunMembers(const Options& o) {
+  Client c;
+  if (!ConnectOrComplain(o, &c)) return 1;
+  if (!o.args.empty()) {
+    const std::string& action = o.args[0];
+    if (action != "reload" && action != "commit") {
+      fprintf(stderr, "syncached-tool: members [reload|commit], not '%s'\n", action.c_str());
+      return 2;
+    }
+    if (!AdminOk(o, c, "members " + action)) return 1;
+    printf("%s: members %s: OK\n", o.address.display.c_str(), action.c_str());
+    return 0;
+  }
+  std::vector<std::pair<std::string, std::string>> st;
+  if (!c.Stats("replication", &st)) {
+    fprintf(stderr, "syncached-tool: %s\n", c.error().c_str());
+    return 1;
+  }
+  // The node's lines, then each peer's (peer:ADDRESS:members_* and :handed_over).
+  for (const auto& [name, value] : st) {
+    bool mine = name.rfind("members_", 0) == 0 || name == "repair_handover_runs" ||
+                name == "repair_keys_applied" || name == "repair_bytes_received";
+    bool peers = name.rfind("peer:", 0) == 0 &&
+                 (name.find(":members_") != std::string::npos || name.ends_with(":handed_over"));
+    if (mine || peers) printf("%-48s %s\n", name.c_str(), value.c_str());
+  }
   return 0;
 }
 

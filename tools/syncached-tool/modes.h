@@ -36,6 +36,7 @@ int RunRestore(const Options& o);
 int RunCluster(const Options& o);
 int RunWaitSynced(const Options& o);
 int RunRepair(const Options& o);
+int RunMembers(const Options& o);
 
 // A members file, or nothing after saying why on stderr.
 std::optional<placement::Members> LoadMembersOrComplain(const std::string& path);

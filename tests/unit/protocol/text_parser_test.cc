@@ -35,6 +35,17 @@ TEST(TextParser, SetWithData) {
 }
 
 // Every prefix of a complete request needs more; the whole request parses.
+TEST(TextParser, MembersTakesOneAction) {
+  Parsed p = Parse("members reload\r\n");
+  ASSERT_EQ(p.r.status, ParseResult::kOk);
+  EXPECT_EQ(p.req.cmd, Command::kMembers);
+  EXPECT_EQ(p.req.args, "reload");
+  for (const char* bad : {"members\r\n", "members reload now\r\n"}) {
+    Parsed b = Parse(bad);
+    EXPECT_EQ(b.req.cmd, Command::kError) << bad;
+  }
+}
+
 TEST(TextParser, EveryTruncationNeedsMore) {
   const std::vector<std::string> requests = {"set foo 0 0 3\r\nbar\r\n",
                                              "get a b c\r\n",
