@@ -82,6 +82,7 @@ struct Replicator::Impl final : Transport {
   // current one (published after every step).
   std::unique_ptr<Membership> next_membership GUARDED_BY(mu);
   std::atomic<bool> handover_ready{true}, all_ready{false};
+  std::atomic<uint64_t> members_epoch{0};  // the epoch the two above are of
 };
 
 }  // namespace syncached::replication

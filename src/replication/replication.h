@@ -156,10 +156,11 @@ class Replicator final : public record::Sink {
   // A membership change (docs/SHARDING.md), carried out on the replication thread at
   // its next step. Any thread; a later call replaces one not yet taken.
   void SetMembership(const Membership& m);
-  // This node holds every key it takes over in the current members epoch; every peer
-  // says the same of itself. Any thread (as of the thread's last step).
-  bool handover_ready() const;
-  bool all_ready() const;
+  // This node holds every key it takes over in members epoch `epoch`; every peer says
+  // the same of itself. False for another epoch than the thread's (a change not taken
+  // yet). Any thread (as of the thread's last step).
+  bool handover_ready(uint64_t epoch) const;
+  bool all_ready(uint64_t epoch) const;
 
   // `stats replication` lines ("STAT name value\r\n").
   void AppendStats(std::string* out) const;

@@ -352,8 +352,10 @@ void Replicator::Impl::Run() {
     }
     if (membership) core->SetMembership(*membership);
     busy = core->Step(now);
+    // Epoch last: a reader that sees this epoch sees readiness of this epoch.
     handover_ready.store(core->handover_ready(), std::memory_order_relaxed);
     all_ready.store(core->AllReady(), std::memory_order_relaxed);
+    members_epoch.store(core->members_epoch(), std::memory_order_release);
     // Stats at once when a link or session changed state (monitoring and tests poll
     // for it), else a few times a second for the counters.
     bool stats_now = Elapsed(now, last_stats) >= 250 || core->StatsSignature() != stats_signature;
@@ -471,11 +473,16 @@ void Replicator::SetMembership(const Membership& m) {
     ssize_t n = write(impl_->wake_fd, &one, sizeof one);
 }
 
-bool Replicator::handover_ready() const {
-  return impl_->handover_ready.load(std::memory_order_relaxed);
+// Of `epoch` only: until the thread took a change, its readiness is the old epoch's.
+bool Replicator::handover_ready(uint64_t epoch) const {
+  return impl_->members_epoch.load(std::memory_order_acquire) == epoch &&
+         impl_->handover_ready.load(std::memory_order_relaxed);
 }
 
-bool Replicator::all_ready() const { return impl_->all_ready.load(std::memory_order_relaxed); }
+bool Replicator::all_ready(uint64_t epoch) const {
+  return impl_->members_epoch.load(std::memory_order_acquire) == epoch &&
+         impl_->all_ready.load(std::memory_order_relaxed);
+}
 
 bool Replicator::RequestRepair() {
   if (!impl_->core || !impl_->opts.repair) return false;

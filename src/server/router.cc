@@ -32,14 +32,17 @@ double KeyRouter::owned_share() const {
 // one. A node that takes keys over serves them only once it holds them.
 int KeyRouter::Pick(std::string_view key, bool relayed) {
   const Placement* p = placement_->Get();
-  bool here_ready = !readiness_.here || readiness_.here();
-  bool old_routes = p->handing_over() && !(readiness_.everywhere && readiness_.everywhere());
+  bool here_ready = !readiness_.here || readiness_.here(p->epoch);
+  bool old_routes =
+      p->handing_over() && !(readiness_.everywhere && readiness_.everywhere(p->epoch));
   const placement::Ring& ring = old_routes ? *p->old_ring : *p->ring;
   std::vector<placement::NodeId> owners =
       ring.Owners(key, old_routes ? p->old_replicas : p->replicas);
   size_t mine = std::find(owners.begin(), owners.end(), self_) - owners.begin();
   bool owner = mine < owners.size() && (old_routes || here_ready);
-  if (owner && relayed) return kLocal;
+  // A relayed request is not sent on from one of its owners, ready or not: two nodes
+  // taking the same keys over would pass it back and forth.
+  if (relayed && mine < owners.size()) return kLocal;
   // Candidates: every owner for a non-owner, the owners before this one for an owner.
   size_t limit = owner ? mine : owners.size();
   for (size_t i = 0; i < limit; ++i) {

@@ -17,10 +17,11 @@ namespace syncached::server {
 
 class KeyRouter final : public engine::Router {
  public:
-  // Whether this node holds every key it takes over, and whether every node does (a
-  // membership change's handover, replication::Replicator); empty: always.
+  // Whether this node holds every key it takes over in a members epoch, and whether
+  // every node does (a membership change's handover, replication::Replicator); empty:
+  // always.
   struct Readiness {
-    std::function<bool()> here, everywhere;
+    std::function<bool(uint64_t epoch)> here, everywhere;
   };
   KeyRouter(const PlacementHolder* placement, placement::NodeId self, forward::Options options = {},
             Readiness readiness = {});

@@ -209,8 +209,9 @@ Status Server::Start() {
       replicator_->SetMembership(MembershipOf(placement_.Get(), nullptr, true));
     }
     if (router_) {
-      router_->SetReadiness({[r = replicator_.get()] { return r->handover_ready(); },
-                             [r = replicator_.get()] { return r->all_ready(); }});
+      router_->SetReadiness(
+          {[r = replicator_.get()](uint64_t epoch) { return r->handover_ready(epoch); },
+           [r = replicator_.get()](uint64_t epoch) { return r->all_ready(epoch); }});
     }
   }
   // The replicator holds the only copy it needs (and wipes it once it derived its keys).

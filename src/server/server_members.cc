@@ -102,7 +102,7 @@ std::string Server::CommitMembers() {
   if (!config_.members || !replicator_) return "SERVER_ERROR members commit needs --members";
   std::lock_guard lock(members_mu_);
   const Placement* cur = placement_.Get();
-  if (!replicator_->all_ready()) {
+  if (!replicator_->all_ready(cur->epoch)) {
     return "SERVER_ERROR not every node holds what it takes over yet (stats replication: "
            "members_all_ready)";
   }
