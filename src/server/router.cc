@@ -18,13 +18,17 @@ KeyRouter::KeyRouter(const PlacementHolder* placement, placement::NodeId self,
 
 double KeyRouter::owned_share() const {
   const Placement* p = placement_->Get();
+  std::lock_guard lock(share_mu_);
+  if (share_of_ == p) return share_;
   int owned = 0;
   for (int i = 0; i < kShareSample; ++i) {
     std::vector<placement::NodeId> owners =
         p->ring->Owners("syncached:share:" + std::to_string(i), p->replicas);
     owned += std::find(owners.begin(), owners.end(), self_) != owners.end();
   }
-  return static_cast<double>(owned) / kShareSample;
+  share_of_ = p;
+  share_ = static_cast<double>(owned) / kShareSample;
+  return share_;
 }
 
 // While a membership change is handed over, keys are routed by the old placement (its

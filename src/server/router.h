@@ -6,6 +6,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "engine/engine.h"
@@ -49,6 +50,10 @@ class KeyRouter final : public engine::Router {
   const PlacementHolder* placement_;
   placement::NodeId self_;
   Readiness readiness_;
+  // owned_share of the placement last asked for (measured once per placement).
+  mutable std::mutex share_mu_;
+  mutable const Placement* share_of_ = nullptr;
+  mutable double share_ = 0;
   forward::Forwarder forwarder_;
   std::atomic<uint64_t> unavailable_{0};
 };

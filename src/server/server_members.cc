@@ -111,11 +111,10 @@ std::string Server::CommitMembers() {
     replicator_->SetMembership(MembershipOf(cur, nullptr, false));
     return "";
   }
-  auto next = std::make_unique<Placement>();
-  next->members = cur->members;
-  next->epoch = cur->epoch;
-  next->ring = cur->ring;
-  next->replicas = cur->replicas;
+  auto next = std::make_unique<Placement>(*cur);
+  next->old_members.reset();
+  next->old_ring.reset();
+  next->old_replicas = 0;
   const Placement* p = placement_.Set(std::move(next));
   uint64_t dropped = 0;
   if (p->ring) {
