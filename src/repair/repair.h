@@ -52,10 +52,13 @@ class Digests {
   int bits() const { return bits_; }
   uint32_t buckets() const { return 1u << bits_; }
   uint64_t bucket(uint32_t b) const { return sums_[b].load(std::memory_order_relaxed); }
+  // Entries in bucket b (a hint: read apart from the sum, it may lag it by a change).
+  uint32_t count(uint32_t b) const { return counts_[b].load(std::memory_order_relaxed); }
 
  private:
   int bits_;
   std::unique_ptr<std::atomic<uint64_t>[]> sums_;
+  std::unique_ptr<std::atomic<uint32_t>[]> counts_;
 };
 
 // The digests a node keeps: with full replication one set (every peer shares every
@@ -111,10 +114,19 @@ class Tree {
   uint32_t width(int level) const { return static_cast<uint32_t>(levels_[level].size()); }
   uint64_t node(int level, uint32_t index) const { return levels_[level][index]; }
   uint64_t root() const { return levels_.back()[0]; }
+  // The hash a node of `level` has when no bucket below it holds anything.
+  uint64_t empty(int level) const { return empty_[level]; }
+  // About how many entries the buckets below a node hold (Digests::count).
+  uint64_t count(int level, uint32_t index) const { return counts_[level][index]; }
+  // The buckets below a node of `level`: [index << 4 * level, (index + 1) << 4 * level).
+  static uint32_t FirstBucket(int level, uint32_t index) { return index << (4 * level); }
+  static uint32_t BucketsBelow(int level) { return 1u << (4 * level); }
 
  private:
   int bits_;
   std::vector<std::vector<uint64_t>> levels_;
+  std::vector<std::vector<uint64_t>> counts_;
+  std::vector<uint64_t> empty_;
 };
 
 // The comparison's counters (repair stats).
@@ -137,6 +149,8 @@ class Host {
   // eviction, which repair does not undo (it fetches only newer versions there).
   virtual bool EvictedIn(uint32_t bucket) = 0;
 };
+
+struct BucketKeys;  // wire.h
 
 // One comparison between this node's tree and a peer's, as a state machine over
 // messages. The initiator calls Start and sends what it returns; each side passes
@@ -162,18 +176,27 @@ class Comparison {
 
   // Largest Keys message body this side builds (more buckets go in further messages).
   static constexpr size_t kMaxKeysBytes = 1024 * 1024;
+  // A differing node with at most this many entries below is listed, not descended:
+  // its keys cost about what one level of its children's hashes would.
+  static constexpr uint64_t kListAtMost = 8;
 
  private:
   void OnHashes(std::string_view msg, std::vector<std::string>* replies);
   void OnKeys(std::string_view msg, std::vector<std::string>* replies);
   void OnWant(std::string_view msg);
   void Send(std::string msg, std::vector<std::string>* replies);
+  void SendKeys(std::vector<BucketKeys> entries, bool last, std::vector<std::string>* replies);
+  bool EvictedBelow(int level, uint32_t index);
+  void AppendListed(int level, const std::vector<uint32_t>& nodes,
+                    std::vector<BucketKeys>* entries);
+  void MaybeDone();
 
   const Tree* mine_;
   Host* host_;
   bool started_ = false;
   bool done_ = false;
   bool failed_ = false;
+  bool ended_ = false;            // the descent ended (done once every Want came)
   uint32_t keys_unanswered_ = 0;  // Keys messages sent whose Want has not come
   bool pull_only_ = false;
   std::vector<std::string> push_;

@@ -60,7 +60,7 @@ bool DecodeHashes(std::string_view msg, HashesMsg* m) {
 }
 
 size_t KeysBucketBytes(const BucketKeys& b) {
-  size_t n = 9;
+  size_t n = 10;
   for (const KeyVersion& k : b.keys) n += 2 + k.key.size() + 11;
   return n;
 }
@@ -72,7 +72,8 @@ std::string EncodeKeys(const KeysMsg& m) {
   Put8(&out, m.last ? 1 : 0);
   Put32(&out, static_cast<uint32_t>(m.buckets.size()));
   for (const BucketKeys& b : m.buckets) {
-    Put32(&out, b.bucket);
+    Put8(&out, static_cast<uint8_t>(b.level));
+    Put32(&out, b.index);
     Put8(&out, b.evicted ? 1 : 0);
     Put32(&out, static_cast<uint32_t>(b.keys.size()));
     for (const KeyVersion& k : b.keys) {
@@ -92,17 +93,19 @@ bool DecodeKeys(std::string_view msg, KeysMsg* m) {
   uint32_t n;
   if (!r.U8(&type) || type != static_cast<uint8_t>(MsgType::kKeys)) return false;
   if (!r.U8(&bits) || !ValidBits(bits) || !r.U8(&last) || last > 1) return false;
-  // Each bucket takes at least 9 bytes: a count past what is left is a lie.
-  if (!r.U32(&n) || n > r.left() / 9) return false;
+  // Each entry takes at least 10 bytes: a count past what is left is a lie.
+  if (!r.U32(&n) || n > r.left() / 10) return false;
   m->bits = bits;
   m->last = last == 1;
   m->buckets.assign(n, {});
   for (BucketKeys& b : m->buckets) {
-    uint8_t evicted;
+    uint8_t level, evicted;
     uint32_t count;
-    if (!r.U32(&b.bucket) || b.bucket >= (1u << bits) || !r.U8(&evicted) || evicted > 1) {
+    if (!r.U8(&level) || level > bits / 4 || !r.U32(&b.index) ||
+        b.index >= (1u << (bits - 4 * level)) || !r.U8(&evicted) || evicted > 1) {
       return false;
     }
+    b.level = level;
     b.evicted = evicted == 1;
     if (!r.U32(&count) || count > r.left() / 13) return false;
     b.keys.resize(count);

@@ -22,7 +22,7 @@ namespace syncached::replication {
 // 7: REPAIR and REPAIR_ITEMS (anti-entropy), which a version-6 node takes as malformed.
 // 8: membership changes: HELLO's joining flag, PING's members epoch and readiness,
 // REPAIR_DONE.
-inline constexpr uint8_t kProtocolVersion = 8;
+inline constexpr uint8_t kProtocolVersion = 9;
 
 enum class MsgType : uint8_t {
   kHello = 1,         // subscriber -> publisher: who I am, where I am

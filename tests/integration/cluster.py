@@ -40,6 +40,7 @@ class Node:
         self.logs = []           # one file per run
         self.expected_exit = True
         self.paused = False
+        self.terminating = False  # teardown's SIGTERM sent
         self.others = []         # the other nodes of its cluster (for failure reports)
 
     # -- process ------------------------------------------------------------
@@ -55,6 +56,7 @@ class Node:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         path = os.path.join(self.workdir, "node%d.run%d.log" % (self.node_id, len(self.logs) + 1))
         self.logs.append(path)
+        self.terminating = False
         out = open(path, "wb")
         self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=out,
                                      stderr=subprocess.STDOUT, env=dict(os.environ, **self.env),
@@ -114,19 +116,28 @@ class Node:
         self.proc.send_signal(signal.SIGCONT)
         self.paused = False
 
+    def signal_stop(self):
+        """Teardown's first half: SIGTERM, so that a cluster's nodes drain at once
+        (one by one, each would wait for the peers gone before it to time out)."""
+        if self.proc is None or not self.alive():
+            return
+        if self.paused:
+            self.proc.send_signal(signal.SIGCONT)
+            self.paused = False
+        self.proc.send_signal(signal.SIGTERM)
+        self.terminating = True
+
     def stop(self):
         """Teardown: SIGTERM (SIGKILL after 5 s). Returns a problem or None."""
         if self.proc is None:
             return None
         problem = None
-        if not self.alive():
+        if not self.alive() and not self.terminating:
             if not self.expected_exit:
                 problem = "node %d died during the test (status %s)" % (self.node_id,
                                                                       self.proc.returncode)
         else:
-            if self.paused:
-                self.proc.send_signal(signal.SIGCONT)
-            self.proc.send_signal(signal.SIGTERM)
+            self.signal_stop()
             try:
                 status = self.proc.wait(5)
                 if status != 0 and not self.expected_exit:
@@ -286,6 +297,9 @@ def _cluster_factory(name):
             w.stop_event.set()
             w.join(10)
         problems = []
+        for c in clusters:
+            for node in c:
+                node.signal_stop()
         for c in clusters:
             for node in c:
                 problem = node.stop()

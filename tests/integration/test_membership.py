@@ -114,9 +114,10 @@ class Load(threading.Thread):
 
 
 def repair_figures(nodes):
-    moved = sum(int(n.repl_stats().get("repair_keys_applied", 0)) for n in nodes)
-    received = sum(int(n.repl_stats().get("repair_bytes_received", 0)) for n in nodes)
-    return moved, received
+    """(items applied, bytes received, items received) by repair on `nodes`."""
+    stats = [n.repl_stats() for n in nodes]
+    return tuple(sum(int(s.get("repair_" + k, 0)) for s in stats)
+                 for k in ("keys_applied", "bytes_received", "keys_received"))
 
 
 def ideal_moves(own_old, own_new, keys):
@@ -140,7 +141,7 @@ def change_under_load(all_nodes, before, after, joiner=None, leaver=None):
     own_old = owners(path_old, keys, R)
     write_through_owners(before, own_old, keys)
     wait_holdings(before, own_old, keys, timeout=60)
-    base_moved, _ = repair_figures(before)
+    base_moved, base_received, base_items = repair_figures(before)
 
     loads = [Load(before if leaver is None else after, keys, "w%d" % t) for t in range(2)]
     for ld in loads:
@@ -192,14 +193,17 @@ def change_under_load(all_nodes, before, after, joiner=None, leaver=None):
     wrong = {k: (got.get(k), v) for k, v in written.items() if got.get(k, (None,))[0] != v}
     assert not wrong, list(wrong.items())[:5]
 
-    moved, received = repair_figures(everyone)
+    moved, received, items = repair_figures(everyone)
     moved -= base_moved
+    received -= base_received
+    items -= base_items
     # The keys written before the change must move; those written during it may
     # reach their new owners by the stream instead: the ideal lies between.
     ideal = ideal_moves(own_old, own_new, keys)
     ideal_all = ideal + ideal_moves(owners(path_old, sorted(written), R), own_new, sorted(written))
-    print("FIGURES %s: handover %.1f s, items moved %d, ideal %d..%d, %d bytes received"
-          % ("add" if joiner else "remove", handover_s, moved, ideal, ideal_all, received))
+    print("FIGURES %s: handover %.1f s, items moved %d, ideal %d..%d, %d items and "
+          "%d bytes received" % ("add" if joiner else "remove", handover_s, moved, ideal,
+                                 ideal_all, items, received))
     assert ideal > 0
     assert 0.95 * ideal <= moved <= 1.2 * ideal_all, (moved, ideal, ideal_all)
     return stayers

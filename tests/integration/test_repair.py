@@ -86,7 +86,11 @@ def test_replicas_in_sync_exchange_only_roots(make_cluster):
     for b, a in zip(before, after):
         runs = a["runs"] - b["runs"]
         assert runs >= 4, (b, a)  # each node began some and answered some
-        assert a["runs_in_sync"] - b["runs_in_sync"] == runs, (b, a)
+        # A run is counted when it begins and in sync when it ends: one may straddle
+        # each snapshot. None found a differing bucket.
+        assert abs(a["runs_in_sync"] - b["runs_in_sync"] - runs) <= 1, (b, a)
+        assert a["buckets_differing"] == b["buckets_differing"], (b, a)
+        assert a["runs_failed"] == b["runs_failed"], (b, a)
         assert a["keys_sent"] == b["keys_sent"], (b, a)
         # Root and answer: under 64 bytes each way per comparison.
         assert a["bytes_sent"] - b["bytes_sent"] <= 64 * runs, (b, a)
