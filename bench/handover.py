@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
-"""Membership-change figures for docs/SHARDING.md (issue 20): a third node added to
-two (R=2) holding N items of 100 B (default 1M), so it takes over two thirds of them
-from its peers, while a get90 load runs against the source:
+"""Membership-change figures for docs/SHARDING.md (issue 20): a fourth node added to
+three (R=2) holding N items of 100 B (default 1M), so it takes over half of them
+from its peers, while a get90 load runs against node 1, a source:
 
   - handover: seconds from `members reload` until every node is ready, and the
-    items node 3 applied per second over that time;
+    items node 4 applied per second over that time;
   - the source's get90 throughput during the handover, against the same load
-    before it and after it (the two outside runs are the A/A control).
+    before it (run twice: the A/A control) and after it (when the source
+    forwards the keys it no longer owns).
 
-Pinning (2 cores): node 1, the source, on cpu 0; nodes 2 and 3 and the loadgen on
-cpu 1. --repair-rate is a flag of this script, passed to every node (default 1g:
+Pinning (2 cores): node 1 on cpu 0; the other nodes and the loadgen on cpu 1. --repair-rate is a flag of this script, passed to every node (default 1g:
 the throttle out of the way; the server's default is 16m). Loopback ports
 29600-29799. Prints JSON; --trace prints each node's repair counters to stderr
 while the handover runs; HANDOVER_BENCH_DIR keeps the nodes' logs there.
@@ -65,17 +65,19 @@ def main():
     with tempfile.TemporaryDirectory(prefix="handover-bench-") as workdir:
         workdir = os.environ.get("HANDOVER_BENCH_DIR", workdir)
         members = os.path.join(workdir, "members")
-        members_file(members, 2)
-        procs = [start_node(i, members, workdir) for i in (1, 2)]
+        members_file(members, 3)
+        procs = [start_node(i, members, workdir) for i in (1, 2, 3)]
         try:
             rp.lg(29601, "--keys", str(ITEMS), "--preload", "--duration", "0", "--conns", "8",
                   "--depth", "32", "--value-size", "100")
-            rep.wait_for(lambda: rep.num(rep.repl(29602, ""), "curr_items") >= ITEMS, 300)
+            rep.wait_for(lambda: sum(rep.num(rep.repl(p, ""), "curr_items")
+                                     for p in (29601, 29602, 29603)) >= 2 * ITEMS, 300)
             time.sleep(2)
             res["get90_before_ops_per_sec"] = round(get90(4))
+            res["get90_before_again_ops_per_sec"] = round(get90(4))  # the A/A control
             epoch = rep.repl(29601)["members_epoch"]
-            members_file(members, 3)
-            procs.append(start_node(3, members, workdir, ["--join"]))
+            members_file(members, 4)
+            procs.append(start_node(4, members, workdir, ["--join"]))
             slices, done = [], threading.Event()
 
             def load():
@@ -88,11 +90,11 @@ def main():
             loader.start()
             time.sleep(1.2)  # slices of the load alone, then the change
             t0 = time.time()
-            for port in (29601, 29602):  # node 3 started with the new file
+            for port in (29601, 29602, 29603):  # node 4 started with the new file
                 assert rep.call(port, "members reload\r\n") == "OK\r\n"
 
             def ready():
-                stats = [rep.repl(p) for p in (29601, 29602, 29603)]
+                stats = [rep.repl(p) for p in (29601, 29602, 29603, 29604)]
                 if "--trace" in sys.argv:
                     print("%.2f" % (time.time() - t0), [
                         {k[7:]: v for k, v in st.items() if k in (
@@ -104,12 +106,12 @@ def main():
             rep.wait_for(ready, 300, lambda: [
                 {k: v for k, v in rep.repl(p).items() if "members" in k or "repair" in k
                  or k.endswith(":state") or k.endswith(":handed_over")}
-                for p in (29601, 29602, 29603)])
+                for p in (29601, 29602, 29603, 29604)])
             t1 = time.time()
             time.sleep(1.2)
             done.set()
             loader.join()
-            applied = rep.num(rep.repl(29603), "repair_keys_applied")
+            applied = rep.num(rep.repl(29604), "repair_keys_applied")
             res["handover_seconds"] = round(t1 - t0, 3)
             res["items_taken_over"] = applied
             res["items_per_sec"] = round(applied / (t1 - t0))
@@ -118,7 +120,10 @@ def main():
             res["get90_after_ops_per_sec"] = round(get90(4))
             base = res["get90_before_ops_per_sec"]
             res["ratios"] = {
-                "aa_after_over_before": round(res["get90_after_ops_per_sec"] / base, 2),
+                "aa_before_again_over_before":
+                    round(res["get90_before_again_ops_per_sec"] / base, 2),
+                # After: node 1 forwards the keys it no longer owns.
+                "after_over_before": round(res["get90_after_ops_per_sec"] / base, 2),
                 "during_over_before": round(sum(during) / len(during) / base, 2)
                 if during else None,
             }

@@ -213,7 +213,7 @@ void Comparison::OnKeys(std::string_view msg, std::vector<std::string>* replies)
     for (const KeyVersion& k : theirs.keys) {
       auto it = have.find(k.key);
       if (it == have.end()) {
-        if (!evicted_here) want.push_back(k.key);  // only theirs
+        if (!evicted_here && host_->Takes(k.key)) want.push_back(k.key);  // only theirs
         continue;
       }
       const KeyVersion& m = *it->second;

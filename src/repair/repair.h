@@ -148,6 +148,9 @@ class Host {
   // data was last known equal: a key the peer has and this node lacks may then be an
   // eviction, which repair does not undo (it fetches only newer versions there).
   virtual bool EvictedIn(uint32_t bucket) = 0;
+  // Whether this node keeps `key` from the peer. A handover's initiator lists every key
+  // it holds, shared or not: the others are not asked for (they would be dropped).
+  virtual bool Takes(std::string_view key) { return true; }
 };
 
 struct BucketKeys;  // wire.h

@@ -221,8 +221,10 @@ std::string Core::RenderStats(const char* auth, uint64_t auth_failures) const {
     stat("STAT peer:%s:swept %" PRIu64 "\r\n", p, l.swept);
     stat("STAT peer:%s:members_epoch %016" PRIx64 "\r\n", p, l.peer_members_epoch);
     stat("STAT peer:%s:members_ready %d\r\n", p, l.peer_ready ? 1 : 0);
-    if (handing_over_) {
+    if (handing_over_ || l.handover_keys > 0) {
       stat("STAT peer:%s:handed_over %d\r\n", p, l.handed_over == opts_.members_digest ? 1 : 0);
+      stat("STAT peer:%s:handover %s\r\n", p, HandoverState(l));
+      stat("STAT peer:%s:handover_keys %" PRIu64 "\r\n", p, l.handover_keys);
     }
     std::string err = l.last_error.empty() ? "none" : l.last_error;
     for (char& c : err) {

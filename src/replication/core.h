@@ -218,6 +218,7 @@ struct Link {
   bool peer_ready = false;
   uint64_t handed_over = 0;
   uint64_t handover_retry_ms = 0;  // the peer declined a comparison: not before this
+  uint64_t handover_keys = 0;      // items its comparisons sent us in this change
 };
 
 // Anti-entropy counters (`stats replication`).
@@ -335,7 +336,10 @@ class Core {
   void StartRepairs();
   void OnRepairFromPeer(Link& l, std::string_view msg);
   void OnRepairFromSubscriber(Session& s, std::string_view msg);
-  bool ApplyRepairItems(std::string_view msg);
+  // `keys`, if given, counts the items (a handover's progress with the sending peer).
+  bool ApplyRepairItems(std::string_view msg, uint64_t* keys = nullptr);
+  // A handover's progress with a peer (stats): waiting, comparing, receiving, done.
+  const char* HandoverState(const Link& l) const;
   bool OnRepairDone(Link& l, std::string_view msg);
   void StepRepair(RepairRun& run, std::string_view body, std::vector<std::string>* replies);
   bool PumpRepairPushes();
@@ -379,7 +383,8 @@ class Core {
   bool draining_ = false;  // Drain was called: nothing is held back from the peers
   RepairStats repair_stats_;
   uint32_t next_repair_id_ = 1;
-  double repair_tokens_ = 0;  // bytes repair may send now (refilled at repair_rate)
+  double repair_tokens_ = 0;     // bytes repair may send now (refilled at repair_rate)
+  bool repair_pushing_ = false;  // items wait and the rate allows them: poll, do not wait
   uint64_t repair_refilled_ms_ = 0;
   std::atomic<bool> repair_requested_{false};
   bool handing_over_ = false;    // Membership::gains, until handed over

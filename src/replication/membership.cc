@@ -46,8 +46,17 @@ void Core::SetMembership(const Membership& m) {
   }
   handing_over_ = m.gains && opts_.repair;
   changing_ = m.changing;
+  if (changed) {
+    for (Link& l : links_) l.handover_keys = 0;
+  }
   SC_LOG(kInfo, "replication: members epoch %016" PRIx64 "%s", m.epoch,
          handing_over_ ? ": taking over keys from the peers" : "");
+}
+
+const char* Core::HandoverState(const Link& l) const {
+  if (l.handed_over == opts_.members_digest) return "done";
+  if (!l.repair || !l.repair->handover) return "waiting";
+  return l.repair->finished ? "receiving" : "comparing";
 }
 
 // One comparison at a time: the next peer that shares keys with us, follows the new

@@ -208,6 +208,7 @@ bool Core::PumpSession(Session& s) {
 // a wakeup on both sides, and with keys spread over N nodes each stream gets 1/N of
 // them). --sync-replicas writers wait for these messages: never held then.
 int Core::active_poll_ms(bool busy) const {
+  if (repair_pushing_) return 0;
   if (opts_.owners && opts_.sync_replicas == 0) return static_cast<int>(kShardedBatchMs);
   return busy ? 2 : 1;
 }

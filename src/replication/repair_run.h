@@ -13,7 +13,11 @@
 namespace syncached::replication {
 
 // The comparison's view of this node: the keys of some buckets among those shared with
-// the peer (one walk of the store per call), and its recent evictions.
+// the peer, and its recent evictions. A call for a few buckets walks the store once;
+// from the second call on, or one asking for many buckets (a handover's comparisons,
+// whose Keys messages of at most 1 MiB each would each cost a walk), one walk lists
+// every bucket and later calls read that listing: a walk of a large store per message
+// kept the replication thread from its peers for seconds.
 class RepairHost final : public repair::Host {
  public:
   RepairHost(storage::Store* store, const repair::Index* index, uint16_t peer, uint32_t now_s,
@@ -26,6 +30,7 @@ class RepairHost final : public repair::Host {
   void ListBuckets(const std::vector<uint32_t>& buckets,
                    std::vector<std::vector<repair::KeyVersion>>* out) override;
   bool EvictedIn(uint32_t bucket) override;
+  bool Takes(std::string_view key) override { return index_->Shares(peer_, key); }
 
  private:
   storage::Store* store_;
@@ -34,6 +39,8 @@ class RepairHost final : public repair::Host {
   uint32_t now_s_;
   uint32_t window_s_;
   bool list_all_ = false;
+  int calls_ = 0;
+  std::vector<std::vector<repair::KeyVersion>> listed_;  // per bucket, once built
 };
 
 struct RepairRun {

@@ -15,11 +15,31 @@ namespace {
 constexpr uint64_t kRepairTimeoutMs = 60000;  // a comparison not done by then is dropped
 constexpr uint64_t kAfterReturnMs = 1000;     // a link back streaming compares this soon
 constexpr size_t kItemsMessageBytes = 64 * 1024;
+// REPAIR_ITEMS messages a comparison may send per step of the replication thread: 1 MiB,
+// then the thread looks at its sockets again.
+constexpr int kItemsMessagesPerStep = 16;
 }  // namespace
 
 void RepairHost::ListBuckets(const std::vector<uint32_t>& buckets,
                              std::vector<std::vector<repair::KeyVersion>>* out) {
-  std::vector<int32_t> slot(size_t{1} << index_->bits(), -1);
+  const size_t all = size_t{1} << index_->bits();
+  if (listed_.empty() && (++calls_ > 1 || buckets.size() >= all / 8)) {
+    listed_.resize(all);
+    for (size_t i = 0; i < store_->shard_count(); ++i) {
+      store_->SnapshotShard(i, [&](const record::ChangeView& c) {
+        if (!list_all_ && !index_->Shares(peer_, c.key)) return;
+        listed_[repair::BucketOf(c.key, index_->bits())].push_back(
+            {std::string(c.key), c.version, c.kind == record::Kind::kDelete});
+      });
+    }
+  }
+  if (!listed_.empty()) {
+    for (size_t i = 0; i < buckets.size(); ++i) {
+      if (buckets[i] < all) (*out)[i] = listed_[buckets[i]];
+    }
+    return;
+  }
+  std::vector<int32_t> slot(all, -1);
   for (size_t i = 0; i < buckets.size(); ++i) {
     if (buckets[i] < slot.size()) slot[buckets[i]] = static_cast<int32_t>(i);
   }
@@ -163,10 +183,11 @@ bool Core::OnRepairDone(Link& l, std::string_view msg) {
   return true;
 }
 
-bool Core::ApplyRepairItems(std::string_view msg) {
+bool Core::ApplyRepairItems(std::string_view msg, uint64_t* keys) {
   Changes changes;
   if (!DecodeChanges(msg, &changes)) return false;
   repair_stats_.bytes_received += msg.size();
+  if (keys) *keys += changes.changes.size();
   for (const record::ChangeView& c : changes.changes) {
     ++repair_stats_.keys_received;
     if (Unowned(c)) continue;
@@ -206,13 +227,22 @@ bool Core::PumpRepairPushes() {
   bool more = false;
   for (Link& l : links_) {
     if (!l.repair || !l.repair->finished) continue;
-    more |= PushSome(*l.repair, [&](std::string&& msg) { transport_->ToPublisher(l.index, msg); });
+    bool left = true;
+    for (int i = 0; i < kItemsMessagesPerStep && left && repair_tokens_ > 0; ++i) {
+      left = PushSome(*l.repair, [&](std::string&& msg) { transport_->ToPublisher(l.index, msg); });
+    }
+    more |= left;
   }
   for (auto& entry : sessions_) {
     Session& s = entry.second;
     // One message queued at a time: a slow peer holds the keys, not our memory.
     if (!s.repair || !s.repair->finished || !s.queued.empty() || s.gone) continue;
-    more |= PushSome(*s.repair, [&](std::string&& msg) { SendTo(s, std::move(msg)); });
+    bool left = true;
+    for (int i = 0; i < kItemsMessagesPerStep && left && repair_tokens_ > 0 && s.queued.empty();
+         ++i) {
+      left = PushSome(*s.repair, [&](std::string&& msg) { SendTo(s, std::move(msg)); });
+    }
+    more |= left;
     // After its items, in order on the same connection: the initiator of a handover
     // knows it holds all the comparison found.
     if (s.repair->pushed >= s.repair->push.size() && !s.repair->done_sent) {
@@ -220,7 +250,8 @@ bool Core::PumpRepairPushes() {
       SendTo(s, EncodeRepairDone(s.repair->id, false));
     }
   }
-  return more && repair_tokens_ > 0;
+  repair_pushing_ = more && repair_tokens_ > 0;
+  return repair_pushing_;
 }
 
 }  // namespace syncached::replication

@@ -253,7 +253,7 @@ void Core::OnPublisherMessage(size_t link, std::string_view msg, uint64_t now) {
         OnRepairFromPeer(l, msg);
         break;
       case MsgType::kRepairItems:
-        ok = ApplyRepairItems(msg);
+        ok = ApplyRepairItems(msg, &l.handover_keys);
         break;
       case MsgType::kRepairDone:
         ok = OnRepairDone(l, msg);

@@ -70,6 +70,7 @@ struct Config {
   std::string members_file;                   // --members
   std::optional<placement::Members> members;  // its contents
   uint32_t replication_factor = 0;            // --replication-factor (0: every node)
+  bool replication_factor_given = false;      // by the flag, not defaulted to the nodes
   placement::RingOptions ring;                // --ring, --ring-key-prefix
   // Read from cluster_secret_file at the end of parsing (peer_security.h checks the file).
   // Never logged or shown; wiped (WipeString) once handed to the replicator.

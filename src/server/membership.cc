@@ -31,6 +31,7 @@ void ApplyMembers(Config* c) {
   }
   c->replication_port = own->port;
   size_t n = members.nodes().size();
+  c->replication_factor_given = c->replication_factor != 0;
   if (c->replication_factor == 0) c->replication_factor = static_cast<uint32_t>(n);
   if (c->replication_factor > n) {
     Fail("--replication-factor " + std::to_string(c->replication_factor) +

@@ -65,6 +65,14 @@ std::string Server::ReloadMembers() {
   }
   size_t n = members->nodes().size();
   bool sharded = cur->ring != nullptr;
+  // A node started without sharding (every node held every key) cannot switch to it,
+  // nor back: a node started with the new file would place keys otherwise.
+  if (!sharded && config_.replication_factor_given && config_.replication_factor < n) {
+    return "SERVER_ERROR --replication-factor " + std::to_string(config_.replication_factor) +
+           " with " + std::to_string(n) +
+           " nodes shards keys, which this node started without (every node held every "
+           "key): restart the nodes with the new members file instead";
+  }
   size_t replicas = sharded ? cur->replicas : n;
   if (sharded && replicas >= n) {
     return "SERVER_ERROR --replication-factor " + std::to_string(replicas) + " needs more than " +

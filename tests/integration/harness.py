@@ -6,6 +6,7 @@ byte. Nothing here sleeps without a deadline and no process outlives the test
 that started it (conftest.py stops every Server at teardown).
 """
 
+import atexit
 import ctypes
 import os
 import random
@@ -56,6 +57,37 @@ def _ephemeral_low():
         return 32768
 
 
+_RESERVED = os.path.join(tempfile.gettempdir(), "syncached-test-ports")
+_RESERVATION_S = 1800  # longer than any test file runs
+
+
+def _reserve(port):
+    """Claims `port` among the test processes ctest runs side by side (a file made
+    with O_EXCL): two of them must not hand out the same port before either binds."""
+    os.makedirs(_RESERVED, exist_ok=True)
+    path = os.path.join(_RESERVED, str(port))
+    for _ in range(2):
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            atexit.register(_release, path)
+            return True
+        except FileExistsError:
+            try:
+                if time.time() - os.stat(path).st_mtime < _RESERVATION_S:
+                    return False
+                os.unlink(path)  # left by a process that died
+            except FileNotFoundError:
+                pass
+    return False
+
+
+def _release(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
 def free_port():
     """A port nothing is bound to, below the kernel's ephemeral range: a port from
     bind(0) is a port outgoing connections (ours, ZeroMQ's, other tests') may take
@@ -71,6 +103,8 @@ def free_port():
                 s.bind((HOST, port))
             except OSError:
                 continue
+        if not _reserve(port):
+            continue
         _handed_out.add(port)
         return port
     raise RuntimeError("no free port below the ephemeral range")

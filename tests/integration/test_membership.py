@@ -216,9 +216,30 @@ def test_add_a_fifth_node_under_load(make_cluster):
     copies = sum(int(v) for k, v in st.items()
                  if k.startswith("peer:") and k.endswith(":full_copies"))
     assert copies == 0, "a node added with --join took full copies"
+    # Its progress with each peer: every comparison done, the items counted per peer.
+    states = {k: v for k, v in st.items() if k.startswith("peer:") and k.endswith(":handover")}
+    assert states and set(states.values()) == {"done"}, states
+    per_peer = sum(int(v) for k, v in st.items() if k.endswith(":handover_keys"))
+    # (Comparisons its peers begin after the commit may bring items too.)
+    assert 0 < per_peer <= int(st["repair_keys_received"]), st
 
 
 def test_remove_a_node_under_load(make_cluster):
     nodes = make_cluster(5, start=False)
     leaver = nodes[2]
     change_under_load(nodes, list(nodes), [n for n in nodes if n is not leaver], leaver=leaver)
+
+
+def test_reload_that_would_start_sharding_is_refused(make_cluster):
+    """Two nodes with --replication-factor 2 hold every key; a third added by reload
+    would make R=2 shard, which they started without: refused, nothing changes."""
+    nodes = make_cluster(3, start=False)
+    path = shard(nodes, R)
+    write_members(path, nodes[:2])
+    for n in nodes[:2]:
+        n.start()
+    epoch = nodes[0].repl_stats()["members_epoch"]
+    write_members(path, nodes)
+    reply = admin(nodes[0], "members reload")
+    assert reply.startswith(b"SERVER_ERROR --replication-factor 2 with 3 nodes shards keys"), reply
+    assert nodes[0].repl_stats()["members_epoch"] == epoch

@@ -193,6 +193,32 @@ TEST(Comparison, PullOnlyTakesEverythingFromAFullPeer) {
   EXPECT_EQ(cf.TakePush().size(), 3000u);
 }
 
+// A key the peer lists that this node would not keep (another node's, in a handover
+// whose initiator lists everything it holds) is not asked for.
+TEST(Comparison, KeysThisNodeDoesNotTakeAreNotAskedFor) {
+  Replica full, joining;
+  Fill(full, 2000);
+  for (int i = 0; i < 50; ++i) joining.Put("theirs:" + std::to_string(i), 5);
+  for (int i = 0; i < 50; ++i) joining.Put("mine:" + std::to_string(i), 5);
+  full.takes = [](std::string_view key) { return key.substr(0, 7) != "theirs:"; };
+  Tree tf(full.digests), tj(joining.digests);
+  Comparison cj(&tj, &joining), cf(&tf, &full);
+  cj.SetPullOnly();
+  std::vector<std::string> to_f{cj.Start()}, to_j;
+  for (int round = 0; round < 100 && (!to_f.empty() || !to_j.empty()); ++round) {
+    std::vector<std::string> next_f, next_j;
+    for (const std::string& m : to_f) cf.OnMessage(m, &next_j);
+    for (const std::string& m : to_j) cj.OnMessage(m, &next_f);
+    to_f = std::move(next_f);
+    to_j = std::move(next_j);
+  }
+  ASSERT_TRUE(cj.done() && cf.done() && !cj.failed() && !cf.failed());
+  auto gives = cj.TakePush();
+  EXPECT_EQ(cf.TakePush().size(), 2000u);
+  EXPECT_FALSE(gives.empty());  // asked for some of its own
+  for (const std::string& k : gives) EXPECT_EQ(k.substr(0, 5), "mine:") << k;
+}
+
 TEST(Comparison, KeysGoInBoundedMessages) {
   Replica a(4), b(4);  // 16 buckets: every bucket differs, each with many keys
   for (int i = 0; i < 40000; ++i) a.Put("big:" + std::to_string(i), 1);

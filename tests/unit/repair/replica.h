@@ -2,6 +2,7 @@
 // storage will, plus the Host a Comparison asks.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -54,11 +55,13 @@ class Replica : public Host {
     }
   }
   bool EvictedIn(uint32_t bucket) override { return evicted.count(bucket) > 0; }
+  bool Takes(std::string_view key) override { return !takes || takes(key); }
 
   Digests digests;
   std::map<std::string, KeyVersion> items;
   std::set<uint32_t> evicted;
-  int listings = 0;  // ListBuckets calls
+  int listings = 0;                             // ListBuckets calls
+  std::function<bool(std::string_view)> takes;  // unset: every key
 };
 
 // Runs a comparison between a and b (a starts) to the end; false if either failed
