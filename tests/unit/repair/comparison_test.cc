@@ -176,21 +176,11 @@ TEST(Comparison, PullOnlyTakesEverythingFromAFullPeer) {
   Replica full(12), joining(12);
   Fill(full, 3000);
   joining.Put("only-joining", 1);
-  Tree tf(full.digests), tj(joining.digests);
-  Comparison cj(&tj, &joining), cf(&tf, &full);
-  cj.SetPullOnly();
-  std::vector<std::string> to_f{cj.Start()}, to_j;
-  for (int round = 0; round < 100 && (!to_f.empty() || !to_j.empty()); ++round) {
-    std::vector<std::string> next_f, next_j;
-    for (const std::string& m : to_f) cf.OnMessage(m, &next_j);
-    for (const std::string& m : to_j) cj.OnMessage(m, &next_f);
-    to_f = std::move(next_f);
-    to_j = std::move(next_j);
-  }
-  ASSERT_TRUE(cj.done() && cf.done() && !cj.failed() && !cf.failed());
-  auto gives = cj.TakePush();
+  auto o = Compare(joining, full, /*a_pulls=*/true);
+  ASSERT_TRUE(o.ok);
+  const auto& gives = o.a_pushes;
   EXPECT_TRUE(gives.empty() || gives == std::vector<std::string>{"only-joining"});
-  EXPECT_EQ(cf.TakePush().size(), 3000u);
+  EXPECT_EQ(o.b_pushes.size(), 3000u);
 }
 
 // A key the peer lists that this node would not keep (another node's, in a handover
@@ -201,20 +191,10 @@ TEST(Comparison, KeysThisNodeDoesNotTakeAreNotAskedFor) {
   for (int i = 0; i < 50; ++i) joining.Put("theirs:" + std::to_string(i), 5);
   for (int i = 0; i < 50; ++i) joining.Put("mine:" + std::to_string(i), 5);
   full.takes = [](std::string_view key) { return key.substr(0, 7) != "theirs:"; };
-  Tree tf(full.digests), tj(joining.digests);
-  Comparison cj(&tj, &joining), cf(&tf, &full);
-  cj.SetPullOnly();
-  std::vector<std::string> to_f{cj.Start()}, to_j;
-  for (int round = 0; round < 100 && (!to_f.empty() || !to_j.empty()); ++round) {
-    std::vector<std::string> next_f, next_j;
-    for (const std::string& m : to_f) cf.OnMessage(m, &next_j);
-    for (const std::string& m : to_j) cj.OnMessage(m, &next_f);
-    to_f = std::move(next_f);
-    to_j = std::move(next_j);
-  }
-  ASSERT_TRUE(cj.done() && cf.done() && !cj.failed() && !cf.failed());
-  auto gives = cj.TakePush();
-  EXPECT_EQ(cf.TakePush().size(), 2000u);
+  auto o = Compare(joining, full, /*a_pulls=*/true);
+  ASSERT_TRUE(o.ok);
+  const auto& gives = o.a_pushes;
+  EXPECT_EQ(o.b_pushes.size(), 2000u);
   EXPECT_FALSE(gives.empty());  // asked for some of its own
   for (const std::string& k : gives) EXPECT_EQ(k.substr(0, 5), "mine:") << k;
 }

@@ -64,16 +64,17 @@ class Replica : public Host {
   std::function<bool(std::string_view)> takes;  // unset: every key
 };
 
-// Runs a comparison between a and b (a starts) to the end; false if either failed
-// or it did not end within max_rounds messages.
+// Runs a comparison between a and b (a starts; pull only if a_pulls) to the end; false
+// if either failed or it did not end within max_rounds messages.
 struct Outcome {
   bool ok = false;
   std::vector<std::string> a_pushes, b_pushes;
   CompareStats a, b;
 };
-inline Outcome Compare(Replica& a, Replica& b, int max_rounds = 1000) {
+inline Outcome Compare(Replica& a, Replica& b, bool a_pulls = false, int max_rounds = 1000) {
   Tree ta(a.digests), tb(b.digests);
   Comparison ca(&ta, &a), cb(&tb, &b);
+  if (a_pulls) ca.SetPullOnly();
   std::vector<std::string> to_b{ca.Start()}, to_a;
   for (int round = 0; round < max_rounds && (!to_a.empty() || !to_b.empty()); ++round) {
     std::vector<std::string> next_a, next_b;
