@@ -16,6 +16,15 @@
 #include "repair/wire.h"
 
 namespace syncached::repair {
+namespace {
+
+// Appends the buckets below node `index` of `level`.
+void AppendBucketsBelow(int level, uint32_t index, std::vector<uint32_t>* buckets) {
+  uint32_t first = Tree::FirstBucket(level, index);
+  for (uint32_t b = first; b < first + Tree::BucketsBelow(level); ++b) buckets->push_back(b);
+}
+
+}  // namespace
 
 Comparison::Comparison(const Tree* mine, Host* host) : mine_(mine), host_(host) {}
 
@@ -166,10 +175,7 @@ void Comparison::AppendListed(int level, const std::vector<uint32_t>& nodes,
                               std::vector<BucketKeys>* entries) {
   if (nodes.empty()) return;
   std::vector<uint32_t> buckets;
-  for (uint32_t index : nodes) {
-    uint32_t first = Tree::FirstBucket(level, index);
-    for (uint32_t b = first; b < first + Tree::BucketsBelow(level); ++b) buckets.push_back(b);
-  }
+  for (uint32_t index : nodes) AppendBucketsBelow(level, index, &buckets);
   std::vector<std::vector<KeyVersion>> listed(buckets.size());
   host_->ListBuckets(buckets, &listed);
   size_t at = 0;
@@ -192,10 +198,7 @@ void Comparison::OnKeys(std::string_view msg, std::vector<std::string>* replies)
   // One listing for every bucket below every entry.
   std::vector<uint32_t> buckets;
   for (const BucketKeys& theirs : in.buckets) {
-    uint32_t first = Tree::FirstBucket(theirs.level, theirs.index);
-    for (uint32_t b = first; b < first + Tree::BucketsBelow(theirs.level); ++b) {
-      buckets.push_back(b);
-    }
+    AppendBucketsBelow(theirs.level, theirs.index, &buckets);
   }
   std::vector<std::vector<KeyVersion>> listed(buckets.size());
   host_->ListBuckets(buckets, &listed);

@@ -343,7 +343,9 @@ class Core {
   bool OnRepairDone(Link& l, std::string_view msg);
   void StepRepair(RepairRun& run, std::string_view body, std::vector<std::string>* replies);
   bool PumpRepairPushes();
-  bool PushSome(RepairRun& run, const std::function<void(std::string&&)>& send);
+  bool PushSome(RepairRun& run, const std::function<bool()>& room,
+                const std::function<void(std::string&&)>& send);
+  bool PushOne(RepairRun& run, const std::function<void(std::string&&)>& send);
   void ScheduleRepairSoon(Link& l);
   // Membership (membership.cc).
   void StartHandoverRun();

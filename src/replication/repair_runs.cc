@@ -196,9 +196,18 @@ bool Core::ApplyRepairItems(std::string_view msg, uint64_t* keys) {
   return true;
 }
 
-// One REPAIR_ITEMS message of the run's keys, if the rate allows. True: more remain.
-bool Core::PushSome(RepairRun& run, const std::function<void(std::string&&)>& send) {
-  if (repair_tokens_ <= 0) return run.pushed < run.push.size();
+// REPAIR_ITEMS messages of the run's keys, up to kItemsMessagesPerStep while the rate
+// allows and the peer has `room`. True: more remain.
+bool Core::PushSome(RepairRun& run, const std::function<bool()>& room,
+                    const std::function<void(std::string&&)>& send) {
+  for (int i = 0; i < kItemsMessagesPerStep && repair_tokens_ > 0 && room(); ++i) {
+    if (!PushOne(run, send)) return false;
+  }
+  return run.pushed < run.push.size();
+}
+
+// One REPAIR_ITEMS message of the run's keys. True: more remain.
+bool Core::PushOne(RepairRun& run, const std::function<void(std::string&&)>& send) {
   std::string msg;
   BeginRepairItems(0, &msg);
   uint32_t count = 0;
@@ -227,22 +236,17 @@ bool Core::PumpRepairPushes() {
   bool more = false;
   for (Link& l : links_) {
     if (!l.repair || !l.repair->finished) continue;
-    bool left = true;
-    for (int i = 0; i < kItemsMessagesPerStep && left && repair_tokens_ > 0; ++i) {
-      left = PushSome(*l.repair, [&](std::string&& msg) { transport_->ToPublisher(l.index, msg); });
-    }
-    more |= left;
+    more |= PushSome(
+        *l.repair, [] { return true; },
+        [&](std::string&& msg) { transport_->ToPublisher(l.index, msg); });
   }
   for (auto& entry : sessions_) {
     Session& s = entry.second;
     // One message queued at a time: a slow peer holds the keys, not our memory.
     if (!s.repair || !s.repair->finished || !s.queued.empty() || s.gone) continue;
-    bool left = true;
-    for (int i = 0; i < kItemsMessagesPerStep && left && repair_tokens_ > 0 && s.queued.empty();
-         ++i) {
-      left = PushSome(*s.repair, [&](std::string&& msg) { SendTo(s, std::move(msg)); });
-    }
-    more |= left;
+    more |= PushSome(
+        *s.repair, [&] { return s.queued.empty(); },
+        [&](std::string&& msg) { SendTo(s, std::move(msg)); });
     // After its items, in order on the same connection: the initiator of a handover
     // knows it holds all the comparison found.
     if (s.repair->pushed >= s.repair->push.size() && !s.repair->done_sent) {
