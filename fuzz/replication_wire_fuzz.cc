@@ -33,6 +33,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (DecodeRepair(msg, &id, &body)) Check(EncodeRepair(id, body) == msg);
   bool declined;
   if (DecodeRepairDone(msg, &id, &declined)) Check(EncodeRepairDone(id, declined) == msg);
+  uint64_t members_epoch;
+  bool new_only;
+  if (DecodeRepairRange(msg, &id, &members_epoch, &new_only)) {
+    Check(EncodeRepairRange(id, members_epoch, new_only) == msg);
+  }
   Changes c;
   if (DecodeChanges(msg, &c)) {
     if (type == MsgType::kSparse) {  // decoding keeps everything: encoding gives it back

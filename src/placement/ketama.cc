@@ -41,37 +41,34 @@ class KetamaRing : public Ring::Impl {
     stable_ = StableUnderEjection();
   }
 
-  std::vector<NodeId> Owners(std::string_view key, size_t r,
-                             const Ring::Alive* alive) const override {
-    std::vector<NodeId> out;
-    r = std::min(r, servers_.size());
-    if (r == 0) return out;
+  void Owners(std::string_view key, size_t r, const Ring::Alive* alive,
+              std::vector<NodeId>* out) const override {
+    size_t want = out->size() + std::min(r, servers_.size());
+    if (r == 0 || servers_.empty()) return;
     uint32_t hash = KeyHash(key);
+    if (stable_) {
+      // Ejecting servers leaves the others' points as they are: walk clockwise.
+      SeenSet seen(servers_.size());
+      size_t start = Lookup(full_, hash);
+      for (size_t step = 0; step < full_.size() && out->size() < want; ++step) {
+        uint32_t idx = full_[(start + step) % full_.size()].index;
+        if (!seen.Insert(idx)) continue;
+        if (!alive || (*alive)(servers_[idx].id)) out->push_back(servers_[idx].id);
+      }
+      return;
+    }
     std::vector<bool> live(servers_.size(), true);
     if (alive) {
       for (size_t i = 0; i < servers_.size(); ++i) live[i] = (*alive)(servers_[i].id);
     }
-    if (stable_) {
-      // Ejecting servers leaves the others' points as they are: walk clockwise.
-      std::vector<bool> seen(servers_.size(), false);
-      size_t start = Lookup(full_, hash);
-      for (size_t step = 0; step < full_.size() && out.size() < r; ++step) {
-        uint32_t idx = full_[(start + step) % full_.size()].index;
-        if (seen[idx]) continue;
-        seen[idx] = true;
-        if (live[idx]) out.push_back(servers_[idx].id);
-      }
-      return out;
-    }
     // Weighted points depend on the live set: rebuild after each ejection.
-    while (out.size() < r) {
+    while (out->size() < want) {
       auto c = Build(live);
       if (c.empty()) break;
       uint32_t idx = c[Lookup(c, hash)].index;
-      out.push_back(servers_[idx].id);
+      out->push_back(servers_[idx].id);
       live[idx] = false;
     }
-    return out;
   }
 
  private:

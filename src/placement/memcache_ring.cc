@@ -8,6 +8,8 @@
 // session's servers.
 #include <algorithm>
 #include <array>
+#include <cstdio>
+#include <string>
 
 #include "placement/hashes.h"
 #include "placement/ring_impl.h"
@@ -48,17 +50,14 @@ class MemcacheRing : public Ring::Impl {
     }
   }
 
-  std::vector<NodeId> Owners(std::string_view key, size_t r,
-                             const Ring::Alive* alive) const override {
-    std::vector<NodeId> out;
-    r = std::min(r, ids_.size());
-    std::vector<bool> seen(ids_.size(), false);
+  void Owners(std::string_view key, size_t r, const Ring::Alive* alive,
+              std::vector<NodeId>* out) const override {
+    size_t want = out->size() + std::min(r, ids_.size());
+    if (r == 0 || ids_.empty()) return;
+    SeenSet seen(ids_.size());
     auto consider = [&](uint32_t idx) {
-      if (seen[idx]) return;
-      seen[idx] = true;
-      if (!alive || (*alive)(ids_[idx])) out.push_back(ids_[idx]);
+      if (seen.Insert(idx) && (!alive || (*alive)(ids_[idx]))) out->push_back(ids_[idx]);
     };
-    if (r == 0) return out;
     if (session_) {
       constexpr std::string_view kLock = ".lock";
       if (key.size() > kLock.size() && key.substr(key.size() - kLock.size()) == kLock) {
@@ -67,16 +66,17 @@ class MemcacheRing : public Ring::Impl {
     } else {
       consider(Find(key));
     }
-    std::string probe(key);
+    thread_local std::string probe;  // reused: a lookup per key allocates nothing
+    probe.assign(key);
     probe += '-';
     size_t base = probe.size();
-    for (unsigned i = 0; i < max_attempts_ && out.size() < r; ++i) {
+    char digits[16];
+    for (unsigned i = 0; i < max_attempts_ && out->size() < want; ++i) {
       probe.resize(base);
-      probe += std::to_string(i);
+      probe.append(digits, static_cast<size_t>(std::snprintf(digits, sizeof digits, "%u", i)));
       consider(Find(probe));
     }
-    if (out.size() > r) out.resize(r);
-    return out;
+    if (out->size() > want) out->resize(want);
   }
 
  private:

@@ -86,6 +86,9 @@ class Ring {
   std::vector<NodeId> Owners(std::string_view key, size_t r) const;
   // The same with dead nodes skipped the way the client's failover skips them.
   std::vector<NodeId> Owners(std::string_view key, size_t r, const Alive& alive) const;
+  // Owners(key, r) appended to *out: lookups in bulk (a store walk, each change
+  // replicated) reuse one vector and allocate nothing.
+  void AppendOwners(std::string_view key, size_t r, std::vector<NodeId>* out) const;
 
   const RingOptions& options() const { return options_; }
 

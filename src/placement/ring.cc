@@ -52,11 +52,19 @@ std::string_view Hashed(std::string_view key, const std::string& prefix) {
 }  // namespace
 
 std::vector<NodeId> Ring::Owners(std::string_view key, size_t r) const {
-  return impl_->Owners(Hashed(key, options_.prefix), r, nullptr);
+  std::vector<NodeId> out;
+  impl_->Owners(Hashed(key, options_.prefix), r, nullptr, &out);
+  return out;
 }
 
 std::vector<NodeId> Ring::Owners(std::string_view key, size_t r, const Alive& alive) const {
-  return impl_->Owners(Hashed(key, options_.prefix), r, &alive);
+  std::vector<NodeId> out;
+  impl_->Owners(Hashed(key, options_.prefix), r, &alive, &out);
+  return out;
+}
+
+void Ring::AppendOwners(std::string_view key, size_t r, std::vector<NodeId>* out) const {
+  impl_->Owners(Hashed(key, options_.prefix), r, nullptr, out);
 }
 
 }  // namespace syncached::placement

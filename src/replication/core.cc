@@ -190,6 +190,9 @@ std::string Core::RenderStats(const char* auth, uint64_t auth_failures) const {
     stat("STAT repair_bytes_sent %" PRIu64 "\r\n", r.bytes_sent);
     stat("STAT repair_bytes_received %" PRIu64 "\r\n", r.bytes_received);
     stat("STAT repair_handover_runs %" PRIu64 "\r\n", r.handover_runs);
+    stat("STAT repair_range_copies %" PRIu64 "\r\n", r.range_copies);
+    stat("STAT repair_range_copies_served %" PRIu64 "\r\n", r.range_copies_served);
+    stat("STAT repair_range_copies_failed %" PRIu64 "\r\n", r.range_copies_failed);
     if (r.dropped_for_tests) stat("STAT repair_test_dropped %" PRIu64 "\r\n", r.dropped_for_tests);
   }
   stat("STAT members_epoch %016" PRIx64 "\r\n", opts_.members_digest);

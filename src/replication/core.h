@@ -161,6 +161,10 @@ struct Session {
   bool sweep = false;                 // kFullCopy: the peer sweeps at SNAP_END (Welcome::sweep)
   std::deque<std::string> queued;     // built but not yet accepted by the transport
   std::shared_ptr<RepairRun> repair;  // the comparison the peer runs with us, if any
+  // The range copy the peer asked for in a handover (range_copies.cc): its id (0: none)
+  // and the next shard of the store to walk.
+  uint32_t range_id = 0;
+  size_t range_shard = 0;
   uint64_t last_heard_ms = 0;
   uint64_t last_ping_ms = 0;
   uint64_t last_sent_ms = 0;  // the transport last took a message for the peer
@@ -219,6 +223,11 @@ struct Link {
   uint64_t handed_over = 0;
   uint64_t handover_retry_ms = 0;  // the peer declined a comparison: not before this
   uint64_t handover_keys = 0;      // items its comparisons sent us in this change
+  // The range copy asked of the peer in this change (range_copies.cc): its id while in
+  // flight (0: none), since when, and the epoch whose copy is over (done or given up).
+  uint32_t range_id = 0;
+  uint64_t range_started_ms = 0;
+  uint64_t ranged = 0;
 };
 
 // Anti-entropy counters (`stats replication`).
@@ -229,6 +238,8 @@ struct RepairStats {
   uint64_t bytes_sent = 0, bytes_received = 0;
   uint64_t dropped_for_tests = 0;
   uint64_t handover_runs = 0;  // comparisons of a membership change's handover
+  uint64_t range_copies = 0;   // range copies this node asked for (handovers)
+  uint64_t range_copies_served = 0, range_copies_failed = 0;
 };
 
 class Core {
@@ -347,7 +358,14 @@ class Core {
                 const std::function<void(std::string&&)>& send);
   bool PushOne(RepairRun& run, const std::function<void(std::string&&)>& send);
   void ScheduleRepairSoon(Link& l);
-  // Membership (membership.cc).
+  // Membership (membership.cc, range_copies.cc).
+  bool HandsOverWith(const Link& l) const;
+  void StartRangeCopies();
+  bool RangeCopiesInFlight() const;
+  void OnRangeRequest(Session& s, std::string_view msg);
+  bool OnRangeDone(Link& l, uint32_t id, bool declined);
+  bool PumpRange(Session& s);
+  std::unique_ptr<repair::Digests> HandoverDigests(uint16_t peer);
   void StartHandoverRun();
   void FinishHandoverRuns();
   void NoteMembersEpoch(uint16_t node, uint64_t epoch);
@@ -389,7 +407,13 @@ class Core {
   bool repair_pushing_ = false;  // items wait and the rate allows them: poll, do not wait
   uint64_t repair_refilled_ms_ = 0;
   std::atomic<bool> repair_requested_{false};
-  bool handing_over_ = false;    // Membership::gains, until handed over
+  bool handing_over_ = false;  // Membership::gains, until handed over
+  std::function<bool(std::string_view, uint16_t, uint16_t)> sends_to_;  // Membership::sends_to
+  std::function<bool(std::string_view, uint16_t)> shares_after_;        // Membership::shares_after
+  bool places_by_both_ = false;  // Membership::places_by_both
+  // Peers that asked us for a range copy in this change (node -> members epoch): their
+  // comparisons are handover comparisons (HandoverDigests).
+  std::map<uint16_t, uint64_t> handover_peers_;
   bool filter_unowned_ = false;  // a membership change happened: see Unowned
   bool changing_ = false;        // Membership::changing
   uint64_t unowned_dropped_ = 0;

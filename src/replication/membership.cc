@@ -1,11 +1,12 @@
 // Membership changes (docs/SHARDING.md, "Adding and removing nodes"). The caller places
 // keys by the old and the new members file at once (Membership::owners) while the
 // change is handed over: every change reaches its owners under both, so the old owners
-// stay complete. A node that gains keys is ready once it compared digests, after the
-// peer placed keys by the same epoch, with every peer it shares keys with, one at a
-// time (a key two of them hold then travels once), and each comparison's items came.
-// What a peer held when it adopted the epoch comes with the comparison; what it took
-// after, its stream carries here.
+// stay complete. A node that gains keys first asks every peer for a range copy at once
+// (range_copies.cc: each key from one peer, walked from its store); then it compares
+// digests, after the peer placed keys by the same epoch, with every peer it shares keys
+// with, which finds what the copies missed (a peer that crashed or was cut off). It is
+// ready once each comparison's items came. What a peer held when it adopted the epoch comes
+// with the copy or the comparison; what it took after, its stream carries here.
 #include <algorithm>
 #include <cinttypes>
 
@@ -25,6 +26,10 @@ void Core::SetMembership(const Membership& m) {
   bool changed = m.epoch != opts_.members_digest;
   opts_.members_digest = m.epoch;
   opts_.owners = m.owners;
+  sends_to_ = m.sends_to;
+  shares_after_ = m.shares_after;
+  places_by_both_ = m.places_by_both;
+  if (!m.changing) handover_peers_.clear();
   if (m.repair) opts_.repair = m.repair;
   if (changed || m.repair) {
     // Their trees were of the previous placement's digests.
@@ -47,7 +52,11 @@ void Core::SetMembership(const Membership& m) {
   handing_over_ = m.gains && opts_.repair;
   changing_ = m.changing;
   if (changed) {
-    for (Link& l : links_) l.handover_keys = 0;
+    for (Link& l : links_) {
+      l.handover_keys = 0;
+      l.range_id = 0;
+    }
+    for (auto& entry : sessions_) entry.second.range_id = 0;
   }
   SC_LOG(kInfo, "replication: members epoch %016" PRIx64 "%s", m.epoch,
          handing_over_ ? ": taking over keys from the peers" : "");
@@ -55,32 +64,37 @@ void Core::SetMembership(const Membership& m) {
 
 const char* Core::HandoverState(const Link& l) const {
   if (l.handed_over == opts_.members_digest) return "done";
+  if (l.range_id) return "copying";
   if (!l.repair || !l.repair->handover) return "waiting";
   return l.repair->finished ? "receiving" : "comparing";
 }
 
-// One comparison at a time: the next peer that shares keys with us, follows the new
-// epoch, and whose comparison for it is not complete.
+// A peer that shares keys with us, follows the new epoch and streams to us.
+bool Core::HandsOverWith(const Link& l) const {
+  return !l.retired && !l.leaving && l.phase == Link::Phase::kStreaming &&
+         l.peer_members_epoch == opts_.members_digest && now_ >= l.handover_retry_ms &&
+         opts_.repair->For(l.peer_node) != nullptr;
+}
+
+// Once no range copy is in flight, a comparison with every peer we hand over with whose
+// comparison is not complete, all at once: the copies brought nearly everything, so a
+// key two peers both send is rare.
 void Core::StartHandoverRun() {
   if (!handing_over_) return;
-  for (const Link& l : links_) {
-    if (l.repair && l.repair->handover) return;
-  }
+  StartRangeCopies();
+  if (RangeCopiesInFlight()) return;
   for (Link& l : links_) {
-    if (l.retired || l.leaving || l.repair || l.phase != Link::Phase::kStreaming ||
-        l.handed_over == opts_.members_digest || l.peer_members_epoch != opts_.members_digest ||
-        now_ < l.handover_retry_ms || !opts_.repair->For(l.peer_node)) {
-      continue;
-    }
+    if (l.repair || l.handed_over == opts_.members_digest || !HandsOverWith(l)) continue;
+    std::unique_ptr<repair::Digests> digests;
+    if (!places_by_both_) digests = HandoverDigests(l.peer_node);
     l.repair = std::make_shared<RepairRun>(store_, opts_.repair, l.peer_node, next_repair_id_++,
-                                           now_, opts_.repair_eviction_window_s);
+                                           now_, opts_.repair_eviction_window_s, digests.get());
     l.repair->MakeHandover();
     ++repair_stats_.runs;
     ++repair_stats_.handover_runs;
     std::string msg = EncodeRepair(l.repair->id, l.repair->cmp.Start());
     repair_stats_.bytes_sent += msg.size();
     transport_->ToPublisher(l.index, msg);
-    return;
   }
 }
 

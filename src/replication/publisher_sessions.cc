@@ -27,11 +27,19 @@ void Core::OnSubscriberMessage(const std::string& identity, std::string_view msg
   } else if (type == MsgType::kAck && DecodePosition(msg, &pos)) {
     HandleAck(identity, pos);
     return;
-  } else if (type == MsgType::kRepair || type == MsgType::kRepairItems) {
+  } else if (type == MsgType::kRepair || type == MsgType::kRepairItems ||
+             type == MsgType::kRepairRange) {
     auto it = sessions_.find(identity);
     if (it == sessions_.end()) return;  // from before its session was reset: HELLO first
     if (type == MsgType::kRepair) return OnRepairFromSubscriber(it->second, msg);
-    if (ApplyRepairItems(msg)) return;
+    if (type == MsgType::kRepairRange) {
+      uint32_t id;
+      uint64_t epoch;
+      bool new_only;
+      if (DecodeRepairRange(msg, &id, &epoch, &new_only)) return OnRangeRequest(it->second, msg);
+    } else if (ApplyRepairItems(msg)) {
+      return;
+    }
   }
   // Untrusted input that is not a valid message: forget the peer's session; it will
   // say HELLO again. Other peers are unaffected.

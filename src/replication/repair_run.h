@@ -44,12 +44,14 @@ class RepairHost final : public repair::Host {
 };
 
 struct RepairRun {
+  // `digests`: compared instead of the index's for the peer (a handover's, see
+  // Core::HandoverDigests).
   RepairRun(storage::Store* store, const repair::Index* index, uint16_t peer, uint32_t id,
-            uint64_t now_ms, uint32_t eviction_window_s)
+            uint64_t now_ms, uint32_t eviction_window_s, const repair::Digests* digests = nullptr)
       : id(id),
         peer(peer),
         started_ms(now_ms),
-        tree(*index->For(peer)),
+        tree(digests ? *digests : *index->For(peer)),
         host(store, index, peer, store->clock()->NowSeconds(), eviction_window_s),
         cmp(&tree, &host) {}
   uint32_t id;

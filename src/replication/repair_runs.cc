@@ -154,8 +154,13 @@ void Core::OnRepairFromSubscriber(Session& s, std::string_view msg) {
     }
   }
   if (!s.repair || s.repair->id != id) {
+    auto asked = handover_peers_.find(s.node_id);
+    std::unique_ptr<repair::Digests> digests;
+    if (asked != handover_peers_.end() && asked->second == opts_.members_digest) {
+      digests = HandoverDigests(s.node_id);
+    }
     s.repair = std::make_shared<RepairRun>(store_, opts_.repair, s.node_id, id, now_,
-                                           opts_.repair_eviction_window_s);
+                                           opts_.repair_eviction_window_s, digests.get());
     ++repair_stats_.runs;
   } else if (s.repair->finished) {
     return;
@@ -174,6 +179,7 @@ bool Core::OnRepairDone(Link& l, std::string_view msg) {
   uint32_t id;
   bool declined;
   if (!DecodeRepairDone(msg, &id, &declined)) return false;
+  if (OnRangeDone(l, id, declined)) return true;
   if (!l.repair || l.repair->id != id) return true;  // an older one's
   if (declined) {
     DeclineRetry(l);
@@ -242,6 +248,7 @@ bool Core::PumpRepairPushes() {
   }
   for (auto& entry : sessions_) {
     Session& s = entry.second;
+    if (s.range_id && !s.gone) more |= PumpRange(s);
     // One message queued at a time: a slow peer holds the keys, not our memory.
     if (!s.repair || !s.repair->finished || !s.queued.empty() || s.gone) continue;
     more |= PushSome(

@@ -82,6 +82,20 @@ struct Membership {
   // The owners to stream each key to (Options::owners); while handing over, those of
   // the old file and the new one.
   std::function<void(std::string_view key, std::vector<uint16_t>* owners)> owners;
+  // While handing over: whether this node is the one to send `key`, last written by
+  // node `writer`, to `peer` in the peer's range copy: the peer gains the key, and this
+  // node is the old owner that wrote it or, when none of them did, its first old owner
+  // (a leaving node is one: it is asked too). So each key travels once, and a write an
+  // old owner made just before it took the change (which may reach the other old owner
+  // only after that one's copy walked past it) comes from its writer. Null: no range
+  // copies; the comparisons bring everything.
+  std::function<bool(std::string_view key, uint16_t writer, uint16_t peer)> sends_to;
+  // Whether this node and `peer` both own `key` under the new file: what a handover's
+  // comparison with a node added with --join compares (see places_by_both).
+  std::function<bool(std::string_view key, uint16_t peer)> shares_after;
+  // This node places keys by the old file too (owners, and the digests, count both);
+  // false on a node added with --join, which knows only the new one.
+  bool places_by_both = false;
   repair::Index* repair = nullptr;  // digests by those owners (null: keep the current)
   // This node owns keys under the new file it did not own under the old one: it
   // compares with every peer it shares keys with (after each placed keys by this epoch)

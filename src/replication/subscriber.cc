@@ -55,6 +55,7 @@ void Core::ResetLink(Link& l, const std::string& error) {
   if (l.phase != Link::Phase::kConnecting) l.connecting_since_ms = now_;
   l.phase = Link::Phase::kConnecting;
   l.repair.reset();  // the peer's side went with the connection
+  l.range_id = 0;    // asked again once it streams
   l.last_hello_ms = 0;
   l.hello_interval_ms = 0;
 }

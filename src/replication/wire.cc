@@ -177,6 +177,27 @@ bool DecodeRepairDone(std::string_view msg, uint32_t* id, bool* declined) {
   return true;
 }
 
+std::string EncodeRepairRange(uint32_t id, uint64_t members_epoch, bool new_only) {
+  std::string o;
+  Put8(&o, static_cast<uint8_t>(MsgType::kRepairRange));
+  Put32(&o, id);
+  Put64(&o, members_epoch);
+  Put8(&o, new_only ? 1 : 0);
+  return o;
+}
+
+bool DecodeRepairRange(std::string_view msg, uint32_t* id, uint64_t* members_epoch,
+                       bool* new_only) {
+  Reader r(msg);
+  uint8_t flag;
+  if (!Expect(r, MsgType::kRepairRange) || !r.U32(id) || !r.U64(members_epoch) || !r.U8(&flag) ||
+      flag > 1 || !r.done()) {
+    return false;
+  }
+  *new_only = flag == 1;
+  return true;
+}
+
 bool DecodeRepair(std::string_view msg, uint32_t* id, std::string_view* body) {
   Reader r(msg);
   if (!Expect(r, MsgType::kRepair) || !r.U32(id)) return false;
@@ -207,7 +228,7 @@ void FinishSparse(std::string* msg, uint32_t count) {
 }
 
 bool PeekType(std::string_view msg, MsgType* type) {
-  if (msg.empty() || msg[0] < 1 || msg[0] > static_cast<char>(MsgType::kRepairDone)) return false;
+  if (msg.empty() || msg[0] < 1 || msg[0] > static_cast<char>(MsgType::kRepairRange)) return false;
   *type = static_cast<MsgType>(msg[0]);
   return true;
 }

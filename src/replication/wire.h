@@ -21,8 +21,9 @@ namespace syncached::replication {
 // 6: HELLO carries the members file's digest; SPARSE batches (sharded streams).
 // 7: REPAIR and REPAIR_ITEMS (anti-entropy), which a version-6 node takes as malformed.
 // 8: membership changes: HELLO's joining flag, PING's members epoch and readiness,
-// REPAIR_DONE.
-inline constexpr uint8_t kProtocolVersion = 9;
+// REPAIR_DONE. 9: REPAIR's Keys entries name a tree node. 10: REPAIR_RANGE (a
+// handover's range copies).
+inline constexpr uint8_t kProtocolVersion = 10;
 
 enum class MsgType : uint8_t {
   kHello = 1,         // subscriber -> publisher: who I am, where I am
@@ -37,6 +38,7 @@ enum class MsgType : uint8_t {
   kRepair = 10,       // either way: a message of one anti-entropy comparison
   kRepairItems = 11,  // either way: unsequenced changes a comparison found missing
   kRepairDone = 12,   // publisher -> subscriber: its side of a comparison is all sent
+  kRepairRange = 13,  // subscriber -> publisher: send the keys I gain that you hand over
 };
 
 enum class WelcomeMode : uint8_t { kStream = 1, kFullCopy = 2 };
@@ -101,6 +103,11 @@ bool DecodeRepair(std::string_view msg, uint32_t* id, std::string_view* body);
 // the subscriber tries again later).
 std::string EncodeRepairDone(uint32_t id, bool declined);
 bool DecodeRepairDone(std::string_view msg, uint32_t* id, bool* declined);
+// REPAIR_RANGE: u32 copy id (answered by REPAIR_ITEMS, then REPAIR_DONE with that id),
+// u64 the members epoch the sender hands over in, u8 new_only (1: the sender knows only
+// the new members file, so its comparisons count only keys both own under it).
+std::string EncodeRepairRange(uint32_t id, uint64_t members_epoch, bool new_only);
+bool DecodeRepairRange(std::string_view msg, uint32_t* id, uint64_t* members_epoch, bool* new_only);
 void SetCount(std::string* msg, uint32_t count);  // patch a Batch/Snap count
 // A SPARSE message: `span` sequence numbers from first_seq, of which only the changes
 // appended with AddSparse travel (each with its offset in the span). FinishSparse

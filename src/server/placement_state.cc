@@ -13,7 +13,7 @@ void AddOwners(const placement::Members& members, const placement::Ring* ring, s
     for (const placement::Member& m : members.nodes()) out->push_back(m.id);
     return;
   }
-  for (placement::NodeId id : ring->Owners(key, replicas)) out->push_back(id);
+  ring->AppendOwners(key, replicas, out);
 }
 }  // namespace
 
@@ -29,6 +29,33 @@ void Placement::StreamOwners(std::string_view key, std::vector<uint16_t>* out) c
                  first_old, out->end(),
                  [&](uint16_t id) { return std::find(out->begin(), first_old, id) != first_old; }),
              out->end());
+}
+
+bool Placement::SendsTo(placement::NodeId self, std::string_view key, placement::NodeId writer,
+                        placement::NodeId peer) const {
+  if (!ring || !old_ring) return false;
+  thread_local std::vector<placement::NodeId> now, before;  // reused: called per key
+  now.clear();
+  ring->AppendOwners(key, replicas, &now);
+  if (std::find(now.begin(), now.end(), peer) == now.end()) return false;
+  before.clear();
+  old_ring->AppendOwners(key, old_replicas, &before);
+  auto old_owner = [&](placement::NodeId id) {
+    return std::find(before.begin(), before.end(), id) != before.end();
+  };
+  if (old_owner(peer) || !old_owner(self)) return false;
+  if (old_owner(writer)) return writer == self;  // a leaving node too: it is asked
+  return before.front() == self;
+}
+
+bool Placement::SharesAfter(placement::NodeId self, std::string_view key,
+                            placement::NodeId peer) const {
+  if (!ring) return true;
+  thread_local std::vector<placement::NodeId> now;  // reused: called per key
+  now.clear();
+  ring->AppendOwners(key, replicas, &now);
+  return std::find(now.begin(), now.end(), self) != now.end() &&
+         std::find(now.begin(), now.end(), peer) != now.end();
 }
 
 bool Placement::Gains(placement::NodeId self) const {

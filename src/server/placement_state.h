@@ -32,6 +32,12 @@ struct Placement {
   // Whether `self` owns keys under the new placement that it did not own under the
   // old one (measured on a sample of keys, as the ring's share is).
   bool Gains(placement::NodeId self) const;
+  // While handing over: whether `self` sends `key`, last written by `writer`, to `peer`
+  // in the peer's range copy (replication::Membership::sends_to).
+  bool SendsTo(placement::NodeId self, std::string_view key, placement::NodeId writer,
+               placement::NodeId peer) const;
+  // Whether `self` and `peer` both own `key` under the new placement.
+  bool SharesAfter(placement::NodeId self, std::string_view key, placement::NodeId peer) const;
 };
 
 class PlacementHolder {

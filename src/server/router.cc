@@ -40,8 +40,9 @@ int KeyRouter::Pick(std::string_view key, bool relayed) {
   bool old_routes =
       p->handing_over() && !(readiness_.everywhere && readiness_.everywhere(p->epoch));
   const placement::Ring& ring = old_routes ? *p->old_ring : *p->ring;
-  std::vector<placement::NodeId> owners =
-      ring.Owners(key, old_routes ? p->old_replicas : p->replicas);
+  thread_local std::vector<placement::NodeId> owners;  // reused: a lookup per request
+  owners.clear();
+  ring.AppendOwners(key, old_routes ? p->old_replicas : p->replicas, &owners);
   size_t mine = std::find(owners.begin(), owners.end(), self_) - owners.begin();
   bool owner = mine < owners.size() && (old_routes || here_ready);
   // A relayed request is not sent on from one of its owners, ready or not: two nodes

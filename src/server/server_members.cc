@@ -35,6 +35,17 @@ replication::Membership Server::MembershipOf(const Placement* p, repair::Index* 
   add(p->members.get());
   add(p->old_members.get());
   if (p->ring) m.owners = StreamOwnersFn();
+  if (p->ring) {
+    m.shares_after = [p, self = config_.node_id](std::string_view key, uint16_t peer) {
+      return p->SharesAfter(self, key, peer);
+    };
+  }
+  if (p->handing_over() && p->ring && p->old_ring) {
+    m.sends_to = [p, self = config_.node_id](std::string_view key, uint16_t writer, uint16_t peer) {
+      return p->SendsTo(self, key, writer, peer);
+    };
+  }
+  m.places_by_both = p->handing_over();
   m.repair = index;
   m.gains = gains;
   m.changing = p->handing_over() || gains;

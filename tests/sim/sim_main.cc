@@ -81,6 +81,7 @@ int main(int argc, char** argv) {
                               : "");
   auto started = std::chrono::steady_clock::now();
   uint64_t failed = 0, messages = 0, acked = 0, excused = 0, lag_checks = 0, repaired = 0;
+  uint64_t range_copies = 0, range_copies_failed = 0;
   std::map<std::string, uint64_t> faults;
   for (uint64_t s = first; s < first + seeds; ++s) {
     cfg.seed = s;
@@ -91,6 +92,8 @@ int main(int argc, char** argv) {
     excused += world.ops_excused;
     lag_checks += world.lag_checks;
     repaired += world.repaired;
+    range_copies += world.range_copies;
+    range_copies_failed += world.range_copies_failed;
     for (const auto& [k, v] : world.faults) faults[k] += v;
     if (!problems.empty()) {
       ++failed;
@@ -119,6 +122,11 @@ int main(int argc, char** argv) {
   if (cfg.repair) {
     printf("repair: %llu keys brought to nodes that lacked them\n",
            static_cast<unsigned long long>(repaired));
+  }
+  if (!cfg.change.empty()) {
+    printf("handover: %llu range copies asked for, %llu cut off, declined or timed out\n",
+           static_cast<unsigned long long>(range_copies),
+           static_cast<unsigned long long>(range_copies_failed));
   }
   printf("%llu passed, %llu failed\n", static_cast<unsigned long long>(seeds - failed),
          static_cast<unsigned long long>(failed));

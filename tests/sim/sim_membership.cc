@@ -88,13 +88,35 @@ replication::Membership World::MembershipOf(int n) {
     if (members & (1u << c.pub)) m.peers.push_back("n" + std::to_string(c.pub + 1));
   }
   int phase = node.phase;
-  m.owners = [this, phase](std::string_view key, std::vector<uint16_t>* owners) {
+  // A node added knows only the new members file, as one started with --join does.
+  bool joiner = phase == 1 && !(old_members_ & (1u << n));
+  m.owners = [this, phase, joiner](std::string_view key, std::vector<uint16_t>* owners) {
     owners->clear();
     for (int i = 0; i < cfg_.nodes; ++i) {
       bool o = OwnsIn(old_members_, i, key), w = OwnsIn(new_members_, i, key);
-      if (phase == 0 ? o : phase == 1 ? o || w : w) owners->push_back(static_cast<uint16_t>(i + 1));
+      if (joiner ? w : phase == 0 ? o : phase == 1 ? o || w : w) {
+        owners->push_back(static_cast<uint16_t>(i + 1));
+      }
     }
   };
+  m.places_by_both = phase == 1 && !joiner;
+  if (phase == 1) {
+    m.shares_after = [this, n](std::string_view key, uint16_t peer) {
+      return OwnsIn(new_members_, n, key) && OwnsIn(new_members_, peer - 1, key);
+    };
+    // As the server's Placement::SendsTo: the peer gains the key, and n is the old owner
+    // that wrote it, or the first old owner when none of them wrote it.
+    m.sends_to = [this, n](std::string_view key, uint16_t writer, uint16_t peer) {
+      int p = peer - 1, w = writer - 1;
+      if (!OwnsIn(new_members_, p, key) || OwnsIn(old_members_, p, key)) return false;
+      if (!OwnsIn(old_members_, n, key)) return false;
+      if (w >= 0 && w < cfg_.nodes && OwnsIn(old_members_, w, key)) return w == n;
+      for (int i = 0; i < cfg_.nodes; ++i) {
+        if (OwnsIn(old_members_, i, key)) return i == n;
+      }
+      return false;
+    };
+  }
   m.gains = node.phase == 1 && node.gains;
   m.changing = node.phase == 1;
   return m;

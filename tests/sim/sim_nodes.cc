@@ -170,7 +170,7 @@ void World::Crash(int n) {
   node.has_disk = cfg_.data_dirs;
   node.disk = cfg_.data_dirs ? Contents(node) : std::vector<record::Change>{};
   node.store->SetSink(nullptr);
-  repaired += node.core->repair_stats().keys_applied;
+  Tally(*node.core);
   node.core.reset();
   node.store.reset();
   node.alive = false;

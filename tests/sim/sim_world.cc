@@ -136,7 +136,7 @@ std::vector<std::string> World::Run() {
   if (out.empty()) out = CheckConverged();
   for (Node& n : nodes_) {
     if (n.alive) {
-      repaired += n.core->repair_stats().keys_applied;
+      Tally(*n.core);
       n.store->SetSink(nullptr);
     }
   }

@@ -148,6 +148,13 @@ class World {
   std::map<std::string, uint64_t> faults;
   uint64_t messages = 0, ops_acked = 0, ops_excused = 0, lag_checks = 0;
   uint64_t repaired = 0;  // --repair: keys a comparison brought that the node lacked
+  // --change: range copies asked for, and those cut off, declined or timed out.
+  uint64_t range_copies = 0, range_copies_failed = 0;
+  void Tally(const replication::Core& core) {
+    repaired += core.repair_stats().keys_applied;
+    range_copies += core.repair_stats().range_copies;
+    range_copies_failed += core.repair_stats().range_copies_failed;
+  }
 
  private:
   friend class NodeTransport;

@@ -201,5 +201,30 @@ TEST(Ring, SingleNodeOwnsEverything) {
   }
 }
 
+TEST(Ring, AppendOwnersAppendsWhatOwnersReturns) {
+  // 70 nodes: past the one-word set of servers a lookup has met.
+  std::string many;
+  for (int i = 1; i <= 70; ++i) {
+    many +=
+        std::to_string(i) + " 10.0.2." + std::to_string(i) + ":11211 r" + std::to_string(i) + "\n";
+  }
+  constexpr RingKind kKinds[] = {RingKind::kKetama, RingKind::kKetamaWeighted, RingKind::kMemcache,
+                                 RingKind::kMemcacheSession};
+  for (const std::string& text : {kFour, kWeighted, many}) {
+    for (RingKind kind : kKinds) {
+      Ring ring(Parse(text), Options(kind));
+      std::vector<NodeId> out{999};
+      for (int i = 0; i < 60; ++i) {
+        out.resize(1);
+        ring.AppendOwners(Key(i), 3, &out);
+        std::vector<NodeId> want{999};
+        for (NodeId id : ring.Owners(Key(i), 3)) want.push_back(id);
+        ASSERT_EQ(out, want) << RingKindName(kind) << " " << Key(i);
+        EXPECT_EQ(std::set<NodeId>(out.begin() + 1, out.end()).size(), 3u);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace syncached::placement

@@ -1,0 +1,129 @@
+// A membership change's range copies (docs/SHARDING.md "Adding and removing nodes"): a
+// node that gains keys asks each peer it hands over with, all at once, for the keys it
+// gains of which that peer is the sender (Membership::sends_to: one sender per key, so
+// each travels once: the old owner that wrote it, else the first old owner). The peer walks its
+// store a shard per step, as a full copy does, and sends them as REPAIR_ITEMS within repair_rate,
+// then REPAIR_DONE. A copy cut off, declined or timed out is not retried: the digest comparisons
+// that follow find and bring what it missed, only slower.
+#include "common/log.h"
+#include "record/record.h"
+#include "replication/core.h"
+
+namespace syncached::replication {
+
+namespace {
+constexpr uint64_t kRangeTimeoutMs = 60000;  // the peer's REPAIR_DONE not here by then
+constexpr size_t kRangeMessageBytes = 64 * 1024;
+constexpr int kRangeMessagesPerStep = 16;  // then the thread looks at its sockets again
+}  // namespace
+
+// Asked of every peer we hand over with, whatever our own sends_to_ (a node added with
+// --join knows only the new members file; its peers know both).
+void Core::StartRangeCopies() {
+  for (Link& l : links_) {
+    if (l.range_id && Elapsed(now_, l.range_started_ms) > kRangeTimeoutMs) {
+      ++repair_stats_.range_copies_failed;
+      l.range_id = 0;
+      l.ranged = opts_.members_digest;
+    }
+    if (l.range_id || l.ranged == opts_.members_digest || l.handed_over == opts_.members_digest ||
+        !HandsOverWith(l)) {
+      continue;
+    }
+    l.range_id = next_repair_id_++;
+    l.range_started_ms = now_;
+    ++repair_stats_.range_copies;
+    std::string msg = EncodeRepairRange(l.range_id, opts_.members_digest, !places_by_both_);
+    repair_stats_.bytes_sent += msg.size();
+    transport_->ToPublisher(l.index, msg);
+  }
+}
+
+bool Core::RangeCopiesInFlight() const {
+  for (const Link& l : links_) {
+    if (l.range_id) return true;
+  }
+  return false;
+}
+
+// Subscriber side: the peer sent all its items of our copy, or declined it.
+bool Core::OnRangeDone(Link& l, uint32_t id, bool declined) {
+  if (l.range_id != id || id == 0) return false;
+  if (declined) ++repair_stats_.range_copies_failed;
+  l.range_id = 0;
+  l.ranged = opts_.members_digest;
+  return true;
+}
+
+// Publisher side: a peer asks for the keys it gains from us.
+void Core::OnRangeRequest(Session& s, std::string_view msg) {
+  uint32_t id;
+  uint64_t epoch;
+  bool new_only;
+  if (!DecodeRepairRange(msg, &id, &epoch, &new_only)) return;
+  repair_stats_.bytes_received += msg.size();
+  if (new_only) handover_peers_[s.node_id] = epoch;
+  if (!sends_to_ || epoch != opts_.members_digest || id == 0) {
+    SendTo(s, EncodeRepairDone(id, true));
+    return;
+  }
+  s.range_id = id;
+  s.range_shard = 0;
+  ++repair_stats_.range_copies_served;
+}
+
+// Walks shards of the store into REPAIR_ITEMS for the session's range copy while the
+// rate and the peer's pipe allow. True: more remain.
+bool Core::PumpRange(Session& s) {
+  int messages = 0;
+  while (s.range_shard < store_->shard_count() && s.queued.empty() && repair_tokens_ > 0 &&
+         messages < kRangeMessagesPerStep) {
+    std::string msg;
+    uint32_t count = 0;
+    auto send = [&] {
+      SetCount(&msg, count);
+      repair_tokens_ -= static_cast<double>(msg.size());
+      repair_stats_.keys_sent += count;
+      repair_stats_.bytes_sent += msg.size();
+      SendTo(s, std::move(msg));
+      ++messages;
+      msg.clear();
+      count = 0;
+    };
+    BeginRepairItems(0, &msg);
+    store_->SnapshotShard(s.range_shard++, [&](const record::ChangeView& c) {
+      if (c.kind == record::Kind::kFlush || !sends_to_(c.key, c.version.node, s.node_id)) return;
+      record::EncodeChange(c, &msg);
+      ++count;
+      if (msg.size() >= kRangeMessageBytes) {
+        send();
+        BeginRepairItems(0, &msg);
+      }
+    });
+    if (count) send();
+  }
+  if (s.range_shard < store_->shard_count()) return true;
+  if (!s.queued.empty()) return true;  // REPAIR_DONE goes after the last item
+  SendTo(s, EncodeRepairDone(s.range_id, false));
+  s.range_id = 0;
+  return false;
+}
+
+// A handover's comparison with a node added with --join, which knows only the new file
+// and counts keys by it, compares on both sides the keys both own under the new file,
+// counted from a walk of the store (null: the index's digests, when both count keys by
+// both files): the peer's index counts keys by both files, and the two trees would
+// differ in every bucket.
+std::unique_ptr<repair::Digests> Core::HandoverDigests(uint16_t peer) {
+  if (!shares_after_) return nullptr;
+  auto d = std::make_unique<repair::Digests>(opts_.repair->bits());
+  for (size_t i = 0; i < store_->shard_count(); ++i) {
+    store_->SnapshotShard(i, [&](const record::ChangeView& c) {
+      if (c.kind == record::Kind::kFlush || !shares_after_(c.key, peer)) return;
+      d->Add(c.key, c.version, c.kind == record::Kind::kDelete);
+    });
+  }
+  return d;
+}
+
+}  // namespace syncached::replication
