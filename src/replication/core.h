@@ -365,7 +365,7 @@ class Core {
   void OnRangeRequest(Session& s, std::string_view msg);
   bool OnRangeDone(Link& l, uint32_t id, bool declined);
   bool PumpRange(Session& s);
-  std::unique_ptr<repair::Digests> HandoverDigests(uint16_t peer);
+  std::vector<std::unique_ptr<repair::Digests>> HandoverDigests(const std::vector<uint16_t>& peers);
   void StartHandoverRun();
   void FinishHandoverRuns();
   void NoteMembersEpoch(uint16_t node, uint64_t epoch);
@@ -409,7 +409,7 @@ class Core {
   std::atomic<bool> repair_requested_{false};
   bool handing_over_ = false;  // Membership::gains, until handed over
   std::function<bool(std::string_view, uint16_t, uint16_t)> sends_to_;  // Membership::sends_to
-  std::function<bool(std::string_view, uint16_t)> shares_after_;        // Membership::shares_after
+  std::function<void(std::string_view, std::vector<uint16_t>*)> new_owners_;  // Membership's
   bool places_by_both_ = false;  // Membership::places_by_both
   // Peers that asked us for a range copy in this change (node -> members epoch): their
   // comparisons are handover comparisons (HandoverDigests).

@@ -27,7 +27,7 @@ void Core::SetMembership(const Membership& m) {
   opts_.members_digest = m.epoch;
   opts_.owners = m.owners;
   sends_to_ = m.sends_to;
-  shares_after_ = m.shares_after;
+  new_owners_ = m.new_owners;
   places_by_both_ = m.places_by_both;
   if (!m.changing) handover_peers_.clear();
   if (m.repair) opts_.repair = m.repair;
@@ -83,12 +83,21 @@ void Core::StartHandoverRun() {
   if (!handing_over_) return;
   StartRangeCopies();
   if (RangeCopiesInFlight()) return;
+  std::vector<Link*> due;
+  std::vector<uint16_t> peers;
   for (Link& l : links_) {
     if (l.repair || l.handed_over == opts_.members_digest || !HandsOverWith(l)) continue;
-    std::unique_ptr<repair::Digests> digests;
-    if (!places_by_both_) digests = HandoverDigests(l.peer_node);
+    due.push_back(&l);
+    peers.push_back(l.peer_node);
+  }
+  if (due.empty()) return;
+  std::vector<std::unique_ptr<repair::Digests>> digests;
+  if (!places_by_both_) digests = HandoverDigests(peers);  // one walk for all of them
+  for (size_t i = 0; i < due.size(); ++i) {
+    Link& l = *due[i];
     l.repair = std::make_shared<RepairRun>(store_, opts_.repair, l.peer_node, next_repair_id_++,
-                                           now_, opts_.repair_eviction_window_s, digests.get());
+                                           now_, opts_.repair_eviction_window_s,
+                                           i < digests.size() ? digests[i].get() : nullptr);
     l.repair->MakeHandover();
     ++repair_stats_.runs;
     ++repair_stats_.handover_runs;

@@ -5,6 +5,8 @@
 // store a shard per step, as a full copy does, and sends them as REPAIR_ITEMS within repair_rate,
 // then REPAIR_DONE. A copy cut off, declined or timed out is not retried: the digest comparisons
 // that follow find and bring what it missed, only slower.
+#include <algorithm>
+
 #include "common/log.h"
 #include "record/record.h"
 #include "replication/core.h"
@@ -111,19 +113,30 @@ bool Core::PumpRange(Session& s) {
 
 // A handover's comparison with a node added with --join, which knows only the new file
 // and counts keys by it, compares on both sides the keys both own under the new file,
-// counted from a walk of the store (null: the index's digests, when both count keys by
-// both files): the peer's index counts keys by both files, and the two trees would
-// differ in every bucket.
-std::unique_ptr<repair::Digests> Core::HandoverDigests(uint16_t peer) {
-  if (!shares_after_) return nullptr;
-  auto d = std::make_unique<repair::Digests>(opts_.repair->bits());
+// counted from a walk of the store (one walk, one digest set per peer; none without
+// new_owners_: the index's digests then, both sides counting keys by both files): the
+// peer's index counts keys by both files, and the two trees would differ everywhere.
+std::vector<std::unique_ptr<repair::Digests>> Core::HandoverDigests(
+    const std::vector<uint16_t>& peers) {
+  std::vector<std::unique_ptr<repair::Digests>> out;
+  if (!new_owners_) return out;
+  for (size_t i = 0; i < peers.size(); ++i) {
+    out.push_back(std::make_unique<repair::Digests>(opts_.repair->bits()));
+  }
+  std::vector<uint16_t> owners;
   for (size_t i = 0; i < store_->shard_count(); ++i) {
     store_->SnapshotShard(i, [&](const record::ChangeView& c) {
-      if (c.kind == record::Kind::kFlush || !shares_after_(c.key, peer)) return;
-      d->Add(c.key, c.version, c.kind == record::Kind::kDelete);
+      if (c.kind == record::Kind::kFlush) return;
+      new_owners_(c.key, &owners);
+      if (std::find(owners.begin(), owners.end(), opts_.node_id) == owners.end()) return;
+      for (size_t p = 0; p < peers.size(); ++p) {
+        if (std::find(owners.begin(), owners.end(), peers[p]) != owners.end()) {
+          out[p]->Add(c.key, c.version, c.kind == record::Kind::kDelete);
+        }
+      }
     });
   }
-  return d;
+  return out;
 }
 
 }  // namespace syncached::replication

@@ -14,10 +14,12 @@ namespace syncached::replication {
 
 // The comparison's view of this node: the keys of some buckets among those shared with
 // the peer, and its recent evictions. A call for a few buckets walks the store once;
-// from the second call on, or one asking for many buckets (a handover's comparisons,
-// whose Keys messages of at most 1 MiB each would each cost a walk), one walk lists
-// every bucket and later calls read that listing: a walk of a large store per message
-// kept the replication thread from its peers for seconds.
+// after a few calls, or once the calls asked for many buckets (large divergence, whose
+// Keys messages of at most 1 MiB each would each cost a walk), one walk lists every
+// bucket and later calls read that listing: a walk of a large store per message kept
+// the replication thread from its peers for seconds. A listing of every key costs more
+// than a walk, so comparisons that differ in a few buckets (a handover's, after its
+// range copies) do without.
 class RepairHost final : public repair::Host {
  public:
   RepairHost(storage::Store* store, const repair::Index* index, uint16_t peer, uint32_t now_s,
@@ -40,6 +42,7 @@ class RepairHost final : public repair::Host {
   uint32_t window_s_;
   bool list_all_ = false;
   int calls_ = 0;
+  size_t asked_ = 0;                                     // buckets asked for so far
   std::vector<std::vector<repair::KeyVersion>> listed_;  // per bucket, once built
 };
 

@@ -18,12 +18,16 @@ constexpr size_t kItemsMessageBytes = 64 * 1024;
 // REPAIR_ITEMS messages a comparison may send per step of the replication thread: 1 MiB,
 // then the thread looks at its sockets again.
 constexpr int kItemsMessagesPerStep = 16;
+// Calls of RepairHost::ListBuckets answered by a walk of the store each, before one walk
+// lists every bucket for the calls after.
+constexpr int kWalksBeforeListing = 3;
 }  // namespace
 
 void RepairHost::ListBuckets(const std::vector<uint32_t>& buckets,
                              std::vector<std::vector<repair::KeyVersion>>* out) {
   const size_t all = size_t{1} << index_->bits();
-  if (listed_.empty() && (++calls_ > 1 || buckets.size() >= all / 8)) {
+  asked_ += buckets.size();
+  if (listed_.empty() && (++calls_ > kWalksBeforeListing || asked_ >= all / 8)) {
     listed_.resize(all);
     for (size_t i = 0; i < store_->shard_count(); ++i) {
       store_->SnapshotShard(i, [&](const record::ChangeView& c) {
@@ -155,12 +159,13 @@ void Core::OnRepairFromSubscriber(Session& s, std::string_view msg) {
   }
   if (!s.repair || s.repair->id != id) {
     auto asked = handover_peers_.find(s.node_id);
-    std::unique_ptr<repair::Digests> digests;
+    std::vector<std::unique_ptr<repair::Digests>> digests;
     if (asked != handover_peers_.end() && asked->second == opts_.members_digest) {
-      digests = HandoverDigests(s.node_id);
+      digests = HandoverDigests({s.node_id});
     }
     s.repair = std::make_shared<RepairRun>(store_, opts_.repair, s.node_id, id, now_,
-                                           opts_.repair_eviction_window_s, digests.get());
+                                           opts_.repair_eviction_window_s,
+                                           digests.empty() ? nullptr : digests[0].get());
     ++repair_stats_.runs;
   } else if (s.repair->finished) {
     return;

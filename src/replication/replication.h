@@ -90,9 +90,10 @@ struct Membership {
   // only after that one's copy walked past it) comes from its writer. Null: no range
   // copies; the comparisons bring everything.
   std::function<bool(std::string_view key, uint16_t writer, uint16_t peer)> sends_to;
-  // Whether this node and `peer` both own `key` under the new file: what a handover's
-  // comparison with a node added with --join compares (see places_by_both).
-  std::function<bool(std::string_view key, uint16_t peer)> shares_after;
+  // The owners of `key` under the new file, into *owners (cleared first): a handover's
+  // comparison with a node added with --join counts the keys both own under it (see
+  // places_by_both).
+  std::function<void(std::string_view key, std::vector<uint16_t>* owners)> new_owners;
   // This node places keys by the old file too (owners, and the digests, count both);
   // false on a node added with --join, which knows only the new one.
   bool places_by_both = false;

@@ -48,16 +48,6 @@ bool Placement::SendsTo(placement::NodeId self, std::string_view key, placement:
   return before.front() == self;
 }
 
-bool Placement::SharesAfter(placement::NodeId self, std::string_view key,
-                            placement::NodeId peer) const {
-  if (!ring) return true;
-  thread_local std::vector<placement::NodeId> now;  // reused: called per key
-  now.clear();
-  ring->AppendOwners(key, replicas, &now);
-  return std::find(now.begin(), now.end(), self) != now.end() &&
-         std::find(now.begin(), now.end(), peer) != now.end();
-}
-
 bool Placement::Gains(placement::NodeId self) const {
   // Unsharded, a new node takes full copies behind the join gate, as at any start.
   if (!old_members || !ring) return false;

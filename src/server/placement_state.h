@@ -36,8 +36,6 @@ struct Placement {
   // in the peer's range copy (replication::Membership::sends_to).
   bool SendsTo(placement::NodeId self, std::string_view key, placement::NodeId writer,
                placement::NodeId peer) const;
-  // Whether `self` and `peer` both own `key` under the new placement.
-  bool SharesAfter(placement::NodeId self, std::string_view key, placement::NodeId peer) const;
 };
 
 class PlacementHolder {

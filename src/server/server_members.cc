@@ -36,8 +36,9 @@ replication::Membership Server::MembershipOf(const Placement* p, repair::Index* 
   add(p->old_members.get());
   if (p->ring) m.owners = StreamOwnersFn();
   if (p->ring) {
-    m.shares_after = [p, self = config_.node_id](std::string_view key, uint16_t peer) {
-      return p->SharesAfter(self, key, peer);
+    m.new_owners = [p](std::string_view key, std::vector<uint16_t>* out) {
+      out->clear();
+      p->ring->AppendOwners(key, p->replicas, out);
     };
   }
   if (p->handing_over() && p->ring && p->old_ring) {

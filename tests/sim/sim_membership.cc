@@ -101,8 +101,11 @@ replication::Membership World::MembershipOf(int n) {
   };
   m.places_by_both = phase == 1 && !joiner;
   if (phase == 1) {
-    m.shares_after = [this, n](std::string_view key, uint16_t peer) {
-      return OwnsIn(new_members_, n, key) && OwnsIn(new_members_, peer - 1, key);
+    m.new_owners = [this](std::string_view key, std::vector<uint16_t>* owners) {
+      owners->clear();
+      for (int i = 0; i < cfg_.nodes; ++i) {
+        if (OwnsIn(new_members_, i, key)) owners->push_back(static_cast<uint16_t>(i + 1));
+      }
     };
     // As the server's Placement::SendsTo: the peer gains the key, and n is the old owner
     // that wrote it, or the first old owner when none of them wrote it.
