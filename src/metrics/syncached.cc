@@ -98,6 +98,8 @@ constexpr Map kSubscriber[] = {
      "Delta copies sent."},
     {"copy_restarts", "syncached_replication_subscriber_copy_restarts_total", kC,
      "Copies the backlog overtook, resumed as deltas."},
+    {"range_copy_items", "syncached_replication_subscriber_range_copy_items", kG,
+     "Items the range copy in progress has sent."},
 };
 constexpr const char* kSubscriberModes[] = {"streaming", "full_copy"};
 
@@ -188,14 +190,19 @@ void Subscriber(std::string_view node, std::string_view field, std::string_view 
       e->Add("syncached_replication_subscriber_mode", kG, "1 for the session's current mode.",
              value == mode ? 1 : 0, {{"node", node}, {"mode", mode}});
     }
-  } else if (field == "full_copy_progress") {  // "<shards done>/<shards>"
+  } else if (field == "full_copy_progress" || field == "range_copy_progress") {
+    // "<shards done>/<shards>"
+    bool full = field == "full_copy_progress";
     size_t slash = value.find('/');
     double done, total;
     if (slash != std::string_view::npos && Number(value.substr(0, slash), &done) &&
         Number(value.substr(slash + 1), &total) && total > 0) {
-      e->Add("syncached_replication_subscriber_full_copy_progress_ratio", kG,
-             "Share of the shards a full copy in progress has sent.", done / total,
-             {{"node", node}});
+      e->Add(full ? "syncached_replication_subscriber_full_copy_progress_ratio"
+                  : "syncached_replication_subscriber_range_copy_progress_ratio",
+             kG,
+             full ? "Share of the shards a full copy in progress has sent."
+                  : "Share of the shards a membership change's range copy has walked.",
+             done / total, {{"node", node}});
     }
   } else if (const Map* m = Lookup(kSubscriber, field)) {
     double v;

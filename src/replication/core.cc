@@ -243,6 +243,11 @@ std::string Core::RenderStats(const char* auth, uint64_t auth_failures) const {
       stat("STAT subscriber:%u:full_copy_progress %zu/%zu\r\n", n, s.snap_shard,
            store_->shard_count());
     }
+    if (s.range_id) {  // a membership change's range copy to the peer: shards walked
+      stat("STAT subscriber:%u:range_copy_progress %zu/%zu\r\n", n, s.range_shard,
+           store_->shard_count());
+      stat("STAT subscriber:%u:range_copy_items %" PRIu64 "\r\n", n, s.range_items);
+    }
     stat("STAT subscriber:%u:sent_seq %" PRIu64 "\r\n", n, s.next_seq);
     stat("STAT subscriber:%u:acked_seq %" PRIu64 "\r\n", n, s.acked_seq);
     // Changes this node acknowledged to clients that the peer has not confirmed:

@@ -165,6 +165,7 @@ struct Session {
   // and the next shard of the store to walk.
   uint32_t range_id = 0;
   size_t range_shard = 0;
+  uint64_t range_items = 0;  // items it sent so far
   uint64_t last_heard_ms = 0;
   uint64_t last_ping_ms = 0;
   uint64_t last_sent_ms = 0;  // the transport last took a message for the peer

@@ -71,6 +71,7 @@ void Core::OnRangeRequest(Session& s, std::string_view msg) {
   }
   s.range_id = id;
   s.range_shard = 0;
+  s.range_items = 0;
   ++repair_stats_.range_copies_served;
 }
 
@@ -87,6 +88,7 @@ bool Core::PumpRange(Session& s) {
       repair_tokens_ -= static_cast<double>(msg.size());
       repair_stats_.keys_sent += count;
       repair_stats_.bytes_sent += msg.size();
+      s.range_items += count;
       SendTo(s, std::move(msg));
       ++messages;
       msg.clear();

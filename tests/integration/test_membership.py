@@ -222,6 +222,11 @@ def test_add_a_fifth_node_under_load(make_cluster):
     per_peer = sum(int(v) for k, v in st.items() if k.endswith(":handover_keys"))
     # (Comparisons its peers begin after the commit may bring items too.)
     assert 0 < per_peer <= int(st["repair_keys_received"]), st
+    # It asked each of the four for a range copy, and each sent it whole.
+    assert int(st["repair_range_copies"]) >= 4, st
+    assert int(st["repair_range_copies_failed"]) == 0, st
+    served = [int(n.repl_stats()["repair_range_copies_served"]) for n in nodes[:4]]
+    assert all(s >= 1 for s in served), served
 
 
 def test_remove_a_node_under_load(make_cluster):

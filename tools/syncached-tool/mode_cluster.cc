@@ -324,14 +324,18 @@ int RunMembers(const Options& o) {
     return 1;
   }
   // The node's lines, then each peer's (peer:ADDRESS:members_*, and while a node takes
-  // keys over, its progress with each peer: :handed_over, :handover, :handover_keys).
+  // keys over, its progress with each peer: :handed_over, :handover, :handover_keys),
+  // and the range copies it sends (subscriber:NODE:range_copy_*).
   for (const auto& [name, value] : st) {
     bool mine = name.rfind("members_", 0) == 0 || name == "repair_handover_runs" ||
-                name == "repair_keys_applied" || name == "repair_bytes_received";
+                name.rfind("repair_range_copies", 0) == 0 || name == "repair_keys_applied" ||
+                name == "repair_bytes_received";
     bool peers = name.rfind("peer:", 0) == 0 &&
                  (name.find(":members_") != std::string::npos || name.ends_with(":handed_over") ||
                   name.find(":handover") != std::string::npos);
-    if (mine || peers) printf("%-48s %s\n", name.c_str(), value.c_str());
+    bool copies =
+        name.rfind("subscriber:", 0) == 0 && name.find(":range_copy") != std::string::npos;
+    if (mine || peers || copies) printf("%-48s %s\n", name.c_str(), value.c_str());
   }
   return 0;
 }

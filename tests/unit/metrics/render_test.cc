@@ -111,6 +111,7 @@ TEST(Render, ReplicationPerPeer) {
       "STAT peer:10.0.0.2:11212:last_error connect_refused\r\n"
       "STAT subscriber:2:mode full_copy\r\nSTAT subscriber:2:full_copy_progress 64/256\r\n"
       "STAT subscriber:2:unacked_changes 5\r\nSTAT subscriber:2:bytes_sent 100\r\n"
+      "STAT subscriber:3:range_copy_progress 128/256\r\nSTAT subscriber:3:range_copy_items 7\r\n"
       "STAT refused_peers 0\r\n";
   t.persistence =
       "STAT data_dir /var/lib/a \"b\"\r\nSTAT fsync everysec\r\nSTAT fsyncs 12\r\n"
@@ -135,6 +136,8 @@ TEST(Render, ReplicationPerPeer) {
             "1");
   EXPECT_EQ(m["syncached_replication_subscriber_mode{node=\"2\",mode=\"full_copy\"}"], "1");
   EXPECT_EQ(m["syncached_replication_subscriber_full_copy_progress_ratio{node=\"2\"}"], "0.25");
+  EXPECT_EQ(m["syncached_replication_subscriber_range_copy_progress_ratio{node=\"3\"}"], "0.5");
+  EXPECT_EQ(m["syncached_replication_subscriber_range_copy_items{node=\"3\"}"], "7");
   EXPECT_EQ(m["syncached_replication_subscriber_unacked_changes{node=\"2\"}"], "5");
   EXPECT_EQ(m["syncached_replication_subscriber_sent_bytes_total{node=\"2\"}"], "100");
   EXPECT_EQ(m["syncached_persistence_info{data_dir=\"/var/lib/a \\\"b\\\"\",fsync=\"everysec\"}"],

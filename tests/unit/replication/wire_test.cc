@@ -53,6 +53,28 @@ TEST(Wire, RepairDone) {
   EXPECT_FALSE(DecodeRepairDone(bad + "x", &id, &declined));
 }
 
+TEST(Wire, RepairRange) {
+  uint32_t id = 0;
+  uint64_t epoch = 0;
+  bool new_only = false;
+  ASSERT_TRUE(
+      DecodeRepairRange(EncodeRepairRange(9, 0xabcdef0123456789ull, true), &id, &epoch, &new_only));
+  EXPECT_EQ(id, 9u);
+  EXPECT_EQ(epoch, 0xabcdef0123456789ull);
+  EXPECT_TRUE(new_only);
+  ASSERT_TRUE(DecodeRepairRange(EncodeRepairRange(10, 1, false), &id, &epoch, &new_only));
+  EXPECT_FALSE(new_only);
+  std::string bad = EncodeRepairRange(1, 2, false);
+  EXPECT_FALSE(DecodeRepairRange(bad.substr(0, bad.size() - 1), &id, &epoch, &new_only));
+  EXPECT_FALSE(DecodeRepairRange(bad + "x", &id, &epoch, &new_only));
+  bad.back() = 2;  // the flag is 0 or 1
+  EXPECT_FALSE(DecodeRepairRange(bad, &id, &epoch, &new_only));
+  EXPECT_FALSE(DecodeRepairDone(EncodeRepairRange(1, 2, false), &id, &new_only));
+  MsgType type;
+  ASSERT_TRUE(PeekType(EncodeRepairRange(1, 2, false), &type));
+  EXPECT_EQ(type, MsgType::kRepairRange);
+}
+
 TEST(Wire, WelcomeAndPositions) {
   Welcome w{WelcomeMode::kFullCopy, 9, 10, 3}, dw;
   ASSERT_TRUE(DecodeWelcome(EncodeWelcome(w), &dw));
