@@ -106,11 +106,11 @@ TEST(Comparison, RandomDivergenceConverges) {
 TEST(Comparison, AnEmptySideEndsTheDescentEarly) {
   for (bool empty_starts : {false, true}) {
     Replica full(16), empty(16);
-    Fill(full, 200000);
+    Fill(full, 100000);
     auto o = empty_starts ? Compare(empty, full) : Compare(full, empty);
     ASSERT_TRUE(o.ok);
     const auto& pushes = empty_starts ? o.b_pushes : o.a_pushes;
-    EXPECT_EQ(pushes.size(), 200000u);
+    EXPECT_EQ(pushes.size(), 100000u);
     EXPECT_TRUE((empty_starts ? o.a_pushes : o.b_pushes).empty());
     EXPECT_LT(o.a.bytes_out + o.b.bytes_out, 512u) << empty_starts;
     EXPECT_EQ(full.listings, 1);
@@ -122,13 +122,13 @@ TEST(Comparison, AnEmptySideEndsTheDescentEarly) {
 // descended, and the keys it lacks travel without being listed.
 TEST(Comparison, ANearlyEmptySideExchangesLittle) {
   Replica full(16), joining(16);
-  Fill(full, 200000);
+  Fill(full, 100000);
   for (int i = 0; i < 100; ++i) joining.Put("item:" + std::to_string(i * 7), 5000000);
   auto o = Compare(joining, full);
   ASSERT_TRUE(o.ok);
-  EXPECT_EQ(o.b_pushes.size(), 200000u - 100u);
+  EXPECT_EQ(o.b_pushes.size(), 100000u - 100u);
   EXPECT_EQ(o.a_pushes.size(), 100u);                     // newer there
-  EXPECT_LT(o.a.bytes_out + o.b.bytes_out, 160u * 1024);  // listing all: ~4.6 MB
+  EXPECT_LT(o.a.bytes_out + o.b.bytes_out, 160u * 1024);  // listing all: ~2.3 MB
   full.PushTo(joining, o.b_pushes);
   joining.PushTo(full, o.a_pushes);
   EXPECT_EQ(Tree(full.digests).root(), Tree(joining.digests).root());
