@@ -350,7 +350,8 @@ class Core {
   void OnRepairFromSubscriber(Session& s, std::string_view msg);
   // `keys`, if given, counts the items (a handover's progress with the sending peer).
   bool ApplyRepairItems(std::string_view msg, uint64_t* keys = nullptr);
-  // A handover's progress with a peer (stats): waiting, comparing, receiving, done.
+  // A handover's progress with a peer (stats): waiting, copying, comparing, receiving,
+  // done.
   const char* HandoverState(const Link& l) const;
   bool OnRepairDone(Link& l, std::string_view msg);
   void StepRepair(RepairRun& run, std::string_view body, std::vector<std::string>* replies);
@@ -358,12 +359,13 @@ class Core {
   bool PushSome(RepairRun& run, const std::function<bool()>& room,
                 const std::function<void(std::string&&)>& send);
   bool PushOne(RepairRun& run, const std::function<void(std::string&&)>& send);
+  std::string FinishItems(std::string msg, uint32_t count);
   void ScheduleRepairSoon(Link& l);
   // Membership (membership.cc, range_copies.cc).
   bool HandsOverWith(const Link& l) const;
   void StartRangeCopies();
   bool RangeCopiesInFlight() const;
-  void OnRangeRequest(Session& s, std::string_view msg);
+  bool OnRangeRequest(Session& s, std::string_view msg);
   bool OnRangeDone(Link& l, uint32_t id, bool declined);
   bool PumpRange(Session& s);
   std::vector<std::unique_ptr<repair::Digests>> HandoverDigests(const std::vector<uint16_t>& peers);

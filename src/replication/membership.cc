@@ -5,8 +5,8 @@
 // (range_copies.cc: each key from one peer, walked from its store); then it compares
 // digests, after the peer placed keys by the same epoch, with every peer it shares keys
 // with, which finds what the copies missed (a peer that crashed or was cut off). It is
-// ready once each comparison's items came. What a peer held when it adopted the epoch comes
-// with the copy or the comparison; what it took after, its stream carries here.
+// ready once each comparison's items came. What a peer held when it adopted the epoch
+// comes with the copy or the comparison; what it took after, its stream carries here.
 #include <algorithm>
 #include <cinttypes>
 

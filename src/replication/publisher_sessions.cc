@@ -32,12 +32,7 @@ void Core::OnSubscriberMessage(const std::string& identity, std::string_view msg
     auto it = sessions_.find(identity);
     if (it == sessions_.end()) return;  // from before its session was reset: HELLO first
     if (type == MsgType::kRepair) return OnRepairFromSubscriber(it->second, msg);
-    if (type == MsgType::kRepairRange) {
-      uint32_t id;
-      uint64_t epoch;
-      bool new_only;
-      if (DecodeRepairRange(msg, &id, &epoch, &new_only)) return OnRangeRequest(it->second, msg);
-    } else if (ApplyRepairItems(msg)) {
+    if (type == MsgType::kRepairRange ? OnRangeRequest(it->second, msg) : ApplyRepairItems(msg)) {
       return;
     }
   }

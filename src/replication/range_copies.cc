@@ -1,10 +1,10 @@
 // A membership change's range copies (docs/SHARDING.md "Adding and removing nodes"): a
 // node that gains keys asks each peer it hands over with, all at once, for the keys it
-// gains of which that peer is the sender (Membership::sends_to: one sender per key, so
-// each travels once: the old owner that wrote it, else the first old owner). The peer walks its
-// store a shard per step, as a full copy does, and sends them as REPAIR_ITEMS within repair_rate,
-// then REPAIR_DONE. A copy cut off, declined or timed out is not retried: the digest comparisons
-// that follow find and bring what it missed, only slower.
+// gains of which that peer is the sender (Membership::sends_to: the old owner that wrote
+// the key, else its first old owner; each key travels once). The peer walks its store a
+// shard per step, as a full copy does, and sends them as REPAIR_ITEMS within
+// repair_rate, then REPAIR_DONE. A copy cut off, declined or timed out is not retried:
+// the digest comparisons that follow find and bring what it missed, only slower.
 #include <algorithm>
 
 #include "common/log.h"
@@ -57,22 +57,24 @@ bool Core::OnRangeDone(Link& l, uint32_t id, bool declined) {
   return true;
 }
 
-// Publisher side: a peer asks for the keys it gains from us.
-void Core::OnRangeRequest(Session& s, std::string_view msg) {
+// Publisher side: a peer asks for the keys it gains from us. False: not a valid
+// REPAIR_RANGE.
+bool Core::OnRangeRequest(Session& s, std::string_view msg) {
   uint32_t id;
   uint64_t epoch;
   bool new_only;
-  if (!DecodeRepairRange(msg, &id, &epoch, &new_only)) return;
+  if (!DecodeRepairRange(msg, &id, &epoch, &new_only)) return false;
   repair_stats_.bytes_received += msg.size();
   if (new_only) handover_peers_[s.node_id] = epoch;
   if (!sends_to_ || epoch != opts_.members_digest || id == 0) {
     SendTo(s, EncodeRepairDone(id, true));
-    return;
+    return true;
   }
   s.range_id = id;
   s.range_shard = 0;
   s.range_items = 0;
   ++repair_stats_.range_copies_served;
+  return true;
 }
 
 // Walks shards of the store into REPAIR_ITEMS for the session's range copy while the
@@ -84,12 +86,8 @@ bool Core::PumpRange(Session& s) {
     std::string msg;
     uint32_t count = 0;
     auto send = [&] {
-      SetCount(&msg, count);
-      repair_tokens_ -= static_cast<double>(msg.size());
-      repair_stats_.keys_sent += count;
-      repair_stats_.bytes_sent += msg.size();
       s.range_items += count;
-      SendTo(s, std::move(msg));
+      SendTo(s, FinishItems(std::move(msg), count));
       ++messages;
       msg.clear();
       count = 0;

@@ -228,14 +228,17 @@ bool Core::PushOne(RepairRun& run, const std::function<void(std::string&&)>& sen
       ++count;
     });
   }
-  if (count > 0) {
-    SetCount(&msg, count);
-    repair_tokens_ -= static_cast<double>(msg.size());
-    repair_stats_.keys_sent += count;
-    repair_stats_.bytes_sent += msg.size();
-    send(std::move(msg));
-  }
+  if (count > 0) send(FinishItems(std::move(msg), count));
   return run.pushed < run.push.size();
+}
+
+// A REPAIR_ITEMS message of `count` items, counted and charged to the rate.
+std::string Core::FinishItems(std::string msg, uint32_t count) {
+  SetCount(&msg, count);
+  repair_tokens_ -= static_cast<double>(msg.size());
+  repair_stats_.keys_sent += count;
+  repair_stats_.bytes_sent += msg.size();
+  return msg;
 }
 
 bool Core::PumpRepairPushes() {
