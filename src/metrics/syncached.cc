@@ -43,7 +43,7 @@ constexpr Map kCluster[] = {
     {"queue_overflows", "syncached_replication_queue_overflows_total", kC,
      "Times the local change queue overflowed (peers sent to full copies)."},
     {"sync_replicas", "syncached_replication_sync_replicas", kG,
-     "Peers a write waits for (--sync-replicas)."},
+     "Peers a write waits for (--sync-replicas; absent with all)."},
     {"sync_waits", "syncached_replication_sync_waits_total", kC, "Writes that waited for peers."},
     {"sync_timeouts", "syncached_replication_sync_timeouts_total", kC,
      "Waits for peers that timed out."},

@@ -67,14 +67,15 @@ uint64_t Core::WallMillis() const { return store_->clock()->NowMillis(); }
 bool Core::Step(uint64_t now) {
   now_ = now;
   DrainPending();
-  // Sharded, a change none of whose co-owners follows us waits for no acknowledgement.
-  if (opts_.owners && opts_.sync_replicas > 0) AdvanceAcked();
+  // Sharded (or `all`), a change none of whose co-owners follows us waits for none, and
+  // a session found gone no longer counts.
+  if (opts_.sync_replicas > 0) AdvanceAcked();
   TickLinks();
   UpdateGate();
   StartRepairs();
   bool busy = PumpRepairPushes();
   PumpSessions(&busy);
-  return busy;
+  return busy || now_ < probe_until_ms_;
 }
 
 void Core::Drain(uint64_t now) {
@@ -173,7 +174,11 @@ std::string Core::RenderStats(const char* auth, uint64_t auth_failures) const {
   stat("STAT tombstones %" PRIu64 "\r\n", store_->tombstones());
   stat("STAT auth_failures %" PRIu64 "\r\n", auth_failures);
   stat("STAT queue_overflows %" PRIu64 "\r\n", overflows_);
-  stat("STAT sync_replicas %u\r\n", opts_.sync_replicas);
+  if (opts_.sync_replicas == kSyncAllPeers) {
+    stat("STAT sync_replicas all\r\n");
+  } else {
+    stat("STAT sync_replicas %u\r\n", opts_.sync_replicas);
+  }
   stat("STAT sync_waits %" PRIu64 "\r\n", sync_waits_.load());
   stat("STAT sync_timeouts %" PRIu64 "\r\n", sync_timeouts_.load());
   stat("STAT sync_wait_us %" PRIu64 "\r\n", sync_wait_us_.load());

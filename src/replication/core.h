@@ -144,7 +144,8 @@ struct Session {
   Hello hello;            // the HELLO that set the session up, and when
   uint64_t hello_ms = 0;  // (a repeat of it soon after is not a new request)
   enum class Mode { kStream, kFullCopy } mode = Mode::kStream;
-  uint64_t next_seq = 0;  // next sequence to send (a copy streams beside its walk)
+  uint64_t stream_since_ms = 0;  // when mode last became kStream
+  uint64_t next_seq = 0;         // next sequence to send (a copy streams beside its walk)
   uint64_t acked_seq = 0;
   size_t snap_shard = 0;     // kFullCopy: next shard to copy
   uint64_t delta_since = 0;  // kFullCopy: only our own changes from this HLC (0: all)
@@ -269,6 +270,10 @@ class Core {
   // Queues local changes, ticks links, moves the join gate, feeds sessions. True while
   // sessions have work (call again soon).
   bool Step(uint64_t now);
+  // The transport saw a subscriber's connection close: PING every session for a moment
+  // so the one that went answers kGone now, not at its next PING (--sync-replicas
+  // waits for it until then).
+  void ConnectionClosed() { probe_until_ms_ = now_ + kProbeMs; }
   // SIGTERM: queue and push what is pending; Drained once every peer following us (and
   // every live peer about to) acknowledged all of it.
   void Drain(uint64_t now);
@@ -403,6 +408,8 @@ class Core {
   bool gate_open_ = false, any_synced_ = false;
   uint64_t refused_hellos_ = 0;
   uint64_t overflows_ = 0;
+  static constexpr uint64_t kProbeMs = 50;  // see ConnectionClosed
+  uint64_t probe_until_ms_ = 0;
   bool draining_ = false;  // Drain was called: nothing is held back from the peers
   RepairStats repair_stats_;
   uint32_t next_repair_id_ = 1;

@@ -168,17 +168,20 @@ void Core::HandleAck(const std::string& identity, const Position& pos) {
 }
 
 // --sync-replicas: the K-th highest acknowledged sequence among streaming peers
-// covers every change below it; their tickets are released to waiting workers.
+// covers every change below it; their tickets are released to waiting workers. With
+// `all`, K is the number of streaming peers (a peer found gone no longer counts).
 void Core::AdvanceAcked() {
   if (opts_.owners) return AdvanceAckedSharded();
   std::vector<uint64_t> acked;
   for (const auto& [id, s] : sessions_) {
     if (!s.gone && s.mode == Session::Mode::kStream) acked.push_back(s.acked_seq);
   }
-  if (acked.size() < opts_.sync_replicas) return;
-  std::nth_element(acked.begin(), acked.begin() + (opts_.sync_replicas - 1), acked.end(),
-                   std::greater<>());
-  uint64_t covered = acked[opts_.sync_replicas - 1];  // every seq < covered is applied there
+  size_t need = opts_.sync_replicas == kSyncAllPeers ? std::max<size_t>(acked.size(), 1)
+                                                     : opts_.sync_replicas;
+  if (acked.size() < need) return;
+  std::nth_element(acked.begin(), acked.begin() + static_cast<std::ptrdiff_t>(need - 1),
+                   acked.end(), std::greater<>());
+  uint64_t covered = acked[need - 1];  // every seq < covered is applied there
   uint64_t released = 0;
   while (!ticket_runs_.empty() && ticket_runs_.front().first_seq < covered) {
     TicketRun& r = ticket_runs_.front();

@@ -119,6 +119,7 @@ void Core::HandleHello(const std::string& identity, const Hello& h) {
   uint64_t start = joining ? backlog_.next_seq() : h.next_seq;
   if (can_stream || joining) {
     s.mode = Session::Mode::kStream;
+    s.stream_since_ms = now_;
     s.next_seq = start;
     s.sent_hlc = h.stream_hlc;
     if (start < backlog_.next_seq()) ++s.catch_ups;

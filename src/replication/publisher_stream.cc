@@ -11,6 +11,7 @@ namespace syncached::replication {
 namespace {
 constexpr size_t kSnapBytes = 256 * 1024;  // a full copy message stays about this size
 constexpr uint64_t kPingMs = 300;
+constexpr uint64_t kProbeEveryMs = 5;  // after a connection closed (ConnectionClosed)
 constexpr uint64_t kSessionTimeoutMs = 30000;
 // Sharded, async: how long a peer's next changes may wait for more, and how many.
 constexpr uint64_t kShardedBatchMs = 5;
@@ -185,9 +186,11 @@ bool Core::PumpSession(Session& s) {
            s.delta_since ? "delta" : "full", s.node_id,
            static_cast<unsigned long long>(s.copy_items));
     s.mode = Session::Mode::kStream;
+    s.stream_since_ms = now_;
     s.last_ping_ms = 0;  // the peer is caught up: say so now, not in kPingMs
   }
-  bool ping = Elapsed(now, s.last_ping_ms) >= kPingMs || s.last_ping_ms == 0;
+  bool ping = Elapsed(now, s.last_ping_ms) >= kPingMs || s.last_ping_ms == 0 ||
+              (now < probe_until_ms_ && Elapsed(now, s.last_ping_ms) >= kProbeEveryMs);
   // A PING names the backlog's end: everything before it goes out first.
   bool held = !ping && !draining_ && HoldsBack(s);
   if (!held) {

@@ -31,6 +31,10 @@
 
 namespace syncached::replication {
 
+// --sync-replicas all: a write waits for every peer that follows this node's stream
+// (one whose connection closed stops counting at once), and for at least one.
+inline constexpr uint32_t kSyncAllPeers = UINT32_MAX;
+
 struct Options {
   uint16_t node_id = 0;
   std::vector<std::string> peers;   // "host:port" of peers' replication listeners
@@ -46,8 +50,9 @@ struct Options {
   // from which the links resume (a catch-up from the peers' backlogs), and where to
   // save new positions: ordered after the changes they cover, in the same journal.
   bool has_data = false;
-  // --sync-replicas: a write is answered once this many peers applied it (0: async),
-  // waiting at most sync_timeout_ms (then answered anyway, and counted).
+  // --sync-replicas: a write is answered once this many peers applied it (0: async;
+  // kSyncAllPeers: every peer that follows this node's stream, at least one), waiting
+  // at most sync_timeout_ms (then answered anyway, and counted).
   uint32_t sync_replicas = 0;
   uint32_t sync_timeout_ms = 1000;
   std::map<std::string, std::string> saved_positions;

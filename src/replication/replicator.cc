@@ -56,7 +56,7 @@ Replicator::~Replicator() { Stop(); }
 Status Replicator::Start() {
   Impl& m = *impl_;
   if (m.opts.node_id == 0) return Status::Invalid("--node-id: required with --peers (1..65535)");
-  if (m.opts.sync_replicas > m.opts.peers.size()) {
+  if (m.opts.sync_replicas != kSyncAllPeers && m.opts.sync_replicas > m.opts.peers.size()) {
     return Status::Invalid("--sync-replicas: more than the " + std::to_string(m.opts.peers.size()) +
                            " peer(s) given with --peers");
   }
@@ -95,13 +95,15 @@ Status Replicator::Start() {
     SetInt(m.router, ZMQ_CURVE_SERVER, 1);
     zmq_setsockopt(m.router, ZMQ_CURVE_SECRETKEY, keys.secret_key, 32);
     zmq_setsockopt(m.router, ZMQ_ZAP_DOMAIN, "syncached", 9);
-    // Failed handshakes (wrong secret) are counted through the socket monitor.
-    zmq_socket_monitor(m.router, "inproc://syncached.repl.monitor",
-                       ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
-                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
-    m.monitor = zmq_socket(m.ctx, ZMQ_PAIR);
-    zmq_connect(m.monitor, "inproc://syncached.repl.monitor");
   }
+  // The socket monitor counts failed handshakes (wrong secret), and tells when a
+  // subscriber's connection closes (a killed peer: --sync-replicas stops waiting for it).
+  zmq_socket_monitor(m.router, "inproc://syncached.repl.monitor",
+                     ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED |
+                         ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                         ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
+  m.monitor = zmq_socket(m.ctx, ZMQ_PAIR);
+  zmq_connect(m.monitor, "inproc://syncached.repl.monitor");
   std::vector<std::string> hosts =
       m.opts.listen.empty() ? std::vector<std::string>{"*"} : m.opts.listen;
   for (const std::string& h : hosts) {
@@ -272,7 +274,9 @@ void Replicator::Impl::ServeMonitor() {
       address.assign(static_cast<char*>(zmq_msg_data(&m)), zmq_msg_size(&m));
       zmq_msg_close(&m);
     }
-    if (event == ZMQ_EVENT_ACCEPTED && value >= 0) {
+    if (event == ZMQ_EVENT_DISCONNECTED) {
+      if (core) core->ConnectionClosed();
+    } else if (event == ZMQ_EVENT_ACCEPTED && value >= 0) {
       // The event names our listener; the accepted socket tells who connected. A
       // failed handshake follows its accept, so it is reported against that peer.
       sockaddr_storage sa{};

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "replication/replication.h"
+
 namespace syncached::server {
 namespace {
 
@@ -98,6 +100,12 @@ void SetPeers(const Action&, const Where& w, const char* arg, Config* c) {
     }
     ParseUnsigned(w, p.substr(colon + 1).c_str(), 1, 65535);
   }
+}
+
+void SetSyncReplicas(const Action&, const Where& w, const char* arg, Config* c) {
+  c->sync_replicas = strcmp(arg, "all") == 0
+                         ? replication::kSyncAllPeers
+                         : static_cast<uint32_t>(ParseUnsigned(w, arg, 0, 1024));
 }
 
 void SetClusterName(const Action&, const Where& w, const char* arg, Config* c) {

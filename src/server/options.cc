@@ -254,11 +254,13 @@ constexpr Option kOptions[] = {
     {0, "repair-rate", "<bytes>", Size<&Config::repair_rate>(1ull << 10, 1ull << 40),
      "most bytes of items per second anti-entropy sends (k/m/g\n"
      "suffix, default: 16m)"},
-    {0, "sync-replicas", "<k>", Unsigned<&Config::sync_replicas>(0, 1024),
+    {0, "sync-replicas", "<k>|all", Custom(&SetSyncReplicas),
      "answer a write only once k peers applied it (default: 0,\n"
      "asynchronous); a write so acknowledged survives the loss\n"
-     "of this node. Only the writing connection waits (TCP and\n"
-     "unix sockets; UDP replies at once)"},
+     "of this node. all: every peer that follows this node (one\n"
+     "whose connection closed stops counting), at least one.\n"
+     "Only the writing connection waits (TCP and unix sockets;\n"
+     "UDP replies at once)"},
     {0, "sync-timeout", "<ms>", Unsigned<&Config::sync_timeout_ms>(1, 3600000),
      "longest wait for those peers (default: 1000)"},
     {0, "sync-timeout-mode", "ack|close", OneOf<&Config::sync_timeout_close>(kSyncTimeoutModes),

@@ -270,3 +270,54 @@ def test_sigterm_while_a_reply_is_held_exits_promptly(make_cluster):
             assert cl.readline(timeout=1) == b"STORED\r\n"
         finally:
             b.resume()
+
+
+@pytest.mark.time_limit(90)
+def test_sync_replicas_all_waits_for_every_follower_but_not_a_killed_one(make_cluster):
+    """`--sync-replicas all`: an acknowledged write is already on every other node
+    (where a client failing over reads it); a SIGKILLed node stops counting at once
+    (its connection closes), so writes go on without waiting for it; with no peer
+    left the write waits for one, as K=1 does."""
+    nodes = make_cluster(3, extra=["--sync-replicas", "all", "--sync-timeout", "1500"])
+    a, b, c = nodes
+    assert a.repl_stats()["sync_replicas"] == "all"
+    with a.client() as wa, b.client() as rb, c.client() as rc:
+        for i in range(300):
+            key = b"all:%d" % i
+            assert wa.call(b"set %s 0 0 1\r\nv\r\n" % key) == b"STORED\r\n"
+            for reader in (rb, rc):  # read at once: no wait for replication
+                assert reader.call(b"get %s\r\n" % key, b"END\r\n") == (
+                    b"VALUE %s 0 1\r\nv\r\nEND\r\n" % key), (i, reader)
+        c.kill(signal.SIGKILL)
+        slowest = 0.0
+        for i in range(100):
+            key = b"one-down:%d" % i
+            start = time.monotonic()
+            assert wa.call(b"set %s 0 0 1\r\nv\r\n" % key, timeout=5) == b"STORED\r\n"
+            slowest = max(slowest, time.monotonic() - start)
+            assert rb.call(b"get %s\r\n" % key, b"END\r\n") == (
+                b"VALUE %s 0 1\r\nv\r\nEND\r\n" % key), i
+        # Far below --sync-timeout: the closed connection is noticed in milliseconds
+        # (a PING every 300 ms would notice it too, but later).
+        assert slowest < 0.5, slowest
+        time.sleep(0.3)
+        assert a.repl_stats()["sync_timeouts"] == "0", a.repl_stats()
+        b.kill(signal.SIGKILL)
+        time.sleep(0.2)
+        start = time.monotonic()
+        assert wa.call(b"set alone 0 0 1\r\nv\r\n", timeout=5) == b"STORED\r\n"
+        assert time.monotonic() - start >= 1.3  # no follower: waits for one, then answers
+    time.sleep(0.3)
+    assert a.repl_stats()["sync_timeouts"] == "1", a.repl_stats()
+    b.start()
+    c.start()
+    wait_converged(nodes, timeout=20)
+
+
+def test_sync_replicas_rejects_a_bad_value(make_cluster):
+    node = make_cluster(1, extra=["--sync-replicas", "every"], start=False)[0]
+    node.start(wait=False)
+    node.proc.wait(10)
+    node.expected_exit = True
+    assert node.proc.returncode != 0
+    assert "--sync-replicas" in node.log()

@@ -106,6 +106,30 @@ std::string World::LinkStates() const {
 // node within kMaxLagMs. A node's own restart is not a disturbance: its peers must
 // follow its new run at once. This is what a restarted node's first writes failed
 // while its peers noticed the new run only after 3 s of silence.
+void World::CheckFollowersHold(const Node& n, const Op& op) {
+  if (Gone(op.key, op.version)) return;  // a flush_all or its expiry took it
+  for (const auto& [id, s] : n.core->sessions()) {
+    // Only peers that followed when the write was made: one in a copy then did not
+    // count, and may have finished it since (the client reads it there after that).
+    if (s.gone || s.mode != replication::Session::Mode::kStream || s.stream_since_ms >= op.at_ms) {
+      continue;
+    }
+    if (!Owns(s.node_id - 1, op.key)) continue;  // sharded: not a co-owner
+    const Node& f = nodes_[s.node_id - 1];
+    // A node whose gate is shut serves no client until its copies are in.
+    if (!f.alive || !f.core->gate_open()) continue;
+    bool held = false;
+    for (const record::Change& c : Contents(f))
+      held |= c.key == op.key && !(c.version < op.version);
+    if (!held) {
+      problems_.push_back(
+          "write of " + op.key + " at " + op.version.ToString() + " acknowledged by node " +
+          std::to_string(n.id) + " (--sync-replicas all) is not on its follower node " +
+          std::to_string(f.id) + " at " + std::to_string(now_ - SimClock::kEpochMs) + " ms");
+    }
+  }
+}
+
 void World::CheckLag() {
   constexpr uint64_t kMaxLagMs = 1000;
   while (lag_checked_ < ops_.size() && ops_[lag_checked_].at_ms + kMaxLagMs <= now_) {

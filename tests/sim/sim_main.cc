@@ -2,7 +2,8 @@
 // of seeds and checks the invariants of each run; a failing seed prints the command
 // that replays it. docs/RELIABILITY.md has the fault menu and the latest long runs.
 //
-//   replication_sim [--seeds N] [--first S] [--nodes N] [--data] [--sync] [--repair]
+//   replication_sim [--seeds N] [--first S] [--nodes N] [--data] [--sync] [--sync-all]
+//                   [--repair]
 //                   [--replication-factor R] [--change grow|shrink] [--fault-ms MS]
 //                   [--heal-ms MS] [--verbose]
 #include <chrono>
@@ -40,6 +41,8 @@ int main(int argc, char** argv) {
       cfg.data_dirs = true;
     } else if (a == "--sync") {
       cfg.sync_replicas = 1;
+    } else if (a == "--sync-all") {
+      cfg.sync_replicas = syncached::replication::kSyncAllPeers;
     } else if (a == "--fault-ms") {
       cfg.fault_ms = next();
     } else if (a == "--heal-ms") {
@@ -75,7 +78,10 @@ int main(int argc, char** argv) {
   syncached::log::SetLevel(cfg.verbose ? syncached::log::Level::kInfo
                                        : syncached::log::Level::kError);
   std::string mode =
-      std::string(cfg.data_dirs ? " --data" : "") + (cfg.sync_replicas ? " --sync" : "") +
+      std::string(cfg.data_dirs ? " --data" : "") +
+      (cfg.sync_replicas == syncached::replication::kSyncAllPeers ? " --sync-all"
+       : cfg.sync_replicas                                        ? " --sync"
+                                                                  : "") +
       (cfg.repair ? " --repair" : "") + (cfg.change.empty() ? "" : " --change " + cfg.change) +
       (cfg.replication_factor ? " --replication-factor " + std::to_string(cfg.replication_factor)
                               : "");

@@ -64,6 +64,10 @@ void NodeTransport::Reconnect(size_t link) {
 
 void World::Break(Conn& c) {
   if (c.up) Log("connection %d->%d (%s) breaks", c.sub + 1, c.pub + 1, c.identity.c_str());
+  // The publisher's socket monitor reports the close (a partition does not close a
+  // real connection at once, but telling the core early only makes it look sooner).
+  Node& pub = nodes_[c.pub];
+  if (c.up && pub.alive) pub.core->ConnectionClosed();
   c.up = false;
   c.identity.clear();
   c.to_pub.clear();

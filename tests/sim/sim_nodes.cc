@@ -137,6 +137,11 @@ void World::Crash(int n) {
   // other holders died) die with it unless it comes back with its disk: noted here,
   // excused (and counted) if it restarts empty.
   node.unshipped.clear();
+  // Writes still waiting for their --sync-replicas acknowledgement die unanswered (the
+  // next run's tickets start over: one of them must not answer these).
+  for (Op& op : ops_) {
+    if (op.node == n && !op.acked) op.ticket = 0;
+  }
   {
     std::map<std::string, record::Version> mine, others;
     for (const record::Change& c : Contents(node)) mine[c.key] = c.version;

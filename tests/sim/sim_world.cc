@@ -102,6 +102,7 @@ void World::Tick() {
         op.acked = true;
         op.acked_at = now_;
         op.confirmed = CoOwnerFollows(n, op.key);
+        if (cfg_.sync_replicas == replication::kSyncAllPeers) CheckFollowersHold(n, op);
         ++ops_acked;
       }
     }

@@ -191,6 +191,9 @@ class World {
   bool ExpiredSince(const std::string& key, record::Version v) const;
   bool Gone(const std::string& key, record::Version v) const;
   void CheckLag();
+  // --sync-replicas all: a write acknowledged by node n is on every node that follows
+  // n's stream (a client failing over to one of them reads it).
+  void CheckFollowersHold(const Node& n, const Op& op);
   std::string LinkStates() const;
   std::vector<std::string> CheckConverged();
   uint64_t Rand(uint64_t n) { return rng_() % n; }
