@@ -14,6 +14,8 @@ Pinning (2 cores): the node taking the load (and memcached) on cpu 0, the loadge
 and the replica on cpu 1. Loopback ports 28000-29999. Prints JSON.
 
   /usr/bin/python3 bench/replication.py [--quick]   (after building syncached and the loadgen)
+  /usr/bin/python3 bench/replication.py --fsync-only   (memcached twice, the A/A control,
+      and a node with --data-dir under --fsync everysec and always: 16 connections and 1)
 """
 import json
 import os
@@ -31,6 +33,7 @@ B = os.environ.get("SYNCACHED_BIN", os.path.join(ROOT, "build/bin/syncached"))
 LG = os.environ.get("SYNCACHED_LOADGEN", os.path.join(ROOT, "build/bin/syncached-loadgen"))
 MC = "/usr/bin/memcached"
 QUICK = "--quick" in sys.argv
+FSYNC_ONLY = "--fsync-only" in sys.argv
 DUR = "1" if QUICK else "4"
 HZ = os.sysconf("SC_CLK_TCK")
 
@@ -115,6 +118,21 @@ def write_figures(res):
     res["single_lat1_set"] = measure(28005, [single.pid], *LAT1)
     stop(single)
 
+    disk_figures(res)
+
+    for name, extra in (("cluster", ()), ("sync1", ("--sync-replicas", "1"))):
+        n1 = start(node(1, [2], extra), 0, "/tmp/rp1.log")
+        n2 = start(node(2, [1], extra), 1, "/tmp/rp2.log")
+        wait_port(28001)
+        wait_port(28002)
+        res[name + "_sets"] = measure(28001, [n1.pid, n2.pid], *SETS)
+        res[name + "_lat1_set"] = measure(28001, [n1.pid, n2.pid], *LAT1)
+        if name == "cluster":
+            res[name + "_get90"] = measure(28001, [n1.pid], *GET90)
+        stop(n1, n2)
+
+
+def disk_figures(res):
     data = tempfile.mkdtemp(prefix="rp-data-")
     try:
         for policy in ("everysec", "always"):
@@ -127,16 +145,29 @@ def write_figures(res):
     finally:
         shutil.rmtree(data, ignore_errors=True)
 
-    for name, extra in (("cluster", ()), ("sync1", ("--sync-replicas", "1"))):
-        n1 = start(node(1, [2], extra), 0, "/tmp/rp1.log")
-        n2 = start(node(2, [1], extra), 1, "/tmp/rp2.log")
-        wait_port(28001)
-        wait_port(28002)
-        res[name + "_sets"] = measure(28001, [n1.pid, n2.pid], *SETS)
-        res[name + "_lat1_set"] = measure(28001, [n1.pid, n2.pid], *LAT1)
-        if name == "cluster":
-            res[name + "_get90"] = measure(28001, [n1.pid], *GET90)
-        stop(n1, n2)
+
+def fsync_figures(res):
+    """memcached, a node with each fsync policy, memcached again (A/A)."""
+    for tag in ("memcached", "memcached_aa"):
+        mc = memcached(28100)
+        wait_port(28100)
+        res[tag + "_sets"] = measure(28100, [mc.pid], *SETS)
+        res[tag + "_lat1_set"] = measure(28100, [mc.pid], *LAT1)
+        stop(mc)
+        if tag == "memcached":
+            disk_figures(res)
+    mc_set, mc_lat = res["memcached_sets"], res["memcached_lat1_set"]
+    out = {"aa_cpu_per_set": round(res["memcached_aa_sets"]["cpu_us_per_op"] /
+                                   mc_set["cpu_us_per_op"], 2),
+           "aa_sets_p50": round(res["memcached_aa_sets"]["p50_us"] / mc_set["p50_us"], 2),
+           "aa_lat1_p50": round(res["memcached_aa_lat1_set"]["p50_us"] / mc_lat["p50_us"], 2)}
+    for policy in ("everysec", "always"):
+        name = "data_dir_" + policy
+        out[name + "_cpu_per_set"] = round(res[name + "_sets"]["cpu_us_per_op"] /
+                                           mc_set["cpu_us_per_op"], 2)
+        out[name + "_sets_p50"] = round(res[name + "_sets"]["p50_us"] / mc_set["p50_us"], 2)
+        out[name + "_lat1_p50"] = round(res[name + "_lat1_set"]["p50_us"] / mc_lat["p50_us"], 2)
+    res["ratios_vs_memcached"] = out
 
 
 def copy_figures(res):
@@ -198,6 +229,10 @@ def ratios(res):
 
 if __name__ == "__main__":  # bench/sharding.py imports the helpers above
     res = {}
+    if FSYNC_ONLY:
+        fsync_figures(res)
+        print(json.dumps(res, indent=1))
+        sys.exit(0)
     write_figures(res)
     copy_figures(res)
     res["ratios_vs_memcached"] = ratios(res)

@@ -196,6 +196,11 @@ class Handler {
   virtual void OnHoldExpired(Connection&) {}
   // Runs on worker `worker`'s thread after Server::WakeWorker(worker); see there.
   virtual void OnWake(int /*worker*/) {}
+  // Runs on each worker once it handled what one wake-up brought, before it waits for
+  // more: for work batched over those callbacks (one fsync for all their changes). True
+  // when it released or woke connections: they are served, and it runs again, before
+  // the worker waits.
+  virtual bool OnLoopEnd(int /*worker*/) { return false; }
   // After Connection::WantDrain, once unsent output is below output_high_water: append
   // more output. Not called while closing().
   virtual void OnDrain(Connection&) {}

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <string>
 #include <thread>
@@ -53,7 +54,11 @@ struct Persistence::Impl {
   uint64_t records_appended GUARDED_BY(mu) = 0;
 
   uint64_t appended_seq GUARDED_BY(mu) = 0;  // appends so far
-  std::atomic<uint64_t> written_seq{0};      // appends written to the file so far
+  // Appends written to the file so far (with --fsync always: and fsynced).
+  std::atomic<uint64_t> written_seq{0};
+  // --fsync always: the newest append a held reply waits for (BeginDurableWait); the
+  // writer does not sleep while written_seq is below it.
+  std::atomic<uint64_t> wanted_seq{0};
 
   // The journal file: whoever writes to it (the writer thread, or a worker in Commit)
   // holds write_mu from taking the buffer until the write returned, so the file keeps
@@ -61,6 +66,7 @@ struct Persistence::Impl {
   Mutex write_mu;
   std::string out GUARDED_BY(write_mu);
   int journal_fd GUARDED_BY(write_mu) = -1;
+  std::function<void(uint64_t)> durable_listener GUARDED_BY(write_mu);
   uint64_t generation GUARDED_BY(write_mu) = 0;
   // In journal segments since the newest snapshot, and in the one before them, kept
   // as a fallback.
@@ -93,6 +99,7 @@ struct Persistence::Impl {
   std::atomic<uint64_t> st_snapshots{0}, st_snapshot_bytes{0}, st_snapshot_records{0};
   std::atomic<uint64_t> st_snapshot_ms{0}, st_last_snapshot_unix{0}, st_generation{0};
   std::atomic<uint64_t> st_journal_bytes{0};
+  std::atomic<uint64_t> st_fsync_waits{0}, st_fsync_wait_us{0}, st_fsync_timeouts{0};
   Recovery recovered;
 };
 

@@ -24,6 +24,7 @@ constexpr size_t kMaxBuffer = 256u << 20;
 struct LastAppend {
   const void* owner = nullptr;
   uint64_t seq = 0;
+  uint64_t waited = 0;  // the newest seq BeginDurableWait returned
 };
 thread_local LastAppend tl_last;
 }  // namespace
@@ -187,7 +188,8 @@ void Persistence::OnChange(const record::ChangeView& change) {
     }
     record::EncodeChange(change, &m.buf);
     ++m.records_appended;
-    tl_last = {this, ++m.appended_seq};
+    if (tl_last.owner != this) tl_last = {this, 0, 0};
+    tl_last.seq = ++m.appended_seq;
   }
   // No wakeup: workers write their changes through in Commit; the writer comes by
   // every few milliseconds for the rest (peers' changes, the maintenance thread's).
@@ -210,6 +212,35 @@ void Persistence::Commit() {
   MutexLock wl(m.write_mu);
   if (tl_last.seq <= m.written_seq.load(std::memory_order_acquire)) return;  // written meanwhile
   m.WriteBufferLocked(m.opts.fsync == FsyncPolicy::kAlways);
+}
+
+uint64_t Persistence::BeginDurableWait() {
+  Impl& m = *impl_;
+  if (m.opts.fsync != FsyncPolicy::kAlways || tl_last.owner != this) return 0;
+  uint64_t t = tl_last.seq;
+  if (t <= tl_last.waited || t <= m.written_seq.load(std::memory_order_acquire)) return 0;
+  tl_last.waited = t;
+  ++m.st_fsync_waits;
+  // The holder fsyncs it itself (Commit, once for all it holds); should it not, the
+  // writer does at its next tick.
+  uint64_t wanted = m.wanted_seq.load(std::memory_order_relaxed);
+  while (wanted < t && !m.wanted_seq.compare_exchange_weak(wanted, t)) {
+  }
+  return t;
+}
+
+bool Persistence::IsDurable(uint64_t ticket) const {
+  return impl_->written_seq.load(std::memory_order_seq_cst) >= ticket;
+}
+
+void Persistence::EndDurableWait(uint64_t waited_us, bool timed_out) {
+  impl_->st_fsync_wait_us.fetch_add(waited_us, std::memory_order_relaxed);
+  if (timed_out) impl_->st_fsync_timeouts.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Persistence::SetDurableListener(std::function<void(uint64_t)> fn) {
+  MutexLock wl(impl_->write_mu);  // the writer calls it under write_mu
+  impl_->durable_listener = std::move(fn);
 }
 
 void Persistence::RequestSnapshot() {
@@ -252,6 +283,9 @@ void Persistence::AppendStats(std::string* out) const {
   stat("STAT journal_records %" PRIu64 "\r\n", records);
   stat("STAT journal_bytes_written %" PRIu64 "\r\n", m.st_bytes.load());
   stat("STAT fsyncs %" PRIu64 "\r\n", m.st_fsyncs.load());
+  stat("STAT fsync_waits %" PRIu64 "\r\n", m.st_fsync_waits.load());
+  stat("STAT fsync_wait_us %" PRIu64 "\r\n", m.st_fsync_wait_us.load());
+  stat("STAT fsync_timeouts %" PRIu64 "\r\n", m.st_fsync_timeouts.load());
   stat("STAT write_errors %" PRIu64 "\r\n", m.st_write_errors.load());
   stat("STAT snapshots %" PRIu64 "\r\n", m.st_snapshots.load());
   stat("STAT last_snapshot_records %" PRIu64 "\r\n", m.st_snapshot_records.load());

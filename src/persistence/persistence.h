@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -84,6 +85,21 @@ class Persistence final : public record::Sink {
   // kill -9), and with --fsync always once they are fsynced. Cheap when this thread
   // published nothing since its last call, or someone else already wrote it.
   void Commit();
+
+  // --fsync always, batched (server::AckWait): the ticket of the newest change the
+  // calling thread published since its last call, or 0 when there is nothing to wait for
+  // (another policy, no new change, or already fsynced). The caller holds its reply and
+  // later calls Commit once for all it holds (every change appended by then, by any
+  // thread, shares that fdatasync); the writer thread fsyncs it at its next tick if no
+  // one does. Holders release their replies when IsDurable says so (the durable listener
+  // tells when to look again); EndDurableWait accounts the wait.
+  uint64_t BeginDurableWait();
+  // Any thread; a seq_cst load, ordered after the caller's earlier seq_cst stores.
+  bool IsDurable(uint64_t ticket) const;
+  void EndDurableWait(uint64_t waited_us, bool timed_out);
+  // Called with each new fsynced ticket, on the thread that fsynced (the writer, or a
+  // worker in Commit); must not block. Any time (null: none).
+  void SetDurableListener(std::function<void(uint64_t durable_ticket)> fn);
 
   // Starts a compaction now (tests, and the `persistence snapshot` admin path).
   void RequestSnapshot();

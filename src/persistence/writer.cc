@@ -50,7 +50,12 @@ void Persistence::Impl::WriteBufferLocked(bool sync,
     dirty = false;
     last_sync = std::chrono::steady_clock::now();
   }
-  written_seq.store(seq, std::memory_order_release);
+  if (sync && opts.fsync == FsyncPolicy::kAlways) {
+    written_seq.store(seq, std::memory_order_seq_cst);  // see IsDurable
+    if (durable_listener) durable_listener(seq);
+  } else {
+    written_seq.store(seq, std::memory_order_release);
+  }
 }
 
 void Persistence::Impl::Rotate() {
@@ -89,7 +94,10 @@ void Persistence::Impl::WriterLoop() {
   const auto kTick = std::chrono::milliseconds(5);
   mu.lock();
   for (;;) {
-    if (!stop && !(snapshot_requested && !compaction_busy) && written_batches == appended_batches) {
+    // A held reply waiting for its fsync (BeginDurableWait) keeps the writer going: the
+    // changes published during one fdatasync share the next.
+    if (!stop && !(snapshot_requested && !compaction_busy) && written_batches == appended_batches &&
+        written_seq.load(std::memory_order_acquire) >= wanted_seq.load(std::memory_order_acquire)) {
       writer_sleeping = true;
       wake.WaitFor(mu, kTick);
       writer_sleeping = false;

@@ -121,6 +121,9 @@ Server::~Server() {
   if (maintenance_.joinable()) maintenance_.join();
   // The replicator's ack listener wakes net workers: the net server outlives its thread.
   if (net_) net_->Stop();
+  // The journal's writer runs until Close: its fsync listener must not wake a net
+  // server that is gone.
+  if (persistence_) persistence_->SetDurableListener(nullptr);
   if (forward_pool_) forward_pool_->Stop();  // its tasks Post to net_
   if (replicator_) replicator_->Stop();
   net_.reset();
@@ -231,10 +234,16 @@ Status Server::Start() {
     if (!ms.ok()) return ms;
   }
   if (replicator_ && config_.sync_replicas > 0) {
-    replica_wait_ = std::make_unique<ReplicaWait>(
-        replicator_.get(), static_cast<int>(config_.engine.num_threads), config_.sync_timeout_ms,
-        config_.sync_timeout_close);
-    replica_wait_->Listen();
+    peer_acks_ = std::make_unique<PeerAcks>(replicator_.get());
+  }
+  if (persistence_ && config_.fsync == persistence::FsyncPolicy::kAlways) {
+    disk_acks_ = std::make_unique<DiskAcks>(persistence_.get());
+  }
+  if (peer_acks_ || disk_acks_) {
+    ack_wait_ = std::make_unique<AckWait>(peer_acks_.get(), disk_acks_.get(),
+                                          static_cast<int>(config_.engine.num_threads),
+                                          config_.sync_timeout_ms, config_.sync_timeout_close);
+    ack_wait_->Listen();
   }
   if (replicator_) {
     Status rs = replicator_->Start();
@@ -251,7 +260,7 @@ Status Server::Start() {
       engine_->SetSyncing(true);
     }
   }
-  if (replica_wait_) replica_wait_->Attach(net_.get());
+  if (ack_wait_) ack_wait_->Attach(net_.get());
   if (router_) {
     // Requests for other nodes leave the workers (DeferForward).
     int threads = std::max(4, 2 * static_cast<int>(config_.engine.num_threads));
@@ -303,6 +312,9 @@ void Server::Run() {
   NotifyServiceManager("STOPPING=1\nSTATUS=stopping");
   if (metrics_) metrics_->Stop();
   if (net_) net_->Stop();
+  // The journal's writer runs until Close: its fsync listener must not wake a net
+  // server that is gone.
+  if (persistence_) persistence_->SetDurableListener(nullptr);
   if (forward_pool_) forward_pool_->Stop();
   if (udp_) udp_->Stop();
   if (replicator_) replicator_->Stop();

@@ -15,12 +15,13 @@
 #include "persistence/persistence.h"
 #include "repair/repair.h"
 #include "replication/replication.h"
+#include "server/ack_sources.h"
+#include "server/ack_wait.h"
 #include "server/config.h"
 #include "server/forward_pool.h"
 #include "server/index_feed.h"
 #include "server/placement_state.h"
 #include "server/relay.h"
-#include "server/replica_wait.h"
 #include "server/router.h"
 #include "server/udp.h"
 #include "storage/storage.h"
@@ -49,6 +50,7 @@ class Server final : public net::Handler, public engine::Host {
   void OnClose(net::Connection& c) override;
   void OnHoldExpired(net::Connection& c) override;
   void OnWake(int worker) override;
+  bool OnLoopEnd(int worker) override;
 
   // engine::Host
   NetStats GetNetStats() const override;
@@ -99,8 +101,10 @@ class Server final : public net::Handler, public engine::Host {
   std::unique_ptr<UdpServer> udp_;
   std::unique_ptr<replication::Replicator> replicator_;
   std::unique_ptr<persistence::Persistence> persistence_;
-  std::unique_ptr<record::Sink> fan_out_;       // both of the above, when both are on
-  std::unique_ptr<ReplicaWait> replica_wait_;   // --sync-replicas K > 0
+  std::unique_ptr<record::Sink> fan_out_;  // both of the above, when both are on
+  // Held replies: --sync-replicas K > 0 (peer_acks_), --fsync always (disk_acks_).
+  std::unique_ptr<AckSource> peer_acks_, disk_acks_;
+  std::unique_ptr<AckWait> ack_wait_;
   std::unique_ptr<metrics::Endpoint> metrics_;  // --metrics-port
   std::unique_ptr<ForwardPool> forward_pool_;   // sharded: requests Relay cannot send
   std::unique_ptr<Relay> relay_;                // sharded: requests for other nodes

@@ -58,8 +58,8 @@ size_t Server::DeferForward(net::Connection& c, ConnState* st, std::string_view 
       conn->Release();
       // --sync-replicas: this worker's changes before the forwarded request (OnData left
       // them to us) may still wait for acks; if so the connection is held again, now
-      // by ReplicaWait, before the release above takes effect.
-      if (replica_wait_) replica_wait_->AfterRequests(*conn);
+      // by AckWait, before the release above takes effect.
+      if (ack_wait_) ack_wait_->AfterRequests(*conn);
     });
   };
   if (!forward_pool_->Submit(std::move(task))) {
@@ -94,7 +94,7 @@ void Server::RelayDone(net::Connection& c) {
   static_cast<ConnState*>(c.user)->forward_pending = false;
   c.Release();
   // --sync-replicas: as after a pool thread's reply (DeferForward).
-  if (replica_wait_) replica_wait_->AfterRequests(c);
+  if (ack_wait_) ack_wait_->AfterRequests(c);
 }
 
 void Server::RelayReroute(net::Connection& c, std::string_view request) {
@@ -167,12 +167,13 @@ size_t Server::OnData(net::Connection& c, std::string_view input) {
     forwarding = st->forward_pending;
   }
   // Changes hit the journal file before their replies leave: kill -9 loses no write a
-  // client saw acknowledged.
-  if (persistence_) persistence_->Commit();
+  // client saw acknowledged. With --fsync always the replies are held instead, and the
+  // worker fsyncs once for every connection of this wake-up (AckWait::OnLoopEnd).
+  if (persistence_ && !(ack_wait_ && ack_wait_->waits_for_disk())) persistence_->Commit();
   // --sync-replicas: the replies wait (held, the worker carries on with other connections)
   // until enough peers applied the changes. While a forward holds the connection, its
   // reply's arrival checks instead (a second holder could release the first's hold).
-  if (replica_wait_ && !forwarding) replica_wait_->AfterRequests(c);
+  if (ack_wait_ && !forwarding) ack_wait_->AfterRequests(c);
   if (s->close) c.CloseAfterWrite();
   // memcached's watchers leave the workers' idle checks: they only receive.
   if (s->watcher) [[unlikely]]
@@ -189,7 +190,7 @@ void Server::OnClose(net::Connection& c) {
     if (relay_) relay_->OnClose(c);
     return;
   }
-  if (replica_wait_) replica_wait_->OnClose(c);
+  if (ack_wait_) ack_wait_->OnClose(c);
   auto* st = static_cast<ConnState*>(c.user);
   if (st->link) st->link->conn = nullptr;  // wakes still queued find nothing
   if (st->forward_link) st->forward_link->conn = nullptr;
@@ -231,11 +232,13 @@ void Server::OnHoldExpired(net::Connection& c) {
     c.CloseNow();
     return;
   }
-  if (replica_wait_) replica_wait_->OnHoldExpired(c);
+  if (ack_wait_) ack_wait_->OnHoldExpired(c);
 }
 
 void Server::OnWake(int worker) {
-  if (replica_wait_) replica_wait_->OnWake(worker);
+  if (ack_wait_) ack_wait_->OnWake(worker);
 }
+
+bool Server::OnLoopEnd(int worker) { return ack_wait_ && ack_wait_->OnLoopEnd(worker); }
 
 }  // namespace syncached::server

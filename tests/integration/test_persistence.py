@@ -104,6 +104,36 @@ def test_sigkill_loses_no_acknowledged_write(make_cluster):
 
 
 @pytest.mark.time_limit(60)
+def test_fsync_always_shares_fsyncs_and_loses_no_acknowledged_write(make_cluster):
+    """--fsync always: a reply leaves only once its change is fsynced, but the
+    worker does not wait in fdatasync: it holds the connection and serves the
+    others, so writers on many connections share each fsync (group commit)."""
+    node = single(make_cluster, "--fsync", "always", "-t", "2")
+    mutate_everything(node)
+    writers = [unique_writer(node, "w%d" % i, size=64) for i in range(12)]
+    for w in writers:
+        w.start()
+    deadline = time.monotonic() + 10
+    while sum(w.count for w in writers) < 3000 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    st = pers_stats(node)
+    node.kill(signal.SIGKILL)  # mid-stream: every writer is still sending
+    for w in writers:
+        w.join(5)
+    acked = [k for w in writers for k in w.keys_acked()]
+    assert len(acked) >= 3000
+    # Each fsync covered several connections' writes (one per write would be 3000+).
+    assert int(st["fsync_waits"]) >= 1000, st
+    assert int(st["fsyncs"]) * 2 < int(st["fsync_waits"]), st
+    assert st["fsync_timeouts"] == "0", st
+    node.start()
+    got = node.values(acked)
+    missing = [k for k in acked if k not in got]
+    assert not missing, "%d acknowledged keys lost, e.g. %s" % (len(missing), missing[:5])
+    check_everything(node)
+
+
+@pytest.mark.time_limit(60)
 def test_restart_keeps_values_flags_expiry_and_cas(make_cluster):
     node = single(make_cluster)
     bulk_load(node, 2000, prefix="b", size=100)
@@ -262,6 +292,35 @@ def test_whole_cluster_killed_and_restarted_loses_nothing(make_cluster):
         assert sum(int(v) for k, v in st.items() if k.endswith(":delta_copies")) == 2, st
         assert sum(int(v) for k, v in st.items()
                    if k.startswith("subscriber:") and k.endswith(":full_copies")) == 0, st
+
+
+@pytest.mark.time_limit(90)
+def test_fsync_always_with_sync_replicas_waits_for_both(make_cluster):
+    """A reply held for its fsync and for a peer's ack at once: both counted, and
+    a whole cluster killed with SIGKILL comes back with every acknowledged write."""
+    nodes = make_cluster(2, extra=["--sync-replicas", "1"], start=False)
+    for node in nodes:
+        with_data(node, "--fsync", "always")
+    nodes.start()
+    writers = [unique_writer(n, "b%d%d" % (n.node_id, i), size=64) for n in nodes
+               for i in range(4)]
+    for w in writers:
+        w.start()
+    time.sleep(1.0)
+    stats = [(pers_stats(n), n.repl_stats()) for n in nodes]
+    for n in nodes:
+        n.kill(signal.SIGKILL)
+    for w in writers:
+        w.join(5)
+    acked = [k for w in writers for k in w.keys_acked()]
+    assert len(acked) > 300
+    for pers, repl in stats:
+        assert int(pers["fsync_waits"]) > 0 and int(repl["sync_waits"]) > 0, (pers, repl)
+        assert pers["fsync_timeouts"] == "0" and repl["sync_timeouts"] == "0", (pers, repl)
+    nodes.start()
+    snap = wait_converged(nodes, timeout=30)
+    lost = [k for k in acked if k not in snap]
+    assert not lost, "%d acknowledged keys lost, e.g. %s" % (len(lost), lost[:5])
 
 
 def overwrite_past_backlog(node, keys):
