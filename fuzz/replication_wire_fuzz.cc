@@ -38,6 +38,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (DecodeRepairRange(msg, &id, &members_epoch, &new_only)) {
     Check(EncodeRepairRange(id, members_epoch, new_only) == msg);
   }
+  uint64_t epoch, from, to;
+  if (DecodeStreamRepair(msg, &epoch, &from, &to)) {
+    Check(from < to && EncodeStreamRepair(epoch, from, to) == msg);
+  }
   Changes c;
   if (DecodeChanges(msg, &c)) {
     if (type == MsgType::kSparse) {  // decoding keeps everything: encoding gives it back

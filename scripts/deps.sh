@@ -11,7 +11,7 @@ build=(cmake ninja-build g++ pkg-config libxxhash-dev libzmq3-dev libsodium-dev 
 test=(clang clang-format clang-tidy libclang-rt-14-dev libgtest-dev libgmock-dev libbenchmark-dev
       memcached libmemcached-tools openssl python3 python3-pytest python3-pymemcache python3-pylibmc
       php-cli php-memcached php-memcache gnuplot-nox procps linux-perf strace sasl2-bin
-      iproute2 systemd man-db)
+      iproute2 nftables systemd man-db)
 # cpack -G DEB: dpkg-shlibdeps computes the package's dependencies; CPack finds the
 # binaries with file(1).
 package=(dpkg-dev file)

@@ -36,6 +36,25 @@ bool DeriveKeys(const std::string& secret, const std::string& cluster, CurveKeys
   return rc == 0;
 }
 
+std::string DeriveMulticastSecret(const std::string& secret, const std::string& cluster) {
+  if (sodium_init() < 0) return {};
+  std::string out(32, '\0');
+  std::string material = "syncached-multicast-v1:" + cluster;
+  crypto_generichash_state st;
+  if (crypto_generichash_init(&st, reinterpret_cast<const unsigned char*>(secret.data()),
+                              std::min<size_t>(secret.size(), crypto_generichash_KEYBYTES_MAX),
+                              out.size()) != 0) {
+    return {};
+  }
+  crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(material.data()),
+                            material.size());
+  crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(secret.data()),
+                            secret.size());
+  crypto_generichash_final(&st, reinterpret_cast<unsigned char*>(out.data()), out.size());
+  sodium_memzero(&st, sizeof st);
+  return out;
+}
+
 namespace {
 std::string Recv(void* sock, bool* more) {
   zmq_msg_t m;

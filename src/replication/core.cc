@@ -41,6 +41,11 @@ Core::Core(const Options& options, storage::Store* store, Transport* transport, 
       started_ms_(now),
       now_(now),
       backlog_(options.backlog_bytes) {
+  if (!opts_.multicast_secret.empty() && !opts_.owners) {
+    own_frame_key_ = std::make_unique<FrameKey>(opts_.multicast_secret, opts_.cluster_name,
+                                                opts_.node_id, epoch_);
+    cluster_tag_ = ClusterTag(opts_.cluster_name);
+  }
   for (size_t i = 0; i < opts_.peers.size(); ++i) links_.push_back(NewLink(i, opts_.peers[i]));
 }
 
@@ -49,6 +54,7 @@ Link Core::NewLink(size_t index, const std::string& address) {
   l.index = index;
   l.address = address;
   l.connecting_since_ms = now_;
+  if (multicast_on()) l.mcast = std::make_shared<McastLink>(kMcastBufferBytes);
   // Resume where the data on disk left this peer's stream: a catch-up from its
   // backlog if it is still there, a copy otherwise.
   auto saved = opts_.saved_positions.find("peer:" + l.address);
@@ -70,6 +76,7 @@ bool Core::Step(uint64_t now) {
   // Sharded (or `all`), a change none of whose co-owners follows us waits for none, and
   // a session found gone no longer counts.
   if (opts_.sync_replicas > 0) AdvanceAcked();
+  if (multicast_on() && Elapsed(now_, last_mcast_ms_) >= kMcastHeartbeatMs) MulticastHeartbeat();
   TickLinks();
   UpdateGate();
   StartRepairs();
@@ -175,13 +182,20 @@ std::string Core::RenderStats(const char* auth, uint64_t auth_failures) const {
   stat("STAT auth_failures %" PRIu64 "\r\n", auth_failures);
   stat("STAT queue_overflows %" PRIu64 "\r\n", overflows_);
   if (opts_.sync_replicas == kSyncAllPeers) {
-    stat("STAT sync_replicas all\r\n");
+    stat("STAT sync_replicas %s\r\n", "all");
   } else {
     stat("STAT sync_replicas %u\r\n", opts_.sync_replicas);
   }
   stat("STAT sync_waits %" PRIu64 "\r\n", sync_waits_.load());
   stat("STAT sync_timeouts %" PRIu64 "\r\n", sync_timeouts_.load());
   stat("STAT sync_wait_us %" PRIu64 "\r\n", sync_wait_us_.load());
+  if (multicast_on()) {
+    stat("STAT multicast_batches_sent %" PRIu64 "\r\n", mcast_batches_);
+    stat("STAT multicast_heartbeats_sent %" PRIu64 "\r\n", mcast_heartbeats_);
+    stat("STAT multicast_bytes_sent %" PRIu64 "\r\n", mcast_bytes_);
+    stat("STAT multicast_rejected %" PRIu64 "\r\n", mcast_rejected_);
+    stat("STAT multicast_ignored %" PRIu64 "\r\n", mcast_ignored_);
+  }
   if (opts_.repair) {
     const RepairStats& r = repair_stats_;
     stat("STAT repair_runs %" PRIu64 "\r\n", r.runs);
@@ -229,6 +243,13 @@ std::string Core::RenderStats(const char* auth, uint64_t auth_failures) const {
     stat("STAT peer:%s:swept %" PRIu64 "\r\n", p, l.swept);
     stat("STAT peer:%s:members_epoch %016" PRIx64 "\r\n", p, l.peer_members_epoch);
     stat("STAT peer:%s:members_ready %d\r\n", p, l.peer_ready ? 1 : 0);
+    if (const McastLink* m = l.mcast.get()) {
+      stat("STAT peer:%s:multicast %s\r\n", p, m->on ? "on" : "off");
+      stat("STAT peer:%s:multicast_received %" PRIu64 "\r\n", p, m->frames);
+      stat("STAT peer:%s:multicast_gaps %" PRIu64 "\r\n", p, m->tracker.gaps());
+      stat("STAT peer:%s:multicast_repairs %" PRIu64 "\r\n", p, m->repairs);
+      stat("STAT peer:%s:multicast_fallbacks %" PRIu64 "\r\n", p, m->fallbacks);
+    }
     if (handing_over_ || l.handover_keys > 0) {
       stat("STAT peer:%s:handed_over %d\r\n", p, l.handed_over == opts_.members_digest ? 1 : 0);
       stat("STAT peer:%s:handover %s\r\n", p, HandoverState(l));
@@ -266,6 +287,10 @@ std::string Core::RenderStats(const char* auth, uint64_t auth_failures) const {
     stat("STAT subscriber:%u:catch_ups %" PRIu64 "\r\n", n, s.catch_ups);
     stat("STAT subscriber:%u:delta_copies %" PRIu64 "\r\n", n, s.delta_copies);
     stat("STAT subscriber:%u:copy_restarts %" PRIu64 "\r\n", n, s.copy_restarts);
+    if (multicast_on()) {
+      stat("STAT subscriber:%u:multicast %s\r\n", n, s.multicast ? "on" : "off");
+      stat("STAT subscriber:%u:repairs_served %" PRIu64 "\r\n", n, s.repairs_served);
+    }
   }
   return out;
 }

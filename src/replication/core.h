@@ -23,7 +23,9 @@
 #include <vector>
 
 #include "common/mutex.h"
+#include "replication/gap_tracker.h"
 #include "replication/replication.h"
+#include "replication/sealed.h"
 #include "replication/wire.h"
 
 namespace syncached::replication {
@@ -36,6 +38,11 @@ inline uint64_t Elapsed(uint64_t now, uint64_t then) { return now > then ? now -
 // between a version and its queueing: a delta of what a peer of this run lacks starts
 // this much (1 s of HLC) before the newest change it is known to hold.
 constexpr uint64_t kSameRunMarginHlc = uint64_t{1000} << 16;
+
+// --multicast: an idle publisher's heartbeat interval (a lost tail is noticed within it),
+// and how many bytes of batches ahead of a gap a link holds while the gap is resent.
+constexpr uint64_t kMcastHeartbeatMs = 100;
+constexpr size_t kMcastBufferBytes = size_t{16} << 20;
 
 // What the core asks of the network. Per connection, messages arrive in order or not
 // at all (a broken connection loses what was in flight; a new one is a new identity).
@@ -53,6 +60,9 @@ class Transport {
   virtual void Reconnect(size_t link) = 0;
   // A link added by a membership change (the next index), to the peer at `address`.
   virtual void AddLink(size_t link, const std::string& address) = 0;
+  // --multicast: one sealed frame to every node on the group (best effort: PGM may lose
+  // it; sequence numbers and STREAM_REPAIR make up for that).
+  virtual void Multicast(const std::string& /*frame*/) {}
 };
 
 struct RepairRun;  // repair_run.h
@@ -174,6 +184,25 @@ struct Session {
   uint64_t full_copies = 0, catch_ups = 0, delta_copies = 0, copy_restarts = 0;
   uint64_t copy_items = 0;
   bool gone = false;  // the transport no longer knows the peer
+  // The peer hears our multicast: from mcast_from on its live stream goes only there,
+  // its TCP stream carries the backlog before that and the ranges it asks again for.
+  bool multicast = false;
+  uint64_t mcast_from = 0;
+  uint64_t repairs_served = 0;
+};
+
+// A link's multicast side (multicast.cc): the run's frame key, the in-order delivery of
+// its batches (TCP catch-up and resent ranges go through it too), and whether frames come.
+struct McastLink {
+  explicit McastLink(size_t max_buffered) : tracker(max_buffered) {}
+  std::unique_ptr<FrameKey> key;  // of the run the link follows (any mode)
+  uint64_t key_run = 0;
+  bool on = false;  // this run's live stream comes by multicast
+  GapTracker tracker;
+  uint64_t heard_ms = 0;  // a frame of the followed run last opened
+  uint64_t gap_from = 0, gap_since_ms = 0, repair_asked_ms = 0;
+  uint64_t fallback_until_ms = 0;  // asks for TCP streaming until then
+  uint64_t frames = 0, repairs = 0, fallbacks = 0;
 };
 
 // One peer whose stream we apply (subscriber side of a link).
@@ -230,6 +259,7 @@ struct Link {
   uint32_t range_id = 0;
   uint64_t range_started_ms = 0;
   uint64_t ranged = 0;
+  std::shared_ptr<McastLink> mcast;  // with --multicast
 };
 
 // Anti-entropy counters (`stats replication`).
@@ -267,6 +297,8 @@ class Core {
   // or a link's publisher's (subscriber side).
   void OnSubscriberMessage(const std::string& identity, std::string_view msg, uint64_t now);
   void OnPublisherMessage(size_t link, std::string_view msg, uint64_t now);
+  // A frame heard on the multicast group (untrusted: anyone on the segment may send).
+  void OnMulticastFrame(std::string_view frame, uint64_t now);
   // Queues local changes, ticks links, moves the join gate, feeds sessions. True while
   // sessions have work (call again soon).
   bool Step(uint64_t now);
@@ -339,7 +371,19 @@ class Core {
   bool TrySend(Session& s, const std::string& msg);
   void AdvanceAcked();
   void AdvanceAckedSharded();
+  // Multicast (multicast.cc).
+  bool multicast_on() const { return own_frame_key_ != nullptr; }
+  void MulticastBatch(uint64_t first, uint32_t count, const std::string& msg);
+  void MulticastHeartbeat();
+  bool OnStreamRepair(Session& s, std::string_view msg);
+  void OnWelcomeMulticast(Link& l, const Welcome& w);
+  // A stream batch for a link in multicast mode: through its tracker. False: malformed.
+  bool TrackBatch(Link& l, std::string_view msg);
+  void TickMulticast(Link& l);
+  bool HelloWantsMulticast(const Link& l) const;
   // Subscriber side (subscriber.cc).
+  // A batch (TCP, or in order from the multicast tracker) applied. False: malformed.
+  bool ApplyStreamBatch(Link& l, std::string_view msg);
   void ApplyChanges(Link& l, const Changes& c, size_t skip);
   void FinishSweep(Link& l, uint64_t end_millis);
   void SavePosition(const Link& l);
@@ -428,6 +472,13 @@ class Core {
   bool changing_ = false;        // Membership::changing
   uint64_t unowned_dropped_ = 0;
   std::map<uint16_t, uint64_t> peer_epochs_;  // node -> members epoch of its last HELLO
+  // --multicast: this run's frame key (null: no multicast), the cluster's tag, when a
+  // frame last left, and counters.
+  std::unique_ptr<FrameKey> own_frame_key_;
+  uint64_t cluster_tag_ = 0;
+  uint64_t last_mcast_ms_ = 0;
+  uint64_t mcast_batches_ = 0, mcast_heartbeats_ = 0, mcast_bytes_ = 0;
+  uint64_t mcast_rejected_ = 0, mcast_ignored_ = 0;
 
   // --sync-replicas. The replication thread maps sequence numbers to tickets and
   // publishes the newest ticket that enough peers acknowledged, then calls ack_listener_

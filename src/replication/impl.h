@@ -27,6 +27,9 @@ struct CurveKeys {
   unsigned char secret_key[32];
 };
 bool DeriveKeys(const std::string& secret, const std::string& cluster, CurveKeys* keys);
+// The secret multicast frames are sealed with (sealed.h keys each sender run from it):
+// 32 bytes, keyed BLAKE2b of the cluster secret over the cluster name. Empty on failure.
+std::string DeriveMulticastSecret(const std::string& secret, const std::string& cluster);
 // `public_key`: the cluster's (32 bytes), the only client key admitted.
 void RunZapHandler(void* ctx, const std::string& public_key, std::atomic<bool>* stop,
                    std::atomic<uint64_t>* failures);
@@ -39,8 +42,11 @@ struct Replicator::Impl final : Transport {
   void ToPublisher(size_t link, const std::string& msg) override;
   void Reconnect(size_t link) override;
   void AddLink(size_t link, const std::string& address) override;
+  void Multicast(const std::string& frame) override;
 
   void Run();
+  Status OpenMulticast();
+  void ServeMulticast();
   void ServeRouter();
   void ServeLink(size_t link);
   void ServeMonitor();
@@ -58,6 +64,8 @@ struct Replicator::Impl final : Transport {
   std::vector<void*> link_sockets;  // DEALER per peer, as Core's links
   std::vector<std::string> link_endpoints;
   void* monitor = nullptr;
+  void* mcast_pub = nullptr;  // --multicast: PUB and SUB on the epgm group
+  void* mcast_sub = nullptr;
   int wake_fd = -1;
   std::thread thread;
   std::thread zap_thread;

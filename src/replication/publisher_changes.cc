@@ -119,6 +119,7 @@ void Core::DrainPending() {
     }
     BatchRouting routing;
     if (opts_.owners) routing = RouteBatch(runs[i], begin, counts[i]);
+    if (multicast_on()) MulticastBatch(backlog_.next_seq(), counts[i], msg);
     backlog_.Append(backlog_.next_seq(), counts[i], hlc, std::move(msg), std::move(routing));
   }
 }

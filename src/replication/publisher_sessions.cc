@@ -27,6 +27,9 @@ void Core::OnSubscriberMessage(const std::string& identity, std::string_view msg
   } else if (type == MsgType::kAck && DecodePosition(msg, &pos)) {
     HandleAck(identity, pos);
     return;
+  } else if (type == MsgType::kStreamRepair) {
+    auto it = sessions_.find(identity);
+    if (it == sessions_.end() || OnStreamRepair(it->second, msg)) return;
   } else if (type == MsgType::kRepair || type == MsgType::kRepairItems ||
              type == MsgType::kRepairRange) {
     auto it = sessions_.find(identity);
@@ -82,7 +85,7 @@ void Core::HandleHello(const std::string& identity, const Hello& h) {
     const Session& old = it->second;
     if (!old.gone && Elapsed(now, old.hello_ms) < kRepeatHelloMs && old.hello.epoch == h.epoch &&
         old.hello.next_seq == h.next_seq && old.hello.stream_hlc == h.stream_hlc &&
-        old.hello.sender_epoch == h.sender_epoch) {
+        old.hello.sender_epoch == h.sender_epoch && old.hello.multicast == h.multicast) {
       return;
     }
   }
@@ -116,6 +119,9 @@ void Core::HandleHello(const std::string& identity, const Hello& h) {
   s.hello_ms = now;
   s.last_ping_ms = 0;  // a PING right after the WELCOME tells the peer it is caught up
   DrainPending();      // so "where we are" includes every change made so far
+  // Its live stream from here on comes by multicast (multicast.cc).
+  s.multicast = h.multicast && multicast_on();
+  s.mcast_from = backlog_.next_seq();
   uint64_t start = joining ? backlog_.next_seq() : h.next_seq;
   if (can_stream || joining) {
     s.mode = Session::Mode::kStream;
@@ -126,8 +132,8 @@ void Core::HandleHello(const std::string& identity, const Hello& h) {
     SC_LOG(kInfo, "replication: node %u catches up from seq %llu (%llu behind)", h.node_id,
            static_cast<unsigned long long>(start),
            static_cast<unsigned long long>(backlog_.next_seq() - start));
-    SendTo(s, EncodeWelcome(
-                  {WelcomeMode::kStream, epoch_, start, opts_.node_id, opts_.sync_replicas > 0}));
+    SendTo(s, EncodeWelcome({WelcomeMode::kStream, epoch_, start, opts_.node_id,
+                             opts_.sync_replicas > 0, false, s.multicast}));
   } else {
     // The peer was streaming us (this run, or an earlier one) up to stream_hlc: all it
     // lacks is what we originated after that (in our store; an earlier run's from our
@@ -188,7 +194,7 @@ void Core::StartCopy(Session& s, uint64_t delta_since) {
   s.sent_hlc = store_->hlc().Last();
   s.sweep = delta_since == 0 && HoldsAllOwnItems();
   SendTo(s, EncodeWelcome({WelcomeMode::kFullCopy, epoch_, s.next_seq, opts_.node_id,
-                           opts_.sync_replicas > 0, s.sweep}));
+                           opts_.sync_replicas > 0, s.sweep, s.multicast}));
   // Our newest flush_all first: a peer that missed it (down longer than the backlog
   // covers) drops its older items as we did; no item in the walk is older than it.
   std::string msg;

@@ -72,6 +72,10 @@ void Core::FlushSkipped(Session& s) {
 // copy starts instead).
 bool Core::PumpStream(Session& s) {
   while (s.next_seq < backlog_.next_seq() && s.queued.empty()) {
+    if (s.multicast && s.next_seq >= s.mcast_from) {
+      s.next_seq = backlog_.next_seq();  // the group carries it (the peer asks for gaps)
+      break;
+    }
     uint64_t first, hlc;
     uint32_t count;
     const BatchRouting* routing = nullptr;
@@ -94,7 +98,7 @@ bool Core::PumpStream(Session& s) {
         s.next_seq = backlog_.next_seq();
         s.sent_hlc = store_->hlc().Last();
         SendTo(s, EncodeWelcome({WelcomeMode::kFullCopy, epoch_, s.next_seq, opts_.node_id,
-                                 opts_.sync_replicas > 0, s.sweep}));
+                                 opts_.sync_replicas > 0, s.sweep, s.multicast}));
         return false;
       }
       bool delta =

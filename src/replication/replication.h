@@ -72,6 +72,13 @@ struct Options {
   uint64_t repair_rate = 16ull << 20;
   // How long an eviction keeps repair from fetching back what its bucket lacks.
   uint32_t repair_eviction_window_s = 3600;
+  // --multicast: the secret frames are sealed with (derived from the cluster secret;
+  // empty: no multicast). Full replication only (a sharded stream differs per peer).
+  std::string multicast_secret;
+  std::string multicast_endpoint;  // the transport's: "epgm://IFACE;GROUP:PORT"
+  uint32_t multicast_rate_kbps = 100000;
+  uint32_t multicast_recovery_ms = 200;
+  uint32_t multicast_hops = 1;
   // Tests only: peers' changes to keys starting with this are dropped unapplied (the
   // divergence repair must find). Empty: none.
   std::string drop_prefix_for_tests;

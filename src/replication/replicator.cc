@@ -27,6 +27,7 @@ uint64_t NowMillis() {
 namespace {
 constexpr int kSendHwm = 64;  // messages (~256 KB each) queued per peer at most
 constexpr int kRecvHwm = 256;
+constexpr int kMcastSocketBuffer = 4 << 20;
 
 void SetInt(void* sock, int opt, int v) { zmq_setsockopt(sock, opt, &v, sizeof v); }
 
@@ -75,6 +76,10 @@ Status Replicator::Start() {
   bool curve = m.curve = !m.opts.secret.empty();
   if (curve) {
     bool derived = DeriveKeys(m.opts.secret, m.opts.cluster_name, &keys);
+    if (!m.opts.multicast_endpoint.empty()) {
+      m.opts.multicast_secret = DeriveMulticastSecret(m.opts.secret, m.opts.cluster_name);
+      derived = derived && !m.opts.multicast_secret.empty();
+    }
     WipeString(&m.opts.secret);  // not needed again: the keys are what the links use
     if (!derived) return Status::Invalid("--cluster-secret-file: cannot derive keys (libsodium)");
     m.zap_thread = std::thread(RunZapHandler, m.ctx,
@@ -112,6 +117,15 @@ Status Replicator::Start() {
       return Status::Io("--replication-port: cannot bind " + ep + ": " + zmq_strerror(zmq_errno()));
     }
   }
+  if (!m.opts.multicast_endpoint.empty()) {
+    if (!curve)
+      return Status::Invalid("--multicast: needs --cluster-secret-file (frames are sealed)");
+    if (m.opts.owners) {
+      return Status::Invalid("--multicast: full replication only (not with --replication-factor)");
+    }
+    Status ms = m.OpenMulticast();
+    if (!ms.ok()) return ms;
+  }
   m.link_sockets.assign(m.link_endpoints.size(), nullptr);
   for (size_t i = 0; i < m.link_endpoints.size(); ++i) {
     if (!m.OpenLink(i)) {
@@ -134,6 +148,54 @@ Status Replicator::Start() {
   SC_LOG(kInfo, "replication: node %u listening on port %u, %zu peer(s)", m.opts.node_id,
          m.opts.port, m.opts.peers.size());
   return Status::Ok();
+}
+
+// The group, both ways: PGM's defaults suit 10 Mbit/s links (ZMQ_RATE 100 kbit/s), so
+// rate and recovery interval are set on both sockets; hops bound how far frames go.
+Status Replicator::Impl::OpenMulticast() {
+  const std::string& ep = opts.multicast_endpoint;
+  mcast_pub = zmq_socket(ctx, ZMQ_PUB);
+  mcast_sub = zmq_socket(ctx, ZMQ_SUB);
+  for (void* sock : {mcast_pub, mcast_sub}) {
+    SetInt(sock, ZMQ_LINGER, 0);
+    SetInt(sock, ZMQ_RATE, static_cast<int>(opts.multicast_rate_kbps));
+    SetInt(sock, ZMQ_RECOVERY_IVL, static_cast<int>(opts.multicast_recovery_ms));
+    SetInt(sock, ZMQ_MULTICAST_HOPS, static_cast<int>(opts.multicast_hops));
+  }
+  SetInt(mcast_pub, ZMQ_SNDHWM, kSendHwm);
+  SetInt(mcast_sub, ZMQ_RCVHWM, kRecvHwm);
+  // A burst of batches must not overflow the receiver's socket before the thread reads
+  // it (each loss costs PGM a NAK and a resend, or us a STREAM_REPAIR); the kernel caps
+  // this at net.core.rmem_max.
+  SetInt(mcast_sub, ZMQ_RCVBUF, kMcastSocketBuffer);
+  SetInt(mcast_pub, ZMQ_SNDBUF, kMcastSocketBuffer);
+  zmq_setsockopt(mcast_sub, ZMQ_SUBSCRIBE, "", 0);
+  if (zmq_connect(mcast_pub, ep.c_str()) != 0 || zmq_connect(mcast_sub, ep.c_str()) != 0) {
+    return Status::Invalid("--multicast: cannot open " + ep + ": " + zmq_strerror(zmq_errno()));
+  }
+  SC_LOG(kInfo, "replication: multicast on %s (%u kbit/s, recovery %u ms, %u hop(s))", ep.c_str(),
+         opts.multicast_rate_kbps, opts.multicast_recovery_ms, opts.multicast_hops);
+  return Status::Ok();
+}
+
+// Best effort: a frame the PUB cannot take now is lost like one PGM drops, and repaired
+// the same way.
+void Replicator::Impl::Multicast(const std::string& frame) {
+  if (mcast_pub) zmq_send(mcast_pub, frame.data(), frame.size(), ZMQ_DONTWAIT);
+}
+
+void Replicator::Impl::ServeMulticast() {
+  for (int i = 0; i < 256; ++i) {
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, mcast_sub, ZMQ_DONTWAIT) < 0) {
+      zmq_msg_close(&m);
+      return;
+    }
+    core->OnMulticastFrame(std::string_view(static_cast<char*>(zmq_msg_data(&m)), zmq_msg_size(&m)),
+                           SteadyMillis());
+    zmq_msg_close(&m);
+  }
 }
 
 // A DEALER connected to the link's peer (a fresh one on each call: messages still in an
@@ -202,9 +264,11 @@ void Replicator::Stop() {
   m.link_sockets.clear();
   if (m.router) zmq_close(m.router);
   if (m.monitor) zmq_close(m.monitor);
+  if (m.mcast_pub) zmq_close(m.mcast_pub);
+  if (m.mcast_sub) zmq_close(m.mcast_sub);
   if (m.ctx) zmq_ctx_term(m.ctx);
   if (m.wake_fd >= 0) close(m.wake_fd);
-  m.router = m.monitor = m.ctx = nullptr;
+  m.router = m.monitor = m.ctx = m.mcast_pub = m.mcast_sub = nullptr;
   m.wake_fd = -1;
   {
     MutexLock lock(m.mu);
@@ -325,6 +389,7 @@ void Replicator::Impl::Run() {
     items.push_back({router, 0, ZMQ_POLLIN, 0});
     items.push_back({nullptr, wake_fd, ZMQ_POLLIN, 0});
     if (monitor) items.push_back({monitor, 0, ZMQ_POLLIN, 0});
+    if (mcast_sub) items.push_back({mcast_sub, 0, ZMQ_POLLIN, 0});
     size_t first_link = items.size();
     for (void* sock : link_sockets) items.push_back({sock, 0, ZMQ_POLLIN, 0});
     // Short polls while changes flow (workers then skip the eventfd); a long sleep
@@ -345,6 +410,7 @@ void Replicator::Impl::Run() {
     }
     ServeRouter();
     if (monitor) ServeMonitor();
+    if (mcast_sub) ServeMulticast();
     for (size_t i = 0; i < link_sockets.size(); ++i) {
       if (items[first_link + i].revents & ZMQ_POLLIN) ServeLink(i);
     }

@@ -36,7 +36,8 @@ void Core::SendHello(Link& l) {
           l.phase == Link::Phase::kFullCopy ? 0 : l.stream_hlc,
           epoch_,
           opts_.members_digest,
-          handing_over_ && !l.synced};
+          handing_over_ && !l.synced,
+          HelloWantsMulticast(l)};
   transport_->ToPublisher(l.index, EncodeHello(h));  // dropped while not connected
 }
 
@@ -54,8 +55,9 @@ void Core::ResetLink(Link& l, const std::string& error) {
   }
   if (l.phase != Link::Phase::kConnecting) l.connecting_since_ms = now_;
   l.phase = Link::Phase::kConnecting;
-  l.repair.reset();  // the peer's side went with the connection
-  l.range_id = 0;    // asked again once it streams
+  if (l.mcast) l.mcast->on = false;  // until the next WELCOME says so
+  l.repair.reset();                  // the peer's side went with the connection
+  l.range_id = 0;                    // asked again once it streams
   l.last_hello_ms = 0;
   l.hello_interval_ms = 0;
 }
@@ -99,6 +101,35 @@ void Core::SavePosition(const Link& l) {
            static_cast<unsigned long long>(l.next_seq),
            static_cast<unsigned long long>(l.stream_hlc));
   opts_.save_position("peer:" + l.address, value);
+}
+
+bool Core::ApplyStreamBatch(Link& l, std::string_view msg) {
+  Changes changes;
+  if (!DecodeChanges(msg, &changes)) return false;
+  if (l.phase != Link::Phase::kCatchUp && l.phase != Link::Phase::kStreaming &&
+      l.phase != Link::Phase::kFullCopy) {
+    return true;
+  }
+  // During a copy, changes are applied as they come (by version, like the copy's) but no
+  // position is saved or acknowledged: it claims nothing until SNAP_END.
+  bool copying = l.phase == Link::Phase::kFullCopy;
+  uint64_t end = changes.first_seq + changes.span;
+  if (changes.epoch != l.epoch) {
+    // From a session before the peer restarted: ignore, its ping will tell.
+  } else if (changes.first_seq > l.next_seq) {
+    ResetLink(l, "gap in the change stream; asking to catch up");
+  } else if (end > l.next_seq) {
+    size_t skip = 0;  // the changes below next_seq were applied before
+    while (skip < changes.changes.size() && changes.SeqOf(skip) < l.next_seq) ++skip;
+    ApplyChanges(l, changes, skip);
+    for (const record::ChangeView& c : changes.changes) {
+      l.stream_hlc = std::max(l.stream_hlc, c.version.hlc);
+    }
+    l.next_seq = end;
+    if (!copying) SavePosition(l);
+    if (l.ack_every_batch && !copying) SendAck(l);
+  }
+  return true;
 }
 
 void Core::ApplyChanges(Link& l, const Changes& c, size_t skip) {
@@ -181,6 +212,7 @@ void Core::OnPublisherMessage(size_t link, std::string_view msg, uint64_t now) {
             l.next_seq = w.start_seq;
             ++l.catch_ups;
           }
+          OnWelcomeMulticast(l, w);
         }
         break;
       case MsgType::kSnap:
@@ -192,7 +224,13 @@ void Core::OnPublisherMessage(size_t link, std::string_view msg, uint64_t now) {
       case MsgType::kSnapEnd:
         if ((ok = DecodePosition(msg, &pos)) && l.phase == Link::Phase::kFullCopy &&
             pos.epoch == l.epoch) {
-          l.next_seq = pos.seq;
+          if (l.mcast && l.mcast->on) {
+            // The stream beside the copy came by multicast: what of it is still missing
+            // is asked for, not skipped.
+            l.mcast->tracker.OnHeartbeat(l.epoch, pos.seq);
+          } else {
+            l.next_seq = pos.seq;
+          }
           FinishSweep(l, pos.millis);
           l.phase = Link::Phase::kCatchUp;
           ++l.full_copies;
@@ -204,29 +242,8 @@ void Core::OnPublisherMessage(size_t link, std::string_view msg, uint64_t now) {
         break;
       case MsgType::kBatch:
       case MsgType::kSparse:
-        if ((ok = DecodeChanges(msg, &changes)) &&
-            (l.phase == Link::Phase::kCatchUp || l.phase == Link::Phase::kStreaming ||
-             l.phase == Link::Phase::kFullCopy)) {
-          // During a copy, changes are applied as they come (by version, like the copy's)
-          // but no position is saved or acknowledged: it claims nothing until SNAP_END.
-          bool copying = l.phase == Link::Phase::kFullCopy;
-          uint64_t end = changes.first_seq + changes.span;
-          if (changes.epoch != l.epoch) {
-            // From a session before the peer restarted: ignore, its ping will tell.
-          } else if (changes.first_seq > l.next_seq) {
-            ResetLink(l, "gap in the change stream; asking to catch up");
-          } else if (end > l.next_seq) {
-            size_t skip = 0;  // the changes below next_seq were applied before
-            while (skip < changes.changes.size() && changes.SeqOf(skip) < l.next_seq) ++skip;
-            ApplyChanges(l, changes, skip);
-            for (const record::ChangeView& c : changes.changes) {
-              l.stream_hlc = std::max(l.stream_hlc, c.version.hlc);
-            }
-            l.next_seq = end;
-            if (!copying) SavePosition(l);
-            if (l.ack_every_batch && !copying) SendAck(l);
-          }
-        }
+        ok = type == MsgType::kBatch && l.mcast && l.mcast->on ? TrackBatch(l, msg)
+                                                               : ApplyStreamBatch(l, msg);
         break;
       case MsgType::kPing:
         if ((ok = DecodePosition(msg, &pos))) {
@@ -238,6 +255,7 @@ void Core::OnPublisherMessage(size_t link, std::string_view msg, uint64_t now) {
               ResetLink(l, "peer restarted");
             } else {
               l.publisher_next = pos.seq;
+              if (l.mcast && l.mcast->on) l.mcast->tracker.OnHeartbeat(l.epoch, pos.seq);
               if (l.next_seq >= pos.seq && l.phase == Link::Phase::kCatchUp) {
                 l.phase = Link::Phase::kStreaming;
                 if (!l.synced) {
@@ -296,6 +314,8 @@ void Core::TickLinks() {
         if (Elapsed(now, l.last_hello_ms) >= 10 * kHelloEveryMs) SendHello(l);
         break;
       default:
+        TickMulticast(l);
+        if (l.phase == Link::Phase::kConnecting) break;  // it fell back or gave up
         if (Elapsed(now, l.last_rx_ms) > kSilenceMs) {
           ResetLink(l, "peer silent; reconnecting");
           SendHello(l);

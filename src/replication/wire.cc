@@ -36,7 +36,7 @@ std::string EncodeHello(const Hello& h) {
   std::string_view name = std::string_view(h.cluster).substr(0, kMaxClusterName);
   Put8(&o, static_cast<uint8_t>(name.size()));
   o.append(name);
-  Put8(&o, h.joining ? 1 : 0);
+  Put8(&o, static_cast<uint8_t>((h.joining ? 1 : 0) | (h.multicast ? 2 : 0)));
   return o;
 }
 
@@ -47,11 +47,12 @@ bool DecodeHello(std::string_view msg, Hello* h) {
   if (!Expect(r, MsgType::kHello) || !r.U8(&version) || version != kProtocolVersion ||
       !r.U16(&h->node_id) || !r.U64(&h->epoch) || !r.U64(&h->next_seq) || !r.U64(&h->stream_hlc) ||
       !r.U64(&h->sender_epoch) || !r.U64(&h->members_digest) || !r.U8(&len) ||
-      !r.Bytes(len, &name) || !r.U8(&flags) || flags > 1 || !r.done()) {
+      !r.Bytes(len, &name) || !r.U8(&flags) || flags > 3 || !r.done()) {
     return false;
   }
   h->cluster.assign(name);
-  h->joining = flags == 1;
+  h->joining = (flags & 1) != 0;
+  h->multicast = (flags & 2) != 0;
   return true;
 }
 
@@ -59,7 +60,7 @@ std::string EncodeWelcome(const Welcome& w) {
   std::string o;
   Put8(&o, static_cast<uint8_t>(MsgType::kWelcome));
   Put8(&o, static_cast<uint8_t>(static_cast<uint8_t>(w.mode) | (w.ack_every_batch ? 0x80 : 0) |
-                                (w.sweep ? 0x40 : 0)));
+                                (w.sweep ? 0x40 : 0) | (w.multicast ? 0x20 : 0)));
   Put64(&o, w.epoch);
   Put64(&o, w.start_seq);
   Put16(&o, w.node_id);
@@ -75,7 +76,8 @@ bool DecodeWelcome(std::string_view msg, Welcome* w) {
   }
   w->ack_every_batch = (mode & 0x80) != 0;
   w->sweep = (mode & 0x40) != 0;
-  mode &= 0x3f;
+  w->multicast = (mode & 0x20) != 0;
+  mode &= 0x1f;
   if (mode != static_cast<uint8_t>(WelcomeMode::kStream) &&
       mode != static_cast<uint8_t>(WelcomeMode::kFullCopy)) {
     return false;
@@ -177,6 +179,21 @@ bool DecodeRepairDone(std::string_view msg, uint32_t* id, bool* declined) {
   return true;
 }
 
+std::string EncodeStreamRepair(uint64_t epoch, uint64_t from, uint64_t to) {
+  std::string o;
+  Put8(&o, static_cast<uint8_t>(MsgType::kStreamRepair));
+  Put64(&o, epoch);
+  Put64(&o, from);
+  Put64(&o, to);
+  return o;
+}
+
+bool DecodeStreamRepair(std::string_view msg, uint64_t* epoch, uint64_t* from, uint64_t* to) {
+  Reader r(msg);
+  return Expect(r, MsgType::kStreamRepair) && r.U64(epoch) && r.U64(from) && r.U64(to) &&
+         r.done() && *from < *to;
+}
+
 std::string EncodeRepairRange(uint32_t id, uint64_t members_epoch, bool new_only) {
   std::string o;
   Put8(&o, static_cast<uint8_t>(MsgType::kRepairRange));
@@ -228,7 +245,7 @@ void FinishSparse(std::string* msg, uint32_t count) {
 }
 
 bool PeekType(std::string_view msg, MsgType* type) {
-  if (msg.empty() || msg[0] < 1 || msg[0] > static_cast<char>(MsgType::kRepairRange)) return false;
+  if (msg.empty() || msg[0] < 1 || msg[0] > static_cast<char>(MsgType::kStreamRepair)) return false;
   *type = static_cast<MsgType>(msg[0]);
   return true;
 }

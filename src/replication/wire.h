@@ -22,23 +22,25 @@ namespace syncached::replication {
 // 7: REPAIR and REPAIR_ITEMS (anti-entropy), which a version-6 node takes as malformed.
 // 8: membership changes: HELLO's joining flag, PING's members epoch and readiness,
 // REPAIR_DONE. 9: REPAIR's Keys entries name a tree node. 10: REPAIR_RANGE (a
-// handover's range copies).
-inline constexpr uint8_t kProtocolVersion = 10;
+// handover's range copies). 11: multicast (HELLO's multicast flag, WELCOME's multicast
+// bit, STREAM_REPAIR).
+inline constexpr uint8_t kProtocolVersion = 11;
 
 enum class MsgType : uint8_t {
-  kHello = 1,         // subscriber -> publisher: who I am, where I am
-  kWelcome = 2,       // publisher -> subscriber: stream from seq, or full copy follows
-  kBatch = 3,         // sequenced changes
-  kSnap = 4,          // unsequenced changes of a full copy
-  kSnapEnd = 5,       // full copy done; stream resumes at seq
-  kAck = 6,           // subscriber has applied everything below next_seq
-  kPing = 7,          // publisher heartbeat: epoch, next seq to assign, clock
-  kRefuse = 8,        // publisher refuses the subscriber (cluster name, node id)
-  kSparse = 9,        // sequenced changes with gaps: a span of seqs, only the peer's keys
-  kRepair = 10,       // either way: a message of one anti-entropy comparison
-  kRepairItems = 11,  // either way: unsequenced changes a comparison found missing
-  kRepairDone = 12,   // publisher -> subscriber: its side of a comparison is all sent
-  kRepairRange = 13,  // subscriber -> publisher: send the keys I gain that you hand over
+  kHello = 1,          // subscriber -> publisher: who I am, where I am
+  kWelcome = 2,        // publisher -> subscriber: stream from seq, or full copy follows
+  kBatch = 3,          // sequenced changes
+  kSnap = 4,           // unsequenced changes of a full copy
+  kSnapEnd = 5,        // full copy done; stream resumes at seq
+  kAck = 6,            // subscriber has applied everything below next_seq
+  kPing = 7,           // publisher heartbeat: epoch, next seq to assign, clock
+  kRefuse = 8,         // publisher refuses the subscriber (cluster name, node id)
+  kSparse = 9,         // sequenced changes with gaps: a span of seqs, only the peer's keys
+  kRepair = 10,        // either way: a message of one anti-entropy comparison
+  kRepairItems = 11,   // either way: unsequenced changes a comparison found missing
+  kRepairDone = 12,    // publisher -> subscriber: its side of a comparison is all sent
+  kRepairRange = 13,   // subscriber -> publisher: send the keys I gain that you hand over
+  kStreamRepair = 14,  // subscriber -> publisher: resend these seqs (lost on multicast)
 };
 
 enum class WelcomeMode : uint8_t { kStream = 1, kFullCopy = 2 };
@@ -62,6 +64,9 @@ struct Hello {
   // The sender is taking over keys in a membership change (Core::SetMembership): a
   // copy of everything is not wanted, the handover's comparisons bring what it lacks.
   bool joining = false;
+  // The sender hears this cluster's multicast group and can open its frames: the
+  // publisher may send it the live stream by multicast only (flags bit 1).
+  bool multicast = false;
 };
 struct Welcome {
   WelcomeMode mode = WelcomeMode::kStream;
@@ -76,6 +81,9 @@ struct Welcome {
   // origin that the copy did not carry (deleted there, their tombstones purged). Bit
   // 0x40 of the mode byte.
   bool sweep = false;
+  // The live stream comes by multicast from start_seq on (this link's TCP stream carries
+  // only the backlog before it, and resent ranges); bit 0x20 of the mode byte.
+  bool multicast = false;
 };
 struct Position {  // kSnapEnd, kAck, kPing
   uint64_t epoch = 0;
@@ -108,6 +116,9 @@ bool DecodeRepairDone(std::string_view msg, uint32_t* id, bool* declined);
 // the new members file, so its comparisons count only keys both own under it).
 std::string EncodeRepairRange(uint32_t id, uint64_t members_epoch, bool new_only);
 bool DecodeRepairRange(std::string_view msg, uint32_t* id, uint64_t* members_epoch, bool* new_only);
+// STREAM_REPAIR: u64 the publisher's epoch, u64 first and end of the seqs to resend.
+std::string EncodeStreamRepair(uint64_t epoch, uint64_t from, uint64_t to);
+bool DecodeStreamRepair(std::string_view msg, uint64_t* epoch, uint64_t* from, uint64_t* to);
 void SetCount(std::string* msg, uint32_t count);  // patch a Batch/Snap count
 // A SPARSE message: `span` sequence numbers from first_seq, of which only the changes
 // appended with AddSparse travel (each with its offset in the span). FinishSparse

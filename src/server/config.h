@@ -60,12 +60,17 @@ struct Config {
   uint32_t join_timeout_ms = 5000;         // --join-timeout (seconds on the command line)
   bool join_refuse = true;                 // --join-mode refuse (default) | error
   bool join = false;                       // --join: take keys over by comparison
-  uint32_t sync_replicas = 0;              // --sync-replicas
-  uint32_t sync_timeout_ms = 1000;         // --sync-timeout
-  bool sync_timeout_close = false;         // --sync-timeout-mode close (default: ack)
-  uint32_t tombstone_ttl = 3600;           // --tombstone-ttl (seconds)
-  uint32_t repair_interval_ms = 60000;     // --repair-interval (seconds; 0: on return only)
-  uint64_t repair_rate = 16ull << 20;      // --repair-rate (bytes/s)
+  // --multicast: the change stream also goes to this epgm group (sealed; needs a secret).
+  std::string multicast;                  // --multicast epgm://IFACE;GROUP:PORT
+  uint32_t multicast_rate_kbps = 100000;  // --multicast-rate (kbit/s)
+  uint32_t multicast_recovery_ms = 200;   // --multicast-recovery (ms)
+  uint32_t multicast_hops = 1;            // --multicast-hops
+  uint32_t sync_replicas = 0;             // --sync-replicas
+  uint32_t sync_timeout_ms = 1000;        // --sync-timeout
+  bool sync_timeout_close = false;        // --sync-timeout-mode close (default: ack)
+  uint32_t tombstone_ttl = 3600;          // --tombstone-ttl (seconds)
+  uint32_t repair_interval_ms = 60000;    // --repair-interval (seconds; 0: on return only)
+  uint64_t repair_rate = 16ull << 20;     // --repair-rate (bytes/s)
   // Sharding (--members; membership.h). The file is read at the end of parsing.
   std::string members_file;                   // --members
   std::optional<placement::Members> members;  // its contents

@@ -108,6 +108,26 @@ void SetSyncReplicas(const Action&, const Where& w, const char* arg, Config* c) 
                          : static_cast<uint32_t>(ParseUnsigned(w, arg, 0, 1024));
 }
 
+// epgm://IFACE;GROUP:PORT with numeric addresses (name lookup fails without DNS), or pgm://
+// (raw PGM, needs CAP_NET_RAW).
+void SetMulticast(const Action&, const Where& w, const char* arg, Config* c) {
+  std::string v = arg;
+  std::string bad =
+      std::string(w.option) + ": expected epgm://IFACE-IPV4;GROUP:PORT, got '" + v + "'";
+  size_t scheme = v.find("://");
+  if (scheme == std::string::npos ||
+      (v.substr(0, scheme) != "epgm" && v.substr(0, scheme) != "pgm")) {
+    Fail(bad);
+  }
+  size_t semi = v.find(';', scheme + 3), colon = v.rfind(':');
+  if (semi == std::string::npos || semi == scheme + 3 || colon == std::string::npos ||
+      colon < semi + 2) {
+    Fail(bad);
+  }
+  ParseUnsigned(w, v.substr(colon + 1).c_str(), 1, 65535);
+  c->multicast = v;
+}
+
 void SetClusterName(const Action&, const Where& w, const char* arg, Config* c) {
   if (!*arg || strlen(arg) > 64) Fail(std::string(w.option) + ": 1 to 64 characters");
   c->cluster_name = arg;

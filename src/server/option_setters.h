@@ -17,6 +17,7 @@ void SetProtocol(const Action&, const Where& w, const char* arg, Config* c);
 void SetItemSize(const Action&, const Where& w, const char* arg, Config* c);
 void SetPeers(const Action&, const Where& w, const char* arg, Config* c);
 void SetSyncReplicas(const Action&, const Where& w, const char* arg, Config* c);
+void SetMulticast(const Action&, const Where& w, const char* arg, Config* c);
 void SetClusterName(const Action&, const Where& w, const char* arg, Config* c);
 void SetTestClockOffset(const Action&, const Where& w, const char* arg, Config* c);
 void SetMetricsAddr(const Action&, const Where& w, const char* arg, Config* c);

@@ -226,6 +226,19 @@ constexpr Option kOptions[] = {
     {0, "insecure-peers", nullptr, Set<&Config::insecure_peers>(),
      "replicate without a secret beyond loopback anyway: whoever can\n"
      "reach the replication port can read and write the whole cache"},
+    {0, "multicast", "<endpoint>", Custom(&SetMulticast),
+     "also send the change stream to a multicast group, sealed with\n"
+     "the cluster secret: epgm://IFACE-IPV4;GROUP:PORT (numeric).\n"
+     "Peers that hear it get their live stream only there (TCP\n"
+     "resends what they miss). Full replication only"},
+    {0, "multicast-rate", "<kbit/s>", Unsigned<&Config::multicast_rate_kbps>(100, 10000000),
+     "PGM's send rate limit, the same on every node (default:\n"
+     "100000)"},
+    {0, "multicast-recovery", "<ms>", Unsigned<&Config::multicast_recovery_ms>(10, 60000),
+     "how long PGM keeps frames for its own repairs (default: 200;\n"
+     "TCP resends anything older)"},
+    {0, "multicast-hops", "<n>", Unsigned<&Config::multicast_hops>(1, 255),
+     "how many routers frames may cross (default: 1)"},
     {0, "backlog-size", "<bytes>", Size<&Config::backlog_bytes>(1ull << 20, 1ull << 40),
      "recent changes kept for peers that reconnect (k/m/g suffix,\n"
      "default: 64m); a peer further behind gets a full copy"},

@@ -185,6 +185,10 @@ Status Server::Start() {
   ro.backlog_bytes = config_.backlog_bytes;
   ro.join_timeout_ms = config_.join_timeout_ms;
   ro.sync_replicas = config_.sync_replicas;
+  ro.multicast_endpoint = config_.multicast;
+  ro.multicast_rate_kbps = config_.multicast_rate_kbps;
+  ro.multicast_recovery_ms = config_.multicast_recovery_ms;
+  ro.multicast_hops = config_.multicast_hops;
   ro.sync_timeout_ms = config_.sync_timeout_ms;
   if (config_.members) {
     ro.members_digest = placement_.Get()->epoch;
@@ -192,6 +196,9 @@ Status Server::Start() {
   }
   if (config_.sync_replicas > 0 && config_.peers.empty()) {
     return Status::Invalid("--sync-replicas: needs --peers");
+  }
+  if (!config_.multicast.empty() && config_.peers.empty()) {
+    return Status::Invalid("--multicast: needs --peers");
   }
   if (!config_.peers.empty()) StartRepairIndex(&ro);  // before the data dir loads
   if (!config_.engine.memory_file.empty()) {

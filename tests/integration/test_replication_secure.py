@@ -13,8 +13,6 @@ run the nodes in it with `ip netns exec` and talk to them from this process
 through setns(2); they need root and are skipped with the reason otherwise.
 """
 
-import contextlib
-import ctypes
 import os
 import shutil
 import signal
@@ -24,6 +22,7 @@ import time
 import pytest
 
 import harness
+import netns_lab
 
 pytestmark = pytest.mark.syncached_only
 
@@ -183,8 +182,6 @@ def test_symlink_to_a_good_secret_file_is_accepted(start_server, tmp_path):
 
 # -- nodes on non-loopback addresses, in a network namespace -------------------------
 
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
 NET = "10.200.7"
 A, B = NET + ".1", NET + ".2"
 
@@ -218,22 +215,9 @@ class Netns:
         for link in set(links):
             self.ip("link", "set", link, "up")
 
-    @contextlib.contextmanager
     def entered(self):
         """This thread in the namespace (sockets made meanwhile stay in it)."""
-        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-        target = os.open("/run/netns/" + self.name, os.O_RDONLY)
-        try:
-            if _libc.setns(target, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns into " + self.name)
-            try:
-                yield
-            finally:
-                if _libc.setns(own, CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), "setns back")
-        finally:
-            os.close(own)
-            os.close(target)
+        return netns_lab.entered(self.name)
 
     def client(self, host, port, timeout=harness.IO_TIMEOUT):
         with self.entered():

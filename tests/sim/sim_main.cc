@@ -3,7 +3,7 @@
 // that replays it. docs/RELIABILITY.md has the fault menu and the latest long runs.
 //
 //   replication_sim [--seeds N] [--first S] [--nodes N] [--data] [--sync] [--sync-all]
-//                   [--repair]
+//                   [--repair] [--multicast]
 //                   [--replication-factor R] [--change grow|shrink] [--fault-ms MS]
 //                   [--heal-ms MS] [--verbose]
 #include <chrono>
@@ -41,6 +41,8 @@ int main(int argc, char** argv) {
       cfg.data_dirs = true;
     } else if (a == "--sync") {
       cfg.sync_replicas = 1;
+    } else if (a == "--multicast") {
+      cfg.multicast = true;
     } else if (a == "--sync-all") {
       cfg.sync_replicas = syncached::replication::kSyncAllPeers;
     } else if (a == "--fault-ms") {
@@ -70,6 +72,10 @@ int main(int argc, char** argv) {
     fprintf(stderr, "--change needs --replication-factor, at least 4 nodes, and not --sync\n");
     return 2;
   }
+  if (cfg.multicast && cfg.replication_factor > 0) {
+    fprintf(stderr, "--multicast: full replication only (a sharded stream differs per peer)\n");
+    return 2;
+  }
   if (cfg.repair && cfg.sync_replicas) {
     // Node 1 acknowledges the changes it drops: --sync's promise cannot hold.
     fprintf(stderr, "--repair drops changes on node 1: not with --sync\n");
@@ -78,7 +84,7 @@ int main(int argc, char** argv) {
   syncached::log::SetLevel(cfg.verbose ? syncached::log::Level::kInfo
                                        : syncached::log::Level::kError);
   std::string mode =
-      std::string(cfg.data_dirs ? " --data" : "") +
+      std::string(cfg.data_dirs ? " --data" : "") + (cfg.multicast ? " --multicast" : "") +
       (cfg.sync_replicas == syncached::replication::kSyncAllPeers ? " --sync-all"
        : cfg.sync_replicas                                        ? " --sync"
                                                                   : "") +
@@ -88,6 +94,8 @@ int main(int argc, char** argv) {
   auto started = std::chrono::steady_clock::now();
   uint64_t failed = 0, messages = 0, acked = 0, excused = 0, lag_checks = 0, repaired = 0;
   uint64_t range_copies = 0, range_copies_failed = 0;
+  uint64_t mcast_frames = 0, mcast_lost = 0, mcast_damaged = 0, mcast_repairs = 0;
+  uint64_t mcast_fallbacks = 0;
   std::map<std::string, uint64_t> faults;
   for (uint64_t s = first; s < first + seeds; ++s) {
     cfg.seed = s;
@@ -100,6 +108,11 @@ int main(int argc, char** argv) {
     repaired += world.repaired;
     range_copies += world.range_copies;
     range_copies_failed += world.range_copies_failed;
+    mcast_frames += world.mcast_frames;
+    mcast_lost += world.mcast_lost;
+    mcast_damaged += world.mcast_damaged;
+    mcast_repairs += world.mcast_repairs;
+    mcast_fallbacks += world.mcast_fallbacks;
     for (const auto& [k, v] : world.faults) faults[k] += v;
     if (!problems.empty()) {
       ++failed;
@@ -128,6 +141,15 @@ int main(int argc, char** argv) {
   if (cfg.repair) {
     printf("repair: %llu keys brought to nodes that lacked them\n",
            static_cast<unsigned long long>(repaired));
+  }
+  if (cfg.multicast) {
+    printf(
+        "multicast: %llu frames to receivers, %llu lost, %llu damaged; %llu gap repairs "
+        "asked for, %llu fallbacks to TCP\n",
+        static_cast<unsigned long long>(mcast_frames), static_cast<unsigned long long>(mcast_lost),
+        static_cast<unsigned long long>(mcast_damaged),
+        static_cast<unsigned long long>(mcast_repairs),
+        static_cast<unsigned long long>(mcast_fallbacks));
   }
   if (!cfg.change.empty()) {
     printf("handover: %llu range copies asked for, %llu cut off, declined or timed out\n",

@@ -96,7 +96,34 @@ void World::Connect() {
   }
 }
 
+void NodeTransport::Multicast(const std::string& frame) { world_->Multicast(node_, frame); }
+
+// Every other node hears the frame a little later, unless it is lost on the way to it (3 %
+// while faults run), the two are partitioned, or it arrives damaged (then it must not open).
+void World::Multicast(int from, const std::string& frame) {
+  for (int to = 0; to < cfg_.nodes; ++to) {
+    if (to == from) continue;
+    ++mcast_frames;
+    if (Blocked(to, from) || (!healing_ && Chance(0.03))) {
+      ++mcast_lost;
+      continue;
+    }
+    std::string copy = frame;
+    if (Chance(0.002)) {
+      copy[Rand(copy.size())] ^= static_cast<char>(1 + Rand(255));
+      ++mcast_damaged;
+    }
+    mcast_.emplace(now_ + 1 + Rand(3), McastFrame{to, std::move(copy)});
+  }
+}
+
 void World::Deliver() {
+  while (!mcast_.empty() && mcast_.begin()->first <= now_) {
+    McastFrame f = std::move(mcast_.begin()->second);
+    mcast_.erase(mcast_.begin());
+    Node& n = nodes_[f.to];
+    if (n.alive && !n.paused) n.core->OnMulticastFrame(f.frame, now_);
+  }
   for (auto& cs : conns_) {
     for (Conn& c : cs) {
       // A delivery may break this very connection (Reconnect): look again each time.

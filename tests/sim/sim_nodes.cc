@@ -43,6 +43,7 @@ void World::Start(int n, bool with_data) {
   ro.backlog_bytes = cfg_.backlog_bytes;
   ro.join_timeout_ms = 1000;
   ro.sync_replicas = cfg_.sync_replicas;
+  if (cfg_.multicast) ro.multicast_secret = "the simulated cluster's multicast secret";
   if (!cfg_.change.empty()) {
     replication::Membership m = MembershipOf(n);
     ro.owners = m.owners;

@@ -47,6 +47,9 @@ struct Config {
   // "shrink" removes node 3. Every node adopts the new members at its own moment, the
   // gaining ones take their keys over, and once all are ready each commits.
   std::string change;
+  // --multicast: the change stream goes out sealed to a group every node hears, losing
+  // a share of frames per receiver (and damaging a few); TCP carries the rest.
+  bool multicast = false;
   bool verbose = false;
 };
 
@@ -109,6 +112,7 @@ class NodeTransport final : public replication::Transport {
   void ToPublisher(size_t link, const std::string& msg) override;
   void Reconnect(size_t link) override;
   void AddLink(size_t link, const std::string& address) override;
+  void Multicast(const std::string& frame) override;
 
  private:
   World* world_;
@@ -150,7 +154,17 @@ class World {
   uint64_t repaired = 0;  // --repair: keys a comparison brought that the node lacked
   // --change: range copies asked for, and those cut off, declined or timed out.
   uint64_t range_copies = 0, range_copies_failed = 0;
+  // --multicast: frames sent to each receiver, lost, damaged on the way.
+  uint64_t mcast_frames = 0, mcast_lost = 0, mcast_damaged = 0;
+  // Counted from every run of every node's core: gaps asked for over TCP, and links
+  // that fell back to TCP streaming.
+  uint64_t mcast_repairs = 0, mcast_fallbacks = 0;
   void Tally(const replication::Core& core) {
+    for (const replication::Link& l : core.links()) {
+      if (!l.mcast) continue;
+      mcast_repairs += l.mcast->repairs;
+      mcast_fallbacks += l.mcast->fallbacks;
+    }
     repaired += core.repair_stats().keys_applied;
     range_copies += core.repair_stats().range_copies;
     range_copies_failed += core.repair_stats().range_copies_failed;
@@ -158,6 +172,11 @@ class World {
 
  private:
   friend class NodeTransport;
+  struct McastFrame {
+    int to;
+    std::string frame;
+  };
+  void Multicast(int from, const std::string& frame);
   void Start(int n, bool with_data);
   void Crash(int n);
   void Tick();
@@ -205,8 +224,9 @@ class World {
   uint64_t now_ = SimClock::kEpochMs;
   uint64_t conn_gen_ = 0;
   std::vector<Node> nodes_;
-  std::vector<std::vector<Conn>> conns_;   // [sub][link]
-  std::set<std::pair<int, int>> blocked_;  // (sub, pub): that connection cannot exist
+  std::vector<std::vector<Conn>> conns_;       // [sub][link]
+  std::multimap<uint64_t, McastFrame> mcast_;  // by delivery time
+  std::set<std::pair<int, int>> blocked_;      // (sub, pub): that connection cannot exist
   std::map<int, uint64_t> resume_at_, restart_at_;
   std::map<int, uint64_t> last_other_crash_;  // node -> when another node last crashed
   std::vector<std::pair<uint64_t, std::set<std::pair<int, int>>>> heals_;

@@ -24,8 +24,41 @@ TEST(Wire, HelloRoundTrip) {
   std::string joining = EncodeHello(h);
   ASSERT_TRUE(DecodeHello(joining, &d));
   EXPECT_TRUE(d.joining);
-  joining.back() = 2;  // the flags byte: only bit 0 is defined
+  joining.back() = 4;  // the flags byte: only bits 0 and 1 are defined
   EXPECT_FALSE(DecodeHello(joining, &d));
+  h.joining = false;
+  h.multicast = true;
+  ASSERT_TRUE(DecodeHello(EncodeHello(h), &d));
+  EXPECT_TRUE(d.multicast);
+  EXPECT_FALSE(d.joining);
+}
+
+TEST(Wire, WelcomeCarriesTheMulticastBit) {
+  Welcome w{WelcomeMode::kFullCopy, 9, 10, 3, true, true, true}, d;
+  ASSERT_TRUE(DecodeWelcome(EncodeWelcome(w), &d));
+  EXPECT_EQ(d.mode, WelcomeMode::kFullCopy);
+  EXPECT_TRUE(d.ack_every_batch && d.sweep && d.multicast);
+  w = {WelcomeMode::kStream, 9, 10, 3};
+  ASSERT_TRUE(DecodeWelcome(EncodeWelcome(w), &d));
+  EXPECT_FALSE(d.multicast || d.sweep || d.ack_every_batch);
+  std::string bad = EncodeWelcome(w);
+  bad[1] = 0x23;  // multicast bit and mode 3: no such mode
+  EXPECT_FALSE(DecodeWelcome(bad, &d));
+}
+
+TEST(Wire, StreamRepair) {
+  uint64_t epoch = 0, from = 0, to = 0;
+  ASSERT_TRUE(DecodeStreamRepair(EncodeStreamRepair(5, 100, 164), &epoch, &from, &to));
+  EXPECT_EQ(epoch, 5u);
+  EXPECT_EQ(from, 100u);
+  EXPECT_EQ(to, 164u);
+  EXPECT_FALSE(DecodeStreamRepair(EncodeStreamRepair(5, 100, 100), &epoch, &from, &to));
+  std::string msg = EncodeStreamRepair(5, 1, 2);
+  EXPECT_FALSE(DecodeStreamRepair(msg + "x", &epoch, &from, &to));
+  EXPECT_FALSE(DecodeStreamRepair(msg.substr(0, msg.size() - 1), &epoch, &from, &to));
+  MsgType type;
+  ASSERT_TRUE(PeekType(msg, &type));
+  EXPECT_EQ(type, MsgType::kStreamRepair);
 }
 
 TEST(Wire, PingCarriesMembersEpochAndReadiness) {
