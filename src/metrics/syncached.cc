@@ -49,6 +49,16 @@ constexpr Map kCluster[] = {
      "Waits for peers that timed out."},
     {"sync_wait_us", "syncached_replication_sync_wait_seconds_total", kC,
      "Time writes spent waiting for peers.", 1e-6},
+    {"multicast_batches_sent", "syncached_replication_multicast_batches_sent_total", kC,
+     "Batches sent to the multicast group."},
+    {"multicast_heartbeats_sent", "syncached_replication_multicast_heartbeats_sent_total", kC,
+     "Heartbeats sent to the multicast group."},
+    {"multicast_bytes_sent", "syncached_replication_multicast_sent_bytes_total", kC,
+     "Bytes of frames sent to the multicast group."},
+    {"multicast_rejected", "syncached_replication_multicast_rejected_total", kC,
+     "Frames heard that did not open or did not match their header."},
+    {"multicast_ignored", "syncached_replication_multicast_ignored_total", kC,
+     "Frames of a node or run no link follows."},
 };
 
 // peer:<address>:<field>: the link pulling that peer's stream. state, last_error apart.
@@ -78,6 +88,14 @@ constexpr Map kPeer[] = {
      "Changes the peer announced but never delivered before it restarted."},
     {"swept", "syncached_replication_peer_swept_total", kC,
      "Items of the peer's origin dropped after a sweeping copy."},
+    {"multicast_received", "syncached_replication_peer_multicast_received_total", kC,
+     "The peer's frames opened from the multicast group."},
+    {"multicast_gaps", "syncached_replication_peer_multicast_gaps_total", kC,
+     "The peer's batches that came ahead of a gap."},
+    {"multicast_repairs", "syncached_replication_peer_multicast_repairs_total", kC,
+     "Resends of the peer's batches asked for over TCP."},
+    {"multicast_fallbacks", "syncached_replication_peer_multicast_fallbacks_total", kC,
+     "Switches of the peer's stream to TCP after the group went silent."},
 };
 constexpr const char* kPeerStates[] = {"connecting", "full_copy", "catch_up", "streaming",
                                        "refused"};
@@ -98,6 +116,8 @@ constexpr Map kSubscriber[] = {
      "Delta copies sent."},
     {"copy_restarts", "syncached_replication_subscriber_copy_restarts_total", kC,
      "Copies the backlog overtook, resumed as deltas."},
+    {"repairs_served", "syncached_replication_subscriber_multicast_repairs_served_total", kC,
+     "Resends of batches lost on the multicast group, answered."},
     {"range_copy_items", "syncached_replication_subscriber_range_copy_items", kG,
      "Items the range copy in progress has sent."},
 };

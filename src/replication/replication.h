@@ -79,6 +79,7 @@ struct Options {
   uint32_t multicast_rate_kbps = 100000;
   uint32_t multicast_recovery_ms = 200;
   uint32_t multicast_hops = 1;
+  uint32_t multicast_mtu = 1500;  // ZMQ_MULTICAST_MAXTPDU
   // Tests only: peers' changes to keys starting with this are dropped unapplied (the
   // divergence repair must find). Empty: none.
   std::string drop_prefix_for_tests;

@@ -61,6 +61,15 @@ Status Replicator::Start() {
     return Status::Invalid("--sync-replicas: more than the " + std::to_string(m.opts.peers.size()) +
                            " peer(s) given with --peers");
   }
+  // Before anything binds: frames are sealed with the secret, and one stream for all.
+  if (!m.opts.multicast_endpoint.empty()) {
+    if (m.opts.secret.empty()) {
+      return Status::Invalid("--multicast: needs --cluster-secret-file (frames are sealed)");
+    }
+    if (m.opts.owners) {
+      return Status::Invalid("--multicast: full replication only (not with --replication-factor)");
+    }
+  }
   for (const std::string& peer : m.opts.peers) {
     std::string endpoint;
     if (!PeerEndpoint(peer, &endpoint)) {
@@ -118,11 +127,6 @@ Status Replicator::Start() {
     }
   }
   if (!m.opts.multicast_endpoint.empty()) {
-    if (!curve)
-      return Status::Invalid("--multicast: needs --cluster-secret-file (frames are sealed)");
-    if (m.opts.owners) {
-      return Status::Invalid("--multicast: full replication only (not with --replication-factor)");
-    }
     Status ms = m.OpenMulticast();
     if (!ms.ok()) return ms;
   }
@@ -161,6 +165,7 @@ Status Replicator::Impl::OpenMulticast() {
     SetInt(sock, ZMQ_RATE, static_cast<int>(opts.multicast_rate_kbps));
     SetInt(sock, ZMQ_RECOVERY_IVL, static_cast<int>(opts.multicast_recovery_ms));
     SetInt(sock, ZMQ_MULTICAST_HOPS, static_cast<int>(opts.multicast_hops));
+    SetInt(sock, ZMQ_MULTICAST_MAXTPDU, static_cast<int>(opts.multicast_mtu));
   }
   SetInt(mcast_pub, ZMQ_SNDHWM, kSendHwm);
   SetInt(mcast_sub, ZMQ_RCVHWM, kRecvHwm);
@@ -173,8 +178,9 @@ Status Replicator::Impl::OpenMulticast() {
   if (zmq_connect(mcast_pub, ep.c_str()) != 0 || zmq_connect(mcast_sub, ep.c_str()) != 0) {
     return Status::Invalid("--multicast: cannot open " + ep + ": " + zmq_strerror(zmq_errno()));
   }
-  SC_LOG(kInfo, "replication: multicast on %s (%u kbit/s, recovery %u ms, %u hop(s))", ep.c_str(),
-         opts.multicast_rate_kbps, opts.multicast_recovery_ms, opts.multicast_hops);
+  SC_LOG(kInfo, "replication: multicast on %s (%u kbit/s, recovery %u ms, %u hop(s), MTU %u)",
+         ep.c_str(), opts.multicast_rate_kbps, opts.multicast_recovery_ms, opts.multicast_hops,
+         opts.multicast_mtu);
   return Status::Ok();
 }
 

@@ -65,6 +65,7 @@ struct Config {
   uint32_t multicast_rate_kbps = 100000;  // --multicast-rate (kbit/s)
   uint32_t multicast_recovery_ms = 200;   // --multicast-recovery (ms)
   uint32_t multicast_hops = 1;            // --multicast-hops
+  uint32_t multicast_mtu = 1500;          // --multicast-mtu (bytes per datagram)
   uint32_t sync_replicas = 0;             // --sync-replicas
   uint32_t sync_timeout_ms = 1000;        // --sync-timeout
   bool sync_timeout_close = false;        // --sync-timeout-mode close (default: ack)

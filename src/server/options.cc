@@ -239,6 +239,8 @@ constexpr Option kOptions[] = {
      "TCP resends anything older)"},
     {0, "multicast-hops", "<n>", Unsigned<&Config::multicast_hops>(1, 255),
      "how many routers frames may cross (default: 1)"},
+    {0, "multicast-mtu", "<bytes>", Unsigned<&Config::multicast_mtu>(576, 65535),
+     "largest datagram PGM sends, headers included (default: 1500)"},
     {0, "backlog-size", "<bytes>", Size<&Config::backlog_bytes>(1ull << 20, 1ull << 40),
      "recent changes kept for peers that reconnect (k/m/g suffix,\n"
      "default: 64m); a peer further behind gets a full copy"},

@@ -189,6 +189,7 @@ Status Server::Start() {
   ro.multicast_rate_kbps = config_.multicast_rate_kbps;
   ro.multicast_recovery_ms = config_.multicast_recovery_ms;
   ro.multicast_hops = config_.multicast_hops;
+  ro.multicast_mtu = config_.multicast_mtu;
   ro.sync_timeout_ms = config_.sync_timeout_ms;
   if (config_.members) {
     ro.members_digest = placement_.Get()->epoch;
@@ -199,6 +200,10 @@ Status Server::Start() {
   }
   if (!config_.multicast.empty() && config_.peers.empty()) {
     return Status::Invalid("--multicast: needs --peers");
+  }
+  if (!config_.multicast.empty() && config_.members) {
+    // A members file may turn into sharding at a reload: streams would then differ.
+    return Status::Invalid("--multicast: full replication with --peers only (not --members)");
   }
   if (!config_.peers.empty()) StartRepairIndex(&ro);  // before the data dir loads
   if (!config_.engine.memory_file.empty()) {

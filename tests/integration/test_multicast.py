@@ -190,3 +190,18 @@ def test_a_node_without_the_secret_neither_reads_nor_injects(lab, tmp_path):
         st = repl(h)
         # Its frames name a node and run no link follows: looked at, never opened.
         assert int(st["multicast_ignored"]) > 0, st
+
+
+@pytest.mark.parametrize("args,why", [
+    (["--multicast", "udp://10.0.0.1:5555"], "expected epgm://"),
+    (["--multicast", "epgm://10.0.0.1;239.1.1.1"], "expected epgm://"),
+    (["-l", "127.0.0.1", "--peers", "127.0.0.1:1", "--node-id", "1",
+      "--multicast", "epgm://127.0.0.1;239.1.1.1:5555"], "needs --cluster-secret-file"),
+    (["--multicast", "epgm://127.0.0.1;239.1.1.1:5555"], "needs --peers"),
+])
+def test_refused_settings_say_why(args, why):
+    """Without namespaces: what --multicast cannot do is refused at start, with the
+    reason (the sealed frames need the secret; a group needs peers)."""
+    r = harness.run_binary(["-p", "0", "-U", "0"] + args)
+    assert r.returncode != 0
+    assert why in (r.stdout + r.stderr).decode(), r
