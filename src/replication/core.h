@@ -375,6 +375,7 @@ class Core {
   bool multicast_on() const { return own_frame_key_ != nullptr; }
   void MulticastBatch(uint64_t first, uint32_t count, const std::string& msg);
   void MulticastHeartbeat();
+  void SendFrame(const FrameHeader& h, std::string_view payload);  // sealed, to the group
   bool OnStreamRepair(Session& s, std::string_view msg);
   void OnWelcomeMulticast(Link& l, const Welcome& w);
   // A stream batch for a link in multicast mode: through its tracker. False: malformed.

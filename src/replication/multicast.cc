@@ -35,19 +35,19 @@ constexpr size_t kMaxRepairBytes = size_t{4} << 20;  // sent per STREAM_REPAIR a
 }  // namespace
 
 void Core::MulticastBatch(uint64_t first, uint32_t count, const std::string& msg) {
-  FrameHeader h{FrameKind::kBatch, cluster_tag_, opts_.node_id, epoch_, first, count};
-  std::string frame = SealFrame(*own_frame_key_, h, msg);
-  mcast_bytes_ += frame.size();
   ++mcast_batches_;
-  last_mcast_ms_ = now_;
-  transport_->Multicast(frame);
+  SendFrame({FrameKind::kBatch, cluster_tag_, opts_.node_id, epoch_, first, count}, msg);
 }
 
 void Core::MulticastHeartbeat() {
-  FrameHeader h{FrameKind::kHeartbeat, cluster_tag_, opts_.node_id, epoch_, backlog_.next_seq(), 0};
-  std::string frame = SealFrame(*own_frame_key_, h, {});
-  mcast_bytes_ += frame.size();
   ++mcast_heartbeats_;
+  SendFrame({FrameKind::kHeartbeat, cluster_tag_, opts_.node_id, epoch_, backlog_.next_seq(), 0},
+            {});
+}
+
+void Core::SendFrame(const FrameHeader& h, std::string_view payload) {
+  std::string frame = SealFrame(*own_frame_key_, h, payload);
+  mcast_bytes_ += frame.size();
   last_mcast_ms_ = now_;
   transport_->Multicast(frame);
 }
