@@ -110,7 +110,7 @@ class Worker {
     }
     c->in_handler_ = false;
   }
-  void ArmAnchorTimer(int64_t wait_start_ns);
+  void UpdateAnchorTimer(int64_t wait_start_ns, int events);
   void Dispatch(const epoll_event& ev);
   void RunTasks();
   void Recycle();
@@ -143,9 +143,10 @@ class Worker {
   const size_t read_chunk_;
   int ep_ = -1;
   int wake_fd_ = -1;
-  int anchor_fd_ = -1;              // timerfd, see ArmAnchorTimer
-  int64_t anchor_deadline_ns_ = 0;  // when it fires (monotonic)
-  uint32_t now_ = 0;                // coarse unix seconds, refreshed each loop turn
+  int anchor_fd_ = -1;                // timerfd, see UpdateAnchorTimer
+  bool anchor_armed_ = false;         // firing every kAnchorTimerNs
+  int64_t anchor_last_event_ns_ = 0;  // monotonic
+  uint32_t now_ = 0;                  // coarse unix seconds, refreshed each loop turn
   uint32_t last_idle_scan_ = 0;
   void KickIdle();  // closes connections idle past Options::idle_timeout_secs
 
