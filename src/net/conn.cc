@@ -74,6 +74,11 @@ void Connection::WantDrain() {
 
 void Connection::Yield() { static_cast<Conn*>(this)->yield_ = true; }
 
+bool Connection::DeferOutput() {
+  auto* c = static_cast<Conn*>(this);
+  return c->worker_->Defer(c);
+}
+
 void Connection::Hold(uint32_t timeout_ms) {
   auto* c = static_cast<Conn*>(this);
   c->worker_->Hold(c, timeout_ms);
@@ -103,7 +108,7 @@ void Conn::Reset(int fd, uint64_t id, std::string peer, size_t read_chunk, uint3
   }
   events_ = 0;
   open_ = true;
-  in_handler_ = scheduled_ = wake_ = want_write_ = rerun_ = want_drain_ = false;
+  in_handler_ = scheduled_ = wake_ = want_write_ = rerun_ = want_drain_ = deferred_ = false;
   ssl_ = nullptr;
   tls_more_ = tls_read_wants_write_ = tls_failed_ = tls_established_ = false;
   set_last_active(now);

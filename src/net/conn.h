@@ -104,6 +104,7 @@ class Conn final : public Connection {
   bool yield_ = false;       // Yield() called inside OnData: re-run after other connections
   bool want_write_ = false;  // last write was partial; EPOLLOUT registered
   bool rerun_ = false;       // stopped at high water with input left: re-run OnData on drain
+  bool deferred_ = false;    // DeferOutput(): unsent until the worker's FlushDeferred
   // While held_ (Connection::Hold): its deadline (monotonic ms) and its index in the worker's
   // held list. The epoll interest is left as it was and cut to nothing only if an event comes
   // (so a request-reply client costs no epoll_ctl per hold).

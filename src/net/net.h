@@ -102,6 +102,12 @@ class Connection {
   // Inside OnData: the handler stopped early to be fair to other connections (memcached's
   // -R); the unconsumed input is presented again after this turn's other events.
   void Yield();
+  // Inside OnData: this turn's output leaves at the end of the worker's turn, after
+  // Handler::OnLoopEnd returned false, instead of after this call; so a handler can do
+  // once per turn, for every connection it served, what must precede their replies (the
+  // journal's write). False, and nothing deferred, when it cannot (output at high water,
+  // the server stopping): then the output leaves as usual.
+  bool DeferOutput();
   bool closing() const { return close_after_write_ || close_now_; }
   // For output made without input (memcached's watch): asks for one Handler::OnDrain call
   // on this connection's worker once its unsent output is below output_high_water (on the

@@ -124,7 +124,11 @@ void Worker::Run() {
     }
     if (!held_.empty()) ExpireHolds();
     ProcessScheduled();
-    while (shared_->handler->OnLoopEnd(index_)) ProcessScheduled();
+    for (;;) {
+      while (shared_->handler->OnLoopEnd(index_)) ProcessScheduled();
+      if (!FlushDeferred()) break;
+      ProcessScheduled();
+    }
     if (shared_->opts.idle_timeout_secs && now_ != last_idle_scan_) KickIdle();
     Recycle();
     if (backoff_until_ms_ != 0 && MonotonicMs() >= backoff_until_ms_) {

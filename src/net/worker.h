@@ -78,6 +78,7 @@ class Worker {
   void Schedule(Conn* c);  // act on a Connection request made outside its callbacks
   void Hold(Conn* c, uint32_t timeout_ms);                         // Connection::Hold
   void Release(Conn* c);                                           // Connection::Release
+  bool Defer(Conn* c);                                             // Connection::DeferOutput
   Conn* Connect(const sockaddr* addr, socklen_t len, void* user);  // net::Connect
 
  private:
@@ -136,6 +137,9 @@ class Worker {
   bool SetInterest(Conn* c, uint32_t want);  // false if the connection was closed on error
   void Close(Conn* c);
   void ProcessScheduled();
+  // The end of a turn, after Handler::OnLoopEnd: sends what DeferOutput held back. True if
+  // that scheduled connections (a deferred one stopped at high water with input left).
+  bool FlushDeferred();
 
   Shared* const shared_;
   const int index_;
@@ -164,6 +168,8 @@ class Worker {
   std::vector<Conn*> tls_buffered_;  // TLS input buffered in OpenSSL: read next turn
   std::vector<Conn*> held_;          // Conn::hold_slot_ is the index
   std::vector<Conn*> expired_;       // scratch for ExpireHolds
+  std::vector<Conn*> deferred_;      // output sent at the end of the turn (DeferOutput)
+  std::vector<Conn*> flushing_;      // scratch for FlushDeferred
   bool draining_ = false;            // stopping: only held connections are left, none is read
   int64_t drain_deadline_ms_ = 0;
   std::atomic<bool> wake_handler_{false};  // WakeHandler() pending

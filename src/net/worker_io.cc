@@ -49,7 +49,7 @@ void Worker::HandleRead(Conn* c, int max_rounds) {
 }
 
 void Worker::HandleWrite(Conn* c) {
-  if (c->held()) return Settle(c);
+  if (c->held() || c->deferred_) return Settle(c);
   if (c->tls_read_wants_write_) [[unlikely]] {  // a TLS handshake waited to write
     c->tls_read_wants_write_ = false;
     c->want_write_ = false;
@@ -69,7 +69,7 @@ void Worker::HandleWrite(Conn* c) {
 // stays and HandleWrite (EPOLLOUT) comes back here once a partial write completes.
 void Worker::RunDrain(Conn* c) {
   if (!c->want_drain_ || !c->open_ || c->closing()) return;
-  if (c->pending_out() >= high_water_ && !c->want_write_ && !Flush(c)) return;
+  if (c->pending_out() >= high_water_ && !c->want_write_ && !c->deferred_ && !Flush(c)) return;
   if (c->pending_out() >= high_water_) return;
   c->want_drain_ = false;
   c->set_last_active(now_);
@@ -91,6 +91,12 @@ void Worker::RunHandler(Conn* c) {
     if (c->closing()) return;  // Settle flushes or closes
     if (c->held()) {           // nothing leaves, nothing more runs until Release
       c->yield_ = false;
+      return;
+    }
+    if (c->deferred_) {  // FlushDeferred sends it, at the end of the turn
+      if (c->yield_ && c->input_size() > 0) yielded_.push_back(c);
+      c->yield_ = false;
+      c->rerun_ = c->input_size() > 0 && c->pending_out() >= high_water_;
       return;
     }
     if (c->yield_) {
@@ -134,7 +140,7 @@ void Worker::Settle(Conn* c) {
     if (c->pending_out() > 0 && !Flush(c)) return;
     return Close(c);
   }
-  if (!c->want_write_ && c->pending_out() > 0 && !Flush(c)) return;
+  if (!c->want_write_ && c->pending_out() > 0 && !c->deferred_ && !Flush(c)) return;
   if (c->close_after_write() && c->pending_out() == 0) return Close(c);
   uint32_t want = 0;
   if (c->want_write_) want |= EPOLLOUT;
@@ -218,7 +224,9 @@ void Worker::ProcessScheduled() {
     if (c->wake_ && !c->held() && !draining_) {
       c->wake_ = false;
       // A task may have queued a lot: send it first if that is what blocks the handler.
-      if (c->pending_out() >= high_water_ && !c->want_write_ && !Flush(c)) continue;
+      if (c->pending_out() >= high_water_ && !c->want_write_ && !c->deferred_ && !Flush(c)) {
+        continue;
+      }
       if (c->pending_out() < high_water_) {
         RunHandler(c);
       } else {
@@ -249,6 +257,31 @@ void Worker::Release(Conn* c) {
   if (c->in_handler_) return;  // the worker carries on with it when the callback returns
   c->wake_ = true;             // send the output, present buffered input again
   Schedule(c);
+}
+
+bool Worker::Defer(Conn* c) {
+  if (draining_ || !c->open_ || c->pending_out() >= high_water_) return false;
+  if (!c->deferred_) {
+    c->deferred_ = true;
+    deferred_.push_back(c);
+  }
+  return true;
+}
+
+bool Worker::FlushDeferred() {
+  if (deferred_.empty()) return false;
+  flushing_.swap(deferred_);
+  for (Conn* c : flushing_) {
+    c->deferred_ = false;
+    if (!c->open_) continue;  // closed this turn: still valid until Recycle
+    Settle(c);
+    if (c->open_ && c->rerun_ && !c->want_write_ && !c->held()) {
+      c->wake_ = true;
+      Schedule(c);
+    }
+  }
+  flushing_.clear();
+  return !scheduled_.empty();
 }
 
 void Worker::Unhold(Conn* c) {

@@ -214,6 +214,10 @@ void Persistence::Commit() {
   m.WriteBufferLocked(m.opts.fsync == FsyncPolicy::kAlways);
 }
 
+bool Persistence::Uncommitted() const {
+  return tl_last.owner == this && tl_last.seq > impl_->written_seq.load(std::memory_order_acquire);
+}
+
 uint64_t Persistence::BeginDurableWait() {
   Impl& m = *impl_;
   if (m.opts.fsync != FsyncPolicy::kAlways || tl_last.owner != this) return 0;

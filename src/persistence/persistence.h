@@ -85,6 +85,8 @@ class Persistence final : public record::Sink {
   // kill -9), and with --fsync always once they are fsynced. Cheap when this thread
   // published nothing since its last call, or someone else already wrote it.
   void Commit();
+  // Whether this thread published changes that Commit would still write.
+  bool Uncommitted() const;
 
   // --fsync always, batched (server::AckWait): the ticket of the newest change the
   // calling thread published since its last call, or 0 when there is nothing to wait for

@@ -167,9 +167,13 @@ size_t Server::OnData(net::Connection& c, std::string_view input) {
     forwarding = st->forward_pending;
   }
   // Changes hit the journal file before their replies leave: kill -9 loses no write a
-  // client saw acknowledged. With --fsync always the replies are held instead, and the
-  // worker fsyncs once for every connection of this wake-up (AckWait::OnLoopEnd).
-  if (persistence_ && !(ack_wait_ && ack_wait_->waits_for_disk())) persistence_->Commit();
+  // client saw acknowledged. The replies wait for the end of the worker's turn, which
+  // writes once for every connection it served (OnLoopEnd). With --fsync always they are
+  // held instead, and the worker fsyncs once for all of them (AckWait::OnLoopEnd).
+  if (persistence_ && !(ack_wait_ && ack_wait_->waits_for_disk()) && persistence_->Uncommitted() &&
+      !c.DeferOutput()) {
+    persistence_->Commit();
+  }
   // --sync-replicas: the replies wait (held, the worker carries on with other connections)
   // until enough peers applied the changes. While a forward holds the connection, its
   // reply's arrival checks instead (a second holder could release the first's hold).
@@ -239,6 +243,10 @@ void Server::OnWake(int worker) {
   if (ack_wait_) ack_wait_->OnWake(worker);
 }
 
-bool Server::OnLoopEnd(int worker) { return ack_wait_ && ack_wait_->OnLoopEnd(worker); }
+bool Server::OnLoopEnd(int worker) {
+  // The journal write the turn's deferred replies wait for (OnData); cheap if none.
+  if (persistence_ && !(ack_wait_ && ack_wait_->waits_for_disk())) persistence_->Commit();
+  return ack_wait_ && ack_wait_->OnLoopEnd(worker);
+}
 
 }  // namespace syncached::server
