@@ -16,6 +16,9 @@ and the replica on cpu 1. Loopback ports 28000-29999. Prints JSON.
   /usr/bin/python3 bench/replication.py [--quick]   (after building syncached and the loadgen)
   /usr/bin/python3 bench/replication.py --fsync-only   (memcached twice, the A/A control,
       and a node with --data-dir under --fsync everysec and always: 16 connections and 1)
+  /usr/bin/python3 bench/replication.py --sync-only   (memcached, a 2-node async cluster,
+      the same with --sync-replicas 1, memcached again (A/A): 16 connections and 1; plus
+      the loopback round trip of a 1-byte TCP ping-pong, the floor a sync ack adds)
 """
 import json
 import os
@@ -34,6 +37,7 @@ LG = os.environ.get("SYNCACHED_LOADGEN", os.path.join(ROOT, "build/bin/syncached
 MC = "/usr/bin/memcached"
 QUICK = "--quick" in sys.argv
 FSYNC_ONLY = "--fsync-only" in sys.argv
+SYNC_ONLY = "--sync-only" in sys.argv
 DUR = "1" if QUICK else "4"
 HZ = os.sysconf("SC_CLK_TCK")
 
@@ -120,6 +124,11 @@ def write_figures(res):
 
     disk_figures(res)
 
+    cluster_figures(res, with_get90=True)
+
+
+def cluster_figures(res, with_get90=False):
+    """A 2-node cluster, async and with --sync-replicas 1: sets (16 conns), lat1."""
     for name, extra in (("cluster", ()), ("sync1", ("--sync-replicas", "1"))):
         n1 = start(node(1, [2], extra), 0, "/tmp/rp1.log")
         n2 = start(node(2, [1], extra), 1, "/tmp/rp2.log")
@@ -127,9 +136,53 @@ def write_figures(res):
         wait_port(28002)
         res[name + "_sets"] = measure(28001, [n1.pid, n2.pid], *SETS)
         res[name + "_lat1_set"] = measure(28001, [n1.pid, n2.pid], *LAT1)
-        if name == "cluster":
+        if name == "cluster" and with_get90:
             res[name + "_get90"] = measure(28001, [n1.pid], *GET90)
         stop(n1, n2)
+
+
+def loopback_rtt_us(n=20000):
+    """Median round trip of a 1-byte ping-pong between cpu 0 and cpu 1 over loopback TCP."""
+    code = ("import socket,sys,time,statistics;s=socket.socket();s.setsockopt(6,1,1);"
+            "s.connect(('127.0.0.1',int(sys.argv[1])));t=[]\n"
+            "for i in range(%d):\n a=time.perf_counter();s.sendall(b'x');s.recv(1);"
+            "t.append(time.perf_counter()-a)\n"
+            "print(statistics.median(t)*1e6)" % n)
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    echo = subprocess.Popen(["taskset", "-c", "0", sys.executable, "-c",
+                             "import socket,sys;s=socket.fromfd(3,2,1);c,_=s.accept();"
+                             "c.setsockopt(6,1,1)\nwhile True:\n b=c.recv(1)\n"
+                             " if not b: break\n c.sendall(b)"], pass_fds=[srv.fileno()])
+    out = subprocess.run(["taskset", "-c", "1", sys.executable, "-c", code, str(port)],
+                         capture_output=True, text=True, timeout=120).stdout
+    echo.wait(timeout=10)
+    srv.close()
+    return round(float(out), 1)
+
+
+def sync_figures(res):
+    """memcached, async and sync clusters, memcached again (A/A); ratios."""
+    for tag in ("memcached", "memcached_aa"):
+        mc = memcached(28100)
+        wait_port(28100)
+        res[tag + "_sets"] = measure(28100, [mc.pid], *SETS)
+        res[tag + "_lat1_set"] = measure(28100, [mc.pid], *LAT1)
+        stop(mc)
+        if tag == "memcached":
+            cluster_figures(res)
+    res["loopback_rtt_us"] = loopback_rtt_us()
+    mc_lat = res["memcached_lat1_set"]["p50_us"]
+    res["ratios"] = {
+        "aa_cpu_per_set": round(res["memcached_aa_sets"]["cpu_us_per_op"] /
+                                res["memcached_sets"]["cpu_us_per_op"], 2),
+        "aa_lat1_p50": round(res["memcached_aa_lat1_set"]["p50_us"] / mc_lat, 2),
+        "sync1_cpu_over_async": round(res["sync1_sets"]["cpu_us_per_op"] /
+                                      res["cluster_sets"]["cpu_us_per_op"], 2),
+        "sync1_lat1_p50_minus_memcached_us": round(res["sync1_lat1_set"]["p50_us"] - mc_lat, 1),
+    }
 
 
 def disk_figures(res):
@@ -229,8 +282,8 @@ def ratios(res):
 
 if __name__ == "__main__":  # bench/sharding.py imports the helpers above
     res = {}
-    if FSYNC_ONLY:
-        fsync_figures(res)
+    if FSYNC_ONLY or SYNC_ONLY:
+        (fsync_figures if FSYNC_ONLY else sync_figures)(res)
         print(json.dumps(res, indent=1))
         sys.exit(0)
     write_figures(res)

@@ -230,6 +230,7 @@ struct Link {
   int64_t clock_offset_ms = 0;
   bool welcomed = false;         // answered at least once
   bool ack_every_batch = false;  // the publisher waits for our ACKs (--sync-replicas)
+  bool ack_due = false;          // applied a batch it waits for: ACK at the next Step
   bool synced = false;           // finished a full copy or catch-up at least once
   uint64_t bytes_received = 0, changes_applied = 0, full_copies = 0, catch_ups = 0;
   uint64_t copy_received = 0, malformed = 0, last_copy_records = 0;

@@ -157,9 +157,12 @@ class Replicator final : public record::Sink {
   //
   // The ticket of the newest change the calling thread made since its last call, or 0 when
   // there is nothing to wait for (asynchronous replication, no new change, or already
-  // acknowledged). A nonzero ticket counts as a wait (sync_waits) and wakes the replication
-  // thread so the change leaves at once. Any thread.
+  // acknowledged). A nonzero ticket counts as a wait (sync_waits). Any thread.
   uint64_t BeginSyncWait();
+  // Wakes the replication thread, so the changes leave at once, if the calling thread
+  // began a wait since its last call: a worker calls it once per turn, after every
+  // connection it served (one wake and one batch for all their writes, not one each).
+  void FlushSyncWaits();
   // Whether `ticket` is acknowledged. Any thread; a seq_cst load, ordered after the caller's
   // earlier seq_cst stores (so a waiter that publishes itself and then asks cannot miss an
   // acknowledgement the listener did not see it for).

@@ -297,15 +297,24 @@ void Replicator::OnChange(const record::ChangeView& change) {
   }
 }
 
+namespace {
+// The Replicator the calling thread began a sync wait on and did not wake for yet.
+thread_local const Replicator* tl_wake_owed = nullptr;
+}  // namespace
+
 uint64_t Replicator::BeginSyncWait() {
   Impl& m = *impl_;
   uint64_t t = m.core ? m.core->BeginSyncWait() : 0;
-  if (t) {
-    // No millisecond of the thread's busy polling to lose: the client is waiting.
-    uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = write(m.wake_fd, &one, sizeof one);
-  }
+  if (t) tl_wake_owed = this;
   return t;
+}
+
+void Replicator::FlushSyncWaits() {
+  if (tl_wake_owed != this) return;
+  tl_wake_owed = nullptr;
+  // No millisecond of the thread's busy polling to lose: clients are waiting.
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = write(impl_->wake_fd, &one, sizeof one);
 }
 
 bool Replicator::IsAcked(uint64_t ticket) const {

@@ -42,6 +42,7 @@ void Core::SendHello(Link& l) {
 }
 
 void Core::SendAck(Link& l) {
+  l.ack_due = false;
   l.last_ack_ms = now_;
   l.acked = l.next_seq;
   transport_->ToPublisher(l.index,
@@ -55,6 +56,7 @@ void Core::ResetLink(Link& l, const std::string& error) {
   }
   if (l.phase != Link::Phase::kConnecting) l.connecting_since_ms = now_;
   l.phase = Link::Phase::kConnecting;
+  l.ack_due = false;
   if (l.mcast) l.mcast->on = false;  // until the next WELCOME says so
   l.repair.reset();                  // the peer's side went with the connection
   l.range_id = 0;                    // asked again once it streams
@@ -127,7 +129,8 @@ bool Core::ApplyStreamBatch(Link& l, std::string_view msg) {
     }
     l.next_seq = end;
     if (!copying) SavePosition(l);
-    if (l.ack_every_batch && !copying) SendAck(l);
+    // Acknowledged in Step, once for every batch this turn's messages brought.
+    if (l.ack_every_batch && !copying) l.ack_due = true;
   }
   return true;
 }
@@ -319,7 +322,8 @@ void Core::TickLinks() {
         if (Elapsed(now, l.last_rx_ms) > kSilenceMs) {
           ResetLink(l, "peer silent; reconnecting");
           SendHello(l);
-        } else if ((Elapsed(now, l.last_ack_ms) >= kAckEveryMs && l.acked != l.next_seq) ||
+        } else if (l.ack_due ||
+                   (Elapsed(now, l.last_ack_ms) >= kAckEveryMs && l.acked != l.next_seq) ||
                    // keeps the session alive at the publisher when nothing changes
                    Elapsed(now, l.last_ack_ms) >= 5 * kAckEveryMs) {
           SendAck(l);

@@ -18,6 +18,7 @@ class PeerAcks final : public AckSource {
   bool IsAcked(uint64_t t) const override { return r_->IsAcked(t); }
   void End(uint64_t us, bool timed_out) override { r_->EndSyncWait(us, timed_out); }
   void SetListener(std::function<void(uint64_t)> fn) override { r_->SetAckListener(std::move(fn)); }
+  void Flush() override { r_->FlushSyncWaits(); }
 
  private:
   replication::Replicator* r_;

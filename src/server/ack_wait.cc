@@ -60,6 +60,7 @@ void AckWait::OnAcked(Source s, uint64_t acked) {
 void AckWait::OnWake(int worker) { ReleaseAcked(worker); }
 
 bool AckWait::OnLoopEnd(int worker) {
+  if (sources_[kPeers]) sources_[kPeers]->Flush();  // the turn's writes leave together
   AckSource* disk = sources_[kDisk];
   if (!disk) return false;
   Slot& slot = slots_[worker];
@@ -83,9 +84,10 @@ void AckWait::ReleaseAcked(int worker) {
     Held& h = slot.held[i];
     bool waiting = false;
     for (int s = 0; s < kSources; ++s) {
-      if (!h.ticket[s]) continue;
-      if (sources_[s]->IsAcked(h.ticket[s])) {
-        sources_[s]->End(Elapsed(h, now), false);
+      AckSource* source = sources_[s];
+      if (!h.ticket[s] || !source) continue;  // a ticket comes only from a source
+      if (source->IsAcked(h.ticket[s])) {
+        source->End(Elapsed(h, now), false);
         h.ticket[s] = 0;
       } else {
         lowest[s] = std::min(lowest[s], h.ticket[s]);

@@ -42,7 +42,8 @@ class AckSource {
   // Called with each new acknowledged ticket (a seq_cst store before it); must not block.
   virtual void SetListener(std::function<void(uint64_t acked)> fn) = 0;
   // A worker about to wait for more input: bring what it waits for about now, if the
-  // source can (the journal: write and fsync). Blocking is allowed.
+  // source can (the journal: write and fsync; the peers: send the changes). Blocking is
+  // allowed.
   virtual void Flush() {}
 };
 
