@@ -379,13 +379,15 @@ class Core {
   void SendFrame(const FrameHeader& h, std::string_view payload);  // sealed, to the group
   bool OnStreamRepair(Session& s, std::string_view msg);
   void OnWelcomeMulticast(Link& l, const Welcome& w);
-  // A stream batch for a link in multicast mode: through its tracker. False: malformed.
-  bool TrackBatch(Link& l, std::string_view msg);
+  // A stream batch for a link in multicast mode (`c`: msg decoded): through its tracker.
+  // False: malformed.
+  bool TrackBatch(Link& l, std::string_view msg, const Changes& c);
   void TickMulticast(Link& l);
   bool HelloWantsMulticast(const Link& l) const;
   // Subscriber side (subscriber.cc).
   // A batch (TCP, or in order from the multicast tracker) applied. False: malformed.
   bool ApplyStreamBatch(Link& l, std::string_view msg);
+  void ApplyStreamBatch(Link& l, const Changes& changes);  // decoded
   void ApplyChanges(Link& l, const Changes& c, size_t skip);
   void FinishSweep(Link& l, uint64_t end_millis);
   void SavePosition(const Link& l);

@@ -44,6 +44,18 @@ GapTracker::Verdict GapTracker::OnBatch(uint64_t run, uint64_t first, uint32_t c
   return Verdict::kBuffered;
 }
 
+bool GapTracker::AcceptInOrder(uint64_t run, uint64_t first, uint32_t count) {
+  uint64_t end = first + count;
+  if (!following_ || run != run_ || count == 0 || !ready_.empty() || first > next_ ||
+      end <= next_) {
+    return false;
+  }
+  known_end_ = std::max(known_end_, end);
+  next_ = end;
+  Drain();
+  return true;
+}
+
 void GapTracker::Drain() {
   while (!held_.empty() && held_.begin()->first <= next_) {
     auto it = held_.begin();

@@ -33,6 +33,11 @@ class GapTracker {
   };
   // A batch of seqs [first, first + count), from multicast or from a TCP repair.
   Verdict OnBatch(uint64_t run, uint64_t first, uint32_t count, std::string payload);
+  // The usual case without a copy: if the batch is next in order (and nothing ready is
+  // still to be taken), the position moves past it and true says the host applies it
+  // itself, before what TakeReady then returns (what it unblocked). False: nothing
+  // changed, call OnBatch.
+  bool AcceptInOrder(uint64_t run, uint64_t first, uint32_t count);
   // The sender's stream ends before `end`.
   void OnHeartbeat(uint64_t run, uint64_t end);
 

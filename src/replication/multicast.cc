@@ -96,12 +96,15 @@ void Core::OnWelcomeMulticast(Link& l, const Welcome& w) {
   if (m->on) m->tracker.Reset(w.epoch, w.start_seq);
 }
 
-bool Core::TrackBatch(Link& l, std::string_view msg) {
-  Changes c;
-  if (!DecodeChanges(msg, &c)) return false;
+bool Core::TrackBatch(Link& l, std::string_view msg, const Changes& c) {
   McastLink& m = *l.mcast;
   if (c.epoch != l.epoch) return true;  // an earlier run's: its PING will tell
-  m.tracker.OnBatch(c.epoch, c.first_seq, static_cast<uint32_t>(c.span), std::string(msg));
+  auto count = static_cast<uint32_t>(c.span);
+  if (m.tracker.AcceptInOrder(c.epoch, c.first_seq, count)) {
+    ApplyStreamBatch(l, c);  // the usual case: applied as decoded, not copied
+  } else {
+    m.tracker.OnBatch(c.epoch, c.first_seq, count, std::string(msg));
+  }
   for (const std::string& ready : m.tracker.TakeReady()) {
     if (!ApplyStreamBatch(l, ready)) return false;
   }
@@ -143,7 +146,7 @@ void Core::OnMulticastFrame(std::string_view frame, uint64_t now) {
     }
     // Not l.last_rx_ms: the TCP link must stay alive on its own (PINGs), or a session
     // the peer dropped would go unnoticed while the group keeps the data coming.
-    if (!TrackBatch(l, payload)) ++mcast_rejected_;
+    if (!TrackBatch(l, payload, c)) ++mcast_rejected_;
     return;
   }
   ++mcast_ignored_;  // no link follows that run (yet)

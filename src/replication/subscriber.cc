@@ -108,9 +108,14 @@ void Core::SavePosition(const Link& l) {
 bool Core::ApplyStreamBatch(Link& l, std::string_view msg) {
   Changes changes;
   if (!DecodeChanges(msg, &changes)) return false;
+  ApplyStreamBatch(l, changes);
+  return true;
+}
+
+void Core::ApplyStreamBatch(Link& l, const Changes& changes) {
   if (l.phase != Link::Phase::kCatchUp && l.phase != Link::Phase::kStreaming &&
       l.phase != Link::Phase::kFullCopy) {
-    return true;
+    return;
   }
   // During a copy, changes are applied as they come (by version, like the copy's) but no
   // position is saved or acknowledged: it claims nothing until SNAP_END.
@@ -132,7 +137,6 @@ bool Core::ApplyStreamBatch(Link& l, std::string_view msg) {
     // Acknowledged in Step, once for every batch this turn's messages brought.
     if (l.ack_every_batch && !copying) l.ack_due = true;
   }
-  return true;
 }
 
 void Core::ApplyChanges(Link& l, const Changes& c, size_t skip) {
@@ -245,8 +249,12 @@ void Core::OnPublisherMessage(size_t link, std::string_view msg, uint64_t now) {
         break;
       case MsgType::kBatch:
       case MsgType::kSparse:
-        ok = type == MsgType::kBatch && l.mcast && l.mcast->on ? TrackBatch(l, msg)
-                                                               : ApplyStreamBatch(l, msg);
+        if (type == MsgType::kBatch && l.mcast && l.mcast->on) {
+          Changes c;
+          ok = DecodeChanges(msg, &c) && TrackBatch(l, msg, c);
+        } else {
+          ok = ApplyStreamBatch(l, msg);
+        }
         break;
       case MsgType::kPing:
         if ((ok = DecodePosition(msg, &pos))) {

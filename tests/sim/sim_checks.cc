@@ -118,9 +118,9 @@ void World::CheckFollowersHold(const Node& n, const Op& op) {
     const Node& f = nodes_[s.node_id - 1];
     // A node whose gate is shut serves no client until its copies are in.
     if (!f.alive || !f.core->gate_open()) continue;
-    bool held = false;
-    for (const record::Change& c : Contents(f))
-      held |= c.key == op.key && !(c.version < op.version);
+    bool held = false;  // the key's item or tombstone, not a walk of the store per ack
+    f.store->SnapshotKey(op.key,
+                         [&](const record::ChangeView& c) { held = !(c.version < op.version); });
     if (!held) {
       problems_.push_back(
           "write of " + op.key + " at " + op.version.ToString() + " acknowledged by node " +

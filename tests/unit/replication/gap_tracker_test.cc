@@ -41,6 +41,24 @@ TEST(GapTracker, AGapIsHeldNamedAndFilledByTheRepair) {
   EXPECT_FALSE(t.Missing(&from, &to));
 }
 
+TEST(GapTracker, AcceptInOrderTakesOnlyTheNextBatchAndReleasesWhatItUnblocks) {
+  GapTracker t(1 << 20);
+  EXPECT_FALSE(t.AcceptInOrder(1, 1, 1));  // not following yet
+  t.Reset(1, 1);
+  EXPECT_TRUE(t.AcceptInOrder(1, 1, 2));  // the host applies it itself
+  EXPECT_TRUE(t.TakeReady().empty());
+  EXPECT_EQ(t.next_seq(), 3u);
+  EXPECT_FALSE(t.AcceptInOrder(1, 1, 2));  // already applied: OnBatch counts it
+  EXPECT_FALSE(t.AcceptInOrder(1, 5, 1));  // ahead of a gap: OnBatch holds it
+  EXPECT_EQ(t.OnBatch(1, 5, 1, "e"), V::kBuffered);
+  EXPECT_FALSE(t.AcceptInOrder(2, 3, 2));  // another run
+  EXPECT_TRUE(t.AcceptInOrder(1, 3, 2));   // fills the gap: what waited is ready
+  EXPECT_EQ(t.TakeReady(), (std::vector<std::string>{"e"}));
+  EXPECT_EQ(t.next_seq(), 6u);
+  EXPECT_EQ(t.OnBatch(1, 6, 1, "f"), V::kReady);
+  EXPECT_FALSE(t.AcceptInOrder(1, 7, 1));  // "f" not taken yet: keep the order
+}
+
 TEST(GapTracker, HeartbeatRevealsALostTail) {
   GapTracker t(1 << 20);
   t.Reset(5, 100);
