@@ -4,11 +4,11 @@ wrote (issue #21): memtier_benchmark (RedisLabs; not a Debian package, see
 bench/README.md for its build) and libmemcached-tools' memaslap (`memcaslap` in
 Debian 12). The project's own loadgen (bench/run.py) is not the only judge.
 
-Three long-lived servers, `-t 1 -m 1024`, on cpu 0: A = syncached, B = memcached,
-C = memcached again (the A/A control: C/B is 1.00 on a perfect machine). The load
-generator runs on cpu 1 with one thread. Each workload is preloaded on every
-server once, then measured ROUNDS times in alternating order (A B C / C B A ...):
-a timed pass (the loadgen's ops, the server's utime+stime from /proc per op) and
+Three servers, `-t 1 -m 1024`, on cpu 0: A = syncached, B = memcached, C =
+memcached again (the A/A control: C/B is 1.00 on a perfect machine), started
+afresh for each workload and preloaded with its keys. The load generator runs on
+cpu 1 with one thread. Each workload is measured ROUNDS times in alternating
+order (A B C / C B A ...): a timed pass (the loadgen's ops, the server's utime+stime from /proc per op) and
 a separate shorter pass under `perf stat -e raw_syscalls:sys_enter` (syscalls
 per op, all threads), so counting does not perturb the timed numbers. Ratios
 are medians over rounds of the ratio within each round.
@@ -218,14 +218,15 @@ def main():
                 gen = gens[name]
                 if not gen.available():
                     sys.exit(f"bench/loadgens.py: {name} not found (bench/README.md)")
-                for s in servers.values():  # fresh servers per load generator
-                    s.stop()
-                    s.start()
                 results[name] = {}
                 for wl in opt.workloads.split(","):
                     if not gen.supports(wl):
                         continue
+                    # Fresh servers per workload: what the one before left in the store
+                    # (memaslap's 100 B keys under sess4k's 4 KB) is not this workload.
                     for s in servers.values():
+                        s.stop()
+                        s.start()
                         gen.preload(s.port, wl)
                     rounds = []
                     for r in range(opt.rounds):

@@ -163,8 +163,8 @@ def loopback_rtt_us(n=20000):
     return round(float(out), 1)
 
 
-def sync_figures(res):
-    """memcached, async and sync clusters, memcached again (A/A); ratios."""
+def between_memcached(res, figures):
+    """memcached (sets, lat1), then `figures(res)`, then memcached again: the A/A control."""
     for tag in ("memcached", "memcached_aa"):
         mc = memcached(28100)
         wait_port(28100)
@@ -172,7 +172,12 @@ def sync_figures(res):
         res[tag + "_lat1_set"] = measure(28100, [mc.pid], *LAT1)
         stop(mc)
         if tag == "memcached":
-            cluster_figures(res)
+            figures(res)
+
+
+def sync_figures(res):
+    """memcached, async and sync clusters, memcached again (A/A); ratios."""
+    between_memcached(res, cluster_figures)
     res["loopback_rtt_us"] = loopback_rtt_us()
     mc_lat = res["memcached_lat1_set"]["p50_us"]
     res["ratios"] = {
@@ -201,14 +206,7 @@ def disk_figures(res):
 
 def fsync_figures(res):
     """memcached, a node with each fsync policy, memcached again (A/A)."""
-    for tag in ("memcached", "memcached_aa"):
-        mc = memcached(28100)
-        wait_port(28100)
-        res[tag + "_sets"] = measure(28100, [mc.pid], *SETS)
-        res[tag + "_lat1_set"] = measure(28100, [mc.pid], *LAT1)
-        stop(mc)
-        if tag == "memcached":
-            disk_figures(res)
+    between_memcached(res, disk_figures)
     mc_set, mc_lat = res["memcached_sets"], res["memcached_lat1_set"]
     out = {"aa_cpu_per_set": round(res["memcached_aa_sets"]["cpu_us_per_op"] /
                                    mc_set["cpu_us_per_op"], 2),
