@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds, and runs every test:
 #   1. Release build (-O3, the flags scripts/run.sh and scripts/package.sh build with):
-#      unit tests, structure checks, the replication simulator (3 x 1000 seeds and
+#      unit tests, structure checks, the replication simulator (3 x 600 seeds and
 #      the 5-node and sharded modes), integration tests (real clients, and the Debian
 #      package cpack makes from this build, checked: tests/integration/test_package.py),
 #      bench smoke
