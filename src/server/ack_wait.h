@@ -61,8 +61,6 @@ class AckWait {
   void Listen();
   // The net server whose workers the listeners wake: before net::Server::Start.
   void Attach(net::Server* net) { net_ = net; }
-  // Whether replies wait for the disk (then the worker skips Persistence::Commit).
-  bool waits_for_disk() const { return sources_[kDisk] != nullptr; }
 
   // Worker thread, in OnData after the requests ran: holds c if this thread made changes
   // that are not acknowledged yet.

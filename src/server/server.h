@@ -105,6 +105,11 @@ class Server final : public net::Handler, public engine::Host {
   // Held replies: --sync-replicas K > 0 (peer_acks_), --fsync always (disk_acks_).
   std::unique_ptr<AckSource> peer_acks_, disk_acks_;
   std::unique_ptr<AckWait> ack_wait_;
+  // --data-dir without --fsync always: the journal each worker writes once at the end of
+  // its turn, before the replies it deferred (OnData, OnLoopEnd); null otherwise.
+  persistence::Persistence* turn_journal() const {
+    return disk_acks_ ? nullptr : persistence_.get();
+  }
   std::unique_ptr<metrics::Endpoint> metrics_;  // --metrics-port
   std::unique_ptr<ForwardPool> forward_pool_;   // sharded: requests Relay cannot send
   std::unique_ptr<Relay> relay_;                // sharded: requests for other nodes

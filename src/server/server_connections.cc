@@ -170,9 +170,8 @@ size_t Server::OnData(net::Connection& c, std::string_view input) {
   // client saw acknowledged. The replies wait for the end of the worker's turn, which
   // writes once for every connection it served (OnLoopEnd). With --fsync always they are
   // held instead, and the worker fsyncs once for all of them (AckWait::OnLoopEnd).
-  if (persistence_ && !(ack_wait_ && ack_wait_->waits_for_disk()) && persistence_->Uncommitted() &&
-      !c.DeferOutput()) {
-    persistence_->Commit();
+  if (persistence::Persistence* j = turn_journal(); j && j->Uncommitted() && !c.DeferOutput()) {
+    j->Commit();
   }
   // --sync-replicas: the replies wait (held, the worker carries on with other connections)
   // until enough peers applied the changes. While a forward holds the connection, its
@@ -245,7 +244,7 @@ void Server::OnWake(int worker) {
 
 bool Server::OnLoopEnd(int worker) {
   // The journal write the turn's deferred replies wait for (OnData); cheap if none.
-  if (persistence_ && !(ack_wait_ && ack_wait_->waits_for_disk())) persistence_->Commit();
+  if (persistence::Persistence* j = turn_journal()) j->Commit();
   return ack_wait_ && ack_wait_->OnLoopEnd(worker);
 }
 
