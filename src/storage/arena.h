@@ -10,7 +10,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -60,7 +59,9 @@ class Arena {
  private:
   char* base_ = nullptr;
   size_t reserved_ = 0;
-  std::unique_ptr<PageInfo[]> info_;
+  size_t InfoBytes() const { return sizeof(PageInfo) * page_limit_; }
+
+  PageInfo* info_ = nullptr;  // page_limit_ entries
   mutable std::mutex mu_;
   uint32_t next_page_ = 1;  // page 0 is never used, so reference 0 means "none"
   uint32_t page_limit_ = 0;

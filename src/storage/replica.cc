@@ -134,7 +134,7 @@ void Store::SnapshotShard(size_t i, const std::function<void(const record::Chang
       return;
     }
     fn(record::ChangeView{
-        PutKind(it), {it->cas, it->node}, it->key(), it->value(), it->flags, it->exptime});
+        PutKind(it), {it->cas, it->node}, it->key(), it->value(), it->flags(), it->exptime});
   });
   for (const auto& [key, t] : s.tombstones) {
     fn(record::ChangeView{record::Kind::kDelete, t.version, key, {}, 0, 0});
@@ -149,7 +149,7 @@ bool Store::SnapshotKey(std::string_view key,
       bool flushed;
       if (!IsDead(s, it, acc.Now(), &flushed)) {
         fn(record::ChangeView{
-            PutKind(it), {it->cas, it->node}, it->key(), it->value(), it->flags, it->exptime});
+            PutKind(it), {it->cas, it->node}, it->key(), it->value(), it->flags(), it->exptime});
         return true;
       }
       if (flushed || !options_.replicated) return false;

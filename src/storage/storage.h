@@ -333,7 +333,7 @@ class Store {
   uint32_t ClassOfItem(const Item* it) const;
   uint32_t ClassChunkSize(uint32_t id) const;
   // store_access.cc: the per-key path.
-  size_t ItemTotalSize(size_t key_len, size_t value_len) const;
+  size_t ItemTotalSize(size_t key_len, size_t value_len, uint32_t flags) const;
   uint64_t NextCas();
   uint64_t ChooseCas(uint64_t requested);
   Accessor Lock(std::string_view key);

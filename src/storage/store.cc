@@ -81,7 +81,7 @@ uint32_t Store::SizeClassSearch(size_t total) const {
 }
 
 uint32_t Store::ClassOfItem(const Item* it) const {
-  return SizeClassOf(it->klen, it->vlen, it->flags);
+  return SizeClassOf(it->klen, it->vlen, it->flags());
 }
 
 uint32_t Store::ClassChunkSize(uint32_t id) const {

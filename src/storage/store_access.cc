@@ -18,7 +18,7 @@ constexpr uint32_t kMaxKeyLength = 250;
 
 std::string_view ItemRef::key() const { return it_->key(); }
 std::string_view ItemRef::value() const { return it_->value(); }
-uint32_t ItemRef::flags() const { return it_->flags; }
+uint32_t ItemRef::flags() const { return it_->flags(); }
 uint32_t ItemRef::exptime() const { return it_->exptime; }
 uint32_t ItemRef::last_access() const { return it_->atime; }
 uint64_t ItemRef::cas() const { return it_->cas; }
@@ -28,8 +28,8 @@ bool ItemRef::stale() const { return it_->bits & kStale; }
 bool ItemRef::win_token_sent() const { return it_->bits & kWinSent; }
 bool ItemRef::key_binary() const { return it_->bits & kKeyBinary; }
 
-size_t Store::ItemTotalSize(size_t key_len, size_t value_len) const {
-  return sizeof(Item) + key_len + value_len;
+size_t Store::ItemTotalSize(size_t key_len, size_t value_len, uint32_t flags) const {
+  return Item::TotalSize(key_len, value_len, flags);
 }
 
 uint64_t Store::NextCas() { return hlc_.Next().hlc; }
@@ -159,7 +159,7 @@ ItemRef Accessor::FindImpl(bool count_miss_reason, bool for_store) {
 
 PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
   size_t vlen = a.prefix.size() + a.value.size() + a.suffix.size();
-  size_t total = store_->ItemTotalSize(key_.size(), vlen);
+  size_t total = store_->ItemTotalSize(key_.size(), vlen, a.flags);
   if (key_.size() > kMaxKeyLength || total > store_->options_.item_size_max) {
     ++store_->shards_->too_large;
     return PutStatus::kTooLarge;
@@ -190,7 +190,7 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
   // old_it is MakeRoomLocked's `keep`: eviction never removes it, so item_ stays current.
   if (need > 0 && !store_->MakeRoomLocked(shard_, acls, need, now, old_it)) {
     ++store_->shards_->no_memory;
-    ++shard_->classes[store_->ClassOfSize(total + 4)].outofmemory;
+    ++shard_->classes[store_->SizeClassOf(key_.size(), vlen, a.flags)].outofmemory;
     return PutStatus::kNoMemory;
   }
   Item* it = shard_->AllocLocked(acls, total);
@@ -199,8 +199,6 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
     return PutStatus::kNoMemory;
   }
   it->h_next = it->lru_prev = it->lru_next = 0;
-  it->klen = static_cast<uint8_t>(key_.size());
-  memcpy(it->key_data(), key_.data(), key_.size());
   Fill(it, a, vlen, now);
 
   size_t charge = shard_->ChargeOf(it);
@@ -219,16 +217,19 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
   return Stored(it, out);
 }
 
-// Everything but the links, key and length of key.
+// Everything but the links. The key is written again over an item written in place,
+// as whether flags are stored moves it.
 void Accessor::Fill(Item* it, const PutArgs& a, size_t vlen, uint32_t now) {
   it->cas = a.version ? a.version->hlc : store_->ChooseCas(a.cas);
   it->exptime = a.exptime;
   it->atime = now;
-  it->flags = a.flags;
   it->vlen = static_cast<uint32_t>(vlen);
   it->node = a.version ? a.version->node : store_->options_.node_id;
   it->bits =
       (a.key_binary ? kKeyBinary : 0) | (a.stale ? kStale : 0) | (a.win_token_sent ? kWinSent : 0);
+  it->set_flags(a.flags);
+  it->klen = static_cast<uint8_t>(key_.size());
+  memcpy(it->key_data(), key_.data(), key_.size());
   char* v = it->value_data();
   if (!a.prefix.empty()) memcpy(v, a.prefix.data(), a.prefix.size()), v += a.prefix.size();
   if (!a.value.empty()) memcpy(v, a.value.data(), a.value.size()), v += a.value.size();
@@ -249,7 +250,7 @@ PutStatus Accessor::Stored(Item* it, ItemRef* out) {
   item_ = it;
   item_live_ = false;
   store_->Publish(record::ChangeView{
-      PutKind(it), {it->cas, it->node}, it->key(), it->value(), it->flags, it->exptime});
+      PutKind(it), {it->cas, it->node}, it->key(), it->value(), it->flags(), it->exptime});
   if (out) *out = ItemRef(it);
   return PutStatus::kOk;
 }
@@ -298,7 +299,7 @@ void Accessor::SetExptime(uint32_t exptime) {
     store_->NoteItem(it, true);
   }
   store_->Publish(record::ChangeView{
-      PutKind(it), {it->cas, it->node}, it->key(), it->value(), it->flags, it->exptime});
+      PutKind(it), {it->cas, it->node}, it->key(), it->value(), it->flags(), it->exptime});
 }
 
 void Accessor::MarkStale(bool stale) {
@@ -314,7 +315,7 @@ void Accessor::MarkStale(bool stale) {
   it->node = store_->options_.node_id;  // a new version of ours, so peers take it
   store_->NoteItem(it, true);
   store_->Publish(record::ChangeView{
-      PutKind(it), {it->cas, it->node}, it->key(), it->value(), it->flags, it->exptime});
+      PutKind(it), {it->cas, it->node}, it->key(), it->value(), it->flags(), it->exptime});
 }
 
 void Accessor::SetWinTokenSent() {

@@ -167,6 +167,41 @@ TEST(Store, OverwriteWithAnotherSizeMovesTheItem) {
   EXPECT_EQ(s.Stats().curr_items, 1u);
 }
 
+// Flags take room only when they are not 0, which moves the key: stores that add or
+// drop flags, in a slab chunk and written in place over a malloc'd item, read back whole.
+TEST(Store, FlagsComeAndGoWithTheKeyAndValueIntact) {
+  ManualClock clock;
+  Store s(SmallOptions(), &clock);
+  auto put = [&](std::string_view key, const std::string& value, uint32_t flags) {
+    return s.Access(key, [&](Accessor& a) {
+      PutArgs p;
+      p.value = value;
+      p.flags = flags;
+      return a.Put(p, nullptr);
+    });
+  };
+  auto read = [&](std::string_view key) {
+    return s.Access(key, [&](Accessor& a) {
+      ItemRef it = a.Find();
+      EXPECT_TRUE(it);
+      EXPECT_EQ(it.key(), key);
+      return std::make_pair(std::string(it.value()), it.flags());
+    });
+  };
+  for (size_t vlen : {size_t{1}, size_t{100}, size_t{3000}}) {
+    std::string key = "key-" + std::to_string(vlen);
+    for (uint32_t flags : {0u, 0xdeadbeefu, 1u, 0u, 0u, UINT32_MAX}) {
+      std::string value(vlen, static_cast<char>('a' + flags % 26));
+      ASSERT_EQ(put(key, value, flags), PutStatus::kOk);
+      EXPECT_EQ(read(key), std::make_pair(value, flags)) << vlen << " " << flags;
+    }
+  }
+  uint64_t large = s.Stats().bytes;
+  ASSERT_EQ(put("key-3000", std::string(3000, 'z'), 0), PutStatus::kOk);  // in place
+  EXPECT_EQ(s.Stats().bytes, large);
+  EXPECT_EQ(read("key-3000"), std::make_pair(std::string(3000, 'z'), 0u));
+}
+
 // A value built from the old one (append, prepend) is never written over its source.
 TEST(Store, AppendAndPrependOfTheSameSizeClassReadTheOldValue) {
   ManualClock clock;
