@@ -1,7 +1,8 @@
 // Fuzzes the journal/snapshot reader: ScanFrames over arbitrary bytes (meta frames
 // mixed with change records), DecodeFileHeader and ParseFileName. Beyond "no crash"
 // it checks what recovery relies on: consumed never exceeds the input, a clean scan
-// ends exactly at the end, torn and corrupt never both, and the frames handed back
+// ends exactly at the end or at zeros that run to it, torn, corrupt and zero tail
+// never two at once, and the frames handed back
 // re-encode to exactly the bytes consumed (every accepted frame has one encoding, so
 // what Load replays is what was written).
 //
@@ -42,9 +43,11 @@ void FuzzScan(std::string_view in) {
         persistence::EncodeMeta(name, value, &again);
       });
   Check(r.consumed <= in.size());
-  Check(!(r.torn && r.corrupt));
+  Check(r.torn + r.corrupt + r.zero_tail <= 1);
   Check(r.corrupt == !r.reason.empty());
-  Check((r.torn || r.corrupt) == (r.consumed < in.size()));
+  Check((r.torn || r.corrupt || r.zero_tail) == (r.consumed < in.size()));
+  // A zero tail is nothing but zeros to the end (allocated space, never written).
+  Check(!r.zero_tail || in.substr(r.consumed).find_first_not_of('\0') == std::string_view::npos);
   Check(again == in.substr(0, r.consumed));
 }
 

@@ -61,6 +61,10 @@ ScanResult ScanFrames(std::string_view in,
   while (r.consumed < in.size()) {
     std::string_view rest = in.substr(r.consumed);
     auto magic = static_cast<uint8_t>(rest[0]);
+    if (magic == 0 && rest.find_first_not_of('\0') == std::string_view::npos) {
+      r.zero_tail = true;
+      return r;
+    }
     if (magic == kRecordMagic) {
       record::ChangeView c;
       record::DecodeResult d = record::DecodeChange(rest, &c);

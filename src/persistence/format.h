@@ -47,8 +47,9 @@ void EncodeMeta(std::string_view name, std::string_view value, std::string* out)
 // end of the input (a torn tail), or at the first corrupt frame; never reads outside
 // `in`, never throws, never trusts a length before checking it.
 struct ScanResult {
-  size_t consumed = 0;  // bytes of whole, valid frames
-  bool torn = false;    // the input ends inside a frame
+  size_t consumed = 0;     // bytes of whole, valid frames
+  bool torn = false;       // the input ends inside a frame
+  bool zero_tail = false;  // only zeros follow `consumed`: space allocated, never written
   bool corrupt = false;
   std::string reason;  // set when corrupt
 };

@@ -23,7 +23,12 @@ struct Persistence::Impl {
 
   Status Lock();
   Status Load(Recovery* r) REQUIRES(write_mu);
+  // journal_file.cc: the segment being written. OpenJournal starts segment
+  // `generation` (closing the one before); AppendJournal writes at the end of what is
+  // written; CloseJournal cuts the file to that end and closes it.
   Status OpenJournal(uint64_t generation) REQUIRES(write_mu);
+  bool AppendJournal(const char* data, size_t n) REQUIRES(write_mu);
+  void CloseJournal() REQUIRES(write_mu);
   void WriterLoop() EXCLUDES(mu, write_mu);
   // The buffer to the journal file, then an fsync if `sync`.
   // meta_at_swap: when set, receives the saved meta as of the swap (a journal boundary).
@@ -66,6 +71,11 @@ struct Persistence::Impl {
   Mutex write_mu;
   std::string out GUARDED_BY(write_mu);
   int journal_fd GUARDED_BY(write_mu) = -1;
+  // The segment's length written and the length allocated ahead of it (fallocate), so
+  // an append's fdatasync flushes data, not the file's size and block map.
+  uint64_t journal_end GUARDED_BY(write_mu) = 0;
+  uint64_t journal_allocated GUARDED_BY(write_mu) = 0;
+  bool preallocate GUARDED_BY(write_mu) = true;  // false once the filesystem refuses
   std::function<void(uint64_t)> durable_listener GUARDED_BY(write_mu);
   uint64_t generation GUARDED_BY(write_mu) = 0;
   // In journal segments since the newest snapshot, and in the one before them, kept

@@ -98,25 +98,6 @@ Status Persistence::Impl::Lock() {
   return Status::Ok();
 }
 
-Status Persistence::Impl::OpenJournal(uint64_t g) {
-  std::string path = Path(JournalName(g));
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0640);
-  if (fd < 0) return Status::Io("cannot create " + path + ": " + strerror(errno));
-  std::string header;
-  EncodeFileHeader(kJournalMagic, g, &header);
-  if (!WriteAll(fd, header.data(), header.size()) || fdatasync(fd) != 0) {
-    Status st = Status::Io("cannot write " + path + ": " + strerror(errno));
-    close(fd);
-    return st;
-  }
-  SyncDir(opts.dir);
-  if (journal_fd >= 0) close(journal_fd);
-  journal_fd = fd;
-  generation = g;
-  st_generation = g;
-  return Status::Ok();
-}
-
 Status Persistence::Open(Recovery* recovered) {
   Impl& m = *impl_;
   Status st = m.Lock();
@@ -166,8 +147,7 @@ void Persistence::Close() {
   if (m.compactor.joinable()) m.compactor.join();
   {
     MutexLock wl(m.write_mu);
-    if (m.journal_fd >= 0) close(m.journal_fd);
-    m.journal_fd = -1;
+    m.CloseJournal();
   }
   if (m.lock_fd >= 0) close(m.lock_fd);  // releases the flock
   m.lock_fd = -1;

@@ -17,7 +17,11 @@
 #include "persistence/impl.h"
 
 namespace syncached::persistence {
+
 namespace {
+
+// Zeros at least this long end a journal segment as allocated space (journal_file.cc).
+constexpr size_t kZeroRun = 512;
 
 // A read-only view of a whole file.
 class MappedFile {
@@ -156,16 +160,23 @@ Status Persistence::Impl::Load(Recovery* r) {
           r->meta[std::string(name)] = std::string(value);
         });
     ++r->journal_segments;
-    journal_bytes += body.size();
-    if (scan.consumed < body.size()) {
-      size_t dropped = body.size() - scan.consumed;
+    journal_bytes += scan.consumed;
+    // A long run of zeros at the end is space allocated ahead of the writes, not data
+    // (a frame cut short may itself end in a few zeros).
+    size_t data_end = body.size();
+    if (size_t last = body.find_last_not_of('\0') + 1; body.size() - last >= kZeroRun) {
+      data_end = last;  // 0 when all zeros (npos + 1)
+    }
+    if (scan.consumed < data_end) {
+      size_t dropped = data_end - scan.consumed;
       r->dropped_bytes += dropped;
       bool last = g == journals.back();
-      // The last segment ending mid-record is what kill -9 leaves; anything else is
+      // The last segment ending mid-record is what kill -9 leaves (a frame cut short,
+      // or one cut short in space allocated ahead, then zeros); anything else is
       // damage worth a warning.
       const char* what = scan.corrupt ? scan.reason.c_str() : "torn tail";
       auto kept = static_cast<unsigned long long>(r->journal_records - before);
-      if (last && scan.torn) {
+      if (last && (scan.torn || body.back() == '\0')) {
         SC_LOG(kInfo, "persistence: %s: torn tail after %llu records; %zu bytes dropped",
                path.c_str(), kept, dropped);
       } else {

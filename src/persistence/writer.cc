@@ -22,7 +22,7 @@ void Persistence::Impl::WriteBufferLocked(bool sync,
     if (meta_at_swap) *meta_at_swap = meta;
   }
   if (!out.empty()) {
-    if (WriteAll(journal_fd, out.data(), out.size())) {
+    if (AppendJournal(out.data(), out.size())) {
       journal_bytes += out.size();
       st_bytes += out.size();
       st_journal_bytes = journal_bytes;

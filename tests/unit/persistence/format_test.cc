@@ -160,7 +160,18 @@ TEST(ScanFrames, UnknownFrameTypeIsCorrupt) {
   EXPECT_EQ(s.frames, st.frames);
   // A batch frame (0xB7) belongs on the wire, never in a file.
   EXPECT_TRUE(Scan("\xB7").result.corrupt);
-  EXPECT_TRUE(Scan(std::string(1, '\0')).result.corrupt);
+  // Zero bytes are space allocated ahead of the writes: the end, when only zeros follow.
+  EXPECT_TRUE(Scan(std::string(1, '\0')).result.zero_tail);
+  EXPECT_FALSE(Scan(std::string(1, '\0')).result.corrupt);
+  Scanned z = Scan(st.bytes + std::string(4096, '\0'));
+  EXPECT_TRUE(z.result.zero_tail);
+  EXPECT_FALSE(z.result.corrupt || z.result.torn);
+  EXPECT_EQ(z.result.consumed, st.bytes.size());
+  EXPECT_EQ(z.frames, st.frames);
+  Scanned zx = Scan(st.bytes + std::string(16, '\0') + "x");
+  EXPECT_TRUE(zx.result.corrupt);
+  EXPECT_FALSE(zx.result.zero_tail);
+  EXPECT_EQ(zx.result.consumed, st.bytes.size());
 }
 
 // A meta frame with a good checksum but an impossible header.

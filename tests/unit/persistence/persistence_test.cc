@@ -184,10 +184,10 @@ TEST_F(PersistenceTest, SyncReturnsAfterTheWrite) {
   ASSERT_EQ(fs::file_size(path), kFileHeaderSize);
   Set(a->store, "k", "value");
   a->p.Sync();
-  EXPECT_EQ(fs::file_size(path), kFileHeaderSize + record::kRecordOverhead + 1 + 5);
+  EXPECT_EQ(JournalLength(path), kFileHeaderSize + record::kRecordOverhead + 1 + 5);
   a->p.SaveMeta("m", "1");
   a->p.Sync();
-  EXPECT_EQ(fs::file_size(path), kFileHeaderSize + record::kRecordOverhead + 6 + 8 + 2 + 4);
+  EXPECT_EQ(JournalLength(path), kFileHeaderSize + record::kRecordOverhead + 6 + 8 + 2 + 4);
   EXPECT_GE(Stat(a->p, "fsyncs"), 1u);
   EXPECT_EQ(Stat(a->p, "journal_records"), 1u);
   EXPECT_EQ(Stat(a->p, "write_errors"), 0u);
@@ -203,7 +203,7 @@ TEST_F(PersistenceTest, CommitWritesThisThreadsChangesThrough) {
   a->p.Commit();  // nothing published by this thread: returns at once
   Set(a->store, "k", "value");
   a->p.Commit();
-  EXPECT_EQ(fs::file_size(path), kFileHeaderSize + record::kRecordOverhead + 1 + 5);
+  EXPECT_EQ(JournalLength(path), kFileHeaderSize + record::kRecordOverhead + 1 + 5);
   std::thread other([&] { a->p.Commit(); });  // published nothing: nothing to wait for
   other.join();
   a->p.Close();

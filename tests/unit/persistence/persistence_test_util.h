@@ -11,7 +11,9 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <ostream>
@@ -21,6 +23,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "persistence/format.h"
 #include "persistence/persistence.h"
 #include "storage/storage.h"
 
@@ -121,6 +124,18 @@ inline uint64_t Stat(const Persistence& p, const std::string& name) {
 }
 
 // Polls `done` until it holds or 20 s pass (generous for sanitizer builds).
+// The bytes of a journal segment up to where its frames end: space allocated ahead of
+// the writes (zeros) is not counted.
+inline uint64_t JournalLength(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (bytes.size() < kFileHeaderSize) return bytes.size();
+  ScanResult r = ScanFrames(
+      std::string_view(bytes).substr(kFileHeaderSize), [](const record::ChangeView&) {},
+      [](std::string_view, std::string_view) {});
+  return kFileHeaderSize + r.consumed;
+}
+
 inline bool WaitFor(const std::function<bool()>& done) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (!done()) {

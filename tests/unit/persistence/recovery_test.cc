@@ -55,6 +55,39 @@ TEST_F(PersistenceTest, TornTailIsDroppedAndLaterSegmentsStillLoad) {
   EXPECT_EQ(c->rec.dropped_bytes, record::kRecordOverhead + 2 + 5 - 3);
 }
 
+// Space is allocated ahead of the journal's writes and cut off when a segment closes;
+// a segment kill -9 left open ends in zeros, which are its end, not damage, even after
+// a frame cut short.
+TEST_F(PersistenceTest, ZerosAllocatedAheadAreTheJournalsEnd) {
+  Options o = Opts();
+  o.fsync = FsyncPolicy::kAlways;
+  auto a = Start(o);
+  std::string path = File(JournalName(1));
+  for (int i = 0; i < 10; ++i) Set(a->store, "k" + std::to_string(i), "value");
+  a->p.Sync();
+  uint64_t written = JournalLength(path);
+  EXPECT_EQ(written, kFileHeaderSize + 10 * (record::kRecordOverhead + 2 + 5));
+  EXPECT_GE(fs::file_size(path), written);
+  a->p.Close();
+  EXPECT_EQ(fs::file_size(path), written);
+
+  fs::resize_file(path, written + 65536);  // as kill -9 leaves it
+  auto b = Start();
+  EXPECT_EQ(Dump(b->store).size(), 10u);
+  EXPECT_EQ(b->rec.dropped_bytes, 0u);
+  b->p.Close();
+
+  std::string second = File(JournalName(2));
+  uint64_t end = fs::file_size(second);
+  ASSERT_EQ(end, kFileHeaderSize);  // nothing written in it
+  fs::remove(second);
+  fs::resize_file(path, written - 3);  // a frame cut short, then zeros
+  fs::resize_file(path, written + 4096);
+  auto c = Start();
+  EXPECT_EQ(Dump(c->store).size(), 9u);
+  EXPECT_EQ(c->rec.journal_records, 9u);
+}
+
 TEST_F(PersistenceTest, GarbageAfterTheLastFrameIsDropped) {
   auto a = Start();
   for (int i = 0; i < 10; ++i) Set(a->store, "k" + std::to_string(i), "value");
