@@ -2,7 +2,7 @@
 // slabs of one chunk size each (internal to storage).
 //
 // Items inside the arena are named by 32-bit references (offset / 4), which is what
-// lets the hash chain and LRU links take 4 bytes instead of 8. The range is reserved
+// lets the hash chain link take 4 bytes instead of 8. The range is reserved
 // PROT_NONE and made writable page by page, so untouched address space costs neither
 // RSS nor commit charge. Page hand-out takes a mutex, but a page holds hundreds of
 // items, so the hot path (a chunk from a shard's own slab) never touches it.
@@ -24,11 +24,13 @@ class Arena {
   static constexpr uint32_t kLargeBit = 1u << 31;
   static constexpr uint32_t kNoPage = UINT32_MAX;
 
-  // Per page: which slab class it serves, chunks carved so far and chunks in use.
+  // Per page: which slab class it serves, chunks carved so far and chunks in use, and
+  // its neighbours in its shard's ring of that class's pages (the clock's, Shard).
   struct PageInfo {
     uint16_t carved = 0;
     uint16_t live = 0;
     uint8_t cls = 0;
+    uint32_t prev = 0, next = 0;
   };
 
   Arena();

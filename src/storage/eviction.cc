@@ -1,4 +1,4 @@
-// Eviction: making room under -m for a store, from the shard's own LRUs (second chance
+// Eviction: making room under -m for a store, from the shard's own clocks (second chance
 // for active items, whole slab pages for another size) and from other shards'
 // large items, so what survives follows age across the store (docs/ARCHITECTURE.md).
 #include <algorithm>
@@ -13,8 +13,8 @@ namespace syncached::storage {
 
 namespace {
 constexpr int kMaxEvictionsPerPut = 64;
-// Active items found at the LRU tail and moved to the head per eviction call; past this the
-// tail goes whatever it is, so a store never fails because everything was read lately.
+// Active items the hand passes over per eviction call; past this the candidate goes
+// whatever it is, so a store never fails because everything was read lately.
 constexpr int kMaxSecondChances = 64;
 // Other shards looked at per eviction for an older large item: at least this many, and
 // one more per this many bytes the store needs, so the search costs about as much as
@@ -22,8 +22,8 @@ constexpr int kMaxSecondChances = 64;
 constexpr size_t kMinEvictionProbes = 4;
 constexpr size_t kEvictionProbeBytes = 2048;
 
-// LRU order across shards: last access (seconds), then CAS, which within one second
-// orders stores as they happened (the clock behind it is strictly increasing).
+// Recency across classes and shards: last access (seconds), then CAS, which within one
+// second orders stores as they happened (the clock behind it is strictly increasing).
 bool LessRecent(const Item* a, const Item* b) {
   return a->atime != b->atime ? a->atime < b->atime : a->cas < b->cas;
 }
@@ -39,8 +39,8 @@ uint64_t NextRandom() {
 
 // Makes room for an item of allocation class `cls` that would newly charge `need`
 // bytes: done when the class has a free chunk or `need` fits under -m. Each step
-// evicts from whichever class in this shard has the oldest LRU tail (ours on a tie):
-// our own tail frees exactly the chunk we need; a large item frees its bytes; another
+// evicts from whichever class in this shard has the least recent candidate (ours on a
+// tie): our own frees exactly the chunk we need; a large item frees its bytes; another
 // slab class gives up the whole page holding its tail, so memory follows the size mix
 // (memcached's slab rebalancing, done inline). Then other shards (try_lock only,
 // never blocking while holding our lock). `keep` (the item being replaced, whose value
@@ -71,11 +71,11 @@ bool Store::MakeRoomLocked(Shard* s, uint8_t cls, size_t need, uint32_t now, con
   return fits();
 }
 
-// Each shard's LRU is exact, but a key's shard is chance: shards hold different numbers
-// of items, and if each made room only from its own LRU those that filled up with
+// Each shard's clock follows recency, but a key's shard is chance: shards hold different
+// numbers of items, and if each made room only from its own clock those that filled up with
 // fewer would keep fewer for good, so across the store eviction would follow chance,
 // not age (with few items per shard, as large values give, nearly at random). So a
-// store that must evict also looks at the large-item LRU tails of other shards (a run
+// store that must evict also looks at the large-item candidates of other shards (a run
 // from a random one, try_lock only, more for larger values) and evicts the least recent
 // of them instead of its own candidate when that one is older: sampling that keeps the
 // shards' horizons together. Only large items (malloc'd) are taken this way: they free
@@ -87,7 +87,7 @@ bool Store::EvictOlderElsewhereLocked(Shard* s, uint8_t cls, size_t need, uint32
   if (!options_.evict || n < 2) return false;
   size_t probes = std::min(n - 1, std::max(kMinEvictionProbes, need / kEvictionProbeBytes));
   const Item* own = nullptr;
-  if (uint8_t v = s->OldestClassLocked(cls, keep); v != kNoClass) own = s->VictimTail(v, keep);
+  if (uint8_t v = s->OldestClassLocked(cls, keep); v != kNoClass) own = s->Candidate(v, keep);
   Shard* best = nullptr;
   Item* victim = nullptr;
   size_t start = static_cast<size_t>(NextRandom() % n);
@@ -95,7 +95,7 @@ bool Store::EvictOlderElsewhereLocked(Shard* s, uint8_t cls, size_t need, uint32
     Shard* o = &shards_->shards[(start + i) % n];
     if (o == s) o = &shards_->shards[(start + probes) % n];
     if (o == s || !o->mu.try_lock()) continue;
-    Item* t = o->ClassTail(kLargeClass);
+    Item* t = o->Candidate(kLargeClass, nullptr);
     if (t && (!victim || LessRecent(t, victim)) && (!own || LessRecent(t, own))) {
       if (best) best->mu.unlock();
       best = o;
@@ -106,10 +106,10 @@ bool Store::EvictOlderElsewhereLocked(Shard* s, uint8_t cls, size_t need, uint32
   }
   if (!best) return false;
   bool flushed;
+  best->PassLocked(kLargeClass, victim);
   if ((victim->bits & kActive) && !IsDead(best, victim, now, &flushed)) {
-    // Read since it last reached the tail: one more round, as in its own shard.
+    // Used since the hand last passed: one more round, as in its own shard.
     victim->bits &= static_cast<uint8_t>(~kActive);
-    best->LruBumpLocked(victim);
   } else {
     EvictItemLocked(best, victim, now);
   }
@@ -119,23 +119,23 @@ bool Store::EvictOlderElsewhereLocked(Shard* s, uint8_t cls, size_t need, uint32
 
 // One eviction step (see MakeRoomLocked); false when the shard has nothing to give.
 // Hits only mark items active (MarkFetched, Bump), as memcached's ITEM_ACTIVE: an active
-// item found at the tail of the chosen class goes back to the head of its class's LRU
-// once, where a bump on every hit would have kept it, and the choice is made again.
-// Relinking on each hit touched two neighbours' cache lines per get. `*second_chances`
-// bounds these per MakeRoomLocked pass; past it the tail goes whatever it is, so a store
-// never fails because everything was read lately.
+// candidate loses the mark and the hand passes it once, and the choice is made again.
+// `*second_chances` bounds these per MakeRoomLocked pass; past it the candidate goes
+// whatever it is, so a store never fails because everything was read lately. The hand
+// moves past what it evicts before the chunk is freed, so the store that takes the
+// chunk is the last the hand comes back to.
 bool Store::EvictOneLocked(Shard* s, uint8_t prefer, uint32_t now, const Item* keep,
                            int* second_chances) {
   if (!options_.evict) return EvictDeadLocked(s, prefer, now, keep);
   for (;;) {
     uint8_t v = s->OldestClassLocked(prefer, keep);
     if (v == kNoClass) return false;
-    Item* victim = s->VictimTail(v, keep);
+    Item* victim = s->Candidate(v, keep);
+    s->PassLocked(v, victim);
     if ((victim->bits & kActive) && *second_chances < kMaxSecondChances) {
       bool flushed;
       if (!IsDead(s, victim, now, &flushed)) {
         victim->bits &= static_cast<uint8_t>(~kActive);
-        s->LruBumpLocked(victim);
         ++*second_chances;
         continue;
       }
@@ -149,15 +149,16 @@ bool Store::EvictOneLocked(Shard* s, uint8_t prefer, uint32_t now, const Item* k
   }
 }
 
-// -M: only expired or flushed items may go; look a few items up each class's tail.
+// -M: only expired or flushed items may go; look at a few items from each class's hand.
 bool Store::EvictDeadLocked(Shard* s, uint8_t prefer, uint32_t now, const Item* keep) {
   for (int pass = 0; pass < 2; ++pass) {
     for (uint8_t c = 0; c <= kLargeClass; ++c) {
       if ((pass == 0) != (c == prefer)) continue;
-      Item* p = s->ClassTail(c);
-      for (int j = 0; j < 5 && p; ++j, p = s->LruPrev(p)) {
+      Item* p = s->Candidate(c, nullptr);
+      for (int j = 0; j < 5 && p; ++j, p = s->NextInClock(c, p)) {
         bool flushed;
         if (p != keep && IsDead(s, p, now, &flushed)) {
+          if (j == 0) s->PassLocked(c, p);
           EvictItemLocked(s, p, now);
           return true;
         }

@@ -1,21 +1,22 @@
 // Item layout (internal to storage; engine sees items through ItemRef).
 //
-// A 36-byte header, the client flags when they are not 0, the key, the value (no
+// A 28-byte header, the client flags when they are not 0, the key, the value (no
 // "\r\n" suffix, no padding):
 //
-//   0        8      12     16     20     24     28     32   34  35  36
-//   +--------+------+------+------+------+------+------+----+---+---+-------+---------
-//   |  cas   |h_next|lru_pv|lru_nx|exptim|atime | vlen |node|kl |bit|[flags]| key, value
-//   +--------+------+------+------+------+------+------+----+---+---+-------+---------
+//   0        8      12     16     20     24   26  27  28
+//   +--------+------+------+------+------+----+---+---+-------+---------
+//   |  cas   |h_next|exptim|atime | vlen |node|kl |bit|[flags]| key, value
+//   +--------+------+------+------+------+----+---+---+-------+---------
 //
-// Links are 32-bit references (Arena: offset / 4 into the slab arena, or kLargeBit |
-// index into the shard's table of malloc'd items), not pointers: 12 bytes instead of
-// 24. Flags take room only when set (kHasFlags), as memcached's ITEM_CFLAGS: most
-// clients store strings with flags 0. Items up to kMaxSlabItem bytes live in per-shard
-// slabs whose chunk sizes step by 4 bytes, so a 10 B key + 100 B value item takes
-// exactly 148 bytes, no allocator header, no rounding beyond 4. memcached spends 48 +
-// 8 (CAS) + key + 1 + value + 2 bytes and rounds up to a slab class (factor 1.25).
-// docs/ARCHITECTURE.md has figures.
+// The hash chain link is a 32-bit reference (Arena: offset / 4 into the slab arena, or
+// kLargeBit | index into the shard's table of malloc'd items), not a pointer. Eviction
+// needs no links: each size class is a CLOCK over its chunks (Shard), with kActive as
+// the reference bit. Flags take room only when set (kHasFlags), as memcached's
+// ITEM_CFLAGS: most clients store strings with flags 0. Items up to kMaxSlabItem bytes
+// live in per-shard slabs whose chunk sizes step by 4 bytes, so a 10 B key + 100 B
+// value item takes exactly 140 bytes, no allocator header, no rounding beyond 4.
+// memcached spends 48 + 8 (CAS) + key + 1 + value + 2 bytes and rounds up to a slab
+// class (factor 1.25). docs/ARCHITECTURE.md has figures.
 #pragma once
 
 #include <cstdint>
@@ -32,7 +33,7 @@ enum ItemBits : uint8_t {
   kWinSent = 1 << 2,
   kKeyBinary = 1 << 3,
   kLinked = 1 << 4,
-  kActive = 1 << 5,     // read since it was stored or last reached its LRU's tail
+  kActive = 1 << 5,     // read or written in place since the clock hand last passed
   kHasFlags = 1 << 6,   // 4 bytes of client flags follow the header
   kFreeChunk = 1 << 7,  // a slab chunk on its class's free list, not an item
 };
@@ -45,10 +46,8 @@ constexpr size_t kMaxSlabItem = 512;
 // cas unaligned at no measurable cost.
 class __attribute__((packed, aligned(4))) Item {
  public:
-  uint64_t cas;
-  uint32_t h_next;  // references, see Arena; 0 = none
-  uint32_t lru_prev;
-  uint32_t lru_next;
+  uint64_t cas;     // on a free chunk: its free-list links (Shard)
+  uint32_t h_next;  // a reference, see Arena; 0 = none
   uint32_t exptime;
   uint32_t atime;
   uint32_t vlen;
@@ -82,7 +81,7 @@ class __attribute__((packed, aligned(4))) Item {
   char* tail() { return reinterpret_cast<char*>(this) + sizeof(Item); }
   const char* tail() const { return reinterpret_cast<const char*>(this) + sizeof(Item); }
 };
-static_assert(sizeof(Item) == 36, "item header layout");
+static_assert(sizeof(Item) == 28, "item header layout");
 static_assert(kHasFlags >> 4 == sizeof(uint32_t), "key_data's offset trick");
 
 // The change record kind that carries an item's state (stale items travel as such).

@@ -84,7 +84,7 @@ void Store::Maintain() {
   if (options_.replicated) PurgeTombstones(now);
   // Crawl shards until about kCrawlItemsPerCall items were looked at (all of them in a
   // small cache): reclaim expired and flushed items so memory returns without waiting
-  // for a get or the LRU tail (memcached's LRU crawler).
+  // for a get or the eviction clock (memcached's LRU crawler).
   constexpr uint64_t kCrawlItemsPerCall = 200000;
   size_t n = shards_->shards.size();
   uint64_t visited = 0;

@@ -106,7 +106,7 @@ void Shard::LinkLocked(Item* it, uint64_t hash) {
   it->bits |= kLinked;
   ++count_;
   if (it->exptime) ++ttl_items_;
-  LruPushFrontLocked(it, ref);
+  CountLinked(it, 1);
 }
 
 // Chains are walked with a predecessor rather than a uint32_t* because h_next is a
@@ -127,7 +127,7 @@ void Shard::UnlinkLocked(Item* it, uint64_t hash) {
   it->bits &= static_cast<uint8_t>(~kLinked);
   --count_;
   if (it->exptime) --ttl_items_;
-  LruUnlinkLocked(it);
+  CountLinked(it, -1);
 }
 
 void Shard::ReplaceLocked(Item* old_it, Item* it, uint64_t hash) {
@@ -147,53 +147,144 @@ void Shard::ReplaceLocked(Item* old_it, Item* it, uint64_t hash) {
   old_it->bits &= static_cast<uint8_t>(~kLinked);
   it->bits |= kLinked;
   ExptimeChangedLocked(old_it->exptime, it->exptime);
-  LruUnlinkLocked(old_it);
-  LruPushFrontLocked(it, ref);
+  CountLinked(old_it, -1);
+  CountLinked(it, 1);
 }
 
-void Shard::LruBumpLocked(Item* it) {
-  uint32_t ref = RefOf(it);
-  if (Slab(AllocClassOf(it)).lru_head == ref) return;
-  LruUnlinkLocked(it);
-  LruPushFrontLocked(it, ref);
-}
-
-void Shard::LruUnlinkLocked(Item* it) {
+void Shard::CountLinked(const Item* it, int delta) {
   uint8_t cls = AllocClassOf(it);
   SlabClass& c = Slab(cls);
-  if (it->lru_prev)
-    Ptr(it->lru_prev)->lru_next = it->lru_next;
+  c.items = static_cast<uint32_t>(static_cast<int64_t>(c.items) + delta);
+  if (c.items)
+    nonempty_[cls / 64] |= uint64_t{1} << (cls % 64);
   else
-    c.lru_head = it->lru_next;
-  if (it->lru_next)
-    Ptr(it->lru_next)->lru_prev = it->lru_prev;
-  else
-    c.lru_tail = it->lru_prev;
-  it->lru_prev = it->lru_next = 0;
-  if (!c.lru_head) nonempty_[cls / 64] &= ~(uint64_t{1} << (cls % 64));
+    nonempty_[cls / 64] &= ~(uint64_t{1} << (cls % 64));
 }
 
-void Shard::LruPushFrontLocked(Item* it, uint32_t ref) {
-  uint8_t cls = AllocClassOf(it);
+// A new page joins the ring just behind the hand: its items are the newest.
+void Shard::PageRingInsert(uint8_t cls, uint32_t page) {
   SlabClass& c = Slab(cls);
-  it->lru_prev = 0;
-  it->lru_next = c.lru_head;
-  if (c.lru_head) Ptr(c.lru_head)->lru_prev = ref;
-  c.lru_head = ref;
-  if (!c.lru_tail) c.lru_tail = ref;
-  nonempty_[cls / 64] |= uint64_t{1} << (cls % 64);
+  Arena::PageInfo& info = arena_->info(page);
+  ++c.pages;
+  if (!c.hand) {
+    info.prev = info.next = page;
+    c.hand = page;
+    c.hand_chunk = 0;
+    return;
+  }
+  uint32_t before = arena_->info(c.hand).prev;
+  info.prev = before;
+  info.next = c.hand;
+  arena_->info(before).next = page;
+  arena_->info(c.hand).prev = page;
 }
 
-uint8_t Shard::OldestClassLocked(uint8_t prefer, const Item* keep) const {
+void Shard::PageRingRemove(uint8_t cls, uint32_t page) {
+  SlabClass& c = Slab(cls);
+  Arena::PageInfo& info = arena_->info(page);
+  --c.pages;
+  if (info.next == page) {
+    c.hand = 0;
+  } else {
+    arena_->info(info.prev).next = info.next;
+    arena_->info(info.next).prev = info.prev;
+    if (c.hand == page) c.hand = info.next, c.hand_chunk = 0;
+  }
+  info.prev = info.next = 0;
+}
+
+Item* Shard::At(uint8_t cls, uint32_t page, uint32_t chunk) const {
+  if (cls == kLargeClass) return page < large_.size() ? large_[page] : nullptr;
+  if (chunk >= arena_->info(page).carved) return nullptr;
+  Item* it = PageChunk(page, chunk);
+  return (it->bits & kFreeChunk) ? nullptr : it;
+}
+
+bool Shard::Step(uint8_t cls, uint32_t* page, uint32_t* chunk) const {
+  if (cls == kLargeClass) {
+    if (large_.empty()) return false;
+    *page = *page + 1 < large_.size() ? *page + 1 : 0;
+    return true;
+  }
+  if (!*page) return false;
+  if (++*chunk >= arena_->info(*page).carved) {
+    *page = arena_->info(*page).next;
+    *chunk = 0;
+  }
+  return true;
+}
+
+Item* Shard::Candidate(uint8_t cls, const Item* keep) {
+  SlabClass& c = Slab(cls);
+  if (!c.items) return nullptr;
+  if (cls != kLargeClass && !c.hand) return nullptr;
+  // Free chunks the hand reaches are passed for good; `keep` keeps its place. At most
+  // one turn around the ring.
+  uint64_t limit =
+      cls == kLargeClass ? large_.size() : uint64_t{c.pages} * (Arena::kPageBytes / ChunkSize(cls));
+  uint32_t page = c.hand, chunk = c.hand_chunk;
+  bool at_hand = true;
+  for (uint64_t n = 0; n <= limit; ++n) {
+    Item* it = At(cls, page, chunk);
+    if (it && it != keep) return it;
+    if (it) at_hand = false;  // keep: look past it without moving the hand
+    if (!Step(cls, &page, &chunk)) return nullptr;
+    if (at_hand) c.hand = page, c.hand_chunk = chunk;
+  }
+  return nullptr;
+}
+
+const Item* Shard::Peek(uint8_t cls) const {
+  const SlabClass& c = Slab(cls);
+  if (!c.items || (cls != kLargeClass && !c.hand)) return nullptr;
+  uint32_t page = c.hand, chunk = c.hand_chunk;
+  for (int n = 0; n < 256; ++n) {
+    if (const Item* it = At(cls, page, chunk)) return it;
+    if (!Step(cls, &page, &chunk)) break;
+  }
+  return nullptr;
+}
+
+void Shard::Position(uint8_t cls, const Item* it, uint32_t* page, uint32_t* chunk) const {
+  if (cls == kLargeClass) {
+    *page = RefOf(it) & ~Arena::kLargeBit;
+    *chunk = 0;
+    return;
+  }
+  *page = arena_->PageOf(it);
+  *chunk = static_cast<uint32_t>((reinterpret_cast<const char*>(it) - arena_->PageStart(*page)) /
+                                 ChunkSize(cls));
+}
+
+Item* Shard::NextInClock(uint8_t cls, const Item* it) const {
+  uint32_t page, chunk;
+  Position(cls, it, &page, &chunk);
+  for (int n = 0; n < 256; ++n) {
+    if (!Step(cls, &page, &chunk)) return nullptr;
+    Item* next = At(cls, page, chunk);
+    if (next == it) return nullptr;  // around the ring
+    if (next) return next;
+  }
+  return nullptr;
+}
+
+void Shard::PassLocked(uint8_t cls, const Item* it) {
+  SlabClass& c = Slab(cls);
+  uint32_t page, chunk;
+  Position(cls, it, &page, &chunk);
+  if (Step(cls, &page, &chunk)) c.hand = page, c.hand_chunk = chunk;
+}
+
+uint8_t Shard::OldestClassLocked(uint8_t prefer, const Item* keep) {
   uint8_t best = kNoClass;
   uint32_t best_atime = 0;
-  if (prefer != kNoClass && Slab(prefer).lru_tail) {
-    if (const Item* t = VictimTail(prefer, keep)) best = prefer, best_atime = t->atime;
+  if (prefer != kNoClass) {
+    if (const Item* t = Candidate(prefer, keep)) best = prefer, best_atime = t->atime;
   }
   for (int w = 0; w < 2; ++w) {
     for (uint64_t bits = nonempty_[w]; bits; bits &= bits - 1) {
       auto cls = static_cast<uint8_t>(w * 64 + __builtin_ctzll(bits));
-      const Item* t = VictimTail(cls, keep);
+      const Item* t = Candidate(cls, keep);
       if (t && (best == kNoClass || t->atime < best_atime)) best = cls, best_atime = t->atime;
     }
   }

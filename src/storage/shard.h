@@ -1,13 +1,22 @@
 // Shard: one stripe of the store. Its mutex guards everything in it: the bucket
-// arrays, the slabs, the LRU lists and the counters. Functions ending in Locked expect
-// it held.
+// arrays, the slabs, the clocks and the counters. Functions ending in Locked expect it
+// held.
 //
 // Memory: items up to kMaxSlabItem bytes take a chunk of their exact size rounded up to
 // 4 bytes, from pages (Arena) this shard owns, one chunk size per page; freed chunks go
 // to that size's free list, and a page whose last item goes is returned to the arena
 // (unless it is the one being carved). Larger items are malloc'd and named through a
-// slot table. Each chunk size (and "large") has its own LRU list, as memcached's slab
-// classes do, so an eviction can free exactly the chunk a store needs.
+// slot table.
+//
+// Eviction: each chunk size (and "large") is a CLOCK, as memcached's slab classes each
+// have an LRU, so an eviction can free exactly the chunk a store needs. The hand sweeps
+// the class's pages (a ring; a new page joins just behind the hand) chunk by chunk, or
+// the large items' slot table; an item read or written in place since the hand last
+// passed (kActive) loses the bit and is passed over once. The hand moves past each
+// item it evicts, and a store takes the chunk freed last, so when the class is full a
+// new item sits just behind the hand and goes around once before it can be evicted:
+// in that state CLOCK is exactly the LRU with second chance that linked lists gave,
+// without 8 bytes of links per item (bench/eviction_policies.py models both).
 //
 // The table grows incrementally: when items exceed 1.5 x buckets a table twice the
 // size is allocated and every later operation on the shard moves a few old buckets
@@ -70,17 +79,19 @@ struct ClassCounters {
   uint32_t evicted_time = 0;
 };
 
-// One chunk size's slabs and LRU in one shard.
+// One chunk size's slabs and clock in one shard.
 struct SlabClass {
-  uint32_t free_head = 0;              // free chunks, doubly linked through lru_prev/lru_next
+  uint32_t free_head = 0;              // free chunks, doubly linked through their cas
   uint32_t cur_page = Arena::kNoPage;  // the page new chunks are carved from
-  uint32_t lru_head = 0;               // most recently used
-  uint32_t lru_tail = 0;
+  uint32_t hand = 0;                   // the page the hand is on (0: no page), or the large slot
+  uint32_t hand_chunk = 0;             // the chunk of that page
+  uint32_t items = 0;                  // linked items
+  uint32_t pages = 0;                  // in the ring
 };
 
 constexpr size_t kMinChunk = sizeof(Item);
 constexpr uint8_t kSlabClasses = (kMaxSlabItem - kMinChunk) / Arena::kGrain + 1;
-constexpr uint8_t kLargeClass = kSlabClasses;  // malloc'd items: an LRU, no slabs
+constexpr uint8_t kLargeClass = kSlabClasses;  // malloc'd items: a clock, no slabs
 constexpr uint8_t kNoClass = 0xff;
 static_assert(kLargeClass < 128, "nonempty bitmap holds 128 classes");
 
@@ -122,15 +133,18 @@ class alignas(64) Shard {
   // Whether [p, p + n) lies inside `it`'s chunk or block.
   bool Overlaps(const Item* it, const char* p, size_t n) const;
 
-  // Eviction: the class whose LRU tail is oldest (prefer wins ties), or kNoClass.
-  // `keep` is not a candidate; VictimTail is the tail to use for the chosen class.
-  uint8_t OldestClassLocked(uint8_t prefer, const Item* keep) const;
-  Item* VictimTail(uint8_t cls, const Item* keep) const {
-    Item* t = ClassTail(cls);
-    return t == keep && t ? LruPrev(t) : t;
-  }
-  Item* ClassTail(uint8_t cls) const { return Ptr(Slab(cls).lru_tail); }
-  Item* LruPrev(const Item* it) const { return Ptr(it->lru_prev); }
+  // Eviction: the class whose candidate was least recently used (prefer wins ties), or
+  // kNoClass. `keep` is never a candidate.
+  uint8_t OldestClassLocked(uint8_t prefer, const Item* keep);
+  // The class's next eviction candidate: the first item from its hand on, skipping
+  // `keep` (free chunks on the way are passed for good); null when it holds none else.
+  Item* Candidate(uint8_t cls, const Item* keep);
+  // The first item from the hand on without moving it, within a short look (stats).
+  const Item* Peek(uint8_t cls) const;
+  // The item after `it` in the class's clock order (the hand's next), or null.
+  Item* NextInClock(uint8_t cls, const Item* it) const;
+  // Moves the class's hand past `it` (a candidate): evicted or given its second chance.
+  void PassLocked(uint8_t cls, const Item* it);
   Arena* arena() const { return arena_; }
   // Page reclaim: chunk i of a page, and "carve no more from it" (so it is returned
   // to the arena when its last item goes, at once if it has none).
@@ -143,12 +157,8 @@ class alignas(64) Shard {
   Item* FindLocked(std::string_view key, uint64_t hash);
   void LinkLocked(Item* it, uint64_t hash);  // key must not be linked already
   void UnlinkLocked(Item* it, uint64_t hash);
-  // Replaces `old_it` (linked) by `it` in the same bucket chain and LRU head.
+  // Replaces `old_it` (linked) by `it` in the same bucket chain.
   void ReplaceLocked(Item* old_it, Item* it, uint64_t hash);
-
-  // Moves the item to the head of its class's LRU (eviction's second chance for an
-  // active tail item; hits do not call it).
-  void LruBumpLocked(Item* it);
 
   bool NeedsGrowLocked() const { return old_table_ == nullptr && count_ > (buckets() * 3) / 2; }
   // Starts a grow; returns the bytes of the new table, which the caller charges.
@@ -188,8 +198,8 @@ class alignas(64) Shard {
   std::vector<Item*> large_;  // slot -> malloc'd item
   uint32_t old_power_ = 0;
   std::vector<uint32_t> large_free_;
-  SlabClass large_lru_;            // kLargeClass's LRU (it has no slabs)
-  uint64_t nonempty_[2] = {0, 0};  // bit per class whose LRU is not empty
+  SlabClass large_clock_;          // kLargeClass's clock (it has no slabs)
+  uint64_t nonempty_[2] = {0, 0};  // bit per class that holds items
   std::atomic<int64_t>* used_ = nullptr;
 
  public:
@@ -218,13 +228,20 @@ class alignas(64) Shard {
 
  private:
   uint32_t* BucketLocked(uint64_t hash);
-  void LruUnlinkLocked(Item* it);
-  void LruPushFrontLocked(Item* it, uint32_t ref);
+  void CountLinked(const Item* it, int delta);
+  void PageRingInsert(uint8_t cls, uint32_t page);
+  void PageRingRemove(uint8_t cls, uint32_t page);
+  // Where the hand would look after (page, chunk) / slot: the next position, or false.
+  bool Step(uint8_t cls, uint32_t* page, uint32_t* chunk) const;
+  Item* At(uint8_t cls, uint32_t page, uint32_t chunk) const;  // null: free or not carved
+  void Position(uint8_t cls, const Item* it, uint32_t* page, uint32_t* chunk) const;
   void FreeListPush(uint8_t cls, Item* chunk);
   void FreeListRemove(uint8_t cls, Item* chunk);
   void ReleasePageLocked(uint32_t page);
-  SlabClass& Slab(uint8_t cls) { return cls == kLargeClass ? large_lru_ : slabs_[cls]; }
-  const SlabClass& Slab(uint8_t cls) const { return cls == kLargeClass ? large_lru_ : slabs_[cls]; }
+  SlabClass& Slab(uint8_t cls) { return cls == kLargeClass ? large_clock_ : slabs_[cls]; }
+  const SlabClass& Slab(uint8_t cls) const {
+    return cls == kLargeClass ? large_clock_ : slabs_[cls];
+  }
 
   SlabClass slabs_[kSlabClasses];
 };

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 
 #include "storage/shard.h"
 
@@ -25,6 +26,17 @@ uint32_t& SlotOf(const Item* it) { return PrefixOf(it)[0]; }
 uint32_t& LargeChargeOf(const Item* it) { return PrefixOf(it)[1]; }
 // malloc's usable size of a large item's block (the prefix included).
 size_t LargeBlockSize(const Item* it) { return LargeChargeOf(it) - kLargeOverhead; }
+
+// A free chunk's list links live where its cas was (offset 0: prev, 4: next).
+enum FreeLinkSlot { kPrev = 0, kNext = 4 };
+uint32_t FreeLink(const Item* chunk, FreeLinkSlot slot) {
+  uint32_t v;
+  memcpy(&v, reinterpret_cast<const char*>(chunk) + slot, sizeof v);
+  return v;
+}
+void SetFreeLink(Item* chunk, FreeLinkSlot slot, uint32_t v) {
+  memcpy(reinterpret_cast<char*>(chunk) + slot, &v, sizeof v);
+}
 }  // namespace
 
 uint32_t Shard::RefOf(const Item* it) const {
@@ -54,6 +66,7 @@ Item* Shard::AllocLocked(uint8_t cls, size_t total) {
     if (c.cur_page == Arena::kNoPage ||
         (arena_->info(c.cur_page).carved + 1) * size > Arena::kPageBytes) {
       c.cur_page = arena_->AllocPage(cls);
+      if (c.cur_page != Arena::kNoPage) PageRingInsert(cls, c.cur_page);
     }
     if (c.cur_page != Arena::kNoPage) {
       Arena::PageInfo& info = arena_->info(c.cur_page);
@@ -139,6 +152,7 @@ void Shard::ReleasePageLocked(uint32_t page) {
   uint8_t cls = info.cls;
   for (uint32_t i = 0; i < info.carved; ++i) FreeListRemove(cls, PageChunk(page, i));
   *used_ -= static_cast<int64_t>(info.carved * ChunkSize(cls));
+  PageRingRemove(cls, page);
   arena_->FreePage(page);
 }
 
@@ -153,19 +167,20 @@ void Shard::FreeLargeLocked() {
 void Shard::FreeListPush(uint8_t cls, Item* chunk) {
   SlabClass& c = Slab(cls);
   uint32_t ref = arena_->RefOf(chunk);
-  chunk->lru_prev = 0;
-  chunk->lru_next = c.free_head;
-  if (c.free_head) Ptr(c.free_head)->lru_prev = ref;
+  SetFreeLink(chunk, kPrev, 0);
+  SetFreeLink(chunk, kNext, c.free_head);
+  if (c.free_head) SetFreeLink(Ptr(c.free_head), kPrev, ref);
   c.free_head = ref;
 }
 
 void Shard::FreeListRemove(uint8_t cls, Item* chunk) {
   SlabClass& c = Slab(cls);
-  if (chunk->lru_prev)
-    Ptr(chunk->lru_prev)->lru_next = chunk->lru_next;
+  uint32_t prev = FreeLink(chunk, kPrev), next = FreeLink(chunk, kNext);
+  if (prev)
+    SetFreeLink(Ptr(prev), kNext, next);
   else
-    c.free_head = chunk->lru_next;
-  if (chunk->lru_next) Ptr(chunk->lru_next)->lru_prev = chunk->lru_prev;
+    c.free_head = next;
+  if (next) SetFreeLink(Ptr(next), kPrev, prev);
 }
 
 }  // namespace syncached::storage

@@ -1,9 +1,10 @@
 // storage: the in-memory item store. A hash table split into shards, each guarded by
 // its own mutex (striped locking: see docs/ARCHITECTURE.md for why not per-thread
 // partitions), with incremental table growth, a memory limit counted per item
-// (header + key + value + allocator overhead) plus table bytes, per-shard LRU
-// eviction, lazy and background reclaim of expired items, 64-bit CAS, and one
-// record::ChangeView per successful mutation published to a record::Sink.
+// (header + key + value + allocator overhead) plus table bytes, per-shard CLOCK
+// eviction (an LRU with second chance, without links), lazy and background reclaim of expired
+// items, 64-bit CAS, and one record::ChangeView per successful mutation published to a
+// record::Sink.
 //
 // The store knows nothing of protocols or sockets. Command semantics (add vs set,
 // cas checks, incr parsing...) live in engine, which runs them inside Access(), where
@@ -148,8 +149,8 @@ class Accessor {
   void SetExptime(uint32_t exptime);
   void MarkStale(bool stale);  // new CAS, clears win_token_sent
   void SetWinTokenSent();
-  // Sets fetched and last_access, and marks the item active: eviction moves an active item
-  // from the LRU tail back to the head once instead of evicting it (second chance).
+  // Sets fetched and last_access, and marks the item active: the eviction clock passes
+  // an active item once instead of evicting it (second chance).
   void MarkFetched();
   void Bump();  // active + last_access only
   std::string_view key() const { return key_; }

@@ -198,7 +198,7 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
     ++store_->shards_->no_memory;
     return PutStatus::kNoMemory;
   }
-  it->h_next = it->lru_prev = it->lru_next = 0;
+  it->h_next = 0;
   Fill(it, a, vlen, now);
 
   size_t charge = shard_->ChargeOf(it);
@@ -269,8 +269,9 @@ PutStatus Accessor::Overwrite(const PutArgs& a, Item* it, size_t vlen, uint32_t 
   shard_->ExptimeChangedLocked(it->exptime, a.exptime);
   store_->NoteItem(it, false);
   Fill(it, a, vlen, now);
-  it->bits |= kLinked;
-  shard_->LruBumpLocked(it);
+  // Written again: one more turn of the clock before it can go, as a fresh item would
+  // have at the head of an LRU.
+  it->bits |= kLinked | kActive;
   ++shard_->total_items;
   return Stored(it, out);
 }

@@ -57,7 +57,7 @@ std::vector<ClassStats> Store::ClassStatsSnapshot() const {
       out[i].evicted_time = std::max(out[i].evicted_time, c.evicted_time);
     }
     for (uint8_t k = 0; k <= kLargeClass; ++k) {
-      const Item* it = s.ClassTail(k);
+      const Item* it = s.Peek(k);  // about the class's least recently used
       if (!it) continue;
       auto& c = out[ClassOfItem(it)];
       if (c.oldest_access == 0 || it->atime < c.oldest_access) c.oldest_access = it->atime;
