@@ -151,8 +151,14 @@ void Shard::ReplaceLocked(Item* old_it, Item* it, uint64_t hash) {
   CountLinked(it, 1);
 }
 
-void Shard::CountLinked(const Item* it, int delta) {
+void Shard::CountLinked(Item* it, int delta) {
   uint8_t cls = AllocClassOf(it);
+  if (cls == kLargeClass) {
+    if (delta > 0)
+      LargeLruPushLocked(it);
+    else
+      LargeLruUnlinkLocked(it);
+  }
   SlabClass& c = Slab(cls);
   c.items = static_cast<uint32_t>(static_cast<int64_t>(c.items) + delta);
   if (c.items)
@@ -193,19 +199,13 @@ void Shard::PageRingRemove(uint8_t cls, uint32_t page) {
   info.prev = info.next = 0;
 }
 
-Item* Shard::At(uint8_t cls, uint32_t page, uint32_t chunk) const {
-  if (cls == kLargeClass) return page < large_.size() ? large_[page] : nullptr;
+Item* Shard::At(uint32_t page, uint32_t chunk) const {
   if (chunk >= arena_->info(page).carved) return nullptr;
   Item* it = PageChunk(page, chunk);
   return (it->bits & kFreeChunk) ? nullptr : it;
 }
 
-bool Shard::Step(uint8_t cls, uint32_t* page, uint32_t* chunk) const {
-  if (cls == kLargeClass) {
-    if (large_.empty()) return false;
-    *page = *page + 1 < large_.size() ? *page + 1 : 0;
-    return true;
-  }
+bool Shard::Step(uint32_t* page, uint32_t* chunk) const {
   if (!*page) return false;
   if (++*chunk >= arena_->info(*page).carved) {
     *page = arena_->info(*page).next;
@@ -217,62 +217,67 @@ bool Shard::Step(uint8_t cls, uint32_t* page, uint32_t* chunk) const {
 Item* Shard::Candidate(uint8_t cls, const Item* keep) {
   SlabClass& c = Slab(cls);
   if (!c.items) return nullptr;
-  if (cls != kLargeClass && !c.hand) return nullptr;
+  if (cls == kLargeClass) {
+    Item* t = Ptr(large_tail_);
+    return t == keep && t ? LargeLruPrev(t) : t;
+  }
+  if (!c.hand) return nullptr;
   // Free chunks the hand reaches are passed for good; `keep` keeps its place. At most
   // one turn around the ring.
-  uint64_t limit =
-      cls == kLargeClass ? large_.size() : uint64_t{c.pages} * (Arena::kPageBytes / ChunkSize(cls));
+  uint64_t limit = uint64_t{c.pages} * (Arena::kPageBytes / ChunkSize(cls));
   uint32_t page = c.hand, chunk = c.hand_chunk;
   bool at_hand = true;
   for (uint64_t n = 0; n <= limit; ++n) {
-    Item* it = At(cls, page, chunk);
+    Item* it = At(page, chunk);
     if (it && it != keep) return it;
     if (it) at_hand = false;  // keep: look past it without moving the hand
-    if (!Step(cls, &page, &chunk)) return nullptr;
+    if (!Step(&page, &chunk)) return nullptr;
     if (at_hand) c.hand = page, c.hand_chunk = chunk;
   }
   return nullptr;
 }
 
 const Item* Shard::Peek(uint8_t cls) const {
+  if (cls == kLargeClass) return Ptr(large_tail_);
   const SlabClass& c = Slab(cls);
-  if (!c.items || (cls != kLargeClass && !c.hand)) return nullptr;
+  if (!c.items || !c.hand) return nullptr;
   uint32_t page = c.hand, chunk = c.hand_chunk;
   for (int n = 0; n < 256; ++n) {
-    if (const Item* it = At(cls, page, chunk)) return it;
-    if (!Step(cls, &page, &chunk)) break;
+    if (const Item* it = At(page, chunk)) return it;
+    if (!Step(&page, &chunk)) break;
   }
   return nullptr;
 }
 
 void Shard::Position(uint8_t cls, const Item* it, uint32_t* page, uint32_t* chunk) const {
-  if (cls == kLargeClass) {
-    *page = RefOf(it) & ~Arena::kLargeBit;
-    *chunk = 0;
-    return;
-  }
   *page = arena_->PageOf(it);
   *chunk = static_cast<uint32_t>((reinterpret_cast<const char*>(it) - arena_->PageStart(*page)) /
                                  ChunkSize(cls));
 }
 
 Item* Shard::NextInClock(uint8_t cls, const Item* it) const {
+  if (cls == kLargeClass) return LargeLruPrev(it);
   uint32_t page, chunk;
   Position(cls, it, &page, &chunk);
   for (int n = 0; n < 256; ++n) {
-    if (!Step(cls, &page, &chunk)) return nullptr;
-    Item* next = At(cls, page, chunk);
+    if (!Step(&page, &chunk)) return nullptr;
+    Item* next = At(page, chunk);
     if (next == it) return nullptr;  // around the ring
     if (next) return next;
   }
   return nullptr;
 }
 
-void Shard::PassLocked(uint8_t cls, const Item* it) {
+void Shard::PassLocked(uint8_t cls, Item* it) {
+  if (cls == kLargeClass) {  // back to the head: the LRU's second chance
+    LargeLruUnlinkLocked(it);
+    LargeLruPushLocked(it);
+    return;
+  }
   SlabClass& c = Slab(cls);
   uint32_t page, chunk;
   Position(cls, it, &page, &chunk);
-  if (Step(cls, &page, &chunk)) c.hand = page, c.hand_chunk = chunk;
+  if (Step(&page, &chunk)) c.hand = page, c.hand_chunk = chunk;
 }
 
 uint8_t Shard::OldestClassLocked(uint8_t prefer, const Item* keep) {

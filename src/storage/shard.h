@@ -8,15 +8,17 @@
 // (unless it is the one being carved). Larger items are malloc'd and named through a
 // slot table.
 //
-// Eviction: each chunk size (and "large") is a CLOCK, as memcached's slab classes each
-// have an LRU, so an eviction can free exactly the chunk a store needs. The hand sweeps
-// the class's pages (a ring; a new page joins just behind the hand) chunk by chunk, or
-// the large items' slot table; an item read or written in place since the hand last
-// passed (kActive) loses the bit and is passed over once. The hand moves past each
-// item it evicts, and a store takes the chunk freed last, so when the class is full a
-// new item sits just behind the hand and goes around once before it can be evicted:
-// in that state CLOCK is exactly the LRU with second chance that linked lists gave,
-// without 8 bytes of links per item (bench/eviction_policies.py models both).
+// Eviction: each chunk size is a CLOCK, as memcached's slab classes each have an LRU,
+// so an eviction can free exactly the chunk a store needs. The hand sweeps the class's
+// pages (a ring; a new page joins just behind the hand) chunk by chunk; an item read or
+// written in place since the hand last passed (kActive) loses the bit and is passed
+// over once. Large (malloc'd) items keep an exact LRU linked through their blocks'
+// prefix, whose 8 bytes are small next to theirs: eviction across shards compares
+// their tails (eviction.cc), which a clock over slot numbers kept too loosely. The hand moves past
+// each item it evicts, and a store takes the chunk freed last, so when the class is full a new item
+// sits just behind the hand and goes around once before it can be evicted: in that state CLOCK is
+// exactly the LRU with second chance that linked lists gave, without 8 bytes of links per item
+// (bench/eviction_policies.py models both).
 //
 // The table grows incrementally: when items exceed 1.5 x buckets a table twice the
 // size is allocated and every later operation on the shard moves a few old buckets
@@ -136,15 +138,17 @@ class alignas(64) Shard {
   // Eviction: the class whose candidate was least recently used (prefer wins ties), or
   // kNoClass. `keep` is never a candidate.
   uint8_t OldestClassLocked(uint8_t prefer, const Item* keep);
-  // The class's next eviction candidate: the first item from its hand on, skipping
-  // `keep` (free chunks on the way are passed for good); null when it holds none else.
+  // The class's next eviction candidate: the first item from its hand on (large: its
+  // LRU tail), skipping `keep` (free chunks on the way are passed for good); null when
+  // it holds none else.
   Item* Candidate(uint8_t cls, const Item* keep);
   // The first item from the hand on without moving it, within a short look (stats).
   const Item* Peek(uint8_t cls) const;
-  // The item after `it` in the class's clock order (the hand's next), or null.
+  // The item after `it` in the class's eviction order, or null.
   Item* NextInClock(uint8_t cls, const Item* it) const;
-  // Moves the class's hand past `it` (a candidate): evicted or given its second chance.
-  void PassLocked(uint8_t cls, const Item* it);
+  // Moves the class's hand past `it` (a candidate: evicted or given its second chance);
+  // large: moves it to its LRU's head.
+  void PassLocked(uint8_t cls, Item* it);
   Arena* arena() const { return arena_; }
   // Page reclaim: chunk i of a page, and "carve no more from it" (so it is returned
   // to the arena when its last item goes, at once if it has none).
@@ -198,8 +202,9 @@ class alignas(64) Shard {
   std::vector<Item*> large_;  // slot -> malloc'd item
   uint32_t old_power_ = 0;
   std::vector<uint32_t> large_free_;
-  SlabClass large_clock_;          // kLargeClass's clock (it has no slabs)
-  uint64_t nonempty_[2] = {0, 0};  // bit per class that holds items
+  SlabClass large_clock_;                     // kLargeClass's count (it has no slabs)
+  uint32_t large_head_ = 0, large_tail_ = 0;  // its LRU, most recent first
+  uint64_t nonempty_[2] = {0, 0};             // bit per class that holds items
   std::atomic<int64_t>* used_ = nullptr;
 
  public:
@@ -228,12 +233,18 @@ class alignas(64) Shard {
 
  private:
   uint32_t* BucketLocked(uint64_t hash);
-  void CountLinked(const Item* it, int delta);
+  void CountLinked(Item* it, int delta);
+  // The large items keep an exact LRU, linked through their malloc blocks' prefix (slab.cc):
+  // 8 bytes next to 512 or more, and eviction across shards compares their tails.
+  void LargeLruPushLocked(Item* it);
+  void LargeLruUnlinkLocked(Item* it);
+  Item* LargeLruPrev(const Item* it) const;
   void PageRingInsert(uint8_t cls, uint32_t page);
   void PageRingRemove(uint8_t cls, uint32_t page);
-  // Where the hand would look after (page, chunk) / slot: the next position, or false.
-  bool Step(uint8_t cls, uint32_t* page, uint32_t* chunk) const;
-  Item* At(uint8_t cls, uint32_t page, uint32_t chunk) const;  // null: free or not carved
+  // Slab classes' clocks: the position after (page, chunk), false without pages; the
+  // item at a position (null: a free chunk or not carved yet).
+  bool Step(uint32_t* page, uint32_t* chunk) const;
+  Item* At(uint32_t page, uint32_t chunk) const;
   void Position(uint8_t cls, const Item* it, uint32_t* page, uint32_t* chunk) const;
   void FreeListPush(uint8_t cls, Item* chunk);
   void FreeListRemove(uint8_t cls, Item* chunk);

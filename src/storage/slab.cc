@@ -12,9 +12,10 @@
 namespace syncached::storage {
 
 namespace {
-// A large item's block: [slot][charge][Item...], so a large item knows its reference and
-// its charge without a call into malloc (whose size word may sit on another line).
-constexpr size_t kLargePrefix = 8;
+// A large item's block: [lru prev][lru next][slot][charge][Item...], so a large item
+// knows its reference and its charge without a call into malloc (whose size word may
+// sit on another line), and keeps its place in the large items' LRU (Shard).
+constexpr size_t kLargePrefix = 16;
 // glibc's size word in front of every chunk, plus the slot table entry (an Item*).
 constexpr size_t kLargeOverhead = 8 + sizeof(Item*);  // NOLINT(bugprone-sizeof-expression)
 
@@ -22,8 +23,10 @@ uint32_t* PrefixOf(const Item* it) {
   return reinterpret_cast<uint32_t*>(const_cast<char*>(reinterpret_cast<const char*>(it)) -
                                      kLargePrefix);
 }
-uint32_t& SlotOf(const Item* it) { return PrefixOf(it)[0]; }
-uint32_t& LargeChargeOf(const Item* it) { return PrefixOf(it)[1]; }
+uint32_t& LruPrevOf(const Item* it) { return PrefixOf(it)[0]; }
+uint32_t& LruNextOf(const Item* it) { return PrefixOf(it)[1]; }
+uint32_t& SlotOf(const Item* it) { return PrefixOf(it)[2]; }
+uint32_t& LargeChargeOf(const Item* it) { return PrefixOf(it)[3]; }
 // malloc's usable size of a large item's block (the prefix included).
 size_t LargeBlockSize(const Item* it) { return LargeChargeOf(it) - kLargeOverhead; }
 
@@ -38,6 +41,30 @@ void SetFreeLink(Item* chunk, FreeLinkSlot slot, uint32_t v) {
   memcpy(reinterpret_cast<char*>(chunk) + slot, &v, sizeof v);
 }
 }  // namespace
+
+void Shard::LargeLruPushLocked(Item* it) {
+  uint32_t ref = RefOf(it);
+  LruPrevOf(it) = 0;
+  LruNextOf(it) = large_head_;
+  if (large_head_) LruPrevOf(Ptr(large_head_)) = ref;
+  large_head_ = ref;
+  if (!large_tail_) large_tail_ = ref;
+}
+
+void Shard::LargeLruUnlinkLocked(Item* it) {
+  uint32_t prev = LruPrevOf(it), next = LruNextOf(it);
+  if (prev)
+    LruNextOf(Ptr(prev)) = next;
+  else
+    large_head_ = next;
+  if (next)
+    LruPrevOf(Ptr(next)) = prev;
+  else
+    large_tail_ = prev;
+  LruPrevOf(it) = LruNextOf(it) = 0;
+}
+
+Item* Shard::LargeLruPrev(const Item* it) const { return Ptr(LruPrevOf(it)); }
 
 uint32_t Shard::RefOf(const Item* it) const {
   return arena_->Contains(it) ? arena_->RefOf(it) : (SlotOf(it) | Arena::kLargeBit);
