@@ -3,11 +3,12 @@
 replacing the item's two LRU links (8 B) would change (issue 21, docs/PERFORMANCE.md,
 "Leaner items").
 
-  lru2     what syncached does: exact LRU order by store, reads only mark an item
-           active, an active item at the tail goes back to the head once (second
-           chance); a write in place moves the item to the head.
-  clock    CLOCK over the class's chunks in slab order, the active bit as its
-           reference bit; freed chunks are reused last-in first-out, as the slab
+  lru2     what syncached's slab classes did before session 18 (its large items
+           still do): exact LRU order by store, reads only mark an item active, an
+           active item at the tail goes back to the head once (second chance); a
+           write in place moves the item to the head.
+  clock    what its slab classes do now: CLOCK over the class's chunks in slab
+           order, the active bit as its reference bit; freed chunks are reused last-in first-out, as the slab
            free lists do; a write in place sets the reference bit (ow-ref) or not.
   sample   Redis-style: evict the least recently accessed of N random chunks.
 

@@ -106,10 +106,10 @@ bool Store::EvictOlderElsewhereLocked(Shard* s, uint8_t cls, size_t need, uint32
   }
   if (!best) return false;
   bool flushed;
-  best->PassLocked(kLargeClass, victim);
   if ((victim->bits & kActive) && !IsDead(best, victim, now, &flushed)) {
-    // Used since the hand last passed: one more round, as in its own shard.
+    // Used since it last reached the tail: one more round, as in its own shard.
     victim->bits &= static_cast<uint8_t>(~kActive);
+    best->PassLocked(kLargeClass, victim);
   } else {
     EvictItemLocked(best, victim, now);
   }

@@ -10,8 +10,9 @@
 //
 // The hash chain link is a 32-bit reference (Arena: offset / 4 into the slab arena, or
 // kLargeBit | index into the shard's table of malloc'd items), not a pointer. Eviction
-// needs no links: each size class is a CLOCK over its chunks (Shard), with kActive as
-// the reference bit. Flags take room only when set (kHasFlags), as memcached's
+// needs no links in the header: each slab size class is a CLOCK over its chunks, with
+// kActive as the reference bit, and malloc'd items keep their LRU links in front of
+// the header (Shard). Flags take room only when set (kHasFlags), as memcached's
 // ITEM_CFLAGS: most clients store strings with flags 0. Items up to kMaxSlabItem bytes
 // live in per-shard slabs whose chunk sizes step by 4 bytes, so a 10 B key + 100 B
 // value item takes exactly 140 bytes, no allocator header, no rounding beyond 4.

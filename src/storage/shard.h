@@ -12,13 +12,13 @@
 // so an eviction can free exactly the chunk a store needs. The hand sweeps the class's
 // pages (a ring; a new page joins just behind the hand) chunk by chunk; an item read or
 // written in place since the hand last passed (kActive) loses the bit and is passed
-// over once. Large (malloc'd) items keep an exact LRU linked through their blocks'
-// prefix, whose 8 bytes are small next to theirs: eviction across shards compares
-// their tails (eviction.cc), which a clock over slot numbers kept too loosely. The hand moves past
-// each item it evicts, and a store takes the chunk freed last, so when the class is full a new item
-// sits just behind the hand and goes around once before it can be evicted: in that state CLOCK is
-// exactly the LRU with second chance that linked lists gave, without 8 bytes of links per item
-// (bench/eviction_policies.py models both).
+// over once. The hand moves past each item it evicts, and a store takes the chunk
+// freed last, so when the class is full a new item sits just behind the hand: in that
+// state CLOCK is exactly the LRU with second chance that linked lists gave, without 8
+// bytes of links per item (bench/eviction_policies.py models both). Large (malloc'd)
+// items keep an exact LRU linked through their blocks' prefix, 8 bytes next to 512 or
+// more: eviction across shards compares their tails (eviction.cc), which a clock over
+// slot numbers ordered too loosely.
 //
 // The table grows incrementally: when items exceed 1.5 x buckets a table twice the
 // size is allocated and every later operation on the shard moves a few old buckets
@@ -85,7 +85,7 @@ struct ClassCounters {
 struct SlabClass {
   uint32_t free_head = 0;              // free chunks, doubly linked through their cas
   uint32_t cur_page = Arena::kNoPage;  // the page new chunks are carved from
-  uint32_t hand = 0;                   // the page the hand is on (0: no page), or the large slot
+  uint32_t hand = 0;                   // the page the hand is on (0: no page)
   uint32_t hand_chunk = 0;             // the chunk of that page
   uint32_t items = 0;                  // linked items
   uint32_t pages = 0;                  // in the ring
@@ -93,7 +93,7 @@ struct SlabClass {
 
 constexpr size_t kMinChunk = sizeof(Item);
 constexpr uint8_t kSlabClasses = (kMaxSlabItem - kMinChunk) / Arena::kGrain + 1;
-constexpr uint8_t kLargeClass = kSlabClasses;  // malloc'd items: a clock, no slabs
+constexpr uint8_t kLargeClass = kSlabClasses;  // malloc'd items: an LRU, no slabs
 constexpr uint8_t kNoClass = 0xff;
 static_assert(kLargeClass < 128, "nonempty bitmap holds 128 classes");
 
@@ -202,7 +202,7 @@ class alignas(64) Shard {
   std::vector<Item*> large_;  // slot -> malloc'd item
   uint32_t old_power_ = 0;
   std::vector<uint32_t> large_free_;
-  SlabClass large_clock_;                     // kLargeClass's count (it has no slabs)
+  SlabClass large_class_;                     // kLargeClass's item count (no slabs)
   uint32_t large_head_ = 0, large_tail_ = 0;  // its LRU, most recent first
   uint64_t nonempty_[2] = {0, 0};             // bit per class that holds items
   std::atomic<int64_t>* used_ = nullptr;
@@ -249,9 +249,9 @@ class alignas(64) Shard {
   void FreeListPush(uint8_t cls, Item* chunk);
   void FreeListRemove(uint8_t cls, Item* chunk);
   void ReleasePageLocked(uint32_t page);
-  SlabClass& Slab(uint8_t cls) { return cls == kLargeClass ? large_clock_ : slabs_[cls]; }
+  SlabClass& Slab(uint8_t cls) { return cls == kLargeClass ? large_class_ : slabs_[cls]; }
   const SlabClass& Slab(uint8_t cls) const {
-    return cls == kLargeClass ? large_clock_ : slabs_[cls];
+    return cls == kLargeClass ? large_class_ : slabs_[cls];
   }
 
   SlabClass slabs_[kSlabClasses];
