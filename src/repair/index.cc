@@ -31,12 +31,35 @@ void Index::SharedWith(std::string_view key, std::vector<uint16_t>* peers) const
   peers->erase(std::remove(peers->begin(), peers->end(), self_), peers->end());
 }
 
+void Index::CountByNewOwners(std::vector<uint16_t> peers, Owners new_owners) {
+  if (!owners_ || !new_owners) return;
+  new_peers_ = std::move(peers);
+  new_owners_ = std::move(new_owners);
+}
+
+bool Index::CountsByNewOwners(uint16_t peer) const {
+  return std::find(new_peers_.begin(), new_peers_.end(), peer) != new_peers_.end();
+}
+
+void Index::KeepNewPeersByNewOwners(std::string_view key, std::vector<uint16_t>* peers) const {
+  auto is_new = [&](uint16_t p) { return CountsByNewOwners(p); };
+  if (std::none_of(peers->begin(), peers->end(), is_new)) return;
+  thread_local std::vector<uint16_t> now;
+  new_owners_(key, &now);
+  auto owns = [&](uint16_t id) { return std::find(now.begin(), now.end(), id) != now.end(); };
+  bool mine = owns(self_);
+  peers->erase(std::remove_if(peers->begin(), peers->end(),
+                              [&](uint16_t p) { return is_new(p) && !(mine && owns(p)); }),
+               peers->end());
+}
+
 // Each set `key` counts in (full replication: the one set).
 template <typename F>
 void Index::ForEachSet(std::string_view key, F&& fn) const {
   if (!owners_) return fn(sets_[0].get());
   thread_local std::vector<uint16_t> shared;
   SharedWith(key, &shared);
+  if (!new_peers_.empty()) KeepNewPeersByNewOwners(key, &shared);
   for (uint16_t peer : shared) {
     if (Set* s = SetFor(peer)) fn(s);
   }

@@ -71,6 +71,12 @@ class Index {
   // Sharded: `owners` non-empty and `peers` the other members' ids.
   Index(int bits, uint16_t self, std::vector<uint16_t> peers, Owners owners);
 
+  // While a membership change is handed over: `peers`, the nodes new in it, count the
+  // keys both own under `new_owners` alone (they know only the new members file), so a
+  // handover's comparison with one compares these digests as they are. Before any Note.
+  void CountByNewOwners(std::vector<uint16_t> peers, Owners new_owners);
+  bool CountsByNewOwners(uint16_t peer) const;
+
   void Note(std::string_view key, record::Version version, bool tombstone, bool held);
   void NoteEviction(std::string_view key, uint32_t now);
 
@@ -92,6 +98,8 @@ class Index {
   Set* SetFor(uint16_t peer) const;
   // The peers this node shares `key` with (sharded; empty if it does not own it).
   void SharedWith(std::string_view key, std::vector<uint16_t>* peers) const;
+  // Drops from `peers` the new nodes that do not share `key` under the new file.
+  void KeepNewPeersByNewOwners(std::string_view key, std::vector<uint16_t>* peers) const;
   template <typename F>
   void ForEachSet(std::string_view key, F&& fn) const;
 
@@ -99,6 +107,8 @@ class Index {
   uint16_t self_;
   Owners owners_;
   std::vector<uint16_t> peers_;
+  std::vector<uint16_t> new_peers_;  // CountByNewOwners
+  Owners new_owners_;
   std::vector<std::unique_ptr<Set>> sets_;  // sharded: parallel to peers_; else one
 };
 

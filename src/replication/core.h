@@ -421,7 +421,7 @@ class Core {
   bool OnRangeRequest(Session& s, std::string_view msg);
   bool OnRangeDone(Link& l, uint32_t id, bool declined);
   bool PumpRange(Session& s);
-  std::vector<std::unique_ptr<repair::Digests>> HandoverDigests(const std::vector<uint16_t>& peers);
+  std::unique_ptr<repair::Digests> HandoverDigests(uint16_t peer);
   void StartHandoverRun();
   void FinishHandoverRuns();
   void NoteMembersEpoch(uint16_t node, uint64_t epoch);

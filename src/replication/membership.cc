@@ -83,21 +83,13 @@ void Core::StartHandoverRun() {
   if (!handing_over_) return;
   StartRangeCopies();
   if (RangeCopiesInFlight()) return;
-  std::vector<Link*> due;
-  std::vector<uint16_t> peers;
+  // The index's digests: a node that knows only the new file (added with --join) counts
+  // keys by it, as the peers count theirs with it (repair::Index::CountByNewOwners, or
+  // HandoverDigests on a peer whose index does not).
   for (Link& l : links_) {
     if (l.repair || l.handed_over == opts_.members_digest || !HandsOverWith(l)) continue;
-    due.push_back(&l);
-    peers.push_back(l.peer_node);
-  }
-  if (due.empty()) return;
-  std::vector<std::unique_ptr<repair::Digests>> digests;
-  if (!places_by_both_) digests = HandoverDigests(peers);  // one walk for all of them
-  for (size_t i = 0; i < due.size(); ++i) {
-    Link& l = *due[i];
     l.repair = std::make_shared<RepairRun>(store_, opts_.repair, l.peer_node, next_repair_id_++,
-                                           now_, opts_.repair_eviction_window_s,
-                                           i < digests.size() ? digests[i].get() : nullptr);
+                                           now_, opts_.repair_eviction_window_s);
     l.repair->MakeHandover();
     ++repair_stats_.runs;
     ++repair_stats_.handover_runs;

@@ -111,28 +111,25 @@ bool Core::PumpRange(Session& s) {
   return false;
 }
 
-// A handover's comparison with a node added with --join, which knows only the new file
-// and counts keys by it, compares on both sides the keys both own under the new file,
-// counted from a walk of the store (one walk, one digest set per peer; none without
-// new_owners_: the index's digests then, both sides counting keys by both files): the
-// peer's index counts keys by both files, and the two trees would differ everywhere.
-std::vector<std::unique_ptr<repair::Digests>> Core::HandoverDigests(
-    const std::vector<uint16_t>& peers) {
-  std::vector<std::unique_ptr<repair::Digests>> out;
-  if (!new_owners_) return out;
-  for (size_t i = 0; i < peers.size(); ++i) {
-    out.push_back(std::make_unique<repair::Digests>(opts_.repair->bits()));
-  }
+// A handover's comparison asked by a node that knows only the new file (added with
+// --join, or restarted mid-change) compares the keys both own under the new file. The
+// index counts them so for a node new in the change (CountByNewOwners); for another,
+// they are counted here from a walk of the store (none without new_owners_: the
+// index's digests then): the index counts keys by both files, and the two trees would
+// differ everywhere.
+std::unique_ptr<repair::Digests> Core::HandoverDigests(uint16_t peer) {
+  if (!new_owners_) return nullptr;
+  auto out = std::make_unique<repair::Digests>(opts_.repair->bits());
   std::vector<uint16_t> owners;
+  auto owns = [&](uint16_t id) {
+    return std::find(owners.begin(), owners.end(), id) != owners.end();
+  };
   for (size_t i = 0; i < store_->shard_count(); ++i) {
     store_->SnapshotShard(i, [&](const record::ChangeView& c) {
       if (c.kind == record::Kind::kFlush) return;
       new_owners_(c.key, &owners);
-      if (std::find(owners.begin(), owners.end(), opts_.node_id) == owners.end()) return;
-      for (size_t p = 0; p < peers.size(); ++p) {
-        if (std::find(owners.begin(), owners.end(), peers[p]) != owners.end()) {
-          out[p]->Add(c.key, c.version, c.kind == record::Kind::kDelete);
-        }
+      if (owns(opts_.node_id) && owns(peer)) {
+        out->Add(c.key, c.version, c.kind == record::Kind::kDelete);
       }
     });
   }

@@ -159,13 +159,13 @@ void Core::OnRepairFromSubscriber(Session& s, std::string_view msg) {
   }
   if (!s.repair || s.repair->id != id) {
     auto asked = handover_peers_.find(s.node_id);
-    std::vector<std::unique_ptr<repair::Digests>> digests;
-    if (asked != handover_peers_.end() && asked->second == opts_.members_digest) {
-      digests = HandoverDigests({s.node_id});
+    std::unique_ptr<repair::Digests> digests;
+    if (asked != handover_peers_.end() && asked->second == opts_.members_digest &&
+        !opts_.repair->CountsByNewOwners(s.node_id)) {
+      digests = HandoverDigests(s.node_id);
     }
     s.repair = std::make_shared<RepairRun>(store_, opts_.repair, s.node_id, id, now_,
-                                           opts_.repair_eviction_window_s,
-                                           digests.empty() ? nullptr : digests[0].get());
+                                           opts_.repair_eviction_window_s, digests.get());
     ++repair_stats_.runs;
   } else if (s.repair->finished) {
     return;

@@ -33,8 +33,21 @@ std::unique_ptr<repair::Index> Server::NewRepairIndex(const Placement* p) const 
     add(p->old_members.get());
     owners = [p](std::string_view key, std::vector<uint16_t>* out) { p->StreamOwners(key, out); };
   }
-  return std::make_unique<repair::Index>(kRepairBits, config_.node_id, std::move(others),
-                                         std::move(owners));
+  auto index = std::make_unique<repair::Index>(kRepairBits, config_.node_id, std::move(others),
+                                               std::move(owners));
+  if (p && p->ring && p->old_members) {
+    // Nodes new in the change know only the new file: digests with them count by it.
+    std::vector<uint16_t> joining;
+    for (const placement::Member& m : p->members->nodes()) {
+      if (!p->old_members->Find(m.id)) joining.push_back(m.id);
+    }
+    index->CountByNewOwners(std::move(joining),
+                            [p](std::string_view key, std::vector<uint16_t>* out) {
+                              out->clear();
+                              p->ring->AppendOwners(key, p->replicas, out);
+                            });
+  }
+  return index;
 }
 
 void Server::StartRepairIndex(replication::Options* ro) {

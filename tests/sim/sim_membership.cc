@@ -139,12 +139,19 @@ void World::Reindex(Node& node) {
   for (const Node& o : nodes_) {
     if (o.id != node.id) others.push_back(o.id);
   }
-  auto index = std::make_unique<repair::Index>(8, node.id, std::move(others),
-                                               MembershipOf(node.index).owners);
+  replication::Membership m = MembershipOf(node.index);
+  auto index = std::make_unique<repair::Index>(8, node.id, std::move(others), m.owners);
+  if (node.phase == 1) {  // as the server's: nodes new in the change count by the new file
+    std::vector<uint16_t> joining;
+    for (const Node& o : nodes_) {
+      int i = o.id - 1;
+      if ((new_members_ & (1u << i)) && !(old_members_ & (1u << i))) joining.push_back(o.id);
+    }
+    index->CountByNewOwners(std::move(joining), m.new_owners);
+  }
   auto feed = std::make_unique<replication::RepairFeed>(index.get());
   node.store->ReplayContent(feed.get());
   node.store->SetContentListener(feed.get());
-  replication::Membership m = MembershipOf(node.index);
   m.repair = index.get();
   node.core->SetMembership(m);
   // The old index goes only now: the core dropped the comparisons that used it.
@@ -178,6 +185,14 @@ void World::Commit(int n) {
   Reindex(node);
 }
 
+std::string World::OwnersText(uint32_t members, std::string_view key) const {
+  std::string out;
+  for (int i = 0; i < cfg_.nodes; ++i) {
+    if (OwnsIn(members, i, key)) out += (out.empty() ? "" : ",") + std::to_string(i + 1);
+  }
+  return out;
+}
+
 // A node that gained keys is ready only once it holds every write acknowledged by a
 // node still placing keys by the old members alone (one placing them by both streams
 // it here, in due time), but those whose node crashed since (an asynchronous write may
@@ -189,18 +204,33 @@ void World::CheckHandover(Node& n) {
   if (!became || all_adopted_at_ == 0) return;
   std::map<std::string, record::Version> mine;
   for (const record::Change& c : Contents(n)) mine[c.key] = c.version;
+  // The newest change to each key made by a node placing keys by both files: its
+  // stream brings it, in due time, and it overwrites an old-only write here. The
+  // copies skip such a write (its sender is the newer change's writer), so until
+  // the stream delivers, this node may hold a version older than both (a lag, as any
+  // replica's; the end-of-run checks see it arrive).
+  std::map<std::string, record::Version> streamed;
+  for (const Op& op : ops_) {
+    if (op.phase == 0) continue;
+    record::Version& v = streamed[op.key];
+    v = std::max(v, op.version);
+  }
   for (const Op& op : ops_) {
     if (op.at_ms >= all_adopted_at_) break;
     if (op.phase != 0 || !op.acked || op.excused || Gone(op.key, op.version)) continue;
+    auto newer = streamed.find(op.key);
+    if (newer != streamed.end() && op.version < newer->second) continue;
     if (!OwnsIn(new_members_, n.index, op.key)) continue;
     auto crashed = crashed_at_.find(op.node);
     if (crashed != crashed_at_.end() && crashed->second >= op.at_ms) continue;
     auto it = mine.find(op.key);
     if (it == mine.end() || it->second < op.version) {
-      problems_.push_back(
-          "node " + std::to_string(n.id) + " ready without " +
-          (op.del ? "the delete" : "the write") + " of " + op.key + " at " + op.version.ToString() +
-          " (holds " + (it == mine.end() ? std::string("nothing") : it->second.ToString()) + ")");
+      problems_.push_back("node " + std::to_string(n.id) + " ready without " +
+                          (op.del ? "the delete" : "the write") + " of " + op.key + " at " +
+                          op.version.ToString() + " (holds " +
+                          (it == mine.end() ? std::string("nothing") : it->second.ToString()) +
+                          "; owners before " + OwnersText(old_members_, op.key) + ", after " +
+                          OwnersText(new_members_, op.key) + ")");
       return;
     }
   }

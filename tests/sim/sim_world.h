@@ -196,6 +196,8 @@ class World {
   // --change: owners by the old or new members' ring, or by the node's phase (both
   // while handing over); whether node n serves the key's clients (sim_membership.cc).
   bool OwnsIn(uint32_t members, int n, std::string_view key) const;
+  std::string OwnersText(uint32_t members, std::string_view key) const;  // "1,3"
+
   bool OwnsByPhase(int n, std::string_view key) const;
   bool Serves(int n, std::string_view key) const;
   uint32_t MembersOf(int phase) const;

@@ -49,6 +49,39 @@ TEST(Index, ShardedSetsHoldOnlyTheKeysBothOwn) {
   EXPECT_FALSE(index.Shares(2, "a23:w"));
 }
 
+// While handing over, "a123/14:x": owners 1, 2, 3 under both files, 1 and 4 under the new.
+void BothFiles(std::string_view key, std::vector<uint16_t>* owners) {
+  owners->clear();
+  for (size_t i = 1; i < key.size() && key[i] != '/'; ++i) owners->push_back(key[i] - '0');
+}
+void NewFile(std::string_view key, std::vector<uint16_t>* owners) {
+  owners->clear();
+  for (size_t i = key.find('/') + 1; i < key.size() && key[i] != ':'; ++i) {
+    owners->push_back(key[i] - '0');
+  }
+}
+
+TEST(Index, NewNodesCountTheKeysBothOwnUnderTheNewFile) {
+  Index index(8, 1, {2, 3, 4}, BothFiles);
+  index.CountByNewOwners({4}, NewFile);
+  EXPECT_TRUE(index.CountsByNewOwners(4));
+  EXPECT_FALSE(index.CountsByNewOwners(2));
+  index.Note("a124/14:x", {1, 1}, false, true);  // 1 and 4 own it under the new file
+  index.Note("a124/24:y", {2, 1}, false, true);  // node 1 hands it over to 4: not shared
+  index.Note("a14/4:z", {3, 1}, false, true);    // nor this
+  Digests four(8), two(8);
+  four.Add("a124/14:x", {1, 1}, false);
+  two.Add("a124/14:x", {1, 1}, false);
+  two.Add("a124/24:y", {2, 1}, false);  // node 2 counts by both files
+  EXPECT_EQ(Tree(*index.For(4)).root(), Tree(four).root());
+  EXPECT_EQ(Tree(*index.For(2)).root(), Tree(two).root());
+  EXPECT_TRUE(index.Shares(4, "a124/14:x"));
+  EXPECT_FALSE(index.Shares(4, "a124/24:y"));
+  EXPECT_TRUE(index.Shares(2, "a124/24:y"));
+  index.Note("a124/14:x", {1, 1}, false, false);
+  EXPECT_EQ(Tree(*index.For(4)).root(), Tree(Digests(8)).root());
+}
+
 TEST(Index, EvictionsMarkTheBucketForAWhile) {
   Index index(8, 1, {2, 3}, OwnersFromKey);
   index.NoteEviction("a12:x", 1000);
