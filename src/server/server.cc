@@ -125,6 +125,7 @@ Server::~Server() {
   // server that is gone.
   if (persistence_) persistence_->SetDurableListener(nullptr);
   if (forward_pool_) forward_pool_->Stop();  // its tasks Post to net_
+  JoinMembersApplier();
   if (replicator_) replicator_->Stop();
   net_.reset();
   if (persistence_) persistence_->Close();
@@ -329,6 +330,7 @@ void Server::Run() {
   if (persistence_) persistence_->SetDurableListener(nullptr);
   if (forward_pool_) forward_pool_->Stop();
   if (udp_) udp_->Stop();
+  JoinMembersApplier();  // it hands the replicator the new membership
   if (replicator_) replicator_->Stop();
   if (maintenance_.joinable()) maintenance_.join();
   // Last: everything the peers sent while draining is journaled too.

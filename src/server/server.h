@@ -90,8 +90,13 @@ class Server final : public net::Handler, public engine::Host {
 
   Config config_;
   OffsetClock clock_{SystemClock::Get()};
-  PlacementHolder placement_;                                   // with --members
-  std::mutex members_mu_;                                       // one reload or commit at a time
+  PlacementHolder placement_;  // with --members
+  std::mutex members_mu_;      // one reload or commit at a time
+  // A reload's digests are rebuilt from the store here, not on the worker or signal
+  // thread that asked (a walk of every item); until then reload and commit wait.
+  std::thread members_applier_;
+  std::atomic<bool> members_applying_{false};
+  void JoinMembersApplier();
   std::vector<std::unique_ptr<repair::Index>> repair_indexes_;  // the last is current
   std::unique_ptr<IndexFeed> repair_feed_;
   std::unique_ptr<storage::Store> store_;

@@ -10,6 +10,12 @@
 
 namespace syncached::server {
 
+namespace {
+constexpr const char* kStillApplying =
+    "SERVER_ERROR the last members file is still being applied (its digests are rebuilt "
+    "from the store): try again shortly";
+}  // namespace
+
 std::unique_ptr<Placement> Server::InitialPlacement(const Config& config) {
   auto p = std::make_unique<Placement>();
   p->members = std::make_shared<const placement::Members>(*config.members);
@@ -62,6 +68,7 @@ std::function<void(std::string_view, std::vector<uint16_t>*)> Server::StreamOwne
 std::string Server::ReloadMembers() {
   if (!config_.members || !replicator_) return "SERVER_ERROR members reload needs --members";
   std::lock_guard lock(members_mu_);
+  if (members_applying_) return kStillApplying;
   const Placement* cur = placement_.Get();
   Result<placement::Members> loaded = placement::Members::Load(config_.members_file);
   if (!loaded) return "SERVER_ERROR members file: " + loaded.error().message();
@@ -106,21 +113,31 @@ std::string Server::ReloadMembers() {
   }
   bool gains = next->Gains(config_.node_id);
   const Placement* p = placement_.Set(std::move(next));
-  repair::Index* index = repair_feed_ ? RebuildRepairIndex(p) : nullptr;
-  replicator_->SetMembership(MembershipOf(p, index, gains));
-  SC_LOG(
-      kInfo,
-      "members file reloaded: epoch %016" PRIx64
-      ", %zu node(s)%s%s; `members commit` once "
-      "every node is ready",
-      p->epoch, n, gains ? ", taking keys over" : "",
-      self ? "" : ", this node is leaving (it forwards every request once the others are ready)");
+  JoinMembersApplier();
+  members_applying_ = true;
+  members_applier_ = std::thread([this, p, n, gains, leaving = self == nullptr] {
+    repair::Index* index = repair_feed_ ? RebuildRepairIndex(p) : nullptr;
+    replicator_->SetMembership(MembershipOf(p, index, gains));
+    SC_LOG(kInfo,
+           "members file reloaded: epoch %016" PRIx64
+           ", %zu node(s)%s%s; `members commit` once every node is ready",
+           p->epoch, n, gains ? ", taking keys over" : "",
+           leaving ? ", this node is leaving (it forwards every request once the others are ready)"
+                   : "");
+    members_applying_ = false;
+  });
   return "";
+}
+
+// Under members_mu_, or once no reload can start (teardown).
+void Server::JoinMembersApplier() {
+  if (members_applier_.joinable()) members_applier_.join();
 }
 
 std::string Server::CommitMembers() {
   if (!config_.members || !replicator_) return "SERVER_ERROR members commit needs --members";
   std::lock_guard lock(members_mu_);
+  if (members_applying_) return kStillApplying;
   const Placement* cur = placement_.Get();
   if (!replicator_->all_ready(cur->epoch)) {
     return "SERVER_ERROR not every node holds what it takes over yet (stats replication: "

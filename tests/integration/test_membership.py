@@ -157,6 +157,11 @@ def change_under_load(all_nodes, before, after, joiner=None, leaver=None):
             os.kill(n.pid, signal.SIGHUP)  # as an operator's reload would
         else:
             assert admin(n, "members reload") == b"OK\r\n", n.log()[-2000:]
+            # Its digests are rebuilt in the background: no commit, nor another reload,
+            # before every node holds its keys.
+            early = admin(n, "members commit")
+            assert early.startswith((b"SERVER_ERROR the last members file is still being",
+                                     b"SERVER_ERROR not every node holds")), early
     everyone = sorted(set(before) | set(after), key=lambda n: n.node_id)
     t0 = time.time()
     wait_all_ready(everyone, old_epoch)
