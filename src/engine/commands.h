@@ -17,7 +17,12 @@ inline bool IsMeta(protocol::Command c) {
          c == Command::kMetaArith || c == Command::kMetaNoop || c == Command::kMetaDebug;
 }
 
-void ExecuteText(Engine& e, Session& s, const protocol::Request& req, std::string* out);
+// False: a get stopped at out_limit with keys left (Session::get_resume); the request
+// is not done and stays unconsumed.
+bool ExecuteText(Engine& e, Session& s, const protocol::Request& req, std::string* out,
+                 size_t out_limit);
+// Every text request but get/gets/gat/gats.
+void ExecuteOther(Engine& e, Session& s, const protocol::Request& req, std::string* out);
 // One key of a get/gets/gat/gats: its VALUE block if it is a hit (no END).
 void ExecuteGetKey(Engine& e, Session& s, const protocol::Request& req, std::string_view key,
                    std::string* out);

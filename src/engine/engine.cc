@@ -196,7 +196,10 @@ size_t Engine::ProcessText(Session& s, std::string_view in, std::string* out, si
       return consumed + in.size();
     }
     size_t before = out->size();
-    if (syncing_.load(std::memory_order_relaxed) && !AllowedWhileSyncing(req.cmd)) {
+    if (s.get_resume) {
+      // The rest of a get that stopped at the output limit: it was found to run here.
+      if (!ExecuteText(*this, s, req, out, out_limit)) break;
+    } else if (syncing_.load(std::memory_order_relaxed) && !AllowedWhileSyncing(req.cmd)) {
       protocol::AppendTextError(out, protocol::TextError::kSyncing);  // --join-mode error
     } else if (router_ && s.defer_forwards &&
                (s.deferred_node = ForwardTarget(*this, s, req, false)) != Router::kLocal) {
@@ -207,8 +210,8 @@ size_t Engine::ProcessText(Session& s, std::string_view in, std::string* out, si
                RouteText(*this, s, req, in.substr(0, r.consumed), out)) {
       // ran on an owner elsewhere; its reply is in `out` (a deferring session has just
       // asked the router: the request runs here)
-    } else {
-      ExecuteText(*this, s, req, out);
+    } else if (!ExecuteText(*this, s, req, out, out_limit)) {
+      break;  // a get stopped at the output limit: the rest once output drains
     }
     if (req.noreply && !IsMeta(req.cmd) &&
         !(req.cmd == protocol::Command::kError && req.error_ignores_noreply)) {

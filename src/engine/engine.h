@@ -94,6 +94,9 @@ struct Session {
   std::string scratch;    // reused formatting buffer
   int cfd = 0;            // the connection's fd, for watch lines (cfd=)
   protocol::Command last_cmd = protocol::Command::kNone;  // the previous text request's
+  // The keys already answered of the get at the head of the unconsumed input, which
+  // stopped at the output limit (text.cc ExecuteGet); 0 otherwise.
+  uint32_t get_resume = 0;
   void* host_data = nullptr;  // the Host's per-connection state (Host::WatchWaker)
   // Set once `watch` succeeded: the connection only streams log lines from then on.
   std::unique_ptr<watch::Watcher> watcher;

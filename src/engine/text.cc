@@ -88,11 +88,25 @@ void AppendValueBlock(std::string* out, const storage::ItemRef& it, bool with_ca
   w[1] = '\n';
 }
 
-// get/gets/gat/gats: one VALUE block per hit, then END.
-void ExecuteGet(Engine& e, Session& s, const Request& req, std::string* out) {
+// get/gets/gat/gats: one VALUE block per hit, then END. Stops before a key once `out`
+// reached out_limit (false; s.get_resume counts the keys answered): memcached's replies
+// point at the items, ours copy them, and one line of a few thousand keys of large values
+// would otherwise copy gigabytes. The request is then left unconsumed and picked up at
+// that key once the connection's output drains.
+bool ExecuteGet(Engine& e, Session& s, const Request& req, std::string* out, size_t out_limit) {
   std::string_view rest = req.keys, key;
-  while (protocol::NextKey(&rest, &key)) ExecuteGetKey(e, s, req, key, out);
+  uint32_t index = 0;
+  while (protocol::NextKey(&rest, &key)) {
+    if (index++ < s.get_resume) continue;
+    if (out->size() >= out_limit && index - 1 > s.get_resume) {
+      s.get_resume = index - 1;
+      return false;
+    }
+    ExecuteGetKey(e, s, req, key, out);
+  }
+  s.get_resume = 0;
   out->append("END\r\n", 5);
+  return true;
 }
 
 void ExecuteStore(Engine& e, Session& s, const Request& req, std::string* out) {
@@ -322,13 +336,21 @@ void ExecuteGetKey(Engine& e, Session& s, const Request& req, std::string_view k
   });
 }
 
-void ExecuteText(Engine& e, Session& s, const Request& req, std::string* out) {
+bool ExecuteText(Engine& e, Session& s, const Request& req, std::string* out, size_t out_limit) {
   switch (req.cmd) {
     case Command::kGet:
     case Command::kGets:
     case Command::kGat:
     case Command::kGats:
-      return ExecuteGet(e, s, req, out);
+      return ExecuteGet(e, s, req, out, out_limit);
+    default:
+      ExecuteOther(e, s, req, out);
+      return true;
+  }
+}
+
+void ExecuteOther(Engine& e, Session& s, const Request& req, std::string* out) {
+  switch (req.cmd) {
     case Command::kSet:
     case Command::kAdd:
     case Command::kReplace:

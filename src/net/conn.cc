@@ -166,6 +166,19 @@ char* Conn::ReadSpaceSlow(size_t* room) {
   return buf_.get() + in_end_;
 }
 
+namespace {
+constexpr size_t kSpareOutput = 64 * 1024;
+}  // namespace
+
+void Conn::KeepUnsent(size_t sent) {
+  sending_.swap(out_);  // sending_ was empty: no copy, and out_ keeps a spare buffer
+  send_off_ = sent;
+  out_.clear();
+  // Unless it is large: a peer that does not read would keep two such buffers per
+  // connection while one would do.
+  if (out_.capacity() > kSpareOutput) std::string().swap(out_);
+}
+
 ssize_t Conn::WritePlain() {
   size_t tail = sending_.size() - send_off_;
   ssize_t n;
@@ -190,9 +203,7 @@ ssize_t Conn::WritePlain() {
   if (from_out == out_.size()) {
     out_.clear();
   } else {
-    sending_.swap(out_);  // sending_ was empty: no copy, and out_ keeps a spare buffer
-    send_off_ = from_out;
-    out_.clear();
+    KeepUnsent(from_out);
   }
   return n;
 }

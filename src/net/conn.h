@@ -73,8 +73,12 @@ class Conn final : public Connection {
   void Commit(size_t n) { in_end_ += n; }
 
   size_t pending_out() const { return sending_.size() - send_off_ + out_.size(); }
+  void set_out_room(size_t room) { out_room_ = room; }
   // One send()/sendmsg() of all pending output (TLS: SSL_writes until sent or the socket is
   // full). Returns bytes written or -1 with errno.
+  // After a write that sent `sent` bytes of out_ (sending_ was empty): the rest becomes
+  // sending_'s tail, without a copy.
+  void KeepUnsent(size_t sent);
   ssize_t WriteOnce() {
     if (ssl_) [[unlikely]]
       return WriteTls();

@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -94,6 +95,10 @@ class Connection {
 
   // Append reply bytes. Sent after each OnData call (one write for the batch).
   std::string& out() { return out_; }
+  // In OnData: how many more bytes out() may take before the connection's unsent output
+  // (out() and what an earlier write left) reaches output_high_water. A handler that makes
+  // much output stops there; OnData comes again once the output drains.
+  size_t out_room() const { return out_room_; }
   void CloseAfterWrite();  // stop calling OnData, send pending output, then close
   void CloseNow();         // close without sending pending output
   // Outside OnData (e.g. in a Post()ed task): send out() now and present unconsumed input to
@@ -149,6 +154,7 @@ class Connection {
   ~Connection() = default;
 
   std::string out_;
+  size_t out_room_ = SIZE_MAX;  // set by the worker before each OnData
   uint64_t id_ = 0;
   int fd_ = -1;
   int worker_index_ = 0;

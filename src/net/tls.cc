@@ -218,9 +218,7 @@ ssize_t Conn::WriteTls() {
     } else if (n == out_.size()) {
       out_.clear();
     } else {
-      sending_.swap(out_);  // sending_ was empty
-      send_off_ = n;
-      out_.clear();
+      KeepUnsent(n);
     }
   }
   return static_cast<ssize_t>(total);

@@ -86,6 +86,7 @@ void Worker::RunHandler(Conn* c) {
     c->set_last_active(now_);
     size_t size = c->input_size();
     size_t n = 0;
+    c->set_out_room(high_water_ - c->pending_out());  // the loop runs below high water
     CallHandler(c, "OnData", [&] { n = shared_->handler->OnData(*c, c->input()); });
     c->Consume(std::min(n, size));
     if (c->closing()) return;  // Settle flushes or closes

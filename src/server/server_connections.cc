@@ -1,6 +1,7 @@
 // Server as net::Handler: each client connection's state, its requests run by the
 // engine or forwarded to other nodes (connection held meanwhile), --sync-replicas
 // holds, watchers' wakeups and connection events.
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -159,7 +160,8 @@ size_t Server::OnData(net::Connection& c, std::string_view input) {
   if (c.outgoing()) [[unlikely]]
     return relay_ ? relay_->OnData(c, input) : input.size();
   auto* s = &static_cast<ConnState*>(c.user)->session;
-  size_t n = engine_->Process(*s, input, &c.out(), output_high_water_);
+  size_t room = std::min(c.out_room(), SIZE_MAX - c.out().size());
+  size_t n = engine_->Process(*s, input, &c.out(), c.out().size() + room);
   bool forwarding = false;  // held until the reply from another node comes back
   if (s->deferred) [[unlikely]] {
     auto* st = static_cast<ConnState*>(c.user);

@@ -192,6 +192,36 @@ def test_client_that_never_reads_does_not_block_others(start_server):
 
 
 @pytest.mark.time_limit(60)
+def test_one_get_of_many_large_values_is_made_as_it_is_sent(start_server):
+    """One line asking for 1,500 copies of a 512 KB value (750 MB of replies) from a
+    client that does not read: memcached's replies point at the item; ours are copied,
+    so they are made only as fast as the client takes them. A client that reads gets
+    every value and one END."""
+    srv = start_server()
+    value = bytes(range(256)) * 2048
+    with srv.connect() as c:
+        assert c.set("big", value) == b"STORED\r\n"
+    rss_before = srv.rss_bytes()
+    hog = socket.create_connection((srv.host, srv.port))
+    hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    hog.sendall(b"get " + b" ".join([b"big"] * 1500) + b"\r\n")
+    time.sleep(1.0)
+    try:
+        with srv.connect() as other:
+            assert other.set("during", "1") == b"STORED\r\n"
+        assert_rss_at_most(srv, rss_before + 16 * MIB)
+    finally:
+        hog.close()
+    with srv.connect() as reader:
+        reader.send(b"get " + b" ".join([b"big"] * 40) + b" nope\r\n")
+        for _ in range(40):
+            assert reader.readline(timeout=20) == b"VALUE big 0 %d\r\n" % len(value)
+            assert reader.read_exact(len(value) + 2, timeout=20) == value + b"\r\n"
+        assert reader.readline(timeout=20) == b"END\r\n"
+    assert_serving(srv)
+
+
+@pytest.mark.time_limit(60)
 def test_2gb_value_length_is_swallowed_without_allocating(start_server):
     srv = start_server()
     rss_before = srv.rss_bytes()

@@ -15,6 +15,35 @@ TEST(Text, SetGetDelete) {
   EXPECT_EQ(h.Send("get foo\r\n"), "END\r\n");
 }
 
+// A get of many large values stops at the output limit and goes on from the next key
+// when presented again (the connection drained its output): the same bytes in the end,
+// never much more than the limit at once.
+TEST(Text, GetStopsAtTheOutputLimitAndResumes) {
+  EngineHarness h, whole;
+  std::string value(1000, 'v');
+  std::string set = "set big 0 0 1000\r\n" + value + "\r\n";
+  ASSERT_EQ(h.Send(set), "STORED\r\n");
+  ASSERT_EQ(whole.Send(set), "STORED\r\n");
+  std::string get = "gets big nope";
+  for (int i = 0; i < 50; ++i) get += " big";
+  get += "\r\nversion\r\n";
+  std::string expect = whole.Send(get);
+  Session& s = h.session();
+  std::string in = get, all;
+  int presentations = 0;
+  while (!in.empty() && presentations < 1000) {
+    std::string out;
+    size_t n = h.engine().Process(s, in, &out, 4000);
+    EXPECT_LE(out.size(), 4000u + 1100u);  // the limit and one value block
+    all += out;
+    in.erase(0, n);
+    ++presentations;
+  }
+  EXPECT_EQ(all, expect);
+  EXPECT_GT(presentations, 10);
+  EXPECT_EQ(s.get_resume, 0u);
+}
+
 TEST(Text, BytewiseEqualsWhole) {
   const std::string script =
       "set a 1 0 2\r\nxy\r\nappend a 0 0 1\r\nz\r\nprepend a 0 0 1\r\nw\r\nget a\r\n"
