@@ -118,7 +118,10 @@ class Server final : public net::Handler, public engine::Host {
   std::unique_ptr<metrics::Endpoint> metrics_;  // --metrics-port
   std::unique_ptr<ForwardPool> forward_pool_;   // sharded: requests Relay cannot send
   std::unique_ptr<Relay> relay_;                // sharded: requests for other nodes
-  size_t output_high_water_ = 1 << 20;
+  // Replies are copies (memcached's point at the items): what a connection that does
+  // not read may hold is this plus one reply. Large enough that a pipelined batch of
+  // small replies is one write.
+  size_t output_high_water_ = 256 << 10;
 
   std::mutex mu_;
   std::condition_variable cv_;
