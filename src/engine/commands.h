@@ -17,8 +17,8 @@ inline bool IsMeta(protocol::Command c) {
          c == Command::kMetaArith || c == Command::kMetaNoop || c == Command::kMetaDebug;
 }
 
-// False: a get stopped at out_limit with keys left (Session::get_resume); the request
-// is not done and stays unconsumed.
+// False: a get or a metadump stopped at out_limit with more to come (Session::resume);
+// the request is not done and stays unconsumed.
 bool ExecuteText(Engine& e, Session& s, const protocol::Request& req, std::string* out,
                  size_t out_limit);
 // Every text request but get/gets/gat/gats.
@@ -55,7 +55,9 @@ class StatSink {
 // items, slabs, sizes. False for any other group. (reset, detail and conns are commands
 // each protocol handles itself.)
 bool ProduceStats(Engine& e, std::string_view group, StatSink& sink);
-void ExecuteLruCrawler(Engine& e, std::string_view args, std::string* out);
+// False: a metadump stopped at out_limit (Session::resume), as ExecuteText.
+bool ExecuteLruCrawler(Engine& e, Session& s, std::string_view args, std::string* out,
+                       size_t out_limit);
 // -Y: the first request must be "set <any> <flags> <exptime> <n>\r\nuser pass\r\n".
 // Returns bytes consumed (0: need more).
 size_t AsciiAuth(Engine& e, Session& s, std::string_view in, std::string* out);

@@ -196,7 +196,7 @@ size_t Engine::ProcessText(Session& s, std::string_view in, std::string* out, si
       return consumed + in.size();
     }
     size_t before = out->size();
-    if (s.get_resume) {
+    if (s.resume) {
       // The rest of a get that stopped at the output limit: it was found to run here.
       if (!ExecuteText(*this, s, req, out, out_limit)) break;
     } else if (syncing_.load(std::memory_order_relaxed) && !AllowedWhileSyncing(req.cmd)) {

@@ -94,9 +94,10 @@ struct Session {
   std::string scratch;    // reused formatting buffer
   int cfd = 0;            // the connection's fd, for watch lines (cfd=)
   protocol::Command last_cmd = protocol::Command::kNone;  // the previous text request's
-  // The keys already answered of the get at the head of the unconsumed input, which
-  // stopped at the output limit (text.cc ExecuteGet); 0 otherwise.
-  uint32_t get_resume = 0;
+  // How far the request at the head of the unconsumed input got before it stopped at
+  // the output limit: the keys a get answered (text.cc ExecuteGet), the shards a
+  // metadump listed (stats_commands.cc); 0 otherwise.
+  uint32_t resume = 0;
   void* host_data = nullptr;  // the Host's per-connection state (Host::WatchWaker)
   // Set once `watch` succeeded: the connection only streams log lines from then on.
   std::unique_ptr<watch::Watcher> watcher;

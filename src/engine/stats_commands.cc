@@ -122,60 +122,44 @@ bool ParseCrawlClasses(std::string_view arg, bool allow_hash, uint64_t* mask) {
   return *mask != 0;
 }
 
-void ExecuteLruCrawler(Engine& e, std::string_view args, std::string* out) {
-  std::string_view rest = args;
-  std::string_view sub = NextToken(&rest);
-  std::string_view arg = NextToken(&rest);
-  bool two = !arg.empty() && NextToken(&rest).empty();
+namespace {
+
+// One shard's lines of `lru_crawler metadump` for the classes in the mask.
+void AppendMetadump(storage::Store& store, size_t shard, uint64_t classes, bool cas_enabled,
+                    std::string* out) {
+  store.ForEachInShard(shard, [&](const storage::ItemRef& it) {
+    size_t size = protocol::MemcachedItemSize(it.key().size(), it.value().size(), it.flags());
+    uint32_t cls = store.SizeClassOf(it.key().size(), it.value().size(), it.flags());
+    if (cls >= 64 || !(classes >> cls & 1)) return;
+    out->append("key=");
+    protocol::UriEncode(it.key(), out);
+    out->append(" exp=");
+    AppendI64(out, it.exptime() == 0 ? -1 : static_cast<int64_t>(it.exptime()));
+    out->append(" la=");
+    AppendU64(out, it.last_access());
+    out->append(" cas=");
+    AppendU64(out, cas_enabled ? it.cas() : 0);
+    out->append(it.fetched() ? " fetch=yes" : " fetch=no");
+    out->append(" cls=");
+    AppendU64(out, cls);
+    out->append(" size=");
+    AppendU64(out, size);
+    // syncached: the item's version (HLC reading and origin node), so tools can
+    // check that replicas converged.
+    out->append(" ver=");
+    AppendU64(out, it.version().hlc);
+    out->push_back('.');
+    AppendU64(out, it.version().node);
+    out->push_back('\n');
+  });
+}
+
+// lru_crawler crawl, tocrawl, sleep, enable, disable (and memcached's ERROR otherwise).
+void ExecuteCrawlerSetting(Engine& e, std::string_view sub, std::string_view arg, bool two,
+                           std::string* out) {
   Settings& cfg = e.mutable_settings();
   uint64_t classes = 0;
-  if (sub == "metadump" && two) {
-    if (!cfg.runtime.lru_crawler) {
-      protocol::AppendTextError(out, protocol::TextError::kCrawlerDisabled);
-      return;
-    }
-    if (!cfg.dump_enabled) {
-      protocol::AppendTextError(out, protocol::TextError::kMetadumpDisabled);
-      return;
-    }
-    // memcached hands the connection to the crawler thread, so replies of requests
-    // earlier in the same batch could not be sent first: it refuses the pipeline.
-    if (!out->empty()) {
-      protocol::AppendTextError(out, protocol::TextError::kMetadumpPipelined);
-      return;
-    }
-    if (!ParseCrawlClasses(arg, true, &classes)) {
-      protocol::AppendTextError(out, protocol::TextError::kBadClass);
-      return;
-    }
-    storage::Store& store = *e.store();
-    e.store()->ForEach([&](const storage::ItemRef& it) {
-      size_t size = protocol::MemcachedItemSize(it.key().size(), it.value().size(), it.flags());
-      uint32_t cls = store.SizeClassOf(it.key().size(), it.value().size(), it.flags());
-      if (cls >= 64 || !(classes >> cls & 1)) return;
-      out->append("key=");
-      protocol::UriEncode(it.key(), out);
-      out->append(" exp=");
-      AppendI64(out, it.exptime() == 0 ? -1 : static_cast<int64_t>(it.exptime()));
-      out->append(" la=");
-      AppendU64(out, it.last_access());
-      out->append(" cas=");
-      AppendU64(out, cfg.cas_enabled ? it.cas() : 0);
-      out->append(it.fetched() ? " fetch=yes" : " fetch=no");
-      out->append(" cls=");
-      AppendU64(out, cls);
-      out->append(" size=");
-      AppendU64(out, size);
-      // syncached: the item's version (HLC reading and origin node), so tools can
-      // check that replicas converged.
-      out->append(" ver=");
-      AppendU64(out, it.version().hlc);
-      out->push_back('.');
-      AppendU64(out, it.version().node);
-      out->push_back('\n');
-    });
-    AppendLine(out, "END");
-  } else if (sub == "crawl" && two) {
+  if (sub == "crawl" && two) {
     if (!cfg.runtime.lru_crawler) {
       protocol::AppendTextError(out, protocol::TextError::kCrawlerDisabled);
     } else if (!ParseCrawlClasses(arg, false, &classes)) {
@@ -203,6 +187,53 @@ void ExecuteLruCrawler(Engine& e, std::string_view args, std::string* out) {
   } else {
     protocol::AppendTextError(out, protocol::TextError::kError);
   }
+}
+
+}  // namespace
+
+bool ExecuteLruCrawler(Engine& e, Session& s, std::string_view args, std::string* out,
+                       size_t out_limit) {
+  std::string_view rest = args;
+  std::string_view sub = NextToken(&rest);
+  std::string_view arg = NextToken(&rest);
+  bool two = !arg.empty() && NextToken(&rest).empty();
+  Settings& cfg = e.mutable_settings();
+  uint64_t classes = 0;
+  if (sub == "metadump" && two) {
+    if (!cfg.runtime.lru_crawler) {
+      protocol::AppendTextError(out, protocol::TextError::kCrawlerDisabled);
+      return true;
+    }
+    if (!cfg.dump_enabled) {
+      protocol::AppendTextError(out, protocol::TextError::kMetadumpDisabled);
+      return true;
+    }
+    // memcached hands the connection to the crawler thread, so replies of requests
+    // earlier in the same batch could not be sent first: it refuses the pipeline.
+    if (!out->empty() && s.resume == 0) {
+      protocol::AppendTextError(out, protocol::TextError::kMetadumpPipelined);
+      return true;
+    }
+    if (!ParseCrawlClasses(arg, true, &classes)) {
+      protocol::AppendTextError(out, protocol::TextError::kBadClass);
+      return true;
+    }
+    // A shard at a time, stopping at the output limit (memcached's crawler writes through
+    // a bounded buffer): a dump of millions of items to a slow reader is not made whole.
+    storage::Store& store = *e.store();
+    for (size_t shard = s.resume; shard < store.shard_count(); ++shard) {
+      if (shard > s.resume && out->size() >= out_limit) {
+        s.resume = static_cast<uint32_t>(shard);
+        return false;
+      }
+      AppendMetadump(store, shard, classes, cfg.cas_enabled, out);
+    }
+    s.resume = 0;
+    AppendLine(out, "END");
+    return true;
+  }
+  ExecuteCrawlerSetting(e, sub, arg, two, out);
+  return true;
 }
 
 }  // namespace syncached::engine

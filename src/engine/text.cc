@@ -89,7 +89,7 @@ void AppendValueBlock(std::string* out, const storage::ItemRef& it, bool with_ca
 }
 
 // get/gets/gat/gats: one VALUE block per hit, then END. Stops before a key once `out`
-// reached out_limit (false; s.get_resume counts the keys answered): memcached's replies
+// reached out_limit (false; s.resume counts the keys answered): memcached's replies
 // point at the items, ours copy them, and one line of a few thousand keys of large values
 // would otherwise copy gigabytes. The request is then left unconsumed and picked up at
 // that key once the connection's output drains.
@@ -97,14 +97,14 @@ bool ExecuteGet(Engine& e, Session& s, const Request& req, std::string* out, siz
   std::string_view rest = req.keys, key;
   uint32_t index = 0;
   while (protocol::NextKey(&rest, &key)) {
-    if (index++ < s.get_resume) continue;
-    if (out->size() >= out_limit && index - 1 > s.get_resume) {
-      s.get_resume = index - 1;
+    if (index++ < s.resume) continue;
+    if (out->size() >= out_limit && index - 1 > s.resume) {
+      s.resume = index - 1;
       return false;
     }
     ExecuteGetKey(e, s, req, key, out);
   }
-  s.get_resume = 0;
+  s.resume = 0;
   out->append("END\r\n", 5);
   return true;
 }
@@ -343,6 +343,8 @@ bool ExecuteText(Engine& e, Session& s, const Request& req, std::string* out, si
     case Command::kGat:
     case Command::kGats:
       return ExecuteGet(e, s, req, out, out_limit);
+    case Command::kLruCrawler:
+      return ExecuteLruCrawler(e, s, req.args, out, out_limit);
     default:
       ExecuteOther(e, s, req, out);
       return true;
@@ -390,8 +392,6 @@ void ExecuteOther(Engine& e, Session& s, const Request& req, std::string* out) {
       return ExecuteShutdown(e, req, s, out);
     case Command::kStats:
       return ExecuteStats(e, s, req.args, out);
-    case Command::kLruCrawler:
-      return ExecuteLruCrawler(e, req.args, out);
     case Command::kCacheMemlimit:
       return ExecuteMemlimit(e, req, out);
     case Command::kSlabs:

@@ -271,6 +271,8 @@ class Store {
   // Visits every live item, one shard at a time with that shard locked. The callback
   // must not call back into the store. Items may change between shards.
   void ForEach(const std::function<void(const ItemRef&)>& fn);
+  // The same over one shard (< shard_count()), its lock held.
+  void ForEachInShard(size_t shard, const std::function<void(const ItemRef&)>& fn);
 
   // Replication. Apply takes a peer's change if its version is newer than what this
   // node holds for the key (item, tombstone, or a flush), so replicas converge

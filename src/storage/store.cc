@@ -90,14 +90,17 @@ uint32_t Store::ClassChunkSize(uint32_t id) const {
 }
 
 void Store::ForEach(const std::function<void(const ItemRef&)>& fn) {
+  for (size_t i = 0; i < shards_->shards.size(); ++i) ForEachInShard(i, fn);
+}
+
+void Store::ForEachInShard(size_t shard, const std::function<void(const ItemRef&)>& fn) {
   uint32_t now = clock_->NowSeconds();
-  for (auto& s : shards_->shards) {
-    std::lock_guard lock(s.mu);
-    s.ForEachLocked([&](Item* it) {
-      bool flushed;
-      if (!IsDead(&s, it, now, &flushed)) fn(ItemRef(it));
-    });
-  }
+  Shard& s = shards_->shards[shard];
+  std::lock_guard lock(s.mu);
+  s.ForEachLocked([&](Item* it) {
+    bool flushed;
+    if (!IsDead(&s, it, now, &flushed)) fn(ItemRef(it));
+  });
 }
 
 }  // namespace syncached::storage

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <string>
+
 #include "tests/unit/engine/harness.h"
 
 namespace syncached::engine {
@@ -41,7 +44,33 @@ TEST(Text, GetStopsAtTheOutputLimitAndResumes) {
   }
   EXPECT_EQ(all, expect);
   EXPECT_GT(presentations, 10);
-  EXPECT_EQ(s.get_resume, 0u);
+  EXPECT_EQ(s.resume, 0u);
+}
+
+// lru_crawler metadump lists a shard at a time and stops at the output limit the same
+// way: the whole listing in the end, never much more than the limit at once.
+TEST(Text, MetadumpStopsAtTheOutputLimitAndResumes) {
+  EngineHarness h;
+  for (int i = 0; i < 3000; ++i) {
+    std::string key = "key:" + std::to_string(i);
+    ASSERT_EQ(h.Send("set " + key + " 0 0 1\r\nx\r\n"), "STORED\r\n");
+  }
+  std::string expect = h.Send("lru_crawler metadump all\r\n");
+  ASSERT_EQ(std::count(expect.begin(), expect.end(), '\n'), 3001);
+  Session& s = h.session();
+  std::string in = "lru_crawler metadump all\r\nversion\r\n", all;
+  int presentations = 0;
+  while (!in.empty() && presentations < 10000) {
+    std::string out;
+    size_t n = h.engine().Process(s, in, &out, 2000);
+    all += out;
+    in.erase(0, n);
+    ++presentations;
+  }
+  EXPECT_EQ(all, expect + h.Send("version\r\n"));
+  // A shard each (every shard's lines are over the limit here), then the version.
+  EXPECT_EQ(presentations, static_cast<int>(h.engine().store()->shard_count()) + 1);
+  EXPECT_EQ(s.resume, 0u);
 }
 
 TEST(Text, BytewiseEqualsWhole) {
