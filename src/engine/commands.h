@@ -21,7 +21,7 @@ inline bool IsMeta(protocol::Command c) {
 // the request is not done and stays unconsumed.
 bool ExecuteText(Engine& e, Session& s, const protocol::Request& req, std::string* out,
                  size_t out_limit);
-// Every text request but get/gets/gat/gats.
+// Every text request but get/gets/gat/gats and lru_crawler (ExecuteText's own).
 void ExecuteOther(Engine& e, Session& s, const protocol::Request& req, std::string* out);
 // One key of a get/gets/gat/gats: its VALUE block if it is a hit (no END).
 void ExecuteGetKey(Engine& e, Session& s, const protocol::Request& req, std::string_view key,

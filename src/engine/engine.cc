@@ -197,7 +197,7 @@ size_t Engine::ProcessText(Session& s, std::string_view in, std::string* out, si
     }
     size_t before = out->size();
     if (s.resume) {
-      // The rest of a get that stopped at the output limit: it was found to run here.
+      // The rest of a get or metadump that stopped at the output limit: it runs here.
       if (!ExecuteText(*this, s, req, out, out_limit)) break;
     } else if (syncing_.load(std::memory_order_relaxed) && !AllowedWhileSyncing(req.cmd)) {
       protocol::AppendTextError(out, protocol::TextError::kSyncing);  // --join-mode error
@@ -211,7 +211,7 @@ size_t Engine::ProcessText(Session& s, std::string_view in, std::string* out, si
       // ran on an owner elsewhere; its reply is in `out` (a deferring session has just
       // asked the router: the request runs here)
     } else if (!ExecuteText(*this, s, req, out, out_limit)) {
-      break;  // a get stopped at the output limit: the rest once output drains
+      break;  // stopped at the output limit: the rest once output drains
     }
     if (req.noreply && !IsMeta(req.cmd) &&
         !(req.cmd == protocol::Command::kError && req.error_ignores_noreply)) {
