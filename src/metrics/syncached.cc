@@ -166,6 +166,8 @@ constexpr Map kClusterStats[] = {
     {"members", "syncached_cluster_members", kG, "Nodes in the members file."},
     {"owned_share", "syncached_cluster_owned_share_ratio", kG,
      "Share of the keys this node owns (sampled)."},
+    {"members_applying", "syncached_cluster_members_applying", kG,
+     "1 while a members reload or commit walks the store."},
     {"forwarded", "syncached_cluster_forwarded_total", kC,
      "Requests forwarded to another node that owns the key."},
     {"forward_errors", "syncached_cluster_forward_errors_total", kC,

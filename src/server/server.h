@@ -92,10 +92,12 @@ class Server final : public net::Handler, public engine::Host {
   OffsetClock clock_{SystemClock::Get()};
   PlacementHolder placement_;  // with --members
   std::mutex members_mu_;      // one reload or commit at a time
-  // A reload's digests are rebuilt from the store here, not on the worker or signal
-  // thread that asked (a walk of every item); until then reload and commit wait.
+  // What a reload or commit walks the store for (its digests rebuilt, a commit's unowned
+  // keys dropped) runs here, not on the worker or signal thread that asked; until it
+  // ends, reload and commit wait.
   std::thread members_applier_;
   std::atomic<bool> members_applying_{false};
+  void ApplyMembers(std::function<void()> walks);  // under members_mu_
   void JoinMembersApplier();
   std::vector<std::unique_ptr<repair::Index>> repair_indexes_;  // the last is current
   std::unique_ptr<IndexFeed> repair_feed_;

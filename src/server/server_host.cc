@@ -104,6 +104,7 @@ void Server::AppendClusterStats(std::string* out) const {
   char share[32];
   snprintf(share, sizeof share, "%.4f", router_ ? router_->owned_share() : 1.0);
   add("owned_share", share);
+  add("members_applying", members_applying_ ? "1" : "0");
   if (router_) {
     router_->AppendStats(out);
   } else {

@@ -113,9 +113,7 @@ std::string Server::ReloadMembers() {
   }
   bool gains = next->Gains(config_.node_id);
   const Placement* p = placement_.Set(std::move(next));
-  JoinMembersApplier();
-  members_applying_ = true;
-  members_applier_ = std::thread([this, p, n, gains, leaving = self == nullptr] {
+  ApplyMembers([this, p, n, gains, leaving = self == nullptr] {
     repair::Index* index = repair_feed_ ? RebuildRepairIndex(p) : nullptr;
     replicator_->SetMembership(MembershipOf(p, index, gains));
     SC_LOG(kInfo,
@@ -124,9 +122,17 @@ std::string Server::ReloadMembers() {
            p->epoch, n, gains ? ", taking keys over" : "",
            leaving ? ", this node is leaving (it forwards every request once the others are ready)"
                    : "");
-    members_applying_ = false;
   });
   return "";
+}
+
+void Server::ApplyMembers(std::function<void()> walks) {
+  JoinMembersApplier();
+  members_applying_ = true;
+  members_applier_ = std::thread([this, walks = std::move(walks)] {
+    walks();
+    members_applying_ = false;
+  });
 }
 
 // Under members_mu_, or once no reload can start (teardown).
@@ -153,20 +159,24 @@ std::string Server::CommitMembers() {
   next->old_ring.reset();
   next->old_replicas = 0;
   const Placement* p = placement_.Set(std::move(next));
-  uint64_t dropped = 0;
-  if (p->ring) {
-    std::vector<uint16_t> owners;
-    dropped = store_->DropKeys([&](std::string_view key) {
-      p->StreamOwners(key, &owners);
-      return std::find(owners.begin(), owners.end(), config_.node_id) != owners.end();
-    });
-  } else if (!p->members->Find(config_.node_id)) {
-    dropped = store_->DropKeys([](std::string_view) { return false; });
-  }
-  repair::Index* index = repair_feed_ ? RebuildRepairIndex(p) : nullptr;
-  replicator_->SetMembership(MembershipOf(p, index, false));
-  SC_LOG(kInfo, "membership change committed: epoch %016" PRIx64 ", dropped %llu item(s)", p->epoch,
-         static_cast<unsigned long long>(dropped));
+  // Requests are placed by the new file from here on; the store walks (1M items: about a
+  // second) leave the worker that asked serving.
+  ApplyMembers([this, p] {
+    uint64_t dropped = 0;
+    if (p->ring) {
+      std::vector<uint16_t> owners;
+      dropped = store_->DropKeys([&](std::string_view key) {
+        p->StreamOwners(key, &owners);
+        return std::find(owners.begin(), owners.end(), config_.node_id) != owners.end();
+      });
+    } else if (!p->members->Find(config_.node_id)) {
+      dropped = store_->DropKeys([](std::string_view) { return false; });
+    }
+    repair::Index* index = repair_feed_ ? RebuildRepairIndex(p) : nullptr;
+    replicator_->SetMembership(MembershipOf(p, index, false));
+    SC_LOG(kInfo, "membership change committed: epoch %016" PRIx64 ", dropped %llu item(s)",
+           p->epoch, static_cast<unsigned long long>(dropped));
+  });
   return "";
 }
 

@@ -178,6 +178,17 @@ def change_under_load(all_nodes, before, after, joiner=None, leaver=None):
         reply = admin(n, "members commit")
         assert reply == b"OK\r\n", (n, reply, {k: v for k, v in n.repl_stats().items()
                                                    if "members" in k or k.endswith(":state")})
+    # A commit answers once requests are placed by the new file; each node then drops
+    # what it no longer owns on a thread of its own, shown in stats cluster.
+    deadline = time.time() + 30
+    for n in everyone:
+        while True:
+            with n.client() as c:
+                applying = c.stats("cluster")["members_applying"]
+            if applying == "0":
+                break
+            assert time.time() < deadline, "%s still applying the commit" % n
+            time.sleep(0.05)
     time.sleep(1.0)
     for ld in loads:
         ld.stop()
