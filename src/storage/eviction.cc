@@ -190,7 +190,7 @@ void Store::EvictPageLocked(Shard* s, uint32_t page, uint32_t now, const Item* k
 void Store::EvictItemLocked(Shard* s, Item* victim, uint32_t now) {
   bool flushed;
   bool dead = IsDead(s, victim, now, &flushed);
-  auto& cls = s->classes[ClassOfItem(victim)];
+  auto& cls = s->Counters(ClassOfItem(victim));
   if (dead) {
     ++s->reclaimed;
     ++cls.reclaimed;

@@ -71,7 +71,7 @@ void Store::WalkFlushShardLocked(Shard* s, uint64_t boundary) {
   });
   for (Item* it : dead) {
     ++s->reclaimed;  // flushed memory given back counts as reclaimed, as in memcached
-    ++s->classes[ClassOfItem(it)].reclaimed;
+    ++s->Counters(ClassOfItem(it)).reclaimed;
     RemoveLocked(s, it, HashKey(it->key()));
   }
   s->flush_walked = boundary;
@@ -124,7 +124,7 @@ uint64_t Store::CrawlShardLocked(Shard* s, uint32_t now, uint64_t classes) {
   for (Item* it : dead) {
     ++s->crawler_reclaimed;
     ++s->reclaimed;
-    auto& cls = s->classes[ClassOfItem(it)];
+    auto& cls = s->Counters(ClassOfItem(it));
     ++cls.reclaimed;
     ++cls.crawler_reclaimed;
     if (!(it->bits & kFetched)) ++s->expired_unfetched, ++cls.expired_unfetched;

@@ -72,7 +72,7 @@ void Shard::InitLocked(uint32_t power, size_t nclasses, Arena* arena, std::atomi
   table_ = NewTable(power);
   if (!table_) abort();
   if (nclasses > kMaxStatClasses) abort();
-  classes.resize(nclasses);
+  stat_classes_ = nclasses;
   arena_ = arena;
   used_ = used;
 }

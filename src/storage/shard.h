@@ -28,6 +28,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -97,6 +98,13 @@ constexpr uint8_t kLargeClass = kSlabClasses;  // malloc'd items: an LRU, no sla
 constexpr uint8_t kNoClass = 0xff;
 static_assert(kLargeClass < 128, "nonempty bitmap holds 128 classes");
 
+// A shard's state per size class, allocated when it first takes an item: idle, the
+// 256 shards would hold about 1 MiB of it.
+struct ShardClasses {
+  SlabClass slabs[kSlabClasses];
+  ClassGauge gauges[kMaxStatClasses];  // by memcached class id
+};
+
 class alignas(64) Shard {
  public:
   Shard() = default;
@@ -125,7 +133,9 @@ class alignas(64) Shard {
   size_t ChargeOf(const Item* it) const;
   // Bytes AllocLocked would newly charge for an item of `total` bytes (0: a free chunk).
   size_t NewChargeFor(uint8_t cls, size_t total) const;
-  bool HasFreeChunk(uint8_t cls) const { return cls < kSlabClasses && slabs_[cls].free_head; }
+  bool HasFreeChunk(uint8_t cls) const {
+    return cls < kSlabClasses && classes_ && classes_->slabs[cls].free_head;
+  }
   // An uninitialised item of `total` bytes, or null (out of address space or malloc).
   Item* AllocLocked(uint8_t cls, size_t total);
   void FreeLocked(Item* it);  // must be unlinked
@@ -233,8 +243,16 @@ class alignas(64) Shard {
  public:
   uint64_t evictions = 0, reclaimed = 0, expired_unfetched = 0;
   uint64_t evicted_unfetched = 0, get_expired = 0, get_flushed = 0, crawler_reclaimed = 0;
-  ClassGauge gauges[kMaxStatClasses];  // by memcached class id
-  std::vector<ClassCounters> classes;
+  // Items and bytes by memcached class id; null before the shard took an item.
+  ClassGauge& Gauge(size_t id) { return Classes().gauges[id]; }
+  const ClassGauge* gauges() const { return classes_ ? classes_->gauges : nullptr; }
+  // Evictions and reclaims by memcached class id: empty until the first is counted.
+  ClassCounters& Counters(size_t id) {
+    if (counters_.empty()) counters_.resize(stat_classes_);
+    return counters_[id];
+  }
+  const std::vector<ClassCounters>& counters() const { return counters_; }
+  void ResetCounters() { counters_.clear(); }
   // Replicated nodes only: delete markers, so a late older write cannot resurrect a key.
   struct Tombstone {
     record::Version version;
@@ -262,12 +280,20 @@ class alignas(64) Shard {
   void FreeListPush(uint8_t cls, Item* chunk);
   void FreeListRemove(uint8_t cls, Item* chunk);
   void ReleasePageLocked(uint32_t page);
-  SlabClass& Slab(uint8_t cls) { return cls == kLargeClass ? large_class_ : slabs_[cls]; }
+  ShardClasses& Classes() {
+    if (!classes_) classes_ = std::make_unique<ShardClasses>();
+    return *classes_;
+  }
+  SlabClass& Slab(uint8_t cls) { return cls == kLargeClass ? large_class_ : Classes().slabs[cls]; }
   const SlabClass& Slab(uint8_t cls) const {
-    return cls == kLargeClass ? large_class_ : slabs_[cls];
+    static const SlabClass kNone;
+    if (cls == kLargeClass) return large_class_;
+    return classes_ ? classes_->slabs[cls] : kNone;
   }
 
-  SlabClass slabs_[kSlabClasses];
+  std::unique_ptr<ShardClasses> classes_;
+  std::vector<ClassCounters> counters_;
+  size_t stat_classes_ = 0;
 };
 
 uint64_t HashKey(std::string_view key);

@@ -81,7 +81,7 @@ bool Store::IsDead(const Shard* s, const Item* it, uint32_t now, bool* flushed) 
 
 void Store::FreeItemLocked(Shard* s, Item* it) {
   size_t charge = s->ChargeOf(it);
-  ClassGauge& g = s->gauges[ClassOfItem(it)];
+  ClassGauge& g = s->Gauge(ClassOfItem(it));
   g.items -= 1;
   g.bytes -= charge;
   s->bytes -= charge;
@@ -132,7 +132,7 @@ Item* Accessor::Classify() {
 // A dead item's counters as it goes: reclaimed when a store takes its place (memcached
 // counts the memory its allocation reuses), and unfetched if nobody ever read it.
 void Accessor::CountDead(Item* it, bool reclaimed) {
-  auto& cls = shard_->classes[store_->ClassOfItem(it)];
+  auto& cls = shard_->Counters(store_->ClassOfItem(it));
   if (reclaimed) ++shard_->reclaimed, ++cls.reclaimed;
   if (!(it->bits & kFetched)) ++shard_->expired_unfetched, ++cls.expired_unfetched;
 }
@@ -190,7 +190,7 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
   // old_it is MakeRoomLocked's `keep`: eviction never removes it, so item_ stays current.
   if (need > 0 && !store_->MakeRoomLocked(shard_, acls, need, now, old_it)) {
     ++store_->shards_->no_memory;
-    ++shard_->classes[store_->SizeClassOf(key_.size(), vlen, a.flags)].outofmemory;
+    ++shard_->Counters(store_->SizeClassOf(key_.size(), vlen, a.flags)).outofmemory;
     return PutStatus::kNoMemory;
   }
   Item* it = shard_->AllocLocked(acls, total);
@@ -202,7 +202,7 @@ PutStatus Accessor::Put(const PutArgs& a, ItemRef* out) {
   Fill(it, a, vlen, now);
 
   size_t charge = shard_->ChargeOf(it);
-  ClassGauge& g = shard_->gauges[store_->ClassOfItem(it)];
+  ClassGauge& g = shard_->Gauge(store_->ClassOfItem(it));
   g.items += 1;
   g.bytes += charge;
   shard_->bytes += charge;

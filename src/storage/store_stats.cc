@@ -43,10 +43,14 @@ std::vector<ClassStats> Store::ClassStatsSnapshot() const {
   }
   for (auto& s : shards_->shards) {
     std::lock_guard lock(const_cast<Shard&>(s).mu);
-    for (size_t i = 0; i < out.size() && i < s.classes.size(); ++i) {
-      const auto& c = s.classes[i];
-      out[i].items += s.gauges[i].items;
-      out[i].bytes += s.gauges[i].bytes;
+    if (const ClassGauge* gauges = s.gauges()) {
+      for (size_t i = 0; i < out.size() && i < kMaxStatClasses; ++i) {
+        out[i].items += gauges[i].items;
+        out[i].bytes += gauges[i].bytes;
+      }
+    }
+    for (size_t i = 0; i < out.size() && i < s.counters().size(); ++i) {
+      const auto& c = s.counters()[i];
       out[i].evicted += c.evicted;
       out[i].evicted_nonzero += c.evicted_nonzero;
       out[i].evicted_unfetched += c.evicted_unfetched;
@@ -72,10 +76,7 @@ void Store::ResetStats() {
     std::lock_guard lock(s.mu);
     s.total_items = s.evictions = s.reclaimed = s.expired_unfetched = 0;
     s.evicted_unfetched = s.get_expired = s.get_flushed = s.crawler_reclaimed = 0;
-    for (auto& c : s.classes) {
-      c.evicted = c.evicted_unfetched = c.expired_unfetched = c.reclaimed = c.outofmemory = 0;
-      c.crawler_reclaimed = 0;
-    }
+    s.ResetCounters();
   }
   shards_->too_large = 0;
   shards_->no_memory = 0;

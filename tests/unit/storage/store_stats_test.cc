@@ -76,5 +76,31 @@ TEST(Store, ResetClearsCountersNotGauges) {
   EXPECT_EQ(after.bytes, before.bytes);
 }
 
+// Every class counter, evicted_nonzero and evicted_time too, as memcached's
+// item_stats_reset clears them all; a store that holds nothing reports zeros.
+TEST(Store, ResetClearsEveryClassCounter) {
+  ManualClock clock;
+  Options o = SmallOptions();
+  o.max_bytes = 4 << 20;
+  Store s(o, &clock);
+  for (const ClassStats& c : s.ClassStatsSnapshot()) EXPECT_EQ(c.items + c.evicted, 0u);
+  std::string v(1000, 'x');
+  for (int i = 0; i < 8000; ++i) {
+    ASSERT_EQ(Put(s, "k" + std::to_string(i), v, clock.NowSeconds() + 3600), PutStatus::kOk);
+  }
+  auto sum = [&](auto field) {
+    uint64_t n = 0;
+    for (const ClassStats& c : s.ClassStatsSnapshot()) n += field(c);
+    return n;
+  };
+  uint64_t items = sum([](const ClassStats& c) { return c.items; });
+  ASSERT_GT(sum([](const ClassStats& c) { return c.evicted; }), 0u);
+  ASSERT_GT(sum([](const ClassStats& c) { return c.evicted_nonzero; }), 0u);
+  s.ResetStats();
+  EXPECT_EQ(sum([](const ClassStats& c) { return c.evicted + c.evicted_nonzero; }), 0u);
+  EXPECT_EQ(sum([](const ClassStats& c) { return uint64_t{c.evicted_time}; }), 0u);
+  EXPECT_EQ(sum([](const ClassStats& c) { return c.items; }), items);
+}
+
 }  // namespace
 }  // namespace syncached::storage
