@@ -102,9 +102,9 @@ void Conn::Reset(int fd, uint64_t id, std::string peer, size_t read_chunk, uint3
   sending_.clear();
   send_off_ = 0;
   in_start_ = in_end_ = 0;
-  if (!buf_ || cap_ != read_chunk) {
-    buf_.reset(new char[read_chunk]);
-    cap_ = read_chunk;
+  if (cap_ != read_chunk) {
+    buf_.reset();
+    cap_ = 0;
   }
   events_ = 0;
   open_ = true;
@@ -116,13 +116,7 @@ void Conn::Reset(int fd, uint64_t id, std::string peer, size_t read_chunk, uint3
 }
 
 void Conn::ShrinkBuffers(size_t read_chunk) {
-  if (in_start_ == in_end_) {
-    in_start_ = in_end_ = 0;
-    if (cap_ > read_chunk) {
-      buf_.reset(new char[read_chunk]);
-      cap_ = read_chunk;
-    }
-  }
+  if (in_start_ == in_end_ && cap_ > read_chunk) ReturnBuffer();  // dropped
   // Replies up to a few chunks keep their capacity (no allocation per request); a buffer
   // left big by one huge reply goes.
   size_t keep = 4 * read_chunk;

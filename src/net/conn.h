@@ -1,7 +1,8 @@
 // Conn: a Connection plus the worker's bookkeeping and buffers. Internal to net; owned and
 // touched only by its Worker's thread, except the fields marked for snapshots.
 //
-// Input buffer (one allocation, reused; grown only when a single request needs more):
+// Input buffer (lent by the worker while there is input, see LendBuffer; grown only when a
+// single request needs more):
 //
 //   buf_: [ consumed | unconsumed input  | free space to read into ]
 //         0          in_start_           in_end_                   cap_
@@ -54,6 +55,19 @@ class Conn final : public Connection {
   bool Oversized(size_t read_chunk) const {
     size_t keep = 4 * read_chunk;
     return cap_ > read_chunk || out_.capacity() > keep || sending_.capacity() > keep;
+  }
+  // The input buffer, lent by the worker while there is input to read or hold: idle, a
+  // connection holds none (as memcached's read buffers go back to their thread's cache).
+  bool has_buffer() const { return buf_ != nullptr; }
+  void LendBuffer(std::unique_ptr<char[]> b, size_t cap) {
+    buf_ = std::move(b);
+    cap_ = cap;
+    in_start_ = in_end_ = 0;
+  }
+  // Everything consumed: the buffer back (null without one).
+  std::unique_ptr<char[]> ReturnBuffer() {
+    in_start_ = in_end_ = cap_ = 0;
+    return std::move(buf_);
   }
   // Forgets buffered input and output (the connection is closed) and shrinks the buffers.
   void Discard(size_t read_chunk);
@@ -130,7 +144,7 @@ class Conn final : public Connection {
   ssize_t WritePlain();
   ssize_t WriteTls();  // tls.cc
 
-  std::unique_ptr<char[]> buf_;
+  std::unique_ptr<char[]> buf_;  // null while idle (LendBuffer)
   size_t cap_ = 0, in_start_ = 0, in_end_ = 0;
   std::string sending_;
   size_t send_off_ = 0;

@@ -163,6 +163,12 @@ class Worker {
   std::vector<std::unique_ptr<Conn>> open_;  // Conn::slot_ is the index
   std::vector<std::unique_ptr<Conn>> dead_;  // closed this turn
   std::vector<std::unique_ptr<Conn>> pool_;  // reusable
+  // Input buffers of idle connections, reused LIFO (a warm one for the next reader);
+  // beyond kSpareInputs they are freed.
+  std::unique_ptr<char[]> SpareInput();
+  void KeepSpareInput(std::unique_ptr<char[]> b);
+  static constexpr size_t kSpareInputs = 16;
+  std::vector<std::unique_ptr<char[]>> spare_inputs_;
   std::vector<Conn*> scheduled_;
   std::vector<Conn*> yielded_;       // re-run next turn (Connection::Yield)
   std::vector<Conn*> tls_buffered_;  // TLS input buffered in OpenSSL: read next turn

@@ -21,6 +21,7 @@ namespace syncached::net {
 void Worker::HandleRead(Conn* c, int max_rounds) {
   for (int round = 0; round < max_rounds; ++round) {
     if (c->closing() || c->held() || c->pending_out() >= high_water_) break;
+    if (!c->has_buffer()) c->LendBuffer(SpareInput(), read_chunk_);
     size_t room;
     char* p = c->ReadSpace(&room);
     ssize_t n = c->ssl() ? TlsRead(c, p, room) : SysRecv(c->fd(), p, room);
@@ -128,6 +129,17 @@ bool Worker::Flush(Conn* c) {
   return true;
 }
 
+std::unique_ptr<char[]> Worker::SpareInput() {
+  if (spare_inputs_.empty()) return std::unique_ptr<char[]>(new char[read_chunk_]);
+  std::unique_ptr<char[]> b = std::move(spare_inputs_.back());
+  spare_inputs_.pop_back();
+  return b;
+}
+
+void Worker::KeepSpareInput(std::unique_ptr<char[]> b) {
+  if (b && spare_inputs_.size() < kSpareInputs) spare_inputs_.push_back(std::move(b));
+}
+
 // Brings a connection to a resting state after any activity: closes it if asked, sends
 // pending output, and sets its epoll interest.
 void Worker::Settle(Conn* c) {
@@ -160,8 +172,9 @@ void Worker::Settle(Conn* c) {
     c->set_state(in.find('\n') != std::string_view::npos ? ConnState::kNread : ConnState::kRead);
   } else {
     c->set_state(ConnState::kWaiting);
-    // Idle: give back what one huge request needed.
+    // Idle: give back what one huge request needed, and the input buffer.
     if (c->Oversized(read_chunk_)) c->ShrinkBuffers(read_chunk_);
+    if (c->has_buffer()) KeepSpareInput(c->ReturnBuffer());
   }
 }
 

@@ -55,6 +55,33 @@ TEST(NetIo, UnconsumedInputIsPresentedAgainWithNewBytes) {
   EXPECT_EQ(seen, (std::vector<std::string>{"abc", "def"}));
 }
 
+// Idle connections give their input buffer back to the worker, which lends it to the
+// next reader: a connection with a partial line keeps its own, and one that comes back
+// from idle starts clean, whatever the buffer held for another connection.
+TEST(NetIo, InputBuffersLentBetweenConnectionsKeepEachOnesBytes) {
+  LineHandler h;
+  Server server(LocalOptions(1), &h);  // one worker: every connection shares its spares
+  ASSERT_TRUE(server.Start().ok());
+  std::vector<Client> clients;
+  for (int i = 0; i < 40; ++i) clients.push_back(Client::Tcp(server.bound_port()));
+  for (int round = 0; round < 3; ++round) {
+    for (size_t i = 0; i < clients.size(); ++i) {  // odd ones leave half a line
+      std::string line = "r" + std::to_string(round) + "-c" + std::to_string(i) + "-";
+      line += std::string(100 + i * 37, static_cast<char>('a' + i % 26));
+      ASSERT_TRUE(clients[i].Send(i % 2 ? line.substr(0, line.size() / 2) : line + "\n"));
+      if (i % 2 == 0) {
+        ASSERT_EQ(clients[i].Read(line.size() + 1), line + "\n");
+      }
+    }
+    for (size_t i = 1; i < clients.size(); i += 2) {
+      std::string line = "r" + std::to_string(round) + "-c" + std::to_string(i) + "-";
+      line += std::string(100 + i * 37, static_cast<char>('a' + i % 26));
+      ASSERT_TRUE(clients[i].Send(line.substr(line.size() / 2) + "\n"));
+      ASSERT_EQ(clients[i].Read(line.size() + 1), line + "\n");
+    }
+  }
+}
+
 // A length-prefixed request far bigger than read_chunk: net grows the buffer as needed.
 class SizedHandler : public Handler {
  public:
