@@ -171,6 +171,7 @@ def change_under_load(all_nodes, before, after, joiner=None, leaver=None):
     status = subprocess.run([TOOL, everyone[0].addr(), "members"], capture_output=True,
                             text=True, timeout=30)
     assert status.returncode == 0 and "members_all_ready" in status.stdout, status
+    assert "members_applying" in status.stdout, status.stdout
     tool = subprocess.run([TOOL, everyone[0].addr(), "members", "commit"], capture_output=True,
                           text=True, timeout=30)
     assert tool.returncode == 0, tool

@@ -337,6 +337,13 @@ int RunMembers(const Options& o) {
         name.rfind("subscriber:", 0) == 0 && name.find(":range_copy") != std::string::npos;
     if (mine || peers || copies) printf("%-48s %s\n", name.c_str(), value.c_str());
   }
+  // 1 while a reload or commit still walks the node's store (stats cluster).
+  std::vector<std::pair<std::string, std::string>> cluster;
+  if (c.Stats("cluster", &cluster)) {
+    for (const auto& [name, value] : cluster) {
+      if (name == "members_applying") printf("%-48s %s\n", name.c_str(), value.c_str());
+    }
+  }
   return 0;
 }
 
