@@ -64,7 +64,7 @@ bool IsKeyedBinary(Command c) {
   }
 }
 
-enum class Routed : uint8_t { kLocal, kDone, kFailed };
+enum class Routed : uint8_t { kLocal, kDone, kFailed, kTooLarge };
 
 // One request for one key: sent to the node the router picks, again to the next pick
 // while nodes turn out unreachable before anything was sent.
@@ -76,6 +76,7 @@ Routed RouteOne(Router& r, bool relayed, std::string_view key, Router::Wire wire
     if (node == Router::kNoOwner) break;
     Router::Sent sent = r.Forward(node, wire, raw, out);
     if (sent == Router::Sent::kOk) return Routed::kDone;
+    if (sent == Router::Sent::kTooLarge) return Routed::kTooLarge;
     // It may have run there: sending it again could apply it twice (an incr).
     if (sent == Router::Sent::kFailed) break;
   }
@@ -183,6 +184,7 @@ Routed RouteGet(Engine& e, Session& s, Router& r, const Request& req, std::strin
         }
         continue;
       }
+      if (sent == Router::Sent::kTooLarge) return Routed::kTooLarge;
       if (sent == Router::Sent::kOk) {
         // The owner answered with an error line (it is syncing, say): relay it.
         out->append(reply);
@@ -230,6 +232,8 @@ bool RouteText(Engine& e, Session& s, const Request& req, std::string_view raw, 
   if (routed == Routed::kLocal) return false;
   if (routed == Routed::kFailed) {
     protocol::AppendTextError(out, protocol::TextError::kForwardingFailed);
+  } else if (routed == Routed::kTooLarge) {
+    protocol::AppendTextError(out, protocol::TextError::kNoMemoryWritingGet);
   }
   return true;
 }
@@ -277,6 +281,15 @@ void AppendForwardFailure(const ForwardFailure& f, std::string* out) {
   }
 }
 
+void AppendReplyTooLarge(const ForwardFailure& f, std::string* out) {
+  if (f.binary) {
+    bin::AppendResponse(out, f.opcode, bin::kEnomem, f.opaque, 0, {}, {},
+                        bin::StatusMessage(bin::kEnomem));
+  } else if (!f.silent) {
+    protocol::AppendTextError(out, protocol::TextError::kNoMemoryWritingGet);
+  }
+}
+
 bool RouteBinary(Engine& e, Session& s, const Request& req, std::string_view raw,
                  std::string* out) {
   if (!IsKeyedBinary(req.cmd)) return false;
@@ -286,6 +299,8 @@ bool RouteBinary(Engine& e, Session& s, const Request& req, std::string_view raw
     // Errors are answered even to quiet opcodes.
     bin::AppendResponse(out, req.opcode, bin::kTmpFail, req.opaque, 0, {}, {},
                         bin::StatusMessage(bin::kTmpFail));
+  } else if (routed == Routed::kTooLarge) {
+    AppendReplyTooLarge(ForwardFailureFor(req, true), out);
   }
   return true;
 }

@@ -25,6 +25,7 @@ class Router {
     kOk,           // reply holds the node's replies to `request`, byte for byte
     kUnreachable,  // nothing was sent (the node is now marked down): pick again
     kFailed,       // sent, but no complete reply: it may have run there
+    kTooLarge,     // it ran there, and its reply was too large to gather
   };
 
   virtual ~Router() = default;
@@ -55,5 +56,8 @@ struct ForwardFailure {
   uint32_t opaque = 0;
 };
 void AppendForwardFailure(const ForwardFailure& f, std::string* out);
+// A reply too large to gather (forward::Options::max_reply): memcached's answer when it
+// cannot make a get's reply, or a binary out-of-memory status.
+void AppendReplyTooLarge(const ForwardFailure& f, std::string* out);
 
 }  // namespace syncached::engine

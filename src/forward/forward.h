@@ -34,6 +34,8 @@ struct Options {
   std::function<bool(placement::NodeId)> alive;
   // Sent first on each new connection (a sharded node's kRelayHello); no reply.
   std::string hello;
+  // The most bytes of replies gathered for one forwarded request (kTooLarge beyond).
+  size_t max_reply = size_t{32} << 20;
 };
 
 enum class Wire : uint8_t { kText, kBinary };  // text covers meta
@@ -41,6 +43,7 @@ enum class Result : uint8_t {
   kOk,           // reply holds the node's replies
   kUnreachable,  // nothing was sent
   kFailed,       // sent, but no complete reply
+  kTooLarge,     // sent, and the replies grew past Options::max_reply (not kept)
 };
 
 class Forwarder {
@@ -73,6 +76,7 @@ class Forwarder {
   bool Address(placement::NodeId id, sockaddr_storage* addr, socklen_t* len) const;
   void MarkDown(placement::NodeId id, const char* what);
   int timeout_ms() const { return options_.timeout_ms; }
+  size_t max_reply() const { return options_.max_reply; }
   void CountForwarded() { forwarded_.fetch_add(1, std::memory_order_relaxed); }
 
   uint64_t forwarded() const { return forwarded_.load(std::memory_order_relaxed); }

@@ -264,6 +264,12 @@ Result Forwarder::Send(placement::NodeId id, Wire wire, std::string_view request
   size_t scanned = 0, before = 0, after = 0;
   constexpr size_t kChunk = 16384;
   while (!FindSentinelReply(wire, buf, &scanned, &before, &after)) {
+    if (scanned > options_.max_reply) {
+      // The node is fine; the connection is mid-reply, so it goes (no down mark).
+      close(fd);
+      fd = -1;
+      return Result::kTooLarge;
+    }
     size_t old = buf.size();
     buf.resize(old + kChunk);
     ssize_t n = recv(fd, buf.data() + old, kChunk, 0);

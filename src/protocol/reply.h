@@ -67,8 +67,9 @@ enum class TextError : uint8_t {
   kAuthBadTokenFormat,
   kAuthFailure,
   // syncached's own.
-  kSyncing,           // the join gate, --join-mode error
-  kForwardingFailed,  // no owner of the key answered
+  kSyncing,             // the join gate, --join-mode error
+  kForwardingFailed,    // no owner of the key answered
+  kNoMemoryWritingGet,  // a forwarded get's reply too large to gather (memcached's text)
 };
 
 // The reply line, without the "\r\n" that follows it on the wire.
@@ -174,6 +175,8 @@ constexpr std::string_view TextErrorLine(TextError e) {
       return "SERVER_ERROR syncing";
     case TextError::kForwardingFailed:
       return "SERVER_ERROR forwarding failed";
+    case TextError::kNoMemoryWritingGet:
+      return "SERVER_ERROR out of memory writing get response";
   }
   return "";
 }

@@ -61,6 +61,7 @@ bool Relay::Send(net::Connection& client, const std::shared_ptr<ClientLink>& lin
     }
     u->established = false;
     u->scanned = 0;
+    u->seen = 0;
     u->conn->out().append(engine::kRelayHello);
   }
   std::string& out = u->conn->out();
@@ -76,7 +77,9 @@ void Relay::Finish(Waiting& w, std::string_view reply) {
   ClientLink& l = *w.client;
   l.upstream = nullptr;
   if (!l.conn) return;  // the client closed meanwhile
-  if (reply.data()) {
+  if (w.too_large) {
+    engine::AppendReplyTooLarge(w.failure, &l.conn->out());
+  } else if (reply.data()) {
     l.conn->out().append(reply);
   } else {
     engine::AppendForwardFailure(w.failure, &l.conn->out());
@@ -92,8 +95,18 @@ size_t Relay::OnData(net::Connection& up, std::string_view input) {
   while (true) {
     std::string_view rest = input.substr(consumed);
     size_t before = 0, after = 0;
-    if (!forward::FindSentinelReply(u->wire, rest, &u->scanned, &before, &after)) break;
+    if (!forward::FindSentinelReply(u->wire, rest, &u->scanned, &before, &after)) {
+      if (!u->waiting.empty() &&
+          (u->waiting.front().too_large || u->scanned > forwarder_->max_reply())) {
+        u->waiting.front().too_large = true;  // whole replies scanned so far: dropped
+        consumed += u->scanned;
+        u->scanned = 0;
+      }
+      Progress(*u, input.size() - consumed);
+      break;
+    }
     u->scanned = 0;
+    u->seen = 0;
     if (u->waiting.empty()) {  // a reply nobody asked for: out of step, start afresh
       up.CloseNow();
       return input.size();
@@ -105,6 +118,14 @@ size_t Relay::OnData(net::Connection& up, std::string_view input) {
     consumed += after;
   }
   return consumed;
+}
+
+void Relay::Progress(Upstream& u, size_t unconsumed) {
+  if (unconsumed == u.seen) return;  // nothing new (or only what this call consumed)
+  u.seen = unconsumed;
+  for (Waiting& w : u.waiting) {
+    if (w.client->conn) w.client->conn->Hold(static_cast<uint32_t>(hold_ms()));
+  }
 }
 
 void Relay::FailAll(Upstream& u, bool never_sent) {

@@ -6,6 +6,12 @@
 // connection to one node answers in request order, so a queue of waiting clients per
 // connection matches replies to clients.
 //
+// A reply is gathered whole before it is passed on, up to the Forwarder's max_reply:
+// past that its parts are dropped as they come and its client gets memcached's out of
+// memory reply, so one get of many large values through a non-owner cannot make this
+// node hold them all. While bytes keep coming, the waiting clients' holds start again:
+// a long reply is not mistaken for a node that stopped answering.
+//
 // What the blocking Forwarder (a pool thread per request) still does: gets split over
 // several owners, requests with no live owner, and retries of requests that never left
 // because the node could not be connected to.
@@ -73,6 +79,7 @@ class Relay {
     std::shared_ptr<ClientLink> client;
     std::string request;  // kept until the connection is known to work, for reroute
     engine::ForwardFailure failure;
+    bool too_large = false;  // its reply passed max_reply: dropped as it comes
   };
   struct Upstream {
     net::Connection* conn = nullptr;
@@ -80,12 +87,15 @@ class Relay {
     forward::Wire wire = forward::Wire::kText;
     bool established = false;  // a reply came: the connect worked
     size_t scanned = 0;        // FindSentinelReply's progress in the unconsumed input
+    size_t seen = 0;           // unconsumed input at the last OnData (progress)
     std::deque<Waiting> waiting;
   };
   Upstream* Get(int worker, placement::NodeId node, forward::Wire wire);
   // Every waiting client gets its failure reply (or, never sent, is rerouted).
   void FailAll(Upstream& u, bool never_sent);
   void Finish(Waiting& w, std::string_view reply);
+  // Bytes came for the head of u's queue: every waiting client's hold starts again.
+  void Progress(Upstream& u, size_t unconsumed);
 
   forward::Forwarder* forwarder_;
   // Members-file order, then nodes added later (set once below id_count_: no lock).

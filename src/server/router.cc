@@ -66,6 +66,8 @@ engine::Router::Sent KeyRouter::Forward(int node, Wire wire, std::string_view re
       return Sent::kOk;
     case forward::Result::kUnreachable:
       return Sent::kUnreachable;
+    case forward::Result::kTooLarge:
+      return Sent::kTooLarge;
     case forward::Result::kFailed:
       break;
   }

@@ -90,6 +90,8 @@ Server::Server(const Config& config) : config_(config) {
     if (config.sync_replicas > 0) {
       fo.timeout_ms = std::max<int>(fo.timeout_ms, static_cast<int>(config.sync_timeout_ms) + 250);
     }
+    // A forwarded reply is gathered whole: at least two of the largest items fit.
+    fo.max_reply = std::max<size_t>(fo.max_reply, 2 * size_t{config.engine.item_size_max});
     router_ = std::make_unique<KeyRouter>(&placement_, config.node_id, fo);
     engine_->SetRouter(router_.get());
   }

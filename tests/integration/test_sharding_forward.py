@@ -423,3 +423,35 @@ def test_a_client_gone_while_its_request_waits_disturbs_no_one(make_cluster):  #
         owner.resume()
     assert stays.read_until(b"END\r\n", timeout=5) == b"VALUE %s 0 2\r\nBB\r\nEND\r\n" % b.encode()
     stays.close()
+
+
+def test_a_reply_too_large_to_gather_is_refused_alone(make_cluster):  # noqa: F811
+    """A get through a non-owner is gathered whole before it is passed on, up to
+    32 MiB: past that the client gets memcached's out of memory reply (and the
+    forwarding node does not hold the rest); the owner is not marked down, and a get
+    just under the limit, and the next requests, are answered."""
+    nodes = start_sharded(make_cluster, extra=["-t", "1", "-m", "256"])
+    keys = ["big:%d" % i for i in range(2000)]
+    own = owners(nodes, keys)
+    via = nodes[0]
+    first = next(k for k in keys if via.node_id not in own[k])
+    group = [k for k in keys if own[k] == own[first]][:80]  # one owner list: relayed
+    assert len(group) == 80
+    value = b"v" * (512 * 1024)
+    with node_by_id(nodes, own[first][0]).client() as c:
+        for k in group:
+            assert c.call(b"set %s 0 0 %d\r\n%s\r\n" % (k.encode(), len(value), value)) == \
+                b"STORED\r\n"
+    # 80 x 512 KiB = 40 MiB: refused; and a split get (this node's own keys too).
+    mine = next(k for k in keys if via.node_id in own[k])
+    for ks in (group, [mine] + group):
+        with via.client(timeout=30) as c:
+            reply = c.call(b"get %s\r\n" % " ".join(ks).encode(), timeout=30)
+        assert reply == b"SERVER_ERROR out of memory writing get response\r\n", reply[:80]
+    # 40 x 512 KiB = 20 MiB: every value, in order.
+    with via.client(timeout=30) as c:
+        raw = c.call(b"get %s\r\n" % " ".join(group[:40]).encode(), b"END\r\n", timeout=30)
+    assert raw.count(b"VALUE ") == 40 and len(raw) > 40 * len(value), len(raw)
+    with via.client() as c:
+        assert c.stats("cluster")["forward_errors"] == "0"
+        assert c.call(b"get %s\r\n" % first.encode(), b"END\r\n").startswith(b"VALUE ")

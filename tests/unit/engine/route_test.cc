@@ -34,6 +34,7 @@ class FakeRouter : public Router {
       down.insert(node);
       return Sent::kFailed;
     }
+    if (too_large) return Sent::kTooLarge;
     sent.emplace_back(node, std::string(request));
     Session s;
     s.proto = wire == Wire::kText ? Session::Proto::kText : Session::Proto::kBinary;
@@ -51,6 +52,7 @@ class FakeRouter : public Router {
   std::map<std::string, std::vector<int>> owners;
   std::set<int> down;
   bool fail_after_send = false;
+  bool too_large = false;
   std::vector<std::string> picks;
   std::vector<std::pair<int, std::string>> sent;
   int failures = 0;
@@ -189,6 +191,24 @@ TEST(Route, NoLiveOwnerIsServerError) {
   t.r.down.clear();
   t.r.fail_after_send = true;
   EXPECT_EQ(t.h.Send("incr a 1\r\n"), "SERVER_ERROR forwarding failed\r\n");
+}
+
+// A reply past the forwarder's limit: memcached's answer when it cannot make a get's
+// reply (binary: out of memory), not a forwarding failure; nothing is sent again.
+TEST(Route, ReplyTooLargeToGatherIsOutOfMemory) {
+  Routed t;
+  t.r.owners["a"] = {1, 2};
+  t.r.owners["b"] = {2, Router::kLocal};
+  t.r.too_large = true;
+  EXPECT_EQ(t.h.Send("get a\r\n"), "SERVER_ERROR out of memory writing get response\r\n");
+  EXPECT_EQ(t.h.Send("get b a\r\n"), "SERVER_ERROR out of memory writing get response\r\n");
+  std::string oom;
+  bin::AppendResponse(&oom, bin::kGetK, bin::kEnomem, 9, 0, {}, {},
+                      bin::StatusMessage(bin::kEnomem));
+  Session binary;
+  EXPECT_EQ(t.h.SendTo(binary, BinReq(bin::kGetK, "a", {}, {}, 0, 9)), oom);
+  EXPECT_EQ(t.r.failures, 0);
+  EXPECT_TRUE(t.r.down.empty());
 }
 
 }  // namespace

@@ -67,6 +67,7 @@ const std::vector<Expected>& AllReplies() {
       {TextError::kAuthFailure, "CLIENT_ERROR authentication failure"},
       {TextError::kSyncing, "SERVER_ERROR syncing"},
       {TextError::kForwardingFailed, "SERVER_ERROR forwarding failed"},
+      {TextError::kNoMemoryWritingGet, "SERVER_ERROR out of memory writing get response"},
   };
   return all;
 }
