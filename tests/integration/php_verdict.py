@@ -171,12 +171,14 @@ FAILS_OVER = {"memcached-binary", "memcache"}
 
 
 
-def check_syncached_run(label, figures, problems, chains, stretches):
+def check_syncached_run(label, figures, problems, chains, stretches, nodes=None):
     """What every syncached run must show: every session whole, nobody kept out
     longer than the lock TTL (plus LOCK_MARGIN), and the leftover lock of the
-    request killed with its node really holding its session a while."""
+    request killed with its node really holding its session a while. A lost
+    session shows the nodes' logs (their links' events) when `nodes` is given."""
     report(label, figures)
-    assert not problems, describe(problems, chains)
+    assert not problems, describe(problems, chains) + (
+        "\n" + nodes.logs(3000) if problems and nodes is not None else "")
     ttl = figures["lock_ttl"]
     too_long = {sid: round(s, 2) for sid, s in stretches.items() if s > ttl + LOCK_MARGIN}
     assert not too_long, "sessions unusable longer than the lock TTL %d s: %r" % (ttl, too_long)

@@ -88,7 +88,8 @@ def test_pool_sessions_survive_a_node_loss(config, make_cluster, make_plain, wor
     nodes = make_cluster(3, server_flags(pool_file))
     figures, problems, chains, stretches = pool_run(nodes, file_settings, workers,
                                                     replicated=True)
-    check_syncached_run("syncached-3 %s pool" % config, figures, problems, chains, stretches)
+    check_syncached_run("syncached-3 %s pool" % config, figures, problems, chains, stretches,
+                        nodes)
     assert sum(r["acks"] for c in chains.values() for r in c) > USERS * 20
     if plain is not None and config in FAILS_OVER:
         # At most one more per user: on syncached a lock that a request in
@@ -196,4 +197,5 @@ def test_local_node_sessions_follow_their_users(config, make_cluster, workers):
     local_file = CONFIGS[config][1]
     nodes = make_cluster(3, server_flags(local_file))
     figures, problems, chains, stretches = local_run(nodes, read_ini(local_file), workers)
-    check_syncached_run("syncached-3 %s local" % config, figures, problems, chains, stretches)
+    check_syncached_run("syncached-3 %s local" % config, figures, problems, chains, stretches,
+                        nodes)

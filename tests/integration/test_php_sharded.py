@@ -43,7 +43,7 @@ def test_sharded_pool_sessions_survive_a_node_loss(config, make_cluster, workers
     figures, problems, chains, stretches = pool_run(nodes, read_ini(pool_file), workers,
                                                     replicated=True, owners_of=owners_of)
     check_syncached_run("syncached-4 R=2 %s pool" % config, figures, problems, chains,
-                        stretches)
+                        stretches, nodes)
     # And nowhere else: a client's redundant copy sent to a non-owner was forwarded.
     # (metadump lists a node's own items; a get would be forwarded.)
     settings = with_servers(read_ini(pool_file), addrs(nodes))
