@@ -272,22 +272,25 @@ ForwardFailure ForwardFailureFor(const Request& req, bool binary) {
   return f;
 }
 
-void AppendForwardFailure(const ForwardFailure& f, std::string* out) {
+namespace {
+// A request's error in its own protocol: binary with its opcode and opaque (answered
+// even to quiet opcodes), text unless it was sent noreply.
+void AppendRequestError(const ForwardFailure& f, bin::Status status, protocol::TextError text,
+                        std::string* out) {
   if (f.binary) {
-    bin::AppendResponse(out, f.opcode, bin::kTmpFail, f.opaque, 0, {}, {},
-                        bin::StatusMessage(bin::kTmpFail));
+    bin::AppendResponse(out, f.opcode, status, f.opaque, 0, {}, {}, bin::StatusMessage(status));
   } else if (!f.silent) {
-    protocol::AppendTextError(out, protocol::TextError::kForwardingFailed);
+    protocol::AppendTextError(out, text);
   }
+}
+}  // namespace
+
+void AppendForwardFailure(const ForwardFailure& f, std::string* out) {
+  AppendRequestError(f, bin::kTmpFail, protocol::TextError::kForwardingFailed, out);
 }
 
 void AppendReplyTooLarge(const ForwardFailure& f, std::string* out) {
-  if (f.binary) {
-    bin::AppendResponse(out, f.opcode, bin::kEnomem, f.opaque, 0, {}, {},
-                        bin::StatusMessage(bin::kEnomem));
-  } else if (!f.silent) {
-    protocol::AppendTextError(out, protocol::TextError::kNoMemoryWritingGet);
-  }
+  AppendRequestError(f, bin::kEnomem, protocol::TextError::kNoMemoryWritingGet, out);
 }
 
 bool RouteBinary(Engine& e, Session& s, const Request& req, std::string_view raw,
