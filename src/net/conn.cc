@@ -89,7 +89,7 @@ void Connection::Release() {
   c->worker_->Release(c);
 }
 
-void Conn::Reset(int fd, uint64_t id, std::string peer, size_t read_chunk, uint32_t now) {
+void Conn::Reset(int fd, uint64_t id, std::string peer, uint32_t now) {
   fd_ = fd;
   id_ = id;
   peer_ = std::move(peer);
@@ -101,11 +101,7 @@ void Conn::Reset(int fd, uint64_t id, std::string peer, size_t read_chunk, uint3
   out_.clear();
   sending_.clear();
   send_off_ = 0;
-  in_start_ = in_end_ = 0;
-  if (cap_ != read_chunk) {
-    buf_.reset();
-    cap_ = 0;
-  }
+  in_start_ = in_end_ = 0;  // no input buffer: fresh, or recycled without one
   events_ = 0;
   open_ = true;
   in_handler_ = scheduled_ = wake_ = want_write_ = rerun_ = want_drain_ = deferred_ = false;

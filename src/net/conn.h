@@ -48,7 +48,7 @@ class Conn final : public Connection {
   Conn(Worker* worker, int worker_index) : worker_(worker) { worker_index_ = worker_index; }
 
   // Makes a fresh or pooled Conn represent a newly accepted socket.
-  void Reset(int fd, uint64_t id, std::string peer, size_t read_chunk, uint32_t now);
+  void Reset(int fd, uint64_t id, std::string peer, uint32_t now);
   // Drops oversized buffers before pooling or when idle.
   void ShrinkBuffers(size_t read_chunk);
   // Whether ShrinkBuffers has anything to do (checked each time a connection goes idle).

@@ -288,6 +288,7 @@ void Worker::Recycle() {
   for (auto& c : dead_) {
     if (pool_.size() >= kMaxPooled) continue;  // freed below
     c->Discard(read_chunk_);
+    KeepSpareInput(c->ReturnBuffer());  // a pooled Conn holds none, as an idle one
     pool_.push_back(std::move(c));
   }
   dead_.clear();

@@ -61,8 +61,7 @@ void Worker::Accept(const Listener& l) {
   std::unique_ptr<Conn> owned = TakeConn();
   Conn* c = owned.get();
   c->Reset(fd, shared_->next_id.fetch_add(1, std::memory_order_relaxed),
-           l.tcp ? FormatAddress(reinterpret_cast<sockaddr*>(&ss), len) : "unix", read_chunk_,
-           now_);
+           l.tcp ? FormatAddress(reinterpret_cast<sockaddr*>(&ss), len) : "unix", now_);
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.ptr = c;
@@ -117,7 +116,7 @@ Conn* Worker::Connect(const sockaddr* addr, socklen_t len, void* user) {
   std::unique_ptr<Conn> owned = TakeConn();
   Conn* c = owned.get();
   c->Reset(fd, shared_->next_id.fetch_add(1, std::memory_order_relaxed),
-           FormatAddress(const_cast<sockaddr*>(addr), len), read_chunk_, now_);
+           FormatAddress(const_cast<sockaddr*>(addr), len), now_);
   c->set_outgoing(true);
   c->connecting_ = connecting;
   c->SetNoIdleTimeout();
