@@ -141,6 +141,7 @@ def figures_of(chains, finals, killed_at, dead_at, restarted_at, stopped_at, ttl
         "holder_stretch": round(stretches[holder_sid], 2), "lock_ttl": ttl,
         "kinds": failure_kinds(all_chains, killed_at),
         "failed_at": failed_where(all_chains, killed_at, victim_port),
+        "killed_at": round(killed_at, 3),  # the clients' records are in absolute time
     }
     if figures["failed_before"]:
         figures["kinds_before"] = failure_kinds(all_chains, 0, killed_at)
@@ -152,10 +153,18 @@ def report(label, figures):
 
 
 def describe(problems, chains):
+    """The problems, a worker's stderr, and what the client saw of each user
+    named in them: a session read empty can be the client's doing (pecl
+    memcache reads one empty when it skips every server, a server it marked
+    failed earlier included)."""
     sample = next((r["stderr"] for c in chains.values() for r in c
                    if r.get("stderr", "").strip()), "")[-1500:]
-    return "%d problems:\n%s\n(a worker's stderr: %s)" % (
-        len(problems), "\n".join(problems[:12]), sample)
+    named = [sid for sid in chains if any(p.startswith(sid + ":") for p in problems)]
+    seen = "\n".join("%s: %s" % (sid, json.dumps(
+        [{k: r[k] for k in ("failures", "warned", "slow", "gaps", "regressions", "start", "end")}
+         for r in chains[sid]]))[:3000] for sid in named[:4])
+    return "%d problems:\n%s\n(a worker's stderr: %s)\nwhat the clients saw:\n%s" % (
+        len(problems), "\n".join(problems[:12]), sample, seen)
 
 
 # -- the pool topology ---------------------------------------------------------
