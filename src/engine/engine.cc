@@ -145,6 +145,15 @@ size_t Engine::Process(Session& s, std::string_view in, std::string* out, size_t
       return consumed;  // maybe the hello, in part
     }
   }
+  if (s.lane) return consumed + ProcessLane(s, in, out, out_limit);
+  if (s.proto == Session::Proto::kUnknown && host_ && host_->TakesLane(s)) {
+    if (in.starts_with(kLaneHello)) {
+      s.lane = true;
+      consumed += kLaneHello.size();
+      return consumed + ProcessLane(s, in.substr(kLaneHello.size()), out, out_limit);
+    }
+    if (kLaneHello.starts_with(in)) return consumed;  // maybe the hello, in part
+  }
   if (s.proto == Session::Proto::kUnknown) {
     // memcached decides per connection from the first byte (-B auto-negotiate).
     bool binary = static_cast<unsigned char>(in[0]) == 0x80;
@@ -160,6 +169,25 @@ size_t Engine::Process(Session& s, std::string_view in, std::string* out, size_t
   }
   if (s.proto == Session::Proto::kBinary) return consumed + ProcessBinary(s, in, out, out_limit);
   return consumed + ProcessText(s, in, out, out_limit);
+}
+
+size_t Engine::ProcessLane(Session& s, std::string_view in, std::string* out, size_t out_limit) {
+  size_t consumed = 0;
+  while (in.size() >= 4 && out->size() < out_limit) {
+    uint32_t len = static_cast<uint32_t>(static_cast<unsigned char>(in[0])) |
+                   static_cast<uint32_t>(static_cast<unsigned char>(in[1])) << 8 |
+                   static_cast<uint32_t>(static_cast<unsigned char>(in[2])) << 16 |
+                   static_cast<uint32_t>(static_cast<unsigned char>(in[3])) << 24;
+    if (len == 0 || len > kMaxLaneFrameBytes) {  // not a lane: nothing more is read
+      s.close = true;
+      return consumed + in.size();
+    }
+    if (in.size() - 4 < len) break;
+    host_->ApplyLane(in.substr(4, len), out);
+    consumed += 4 + size_t{len};
+    in.remove_prefix(4 + size_t{len});
+  }
+  return consumed;
 }
 
 // While a replicated node syncs, only what monitoring and clients' health checks use.

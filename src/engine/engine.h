@@ -69,6 +69,10 @@ class Host {
   // call Engine::DrainWatch soon on its own thread. Empty when the session cannot watch
   // (UDP), which memcached's WATCHER_FAILED reply then reports.
   virtual std::function<void()> WatchWaker(struct Session& s) { return {}; }
+  // A peer's sync lane (router.h kLaneHello): whether the session's connection may open
+  // one, and one frame of it, whose answer goes to *out.
+  virtual bool TakesLane(const struct Session& s) const { return false; }
+  virtual void ApplyLane(std::string_view frame, std::string* out) {}
 };
 
 // One connection's SASL exchange (engine/sasl.h); freed with its Session.
@@ -107,6 +111,7 @@ struct Session {
   // serves other connections. Without it, Process forwards and waits.
   bool defer_forwards = false;
   bool relayed = false;  // another node's forwarding connection (router.h kRelayHello)
+  bool lane = false;     // a peer's sync lane (router.h kLaneHello)
   size_t deferred = 0;   // bytes at the start of the unconsumed input
   // With `deferred`: the one node that runs it as sent (Router::kSplit: Process must run
   // it, a get over several owners or one without a live owner), and its failure reply.
@@ -171,6 +176,7 @@ class Engine {
  private:
   size_t ProcessText(Session& s, std::string_view in, std::string* out, size_t out_limit);
   size_t ProcessBinary(Session& s, std::string_view in, std::string* out, size_t out_limit);
+  size_t ProcessLane(Session& s, std::string_view in, std::string* out, size_t out_limit);
 
   Settings settings_;
   storage::Store* store_;

@@ -46,6 +46,12 @@ class Router {
 // by its next byte): marks the session's requests as relayed (Router::Pick). No reply.
 inline constexpr std::string_view kRelayHello = "syncached_relayed\r\n";
 
+// The first bytes of a peer's sync lane connection (docs/REPLICATION.md "The sync
+// lane", Host::TakesLane): then frames, each a u32 little-endian length and that many
+// bytes, at most kMaxLaneFrameBytes; each answered by Host::ApplyLane.
+inline constexpr std::string_view kLaneHello = "syncached_lane\r\n";
+inline constexpr size_t kMaxLaneFrameBytes = (size_t{1} << 20) + 4096;
+
 // What a relayed request that got no complete reply is answered with: memcached's
 // SERVER_ERROR (nothing under a plain text noreply), or a binary temporary failure,
 // which is answered even to quiet opcodes.

@@ -46,6 +46,9 @@ Core::Core(const Options& options, storage::Store* store, Transport* transport, 
                                                 opts_.node_id, epoch_);
     cluster_tag_ = ClusterTag(opts_.cluster_name);
   }
+  if (!opts_.owners) {  // a replica's lane applies frames whatever its own --sync-replicas
+    lane_ = std::make_unique<SyncLane>(opts_.lane_secret, opts_.cluster_name, opts_.node_id);
+  }
   for (size_t i = 0; i < opts_.peers.size(); ++i) links_.push_back(NewLink(i, opts_.peers[i]));
 }
 
@@ -72,10 +75,20 @@ uint64_t Core::WallMillis() const { return store_->clock()->NowMillis(); }
 
 bool Core::Step(uint64_t now) {
   now_ = now;
-  DrainPending();
+  // While the sync lane carries our changes to every peer a write waits for, the stream
+  // gathers them for up to kLaneStreamDelayMs: a batch (and an ACK back) per write
+  // would wake both nodes' replication and ZeroMQ threads once per write.
+  bool gather = lane_covers_ && pending_nonempty();
+  if (gather && pending_seen_ms_ == 0) pending_seen_ms_ = now_;
+  if (!gather || Elapsed(now_, pending_seen_ms_) >= kLaneStreamDelayMs) {
+    DrainPending();
+    pending_seen_ms_ = 0;
+  }
   // Sharded (or `all`), a change none of whose co-owners follows us waits for none, and
   // a session found gone no longer counts.
   if (opts_.sync_replicas > 0) AdvanceAcked();
+  if (lane_ && opts_.sync_replicas > 0) PublishLanePeers();
+  if (lane_) PublishFollowing();
   if (multicast_on() && Elapsed(now_, last_mcast_ms_) >= kMcastHeartbeatMs) MulticastHeartbeat();
   TickLinks();
   UpdateGate();

@@ -26,6 +26,7 @@
 #include "replication/gap_tracker.h"
 #include "replication/replication.h"
 #include "replication/sealed.h"
+#include "replication/sync_lane.h"
 #include "replication/wire.h"
 
 namespace syncached::replication {
@@ -43,6 +44,8 @@ constexpr uint64_t kSameRunMarginHlc = uint64_t{1000} << 16;
 // and how many bytes of batches ahead of a gap a link holds while the gap is resent.
 constexpr uint64_t kMcastHeartbeatMs = 100;
 constexpr size_t kMcastBufferBytes = size_t{16} << 20;
+// How long the stream gathers our changes while the sync lane carries them (Step).
+constexpr uint64_t kLaneStreamDelayMs = 1;
 
 // What the core asks of the network. Per connection, messages arrive in order or not
 // at all (a broken connection loses what was in flight; a new one is a new identity).
@@ -342,6 +345,8 @@ class Core {
   }
   void EndSyncWait(uint64_t waited_us, bool timed_out);
   void SetAckListener(std::function<void(uint64_t)> fn) { ack_listener_ = std::move(fn); }
+  // The sync lane (sync_lane.h): null without --sync-replicas, or sharded. Any thread.
+  SyncLane* lane() const { return lane_.get(); }
 
   // For tests and the simulator.
   const std::vector<Link>& links() const { return links_; }
@@ -372,6 +377,10 @@ class Core {
   bool TrySend(Session& s, const std::string& msg);
   void AdvanceAcked();
   void AdvanceAckedSharded();
+  // The peers the lane sends to: those streaming from us that named a client address.
+  void PublishLanePeers();
+  // The origins whose lane frames we apply (SyncLane::SetFollowing), when they change.
+  void PublishFollowing();
   // Multicast (multicast.cc).
   bool multicast_on() const { return own_frame_key_ != nullptr; }
   void MulticastBatch(uint64_t first, uint32_t count, const std::string& msg);
@@ -479,6 +488,12 @@ class Core {
   // --multicast: this run's frame key (null: no multicast), the cluster's tag, when a
   // frame last left, and counters.
   std::unique_ptr<FrameKey> own_frame_key_;
+  std::unique_ptr<SyncLane> lane_;
+  // The lane reaches enough peers to release writes by itself (PublishLanePeers), and
+  // since when our changes wait for the stream (0: none waits).
+  bool lane_covers_ = false;
+  std::vector<uint16_t> lane_following_;  // as last published
+  uint64_t pending_seen_ms_ = 0;
   uint64_t cluster_tag_ = 0;
   uint64_t last_mcast_ms_ = 0;
   uint64_t mcast_batches_ = 0, mcast_heartbeats_ = 0, mcast_bytes_ = 0;

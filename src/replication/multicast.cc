@@ -115,7 +115,7 @@ void Core::OnMulticastFrame(std::string_view frame, uint64_t now) {
   now_ = now;
   FrameHeader h;
   if (!multicast_on() || !PeekFrame(frame, &h) || h.cluster != cluster_tag_ ||
-      h.node == opts_.node_id) {
+      h.node == opts_.node_id || h.kind == FrameKind::kLane) {
     ++mcast_ignored_;
     return;
   }

@@ -35,11 +35,14 @@ bool Core::OnChange(const record::ChangeView& change) {
     if (p.overflowed) return false;
     wake = p.open.empty() && p.sealed.empty();
     if (p.open_count == 0) p.open_first_ticket = p.tickets + 1;
+    size_t from = p.open.size();
     record::EncodeChange(change, &p.open);
     p.nonempty.store(true, std::memory_order_seq_cst);
     ++p.open_count;
     if (tl_ticket.owner != instance_) tl_ticket = {instance_, 0, 0};
     tl_ticket.ticket = ++p.tickets;
+    if (lane_ && opts_.sync_replicas > 0)
+      lane_->Capture(std::string_view(p.open).substr(from), tl_ticket.ticket);
     if (p.open.size() >= kSealBytes) {
       p.bytes += p.open.size();
       p.sealed.push_back(std::move(p.open));
@@ -242,6 +245,49 @@ void Core::AdvanceAckedSharded() {
     acked_ticket_.store(released, std::memory_order_seq_cst);  // see IsAcked
     if (ack_listener_) ack_listener_(released);
   }
+}
+
+void Core::PublishLanePeers() {
+  std::vector<LanePeer> peers;
+  uint32_t streaming = 0;
+  for (const auto& [id, s] : sessions_) {
+    if (s.gone || s.mode != Session::Mode::kStream) continue;
+    ++streaming;
+    const std::string& client = s.hello.client_address;
+    size_t colon = client.rfind(':');
+    if (colon == std::string::npos) continue;  // it takes no plain TCP clients
+    unsigned long port = strtoul(client.c_str() + colon + 1, nullptr, 10);
+    if (port == 0 || port > 65535) continue;
+    LanePeer p{s.node_id, client.substr(0, colon), static_cast<uint16_t>(port)};
+    if (p.host.empty()) {  // the host our link reaches it at
+      for (const Link& l : links_) {
+        if (l.retired || l.peer_node != s.node_id) continue;
+        size_t c = l.address.rfind(':');
+        if (c != std::string::npos) p.host = l.address.substr(0, c);
+      }
+      if (p.host.empty()) continue;
+    }
+    if (p.host.size() > 2 && p.host.front() == '[' && p.host.back() == ']') {
+      p.host = p.host.substr(1, p.host.size() - 2);
+    }
+    peers.push_back(std::move(p));
+  }
+  uint32_t needed =
+      opts_.sync_replicas == kSyncAllPeers ? std::max<uint32_t>(streaming, 1) : opts_.sync_replicas;
+  lane_covers_ = peers.size() >= needed;
+  lane_->SetPeers(std::move(peers), needed);
+}
+
+void Core::PublishFollowing() {
+  std::vector<uint16_t> nodes;
+  for (const Link& l : links_) {
+    if (!l.retired && (l.phase == Link::Phase::kCatchUp || l.phase == Link::Phase::kStreaming)) {
+      nodes.push_back(l.peer_node);
+    }
+  }
+  if (nodes == lane_following_) return;
+  lane_->SetFollowing(nodes);
+  lane_following_ = std::move(nodes);
 }
 
 uint64_t Core::BeginSyncWait() {

@@ -80,9 +80,40 @@ struct Options {
   uint32_t multicast_recovery_ms = 200;
   uint32_t multicast_hops = 1;
   uint32_t multicast_mtu = 1500;  // ZMQ_MULTICAST_MAXTPDU
+  // Where this node takes plain TCP clients ("host:port", host empty: the host peers
+  // reach our replication port at; empty: nowhere), told to peers so that their sync
+  // lanes send here (docs/REPLICATION.md "The sync lane").
+  std::string client_address;
+  // The secret lane frames are sealed with (derived from the cluster secret at Start;
+  // empty: none).
+  std::string lane_secret;
   // Tests only: peers' changes to keys starting with this are dropped unapplied (the
   // divergence repair must find). Empty: none.
   std::string drop_prefix_for_tests;
+};
+
+// The sync lane: a turn's changes beyond this many bytes are not captured (the stream
+// alone acknowledges them); an answer is 'A' (applied), 'N' (not now: the peer is
+// copying from us, the stream brings them) or 'R' (refused), then the batch's token
+// (zeros unless applied).
+inline constexpr size_t kMaxLaneBatchBytes = size_t{1} << 20;
+inline constexpr size_t kLaneTokenBytes = 16;
+inline constexpr size_t kLaneReplyBytes = 1 + kLaneTokenBytes;
+
+struct LanePeer {
+  uint16_t node = 0;
+  std::string host;  // as the peer named it, or the host of our link to it
+  uint16_t port = 0;
+  bool operator==(const LanePeer&) const = default;
+};
+
+// One turn's changes of one thread: tickets [first_ticket, last_ticket]. `frame` is
+// empty when they were not captured whole (too many bytes): only the stream
+// acknowledges those.
+struct LaneBatch {
+  uint64_t first_ticket = 0, last_ticket = 0;
+  std::string frame;
+  std::string token;  // what each peer that applied it answers
 };
 
 // A change of members (docs/SHARDING.md, "Adding and removing nodes"), as the caller
@@ -162,7 +193,9 @@ class Replicator final : public record::Sink {
   // Wakes the replication thread, so the changes leave at once, if the calling thread
   // began a wait since its last call: a worker calls it once per turn, after every
   // connection it served (one wake and one batch for all their writes, not one each).
-  void FlushSyncWaits();
+  // `lane_sent`: the sync lane sent them too (an awake replication thread is then left
+  // to its next short poll).
+  void FlushSyncWaits(bool lane_sent = false);
   // Whether `ticket` is acknowledged. Any thread; a seq_cst load, ordered after the caller's
   // earlier seq_cst stores (so a waiter that publishes itself and then asks cannot miss an
   // acknowledgement the listener did not see it for).
@@ -192,6 +225,21 @@ class Replicator final : public record::Sink {
   // yet). Any thread (as of the thread's last step).
   bool handover_ready(uint64_t epoch) const;
   bool all_ready(uint64_t epoch) const;
+
+  // The sync lane (docs/REPLICATION.md "The sync lane"): with --sync-replicas and full
+  // replication a worker also sends its changes to the peers' client ports itself, and
+  // a reply is released as soon as enough peers answered (or the stream acknowledged).
+  // The calling thread's changes since its last call; false: none (or no lane).
+  bool TakeLaneBatch(LaneBatch* out);
+  // The peers to send to, and how many answers release a batch (version 0: no lane).
+  // Any thread; lane_peers_version() is cheap.
+  uint64_t LanePeers(std::vector<LanePeer>* out, uint32_t* needed) const;
+  uint64_t lane_peers_version() const;
+  // A frame a peer's lane sent to our client port: applied if it opens; *reply gets the
+  // answer (kLaneReplyBytes: 'A' and the token, else 'N' or 'R' and zeros). Any thread.
+  void ApplyLaneFrame(std::string_view frame, std::string* reply);
+  // The server's lane client counts: batches sent, answers taken, batches they settled.
+  void CountLane(uint64_t sent, uint64_t answers, uint64_t settled);
 
   // `stats replication` lines ("STAT name value\r\n").
   void AppendStats(std::string* out) const;

@@ -89,6 +89,9 @@ Status Replicator::Start() {
       m.opts.multicast_secret = DeriveMulticastSecret(m.opts.secret, m.opts.cluster_name);
       derived = derived && !m.opts.multicast_secret.empty();
     }
+    // The same derivation: lane and multicast keys differ by their domain (sealed.h).
+    m.opts.lane_secret = DeriveMulticastSecret(m.opts.secret, m.opts.cluster_name);
+    derived = derived && !m.opts.lane_secret.empty();
     WipeString(&m.opts.secret);  // not needed again: the keys are what the links use
     if (!derived) return Status::Invalid("--cluster-secret-file: cannot derive keys (libsodium)");
     m.zap_thread = std::thread(RunZapHandler, m.ctx,
@@ -283,9 +286,25 @@ void Replicator::Stop() {
   m.cv.NotifyAll();
 }
 
+namespace {
+// A thread that waits for its changes' acknowledgements (BeginSyncWait) wakes the
+// replication thread once at the end of its turn (FlushSyncWaits), after the sync lane
+// sent them, not at its first change: a wake in mid-turn takes the worker's core when
+// the worker is about to send.
+struct SyncThread {
+  const Replicator* owner = nullptr;
+  bool wake_owed = false;
+};
+thread_local SyncThread tl_sync;
+}  // namespace
+
 void Replicator::OnChange(const record::ChangeView& change) {
   Impl& m = *impl_;
   if (!m.core || !m.core->OnChange(change)) return;
+  if (tl_sync.owner == this) {
+    tl_sync.wake_owed = true;
+    return;
+  }
   // Only a sleeping replication thread needs the eventfd: while it is busy it polls
   // every millisecond, and a write per change would double a writer's syscalls.
   // (Dekker-style: Core publishes `nonempty` then we read `sleeping`; the thread
@@ -306,12 +325,18 @@ uint64_t Replicator::BeginSyncWait() {
   Impl& m = *impl_;
   uint64_t t = m.core ? m.core->BeginSyncWait() : 0;
   if (t) tl_wake_owed = this;
+  if (m.opts.sync_replicas > 0) tl_sync.owner = this;  // this thread flushes from now on
   return t;
 }
 
-void Replicator::FlushSyncWaits() {
-  if (tl_wake_owed != this) return;
+void Replicator::FlushSyncWaits(bool lane_sent) {
+  bool owed = tl_sync.owner == this && tl_sync.wake_owed;
+  if (owed) tl_sync.wake_owed = false;
+  if (tl_wake_owed != this && !owed) return;
   tl_wake_owed = nullptr;
+  // The lane carries them to the peers now: an awake thread's next short poll takes them
+  // for the stream, in one batch with the other workers' (fewer wakes on both nodes).
+  if (lane_sent && !impl_->sleeping.load(std::memory_order_seq_cst)) return;
   // No millisecond of the thread's busy polling to lose: clients are waiting.
   uint64_t one = 1;
   [[maybe_unused]] ssize_t n = write(impl_->wake_fd, &one, sizeof one);
@@ -581,6 +606,74 @@ void Replicator::AppendStats(std::string* out) const {
   out->append("STAT refused_peers ");
   out->append(std::to_string(impl_->stat_refused));
   out->append("\r\n");
+  if (SyncLane* lane = impl_->core ? impl_->core->lane() : nullptr) {
+    auto stat = [out](const char* name, const std::atomic<uint64_t>& v) {
+      out->append("STAT ").append(name).append(" ");
+      out->append(std::to_string(v.load(std::memory_order_relaxed))).append("\r\n");
+    };
+    stat("lane_applied", lane->applied);
+    stat("lane_refused", lane->refused);
+    stat("lane_deferred", lane->deferred);
+    stat("lane_sent", lane->sent);
+    stat("lane_answers", lane->answers);
+    stat("lane_settled", lane->settled);
+  }
+}
+
+bool Replicator::TakeLaneBatch(LaneBatch* out) {
+  SyncLane* lane = impl_->core ? impl_->core->lane() : nullptr;
+  return lane && impl_->opts.sync_replicas > 0 && lane->Take(out);
+}
+
+uint64_t Replicator::LanePeers(std::vector<LanePeer>* out, uint32_t* needed) const {
+  SyncLane* lane = impl_->core ? impl_->core->lane() : nullptr;
+  if (!lane || impl_->opts.sync_replicas == 0) return 0;
+  return lane->Peers(out, needed);
+}
+
+uint64_t Replicator::lane_peers_version() const {
+  SyncLane* lane = impl_->core ? impl_->core->lane() : nullptr;
+  return lane && impl_->opts.sync_replicas > 0 ? lane->peers_version() : 0;
+}
+
+void Replicator::ApplyLaneFrame(std::string_view frame, std::string* reply) {
+  Impl& m = *impl_;
+  SyncLane* lane = m.core ? m.core->lane() : nullptr;
+  thread_local std::string records;
+  thread_local std::vector<record::ChangeView> changes;
+  uint16_t node = 0;
+  std::string token;
+  if (!lane || !lane->Open(frame, &node, &records, &token) ||
+      !DecodeLaneRecords(records, node, &changes)) {
+    if (lane) lane->refused.fetch_add(1, std::memory_order_relaxed);
+    reply->push_back('R');
+    reply->append(kLaneTokenBytes, '\0');
+    return;
+  }
+  if (!lane->Following(node)) {  // copying from it: its stream brings them (sync_lane.h)
+    lane->deferred.fetch_add(1, std::memory_order_relaxed);
+    reply->push_back('N');
+    reply->append(kLaneTokenBytes, '\0');
+    return;
+  }
+  for (const record::ChangeView& c : changes) {
+    if (!m.opts.drop_prefix_for_tests.empty() && c.key.starts_with(m.opts.drop_prefix_for_tests))
+        [[unlikely]] {
+      continue;
+    }
+    m.store->Apply(c);
+  }
+  lane->applied.fetch_add(1, std::memory_order_relaxed);
+  reply->push_back('A');
+  reply->append(token);
+}
+
+void Replicator::CountLane(uint64_t sent, uint64_t answers, uint64_t settled) {
+  SyncLane* lane = impl_->core ? impl_->core->lane() : nullptr;
+  if (!lane) return;
+  lane->sent.fetch_add(sent, std::memory_order_relaxed);
+  lane->answers.fetch_add(answers, std::memory_order_relaxed);
+  lane->settled.fetch_add(settled, std::memory_order_relaxed);
 }
 
 }  // namespace syncached::replication

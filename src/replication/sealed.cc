@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <cstring>
+
 #include "common/bytes.h"
 
 namespace syncached::replication {
@@ -39,9 +41,9 @@ uint64_t ClusterTag(std::string_view cluster_name) {
 }
 
 FrameKey::FrameKey(std::string_view secret, std::string_view cluster_name, uint16_t node,
-                   uint64_t run) {
+                   uint64_t run, std::string_view domain) {
   if (sodium_init() < 0) abort();  // no entropy source: nothing can be sealed safely
-  std::string material = "syncached multicast v1";
+  std::string material(domain);
   material.push_back('\0');
   material.append(cluster_name);
   material.push_back('\0');
@@ -60,11 +62,18 @@ FrameKey::FrameKey(std::string_view secret, std::string_view cluster_name, uint1
 FrameKey::~FrameKey() { sodium_memzero(key_, sizeof key_); }
 
 std::string SealFrame(const FrameKey& key, const FrameHeader& h, std::string_view payload) {
+  unsigned char nonce[kNonce];
+  randombytes_buf(nonce, kNonce);  // random: 192 bits never repeat in practice
+  return SealFrame(key, h, payload, nonce);
+}
+
+std::string SealFrame(const FrameKey& key, const FrameHeader& h, std::string_view payload,
+                      const unsigned char* nonce) {
   std::string out = EncodeHeader(h);
   size_t header = out.size();
   out.resize(header + kNonce + payload.size() + kTag);
   auto* p = reinterpret_cast<unsigned char*>(out.data());
-  randombytes_buf(p + header, kNonce);  // random: 192 bits never repeat in practice
+  std::memcpy(p + header, nonce, kNonce);
   unsigned long long clen = 0;
   crypto_aead_xchacha20poly1305_ietf_encrypt(
       p + header + kNonce, &clen, reinterpret_cast<const unsigned char*>(payload.data()),
@@ -80,7 +89,8 @@ bool PeekFrame(std::string_view frame, FrameHeader* h) {
   if (!r.U8(&magic) || !r.U8(&version) || !r.U8(&kind)) return false;
   if (magic != kMagic || version != kVersion) return false;
   if (kind != static_cast<uint8_t>(FrameKind::kBatch) &&
-      kind != static_cast<uint8_t>(FrameKind::kHeartbeat)) {
+      kind != static_cast<uint8_t>(FrameKind::kHeartbeat) &&
+      kind != static_cast<uint8_t>(FrameKind::kLane)) {
     return false;
   }
   h->kind = static_cast<FrameKind>(kind);

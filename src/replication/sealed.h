@@ -18,6 +18,9 @@ namespace syncached::replication {
 enum class FrameKind : uint8_t {
   kBatch = 1,      // a kBatch message of the stream: seqs [first, first + count)
   kHeartbeat = 2,  // no payload: the sender's stream ends before first (count 0)
+  // A sync lane batch (sync_lane.h), never on multicast: first_seq and count are the
+  // sender's tickets, the payload its records.
+  kLane = 3,
 };
 
 struct FrameHeader {
@@ -36,11 +39,16 @@ constexpr size_t kFrameOverhead = kFrameHeaderBytes + 24 + 16;
 // are told apart before any key is derived.
 uint64_t ClusterTag(std::string_view cluster_name);
 
-// The key of one sender run: keyed BLAKE2b of the cluster secret over the cluster
-// name, node and run. Wiped on destruction.
+// Key domains: a multicast key and a sync lane key of one node and run differ.
+inline constexpr std::string_view kMulticastKeys = "syncached multicast v1";
+inline constexpr std::string_view kLaneKeys = "syncached sync lane v1";
+
+// The key of one sender run: keyed BLAKE2b of the cluster secret over the domain, the
+// cluster name, node and run. Wiped on destruction.
 class FrameKey {
  public:
-  FrameKey(std::string_view secret, std::string_view cluster_name, uint16_t node, uint64_t run);
+  FrameKey(std::string_view secret, std::string_view cluster_name, uint16_t node, uint64_t run,
+           std::string_view domain = kMulticastKeys);
   ~FrameKey();
   FrameKey(const FrameKey&) = delete;
   FrameKey& operator=(const FrameKey&) = delete;
@@ -51,6 +59,10 @@ class FrameKey {
 };
 
 std::string SealFrame(const FrameKey& key, const FrameHeader& h, std::string_view payload);
+// The same with the caller's nonce (24 bytes, never repeated under one key): no random
+// bytes drawn (a syscall) per frame.
+std::string SealFrame(const FrameKey& key, const FrameHeader& h, std::string_view payload,
+                      const unsigned char* nonce);
 // The clear header, to find the key (false: not a frame of ours).
 bool PeekFrame(std::string_view frame, FrameHeader* h);
 // The payload, if the frame opens with `key` (false: forged, corrupt or another key).

@@ -37,7 +37,8 @@ void Core::SendHello(Link& l) {
           epoch_,
           opts_.members_digest,
           handing_over_ && !l.synced,
-          HelloWantsMulticast(l)};
+          HelloWantsMulticast(l),
+          opts_.client_address};
   transport_->ToPublisher(l.index, EncodeHello(h));  // dropped while not connected
 }
 

@@ -14,6 +14,7 @@ using bytes::Put8;
 using bytes::Reader;
 
 constexpr size_t kMaxClusterName = 255;
+constexpr size_t kMaxClientAddress = 255;
 constexpr size_t kMaxChangesPerMessage = 1u << 20;
 
 bool Expect(Reader& r, MsgType type) {
@@ -37,20 +38,25 @@ std::string EncodeHello(const Hello& h) {
   Put8(&o, static_cast<uint8_t>(name.size()));
   o.append(name);
   Put8(&o, static_cast<uint8_t>((h.joining ? 1 : 0) | (h.multicast ? 2 : 0)));
+  std::string_view client = std::string_view(h.client_address).substr(0, kMaxClientAddress);
+  Put8(&o, static_cast<uint8_t>(client.size()));
+  o.append(client);
   return o;
 }
 
 bool DecodeHello(std::string_view msg, Hello* h) {
   Reader r(msg);
-  uint8_t version, len, flags;
-  std::string_view name;
+  uint8_t version, len, flags, client_len;
+  std::string_view name, client;
   if (!Expect(r, MsgType::kHello) || !r.U8(&version) || version != kProtocolVersion ||
       !r.U16(&h->node_id) || !r.U64(&h->epoch) || !r.U64(&h->next_seq) || !r.U64(&h->stream_hlc) ||
       !r.U64(&h->sender_epoch) || !r.U64(&h->members_digest) || !r.U8(&len) ||
-      !r.Bytes(len, &name) || !r.U8(&flags) || flags > 3 || !r.done()) {
+      !r.Bytes(len, &name) || !r.U8(&flags) || flags > 3 || !r.U8(&client_len) ||
+      client_len > kMaxClientAddress || !r.Bytes(client_len, &client) || !r.done()) {
     return false;
   }
   h->cluster.assign(name);
+  h->client_address.assign(client);
   h->joining = (flags & 1) != 0;
   h->multicast = (flags & 2) != 0;
   return true;

@@ -23,8 +23,8 @@ namespace syncached::replication {
 // 8: membership changes: HELLO's joining flag, PING's members epoch and readiness,
 // REPAIR_DONE. 9: REPAIR's Keys entries name a tree node. 10: REPAIR_RANGE (a
 // handover's range copies). 11: multicast (HELLO's multicast flag, WELCOME's multicast
-// bit, STREAM_REPAIR).
-inline constexpr uint8_t kProtocolVersion = 11;
+// bit, STREAM_REPAIR). 12: HELLO names the sender's client address (the sync lane).
+inline constexpr uint8_t kProtocolVersion = 12;
 
 enum class MsgType : uint8_t {
   kHello = 1,          // subscriber -> publisher: who I am, where I am
@@ -67,6 +67,10 @@ struct Hello {
   // The sender hears this cluster's multicast group and can open its frames: the
   // publisher may send it the live stream by multicast only (flags bit 1).
   bool multicast = false;
+  // Where the sender takes plain TCP clients, "host:port" (host empty: the host its
+  // replication link is reached at), empty if it takes none: the publisher sends
+  // changes that writers wait for (--sync-replicas) there too (Replicator::TakeDirect).
+  std::string client_address;
 };
 struct Welcome {
   WelcomeMode mode = WelcomeMode::kStream;

@@ -39,7 +39,8 @@ void AckWait::AfterRequests(net::Connection& c) {
   }
   // An acknowledgement may have come before `lowest` said anyone waits here (then the
   // listener woke no one): published, then look (seq_cst both, see AckSource::IsAcked).
-  for (int s = 0; s < kSources; ++s) acked &= !h.ticket[s] || sources_[s]->IsAcked(h.ticket[s]);
+  for (int s = 0; s < kSources; ++s)
+    acked &= !h.ticket[s] || sources_[s]->IsAcked(h.ticket[s], c.worker());
   if (acked) ReleaseAcked(c.worker());
 }
 
@@ -60,15 +61,15 @@ void AckWait::OnAcked(Source s, uint64_t acked) {
 void AckWait::OnWake(int worker) { ReleaseAcked(worker); }
 
 bool AckWait::OnLoopEnd(int worker) {
-  if (sources_[kPeers]) sources_[kPeers]->Flush();  // the turn's writes leave together
+  if (sources_[kPeers]) sources_[kPeers]->Flush(worker);  // the turn's writes leave together
   AckSource* disk = sources_[kDisk];
   if (!disk) return false;
   Slot& slot = slots_[worker];
   uint64_t lowest = slot.lowest[kDisk].load(std::memory_order_relaxed);
   if (lowest == UINT64_MAX) return false;
-  if (!disk->IsAcked(lowest)) {
+  if (!disk->IsAcked(lowest, worker)) {
     tl_flushing = worker;
-    disk->Flush();
+    disk->Flush(worker);
     tl_flushing = -1;
   }
   size_t held = slot.held.size();
@@ -86,7 +87,7 @@ void AckWait::ReleaseAcked(int worker) {
     for (int s = 0; s < kSources; ++s) {
       AckSource* source = sources_[s];
       if (!h.ticket[s] || !source) continue;  // a ticket comes only from a source
-      if (source->IsAcked(h.ticket[s])) {
+      if (source->IsAcked(h.ticket[s], worker)) {
         source->End(Elapsed(h, now), false);
         h.ticket[s] = 0;
       } else {

@@ -35,8 +35,9 @@ class AckSource {
   virtual ~AckSource() = default;
   // The ticket of the newest change the calling worker made since its last call, or 0.
   virtual uint64_t Begin() = 0;
-  // Any thread; ordered after the caller's earlier seq_cst stores.
-  virtual bool IsAcked(uint64_t ticket) const = 0;
+  // Any thread; ordered after the caller's earlier seq_cst stores. `worker`: the net
+  // worker asking, whose changes the ticket names (the sync lane's are per worker).
+  virtual bool IsAcked(uint64_t ticket, int worker) = 0;
   // A wait begun by Begin ended after `waited_us` (timed out: without the ack).
   virtual void End(uint64_t waited_us, bool timed_out) = 0;
   // Called with each new acknowledged ticket (a seq_cst store before it); must not block.
@@ -44,7 +45,7 @@ class AckSource {
   // A worker about to wait for more input: bring what it waits for about now, if the
   // source can (the journal: write and fsync; the peers: send the changes). Blocking is
   // allowed.
-  virtual void Flush() {}
+  virtual void Flush(int /*worker*/) {}
 };
 
 class AckWait {

@@ -220,6 +220,7 @@ Status Server::Start() {
   }
   if (!config_.peers.empty()) {
     ro.secret = config_.cluster_secret;
+    ro.client_address = LaneAddress();
     replicator_ = std::make_unique<replication::Replicator>(ro, store_.get());
     if (router_ && config_.join && !ro.has_data) {
       // --join: a node starting empty takes its keys over by comparing digests with its
@@ -249,7 +250,14 @@ Status Server::Start() {
     if (!ms.ok()) return ms;
   }
   if (replicator_ && config_.sync_replicas > 0) {
-    peer_acks_ = std::make_unique<PeerAcks>(replicator_.get());
+    auto peers = std::make_unique<PeerAcks>(replicator_.get());
+    if (!router_) {
+      lane_ = std::make_unique<LaneClient>(
+          replicator_.get(), static_cast<int>(config_.engine.num_threads), config_.sync_timeout_ms,
+          [this](int worker) { ack_wait_->OnWake(worker); });
+      peers->SetLane(lane_.get());
+    }
+    peer_acks_ = std::move(peers);
   }
   if (persistence_ && config_.fsync == persistence::FsyncPolicy::kAlways) {
     disk_acks_ = std::make_unique<DiskAcks>(persistence_.get());

@@ -60,11 +60,15 @@ class Server final : public net::Handler, public engine::Host {
   void AppendPersistenceStats(std::string* out) const override;
   void AppendClusterStats(std::string* out) const override;
   std::function<void()> WatchWaker(engine::Session& s) override;
+  bool TakesLane(const engine::Session& s) const override;
+  void ApplyLane(std::string_view frame, std::string* out) override;
   std::string RefreshCerts() override;
   std::string StartRepair() override;
   std::string Members(std::string_view action) override;
 
  private:
+  // Where peers' sync lanes reach this node (replication::Options::client_address).
+  std::string LaneAddress() const;
   struct ConnState;
   void LogConnEvent(const net::Connection& c, bool open, watch::CloseReason reason);
   void MaintenanceLoop();
@@ -112,6 +116,9 @@ class Server final : public net::Handler, public engine::Host {
   // Held replies: --sync-replicas K > 0 (peer_acks_), --fsync always (disk_acks_).
   std::unique_ptr<AckSource> peer_acks_, disk_acks_;
   std::unique_ptr<AckWait> ack_wait_;
+  // --sync-replicas with full replication: the turn's changes also go to the peers'
+  // client ports (docs/REPLICATION.md "The sync lane"); null otherwise.
+  std::unique_ptr<LaneClient> lane_;
   // --data-dir without --fsync always: the journal each worker writes once at the end of
   // its turn, before the replies it deferred (OnData, OnLoopEnd); null otherwise.
   persistence::Persistence* turn_journal() const {

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "server/peer_security.h"
 #include "server/server.h"
 
 namespace syncached::server {
@@ -152,13 +153,25 @@ std::function<void()> Server::WatchWaker(engine::Session& s) {
   };
 }
 
+// Lane frames are sealed with the cluster secret. Without one their key is public: the
+// lane is then taken from loopback peers only (as replication links are without
+// --insecure-peers), or anyone reaching the client port could write past SASL.
+bool Server::TakesLane(const engine::Session& s) const {
+  if (!replicator_ || router_) return false;
+  if (!config_.cluster_secret_file.empty()) return true;
+  auto* st = static_cast<const ConnState*>(s.host_data);
+  return st && st->conn && IsLoopbackHost(PeerHost(st->conn->peer()));
+}
+
 void Server::OnDrain(net::Connection& c) {
   engine_->DrainWatch(static_cast<ConnState*>(c.user)->session, &c.out());
 }
 
 size_t Server::OnData(net::Connection& c, std::string_view input) {
-  if (c.outgoing()) [[unlikely]]
-    return relay_ ? relay_->OnData(c, input) : input.size();
+  if (c.outgoing()) [[unlikely]] {
+    if (relay_) return relay_->OnData(c, input);
+    return lane_ ? lane_->OnData(c, input) : input.size();
+  }
   auto* s = &static_cast<ConnState*>(c.user)->session;
   size_t room = std::min(c.out_room(), SIZE_MAX - c.out().size());
   size_t n = engine_->Process(*s, input, &c.out(), c.out().size() + room);
@@ -193,6 +206,7 @@ size_t Server::OnData(net::Connection& c, std::string_view input) {
 void Server::OnClose(net::Connection& c) {
   if (c.outgoing()) [[unlikely]] {
     if (relay_) relay_->OnClose(c);
+    if (lane_) lane_->OnClose(c);
     return;
   }
   if (ack_wait_) ack_wait_->OnClose(c);
@@ -247,6 +261,10 @@ void Server::OnWake(int worker) {
 bool Server::OnLoopEnd(int worker) {
   // The journal write the turn's deferred replies wait for (OnData); cheap if none.
   if (persistence::Persistence* j = turn_journal()) j->Commit();
+  // The turn's changes leave on the sync lane first: the worker sends them (true: it
+  // processes its connections again, then calls here again), and only then wakes the
+  // replication thread for the stream (AckWait), which would take its core meanwhile.
+  if (lane_ && lane_->Send(worker)) return true;
   return ack_wait_ && ack_wait_->OnLoopEnd(worker);
 }
 

@@ -119,4 +119,20 @@ void Server::Shutdown(bool graceful) {
   RequestStop();
 }
 
+void Server::ApplyLane(std::string_view frame, std::string* out) {
+  replicator_->ApplyLaneFrame(frame, out);
+}
+
+// "" when no plain TCP listener takes them: client TLS, the unix socket only.
+std::string Server::LaneAddress() const {
+  if (config_.engine.ssl_enabled || !config_.engine.domain_socket.empty()) return "";
+  uint16_t port = net_->bound_port();
+  if (port == 0) return "";
+  std::vector<std::string> hosts = ListenHosts(config_.listen);
+  std::string host = hosts.empty() ? "" : hosts.front();
+  if (host == "0.0.0.0" || host == "::" || host == "*") host.clear();  // peers know a host
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return host + ":" + std::to_string(port);
+}
+
 }  // namespace syncached::server

@@ -93,12 +93,15 @@ ApplyResult Store::Apply(const record::ChangeView& c, ApplyMode mode) {
     // carries the newest version this node has seen for the key.
     Item* it = acc.Current();
     bool older = !restore && it && !(record::Version{it->cas, it->node} < c.version);
+    // The very version again (the sync lane brought it before the stream): not a conflict.
+    bool same = older && record::Version{it->cas, it->node} == c.version;
     if (!older && !restore) {
       auto t = s->tombstones.find(std::string(c.key));
       older = t != s->tombstones.end() && !(t->second.version < c.version);
+      same = older && t->second.version == c.version;
     }
     if (older) {
-      ++s->conflicts;
+      if (!same) ++s->conflicts;
       return ApplyResult::kStale;
     }
     if (c.kind == record::Kind::kDelete) {

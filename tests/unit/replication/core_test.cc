@@ -264,7 +264,10 @@ TEST(Core, RepeatedHellosDoNotRestartACopy) {
   for (int i = 0; i < 100; ++i) net.nodes[0]->Set("k" + std::to_string(i), "v");
   TestNode& b = net.Start(1);
   // Three more HELLOs like b's own on its connection before any answer arrives.
-  Hello h{2, 0, 0, "syncached", 0, b.core->epoch()};
+  Hello h;
+  h.node_id = 2;
+  h.cluster = "syncached";
+  h.sender_epoch = b.core->epoch();
   std::string id = net.Identity(1, 0);
   for (int i = 0; i < 3; ++i) {
     net.nodes[0]->core->OnSubscriberMessage(id, EncodeHello(h), net.mono);

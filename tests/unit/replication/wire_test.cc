@@ -6,7 +6,13 @@ namespace syncached::replication {
 namespace {
 
 TEST(Wire, HelloRoundTrip) {
-  Hello h{7, 123456789, 42, "prod-eu", 0x123456789abcull, 0xfeedull};
+  Hello h;
+  h.node_id = 7;
+  h.epoch = 123456789;
+  h.next_seq = 42;
+  h.cluster = "prod-eu";
+  h.stream_hlc = 0x123456789abcull;
+  h.sender_epoch = 0xfeedull;
   Hello d;
   ASSERT_TRUE(DecodeHello(EncodeHello(h), &d));
   EXPECT_EQ(d.node_id, 7);
@@ -24,13 +30,20 @@ TEST(Wire, HelloRoundTrip) {
   std::string joining = EncodeHello(h);
   ASSERT_TRUE(DecodeHello(joining, &d));
   EXPECT_TRUE(d.joining);
-  joining.back() = 4;  // the flags byte: only bits 0 and 1 are defined
+  joining[joining.size() - 2] = 4;  // the flags byte: only bits 0 and 1 are defined
   EXPECT_FALSE(DecodeHello(joining, &d));
   h.joining = false;
   h.multicast = true;
   ASSERT_TRUE(DecodeHello(EncodeHello(h), &d));
   EXPECT_TRUE(d.multicast);
   EXPECT_FALSE(d.joining);
+  EXPECT_EQ(d.client_address, "");
+  h.client_address = "10.0.0.7:11211";
+  std::string named = EncodeHello(h);
+  ASSERT_TRUE(DecodeHello(named, &d));
+  EXPECT_EQ(d.client_address, "10.0.0.7:11211");
+  named.pop_back();  // the address cut short
+  EXPECT_FALSE(DecodeHello(named, &d));
 }
 
 TEST(Wire, WelcomeCarriesTheMulticastBit) {
