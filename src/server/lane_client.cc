@@ -13,8 +13,10 @@ namespace {
 constexpr auto kDownFor = std::chrono::milliseconds(1000);
 // A peer that refused the lane is tried again after this long.
 constexpr auto kRefusedFor = std::chrono::seconds(60);
-// Batches one connection may have unanswered before it is taken for stuck.
+// Batches, and bytes of them, one connection may have unanswered (sent or still
+// buffered) before it is taken for stuck: a peer that stops reading holds no more.
 constexpr size_t kMaxWaiting = 4096;
+constexpr size_t kMaxWaitingBytes = size_t{16} << 20;
 static_assert(replication::kMaxLaneBatchBytes + 256 <= engine::kMaxLaneFrameBytes);
 }  // namespace
 
@@ -24,8 +26,14 @@ struct LaneClient::Peer {
   sockaddr_storage addr{};
   socklen_t addr_len = 0;  // 0: not resolved
   net::Connection* conn = nullptr;
-  // The batches sent on conn and not answered yet (their ids), oldest first.
-  std::deque<std::pair<uint64_t, Clock::time_point>> waiting;
+  // The batches sent on conn and not answered yet, oldest first, and their bytes.
+  struct Sent {
+    uint64_t id;
+    Clock::time_point at;
+    size_t bytes;
+  };
+  std::deque<Sent> waiting;
+  size_t waiting_bytes = 0;
   Clock::time_point down_until;
   bool refused_logged = false;
 };
@@ -120,12 +128,14 @@ bool LaneClient::Send(int worker) {
     for (int i = 0; i < 4; ++i) len[i] = static_cast<char>(n >> (8 * i));
     for (auto& p : w.peers) {
       if (!p->waiting.empty() &&
-          (now - p->waiting.front().second > timeout_ || p->waiting.size() >= kMaxWaiting)) {
+          (now - p->waiting.front().at > timeout_ || p->waiting.size() >= kMaxWaiting ||
+           p->waiting_bytes + b.frame.size() > kMaxWaitingBytes)) {
         Drop(*p, now);  // stuck: its batches settle by the stream
       }
       if (!p->conn && !Connect(*p, now)) continue;
       p->conn->out().append(len, 4).append(b.frame);
-      p->waiting.emplace_back(id, now);
+      p->waiting.push_back({id, now, b.frame.size()});
+      p->waiting_bytes += b.frame.size();
       p->conn->Wake();
       queued = true;
     }
@@ -138,6 +148,7 @@ bool LaneClient::Send(int worker) {
 
 void LaneClient::Drop(Peer& p, Clock::time_point now) {
   p.waiting.clear();
+  p.waiting_bytes = 0;
   p.down_until = now + kDownFor;
   if (p.conn) {
     p.conn->user = nullptr;
@@ -198,8 +209,11 @@ size_t LaneClient::OnData(net::Connection& up, std::string_view input) {
       Drop(*p, Clock::now());
       return input.size();
     }
-    uint64_t id = p->waiting.empty() ? 0 : p->waiting.front().first;
-    if (!p->waiting.empty()) p->waiting.pop_front();
+    uint64_t id = p->waiting.empty() ? 0 : p->waiting.front().id;
+    if (!p->waiting.empty()) {
+      p->waiting_bytes -= p->waiting.front().bytes;
+      p->waiting.pop_front();
+    }
     if (status == 'N') continue;  // the peer copies from us: the stream settles it
     bool settled = id < w.base;   // (its answer is checked all the same)
     if (status != 'A' || (!settled && reply.substr(1) != w.batches[id - w.base].token)) {
@@ -237,6 +251,7 @@ void LaneClient::OnClose(net::Connection& up) {
   if (!p || p->conn != &up) return;
   p->conn = nullptr;
   p->waiting.clear();
+  p->waiting_bytes = 0;
   if (up.close_reason() == net::CloseReason::kConnectFailed) {
     p->down_until = Clock::now() + kDownFor;
   }

@@ -88,6 +88,35 @@ def test_acknowledged_writes_are_on_every_peer_and_applied_once(make_cluster, tm
 
 
 @pytest.mark.time_limit(60)
+def test_a_turn_of_large_values_is_acknowledged_on_every_peer(make_cluster):
+    """One pipelined write of many large values: a frame near the lane's 1 MiB
+    limit, and a turn past it (left to the stream). Either way every value is
+    on both peers once acknowledged."""
+    nodes = make_cluster(3, extra=["--sync-replicas", "all", "--sync-timeout", "10000"])
+    a, b, c = nodes
+    wait_lane_peers(a, [b, c])
+    for count, size in ((60, 15000), (40, 60000)):  # ~0.9 MB, then ~2.4 MB in one go
+        applied = lane_stats(b)["lane_applied"]
+        tag = b"big%d" % size
+        value = os.urandom(size // 2).hex().encode()
+        with a.client() as wa:
+            wa.send(b"".join(b"set %s:%d 0 0 %d\r\n%s\r\n" % (tag, i, size, value)
+                                     for i in range(count)))
+            for i in range(count):
+                assert wa.readline(timeout=15) == b"STORED\r\n", i
+        for node in (b, c):
+            with node.client() as r:
+                for i in range(count):
+                    got = r.call(b"get %s:%d\r\n" % (tag, i), b"END\r\n")
+                    assert got == b"VALUE %s:%d 0 %d\r\n%s\r\nEND\r\n" % (
+                        tag, i, size, value), (node, size, i)
+        if size == 15000:  # frames of up to -R 20 such sets (300 KB) went over the lane
+            time.sleep(0.3)
+            assert lane_stats(b)["lane_applied"] > applied
+    assert lane_stats(b)["lane_refused"] == 0
+
+
+@pytest.mark.time_limit(60)
 def test_lane_bytes_from_anyone_else_are_refused_and_bad_framing_closes(make_cluster):
     a, b = make_cluster(2, extra=["--sync-replicas", "1"])
     with socket.create_connection((harness.HOST, a.port), timeout=5) as s:
