@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/bytes.h"
 #include "engine/commands.h"
 #include "engine/ops.h"
 #include "protocol/reply.h"
@@ -173,11 +174,8 @@ size_t Engine::Process(Session& s, std::string_view in, std::string* out, size_t
 
 size_t Engine::ProcessLane(Session& s, std::string_view in, std::string* out, size_t out_limit) {
   size_t consumed = 0;
-  while (in.size() >= 4 && out->size() < out_limit) {
-    uint32_t len = static_cast<uint32_t>(static_cast<unsigned char>(in[0])) |
-                   static_cast<uint32_t>(static_cast<unsigned char>(in[1])) << 8 |
-                   static_cast<uint32_t>(static_cast<unsigned char>(in[2])) << 16 |
-                   static_cast<uint32_t>(static_cast<unsigned char>(in[3])) << 24;
+  uint32_t len = 0;
+  while (out->size() < out_limit && bytes::Reader(in).U32(&len)) {
     if (len == 0 || len > kMaxLaneFrameBytes) {  // not a lane: nothing more is read
       s.close = true;
       return consumed + in.size();

@@ -57,6 +57,8 @@ struct Replicator::Impl final : Transport {
   Options opts;
   storage::Store* store;
   std::unique_ptr<Core> core;
+  // The sync lane (null before Start, or sharded). Any thread: core is set once.
+  SyncLane* lane() const { return core ? core->lane() : nullptr; }
   void* ctx = nullptr;
   void* router = nullptr;
   bool curve = false;               // links use CURVE (a cluster secret); set by Start

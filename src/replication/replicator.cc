@@ -290,7 +290,7 @@ namespace {
 // A thread that waits for its changes' acknowledgements (BeginSyncWait) wakes the
 // replication thread once at the end of its turn (FlushSyncWaits), after the sync lane
 // sent them, not at its first change: a wake in mid-turn takes the worker's core when
-// the worker is about to send.
+// the worker is about to send. wake_owed: it began a wait, or deferred a change's wake.
 struct SyncThread {
   const Replicator* owner = nullptr;
   bool wake_owed = false;
@@ -316,24 +316,19 @@ void Replicator::OnChange(const record::ChangeView& change) {
   }
 }
 
-namespace {
-// The Replicator the calling thread began a sync wait on and did not wake for yet.
-thread_local const Replicator* tl_wake_owed = nullptr;
-}  // namespace
-
 uint64_t Replicator::BeginSyncWait() {
   Impl& m = *impl_;
   uint64_t t = m.core ? m.core->BeginSyncWait() : 0;
-  if (t) tl_wake_owed = this;
-  if (m.opts.sync_replicas > 0) tl_sync.owner = this;  // this thread flushes from now on
+  if (m.opts.sync_replicas > 0) {  // this thread flushes from now on
+    if (tl_sync.owner != this) tl_sync = {this, false};
+    tl_sync.wake_owed |= t != 0;
+  }
   return t;
 }
 
 void Replicator::FlushSyncWaits(bool lane_sent) {
-  bool owed = tl_sync.owner == this && tl_sync.wake_owed;
-  if (owed) tl_sync.wake_owed = false;
-  if (tl_wake_owed != this && !owed) return;
-  tl_wake_owed = nullptr;
+  if (tl_sync.owner != this || !tl_sync.wake_owed) return;
+  tl_sync.wake_owed = false;
   // The lane carries them to the peers now: an awake thread's next short poll takes them
   // for the stream, in one batch with the other workers' (fewer wakes on both nodes).
   if (lane_sent && !impl_->sleeping.load(std::memory_order_seq_cst)) return;
@@ -606,7 +601,7 @@ void Replicator::AppendStats(std::string* out) const {
   out->append("STAT refused_peers ");
   out->append(std::to_string(impl_->stat_refused));
   out->append("\r\n");
-  if (SyncLane* lane = impl_->core ? impl_->core->lane() : nullptr) {
+  if (SyncLane* lane = impl_->lane()) {
     auto stat = [out](const char* name, const std::atomic<uint64_t>& v) {
       out->append("STAT ").append(name).append(" ");
       out->append(std::to_string(v.load(std::memory_order_relaxed))).append("\r\n");
@@ -620,25 +615,26 @@ void Replicator::AppendStats(std::string* out) const {
   }
 }
 
+// Core captures changes and publishes peers only with --sync-replicas: without it Take
+// finds nothing and the peer list stays empty (version 0).
 bool Replicator::TakeLaneBatch(LaneBatch* out) {
-  SyncLane* lane = impl_->core ? impl_->core->lane() : nullptr;
-  return lane && impl_->opts.sync_replicas > 0 && lane->Take(out);
+  SyncLane* lane = impl_->lane();
+  return lane && lane->Take(out);
 }
 
 uint64_t Replicator::LanePeers(std::vector<LanePeer>* out, uint32_t* needed) const {
-  SyncLane* lane = impl_->core ? impl_->core->lane() : nullptr;
-  if (!lane || impl_->opts.sync_replicas == 0) return 0;
-  return lane->Peers(out, needed);
+  SyncLane* lane = impl_->lane();
+  return lane ? lane->Peers(out, needed) : 0;
 }
 
 uint64_t Replicator::lane_peers_version() const {
-  SyncLane* lane = impl_->core ? impl_->core->lane() : nullptr;
-  return lane && impl_->opts.sync_replicas > 0 ? lane->peers_version() : 0;
+  SyncLane* lane = impl_->lane();
+  return lane ? lane->peers_version() : 0;
 }
 
 void Replicator::ApplyLaneFrame(std::string_view frame, std::string* reply) {
   Impl& m = *impl_;
-  SyncLane* lane = m.core ? m.core->lane() : nullptr;
+  SyncLane* lane = m.lane();
   thread_local std::string records;
   thread_local std::vector<record::ChangeView> changes;
   uint16_t node = 0;
@@ -669,7 +665,7 @@ void Replicator::ApplyLaneFrame(std::string_view frame, std::string* reply) {
 }
 
 void Replicator::CountLane(uint64_t sent, uint64_t answers, uint64_t settled) {
-  SyncLane* lane = impl_->core ? impl_->core->lane() : nullptr;
+  SyncLane* lane = impl_->lane();
   if (!lane) return;
   lane->sent.fetch_add(sent, std::memory_order_relaxed);
   lane->answers.fetch_add(answers, std::memory_order_relaxed);

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "common/bytes.h"
 #include "common/log.h"
 #include "engine/engine.h"
 
@@ -123,9 +124,8 @@ bool LaneClient::Send(int worker) {
   w.batches.push_back({b.first_ticket, b.last_ticket, w.needed, 0, false, now, b.token});
   bool queued = false;
   if (!b.frame.empty() && w.needed > 0 && w.needed <= w.peers.size()) {
-    char len[4];
-    uint32_t n = static_cast<uint32_t>(b.frame.size());
-    for (int i = 0; i < 4; ++i) len[i] = static_cast<char>(n >> (8 * i));
+    std::string len;
+    bytes::Put32(&len, static_cast<uint32_t>(b.frame.size()));
     for (auto& p : w.peers) {
       if (!p->waiting.empty() &&
           (now - p->waiting.front().at > timeout_ || p->waiting.size() >= kMaxWaiting ||
@@ -133,7 +133,7 @@ bool LaneClient::Send(int worker) {
         Drop(*p, now);  // stuck: its batches settle by the stream
       }
       if (!p->conn && !Connect(*p, now)) continue;
-      p->conn->out().append(len, 4).append(b.frame);
+      p->conn->out().append(len).append(b.frame);
       p->waiting.push_back({id, now, b.frame.size()});
       p->waiting_bytes += b.frame.size();
       p->conn->Wake();
